@@ -1,0 +1,1 @@
+"""After-care: cool-down pauses, supervisor notification and the incident journal."""

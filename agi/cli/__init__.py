@@ -1,0 +1,1 @@
+"""The ``grenswacht`` command line: the service and the supervisor/administrator tools."""

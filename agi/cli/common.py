@@ -1,0 +1,83 @@
+"""Helpers shared by the CLI commands: output, dates, the store."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from agi.config import Config
+from agi.numbers import parse_operator_number
+
+
+class UsageError(Exception):
+    """Operator error: printed as one sentence, exit code 2."""
+
+
+def add_command(sub, name: str, help: str, run, *, json_output: bool = False):
+    """A sub-command that also takes --config (and --json for read commands)."""
+    p = sub.add_parser(name, help=help, description=help)
+    p.add_argument("--config", default=argparse.SUPPRESS, help="TOML configuration file")
+    if json_output:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=run)
+    return p
+
+
+@asynccontextmanager
+async def open_store(config: Config):
+    from agi.service import build_store
+
+    store = build_store(config)
+    try:
+        await store.redis.ping()
+        yield store
+    finally:
+        await store.close()
+
+
+def number_arg(raw: str, config: Config) -> str:
+    return parse_operator_number(raw, config.numbers.default_region)
+
+
+def parse_date(raw: str) -> float:
+    """YYYY-MM-DD or an ISO 8601 timestamp (UTC unless it says otherwise)."""
+    try:
+        dt = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"{raw!r} is not a date (expected YYYY-MM-DD or an ISO 8601 time).") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def iso(ts: float | None) -> str:
+    if ts is None or ts == "":
+        return ""
+    return datetime.fromtimestamp(float(ts), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def actor(args) -> str:
+    return getattr(args, "actor", None) or os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    rows = [["" if v is None else str(v) for v in row] for row in rows]
+    if not rows:
+        print("(none)")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())

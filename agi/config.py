@@ -1,0 +1,247 @@
+"""Configuration: one TOML file, loaded once at start into a frozen, validated object.
+
+Secrets never live in the file: the Redis password and the AMI secret come from the
+environment (``GRENSWACHT_REDIS_PASSWORD``, ``GRENSWACHT_AMI_SECRET``) or from a file named
+by ``*_FILE`` variants of those variables. A bad file or key raises :class:`ConfigError`
+with one sentence that names the key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal, Mapping
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_CONFIG = "GRENSWACHT_CONFIG"
+Action = Literal["allow", "warn", "senior", "refuse"]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one sentence for the operator."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _host_port(value: str, key: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{key} must look like HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+class RedisConfig(_Frozen):
+    url: str = "redis://127.0.0.1:6379/0"
+    max_connections: int = Field(64, ge=1, le=10_000)
+    # How long a screening waits for a free pooled connection before failing open.
+    pool_timeout: float = Field(1.0, gt=0, le=60)
+    password: str | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+            raise ValueError("must not carry a password; set GRENSWACHT_REDIS_PASSWORD instead")
+        return value
+
+
+class AgiConfig(_Frozen):
+    listen: str = "127.0.0.1:4573"
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    header_timeout: float = Field(5.0, gt=0, le=60)
+    command_timeout: float = Field(10.0, gt=0, le=600)
+    # Budget for the store read during screening; slower means fail open.
+    screen_budget_ms: int = Field(100, ge=1, le=10_000)
+    max_connections: int = Field(1000, ge=1, le=100_000)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        _host_port(value, "listen")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return _host_port(self.listen, "listen")
+
+
+class NumbersConfig(_Frozen):
+    default_region: str = "NL"
+    mask_in_logs: bool = True
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (e.g. NL, BE, DE)")
+        return value
+
+
+class ProtocolConfig(_Frozen):
+    """One screening protocol; the default one follows the seed texts."""
+
+    window_days: int = Field(180, ge=1, le=3650)
+    weights: Mapping[str, int] = Field(
+        default_factory=lambda: {"abuse": 1, "intimidation": 2, "threat": 3, "handover": 0}
+    )
+    warn_at: int = Field(1, ge=1)
+    senior_at: int = Field(2, ge=1)
+    refuse_at: int = Field(3, ge=1)
+    ban_days: int = Field(90, ge=0, le=3650)
+    anonymous: Action = "allow"
+    # The rung from which a caller is due a written warning (see `grenswacht warnings`).
+    written_warning_at: Action = "senior"
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: Mapping[str, int]) -> Mapping[str, int]:
+        for name, weight in value.items():
+            if not name.isidentifier() or weight < 0:
+                raise ValueError(f"weight {name!r} must be a plain name with a weight >= 0")
+        return dict(value)
+
+    @model_validator(mode="after")
+    def _ladder(self) -> "ProtocolConfig":
+        if not self.warn_at <= self.senior_at <= self.refuse_at:
+            raise ValueError("thresholds must satisfy warn_at <= senior_at <= refuse_at")
+        return self
+
+
+class PromptsConfig(_Frozen):
+    language: Literal["nl", "en"] = "nl"
+    # Relative to Asterisk's sounds directory (or absolute); prompts live in <path>/<language>/.
+    path: str = "grenswacht"
+
+
+class RoutingConfig(_Frozen):
+    # A Dial() destination for the senior colleague, e.g. "PJSIP/senior" or "Local/senior@queues".
+    senior_destination: str = "Local/senior@grenswacht-demo"
+
+    @field_validator("senior_destination")
+    @classmethod
+    def _dest(cls, value: str) -> str:
+        if not value or any(c in value for c in ",\r\n\"'()|"):
+            raise ValueError("must be a plain Dial() destination without , ( ) | or quotes")
+        return value
+
+
+class AmiConfig(_Frozen):
+    address: str = "127.0.0.1:5038"
+    username: str = "grenswacht"
+    secret: str | None = Field(None, exclude=True, repr=False)
+    reconnect_max_seconds: float = Field(30.0, gt=0, le=3600)
+
+    @field_validator("address")
+    @classmethod
+    def _addr(cls, value: str) -> str:
+        _host_port(value, "address")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return _host_port(self.address, "address")
+
+
+class AftercareConfig(_Frozen):
+    cooldown_seconds: int = Field(300, ge=0, le=86_400)
+    webhook_url: str | None = None
+    webhook_attempts: int = Field(5, ge=1, le=50)
+
+
+class FeatureCodesConfig(_Frozen):
+    """Agent DTMF codes; the dialplan/applicationmap must match (see dialplan/README)."""
+
+    endlog: str = "*0"
+    endlog_category: str = "abuse"
+    handover: str = "*8"
+    extra: Mapping[str, str] = Field(default_factory=lambda: {"*9": "threat"})
+
+
+class StorageConfig(_Frozen):
+    retention_days: int = Field(365, ge=1, le=3650)
+    journal_path: str = "/var/lib/grenswacht/journal.jsonl"
+
+
+class Config(_Frozen):
+    redis: RedisConfig = RedisConfig()
+    agi: AgiConfig = AgiConfig()
+    numbers: NumbersConfig = NumbersConfig()
+    protocols: Mapping[str, ProtocolConfig] = Field(default_factory=lambda: {"default": ProtocolConfig()})
+    # Dialled number (DID) -> protocol name; unlisted DIDs use "default".
+    dids: Mapping[str, str] = Field(default_factory=dict)
+    prompts: PromptsConfig = PromptsConfig()
+    routing: RoutingConfig = RoutingConfig()
+    ami: AmiConfig = AmiConfig()
+    aftercare: AftercareConfig = AftercareConfig()
+    features: FeatureCodesConfig = FeatureCodesConfig()
+    storage: StorageConfig = StorageConfig()
+
+    @model_validator(mode="after")
+    def _protocol_refs(self) -> "Config":
+        if "default" not in self.protocols:
+            raise ValueError("protocols: a protocol named 'default' is required")
+        for did, name in self.dids.items():
+            if name not in self.protocols:
+                raise ValueError(f"dids.{did}: names protocol {name!r}, which is not defined")
+        return self
+
+    def protocol_for(self, did: str | None) -> tuple[str, ProtocolConfig]:
+        name = self.dids.get(did or "", "default")
+        return name, self.protocols[name]
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    if env.get(name):
+        return env[name]
+    path = env.get(name + "_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {path!r} ({exc.strerror}).") from None
+    return None
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "is not a known setting"
+    return f"{key}: {msg}."
+
+
+def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the configuration; raise ConfigError with one sentence on any problem."""
+    env = os.environ if env is None else env
+    path = path or env.get(ENV_CONFIG)
+    data: dict = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(path)!r} does not exist.") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror}).") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}).") from None
+    for section, key, var in (("redis", "password", "GRENSWACHT_REDIS_PASSWORD"), ("ami", "secret", "GRENSWACHT_AMI_SECRET")):
+        table = data.get(section)
+        if isinstance(table, dict) and key in table:
+            raise ConfigError(f"{section}.{key}: secrets do not belong in the file; set {var} or {var}_FILE.")
+        value = _secret(env, var)
+        if value is not None and (table is None or isinstance(table, dict)):
+            data.setdefault(section, {})[key] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

@@ -1,0 +1,44 @@
+"""The dependency container handed to every route: built once at start, never global."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Coroutine
+
+import structlog
+
+from agi.config import Config
+from agi.prefixes import PrefixCache
+from redis_schema.store import Store
+
+log = structlog.get_logger("grenswacht.deps")
+
+
+@dataclass
+class Deps:
+    config: Config
+    store: Store
+    prefixes: PrefixCache = field(default_factory=PrefixCache)
+    ami: Any = None            # agi.ami.client.AmiClient when the service runs with AMI
+    journal: Any = None        # agi.aftercare.journal.Journal
+    notifier: Any = None       # agi.aftercare.notify.Notifier
+    clock: Callable[[], float] = time.time
+    _background: set[asyncio.Task] = field(default_factory=set)
+
+    def later(self, coro: Coroutine, what: str) -> None:
+        """Run work that must not hold up the call; failures are logged, never raised."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(lambda t: self._done(t, what))
+
+    def _done(self, task: asyncio.Task, what: str) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.warning("background-task-failed", what=what, error=type(exc).__name__, detail=str(exc)[:200])
+
+    async def drain(self) -> None:
+        if self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)

@@ -1,0 +1,1 @@
+"""FastAGI: the wire protocol (escaping, results) and a hardened asyncio server."""

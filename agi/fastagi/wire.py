@@ -1,0 +1,84 @@
+"""The AGI wire protocol: the one place where values are escaped into commands.
+
+Asterisk splits an AGI command line on blanks, groups words in double quotes and honours
+backslash escapes; a newline ends the command. A caller-controlled value therefore must be
+quoted, have ``\\`` and ``"`` escaped, and lose every control character (a newline would
+start a new command, e.g. ``EXEC Dial(...)``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from panoramisk.utils import parse_agi_result
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_()]*$")
+# Characters that would change the meaning of a value once the dialplan substitutes it
+# into an application's arguments (argument separators, quotes, function parentheses).
+_DIALPLAN_UNSAFE = re.compile(r"[,|()\"'\\$\[\]{};`\x00-\x1f\x7f]")
+
+MAX_RESULT_LINE = 8192
+
+
+def quote(value: object) -> str:
+    """Quote one argument for an AGI command; safe for any input."""
+    text = _CONTROL.sub(" ", str(value))
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def variable_name(name: str) -> str:
+    """Variable names are ours, never the caller's; refuse anything unexpected loudly."""
+    if not _NAME.match(name):
+        raise ValueError(f"not a safe channel variable name: {name!r}")
+    return name
+
+
+def set_variable(name: str, value: object) -> str:
+    return f"SET VARIABLE {variable_name(name)} {quote(value)}"
+
+
+def get_variable(name: str) -> str:
+    return f"GET VARIABLE {variable_name(name)}"
+
+
+def get_full_variable(expression: str, channel: str | None = None) -> str:
+    if channel is None:
+        return f"GET FULL VARIABLE {quote(expression)}"
+    return f"GET FULL VARIABLE {quote(expression)} {quote(channel)}"
+
+
+def exec_app(app: str, *args: object) -> str:
+    if not _NAME.match(app):
+        raise ValueError(f"not a safe application name: {app!r}")
+    return f"EXEC {app} {quote(','.join(str(a) for a in args))}"
+
+
+def verbose(message: str, level: int = 3) -> str:
+    return f"VERBOSE {quote(message)} {int(level)}"
+
+
+def dialplan_safe(value: str, limit: int = 64) -> str:
+    """A value that the dialplan may substitute into an application argument as it is."""
+    return _DIALPLAN_UNSAFE.sub("", value).strip()[:limit]
+
+
+def parse_result(line: bytes) -> dict:
+    """Parse one AGI result line with panoramisk's parser; tolerate CRLF and junk."""
+    text = line.decode("utf-8", "replace").rstrip("\r\n")
+    if not text or not (text[0].isdigit() or text == "HANGUP"):
+        return {"error": "AGIBadResult", "msg": text[:200]}
+    try:
+        return parse_agi_result(text)
+    except (ValueError, TypeError, AttributeError):
+        return {"error": "AGIBadResult", "msg": text[:200]}
+
+
+def result_value(result: dict) -> str | None:
+    """The value in ``200 result=1 (value)``; None when the variable is unset or on error."""
+    if "error" in result or result.get("status_code") != 200:
+        return None
+    code, data = result.get("result", ("", ""))
+    if code != "1":
+        return None
+    return data

@@ -1,0 +1,84 @@
+"""Route ``screen``: run at the top of an inbound call, before any agent is rung.
+
+Sets the GW_* channel variables (agi.channel_vars) that the ``grenswacht-screen`` Gosub
+acts on. Fails open: store trouble or a bad request answer ``allow`` with a reason.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import structlog
+
+from agi import channel_vars as cv
+from agi.deps import Deps
+from agi.engine import Action, Decision, Reason
+from agi.fastagi.server import AgiSession
+from agi.fastagi.wire import dialplan_safe
+from agi.numbers import mask, normalise
+from agi.screening import screen
+
+log = structlog.get_logger("grenswacht.route.screen")
+
+
+def iso(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
+
+
+def caller_of(session: AgiSession, deps: Deps) -> str:
+    return normalise(session.headers.get("agi_callerid"), deps.config.numbers.default_region)
+
+
+def did_of(session: AgiSession) -> str:
+    """The dialled number: the Gosub passes ${EXTEN} of the inbound route as the first argument."""
+    return session.arg(1) or session.headers.get("agi_dnid", "") or session.headers.get("agi_extension", "")
+
+
+async def answer(session: AgiSession, deps: Deps, number: str, decision: Decision) -> None:
+    """Write the decision into the channel; only the variables this action needs."""
+    await session.set_variable(cv.ACTION, decision.action.value)
+    await session.set_variable(cv.REASON, decision.reason.value)
+    await session.set_variable(cv.SCORE, decision.score)
+    await session.set_variable(cv.INCIDENTS, decision.incidents)
+    await session.set_variable(cv.CALLER_INHERIT, number)
+    if decision.action is Action.ALLOW:
+        return
+    prompts = deps.config.prompts
+    await session.set_variable(cv.PROMPTS, f"{prompts.path}/{prompts.language}")
+    if decision.ban_until:
+        await session.set_variable(cv.BAN_UNTIL, iso(decision.ban_until))
+    if decision.action is Action.SENIOR:
+        await session.set_variable(cv.SENIOR, deps.config.routing.senior_destination)
+        name = dialplan_safe(session.headers.get("agi_calleridname", ""))
+        name = "" if name.lower() == "unknown" else name
+        await session.set_variable(cv.CID_NAME, f"[GW {decision.incidents}] {name}".strip())
+
+
+async def handle(session: AgiSession, deps: Deps) -> None:
+    started = time.perf_counter()
+    number = caller_of(session, deps)
+    now = deps.clock()
+    budget = deps.config.agi.screen_budget_ms / 1000
+    result = await screen(deps.config, deps.store, deps.prefixes, number, did_of(session), now, budget)
+    decision = result.decision
+    if decision.reason is Reason.STORE_UNAVAILABLE:
+        log.warning("store-unavailable-fail-open", uniqueid=session.uniqueid, channel=session.channel,
+                    budget_ms=deps.config.agi.screen_budget_ms)
+    await answer(session, deps, number, decision)
+    log.info("screened", action=decision.action.value, reason=decision.reason.value, score=decision.score,
+             incidents=decision.incidents, protocol=result.protocol, uniqueid=session.uniqueid,
+             caller=mask(number, deps.config.numbers.mask_in_logs),
+             ms=round((time.perf_counter() - started) * 1000, 2))
+    # Writes that follow from the decision happen after Asterisk has its answer.
+    if decision.new_ban is not None:
+        deps.later(deps.store.set_ban(number, decision.new_ban), "protocol-ban")
+    if decision.reason is not Reason.STORE_UNAVAILABLE:
+        deps.later(deps.store.count_screening(decision.action.value, decision.reason.value, now), "stats")
+
+
+async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:
+    """Let the call through on the normal route and say why."""
+    await session.set_variable(cv.ACTION, Action.ALLOW.value)
+    await session.set_variable(cv.REASON, Reason(reason).value)
+    log.warning("screen-fail-open", reason=reason, uniqueid=session.uniqueid, channel=session.channel)

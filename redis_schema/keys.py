@@ -1,0 +1,48 @@
+"""Redis key templates and TTLs: the only place key names are spelled (documented in SCHEMA.md)."""
+
+from __future__ import annotations
+
+PREFIX = "gw:"
+
+# Per caller: one hash holding the caller's incidents, ban, allowlist entry and warning.
+# The {hash tag} keeps every key of one caller in one Redis Cluster slot.
+def caller(number: str) -> str:
+    return f"{PREFIX}c:{{{number}}}"
+
+
+CALLER_SCAN = PREFIX + "c:{*}"
+
+# Global indexes for the supervisor tools (not read on the screening path).
+INCIDENTS_BY_TIME = PREFIX + "incidents"        # ZSET incident id -> epoch seconds
+INCIDENT_OWNER = PREFIX + "incident-owner"      # HASH incident id -> caller number
+PREFIX_BANS = PREFIX + "prefix:ban"             # HASH prefix -> JSON {until, reason, at, by}
+PREFIX_ALLOWS = PREFIX + "prefix:allow"         # HASH prefix -> JSON {reason, at, by}
+EVENTS = PREFIX + "events"                      # STREAM logbook event log (incidents, for wallboards)
+AUDIT = PREFIX + "audit"                        # STREAM audit trail of every change
+COOLDOWN_DUE = PREFIX + "cooldown:due"          # ZSET agent interface -> epoch seconds to unpause
+COOLDOWN_STATE = PREFIX + "cooldown:state"      # HASH agent interface -> JSON {queues, since}
+
+
+def stats(day: str) -> str:
+    """Per-day screening counters, day as YYYY-MM-DD (UTC)."""
+    return f"{PREFIX}stats:{day}"
+
+
+STATS_SCAN = PREFIX + "stats:*"
+
+# Field names inside the caller hash. Incident fields are "<incident id>.<suffix>".
+INCIDENT_FIELDS = {
+    "t": "at", "c": "category", "s": "severity", "a": "agent", "q": "queue", "u": "uniqueid",
+    "l": "linkedid", "n": "note", "o": "source", "by": "actor", "d": "debrief", "dt": "debrief_at",
+}
+INCIDENT_SUFFIX = {v: k for k, v in INCIDENT_FIELDS.items()}
+BAN_FIELDS = {"ban.until": "until", "ban.reason": "reason", "ban.src": "source", "ban.at": "set_at", "ban.by": "actor"}
+ALLOW_FIELDS = {"allow.reason": "reason", "allow.at": "set_at", "allow.by": "actor"}
+WARNING_SENT = "warn.at"
+WARNING_BY = "warn.by"
+
+# TTLs.
+DAY = 86_400
+STATS_TTL = 400 * DAY
+EVENTS_MAXLEN = 100_000
+DEDUP_FIELDS = ("l", "o")   # an incident is the same when linkedid and source match

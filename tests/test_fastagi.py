@@ -1,0 +1,152 @@
+"""The FastAGI server and the screen route, driven by a client that behaves like Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from structlog.testing import capture_logs
+
+from agi.deps import Deps
+from agi.engine import Ban
+from agi.service import Service, build_store
+from tests.conftest import make_config
+from tests.support.agi_client import agi_header, run_call
+
+N = "+31612345678"
+
+
+async def call(svc, callerid="0612345678", name="Jansen", script="screen", **kw):
+    return await run_call(svc.host, svc.port, agi_header(script, callerid, name, **kw))
+
+
+async def test_clean_caller_is_allowed(service):
+    r = await call(service)
+    assert r.variables["GW_ACTION"] == "allow" and r.variables["GW_REASON"] == "clean"
+    assert r.variables["GW_CALLER"] == N and r.variables["GW_SCORE"] == "0"
+    assert 'SET VARIABLE __GW_CALLER "+31612345678"' in r.commands
+    assert r.closed_by_server
+
+
+async def test_the_ladder_follows_the_default_protocol(service, store):
+    seen = []
+    for category in ("abuse", "abuse", "abuse"):
+        await store.add_incident(N, category=category, at=time.time())
+        r = await call(service, callerid="+31 6 1234 5678")
+        seen.append((r.variables["GW_ACTION"], r.variables["GW_SCORE"]))
+    assert seen == [("warn", "1"), ("senior", "2"), ("refuse", "3")]
+    await service.deps.drain()
+    rec = await store.load_caller(N)
+    assert rec.ban is not None and rec.ban.source == "protocol"
+    assert abs(rec.ban.until - (time.time() + 90 * 86400)) < 60
+    r = await call(service)
+    assert (r.variables["GW_ACTION"], r.variables["GW_REASON"]) == ("refuse", "banned")
+    assert r.variables["GW_BAN_UNTIL"].endswith("Z") and r.variables["GW_PROMPTS"] == "grenswacht/nl"
+
+
+async def test_senior_gets_the_destination_and_a_sanitised_display_name(service, store):
+    await store.add_incident(N, category="intimidation", at=time.time())
+    r = await call(service, name='Jansen" , EXEC Dial(PJSIP/evil)')
+    assert r.variables["GW_ACTION"] == "senior"
+    assert r.variables["GW_SENIOR"] == "Local/senior@grenswacht-demo"
+    assert r.variables["GW_CID_NAME"] == "[GW 1] Jansen  EXEC DialPJSIP/evil"
+    assert all(c.startswith("SET VARIABLE ") for c in r.commands)
+
+
+async def test_caller_id_with_newline_and_agi_command_cannot_inject(service, store):
+    await store.set_ban(N, Ban(until=time.time() + 999))
+    r = await call(service, callerid='0612345678"\nEXEC Dial(PJSIP/evil)\nagi_arg_9: x')
+    assert not any(c.startswith("EXEC") for c in r.commands)
+    assert (r.variables["GW_ACTION"], r.variables["GW_REASON"]) == ("allow", "bad-request")
+
+
+async def test_duplicate_header_is_untrusted(service):
+    header = agi_header("screen", "0612345678") .replace(b"\n\n", b"\nagi_callerid: 0699999999\n\n")
+    r = await run_call(service.host, service.port, header)
+    assert r.variables["GW_REASON"] == "bad-request"
+
+
+async def test_half_header_then_close_does_not_stall_other_calls(service):
+    reader, writer = await asyncio.open_connection(service.host, service.port)
+    writer.write(b"agi_network: yes\nagi_network_script: scr")
+    await writer.drain()
+    writer.close()
+    # With panoramisk 1.4's handler, this end-of-file spins the event loop forever and the
+    # next call never completes; the timeout in run_call would fail this test.
+    r = await asyncio.wait_for(call(service), 5)
+    assert r.variables["GW_ACTION"] == "allow"
+
+
+async def test_stalled_header_is_served_around_and_then_dropped(config, store):
+    cfg = make_config(config.redis.url, agi={"listen": "127.0.0.1:0", "header_timeout": 1.0})
+    svc = Service(cfg, Deps(config=cfg, store=build_store(cfg)))
+    svc.host, svc.port = await svc.start()
+    try:
+        reader, writer = await asyncio.open_connection(svc.host, svc.port)
+        writer.write(b"agi_network: yes\n")
+        await writer.drain()
+        r = await call(svc)
+        assert r.variables["GW_ACTION"] == "allow"
+        assert not reader.at_eof()                      # still waiting for its header
+        assert await asyncio.wait_for(reader.read(), 5) == b""   # then closed by the header timeout
+    finally:
+        await svc.stop()
+
+
+async def test_oversized_header_is_refused(service):
+    reader, writer = await asyncio.open_connection(service.host, service.port)
+    writer.write(b"agi_x: " + b"a" * 40000 + b"\n\n")
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    r = await call(service)
+    assert r.variables["GW_ACTION"] == "allow"
+
+
+async def test_unknown_route_gets_a_failure_result_and_a_log_line(service):
+    with capture_logs() as logs:
+        r = await call(service, script="nosuchroute")
+    assert r.variables == {"GW_RESULT": "error"}
+    assert any(e["event"] == "fastagi-unknown-route" and e["route"] == "nosuchroute" for e in logs)
+
+
+async def test_store_down_fails_open(redis_server):
+    cfg = make_config("redis://127.0.0.1:1/0")
+    svc = Service(cfg, Deps(config=cfg, store=build_store(cfg)))
+    svc.host, svc.port = await svc.start()
+    try:
+        with capture_logs() as logs:
+            r = await call(svc)
+        assert (r.variables["GW_ACTION"], r.variables["GW_REASON"]) == ("allow", "store-unavailable")
+        assert any(e["event"] == "store-unavailable-fail-open" for e in logs)
+    finally:
+        await svc.stop()
+
+
+async def test_store_slower_than_budget_fails_open(service, store):
+    await store.set_ban(N, Ban(until=time.time() + 999))
+    await store.redis.execute_command("CLIENT", "PAUSE", "600", "ALL")
+    r = await call(service)
+    assert (r.variables["GW_ACTION"], r.variables["GW_REASON"]) == ("allow", "store-unavailable")
+    await asyncio.sleep(0.7)
+    r = await call(service)
+    assert r.variables["GW_REASON"] == "banned"
+
+
+async def test_200_concurrent_screenings_with_a_small_pool_all_succeed(config, store):
+    cfg = make_config(config.redis.url, redis={"url": config.redis.url, "max_connections": 4},
+                      agi={"listen": "127.0.0.1:0", "screen_budget_ms": 5000})
+    svc = Service(cfg, Deps(config=cfg, store=build_store(cfg)))
+    svc.host, svc.port = await svc.start()
+    try:
+        await store.add_incident(N, category="abuse", at=time.time())
+        results = await asyncio.gather(*(call(svc) for _ in range(200)))
+        assert [r.variables["GW_ACTION"] for r in results] == ["warn"] * 200
+    finally:
+        await svc.stop()
+
+
+async def test_screening_log_line_masks_the_number(service):
+    with capture_logs() as logs:
+        await call(service)
+    [line] = [e for e in logs if e["event"] == "screened"]
+    assert line["caller"] == "+316****5678" and line["action"] == "allow" and "ms" in line and line["uniqueid"]

@@ -1,0 +1,67 @@
+"""The storage layer against a real redis-server."""
+
+from __future__ import annotations
+
+import time
+
+from agi.engine import Allow, Ban
+from redis_schema import keys
+
+N = "+31612345678"
+
+
+async def test_incident_round_trip_and_ttl(store):
+    now = time.time()
+    iid, created = await store.add_incident(N, category="threat", at=now, severity=3, agent="PJSIP/101", queue="support",
+                                            uniqueid="u1", linkedid="l1", note='says "x"\nand y', source="key")
+    assert created
+    rec = await store.load_caller(N)
+    [inc] = rec.incidents
+    assert (inc.id, inc.category, inc.severity, inc.agent, inc.queue, inc.uniqueid, inc.linkedid, inc.note) == \
+        (iid, "threat", 3, "PJSIP/101", "support", "u1", "l1", 'says "x"\nand y')
+    assert abs(inc.at - now) < 0.01
+    ttl = await store.redis.ttl(keys.caller(N))
+    assert 364 * keys.DAY < ttl <= 365 * keys.DAY
+    assert await store.incident_owner(iid) == N
+
+
+async def test_same_call_same_source_is_logged_once(store):
+    a = await store.add_incident(N, category="abuse", at=1.0, linkedid="call-1", source="key")
+    b = await store.add_incident(N, category="abuse", at=2.0, linkedid="call-1", source="key")
+    c = await store.add_incident(N, category="handover", at=3.0, linkedid="call-1", source="handover")
+    assert a[1] and not b[1] and b[0] == a[0] and c[1]
+    assert len((await store.load_caller(N)).incidents) == 2
+
+
+async def test_ban_allow_and_clear(store):
+    await store.set_ban(N, Ban(until=123.0, reason="manual", source="manual", set_at=1.0, actor="sup"))
+    await store.set_allow(N, Allow(reason="vip", set_at=2.0, actor="sup"))
+    rec = await store.load_caller(N)
+    assert rec.ban == Ban(until=123.0, reason="manual", source="manual", set_at=1.0, actor="sup")
+    assert rec.allow == Allow(reason="vip", set_at=2.0, actor="sup")
+    assert await store.clear_ban(N) and await store.clear_allow(N)
+    rec = await store.load_caller(N)
+    assert rec.ban is None and rec.allow is None
+
+
+async def test_malformed_fields_are_skipped_not_fatal(store):
+    await store.redis.hset(keys.caller(N), mapping={"x.t": "not-a-time", "x.c": "abuse", "ban.until": "soon"})
+    iid, _ = await store.add_incident(N, category="abuse", at=5.0)
+    rec = await store.load_caller(N)
+    assert [i.id for i in rec.incidents] == [iid] and rec.ban is None
+
+
+async def test_purge_drops_only_what_is_past_retention(store):
+    now = time.time()
+    old, _ = await store.add_incident(N, category="abuse", at=now - 400 * keys.DAY)
+    new, _ = await store.add_incident(N, category="abuse", at=now - 10 * keys.DAY)
+    assert await store.purge(now) == 1
+    assert [i.id for i in (await store.load_caller(N)).incidents] == [new]
+    assert await store.incident_owner(old) is None
+
+
+async def test_one_caller_lives_in_one_cluster_slot(store):
+    await store.add_incident(N, category="abuse", at=1.0)
+    await store.set_ban(N, Ban(until=9.0))
+    caller_keys = [k async for k in store.redis.scan_iter(match="*" + N + "*")]
+    assert caller_keys and all("{" + N + "}" in k for k in caller_keys)
