@@ -120,6 +120,13 @@ class PromptsConfig(_Frozen):
     # Relative to Asterisk's sounds directory (or absolute); prompts live in <path>/<language>/.
     path: str = "grenswacht"
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value or any(c in value for c in ",\r\n\"'()|$[]{};=\\` "):
+            raise ValueError("must be a plain folder name (no spaces, commas, quotes, $ or brackets)")
+        return value.rstrip("/")
+
 
 class RoutingConfig(_Frozen):
     # A Dial() destination for the senior colleague, e.g. "PJSIP/senior" or "Local/senior@queues".
@@ -128,8 +135,8 @@ class RoutingConfig(_Frozen):
     @field_validator("senior_destination")
     @classmethod
     def _dest(cls, value: str) -> str:
-        if not value or any(c in value for c in ",\r\n\"'()|"):
-            raise ValueError("must be a plain Dial() destination without , ( ) | or quotes")
+        if not value or any(c in value for c in ",\r\n\"'()|$[]{};=\\` "):
+            raise ValueError("must be a plain Dial() destination (no spaces, commas, quotes, $ or brackets)")
         return value
 
 

@@ -22,7 +22,10 @@ def make_config(redis_url: str, **sections) -> Config:
     data = {"redis": {"url": redis_url}, "agi": {"listen": "127.0.0.1:0"}, "ami": {"address": "127.0.0.1:1"},
             "storage": {"journal_path": "/tmp/gw-test-journal-unused.jsonl"}}
     for name, value in sections.items():
-        data.setdefault(name, {}).update(value) if isinstance(value, dict) and name in data else data.__setitem__(name, value)
+        if isinstance(value, dict) and name in data:
+            data[name].update(value)
+        else:
+            data[name] = value
     return Config.model_validate(data)
 
 

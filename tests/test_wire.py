@@ -58,7 +58,16 @@ def test_variable_names_are_never_caller_controlled(name):
 @given(st.text(max_size=100))
 def test_dialplan_safe_removes_argument_separators(value):
     out = wire.dialplan_safe(value)
-    assert not set(out) & set(',|()"\'\\$[]{};`\n\r')
+    assert not set(out) & set(',|()"\'\\${};`=\n\r')
+
+
+@given(st.dictionaries(st.sampled_from(["GW_A", "GW_B", "__GW_C"]), st.text(max_size=40), min_size=1))
+def test_mset_is_one_argument_and_splits_back_into_the_same_names(values):
+    line = wire.mset(values)
+    argv = asterisk_parse_args(line)
+    assert argv[:2] == ["EXEC", "MSet"] and len(argv) <= 3
+    pairs = (argv[2] if len(argv) == 3 else "").split(",")
+    assert [p.split("=", 1)[0] for p in pairs] == list(values)
 
 
 def test_parse_result_values_and_junk():

@@ -82,6 +82,10 @@ class AgiSession:
     async def set_variable(self, name: str, value: object) -> dict:
         return await self.command(wire.set_variable(name, value))
 
+    async def set_variables(self, variables: dict[str, object]) -> dict:
+        """All in one command (MSet): each AGI command is a round trip in the call's set-up."""
+        return await self.command(wire.mset(variables))
+
     async def get_variable(self, name: str) -> str | None:
         return wire.result_value(await self.command(wire.get_variable(name)))
 

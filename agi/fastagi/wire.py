@@ -13,10 +13,11 @@ import re
 from panoramisk.utils import parse_agi_result
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_()]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Characters that would change the meaning of a value once the dialplan substitutes it
-# into an application's arguments (argument separators, quotes, function parentheses).
-_DIALPLAN_UNSAFE = re.compile(r"[,|()\"'\\$\[\]{};`\x00-\x1f\x7f]")
+# into an application's arguments: argument separators, quotes, function parentheses,
+# "=" (MSet's own separator) and "$" (without it, "[" and "{" start no expression).
+_DIALPLAN_UNSAFE = re.compile(r"[,|()\"'\\${};`=\x00-\x1f\x7f]")
 
 MAX_RESULT_LINE = 8192
 
@@ -52,6 +53,16 @@ def exec_app(app: str, *args: object) -> str:
     if not _NAME.match(app):
         raise ValueError(f"not a safe application name: {app!r}")
     return f"EXEC {app} {quote(','.join(str(a) for a in args))}"
+
+
+def mset(variables: dict[str, object]) -> str:
+    """Set several channel variables in one round trip (Asterisk's MSet application).
+
+    MSet splits its argument on commas, so every value is reduced to dialplan-safe text
+    first; names are ours and checked like any variable name.
+    """
+    pairs = ",".join(f"{variable_name(k)}={dialplan_safe(str(v), 256)}" for k, v in variables.items())
+    return f"EXEC MSet {quote(pairs)}"
 
 
 def verbose(message: str, level: int = 3) -> str:

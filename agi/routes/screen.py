@@ -35,24 +35,24 @@ def did_of(session: AgiSession) -> str:
     return session.arg(1) or session.headers.get("agi_dnid", "") or session.headers.get("agi_extension", "")
 
 
-async def answer(session: AgiSession, deps: Deps, number: str, decision: Decision) -> None:
-    """Write the decision into the channel; only the variables this action needs."""
-    await session.set_variable(cv.ACTION, decision.action.value)
-    await session.set_variable(cv.REASON, decision.reason.value)
-    await session.set_variable(cv.SCORE, decision.score)
-    await session.set_variable(cv.INCIDENTS, decision.incidents)
-    await session.set_variable(cv.CALLER_INHERIT, number)
-    if decision.action is Action.ALLOW:
-        return
+def channel_values(deps: Deps, number: str, decision: Decision, caller_name: str) -> dict[str, object]:
+    """The GW_* variables for this decision (agi.channel_vars documents each one)."""
     prompts = deps.config.prompts
-    await session.set_variable(cv.PROMPTS, f"{prompts.path}/{prompts.language}")
-    if decision.ban_until:
-        await session.set_variable(cv.BAN_UNTIL, iso(decision.ban_until))
+    values: dict[str, object] = {
+        cv.ACTION: decision.action.value, cv.REASON: decision.reason.value, cv.SCORE: decision.score,
+        cv.INCIDENTS: decision.incidents, cv.BAN_UNTIL: iso(decision.ban_until),
+        cv.PROMPTS: f"{prompts.path}/{prompts.language}", cv.CALLER_INHERIT: number,
+    }
     if decision.action is Action.SENIOR:
-        await session.set_variable(cv.SENIOR, deps.config.routing.senior_destination)
-        name = dialplan_safe(session.headers.get("agi_calleridname", ""))
-        name = "" if name.lower() == "unknown" else name
-        await session.set_variable(cv.CID_NAME, f"[GW {decision.incidents}] {name}".strip())
+        values.update(senior_values(deps, decision.incidents, caller_name))
+    return values
+
+
+def senior_values(deps: Deps, incidents: int, caller_name: str) -> dict[str, object]:
+    """Where the senior colleague is and what their phone shows: "[GW 2] Jansen"."""
+    name = dialplan_safe(caller_name)
+    name = "" if name.lower() == "unknown" else name
+    return {cv.SENIOR: deps.config.routing.senior_destination, cv.CID_NAME: f"[GW {incidents}] {name}".strip()}
 
 
 async def handle(session: AgiSession, deps: Deps) -> None:
@@ -65,7 +65,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     if decision.reason is Reason.STORE_UNAVAILABLE:
         log.warning("store-unavailable-fail-open", uniqueid=session.uniqueid, channel=session.channel,
                     budget_ms=deps.config.agi.screen_budget_ms)
-    await answer(session, deps, number, decision)
+    await session.set_variables(channel_values(deps, number, decision, session.headers.get("agi_calleridname", "")))
     log.info("screened", action=decision.action.value, reason=decision.reason.value, score=decision.score,
              incidents=decision.incidents, protocol=result.protocol, uniqueid=session.uniqueid,
              caller=mask(number, deps.config.numbers.mask_in_logs),
@@ -79,6 +79,5 @@ async def handle(session: AgiSession, deps: Deps) -> None:
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:
     """Let the call through on the normal route and say why."""
-    await session.set_variable(cv.ACTION, Action.ALLOW.value)
-    await session.set_variable(cv.REASON, Reason(reason).value)
+    await session.set_variables({cv.ACTION: Action.ALLOW.value, cv.REASON: Reason(reason).value})
     log.warning("screen-fail-open", reason=reason, uniqueid=session.uniqueid, channel=session.channel)

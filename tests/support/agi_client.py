@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 _SET = re.compile(r'^SET VARIABLE (\S+) "((?:[^"\\]|\\.)*)"$')
+_MSET = re.compile(r'^EXEC MSet "((?:[^"\\]|\\.)*)"$')
 
 
 def unescape(value: str) -> str:
@@ -63,6 +64,11 @@ async def run_call(host: str, port: int, header: bytes, *, channel_vars: dict[st
                     name = m.group(1).lstrip("_")
                     result.variables[name] = channel_vars[name] = unescape(m.group(2))
                     writer.write(b"200 result=1\n")
+                elif _MSET.match(text):
+                    for pair in unescape(_MSET.match(text).group(1)).split(","):
+                        name, _, value = pair.partition("=")
+                        result.variables[name.lstrip("_")] = channel_vars[name.lstrip("_")] = value
+                    writer.write(b"200 result=0\n")
                 elif text.startswith("GET VARIABLE "):
                     name = text.split(" ", 2)[2]
                     if name in channel_vars:

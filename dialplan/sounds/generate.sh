@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerate the synthetic prompts from prompts.tsv with espeak-ng and sox
+# (apt-get install espeak-ng sox). Output: <language>/<name>.wav, 8 kHz mono 16-bit PCM,
+# the format Asterisk's format_wav plays without transcoding.
+# To use recorded prompts instead, put your own 8 kHz mono WAV files with the same names in
+# the same folders (or in Asterisk's sounds folder, see dialplan/README.md); nothing else changes.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+while IFS=$'\t' read -r lang name text; do
+  [[ -z "$lang" || "$lang" == \#* ]] && continue
+  mkdir -p "$here/$lang"
+  espeak-ng -v "$lang" -s 165 -w "$tmp/raw.wav" "$text"
+  sox "$tmp/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$here/$lang/$name.wav" norm -3
+  echo "$lang/$name.wav"
+done < "$here/prompts.tsv"

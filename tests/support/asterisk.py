@@ -1,0 +1,339 @@
+"""Run a real Asterisk 22 (from the root scripts/provision-asterisk builds) with a private config.
+
+The configuration includes the project's dialplan/ files exactly as dialplan/README.md tells an
+administrator: copied to <etc>/grenswacht/, ``#include``d from extensions.conf and, under
+[applicationmap], from features.conf; prompts copied into the sounds folder. Everything listens
+on loopback only. Used by the end-to-end tests, the demo and the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from panoramisk import Manager
+
+from tests.support.redis_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_ROOT = os.environ.get("GRENSWACHT_ASTERISK_ROOT", "/var/cache/grenswacht/asterisk-root")
+
+MODULES = """
+[modules]
+autoload = no
+load = res_timing_timerfd.so
+load = pbx_config.so
+load = res_speech.so
+load = res_agi.so
+load = res_musiconhold.so
+load = app_stack.so
+load = app_dial.so
+load = app_queue.so
+load = app_playback.so
+load = app_senddtmf.so
+load = app_channelredirect.so
+load = app_exec.so
+load = app_verbose.so
+load = app_userevent.so
+load = app_echo.so
+load = bridge_simple.so
+load = bridge_softmix.so
+load = bridge_holding.so
+load = bridge_builtin_features.so
+load = bridge_builtin_interval_features.so
+load = codec_ulaw.so
+load = codec_alaw.so
+load = codec_gsm.so
+load = codec_resample.so
+load = format_wav.so
+load = format_gsm.so
+load = format_pcm.so
+load = format_sln.so
+load = func_callerid.so
+load = func_channel.so
+load = func_logic.so
+load = func_strings.so
+load = func_cut.so
+load = func_global.so
+load = func_export.so
+load = func_cdr.so
+"""
+
+# The administrator's own part of extensions.conf in the tests: an inbound route that calls the
+# screening Gosub, a queue of agents, a senior colleague, and a simulated caller.
+TEST_DIALPLAN = """
+[inbound]
+exten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))
+ same => n,Queue(support,r,,,60)
+ same => n,Hangup()
+
+[unscreened]
+exten => _X.,1,Queue(support,r,,,60)
+ same => n,Hangup()
+
+[agents]
+exten => _X.,1,Answer()
+ same => n,UserEvent(GwTestAgentAnswered,Caller: ${GW_CALLER},Agent: ${EXTEN})
+ same => n,Wait(${IF($["${GW_TEST_WAIT}" = ""]?1:${GW_TEST_WAIT})})
+ same => n,ExecIf($["${GW_TEST_KEYS}" != ""]?SendDTMF(${GW_TEST_KEYS},250))
+ same => n,Wait(30)
+ same => n,Hangup()
+
+[seniors]
+exten => senior,1,Answer()
+ same => n,UserEvent(GwTestSeniorAnswered,Name: ${CALLERID(name)},Caller: ${GW_CALLER})
+ same => n,Wait(30)
+ same => n,Hangup()
+
+[caller]
+exten => s,1,Wait(60)
+ same => n,Hangup()
+"""
+
+
+@dataclass
+class Asterisk:
+    root: Path
+    agi_port: int
+    ami_port: int = field(default_factory=free_port)
+    ami_user: str = "grenswacht"
+    ami_secret: str = field(default_factory=lambda: secrets.token_hex(12))
+    name: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    agents: tuple[str, ...] = ("1001",)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        """The instance's folder as seen from inside the root."""
+        return f"/gw-run/{self.name}"
+
+    @property
+    def host_base(self) -> Path:
+        return self.root / self.base.lstrip("/")
+
+    @property
+    def conf(self) -> str:
+        return f"{self.base}/etc/asterisk.conf"
+
+    def _moddir(self) -> str:
+        hits = sorted(self.root.glob("usr/lib/*/asterisk/modules")) or sorted(self.root.glob("usr/lib/asterisk/modules"))
+        if not hits:
+            raise RuntimeError(f"no Asterisk modules under {self.root}; run scripts/provision-asterisk")
+        return "/" + str(hits[0].relative_to(self.root))
+
+    def write_config(self) -> None:
+        b, hb = self.base, self.host_base
+        for sub in ("etc", "lib", "spool", "run", "log", "agi", "data", "data/moh"):
+            (hb / sub).mkdir(parents=True, exist_ok=True)
+        etc = hb / "etc"
+        # The project's files, installed as the README tells an administrator.
+        shutil.copytree(REPO / "dialplan", etc / "grenswacht", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("sounds", "*.md"))
+        sounds = hb / "data" / "sounds"
+        sounds.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(REPO / "dialplan" / "sounds", sounds / "grenswacht", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.sh", "*.tsv"))
+        # Everything else of the stock data folder (documentation is required to boot).
+        for item in (self.root / "usr/share/asterisk").iterdir():
+            if item.name != "sounds" and not (hb / "data" / item.name).is_symlink():
+                (hb / "data" / item.name).symlink_to("/usr/share/asterisk/" + item.name)
+        # The stock English sounds (for the agent's confirmation beep).
+        stock = sorted((self.root / "usr/share/asterisk/sounds").glob("*/beep.gsm"))
+        if stock and not (sounds / "en").is_symlink():
+            (sounds / "en").symlink_to("/usr/share/asterisk/sounds/" + stock[0].parent.name)
+        (etc / "asterisk.conf").write_text(f"""[directories]
+astetcdir => {b}/etc
+astmoddir => {self._moddir()}
+astvarlibdir => {b}/lib
+astdbdir => {b}/lib
+astkeydir => {b}/lib
+astdatadir => {b}/data
+astagidir => {b}/agi
+astspooldir => {b}/spool
+astrundir => {b}/run
+astlogdir => {b}/log
+astsbindir => /usr/sbin
+
+[options]
+verbose = 3
+maxcalls = 2000
+""")
+        (etc / "modules.conf").write_text(MODULES)
+        (etc / "logger.conf").write_text("[general]\n[logfiles]\nmessages.log => notice,warning,error,verbose(3)\n")
+        (etc / "manager.conf").write_text(f"""[general]
+enabled = yes
+bindaddr = 127.0.0.1
+port = {self.ami_port}
+
+[{self.ami_user}]
+secret = {self.ami_secret}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = system,call,agent,user,dialplan,reporting
+write = system,call,agent,user,originate,command,reporting
+""")
+        members = "\n".join(f"member => Local/{a}@agents/n,0,Agent {a},,no" for a in self.agents)
+        (etc / "queues.conf").write_text(f"""[general]
+shared_lastcall = no
+
+[support]
+strategy = rrmemory
+timeout = 10
+retry = 1
+wrapuptime = 0
+ringinuse = no
+announce-frequency = 0
+{members}
+""")
+        (etc / "musiconhold.conf").write_text("[default]\nmode = files\ndirectory = moh\n")
+        (etc / "features.conf").write_text(f"""[general]
+[featuremap]
+[applicationmap]
+#include "{b}/etc/grenswacht/grenswacht-applicationmap.conf"
+""")
+        (etc / "extensions.conf").write_text(f"""[general]
+static = yes
+writeprotect = yes
+
+[globals]
+GRENSWACHT_AGI=agi://127.0.0.1:{self.agi_port}
+
+#include "{b}/etc/grenswacht/grenswacht-extensions.conf"
+{TEST_DIALPLAN}
+""")
+        for name in ("cdr.conf", "cel.conf", "ccss.conf", "udptl.conf", "acl.conf", "indications.conf"):
+            (etc / name).touch()
+
+    def _mount_proc(self) -> None:
+        proc_dir = self.root / "proc"
+        if not os.path.ismount(proc_dir):
+            subprocess.run(["mount", "-t", "proc", "proc", str(proc_dir)], check=True)
+
+    def rx(self, command: str, timeout: float = 20) -> str:
+        out = subprocess.run(["chroot", str(self.root), "asterisk", "-C", self.conf, "-rx", command],
+                             capture_output=True, text=True, timeout=timeout)
+        return out.stdout
+
+    def start(self) -> "Asterisk":
+        self.write_config()
+        self._mount_proc()
+        log = open(self.host_base / "log" / "console.log", "wb")
+        self.proc = subprocess.Popen(["chroot", str(self.root), "asterisk", "-f", "-n", "-C", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Asterisk exited at start (code {self.proc.returncode}); "
+                                   f"see {self.host_base}/log/console.log")
+            if (self.host_base / "run" / "asterisk.ctl").exists():
+                try:
+                    self.rx("core waitfullybooted", timeout=30)
+                    return self
+                except subprocess.TimeoutExpired:
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError("Asterisk did not finish booting within 60 s")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.rx("core stop now", timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.host_base, ignore_errors=True)
+        # Unmount proc when no other instance of ours runs in this root.
+        others = [p for p in (self.root / "gw-run").glob("*") if p.is_dir()] if (self.root / "gw-run").exists() else []
+        if not others and os.path.ismount(self.root / "proc"):
+            subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
+
+    def log_text(self) -> str:
+        p = self.host_base / "log" / "messages.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+
+class AmiObserver:
+    """An AMI connection that records every event, to assert on what Asterisk did."""
+
+    def __init__(self, asterisk: Asterisk):
+        self.asterisk = asterisk
+        self.events: list[dict] = []
+        self._changed = asyncio.Event()
+        self.manager: Manager | None = None
+
+    async def connect(self) -> "AmiObserver":
+        self.manager = Manager(host="127.0.0.1", port=self.asterisk.ami_port, username=self.asterisk.ami_user,
+                               secret=self.asterisk.ami_secret, ping_delay=3600, loop=asyncio.get_running_loop())
+        self.manager.register_event("*", self._on_event)
+        await self.manager.connect()
+        for _ in range(100):
+            if getattr(self.manager, "authenticated", False):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("AMI login failed")
+        return self
+
+    def _on_event(self, manager, event) -> None:
+        self.events.append(dict(event))
+        self._changed.set()
+
+    def close(self) -> None:
+        if self.manager is not None:
+            self.manager.close()
+
+    async def action(self, **fields) -> dict:
+        resp = await self.manager.send_action(fields)
+        return dict(resp) if not isinstance(resp, list) else dict(resp[0])
+
+    def call_events(self, linkedid: str) -> list[dict]:
+        return [e for e in self.events if e.get("Linkedid") == linkedid or e.get("Uniqueid") == linkedid]
+
+    async def wait_for(self, predicate, timeout: float = 30.0) -> dict:
+        """The first recorded event matching predicate; waits for it up to timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        seen = 0
+        while True:
+            for e in self.events[seen:]:
+                if predicate(e):
+                    return e
+            seen = len(self.events)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError("no matching AMI event")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def originate(self, callerid: str, name: str = "Jansen", exten: str = "0201234567",
+                        context: str = "inbound", variables: dict[str, str] | None = None) -> str:
+        """Place a call: a Local channel into `context` with this caller ID; returns its linkedid."""
+        linkedid = f"gw-{uuid.uuid4().hex[:12]}"
+        fields = {"Action": "Originate", "Channel": f"Local/{exten}@{context}", "Context": "caller", "Exten": "s",
+                  "Priority": "1", "CallerID": f'"{name}" <{callerid}>' if name else callerid, "Async": "true",
+                  "ChannelId": linkedid, "OtherChannelId": linkedid + "-2", "Timeout": "30000"}
+        if variables:
+            fields["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
+        resp = await self.action(**fields)
+        if resp.get("Response") != "Success":
+            raise RuntimeError(f"Originate failed: {resp}")
+        return linkedid
