@@ -16,8 +16,6 @@ CID_NAME = "GW_CID_NAME"        # sanitised caller ID name for the senior, e.g. 
 # Inherited by every channel the call creates (the agent's leg too): the leading "__".
 CALLER = "GW_CALLER"            # normalised number (E.164) or "anonymous"
 CALLER_INHERIT = "__" + CALLER
-LINKEDID = "GW_LINKEDID"        # the screened call's linkedid, so the agent leg names the call
-LINKEDID_INHERIT = "__" + LINKEDID
 
 # Set by the `endlog` and `handover` routes on the agent's channel.
 LOGGED = "GW_LOGGED"            # incident id, or empty when nothing was logged
@@ -28,4 +26,4 @@ BRIDGEPEER = "BRIDGEPEER"
 MEMBERINTERFACE = "MEMBERINTERFACE"
 QUEUENAME = "QUEUENAME"
 
-ALL_SET_BY_SCREEN = (ACTION, REASON, SCORE, INCIDENTS, BAN_UNTIL, PROMPTS, SENIOR, CID_NAME, CALLER, LINKEDID)
+ALL_SET_BY_SCREEN = (ACTION, REASON, SCORE, INCIDENTS, BAN_UNTIL, PROMPTS, SENIOR, CID_NAME, CALLER)

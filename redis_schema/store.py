@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping
 
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from agi.engine import Allow, Ban, CallerRecord, Incident
 from redis_schema import keys
@@ -26,11 +28,16 @@ _INCIDENT_TYPES = {f.name: f.type for f in fields(Incident)}
 
 def connect(url: str, *, password: str | None = None, max_connections: int = 64,
             pool_timeout: float = 1.0, socket_timeout: float = 5.0) -> Redis:
-    """A client whose pool waits (up to ``pool_timeout``) for a free connection instead of failing."""
+    """A client whose pool waits (up to ``pool_timeout``) for a free connection instead of failing.
+
+    A pooled connection that broke (Redis restarted) is retried twice on a fresh one, quickly;
+    callers on the call path bound the whole thing with their own time budget.
+    """
     pool = BlockingConnectionPool.from_url(
         url, password=password, max_connections=max_connections, timeout=pool_timeout,
         socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 2.0),
         decode_responses=True, health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.1, base=0.005), 2),
     )
     return Redis(connection_pool=pool)
 

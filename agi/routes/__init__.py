@@ -2,10 +2,20 @@
 
 Each module has ``async def handle(session, deps)`` and ``async def fallback(session, deps,
 reason)``; the second answers a request that cannot be trusted or whose handler failed.
+
+| route | runs on | called from (dialplan/grenswacht-extensions.conf) |
+|---|---|---|
+| screen | the caller's channel, before any agent rings | grenswacht-screen |
+| endlog | the agent's channel, bridged | grenswacht-agent-key (feature code *0, *9) |
+| handover | the agent's channel, bridged | grenswacht-agent-key (feature code *8) |
+| senior | the caller's channel, after a handover | grenswacht-handover |
 """
 
-from agi.routes import screen
+from agi.routes import endlog, handover, screen, senior
 
 ROUTES = {
     "screen": screen,
+    "endlog": endlog,
+    "handover": handover,
+    "senior": senior,
 }

@@ -69,5 +69,6 @@ async def ami(asterisk):
 async def e2e(grenswacht, ami, asterisk, store):
     """A clean store before each call; every channel hung up after."""
     await grenswacht.deps.store.redis.flushdb()
+    ami.reset()
     yield grenswacht
     asterisk.rx("channel request hangup all")

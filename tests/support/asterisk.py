@@ -89,6 +89,8 @@ exten => _X.,1,Answer()
 [seniors]
 exten => senior,1,Answer()
  same => n,UserEvent(GwTestSeniorAnswered,Name: ${CALLERID(name)},Caller: ${GW_CALLER})
+ same => n,Wait(1)
+ same => n,ExecIf($["${GW_TEST_SENIOR_KEYS}" != ""]?SendDTMF(${GW_TEST_SENIOR_KEYS},250))
  same => n,Wait(30)
  same => n,Hangup()
 
@@ -180,18 +182,19 @@ read = system,call,agent,user,dialplan,reporting
 write = system,call,agent,user,originate,command,reporting
 """)
         members = "\n".join(f"member => Local/{a}@agents/n,0,Agent {a},,no" for a in self.agents)
-        (etc / "queues.conf").write_text(f"""[general]
-shared_lastcall = no
-
-[support]
-strategy = rrmemory
+        # setinterfacevar: the agent's channel gets MEMBERINTERFACE (who pressed the key);
+        # setqueuevar: the caller's channel gets QUEUENAME. dialplan/README.md asks for both.
+        queue = f"""strategy = rrmemory
 timeout = 10
 retry = 1
 wrapuptime = 0
 ringinuse = no
 announce-frequency = 0
+setinterfacevar = yes
+setqueuevar = yes
 {members}
-""")
+"""
+        (etc / "queues.conf").write_text(f"[general]\nshared_lastcall = no\n\n[support]\n{queue}\n[sales]\n{queue}")
         (etc / "musiconhold.conf").write_text("[default]\nmode = files\ndirectory = moh\n")
         (etc / "features.conf").write_text(f"""[general]
 [featuremap]
@@ -275,6 +278,7 @@ class AmiObserver:
     def __init__(self, asterisk: Asterisk):
         self.asterisk = asterisk
         self.events: list[dict] = []
+        self._since = 0          # wait_for looks at events from here on (see reset)
         self._changed = asyncio.Event()
         self.manager: Manager | None = None
 
@@ -303,13 +307,17 @@ class AmiObserver:
         resp = await self.manager.send_action(fields)
         return dict(resp) if not isinstance(resp, list) else dict(resp[0])
 
+    def reset(self) -> None:
+        """Start a new test: events recorded so far no longer satisfy wait_for."""
+        self._since = len(self.events)
+
     def call_events(self, linkedid: str) -> list[dict]:
         return [e for e in self.events if e.get("Linkedid") == linkedid or e.get("Uniqueid") == linkedid]
 
     async def wait_for(self, predicate, timeout: float = 30.0) -> dict:
         """The first recorded event matching predicate; waits for it up to timeout."""
         deadline = asyncio.get_running_loop().time() + timeout
-        seen = 0
+        seen = self._since
         while True:
             for e in self.events[seen:]:
                 if predicate(e):

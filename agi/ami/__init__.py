@@ -1,0 +1,1 @@
+"""AMI: Grenswacht's connection to the Asterisk Manager Interface (panoramisk underneath)."""

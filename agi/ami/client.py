@@ -1,0 +1,150 @@
+"""A panoramisk ``Manager`` with what a long-running service needs around it.
+
+- reconnects with exponential backoff (panoramisk retries at a fixed interval; we widen it
+  after each failure and reset it on login), and logs every change of connection state;
+- refuses header keys or values that contain CR or LF before anything is sent: AMI is a
+  line protocol, and one injected line would be a new header, or a new action;
+- never waits forever: every action has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Mapping
+
+import structlog
+from panoramisk import Manager
+
+log = structlog.get_logger("grenswacht.ami")
+
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+class AmiError(Exception):
+    """The action could not be sent or Asterisk said no."""
+
+
+class AmiUnsafe(ValueError):
+    """A header would carry a line break (or an unusable key); nothing was sent."""
+
+
+def check_action(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Validate one action's headers; return them as strings."""
+    out: dict[str, str] = {}
+    for key, value in fields.items():
+        text = str(value)
+        if not _KEY.match(key):
+            raise AmiUnsafe(f"AMI header name {key!r} is not allowed")
+        if "\r" in text or "\n" in text:
+            raise AmiUnsafe(f"AMI header {key} contains a line break")
+        out[key] = text
+    return out
+
+
+class _Manager(Manager):
+    """panoramisk's Manager, told about failed connection attempts and kept closed once closed."""
+
+    closed = False
+    on_connect_failed = None
+
+    def connect(self, *args, **kwargs):
+        if self.closed:
+            return None
+        return super().connect(*args, **kwargs)
+
+    def connection_made(self, f):
+        if not f.cancelled() and f.exception() is not None and self.on_connect_failed is not None:
+            self.on_connect_failed(self, f.exception())
+        return super().connection_made(f)
+
+    def close(self):
+        self.closed = True
+        super().close()
+
+
+class AmiClient:
+    def __init__(self, host: str, port: int, username: str, secret: str, *, reconnect_max: float = 30.0,
+                 action_timeout: float = 5.0):
+        self.host, self.port, self.username = host, port, username
+        self._secret = secret
+        self.reconnect_max = reconnect_max
+        self.action_timeout = action_timeout
+        self.manager: Manager | None = None
+        self._backoff = 1.0
+        self._logged_in = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in.is_set()
+
+    async def connect(self) -> None:
+        """Start connecting; returns at once. Use ``wait_connected`` to wait for the login."""
+        loop = asyncio.get_running_loop()
+        self.manager = _Manager(host=self.host, port=self.port, username=self.username, secret=self._secret,
+                               ping_delay=10, ping_interval=10, reconnect_timeout=1, loop=loop,
+                               on_login=self._on_login, on_disconnect=self._on_disconnect,
+                               on_connect=lambda m: log.info("ami-connected", host=self.host, port=self.port))
+        self.manager.on_connect_failed = self._on_disconnect
+        self.manager.connect()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._logged_in.wait()
+            return True
+        except TimeoutError:
+            return False
+
+    def _on_login(self, manager) -> None:
+        self._backoff = 1.0
+        manager.reconnect_timeout = 1
+        self._logged_in.set()
+        log.info("ami-logged-in", user=self.username)
+
+    def _on_disconnect(self, manager, exc) -> None:
+        self._logged_in.clear()
+        self._backoff = min(self._backoff * 2, self.reconnect_max)
+        manager.reconnect_timeout = self._backoff
+        log.warning("ami-disconnected", retry_in_s=self._backoff, error=type(exc).__name__ if exc else None)
+
+    async def close(self) -> None:
+        if self.manager is not None:
+            self.manager.close()
+            self.manager = None
+        self._logged_in.clear()
+
+    async def action(self, fields: Mapping[str, Any], *, as_list: bool = False) -> Any:
+        """Send one action and return its response (a list of messages when ``as_list``)."""
+        checked = check_action(fields)
+        if self.manager is None or not self.connected:
+            raise AmiError("not connected to AMI")
+        try:
+            async with asyncio.timeout(self.action_timeout):
+                resp = await self.manager.send_action(checked, as_list=as_list)
+        except TimeoutError as exc:
+            raise AmiError(f"AMI action {checked.get('Action')} timed out") from exc
+        if as_list:
+            return [dict(m) for m in resp]
+        if isinstance(resp, list):
+            resp = resp[0]
+        if resp.get("Response") == "Error":
+            raise AmiError(f"AMI {checked.get('Action')}: {resp.get('Message', 'error')}")
+        return dict(resp)
+
+    # ---- the actions Grenswacht uses -----------------------------------------------------
+    async def member_pauses(self, interface: str) -> dict[str, str | None]:
+        """Queue -> pause reason ('' when paused without one) or None when not paused, for one member."""
+        msgs = await self.action({"Action": "QueueStatus", "Member": interface}, as_list=True)
+        out: dict[str, str | None] = {}
+        for m in msgs:
+            if m.get("Event") == "QueueMember" and m.get("Location", m.get("Interface")) == interface:
+                out[m["Queue"]] = m.get("PausedReason", "") if m.get("Paused") == "1" else None
+        return out
+
+    async def queue_pause(self, interface: str, queue: str, paused: bool, reason: str) -> None:
+        await self.action({"Action": "QueuePause", "Interface": interface, "Queue": queue,
+                           "Paused": "true" if paused else "false", "Reason": reason})
+
+    async def user_event(self, name: str, fields: Mapping[str, Any]) -> None:
+        await self.action({"Action": "UserEvent", "UserEvent": name, **fields})

@@ -1,0 +1,41 @@
+"""Route ``handover``: the agent pressed the handover code (default ``*8``).
+
+The caller goes on to the senior colleague (context ``grenswacht-handover``) without the call
+ending, and a ``handover`` incident is logged (weight 0 by default). No cool-down: the agent
+handed over, the call was not ended in anger.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from agi import agent_leg, channel_vars as cv
+from agi.deps import Deps
+from agi.fastagi.server import AgiSession
+from agi.incidents import aftercare, record
+
+log = structlog.get_logger("grenswacht.route.handover")
+
+HANDOVER_CONTEXT = "grenswacht-handover"
+
+
+async def handle(session: AgiSession, deps: Deps) -> None:
+    leg = await agent_leg.read(session, deps.config.numbers.default_region)
+    if leg.is_caller_side or not leg.caller_channel:
+        log.warning("handover-ignored", caller_side=leg.is_caller_side, channel=session.channel,
+                    uniqueid=session.uniqueid)
+        await session.set_variables({cv.RESULT: "ignored", cv.LOGGED: ""})
+        return
+    await session.exec("ChannelRedirect", leg.caller_channel, HANDOVER_CONTEXT, "s", 1)
+    iid, status = await record(deps, leg.caller, category="handover", source="handover", agent=leg.agent,
+                               queue=leg.queue, uniqueid=session.uniqueid, linkedid=leg.linkedid)
+    await session.set_variables({cv.RESULT: status, cv.LOGGED: iid if status != "duplicate" else ""})
+    if status != "duplicate":
+        aftercare(deps, {"id": iid, "caller": leg.caller, "category": "handover", "agent": leg.agent,
+                         "queue": leg.queue, "uniqueid": session.uniqueid, "linkedid": leg.linkedid,
+                         "at": deps.clock(), "source": "handover"}, pause_agent=False)
+
+
+async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:
+    await session.set_variables({cv.RESULT: "error", cv.LOGGED: ""})
+    log.warning("handover-failed", reason=reason, channel=session.channel, uniqueid=session.uniqueid)

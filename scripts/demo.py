@@ -1,0 +1,139 @@
+"""Grenswacht demo: one caller walked up the protocol ladder on a real Asterisk 22.
+
+Starts its own redis-server and Asterisk (from the root scripts/provision-asterisk built), runs
+the Grenswacht service, places four calls from the same number and prints what the caller heard
+and where each call went, as Asterisk reported it over AMI. Run through `scripts/demo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from agi import logs  # noqa: E402
+from agi.config import Config  # noqa: E402
+from agi.deps import Deps  # noqa: E402
+from agi.service import Service, build_store  # noqa: E402
+from tests.support.asterisk import DEFAULT_ROOT, AmiObserver, Asterisk  # noqa: E402
+from tests.support.redis_server import RedisServer, free_port  # noqa: E402
+
+CALLER = "+31 6 1234 5678"
+NAME = "Jansen"
+
+
+def prompt_texts(lang: str) -> dict[str, str]:
+    rows = csv.reader((REPO / "dialplan/sounds/prompts.tsv").read_text().splitlines(), delimiter="\t")
+    return {r[1]: r[2] for r in rows if r and not r[0].startswith("#") and r[0] == lang}
+
+
+def short(text: str, width: int = 90) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+async def one_call(ami: AmiObserver, n: int, texts: dict[str, str]) -> str:
+    ami.reset()
+    lid = await ami.originate(CALLER, name=NAME, variables={"__GW_TEST_KEYS": "*0", "__GW_TEST_SENIOR_KEYS": "*0",
+                                                             "__GW_TEST_WAIT": "2"})
+    action = await ami.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Variable") == "GW_ACTION"
+                                and e.get("Value"), timeout=30)
+    reason = await ami.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Variable") == "GW_REASON"
+                                and e.get("Value"), timeout=30)
+    score = [e.get("Value") for e in ami.call_events(lid) if e.get("Variable") == "GW_SCORE"][-1]
+    print(f"\nCall {n}: {NAME} <{CALLER}> dials the service line")
+    print(f"  Grenswacht decides : {action['Value']} ({reason['Value']}, score {score})")
+    # Follow the call until the caller's side hangs up.
+    await ami.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Event") == "Hangup"
+                       and e.get("Channel", "").endswith(";2") and "@inbound" in e.get("Channel", ""), timeout=60)
+    await asyncio.sleep(0.5)
+    events = ami.call_events(lid)
+    caller_side = [e for e in events if "@inbound" in e.get("Channel", "")]
+    heard = [e["AppData"].rsplit("/", 1)[-1] for e in caller_side
+             if e.get("Event") == "Newexten" and e.get("Application") == "Playback"]
+    for name in heard:
+        print(f"  caller hears       : \"{short(texts.get(name, name))}\"")
+    if not heard:
+        print("  caller hears       : nothing extra, the call goes straight through")
+    agent = [e for e in events if e.get("Event") == "UserEvent" and e.get("UserEvent") == "GwTestAgentAnswered"]
+    senior = [e for e in events if e.get("Event") == "UserEvent" and e.get("UserEvent") == "GwTestSeniorAnswered"]
+    if agent:
+        print(f"  call goes to       : queue 'support', agent {agent[0]['Agent']} answers")
+    if senior:
+        print(f"  call goes to       : the senior colleague; their display shows \"{senior[0]['Name']}\"")
+    keyed = [e for e in events if e.get("Event") == "Newexten" and e.get("Context") == "grenswacht-agent-key"
+             and e.get("Application") == "AGI"]
+    if keyed:
+        print("  the agent presses *0: the caller is closed politely and the call ends")
+        inc = await ami.wait_for(lambda e: e.get("UserEvent") == "GrenswachtIncident" and e.get("CallLinkedid") == lid,
+                                 timeout=10)
+        print(f"  logbook            : incident {inc['IncidentId']} ({inc['Category']}) by {inc['Agent']}; "
+              f"supervisor notified (AMI UserEvent GrenswachtIncident)")
+        try:
+            pause = await ami.wait_for(lambda e: e.get("Event") == "QueueMemberPause" and e.get("Paused") == "1"
+                                       and e.get("Interface") == inc["Agent"], timeout=5)
+            print(f"  after-care         : {inc['Agent']} paused ({pause['PausedReason']}), unpaused automatically")
+        except TimeoutError:
+            pass
+    if action["Value"] == "refuse":
+        print("  the caller is hung up after the message; a 90-day contact ban is in the logbook")
+    return action["Value"]
+
+
+async def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="grenswacht-demo-"))
+    logs.configure(stream=open(work / "grenswacht.log", "w"))
+    redis = RedisServer().start()
+    agi_port = free_port()
+    ast = Asterisk(root=Path(DEFAULT_ROOT), agi_port=agi_port, agents=("1001",))
+    svc = None
+    ami = None
+    try:
+        ast.start()
+        config = Config.model_validate({
+            "redis": {"url": redis.url}, "agi": {"listen": f"127.0.0.1:{agi_port}"},
+            "routing": {"senior_destination": "Local/senior@seniors"}, "prompts": {"language": "en"},
+            "ami": {"address": f"127.0.0.1:{ast.ami_port}", "username": ast.ami_user, "secret": ast.ami_secret},
+            "aftercare": {"cooldown_seconds": 2}, "storage": {"journal_path": str(work / "journal.jsonl")},
+        })
+        svc = Service(config, Deps(config=config, store=build_store(config)))
+        await svc.start()
+        await svc.deps.ami.wait_connected(10)
+        ami = await AmiObserver(ast).connect()
+        print("Grenswacht demo: Redis, Asterisk 22 and Grenswacht are running on this machine.")
+        print(f"Each call comes from the same number; the agent ends each one with *0 (end and log).")
+        texts = prompt_texts("en")
+        seen = []
+        for n in range(1, 5):
+            seen.append(await one_call(ami, n, texts))
+            await asyncio.sleep(3)   # let the agent's cool-down run out before the next call
+        print("\nWhat the supervisor's tool says now:\n")
+        cfg_file = work / "grenswacht.toml"
+        cfg_file.write_text(f'[redis]\nurl = "{redis.url}"\n')
+        out = subprocess.run([sys.executable, "-m", "agi", "--config", str(cfg_file), "screen", CALLER],
+                             capture_output=True, text=True)
+        print("  $ grenswacht screen '" + CALLER + "'\n  " + (out.stdout or out.stderr).strip())
+        print(f"\nThe protocol ladder, as Asterisk reported it: {' -> '.join(seen)}")
+        print(f"(service log: {work / 'grenswacht.log'}; Asterisk log: {ast.host_base / 'log/messages.log'})")
+        return 0 if seen == ["allow", "warn", "senior", "refuse"] else 1
+    finally:
+        if ami:
+            ami.close()
+        if svc:
+            await svc.stop()
+        ast.cleanup()
+        redis.cleanup()
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("demo: run as root (Asterisk runs in a chroot).", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(asyncio.run(main()))
