@@ -55,23 +55,21 @@ async def one_call(ami: AmiObserver, n: int, texts: dict[str, str]) -> str:
                        and e.get("Channel", "").endswith(";2") and "@inbound" in e.get("Channel", ""), timeout=60)
     await asyncio.sleep(0.5)
     events = ami.call_events(lid)
-    caller_side = [e for e in events if "@inbound" in e.get("Channel", "")]
-    heard = [e["AppData"].rsplit("/", 1)[-1] for e in caller_side
-             if e.get("Event") == "Newexten" and e.get("Application") == "Playback"]
-    for name in heard:
-        print(f"  caller hears       : \"{short(texts.get(name, name))}\"")
-    if not heard:
-        print("  caller hears       : nothing extra, the call goes straight through")
-    agent = [e for e in events if e.get("Event") == "UserEvent" and e.get("UserEvent") == "GwTestAgentAnswered"]
-    senior = [e for e in events if e.get("Event") == "UserEvent" and e.get("UserEvent") == "GwTestSeniorAnswered"]
-    if agent:
-        print(f"  call goes to       : queue 'support', agent {agent[0]['Agent']} answers")
-    if senior:
-        print(f"  call goes to       : the senior colleague; their display shows \"{senior[0]['Name']}\"")
-    keyed = [e for e in events if e.get("Event") == "Newexten" and e.get("Context") == "grenswacht-agent-key"
-             and e.get("Application") == "AGI"]
-    if keyed:
-        print("  the agent presses *0: the caller is closed politely and the call ends")
+    pressed = False
+    for e in events:   # in the order Asterisk reported them
+        kind, app = e.get("Event"), e.get("Application")
+        if kind == "Newexten" and app == "Playback" and "@inbound" in e.get("Channel", ""):
+            name = e["AppData"].rsplit("/", 1)[-1]
+            print(f"  caller hears       : \"{short(texts.get(name, name))}\"")
+        elif kind == "UserEvent" and e.get("UserEvent") == "GwTestAgentAnswered":
+            print(f"  call goes to       : queue 'support', agent {e['Agent']} answers")
+        elif kind == "UserEvent" and e.get("UserEvent") == "GwTestSeniorAnswered":
+            print(f"  call goes to       : the senior colleague; their display shows \"{e['Name']}\"")
+        elif kind == "Newexten" and e.get("Context") == "grenswacht-agent-key" and app == "AGI" and not pressed:
+            pressed = True
+            who = "the senior" if "seniors" in e.get("Channel", "") else "the agent"
+            print(f"  {who} presses *0 : the caller is closed politely (they hear:)")
+    if pressed:
         inc = await ami.wait_for(lambda e: e.get("UserEvent") == "GrenswachtIncident" and e.get("CallLinkedid") == lid,
                                  timeout=10)
         print(f"  logbook            : incident {inc['IncidentId']} ({inc['Category']}) by {inc['Agent']}; "
@@ -121,7 +119,7 @@ async def main() -> int:
                              capture_output=True, text=True)
         print("  $ grenswacht screen '" + CALLER + "'\n  " + (out.stdout or out.stderr).strip())
         print(f"\nThe protocol ladder, as Asterisk reported it: {' -> '.join(seen)}")
-        print(f"(service log: {work / 'grenswacht.log'}; Asterisk log: {ast.host_base / 'log/messages.log'})")
+        print(f"(the service's own log: {work / 'grenswacht.log'})")
         return 0 if seen == ["allow", "warn", "senior", "refuse"] else 1
     finally:
         if ami:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from agi.cli import screening_cmds
+from agi.cli import admin_cmds, data_cmds, logbook_cmds, screening_cmds
 
 
 def register(sub) -> None:
     screening_cmds.register(sub)
+    logbook_cmds.register(sub)
+    admin_cmds.register(sub)
+    data_cmds.register(sub)

@@ -19,6 +19,23 @@ class UsageError(Exception):
     """Operator error: printed as one sentence, exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one sentence and exit code 2 (via UsageError)."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(message[0].upper() + message[1:].rstrip(".") + f" (see '{self.prog} --help').")
+
+
+def add_group(sub, name: str, help: str, default=None):
+    """A command with actions of its own (`incidents list`, `warnings sent`); ``default`` runs without one."""
+    p = sub.add_parser(name, help=help, description=help)
+    if default is not None:
+        p.add_argument("--config", default=argparse.SUPPRESS, help="TOML configuration file")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(run=default)
+    return p.add_subparsers(dest=f"{name}_action", required=default is None, metavar="ACTION", parser_class=Parser)
+
+
 def add_command(sub, name: str, help: str, run, *, json_output: bool = False):
     """A sub-command that also takes --config (and --json for read commands)."""
     p = sub.add_parser(name, help=help, description=help)

@@ -6,27 +6,21 @@ exit code 2 and one sentence on stderr, never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 
 from redis.exceptions import RedisError
 
 from agi.cli import commands
-from agi.cli.common import UsageError
+from agi.cli.common import Parser, UsageError
 from agi.config import ConfigError, load_config
 from agi.numbers import BadNumber
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse prints usage + exits 2; keep it to one sentence
-        raise UsageError(message[0].upper() + message[1:].rstrip(".") + f" (see '{self.prog} --help').")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="grenswacht", description="Protect agents from abusive callers on Asterisk.")
+def build_parser() -> Parser:
+    parser = Parser(prog="grenswacht", description="Protect agents from abusive callers on Asterisk.")
     parser.add_argument("--config", default=None, help="TOML configuration file (default: $GRENSWACHT_CONFIG)")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     commands.register(sub)
     return parser
 

@@ -1,0 +1,130 @@
+"""Personal data and reporting: `export`, `forget`, `purge`, `stats`, `audit`."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import Counter, defaultdict
+
+from agi.cli.common import UsageError, actor, add_command, emit_json, iso, number_arg, open_store, parse_date, table
+from agi.cli.logbook_cmds import caller_summary, collect_incidents
+from agi.config import Config
+from agi.engine import decide
+from redis_schema import keys
+
+CSV_FIELDS = ("id", "caller", "at", "category", "severity", "agent", "queue", "uniqueid", "linkedid", "note", "source",
+              "actor", "debrief", "debrief_at")
+
+
+async def export_cmd(args, config: Config) -> int:
+    caller = number_arg(args.caller, config) if args.caller else None
+    async with open_store(config) as store:
+        if caller:
+            record = await store.load_caller(caller)
+            name, protocol = config.protocol_for(None)
+            summary = caller_summary(caller, record, decide(record, protocol, time.time()), name)
+            incidents = summary.pop("incidents")
+            data = {"caller": summary, "incidents": incidents}
+        else:
+            incidents = await collect_incidents(store)
+            data = {"incidents": incidents}
+        await store.audit(actor(args), "export", time.time(), caller=caller, format=args.format,
+                          incidents=len(incidents))
+    if args.format == "json":
+        emit_json({"exported_at": iso(time.time()), **data})
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for inc in incidents:
+            writer.writerow({k: ("" if v is None else v) for k, v in inc.items()})
+    return 0
+
+
+async def forget_cmd(args, config: Config) -> int:
+    number = number_arg(args.number, config)
+    if not args.yes:
+        raise UsageError(f"forget erases every record of {number} for good; repeat with --yes to confirm.")
+    async with open_store(config) as store:
+        removed = await store.forget(number)
+        # The audit entry of an erasure keeps no number.
+        await store.audit(actor(args), "forget", time.time(), records=removed)
+    print(f"erased: {removed} record(s) removed")
+    return 0
+
+
+async def purge_cmd(args, config: Config) -> int:
+    async with open_store(config) as store:
+        dropped = await store.purge(time.time())
+        await store.audit(actor(args), "purge", time.time(), incidents=dropped)
+    print(f"purged: {dropped} incident(s) past the {config.storage.retention_days}-day retention")
+    return 0
+
+
+async def stats_cmd(args, config: Config) -> int:
+    since = parse_date(args.since) if args.since else time.time() - 30 * 86400
+    async with open_store(config) as store:
+        incidents = await collect_incidents(store, since=since)
+        screen_keys = [k async for k in store.redis.scan_iter(match=keys.STATS_SCAN, count=500)]
+        day0 = time.strftime("%Y-%m-%d", time.gmtime(since))
+        screenings: Counter = Counter()
+        refused_banned = 0
+        for key in screen_keys:
+            if key.rsplit(":", 1)[1] >= day0:
+                for field, value in (await store.redis.hgetall(key)).items():
+                    if field.startswith("screen."):
+                        screenings[field[7:]] += int(value)
+                    elif field == "refused-while-banned":
+                        refused_banned += int(value)
+    per_day: dict[str, Counter] = defaultdict(Counter)
+    for inc in incidents:
+        per_day[time.strftime("%Y-%m-%d", time.gmtime(inc["at"]))][inc["category"]] += 1
+    top = Counter(i["caller"] for i in incidents).most_common(10)
+    out = {"since": iso(since), "incidents_per_day": {d: dict(c) for d, c in sorted(per_day.items())},
+           "top_callers": [{"caller": c, "incidents": n} for c, n in top],
+           "screenings": dict(screenings), "refused_while_banned": refused_banned}
+    if args.json:
+        emit_json(out)
+        return 0
+    print(f"Since {out['since']}\n\nIncidents per day")
+    cats = sorted({c for d in per_day.values() for c in d})
+    table(("day", *cats), [(d, *(per_day[d].get(c, 0) for c in cats)) for d in sorted(per_day)])
+    print("\nTop repeat callers")
+    table(("caller", "incidents"), top)
+    print("\nScreenings by decision")
+    table(("decision", "calls"), sorted(screenings.items()))
+    print(f"\nRefused attempts while banned: {refused_banned}")
+    return 0
+
+
+async def audit_cmd(args, config: Config) -> int:
+    since = parse_date(args.since) if args.since else None
+    async with open_store(config) as store:
+        entries = await store.audit_entries(since)
+    if args.json:
+        emit_json(entries)
+        return 0
+    rows = []
+    for e in entries:
+        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("id", "actor", "action", "at"))
+        rows.append((iso(e.get("at")), e.get("actor"), e.get("action"), details))
+    table(("time", "actor", "action", "details"), rows)
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "export", "the logbook, or one caller's data (a subject access request)", export_cmd)
+    p.add_argument("--format", choices=("csv", "json"), default="json")
+    p.add_argument("--caller")
+    p.add_argument("--actor")
+    p = add_command(sub, "forget", "erase every record of a caller (GDPR erasure)", forget_cmd)
+    p.add_argument("number")
+    p.add_argument("--yes", action="store_true", help="confirm the erasure")
+    p.add_argument("--actor")
+    p = add_command(sub, "purge", "drop incidents past the retention period now", purge_cmd)
+    p.add_argument("--actor")
+    p = add_command(sub, "stats", "incidents per day and category, repeat callers, screenings", stats_cmd,
+                    json_output=True)
+    p.add_argument("--since", help="YYYY-MM-DD (default: 30 days ago)")
+    p = add_command(sub, "audit", "the audit trail of every change", audit_cmd, json_output=True)
+    p.add_argument("--since", help="YYYY-MM-DD")

@@ -1,0 +1,178 @@
+"""The logbook: `caller`, `incidents list|show|add|debrief`."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from agi.cli.common import (UsageError, actor, add_command, add_group, emit_json, iso, number_arg, open_store, parse_date,
+                            table)
+from agi.config import Config
+from agi.engine import CallerRecord
+from agi.prefixes import PrefixCache
+from agi.screening import screen
+from redis_schema.store import Store, incident_dict
+
+_ID = re.compile(r"^[0-9a-f]{12}$")
+
+
+def incident_id_arg(raw: str) -> str:
+    if not _ID.match(raw):
+        raise UsageError(f"{raw!r} is not an incident id (12 hexadecimal digits, as `incidents list` shows).")
+    return raw
+
+
+def caller_summary(number: str, record: CallerRecord, decision, protocol: str) -> dict:
+    return {
+        "caller": number, "protocol": protocol, "action": decision.action.value, "reason": decision.reason.value,
+        "score": decision.score, "incidents_in_window": decision.incidents,
+        "ban": None if record.ban is None else {"until": iso(record.ban.until), "active": record.ban.until > time.time(),
+                                                "reason": record.ban.reason, "source": record.ban.source,
+                                                "by": record.ban.actor, "at": iso(record.ban.set_at)},
+        "allowlisted": None if record.allow is None else {"reason": record.allow.reason, "by": record.allow.actor,
+                                                          "at": iso(record.allow.set_at)},
+        "warning_sent": iso(record.warning_sent_at) or None,
+        "incidents": [incident_dict(number, i) for i in record.incidents],
+    }
+
+
+def incident_rows(items):
+    return [(i["id"], iso(i["at"]), i["caller"], i["category"], i["agent"], i["queue"],
+             "yes" if i.get("debrief_at") else "open", (i["note"] or "")[:40]) for i in items]
+
+
+INCIDENT_HEADERS = ("id", "time", "caller", "category", "agent", "queue", "debrief", "note")
+
+
+async def load_prefixes(store: Store) -> PrefixCache:
+    cache = PrefixCache()
+    cache.replace(*await store.load_prefixes())
+    return cache
+
+
+async def caller_cmd(args, config: Config) -> int:
+    number = number_arg(args.number, config)
+    async with open_store(config) as store:
+        result = await screen(config, store, await load_prefixes(store), number, None, time.time(), None)
+    summary = caller_summary(number, result.record, result.decision, result.protocol)
+    if args.json:
+        emit_json(summary)
+        return 0
+    d = result.decision
+    print(f"Caller {number}")
+    print(f"  now: {d.action.value} ({d.reason.value}), score {d.score} from {d.incidents} incident(s) "
+          f"in the window of protocol '{result.protocol}'")
+    ban = summary["ban"]
+    print(f"  ban: {'until ' + ban['until'] + (' (active)' if ban['active'] else ' (expired)') + ', ' + ban['source'] + ', ' + (ban['reason'] or '-') if ban else 'none'}")
+    allow = summary["allowlisted"]
+    print(f"  allowlist: {'yes, ' + (allow['reason'] or '-') + ' (by ' + allow['by'] + ')' if allow else 'no'}")
+    print(f"  written warning sent: {summary['warning_sent'] or 'no'}")
+    print()
+    table(INCIDENT_HEADERS, incident_rows(summary["incidents"]))
+    return 0
+
+
+async def collect_incidents(store: Store, *, since: float | None = None, caller: str | None = None) -> list[dict]:
+    """Incidents from the logbook index (or one caller), oldest first, as plain dicts."""
+    if caller:
+        record = await store.load_caller(caller)
+        return [incident_dict(caller, i) for i in record.incidents if since is None or i.at >= since]
+    ids = await store.incident_ids(since)
+    owners = await store.owners(i for i, _ in ids)
+    records = await store.load_callers(n for n in owners.values() if n)
+    out = []
+    for iid, _ in ids:
+        number = owners.get(iid)
+        for inc in records[number].incidents if number else ():
+            if inc.id == iid:
+                out.append(incident_dict(number, inc))
+    return out
+
+
+async def incidents_list(args, config: Config) -> int:
+    since = parse_date(args.since) if args.since else None
+    caller = number_arg(args.caller, config) if args.caller else None
+    async with open_store(config) as store:
+        items = await collect_incidents(store, since=since, caller=caller)
+    items = [i for i in items if (not args.agent or args.agent in i["agent"])
+             and (not args.category or i["category"] == args.category)
+             and (not args.open or not i.get("debrief_at"))]
+    if args.json:
+        emit_json(items)
+    else:
+        table(INCIDENT_HEADERS, incident_rows(items))
+    return 0
+
+
+async def incidents_show(args, config: Config) -> int:
+    iid = incident_id_arg(args.id)
+    async with open_store(config) as store:
+        found = await store.get_incident(iid)
+    if found is None:
+        raise UsageError(f"no incident with id {iid}.")
+    item = incident_dict(*found)
+    if args.json:
+        emit_json(item)
+    else:
+        for key, value in item.items():
+            if key in ("at", "debrief_at"):
+                value = iso(value)
+            print(f"{key:>10}: {value if value not in (None, '') else '-'}")
+    return 0
+
+
+async def incidents_add(args, config: Config) -> int:
+    number = number_arg(args.number, config)
+    weights = config.protocol_for(None)[1].weights
+    if args.category not in weights:
+        raise UsageError(f"category {args.category!r} is not in the protocol's weights ({', '.join(weights)}).")
+    at = parse_date(args.at) if args.at else time.time()
+    who = actor(args)
+    async with open_store(config) as store:
+        iid, _ = await store.add_incident(number, category=args.category, at=at, severity=weights[args.category],
+                                          note=args.note or "", source="cli", actor=who)
+        await store.audit(who, "incident-add", time.time(), caller=number, incident=iid, category=args.category)
+    print(iid)
+    return 0
+
+
+async def incidents_debrief(args, config: Config) -> int:
+    iid = incident_id_arg(args.id)
+    if not args.note.strip():
+        raise UsageError("the debrief note is empty.")
+    who = actor(args)
+    async with open_store(config) as store:
+        found = await store.get_incident(iid)
+        if found is None:
+            raise UsageError(f"no incident with id {iid}.")
+        now = time.time()
+        await store.set_debrief(found[0], iid, args.note, now, who)
+        await store.audit(who, "incident-debrief", now, caller=found[0], incident=iid)
+    print(f"debrief recorded for {iid}")
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "caller", "everything about one caller: decision now and why, incidents, ban, allowlist",
+                    caller_cmd, json_output=True)
+    p.add_argument("number")
+
+    isub = add_group(sub, "incidents", "the incident logbook")
+    p = add_command(isub, "list", "list incidents", incidents_list, json_output=True)
+    p.add_argument("--caller")
+    p.add_argument("--agent", help="agent interface or part of it")
+    p.add_argument("--since", help="YYYY-MM-DD or ISO 8601 time")
+    p.add_argument("--category")
+    p.add_argument("--open", action="store_true", help="only incidents still awaiting a debrief")
+    p = add_command(isub, "show", "one incident", incidents_show, json_output=True)
+    p.add_argument("id")
+    p = add_command(isub, "add", "log an incident reported another way (letter, counter visit)", incidents_add)
+    p.add_argument("number")
+    p.add_argument("--category", required=True)
+    p.add_argument("--note")
+    p.add_argument("--at", help="when it happened (default now)")
+    p.add_argument("--actor")
+    p = add_command(isub, "debrief", "record the debrief with the agent (their reflection)", incidents_debrief)
+    p.add_argument("id")
+    p.add_argument("--note", required=True)
+    p.add_argument("--actor")

@@ -1,0 +1,188 @@
+"""The `grenswacht` command, run through the console script as a user would, against a real Redis."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from redis_schema import keys
+
+N = "+31612345678"
+SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
+
+
+@pytest.fixture
+def gw(tmp_path, redis_server, store):
+    cfg = tmp_path / "grenswacht.toml"
+    cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
+
+    def run(*args, ok=True):
+        out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+        if ok:
+            assert out.returncode == 0, out.stderr
+        return out
+    return run
+
+
+def j(out):
+    return json.loads(out.stdout)
+
+
+def test_screen_follows_the_default_ladder(gw):
+    assert j(gw("screen", "0612345678", "--json"))["action"] == "allow"
+    seen = []
+    for _ in range(3):
+        gw("incidents", "add", "0612345678", "--category", "abuse", "--note", "shouted")
+        seen.append(j(gw("screen", "0612345678", "--json"))["action"])
+    assert seen == ["warn", "senior", "refuse"]
+    assert j(gw("screen", "+31 6 1234 5678", "--json"))["would_set_ban_until"]
+
+
+def test_ban_refuses_and_unban_lifts(gw):
+    gw("ban", "0612345678", "--days", "7", "--reason", "threatened staff", "--actor", "sup1")
+    out = j(gw("screen", "0612345678", "--json"))
+    assert (out["action"], out["reason"]) == ("refuse", "banned")
+    caller = j(gw("caller", "0612345678", "--json"))
+    assert caller["ban"]["reason"] == "threatened staff" and caller["ban"]["by"] == "sup1" and caller["ban"]["active"]
+    assert [b["target"] for b in j(gw("bans", "--json"))] == [N]
+    gw("unban", "0612345678")
+    assert j(gw("screen", "0612345678", "--json"))["action"] == "allow"
+    assert gw("unban", "0612345678", ok=False).returncode == 2
+
+
+def test_allowlist_wins_and_disallow_removes(gw):
+    gw("incidents", "add", "0612345678", "--category", "threat")
+    gw("allow", "0612345678", "--reason", "care home, confused resident")
+    assert j(gw("screen", "0612345678", "--json"))["reason"] == "allowlisted"
+    gw("disallow", "0612345678")
+    assert j(gw("screen", "0612345678", "--json"))["action"] == "refuse"
+
+
+def test_prefix_ban_covers_a_number_block_and_is_applied_by_screening(gw):
+    gw("ban", "--prefix", "+3185123", "--reason", "spoofing call centre")
+    assert j(gw("screen", "+31851234567", "--json"))["reason"] == "prefix-banned"
+    assert j(gw("screen", "+31859999999", "--json"))["action"] == "allow"
+    assert "+3185123" in gw("bans").stdout
+    gw("unban", "--prefix", "+3185123")
+    assert j(gw("screen", "+31851234567", "--json"))["action"] == "allow"
+
+
+def test_incidents_list_show_debrief_and_open(gw):
+    a = gw("incidents", "add", "0612345678", "--category", "abuse", "--note", "letter of 3 May").stdout.strip()
+    b = gw("incidents", "add", "0687654321", "--category", "threat").stdout.strip()
+    listed = j(gw("incidents", "list", "--json"))
+    assert [i["id"] for i in listed] == [a, b]
+    assert [i["id"] for i in j(gw("incidents", "list", "--caller", "0612345678", "--json"))] == [a]
+    assert [i["id"] for i in j(gw("incidents", "list", "--category", "threat", "--json"))] == [b]
+    shown = j(gw("incidents", "show", a, "--json"))
+    assert (shown["caller"], shown["note"], shown["source"]) == (N, "letter of 3 May", "cli")
+    gw("incidents", "debrief", a, "--note", "I reacted consciously and stayed calm", "--actor", "sup1")
+    assert [i["id"] for i in j(gw("incidents", "list", "--open", "--json"))] == [b]
+    assert j(gw("incidents", "show", a, "--json"))["debrief"] == "I reacted consciously and stayed calm"
+    assert "letter of 3 May" in gw("incidents", "list").stdout
+
+
+def test_written_warnings(gw):
+    for _ in range(2):
+        gw("incidents", "add", "0612345678", "--category", "abuse")
+    gw("incidents", "add", "0687654321", "--category", "abuse")       # only warn: not due
+    assert [w["caller"] for w in j(gw("warnings", "--json"))] == [N]
+    gw("warnings", "sent", "0612345678")
+    assert j(gw("warnings", "--json")) == []
+    assert j(gw("caller", "0612345678", "--json"))["warning_sent"]
+
+
+def test_export_round_trips_every_field(gw, store):
+    import asyncio  # noqa: F401  (the store fixture runs in the test's loop)
+    gw("incidents", "add", "0612345678", "--category", "abuse", "--note", 'said "x", then\nhung up')
+    gw("ban", "0612345678", "--reason", "r")
+    exported = j(gw("export", "--caller", "0612345678"))
+    assert exported["caller"]["caller"] == N and exported["caller"]["ban"]["reason"] == "r"
+    [inc] = exported["incidents"]
+    full = j(gw("incidents", "show", inc["id"], "--json"))
+    assert inc == full
+    rows = list(csv.DictReader(io.StringIO(gw("export", "--format", "csv").stdout)))
+    assert len(rows) == 1
+    assert {k: v for k, v in rows[0].items()} == {k: ("" if full[k] is None else str(full[k])) for k in rows[0]}
+
+
+async def test_forget_leaves_no_trace(gw, store):
+    gw("incidents", "add", "0612345678", "--category", "abuse")
+    gw("ban", "0612345678")
+    gw("allow", "0612345678")
+    gw("warnings", "sent", "0612345678")
+    await store.publish_event({"type": "incident", "caller": N})
+    assert gw("forget", "0612345678", ok=False).returncode == 2   # needs --yes
+    gw("forget", "0612345678", "--yes", "--actor", "dpo")
+    found = []
+    async for key in store.redis.scan_iter(count=1000):
+        kind = await store.redis.type(key)
+        dump = {"hash": store.redis.hgetall, "zset": lambda k: store.redis.zrange(k, 0, -1),
+                "stream": lambda k: store.redis.xrange(k), "string": store.redis.get}[kind](key)
+        if "612345678" in key + repr(await dump):
+            found.append(key)
+    assert found == []
+    audit = j(gw("audit", "--json"))
+    assert [e["action"] for e in audit] == ["forget"] and audit[0]["actor"] == "dpo"
+
+
+async def test_purge_drops_what_is_past_retention(gw, store):
+    old, _ = await store.add_incident(N, category="abuse", at=time.time() - 400 * 86400)
+    new, _ = await store.add_incident(N, category="abuse", at=time.time())
+    assert "1 incident" in gw("purge").stdout
+    assert [i["id"] for i in j(gw("incidents", "list", "--json"))] == [new]
+
+
+async def test_stats(gw, store):
+    gw("incidents", "add", "0612345678", "--category", "abuse")
+    gw("incidents", "add", "0612345678", "--category", "threat")
+    await store.count_screening("refuse", "banned", time.time())
+    await store.count_screening("allow", "clean", time.time())
+    out = j(gw("stats", "--json"))
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    assert out["incidents_per_day"] == {day: {"abuse": 1, "threat": 1}}
+    assert out["top_callers"] == [{"caller": N, "incidents": 2}]
+    assert out["screenings"] == {"refuse": 1, "allow": 1} and out["refused_while_banned"] == 1
+    assert "Top repeat callers" in gw("stats").stdout
+
+
+def test_audit_records_every_change_with_actor(gw):
+    gw("ban", "0612345678", "--actor", "sup1")
+    gw("unban", "0612345678", "--actor", "sup2")
+    iid = gw("incidents", "add", "0612345678", "--category", "abuse", "--actor", "sup3").stdout.strip()
+    gw("incidents", "debrief", iid, "--note", "ok", "--actor", "sup4")
+    entries = j(gw("audit", "--json"))
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("ban", "sup1"), ("unban", "sup2"), ("incident-add", "sup3"), ("incident-debrief", "sup4")]
+    assert j(gw("audit", "--since", "2999-01-01", "--json")) == []
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("screen", "06-abc"), "is not a phone number"),
+    (("incidents", "show", "zzz"), "is not an incident id"),
+    (("incidents", "show", "0123456789ab"), "no incident with id"),
+    (("incidents", "list", "--since", "yesterday"), "is not a date"),
+    (("incidents", "add", "0612345678", "--category", "rude"), "is not in the protocol's weights"),
+    (("ban", "0612345678", "--days", "0"), "--days"),
+    (("ban", "--prefix", "+31a"), "is not a number prefix"),
+    (("nosuch",), "invalid choice"),
+])
+def test_bad_input_is_one_sentence_and_exit_2(gw, args, needle):
+    out = gw(*args, ok=False)
+    assert out.returncode == 2
+    assert needle in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_store_is_one_sentence_and_exit_2(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')
+    out = subprocess.run([SCRIPT, "--config", str(cfg), "caller", "0612345678"], capture_output=True, text=True)
+    assert out.returncode == 2 and "store is unreachable" in out.stderr and "Traceback" not in out.stderr
