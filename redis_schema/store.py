@@ -167,6 +167,40 @@ class Store:
                 await pipe.execute()
         return got_id, bool(created)
 
+    async def bulk_load(self, callers: Iterable[tuple[str, list[dict], Ban | None]], batch: int = 2000) -> int:
+        """Load many callers' histories, pipelined, through the same Lua write as a key press.
+
+        Each item is (number, [incident kwargs as for add_incident], ban or None). For seeding
+        (benchmark, migration); returns the number of incidents written.
+        """
+        written = 0
+        pending = 0
+        pipe = self.redis.pipeline(transaction=False)
+        for number, incidents, ban in callers:
+            for inc in incidents:
+                iid = inc.get("incident_id") or new_incident_id(inc["at"])
+                args = [iid, inc.get("linkedid", ""), inc.get("source", "key"), str(self.retention)]
+                for name, value in inc.items():
+                    if name != "incident_id" and value not in ("", None):
+                        args += [keys.INCIDENT_SUFFIX[name], _fmt(value)]
+                await self._add_incident(keys=[keys.caller(number)], args=args, client=pipe)
+                pipe.zadd(keys.INCIDENTS_BY_TIME, {iid: inc["at"]})
+                pipe.hset(keys.INCIDENT_OWNER, iid, number)
+                written += 1
+                pending += 1
+            if ban is not None:
+                pipe.hset(keys.caller(number), mapping={"ban.until": _fmt(ban.until), "ban.reason": ban.reason,
+                                                        "ban.src": ban.source, "ban.at": _fmt(ban.set_at),
+                                                        "ban.by": ban.actor})
+                pending += 1
+            if pending >= batch:
+                await pipe.execute()
+                pipe = self.redis.pipeline(transaction=False)
+                pending = 0
+        if pending:
+            await pipe.execute()
+        return written
+
     def _touch(self, pipe, number: str) -> None:
         pipe.expire(keys.caller(number), self.retention)
 

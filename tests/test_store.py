@@ -65,3 +65,15 @@ async def test_one_caller_lives_in_one_cluster_slot(store):
     await store.set_ban(N, Ban(until=9.0))
     caller_keys = [k async for k in store.redis.scan_iter(match="*" + N + "*")]
     assert caller_keys and all("{" + N + "}" in k for k in caller_keys)
+
+
+async def test_bulk_load_writes_what_add_incident_writes(store):
+    from agi.engine import Ban as B
+    n = await store.bulk_load([(N, [{"category": "abuse", "at": 10.0, "agent": "A", "linkedid": "x"},
+                                    {"category": "threat", "at": 20.0}], B(until=99.0, reason="r", source="manual")),
+                               ("+31687654321", [], None)], batch=1)
+    assert n == 2
+    rec = await store.load_caller(N)
+    assert [(i.category, i.at, i.agent) for i in rec.incidents] == [("abuse", 10.0, "A"), ("threat", 20.0, "")]
+    assert rec.ban.until == 99.0 and await store.redis.zcard(keys.INCIDENTS_BY_TIME) == 2
+    assert await store.redis.ttl(keys.caller(N)) > 0

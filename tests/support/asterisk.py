@@ -81,6 +81,7 @@ exten => _X.,1,Queue(support,r,,,60)
 [agents]
 exten => _X.,1,Answer()
  same => n,UserEvent(GwTestAgentAnswered,Caller: ${GW_CALLER},Agent: ${EXTEN})
+ same => n,ExecIf($["${GW_BENCH}" = "1"]?Hangup())
  same => n,Wait(${IF($["${GW_TEST_WAIT}" = ""]?1:${GW_TEST_WAIT})})
  same => n,ExecIf($["${GW_TEST_KEYS}" != ""]?SendDTMF(${GW_TEST_KEYS},250))
  same => n,Wait(30)
