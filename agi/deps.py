@@ -10,6 +10,7 @@ from typing import Any, Callable, Coroutine
 import structlog
 
 from agi.config import Config
+from agi.counters import ScreeningCounters
 from agi.prefixes import PrefixCache
 from redis_schema.store import Store
 
@@ -24,6 +25,7 @@ class Deps:
     ami: Any = None            # agi.ami.client.AmiClient when the service runs with AMI
     journal: Any = None        # agi.aftercare.journal.Journal
     notifier: Any = None       # agi.aftercare.notify.Notifier
+    counters: ScreeningCounters = field(default_factory=ScreeningCounters)
     clock: Callable[[], float] = time.time
     _background: set[asyncio.Task] = field(default_factory=set)
 

@@ -18,6 +18,7 @@ log = structlog.get_logger("grenswacht.service")
 
 PREFIX_REFRESH_SECONDS = 5.0
 PURGE_EVERY_SECONDS = 3600.0
+STOP_PHASE_SECONDS = 5.0
 
 
 def build_store(config: Config) -> Store:
@@ -62,6 +63,7 @@ class Service:
     async def start(self) -> tuple[str, int]:
         self._jobs.append(asyncio.create_task(refresh_prefixes(self.deps), name="prefixes"))
         self._jobs.append(asyncio.create_task(purge_loop(self.deps), name="purge"))
+        self._jobs.append(asyncio.create_task(self.deps.counters.run(self.deps.store), name="counters"))
         for job in self._extra_jobs():
             self._jobs.append(asyncio.create_task(job))
         self.address = await self.server.start(*self.config.agi.host_port)
@@ -72,14 +74,20 @@ class Service:
         return jobs.start(self.deps)
 
     async def stop(self) -> None:
-        await self.server.stop()
+        """Stop serving and close everything; each phase is bounded so a stop never hangs."""
         for job in self._jobs:
             job.cancel()
-        await asyncio.gather(*self._jobs, return_exceptions=True)
-        await self.deps.drain()
+        phases = [("server", self.server.stop()),
+                  ("jobs", asyncio.gather(*self._jobs, return_exceptions=True)),
+                  ("background", self.deps.drain())]
         if self.deps.ami is not None:
-            await self.deps.ami.close()
-        await self.deps.store.close()
+            phases.append(("ami", self.deps.ami.close()))
+        phases.append(("store", self.deps.store.close()))
+        for name, step in phases:
+            try:
+                await asyncio.wait_for(step, STOP_PHASE_SECONDS)
+            except TimeoutError:
+                log.error("stop-phase-timeout", phase=name, seconds=STOP_PHASE_SECONDS)
 
     async def run(self) -> None:
         await self.start()

@@ -107,11 +107,21 @@ async def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listens on {port}")
 
 
-async def drive(port: int, duration: float, population: int, rate: float) -> list[Result]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(port: int, pid: int, duration: float, population: int, rate: float) -> list[tuple[Result, float]]:
+    """Each load step, with the server process's own CPU time per call (microseconds)."""
     out = []
-    for c in (1, 50, 200):
-        out.append(await closed_loop("127.0.0.1", port, c, duration, population))
-    out.append(await open_loop("127.0.0.1", port, rate, duration, population))
+    steps = [lambda c=c: closed_loop("127.0.0.1", port, c, duration, population) for c in (1, 50, 200)]
+    steps.append(lambda: open_loop("127.0.0.1", port, rate, duration, population))
+    for step in steps:
+        before = cpu_seconds(pid)
+        result = await step()
+        out.append((result, (cpu_seconds(pid) - before) / max(result.calls, 1) * 1e6))
     return out
 
 
@@ -199,12 +209,12 @@ async def main() -> int:
         await wait_port(gw_port)
         await wait_port(bl_port)
         rows = []
-        for name, port in (("baseline", bl_port), ("grenswacht", gw_port)):
+        for name, port, proc in (("baseline", bl_port, procs[1]), ("grenswacht", gw_port, procs[0])):
             await closed_loop("127.0.0.1", port, 20, 1.0, args.population)   # warm-up
-            for r in await drive(port, args.duration, args.population, args.rate):
-                rows.append({"server": name, **r.row()})
+            for r, cpu in await drive(port, proc.pid, args.duration, args.population, args.rate):
+                rows.append({"server": name, **r.row(), "server_cpu_us_per_call": round(cpu)})
                 print(f"  {name:>10} {r.mode:>12}: {r.rate:7.0f} calls/s  p50 {r.pct(50):.2f} ms  "
-                      f"p99 {r.pct(99):.2f} ms  errors {r.errors}", flush=True)
+                      f"p99 {r.pct(99):.2f} ms  errors {r.errors}  server CPU {cpu:.0f} us/call", flush=True)
         base = {r["mode"]: r["calls_per_s"] for r in rows if r["server"] == "baseline"}
         for r in rows:
             r["vs_baseline"] = round(r["calls_per_s"] / base[r["mode"]], 2) if base.get(r["mode"]) else ""

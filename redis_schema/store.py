@@ -39,7 +39,7 @@ def connect(url: str, *, password: str | None = None, max_connections: int = 64,
         decode_responses=True, health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.1, base=0.005), 2),
     )
-    return Redis(connection_pool=pool)
+    return Redis.from_pool(pool)   # owns the pool: aclose() closes its connections too
 
 
 def new_incident_id(now: float) -> str:
@@ -138,14 +138,22 @@ class Store:
                 log.warning("malformed-prefix-allow-skipped", prefix=prefix)
         return bans, allows
 
-    async def count_screening(self, action: str, reason: str, now: float) -> None:
-        key = keys.stats(time.strftime("%Y-%m-%d", time.gmtime(now)))
+    async def add_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add per-day screening counters: {(YYYY-MM-DD, field): n} in one pipeline."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, f"screen.{action}", 1)
-            if reason in ("banned", "prefix-banned"):
-                pipe.hincrby(key, "refused-while-banned", 1)
-            pipe.expire(key, keys.STATS_TTL)
+            for (day, name), n in counts.items():
+                pipe.hincrby(keys.stats(day), name, n)
+            for day in {d for d, _ in counts}:
+                pipe.expire(keys.stats(day), keys.STATS_TTL)
             await pipe.execute()
+
+    async def count_screening(self, action: str, reason: str, now: float) -> None:
+        """Count one screening at once (tests, tools); the service batches through agi.counters."""
+        from agi.counters import ScreeningCounters
+
+        counters = ScreeningCounters()
+        counters.count(action, reason, now)
+        await counters.flush(self)
 
     # ---- writes ---------------------------------------------------------------------------
     async def add_incident(self, number: str, *, category: str, at: float, severity: int = 0, agent: str = "",

@@ -151,3 +151,33 @@ async def test_screening_log_line_masks_the_number(service):
         await call(service)
     [line] = [e for e in logs if e["event"] == "screened"]
     assert line["caller"] == "+316****5678" and line["action"] == "allow" and "ms" in line and line["uniqueid"]
+
+
+async def test_screenings_are_counted_per_day_by_decision(service, store):
+    await store.set_ban(N, Ban(until=time.time() + 999))
+    await call(service)
+    await call(service, callerid="0687654321")
+    await service.deps.counters.flush(service.deps.store)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    assert await store.redis.hgetall(f"gw:stats:{day}") == {"screen.refuse": "1", "screen.allow": "1",
+                                                            "refused-while-banned": "1"}
+
+
+async def test_crlf_header_and_leading_blank_lines_are_tolerated(service):
+    header = b"\r\n" + agi_header("screen", "0612345678").replace(b"\n", b"\r\n")
+    r = await run_call(service.host, service.port, header)
+    assert (r.variables["GW_ACTION"], r.variables["GW_CALLER"]) == ("allow", N)
+
+
+async def test_header_sent_in_small_pieces_is_assembled(service):
+    reader, writer = await asyncio.open_connection(service.host, service.port)
+    for i in range(0, len(h := agi_header("screen", "0612345678")), 7):
+        writer.write(h[i:i + 7])
+        await writer.drain()
+        await asyncio.sleep(0)
+    line = await asyncio.wait_for(reader.readline(), 5)
+    assert line.startswith(b'EXEC MSet "GW_ACTION=allow,')
+    writer.write(b"200 result=0\n")
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()

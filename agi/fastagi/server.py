@@ -9,6 +9,7 @@ or hold up another connection; ``CancelledError`` always propagates.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
@@ -122,26 +123,36 @@ async def _readline(reader: asyncio.StreamReader, limit: int) -> bytes:
     return line
 
 
+_BLOCK_END = re.compile(rb"\r?\n\r?\n")
+
+
 async def read_headers(reader: asyncio.StreamReader, max_bytes: int) -> tuple[dict[str, str], str | None]:
     """Read the ``agi_*`` block up to the blank line. Caller must bound it in time.
 
-    Returns the headers and a problem (None when the block is clean). A line that is not
-    ``agi_key: value`` (for instance the tail of a caller ID that carried a newline) or a
-    repeated key makes the block untrusted: the route then runs its fail-safe fallback.
+    Asterisk writes the whole block at once, so it is read in chunks (usually one) rather
+    than line by line, and parsed in one pass. Returns the headers and a problem (None when
+    the block is clean). A line that is not ``agi_key: value`` (for instance the tail of a
+    caller ID that carried a newline), a repeated key, or bytes after the blank line make the
+    block untrusted: the route then runs its fail-safe fallback.
     """
-    headers: dict[str, str] = {}
-    problem: str | None = None
-    total = 0
+    buf = b""
     while True:
-        line = await _readline(reader, max_bytes)
-        total += len(line)
-        if total > max_bytes:
+        stripped = buf.lstrip(b"\r\n")            # tolerate leading blank lines
+        m = _BLOCK_END.search(stripped)
+        if m:
+            break
+        if len(buf) > max_bytes:
             raise BadRequest(f"AGI header larger than {max_bytes} bytes")
-        text = line.decode("utf-8", "replace").rstrip("\r\n")
-        if not text:
-            if not headers and problem is None:
-                continue  # tolerate leading blank lines
-            return headers, problem
+        chunk = await reader.read(max_bytes + 2 - len(buf))
+        if not chunk:
+            raise AgiHangup("connection closed in the AGI header")
+        buf += chunk
+    if m.end() > max_bytes:
+        raise BadRequest(f"AGI header larger than {max_bytes} bytes")
+    headers: dict[str, str] = {}
+    problem = None if m.end() == len(stripped) else "bytes after the AGI header"
+    for raw in stripped[:m.start()].split(b"\n"):
+        text = raw.decode("utf-8", "replace").rstrip("\r")
         key, sep, value = text.partition(": ")
         if not sep or not key.startswith("agi_") or not key.isascii():
             problem = problem or "AGI header line is not 'agi_key: value'"
@@ -149,6 +160,7 @@ async def read_headers(reader: asyncio.StreamReader, max_bytes: int) -> tuple[di
             problem = problem or f"duplicate AGI header {key}"
         else:
             headers[key] = value
+    return headers, problem
 
 
 class FastAgiServer:

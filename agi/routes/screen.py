@@ -74,7 +74,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     if decision.new_ban is not None:
         deps.later(deps.store.set_ban(number, decision.new_ban), "protocol-ban")
     if decision.reason is not Reason.STORE_UNAVAILABLE:
-        deps.later(deps.store.count_screening(decision.action.value, decision.reason.value, now), "stats")
+        deps.counters.count(decision.action.value, decision.reason.value, now)
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:

@@ -1,0 +1,47 @@
+"""Screening counters, kept in memory and flushed to Redis once a second.
+
+Counting each screening with its own Redis write doubled the Redis work per call (profiled in
+docs/benchmarks.md); the per-day totals `grenswacht stats` shows need no per-call precision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import structlog
+from redis.exceptions import RedisError
+
+log = structlog.get_logger("grenswacht.counters")
+
+
+class ScreeningCounters:
+    def __init__(self) -> None:
+        self._pending: Counter[tuple[str, str]] = Counter()   # (day, field) -> count
+
+    def count(self, action: str, reason: str, now: float) -> None:
+        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        self._pending[(day, f"screen.{action}")] += 1
+        if reason in ("banned", "prefix-banned"):
+            self._pending[(day, "refused-while-banned")] += 1
+
+    async def flush(self, store) -> int:
+        if not self._pending:
+            return 0
+        batch, self._pending = self._pending, Counter()
+        try:
+            await store.add_counts(batch)
+        except (RedisError, OSError) as exc:
+            self._pending.update(batch)   # keep them for the next try
+            log.warning("counters-flush-failed", error=type(exc).__name__)
+            return 0
+        return sum(batch.values())
+
+    async def run(self, store, every: float = 1.0) -> None:
+        try:
+            while True:
+                await asyncio.sleep(every)
+                await self.flush(store)
+        finally:
+            await asyncio.shield(self.flush(store))
