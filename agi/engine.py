@@ -52,6 +52,7 @@ class Incident:
     actor: str = ""
     debrief: str = ""
     debrief_at: float | None = None
+    slot: str = ""            # storage detail: the incident's index in the caller's hash
 
 
 @dataclass(frozen=True)

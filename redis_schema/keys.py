@@ -30,9 +30,11 @@ def stats(day: str) -> str:
 
 STATS_SCAN = PREFIX + "stats:*"
 
-# Field names inside the caller hash. Incident fields are "<incident id>.<suffix>".
+# Field names inside the caller hash. Incident fields are "<n>.<suffix>", n a short per-caller
+# index counted in field NEXT_INDEX; "<n>.i" holds the incident's global id.
+NEXT_INDEX = "n"
 INCIDENT_FIELDS = {
-    "t": "at", "c": "category", "s": "severity", "a": "agent", "q": "queue", "u": "uniqueid",
+    "i": "id", "t": "at", "c": "category", "s": "severity", "a": "agent", "q": "queue", "u": "uniqueid",
     "l": "linkedid", "n": "note", "o": "source", "by": "actor", "d": "debrief", "dt": "debrief_at",
 }
 INCIDENT_SUFFIX = {v: k for k, v in INCIDENT_FIELDS.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from importlib import resources
 from typing import Any, Iterable, Mapping
 
@@ -22,8 +22,6 @@ from agi.engine import Allow, Ban, CallerRecord, Incident
 from redis_schema import keys
 
 log = structlog.get_logger("grenswacht.store")
-
-_INCIDENT_TYPES = {f.name: f.type for f in fields(Incident)}
 
 
 def connect(url: str, *, password: str | None = None, max_connections: int = 64,
@@ -65,17 +63,17 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
         elif name in keys.ALLOW_FIELDS:
             allow[keys.ALLOW_FIELDS[name]] = value
         elif "." in name and not name.startswith(("ban.", "allow.", "warn.")):
-            iid, _, suffix = name.partition(".")
+            slot, _, suffix = name.partition(".")
             if suffix in keys.INCIDENT_FIELDS:
-                groups.setdefault(iid, {})[keys.INCIDENT_FIELDS[suffix]] = value
+                groups.setdefault(slot, {})[keys.INCIDENT_FIELDS[suffix]] = value
     incidents = []
-    for iid, data in groups.items():
+    for slot, data in groups.items():
         at = _num(data.get("at"))
-        if at is None or not data.get("category"):
-            log.warning("malformed-incident-skipped", incident=iid)
+        if at is None or not data.get("category") or not data.get("id"):
+            log.warning("malformed-incident-skipped", slot=slot)
             continue
         incidents.append(Incident(
-            id=iid, at=at, category=data["category"], severity=_num(data.get("severity"), int) or 0,
+            id=data["id"], slot=slot, at=at, category=data["category"], severity=_num(data.get("severity"), int) or 0,
             agent=data.get("agent", ""), queue=data.get("queue", ""), uniqueid=data.get("uniqueid", ""),
             linkedid=data.get("linkedid", ""), note=data.get("note", ""), source=data.get("source", ""),
             actor=data.get("actor", ""), debrief=data.get("debrief", ""), debrief_at=_num(data.get("debrief_at")),
@@ -189,7 +187,7 @@ class Store:
                 iid = inc.get("incident_id") or new_incident_id(inc["at"])
                 args = [iid, inc.get("linkedid", ""), inc.get("source", "key"), str(self.retention)]
                 for name, value in inc.items():
-                    if name != "incident_id" and value not in ("", None):
+                    if name != "incident_id" and value not in ("", None):  # "i" is written by the script
                         args += [keys.INCIDENT_SUFFIX[name], _fmt(value)]
                 await self._add_incident(keys=[keys.caller(number)], args=args, client=pipe)
                 pipe.zadd(keys.INCIDENTS_BY_TIME, {iid: inc["at"]})
@@ -259,10 +257,9 @@ class Store:
                 return number, inc
         return None
 
-    async def set_debrief(self, number: str, incident_id: str, note: str, at: float, actor: str) -> None:
-        key = keys.caller(number)
-        await self.redis.hset(key, mapping={f"{incident_id}.d": note, f"{incident_id}.dt": _fmt(at),
-                                            f"{incident_id}.by": actor})
+    async def set_debrief(self, number: str, incident: Incident, note: str, at: float, actor: str) -> None:
+        s = incident.slot
+        await self.redis.hset(keys.caller(number), mapping={f"{s}.d": note, f"{s}.dt": _fmt(at), f"{s}.by": actor})
 
     async def incident_ids(self, since: float | None = None) -> list[tuple[str, float]]:
         rows = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, since if since is not None else "-inf",
@@ -346,10 +343,13 @@ class Store:
         if not old:
             return 0
         owners = await self.owners(old)
+        records = await self.load_callers(n for n in owners.values() if n)
+        slots = {inc.id: (number, inc.slot) for number, rec in records.items() for inc in rec.incidents}
         async with self.redis.pipeline(transaction=False) as pipe:
-            for iid, number in owners.items():
-                if number:
-                    pipe.hdel(keys.caller(number), *(f"{iid}.{s}" for s in keys.INCIDENT_FIELDS))
+            for iid in owners:
+                if iid in slots:
+                    number, slot = slots[iid]
+                    pipe.hdel(keys.caller(number), *(f"{slot}.{s}" for s in keys.INCIDENT_FIELDS))
                 pipe.zrem(keys.INCIDENTS_BY_TIME, iid)
                 pipe.hdel(keys.INCIDENT_OWNER, iid)
             await pipe.execute()
@@ -358,5 +358,6 @@ class Store:
 
 def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
     d = asdict(inc)
+    del d["slot"]           # a storage detail, not part of the record
     d["caller"] = number
     return d

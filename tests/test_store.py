@@ -45,7 +45,8 @@ async def test_ban_allow_and_clear(store):
 
 
 async def test_malformed_fields_are_skipped_not_fatal(store):
-    await store.redis.hset(keys.caller(N), mapping={"x.t": "not-a-time", "x.c": "abuse", "ban.until": "soon"})
+    await store.redis.hset(keys.caller(N), mapping={"x.i": "bad", "x.t": "not-a-time", "x.c": "abuse", "ban.until": "soon",
+                                                    "y.t": "5", "y.c": "abuse"})  # y has no id
     iid, _ = await store.add_incident(N, category="abuse", at=5.0)
     rec = await store.load_caller(N)
     assert [i.id for i in rec.incidents] == [iid] and rec.ban is None
@@ -77,3 +78,12 @@ async def test_bulk_load_writes_what_add_incident_writes(store):
     assert [(i.category, i.at, i.agent) for i in rec.incidents] == [("abuse", 10.0, "A"), ("threat", 20.0, "")]
     assert rec.ban.until == 99.0 and await store.redis.zcard(keys.INCIDENTS_BY_TIME) == 2
     assert await store.redis.ttl(keys.caller(N)) > 0
+
+
+async def test_one_incident_caller_stays_small(store):
+    """The layout keeps a typical caller with one key-press incident in Redis's compact encoding."""
+    await store.add_incident(N, category="abuse", at=1763800000.123, severity=1, agent="PJSIP/101", queue="support",
+                             uniqueid="1763800000.123", linkedid="1763800000.120", source="key", actor="PJSIP/101")
+    assert await store.redis.object("encoding", keys.caller(N)) == "listpack"
+    fields = await store.redis.hkeys(keys.caller(N))
+    assert all(len(f) <= 4 for f in fields)      # "n", "1.i", "1.t", ...: no id repeated per field

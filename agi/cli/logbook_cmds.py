@@ -146,7 +146,7 @@ async def incidents_debrief(args, config: Config) -> int:
         if found is None:
             raise UsageError(f"no incident with id {iid}.")
         now = time.time()
-        await store.set_debrief(found[0], iid, args.note, now, who)
+        await store.set_debrief(found[0], found[1], args.note, now, who)
         await store.audit(who, "incident-debrief", now, caller=found[0], incident=iid)
     print(f"debrief recorded for {iid}")
     return 0
