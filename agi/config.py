@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Annotated, Literal, Mapping
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_CONFIG = "GRENSWACHT_CONFIG"
 Action = Literal["allow", "warn", "senior", "refuse"]
@@ -28,11 +28,22 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _host_port(value: str, key: str) -> tuple[str, int]:
+def split_host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{key} must look like HOST:PORT, got {value!r}")
+        raise ValueError(f"must look like HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
+
+
+def _plain(value: str) -> str:
+    """A value the dialplan substitutes into an application argument as it is."""
+    if not value or any(c in value for c in ",\r\n\"'()|$[]{};=\\` "):
+        raise ValueError("must be plain text without spaces, commas, quotes, $ or brackets")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(lambda v: split_host_port(v) and v)]
+Plain = Annotated[str, AfterValidator(_plain)]
 
 
 class RedisConfig(_Frozen):
@@ -53,7 +64,7 @@ class RedisConfig(_Frozen):
 
 
 class AgiConfig(_Frozen):
-    listen: str = "127.0.0.1:4573"
+    listen: HostPort = "127.0.0.1:4573"
     max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
     header_timeout: float = Field(5.0, gt=0, le=60)
     command_timeout: float = Field(10.0, gt=0, le=600)
@@ -61,15 +72,9 @@ class AgiConfig(_Frozen):
     screen_budget_ms: int = Field(100, ge=1, le=10_000)
     max_connections: int = Field(1000, ge=1, le=100_000)
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        _host_port(value, "listen")
-        return value
-
     @property
     def host_port(self) -> tuple[str, int]:
-        return _host_port(self.listen, "listen")
+        return split_host_port(self.listen)
 
 
 class NumbersConfig(_Frozen):
@@ -118,43 +123,23 @@ class ProtocolConfig(_Frozen):
 class PromptsConfig(_Frozen):
     language: Literal["nl", "en"] = "nl"
     # Relative to Asterisk's sounds directory (or absolute); prompts live in <path>/<language>/.
-    path: str = "grenswacht"
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value or any(c in value for c in ",\r\n\"'()|$[]{};=\\` "):
-            raise ValueError("must be a plain folder name (no spaces, commas, quotes, $ or brackets)")
-        return value.rstrip("/")
+    path: Plain = "grenswacht"
 
 
 class RoutingConfig(_Frozen):
     # A Dial() destination for the senior colleague, e.g. "PJSIP/senior" or "Local/senior@queues".
-    senior_destination: str = "Local/senior@grenswacht-demo"
-
-    @field_validator("senior_destination")
-    @classmethod
-    def _dest(cls, value: str) -> str:
-        if not value or any(c in value for c in ",\r\n\"'()|$[]{};=\\` "):
-            raise ValueError("must be a plain Dial() destination (no spaces, commas, quotes, $ or brackets)")
-        return value
+    senior_destination: Plain = "Local/senior@grenswacht-demo"
 
 
 class AmiConfig(_Frozen):
-    address: str = "127.0.0.1:5038"
+    address: HostPort = "127.0.0.1:5038"
     username: str = "grenswacht"
     secret: str | None = Field(None, exclude=True, repr=False)
     reconnect_max_seconds: float = Field(30.0, gt=0, le=3600)
 
-    @field_validator("address")
-    @classmethod
-    def _addr(cls, value: str) -> str:
-        _host_port(value, "address")
-        return value
-
     @property
     def host_port(self) -> tuple[str, int]:
-        return _host_port(self.address, "address")
+        return split_host_port(self.address)
 
 
 class AftercareConfig(_Frozen):

@@ -35,15 +35,21 @@ async def ban_cmd(args, config: Config) -> int:
     return 0
 
 
-async def unban_cmd(args, config: Config) -> int:
+async def _clear(args, config: Config, what: str, action: str, missing: str, done: str) -> int:
+    """unban / disallow: remove a number's or a range's entry, and say so in the audit trail."""
     kind, value = target(args, config)
     async with open_store(config) as store:
-        removed = await (store.clear_prefix("ban", value) if kind == "prefix" else store.clear_ban(value))
+        removed = await (store.clear_prefix(what, value) if kind == "prefix"
+                         else store.clear_ban(value) if what == "ban" else store.clear_allow(value))
         if not removed:
-            raise UsageError(f"{value} has no ban.")
-        await store.audit(actor(args), "unban", time.time(), **{kind: value})
-    print(f"{value}: ban lifted")
+            raise UsageError(f"{value} {missing}.")
+        await store.audit(actor(args), action, time.time(), **{kind: value})
+    print(f"{value}: {done}")
     return 0
+
+
+async def unban_cmd(args, config: Config) -> int:
+    return await _clear(args, config, "ban", "unban", "has no ban", "ban lifted")
 
 
 async def allow_cmd(args, config: Config) -> int:
@@ -60,14 +66,7 @@ async def allow_cmd(args, config: Config) -> int:
 
 
 async def disallow_cmd(args, config: Config) -> int:
-    kind, value = target(args, config)
-    async with open_store(config) as store:
-        removed = await (store.clear_prefix("allow", value) if kind == "prefix" else store.clear_allow(value))
-        if not removed:
-            raise UsageError(f"{value} is not on the allowlist.")
-        await store.audit(actor(args), "disallow", time.time(), **{kind: value})
-    print(f"{value}: off the allowlist")
-    return 0
+    return await _clear(args, config, "allow", "disallow", "is not on the allowlist", "off the allowlist")
 
 
 async def bans_cmd(args, config: Config) -> int:
