@@ -87,6 +87,15 @@ class Result:
                 "p50_ms": round(self.pct(50), 2), "p99_ms": round(self.pct(99), 2)}
 
 
+async def _timed(res: Result, host: str, port: int, payload: bytes) -> None:
+    """One call into ``res``: its latency, or an error."""
+    try:
+        res.latencies.append(await one_call(host, port, payload))
+        res.calls += 1
+    except (OSError, RuntimeError, asyncio.TimeoutError):
+        res.errors += 1
+
+
 def numbers(population: int, seed: int = 7):
     rnd = random.Random(seed)
     while True:
@@ -102,11 +111,7 @@ async def closed_loop(host: str, port: int, concurrency: int, duration: float, p
     async def worker():
         while time.perf_counter() < stop:
             counter[0] += 1
-            try:
-                res.latencies.append(await one_call(host, port, header(next(gen), f"{counter[0]}.1")))
-                res.calls += 1
-            except (OSError, RuntimeError, asyncio.TimeoutError):
-                res.errors += 1
+            await _timed(res, host, port, header(next(gen), f"{counter[0]}.1"))
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -120,20 +125,13 @@ async def open_loop(host: str, port: int, rate: float, duration: float, populati
     total = int(rate * duration)
     tasks = []
 
-    async def call(i: int):
-        try:
-            res.latencies.append(await one_call(host, port, header(next(gen), f"{i}.1")))
-            res.calls += 1
-        except (OSError, RuntimeError, asyncio.TimeoutError):
-            res.errors += 1
-
     t0 = time.perf_counter()
     for i in range(total):
         due = t0 + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(call(i)))
+        tasks.append(asyncio.create_task(_timed(res, host, port, header(next(gen), f"{i}.1"))))
     await asyncio.gather(*tasks)
     res.seconds = max(time.perf_counter() - t0, duration)
     return res

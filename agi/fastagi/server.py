@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
 import structlog
@@ -42,7 +42,6 @@ class AgiSession:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     command_timeout: float = 10.0
-    sent: list[str] = field(default_factory=list)
 
     @property
     def route(self) -> str:
@@ -63,7 +62,6 @@ class AgiSession:
         """Send one command (already escaped by :mod:`wire`) and read its result."""
         if "\n" in line or "\r" in line:
             raise AgiProtocolError("refusing to send a command containing a line break")
-        self.sent.append(line)
         self.writer.write(line.encode("utf-8") + b"\n")
         async with asyncio.timeout(self.command_timeout):
             await self.writer.drain()

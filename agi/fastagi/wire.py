@@ -65,10 +65,6 @@ def mset(variables: dict[str, object]) -> str:
     return f"EXEC MSet {quote(pairs)}"
 
 
-def verbose(message: str, level: int = 3) -> str:
-    return f"VERBOSE {quote(message)} {int(level)}"
-
-
 def dialplan_safe(value: str, limit: int = 64) -> str:
     """A value that the dialplan may substitute into an application argument as it is."""
     return _DIALPLAN_UNSAFE.sub("", value).strip()[:limit]
