@@ -35,7 +35,7 @@ async def screen(config: Config, store: Store, prefixes: PrefixCache, number: st
     try:
         async with asyncio.timeout(budget):
             record = await store.load_caller(number)
-    except (RedisError, OSError, TimeoutError) as exc:
+    except (RedisError, OSError, TimeoutError):
         return Screening(number, protocol_name, Decision(Action.ALLOW, Reason.STORE_UNAVAILABLE), None)
     prefix_ban, prefix_allow = prefixes.lookup(number)
     decision = decide(record, protocol, now, prefix_ban=prefix_ban, prefix_allow=prefix_allow)

@@ -18,6 +18,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,7 +56,7 @@ async def seed(url: str, population: int) -> dict:
     t0 = time.perf_counter()
     before = int((await store.redis.info("memory"))["used_memory"])
     n = await store.bulk_load(histories(population, time.time()), batch=5000)
-    callers = await store.redis.dbsize()
+    callers = await store.redis.dbsize()   # caller hashes + the two index keys
     # The baseline's own key per caller with a history, for a like-for-like GET.
     pipe = store.redis.pipeline(transaction=False)
     async for key in store.redis.scan_iter(match=keys.CALLER_SCAN, count=5000):
@@ -80,14 +81,10 @@ async def seed(url: str, population: int) -> dict:
              + await store.redis.memory_usage(keys.INCIDENT_OWNER, samples=0)) / max(n, 1)
     after = int((await store.redis.info("memory"))["used_memory"])
     await store.close()
-    return {"population": population, "callers_with_records": callers_count(callers), "incidents": n,
+    return {"population": population, "callers_with_records": callers - 2, "incidents": n,
             "seed_seconds": round(seconds, 1), "caller_one_incident_bytes": round(statistics.mean(one)),
             "per_extra_incident_bytes": round(statistics.mean(per_extra)), "index_bytes_per_incident": round(index),
             "used_memory_mb": round((after - before) / 2**20, 1)}
-
-
-def callers_count(dbsize: int) -> int:
-    return dbsize  # keys: callers + baseline keys + 2 index keys; reported as is, see docs
 
 
 def start(cmd: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
@@ -127,24 +124,14 @@ async def drive(port: int, pid: int, duration: float, population: int, rate: flo
 
 async def asterisk_setup(calls: int) -> dict:
     """Set-up time (Originate to the agent answering) through the screened and the unscreened route."""
-    from agi.config import Config
-    from agi.deps import Deps
-    from agi.service import Service, build_store
-    from tests.support.asterisk import DEFAULT_ROOT, AmiObserver, Asterisk
+    from agi import logs
+    from tests.support.stack import running_pbx
 
-    redis = RedisServer().start()
-    agi_port = free_port()
-    ast = Asterisk(root=Path(DEFAULT_ROOT), agi_port=agi_port, agents=("1001", "1002", "1003", "1004"))
-    svc = obs = None
-    try:
-        ast.start()
-        cfg = Config.model_validate({"redis": {"url": redis.url}, "agi": {"listen": f"127.0.0.1:{agi_port}"},
-                                     "storage": {"journal_path": str(ast.host_base / "journal.jsonl")}})
-        from agi import logs
-        logs.configure("WARNING", stream=open(os.devnull, "w"))
-        svc = Service(cfg, Deps(config=cfg, store=build_store(cfg)))
-        await svc.start()
-        obs = await AmiObserver(ast).connect()
+    logs.configure("WARNING", stream=open(os.devnull, "w"))
+    journal = Path(tempfile.mkdtemp(prefix="gw-bench-")) / "journal.jsonl"
+    async with running_pbx(("1001", "1002", "1003", "1004"), {"storage": {"journal_path": str(journal)}},
+                           with_ami=False) as pbx:
+        obs = pbx.ami
         times: dict[str, list[float]] = {"inbound": [], "unscreened": []}
         for i in range(calls * 2):
             ctx = "inbound" if i % 2 == 0 else "unscreened"   # interleaved, so drift hits both alike
@@ -155,21 +142,13 @@ async def asterisk_setup(calls: int) -> dict:
             times[ctx].append(time.perf_counter() - t0)
             await obs.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Event") == "Hangup"
                                and "@agents" in e.get("Channel", ""), timeout=10)
-            obs.events.clear()
-            obs._since = 0
+            obs.clear()
         med = {k: statistics.median(v) * 1000 for k, v in times.items()}
         p90 = {k: sorted(v)[int(0.9 * len(v))] * 1000 for k, v in times.items()}
         return {"calls_each": calls, "screened_median_ms": round(med["inbound"], 2),
                 "unscreened_median_ms": round(med["unscreened"], 2),
                 "screened_p90_ms": round(p90["inbound"], 2), "unscreened_p90_ms": round(p90["unscreened"], 2),
                 "ratio_median": round(med["inbound"] / med["unscreened"], 3)}
-    finally:
-        if obs:
-            obs.close()
-        if svc:
-            await svc.stop()
-        ast.cleanup()
-        redis.cleanup()
 
 
 def table(rows: list[dict]) -> str:

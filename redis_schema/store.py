@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import asdict
 from importlib import resources
 from typing import Any, Iterable, Mapping

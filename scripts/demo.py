@@ -13,18 +13,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agi import logs  # noqa: E402
-from agi.config import Config  # noqa: E402
-from agi.deps import Deps  # noqa: E402
-from agi.service import Service, build_store  # noqa: E402
-from tests.support.asterisk import DEFAULT_ROOT, AmiObserver, Asterisk  # noqa: E402
-from tests.support.redis_server import RedisServer, free_port  # noqa: E402
+from tests.support.asterisk import AmiObserver  # noqa: E402
+from tests.support.stack import running_pbx  # noqa: E402
 
 CALLER = "+31 6 1234 5678"
 NAME = "Jansen"
@@ -88,25 +84,12 @@ async def one_call(ami: AmiObserver, n: int, texts: dict[str, str]) -> str:
 async def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="grenswacht-demo-"))
     logs.configure(stream=open(work / "grenswacht.log", "w"))
-    redis = RedisServer().start()
-    agi_port = free_port()
-    ast = Asterisk(root=Path(DEFAULT_ROOT), agi_port=agi_port, agents=("1001",))
-    svc = None
-    ami = None
-    try:
-        ast.start()
-        config = Config.model_validate({
-            "redis": {"url": redis.url}, "agi": {"listen": f"127.0.0.1:{agi_port}"},
-            "routing": {"senior_destination": "Local/senior@seniors"}, "prompts": {"language": "en"},
-            "ami": {"address": f"127.0.0.1:{ast.ami_port}", "username": ast.ami_user, "secret": ast.ami_secret},
-            "aftercare": {"cooldown_seconds": 2}, "storage": {"journal_path": str(work / "journal.jsonl")},
-        })
-        svc = Service(config, Deps(config=config, store=build_store(config)))
-        await svc.start()
-        await svc.deps.ami.wait_connected(10)
-        ami = await AmiObserver(ast).connect()
+    settings = {"routing": {"senior_destination": "Local/senior@seniors"}, "prompts": {"language": "en"},
+                "aftercare": {"cooldown_seconds": 2}, "storage": {"journal_path": str(work / "journal.jsonl")}}
+    async with running_pbx(("1001",), settings) as pbx:
+        ami, redis = pbx.ami, pbx.redis
         print("Grenswacht demo: Redis, Asterisk 22 and Grenswacht are running on this machine.")
-        print(f"Each call comes from the same number; the agent ends each one with *0 (end and log).")
+        print("Each call comes from the same number; the agent ends each one with *0 (end and log).")
         texts = prompt_texts("en")
         seen = []
         for n in range(1, 5):
@@ -121,13 +104,6 @@ async def main() -> int:
         print(f"\nThe protocol ladder, as Asterisk reported it: {' -> '.join(seen)}")
         print(f"(the service's own log: {work / 'grenswacht.log'})")
         return 0 if seen == ["allow", "warn", "senior", "refuse"] else 1
-    finally:
-        if ami:
-            ami.close()
-        if svc:
-            await svc.stop()
-        ast.cleanup()
-        redis.cleanup()
 
 
 if __name__ == "__main__":

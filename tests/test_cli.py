@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from redis_schema import keys
 
 N = "+31612345678"
 SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
@@ -100,7 +99,6 @@ def test_written_warnings(gw):
 
 
 def test_export_round_trips_every_field(gw, store):
-    import asyncio  # noqa: F401  (the store fixture runs in the test's loop)
     gw("incidents", "add", "0612345678", "--category", "abuse", "--note", 'said "x", then\nhung up')
     gw("ban", "0612345678", "--reason", "r")
     exported = j(gw("export", "--caller", "0612345678"))

@@ -131,7 +131,7 @@ async def test_a_manual_pause_is_left_alone(e2e, ami):
         await ami.action(Action="QueuePause", Interface=f"Local/{agent}@agents/n", Queue="sales", Paused="true",
                          Reason="supervisor")
     try:
-        lid = await call_and_press(ami)
+        await call_and_press(ami)
         [inc] = await wait_until(lambda: incidents(e2e))
         await ami.wait_for(lambda e: e.get("Event") == "QueueMemberPause" and e.get("Interface") == inc.agent
                            and e.get("Queue") == "support" and e.get("Paused") == "0", timeout=20)

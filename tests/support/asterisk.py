@@ -312,6 +312,11 @@ class AmiObserver:
         """Start a new test: events recorded so far no longer satisfy wait_for."""
         self._since = len(self.events)
 
+    def clear(self) -> None:
+        """Drop every recorded event (long runs, where the list would only grow)."""
+        self.events.clear()
+        self._since = 0
+
     def call_events(self, linkedid: str) -> list[dict]:
         return [e for e in self.events if e.get("Linkedid") == linkedid or e.get("Uniqueid") == linkedid]
 
