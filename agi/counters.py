@@ -13,12 +13,15 @@ from collections import Counter
 import structlog
 from redis.exceptions import RedisError
 
+from agi.supervisor import Outage
+
 log = structlog.get_logger("grenswacht.counters")
 
 
 class ScreeningCounters:
     def __init__(self) -> None:
         self._pending: Counter[tuple[str, str]] = Counter()   # (day, field) -> count
+        self._outage = Outage(log, "counters-flush")
 
     def count(self, action: str, reason: str, now: float) -> None:
         day = time.strftime("%Y-%m-%d", time.gmtime(now))
@@ -34,8 +37,9 @@ class ScreeningCounters:
             await store.add_counts(batch)
         except (RedisError, OSError) as exc:
             self._pending.update(batch)   # keep them for the next try
-            log.warning("counters-flush-failed", error=type(exc).__name__)
+            self._outage.failed(exc)
             return 0
+        self._outage.ok()
         return sum(batch.values())
 
     async def run(self, store, every: float = 1.0) -> None:

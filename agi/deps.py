@@ -1,16 +1,18 @@
-"""The dependency container handed to every route: built once at start, never global."""
+"""The dependencies handed to every route: built once by the composition root (agi.service.build)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine
+from typing import Callable, Coroutine
 
 import structlog
 
+from agi.ami.client import AmiClient
 from agi.config import Config
 from agi.counters import ScreeningCounters
+from agi.incidents import Logbook
 from agi.prefixes import PrefixCache
 from redis_schema.store import Store
 
@@ -21,16 +23,15 @@ log = structlog.get_logger("grenswacht.deps")
 class Deps:
     config: Config
     store: Store
+    logbook: Logbook
+    ami: AmiClient | None          # None when no AMI secret is configured
     prefixes: PrefixCache = field(default_factory=PrefixCache)
-    ami: Any = None            # agi.ami.client.AmiClient when the service runs with AMI
-    journal: Any = None        # agi.aftercare.journal.Journal
-    notifier: Any = None       # agi.aftercare.notify.Notifier
     counters: ScreeningCounters = field(default_factory=ScreeningCounters)
     clock: Callable[[], float] = time.time
     _background: set[asyncio.Task] = field(default_factory=set)
 
     def later(self, coro: Coroutine, what: str) -> None:
-        """Run work that must not hold up the call; failures are logged, never raised."""
+        """Run a write that must not hold up the call; failures are logged, never raised."""
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(lambda t: self._done(t, what))

@@ -1,52 +1,284 @@
-"""Recording an incident from a call, with the after-care that follows it.
+"""The logbook's write path: one incident, logged once, never lost, with after-care that finishes.
 
-Used by the endlog and handover routes. Redis trouble never loses an incident: it goes to
-the journal (agi.aftercare.journal) and is replayed later, without duplicates.
+``Logbook.record`` is what the endlog and handover routes call. It journals the incident
+(fsynced) first, then stores it in Redis within a budget; the agent is told ``logged`` (in
+Redis), ``journaled`` (on local disk, Redis away: stored later), ``duplicate`` (the same press
+again) or ``error`` (neither disk nor Redis took it). ``Logbook.run`` is a background job: it
+stores what Redis could not take, runs each after-care step (logbook event, UserEvent,
+cool-down, webhook) until it succeeds — after an outage of Redis or AMI too — and stores
+everything again when Redis restarted without it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from typing import Callable
 
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import DataError, RedisError, ResponseError
 
 from agi.aftercare import cooldown, notify
+from agi.aftercare.journal import AFTERCARE_STEPS, SOON_STEPS, STORE, Entry, Journal
+from agi.ami.client import AmiClient, AmiError
+from agi.config import Config
+from agi.engine import Incident
 from agi.numbers import mask
-from redis_schema.store import new_incident_id
+from redis_schema.store import Durability, Store
 
 log = structlog.get_logger("grenswacht.incidents")
 
-STORE_BUDGET_SECONDS = 1.0
+STORE_BUDGET_SECONDS = 1.0       # a key press waits at most this for Redis
+JOURNAL_BUDGET_SECONDS = 1.0     # ... and this for the local disk
+CONFIRM_MS = 200                 # WAITAOF budget
+GIVE_UP_SECONDS = 24 * 3600      # a UserEvent not delivered in a day is dropped (logged)
+POISON_ATTEMPTS = 5              # a step failing this often for a reason that is not an outage
+RESTART_CHECK_SECONDS = 5.0
+DURABILITY_CHECK_SECONDS = 60.0
+
+# Redis or AMI away, busy, out of disk (MISCONF), memory or permissions: wait for them and
+# never give up on the incident. Only what no retry can mend is poison: a value Redis will
+# never take (WRONGTYPE, a script error, bad data), or a bug in Grenswacht.
+OUTAGE = (RedisError, OSError, TimeoutError, AmiError, notify.WebhookError)
 
 
-async def record(deps, number: str, *, category: str, source: str, agent: str = "", queue: str = "",
-                 uniqueid: str = "", linkedid: str = "", note: str = "", actor: str = "") -> tuple[str, str]:
-    """Store one incident. Returns (incident id, "logged" | "duplicate" | "journaled")."""
-    now = deps.clock()
-    _, protocol = deps.config.protocol_for(None)
-    entry: dict[str, Any] = {
-        "incident_id": new_incident_id(now), "category": category, "at": now,
-        "severity": protocol.weights.get(category, 1), "agent": agent, "queue": queue, "uniqueid": uniqueid,
-        "linkedid": linkedid, "note": note, "source": source, "actor": actor or agent,
-    }
-    try:
-        async with asyncio.timeout(STORE_BUDGET_SECONDS):
-            iid, created = await deps.store.add_incident(number, **entry)
-    except (RedisError, OSError, TimeoutError) as exc:
-        await deps.journal.append({"caller": number, **entry})
-        log.warning("incident-journaled", incident=entry["incident_id"], error=type(exc).__name__,
-                    caller=mask(number, deps.config.numbers.mask_in_logs))
-        return entry["incident_id"], "journaled"
-    status = "logged" if created else "duplicate"
-    log.info("incident-" + status, incident=iid, category=category, source=source, agent=agent,
-             caller=mask(number, deps.config.numbers.mask_in_logs), linkedid=linkedid)
-    return iid, status
+def is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, DataError):
+        return False
+    if isinstance(exc, ResponseError):
+        text = str(exc)
+        return not (text.startswith("WRONGTYPE") or "Error running script" in text or "user_script" in text)
+    return isinstance(exc, OUTAGE)
 
 
-def aftercare(deps, incident: dict[str, Any], *, pause_agent: bool) -> None:
-    """Notify the supervisor and (for end-and-log) start the agent's cool-down; never awaited by the call."""
-    deps.later(notify.notify(deps, incident), "notify")
-    if pause_agent and incident.get("agent"):
-        deps.later(cooldown.start(deps, incident["agent"], deps.clock()), "cooldown")
+class Logbook:
+    def __init__(self, config: Config, store: Store, journal: Journal, ami: AmiClient | None,
+                 clock: Callable[[], float] = time.time):
+        self.config, self.store, self.journal, self.ami, self.clock = config, store, journal, ami, clock
+        self.durability = Durability(False, "unknown", "not checked yet")
+        self._kick = asyncio.Event()
+        self._busy: set[str] = set()       # entries a route is storing right now
+        self._run_id = ""
+        self._next_restart_check = 0.0
+        self._next_durability_check = 0.0
+        self._failing: set[tuple[str, str]] = set()   # (id, step) already reported failing
+        self._store_outage = False
+
+    def _mask(self, number: str) -> str:
+        return mask(number, self.config.numbers.mask_in_logs)
+
+    # ---- the call path ---------------------------------------------------------------------
+    def incident(self, caller: str, category: str, **fields) -> Incident:
+        """A new incident now, with the default protocol's weight for its category."""
+        weights = self.config.protocol_for(None)[1].weights
+        return Incident.new(caller, category, self.clock(), severity=weights.get(category, 1), **fields)
+
+    async def record(self, inc: Incident, *, pause: bool) -> tuple[str, str]:
+        """Log one incident from a call. Returns (incident id, logged | journaled | duplicate | error)."""
+        if self.journal.same_press(inc) is not None:
+            return "", "duplicate"
+        steps = {STORE, "event", "userevent", "webhook"} | ({"cooldown"} if pause and inc.agent else set())
+        entry = Entry(inc, pause, steps, self.clock())
+        journaled = await self._journal(entry)
+        if not journaled:
+            self.journal.entries.pop(inc.id, None)   # not on disk: only this answer decides its fate
+        self._busy.add(inc.id)
+        try:
+            async with asyncio.timeout(STORE_BUDGET_SECONDS):
+                status = await self._store(entry, journaled)
+        except OUTAGE as exc:
+            if not journaled:
+                log.error("incident-lost", incident=inc.id, error=type(exc).__name__, caller=self._mask(inc.caller))
+                return inc.id, "error"
+            log.warning("incident-journaled", incident=inc.id, error=type(exc).__name__, caller=self._mask(inc.caller))
+            status = "journaled"
+        finally:
+            self._busy.discard(inc.id)
+            self._kick.set()
+        if status == "logged":
+            log.info("incident-logged", incident=inc.id, category=inc.category, source=inc.source, agent=inc.agent,
+                     caller=self._mask(inc.caller), linkedid=inc.linkedid)
+        return inc.id if status != "duplicate" else "", status
+
+    async def _journal(self, entry: Entry) -> bool:
+        try:
+            async with asyncio.timeout(JOURNAL_BUDGET_SECONDS):
+                await self.journal.add(entry)
+            return True
+        except (OSError, TimeoutError) as exc:
+            log.error("journal-write-failed", incident=entry.incident.id, error=type(exc).__name__,
+                      path=str(self.journal.path))
+            return False
+
+    async def _store(self, entry: Entry, journaled: bool) -> str:
+        """The store step: 'logged', or 'duplicate' when this press was already stored under another id."""
+        got, _, confirmed = await self.store.add_incident_on_disk(entry.incident, self.durability.mode, CONFIRM_MS)
+        if got != entry.incident.id:
+            if journaled:
+                await self.journal.note({"op": "drop", "id": entry.incident.id})
+            return "duplicate"
+        if journaled:
+            await self.journal.note({"op": "done", "id": entry.incident.id, "step": STORE})
+            if confirmed:
+                await self.journal.note({"op": "confirmed", "id": entry.incident.id})
+        return "logged"
+
+    # ---- the background job ----------------------------------------------------------------
+    async def run(self) -> None:
+        """Finish every journal entry; runs under the service's job supervisor."""
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), 1.0)
+            except TimeoutError:
+                pass
+            self._kick.clear()
+            await self.work_once((STORE, *SOON_STEPS))
+
+    async def run_webhooks(self) -> None:
+        """Webhooks apart (their own job): a slow receiver never delays a pause or a store."""
+        while True:
+            await self.work_once(steps=("webhook",))
+            await asyncio.sleep(1.0)
+
+    async def work_once(self, steps: tuple[str, ...] = (STORE, *AFTERCARE_STEPS)) -> None:
+        now = self.clock()
+        if STORE in steps:
+            await self._watch_redis(now)
+        keep = self.config.storage.unconfirmed_keep_hours * 3600
+        redis_away = False                 # one outage per pass, not one timeout per entry
+        for entry in list(self.journal.entries.values()):
+            iid = entry.incident.id
+            if iid in self._busy or iid not in self.journal.entries:
+                continue
+            if STORE in entry.steps:
+                if STORE not in steps or redis_away:
+                    continue               # after-care waits for the store
+                self._store_outage = False
+                if not await self._step(entry, STORE, now):
+                    redis_away = self._store_outage
+                    continue
+            for step in steps:
+                if step != STORE and step in entry.steps and iid in self.journal.entries:
+                    await self._step(entry, step, now)
+            if iid in self.journal.entries and entry.settled(now, keep):
+                await self.journal.note({"op": "drop", "id": iid})
+        await self.journal.compact()
+
+    async def _step(self, entry: Entry, step: str, now: float) -> bool:
+        """Try one step if its backoff allows; True when it is done."""
+        iid = entry.incident.id
+        if entry.next_try.get(step, 0.0) > now:
+            return False
+        try:
+            done = await self._do(entry, step, now)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is counted, outage or not
+            return await self._failed(entry, step, now, exc)
+        if not done:
+            return False
+        if (iid, step) in self._failing:
+            self._failing.discard((iid, step))
+            log.info("aftercare-step-recovered", incident=iid, step=step)
+        if iid in self.journal.entries and step in entry.steps:
+            await self.journal.note({"op": "done", "id": iid, "step": step})
+        return True
+
+    async def _failed(self, entry: Entry, step: str, now: float, exc: Exception) -> bool:
+        iid = entry.incident.id
+        n = entry.attempts[step] = entry.attempts.get(step, 0) + 1
+        # Retrying Redis or AMI is cheap, and the agent's cool-down waits on it: stay close.
+        entry.next_try[step] = now + (min(2.0 ** n, 300.0) if step == "webhook" else min(0.25 * 2 ** n, 2.0))
+        outage = is_outage(exc)
+        self._store_outage = outage and step == STORE
+        if (iid, step) not in self._failing:
+            self._failing.add((iid, step))
+            log.warning("aftercare-step-failed", incident=iid, step=step, error=type(exc).__name__,
+                        detail=str(exc)[:160], exc_info=not outage)
+        if step == "webhook" and n >= self.config.aftercare.webhook_attempts:
+            log.error("webhook-given-up", incident=iid, attempts=n)
+            await self.journal.note({"op": "done", "id": iid, "step": step})
+        elif not outage and n >= POISON_ATTEMPTS:
+            if step == STORE:
+                await self.journal.set_aside(entry, f"{type(exc).__name__}: {str(exc)[:200]}")
+            else:
+                log.error("aftercare-step-given-up", incident=iid, step=step, error=type(exc).__name__)
+                await self.journal.note({"op": "done", "id": iid, "step": step})
+        return False
+
+    async def _do(self, entry: Entry, step: str, now: float) -> bool:
+        inc = entry.incident
+        if step == STORE:
+            async with asyncio.timeout(STORE_BUDGET_SECONDS * 2):
+                erased = await self.store.forgotten_since(inc.caller)
+                if erased is not None and erased >= inc.at:
+                    log.info("incident-dropped-caller-erased", incident=inc.id)
+                    await self.journal.note({"op": "drop", "id": inc.id})
+                    return False
+                status = await self._store(entry, journaled=True)
+            if status == "logged" and entry.added < now - 2 * STORE_BUDGET_SECONDS:
+                log.info("incident-stored-from-journal", incident=inc.id, caller=self._mask(inc.caller))
+            return status == "logged" and inc.id in self.journal.entries and STORE not in entry.steps
+        if step == "event":
+            await self.store.publish_event(notify.payload(inc))
+            return True
+        if step == "webhook":
+            url = self.config.aftercare.webhook_url
+            if url:
+                await asyncio.to_thread(notify.post_webhook, url, inc)
+            return True
+        # userevent and cooldown need AMI; without it configured there is nothing to do.
+        if self.ami is None:
+            return True
+        if not self.ami.connected:
+            if step == "userevent" and now - entry.added > GIVE_UP_SECONDS:
+                log.error("user-event-given-up", incident=inc.id, hours=GIVE_UP_SECONDS // 3600)
+                return True
+            return False
+        if step == "userevent":
+            await self.ami.user_event(notify.USER_EVENT, notify.event_fields(inc))
+        else:                              # cooldown, or recool: restoring one Redis lost
+            await cooldown.start(self.store, self.ami, inc.agent, inc.at, now, self.config.aftercare.cooldown_seconds,
+                                 only_if_missing=step == "recool")
+        return True
+
+    async def _watch_redis(self, now: float) -> None:
+        """Notice a Redis restart (new run_id) and persistence changes; never raises for an outage."""
+        if now < self._next_restart_check:
+            return
+        self._next_restart_check = now + RESTART_CHECK_SECONDS
+        try:
+            run_id = await self.store.run_id()
+            if run_id != self._run_id or now >= self._next_durability_check:
+                await self.check_durability()
+                self._next_durability_check = now + DURABILITY_CHECK_SECONDS
+        except (RedisError, *OUTAGE):
+            return
+        if run_id != self._run_id:
+            # A Redis restart, or our first contact since we started (Redis may have restarted
+            # meanwhile, as on a host reboot): write again what may be lost, and restore the
+            # cool-downs still running. Both are idempotent.
+            redo = [e for e in self.journal.entries.values() if not e.confirmed and STORE not in e.steps]
+            cooling = [e for e in self.journal.entries.values()
+                       if e.pause and e.incident.at + self.config.aftercare.cooldown_seconds > now]
+            if redo or cooling:
+                log.warning("redis-restarted" if self._run_id else "redis-first-contact", storing_again=len(redo),
+                            cooldowns_checked=len(cooling), durable=self.durability.durable)
+            for entry in redo:
+                await self.journal.note({"op": "redo", "id": entry.incident.id, "step": STORE})
+                entry.next_try.pop(STORE, None)
+            for entry in cooling:
+                await self.journal.note({"op": "redo", "id": entry.incident.id, "step": "recool"})
+        self._run_id = run_id
+
+    async def check_durability(self) -> Durability:
+        """Ask Redis what an acknowledged incident is worth; say it loudly when it is not on disk."""
+        found = await self.store.durability()
+        if found != self.durability:
+            if found.durable:
+                log.info("redis-durable", mode=found.mode)
+            else:
+                log.error("redis-not-durable", mode=found.mode, detail=found.detail,
+                          journal_keeps_hours=self.config.storage.unconfirmed_keep_hours)
+        self.durability = found
+        return found

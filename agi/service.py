@@ -1,24 +1,38 @@
-"""The long-running service: FastAGI server plus the background jobs of the after-care path."""
+"""The long-running service, and its composition root.
+
+``build`` makes every part once and hands each its dependencies through its constructor;
+``Service`` runs the FastAGI server and the supervised background jobs (agi.supervisor).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
+import time
+from typing import Callable
 
 import structlog
 from redis.exceptions import RedisError
 
+from agi.aftercare import cooldown
+from agi.aftercare.journal import Journal
+from agi.ami.client import AmiClient, AmiError
 from agi.config import Config
 from agi.deps import Deps
 from agi.fastagi.server import FastAgiServer
+from agi.incidents import Logbook
 from agi.routes import ROUTES
+from agi.supervisor import Jobs, Outage
 from redis_schema.store import Store, connect
 
 log = structlog.get_logger("grenswacht.service")
 
 PREFIX_REFRESH_SECONDS = 5.0
 PURGE_EVERY_SECONDS = 3600.0
+COOLDOWN_CHECK_SECONDS = 1.0
 STOP_PHASE_SECONDS = 5.0
+START_CHECK_SECONDS = 2.0
 
 
 def build_store(config: Config) -> Store:
@@ -27,67 +41,106 @@ def build_store(config: Config) -> Store:
     return Store(redis, retention_days=config.storage.retention_days)
 
 
+def build_ami(config: Config) -> AmiClient | None:
+    if not config.ami.secret:
+        return None
+    host, port = config.ami.host_port
+    return AmiClient(host, port, config.ami.username, config.ami.secret, reconnect_max=config.ami.reconnect_max_seconds)
+
+
+def build(config: Config, *, clock: Callable[[], float] = time.time) -> Deps:
+    """The composition root: every part of the service, wired once."""
+    store = build_store(config)
+    ami = build_ami(config)
+    logbook = Logbook(config, store, Journal(config.storage.journal_path), ami, clock)
+    return Deps(config=config, store=store, logbook=logbook, ami=ami, clock=clock)
+
+
 async def refresh_prefixes(deps: Deps) -> None:
+    outage = Outage(log, "prefix-refresh")
     while True:
         try:
             deps.prefixes.replace(*await deps.store.load_prefixes())
+            outage.ok()
         except (RedisError, OSError) as exc:
-            log.warning("prefix-refresh-failed", error=type(exc).__name__)
+            outage.failed(exc)
         await asyncio.sleep(PREFIX_REFRESH_SECONDS)
 
 
 async def purge_loop(deps: Deps) -> None:
+    outage = Outage(log, "retention-purge")
     while True:
         try:
             dropped = await deps.store.purge(deps.clock())
+            outage.ok()
             if dropped:
                 log.info("retention-purge", incidents=dropped)
         except (RedisError, OSError) as exc:
-            log.warning("retention-purge-failed", error=type(exc).__name__)
+            outage.failed(exc)
         await asyncio.sleep(PURGE_EVERY_SECONDS)
 
 
+async def end_cooldowns(store: Store, ami: AmiClient, clock: Callable[[], float]) -> None:
+    """Ends due cool-downs, waiting while AMI or Redis is away (claims keep it to one instance)."""
+    token = secrets.token_hex(6)
+    outage = Outage(log, "cooldown-check")
+    while True:
+        if ami.connected:
+            try:
+                await cooldown.end_due(store, ami, clock(), token)
+                outage.ok()
+            except (AmiError, RedisError, OSError, TimeoutError) as exc:
+                outage.failed(exc)
+        await asyncio.sleep(COOLDOWN_CHECK_SECONDS)
+
+
 class Service:
-    """Owns the server and its background tasks; ``run`` until a signal, or ``start``/``stop`` in tests."""
+    """Owns the server and its background jobs; ``run`` until a signal, or ``start``/``stop`` in tests."""
 
     def __init__(self, config: Config, deps: Deps | None = None):
         self.config = config
-        self.deps = deps or Deps(config=config, store=build_store(config))
-        agi = config.agi
-        self.server = FastAgiServer(ROUTES, self.deps, max_header_bytes=agi.max_header_bytes,
-                                    header_timeout=agi.header_timeout, command_timeout=agi.command_timeout,
-                                    max_connections=agi.max_connections)
-        self._jobs: list[asyncio.Task] = []
+        self.deps = deps or build(config)
+        self.server = FastAgiServer(ROUTES, self.deps, config.agi)
+        self.jobs = Jobs()
         self.address: tuple[str, int] | None = None
 
     async def start(self) -> tuple[str, int]:
-        self._jobs.append(asyncio.create_task(refresh_prefixes(self.deps), name="prefixes"))
-        self._jobs.append(asyncio.create_task(purge_loop(self.deps), name="purge"))
-        self._jobs.append(asyncio.create_task(self.deps.counters.run(self.deps.store), name="counters"))
-        for job in self._extra_jobs():
-            self._jobs.append(asyncio.create_task(job))
+        deps = self.deps
+        loaded = deps.logbook.journal.load()
+        if loaded:
+            log.info("journal-loaded", entries=loaded, path=str(deps.logbook.journal.path))
+        try:
+            async with asyncio.timeout(START_CHECK_SECONDS):
+                await deps.logbook.check_durability()
+                await cooldown.migrate(deps.store, deps.clock())
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("redis-not-reachable-at-start", error=type(exc).__name__)
+        if deps.ami is not None:
+            await deps.ami.connect()
+            self.jobs.start("cooldowns", lambda: end_cooldowns(deps.store, deps.ami, deps.clock))
+        else:
+            log.warning("ami-not-configured", hint="set GRENSWACHT_AMI_SECRET to enable cool-down pauses and UserEvents")
+        self.jobs.start("prefixes", lambda: refresh_prefixes(deps))
+        self.jobs.start("purge", lambda: purge_loop(deps))
+        self.jobs.start("counters", lambda: deps.counters.run(deps.store))
+        self.jobs.start("aftercare", deps.logbook.run)
+        self.jobs.start("webhooks", deps.logbook.run_webhooks)
         self.address = await self.server.start(*self.config.agi.host_port)
         return self.address
 
-    def _extra_jobs(self):
-        from agi.aftercare import jobs  # after-care: AMI, cool-down, journal replay
-        return jobs.start(self.deps)
-
     async def stop(self) -> None:
         """Stop serving and close everything; each phase is bounded so a stop never hangs."""
-        for job in self._jobs:
-            job.cancel()
-        phases = [("server", self.server.stop()),
-                  ("jobs", asyncio.gather(*self._jobs, return_exceptions=True)),
-                  ("background", self.deps.drain())]
+        phases = [("server", self.server.stop), ("jobs", self.jobs.stop), ("background", self.deps.drain)]
         if self.deps.ami is not None:
-            phases.append(("ami", self.deps.ami.close()))
-        phases.append(("store", self.deps.store.close()))
+            phases.append(("ami", self.deps.ami.close))
+        phases.append(("store", self.deps.store.close))
         for name, step in phases:
             try:
-                await asyncio.wait_for(step, STOP_PHASE_SECONDS)
+                await asyncio.wait_for(step(), STOP_PHASE_SECONDS)
             except TimeoutError:
                 log.error("stop-phase-timeout", phase=name, seconds=STOP_PHASE_SECONDS)
+            except Exception:
+                log.exception("stop-phase-failed", phase=name)
 
     async def run(self) -> None:
         await self.start()

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agi.engine import DAY, Ban  # noqa: E402
+from agi.engine import DAY, Ban, Incident  # noqa: E402
 from bench.loadgen import Result, closed_loop, open_loop  # noqa: E402
 from redis_schema import keys  # noqa: E402
 from redis_schema.store import Store, connect  # noqa: E402
@@ -42,10 +42,10 @@ def histories(population: int, now: float, seed: int = 1):
         if r >= 0.10:
             continue
         n = 1 if r < 0.07 else rnd.randint(2, 3) if r < 0.09 else rnd.randint(4, 5)
-        incidents = [{"category": rnd.choice(CATEGORIES), "at": now - rnd.uniform(0, 300) * DAY,
-                      "agent": f"PJSIP/{rnd.randint(100, 999)}", "queue": "support",
-                      "uniqueid": f"{int(now) - rnd.randint(0, 10**7)}.{rnd.randint(1, 9999)}",
-                      "linkedid": f"{int(now) - rnd.randint(0, 10**7)}.{rnd.randint(1, 9999)}", "source": "key"}
+        incidents = [Incident.new(f"+316{i:08d}", rnd.choice(CATEGORIES), now - rnd.uniform(0, 300) * DAY,
+                                  agent=f"PJSIP/{rnd.randint(100, 999)}", queue="support",
+                                  uniqueid=f"{int(now) - rnd.randint(0, 10**7)}.{rnd.randint(1, 9999)}",
+                                  linkedid=f"{int(now) - rnd.randint(0, 10**7)}.{rnd.randint(1, 9999)}", source="key")
                      for _ in range(n)]
         ban = Ban(until=now + 60 * DAY, reason="protocol", source="protocol", set_at=now) if rnd.random() < 0.05 else None
         yield f"+316{i:08d}", incidents, ban

@@ -19,8 +19,11 @@ PREFIX_BANS = PREFIX + "prefix:ban"             # HASH prefix -> JSON {until, re
 PREFIX_ALLOWS = PREFIX + "prefix:allow"         # HASH prefix -> JSON {reason, at, by}
 EVENTS = PREFIX + "events"                      # STREAM logbook event log (incidents, for wallboards)
 AUDIT = PREFIX + "audit"                        # STREAM audit trail of every change
-COOLDOWN_DUE = PREFIX + "cooldown:due"          # ZSET agent interface -> epoch seconds to unpause
-COOLDOWN_STATE = PREFIX + "cooldown:state"      # HASH agent interface -> JSON {queues, since}
+COOLDOWNS = PREFIX + "cooldowns"               # HASH agent interface -> JSON cool-down state (one key: atomic)
+FORGOTTEN = PREFIX + "forgotten"                # ZSET sha256(number) -> time of the erasure (see SCHEMA.md)
+OLD_COOLDOWN_DUE = PREFIX + "cooldown:due"      # before 0.2: migrated into COOLDOWNS at start
+OLD_COOLDOWN_STATE = PREFIX + "cooldown:state"
+QUARANTINE = PREFIX + "quarantine"              # HASH "<kind>:<name>:<time>" -> a malformed entry set aside
 
 
 def stats(day: str) -> str:
@@ -47,4 +50,3 @@ WARNING_BY = "warn.by"
 DAY = 86_400
 STATS_TTL = 400 * DAY
 EVENTS_MAXLEN = 100_000
-DEDUP_FIELDS = ("l", "o")   # an incident is the same when linkedid and source match

@@ -6,9 +6,11 @@ Values read back are checked: a malformed field is skipped and logged, never a c
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
-import secrets
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any, Iterable, Mapping
 
@@ -16,6 +18,7 @@ import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ResponseError
 
 from agi.engine import Allow, Ban, CallerRecord, Incident
 from redis_schema import keys
@@ -39,16 +42,51 @@ def connect(url: str, *, password: str | None = None, max_connections: int = 64,
     return Redis.from_pool(pool)   # owns the pool: aclose() closes its connections too
 
 
-def new_incident_id(now: float) -> str:
-    """Short, unique, roughly time-ordered: 8 hex digits of time, 4 random."""
-    return f"{int(now):08x}{secrets.token_hex(2)}"
+# Stored times beyond the year 9999 cannot be shown or compared sensibly; they are read as this.
+MAX_TIME = 253_402_300_799.0
 
 
 def _num(value: str | None, kind=float):
     try:
-        return kind(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = kind(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    if number is not None and not -MAX_TIME <= number <= MAX_TIME:   # inf, nan and absurd years
+        return MAX_TIME if number == number and number > 0 else None
+    return number
+
+
+@dataclass(frozen=True)
+class Durability:
+    """Whether an acknowledged write survives a Redis restart, as far as Redis tells."""
+
+    durable: bool   # an acknowledged incident survives a Redis restart
+    mode: str       # "aof-always" | "waitaof" | "aof-everysec" | "rdb-only" | "none" | "unknown"
+    detail: str     # one sentence for the operator
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+
+
+def durability_of(version: str, aof_enabled: bool, appendfsync: str | None, save: str | None) -> Durability:
+    """Decide from what Redis reports (pure; ``None`` where CONFIG GET was refused)."""
+    fix = "set appendonly yes with appendfsync always (or use Redis 7.2 or later with appendonly yes)"
+    if aof_enabled and appendfsync == "always":
+        return Durability(True, "aof-always", "Redis writes every change to its AOF on disk before it answers.")
+    if aof_enabled and _version(version) >= (7, 2):
+        return Durability(True, "waitaof", "Redis has AOF on; each incident is confirmed on disk with WAITAOF.")
+    if aof_enabled:
+        return Durability(False, "aof-everysec" if appendfsync else "unknown",
+                          f"Redis {version} syncs its AOF only every second (appendfsync {appendfsync or 'unknown'}), "
+                          f"so a crash can lose the last acknowledged incidents; {fix}.")
+    if save:
+        return Durability(False, "rdb-only", "Redis only takes RDB snapshots, so a restart loses every incident "
+                                             f"since the last one; {fix}.")
+    if save is None or appendfsync is None:
+        return Durability(False, "unknown", "Redis does not allow CONFIG GET, so its persistence cannot be checked; "
+                                            f"make sure to {fix}.")
+    return Durability(False, "none", f"Redis has no persistence, so a restart loses every incident; {fix}.")
 
 
 def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
@@ -76,6 +114,7 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
             agent=data.get("agent", ""), queue=data.get("queue", ""), uniqueid=data.get("uniqueid", ""),
             linkedid=data.get("linkedid", ""), note=data.get("note", ""), source=data.get("source", ""),
             actor=data.get("actor", ""), debrief=data.get("debrief", ""), debrief_at=_num(data.get("debrief_at")),
+            caller=number,
         ))
     incidents.sort(key=lambda i: (i.at, i.id))
     ban_rec = None
@@ -90,10 +129,33 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
                         warning_sent_at=_num(raw.get(keys.WARNING_SENT)))
 
 
+def _ban_fields(ban: Ban) -> dict[str, str]:
+    return {"ban.until": _fmt(ban.until), "ban.reason": ban.reason, "ban.src": ban.source,
+            "ban.at": _fmt(ban.set_at), "ban.by": ban.actor}
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return repr(round(value, 3))
     return str(value)
+
+
+def _digest(number: str) -> str:
+    return hashlib.sha256(number.encode()).hexdigest()
+
+
+def _lua(name: str) -> str:
+    return resources.files("redis_schema").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+def _incident_args(inc: Incident, retention: int) -> list[str]:
+    """ARGV of add_incident.lua: id, linkedid, source, TTL, then the incident's stored fields."""
+    args = [inc.id, inc.linkedid, inc.source, str(retention)]
+    for name in ("at", "category", "severity", "agent", "queue", "uniqueid", "linkedid", "note", "source", "actor"):
+        value = getattr(inc, name)
+        if value not in ("", None):
+            args += [keys.INCIDENT_SUFFIX[name], _fmt(value)]
+    return args
 
 
 class Store:
@@ -102,8 +164,8 @@ class Store:
     def __init__(self, redis: Redis, *, retention_days: int = 365):
         self.redis = redis
         self.retention = retention_days * keys.DAY
-        self._add_incident = redis.register_script(
-            resources.files("redis_schema").joinpath("lua/add_incident.lua").read_text(encoding="utf-8"))
+        self._add_incident = redis.register_script(_lua("add_incident"))
+        self._hash_cas = redis.register_script(_lua("hash_cas"))
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -144,6 +206,21 @@ class Store:
                 pipe.expire(keys.stats(day), keys.STATS_TTL)
             await pipe.execute()
 
+    async def screening_counts(self, first_day: str) -> tuple[dict[str, int], int]:
+        """Screenings by decision and refused attempts while banned, from ``first_day`` (YYYY-MM-DD) on."""
+        screenings: dict[str, int] = {}
+        refused = 0
+        async for key in self.redis.scan_iter(match=keys.STATS_SCAN, count=500):
+            if key.rsplit(":", 1)[1] < first_day:
+                continue
+            for name, value in (await self.redis.hgetall(key)).items():
+                count = _num(value, int) or 0
+                if name.startswith("screen."):
+                    screenings[name[7:]] = screenings.get(name[7:], 0) + count
+                elif name == "refused-while-banned":
+                    refused += count
+        return screenings, refused
+
     async def count_screening(self, action: str, reason: str, now: float) -> None:
         """Count one screening at once (tests, tools); the service batches through agi.counters."""
         from agi.counters import ScreeningCounters
@@ -153,50 +230,61 @@ class Store:
         await counters.flush(self)
 
     # ---- writes ---------------------------------------------------------------------------
-    async def add_incident(self, number: str, *, category: str, at: float, severity: int = 0, agent: str = "",
-                           queue: str = "", uniqueid: str = "", linkedid: str = "", note: str = "",
-                           source: str = "key", actor: str = "", incident_id: str | None = None) -> tuple[str, bool]:
-        """Store an incident; at most one per (linkedid, source). Returns (id, created)."""
-        iid = incident_id or new_incident_id(at)
-        values = {"at": at, "category": category, "severity": severity, "agent": agent, "queue": queue,
-                  "uniqueid": uniqueid, "linkedid": linkedid, "note": note, "source": source, "actor": actor}
-        args: list[str] = [iid, linkedid, source, str(self.retention)]
-        for name, value in values.items():
-            if value not in ("", None):
-                args += [keys.INCIDENT_SUFFIX[name], _fmt(value)]
-        got_id, created = await self._add_incident(keys=[keys.caller(number)], args=args)
-        if created:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: at})
-                pipe.hset(keys.INCIDENT_OWNER, got_id, number)
-                await pipe.execute()
+    async def add_incident(self, inc: Incident) -> tuple[str, bool]:
+        """Store an incident once, and always complete its logbook index. Returns (stored id, created).
+
+        ``stored id`` differs from ``inc.id`` when the same key press of the same call was
+        already stored under another id. Writing the same incident again (a retry, a replay
+        after a Redis restart) stores nothing twice and repairs a missing index entry, so the
+        caller may repeat this until it succeeds.
+        """
+        return await self._add(self.redis, inc)
+
+    async def add_incident_on_disk(self, inc: Incident, mode: str, timeout_ms: int) -> tuple[str, bool, bool]:
+        """As add_incident, and whether it is on Redis's disk (per ``Durability.mode``).
+
+        One connection does the writes and the WAITAOF, which covers only what the connection
+        it runs on wrote.
+        """
+        async with self.redis.client() as conn:
+            got_id, created = await self._add(conn, inc)
+            if mode == "aof-always":
+                return got_id, created, True
+            if mode == "waitaof":
+                local, _ = await conn.execute_command("WAITAOF", 1, 0, timeout_ms)
+                return got_id, created, int(local) >= 1
+            return got_id, created, False
+
+    async def _add(self, client: Redis, inc: Incident) -> tuple[str, bool]:
+        got_id, at, created = await self._add_incident(keys=[keys.caller(inc.caller)],
+                                                       args=_incident_args(inc, self.retention), client=client)
+        await client.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
+        await client.hset(keys.INCIDENT_OWNER, got_id, inc.caller)
         return got_id, bool(created)
 
-    async def bulk_load(self, callers: Iterable[tuple[str, list[dict], Ban | None]], batch: int = 2000) -> int:
+    async def forgotten_since(self, number: str) -> float | None:
+        """When this number was last erased (kept ``unconfirmed_keep_hours``), else None."""
+        return _num(await self.redis.zscore(keys.FORGOTTEN, _digest(number)))
+
+    async def bulk_load(self, callers: Iterable[tuple[str, list[Incident], Ban | None]], batch: int = 2000) -> int:
         """Load many callers' histories, pipelined, through the same Lua write as a key press.
 
-        Each item is (number, [incident kwargs as for add_incident], ban or None). For seeding
-        (benchmark, migration); returns the number of incidents written.
+        Each item is (number, [Incident], ban or None). For seeding (benchmark, migration);
+        returns the number of incidents written.
         """
         written = 0
         pending = 0
         pipe = self.redis.pipeline(transaction=False)
         for number, incidents, ban in callers:
             for inc in incidents:
-                iid = inc.get("incident_id") or new_incident_id(inc["at"])
-                args = [iid, inc.get("linkedid", ""), inc.get("source", "key"), str(self.retention)]
-                for name, value in inc.items():
-                    if name != "incident_id" and value not in ("", None):  # "i" is written by the script
-                        args += [keys.INCIDENT_SUFFIX[name], _fmt(value)]
-                await self._add_incident(keys=[keys.caller(number)], args=args, client=pipe)
-                pipe.zadd(keys.INCIDENTS_BY_TIME, {iid: inc["at"]})
-                pipe.hset(keys.INCIDENT_OWNER, iid, number)
+                await self._add_incident(keys=[keys.caller(number)], args=_incident_args(inc, self.retention),
+                                         client=pipe)
+                pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)
+                pipe.hset(keys.INCIDENT_OWNER, inc.id, number)
                 written += 1
                 pending += 1
             if ban is not None:
-                pipe.hset(keys.caller(number), mapping={"ban.until": _fmt(ban.until), "ban.reason": ban.reason,
-                                                        "ban.src": ban.source, "ban.at": _fmt(ban.set_at),
-                                                        "ban.by": ban.actor})
+                pipe.hset(keys.caller(number), mapping=_ban_fields(ban))
                 pending += 1
             if pending >= batch:
                 await pipe.execute()
@@ -206,12 +294,59 @@ class Store:
             await pipe.execute()
         return written
 
+    # ---- durability -----------------------------------------------------------------------
+    async def durability(self) -> Durability:
+        """What Redis's persistence settings mean for an acknowledged incident."""
+        server = await self.redis.info("server")
+        persistence = await self.redis.info("persistence")
+        try:
+            appendfsync = (await self.redis.config_get("appendfsync")).get("appendfsync")
+            save = (await self.redis.config_get("save")).get("save", "")
+        except ResponseError:          # CONFIG renamed or disabled, as hardened set-ups do
+            appendfsync = save = None
+        return durability_of(str(server.get("redis_version", "")), bool(persistence.get("aof_enabled")),
+                             appendfsync, save)
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def server_version(self) -> str:
+        return str((await self.redis.info("server")).get("redis_version", ""))
+
+    async def run_id(self) -> str:
+        """Changes whenever Redis restarts: a restart without persistence loses what it held."""
+        return str((await self.redis.info("server")).get("run_id", ""))
+
+    # ---- cool-downs -----------------------------------------------------------------------
+    async def cooldowns(self) -> dict[str, str]:
+        """Every agent in cool-down: interface -> raw state (agi.aftercare.cooldown parses it)."""
+        return await self.redis.hgetall(keys.COOLDOWNS)
+
+    async def cooldown(self, interface: str) -> str:
+        return await self.redis.hget(keys.COOLDOWNS, interface) or ""
+
+    async def swap_cooldown(self, interface: str, expected: str, new: str) -> bool:
+        """Compare-and-set one agent's state ('' expected = absent, '' new = delete)."""
+        return bool(await self._hash_cas(keys=[keys.COOLDOWNS], args=[interface, expected, new]))
+
+    async def old_cooldowns(self) -> tuple[dict[str, str], dict[str, float]]:
+        """Cool-downs in the layout before 0.2 (state hash, due zset), to migrate at start."""
+        state = await self.redis.hgetall(keys.OLD_COOLDOWN_STATE)
+        due = dict(await self.redis.zrange(keys.OLD_COOLDOWN_DUE, 0, -1, withscores=True)) if state else {}
+        return state, due
+
+    async def drop_old_cooldowns(self) -> None:
+        await self.redis.delete(keys.OLD_COOLDOWN_STATE, keys.OLD_COOLDOWN_DUE)
+
+    async def quarantine(self, kind: str, name: str, raw: str, at: float) -> None:
+        """Set a malformed entry aside where an operator can look at it (never on the call path)."""
+        await self.redis.hset(keys.QUARANTINE, f"{kind}:{name}:{at:.3f}", raw)
+
     def _touch(self, pipe, number: str) -> None:
         pipe.expire(keys.caller(number), self.retention)
 
     async def set_ban(self, number: str, ban: Ban) -> None:
-        mapping = {"ban.until": _fmt(ban.until), "ban.reason": ban.reason, "ban.src": ban.source,
-                   "ban.at": _fmt(ban.set_at), "ban.by": ban.actor}
+        mapping = _ban_fields(ban)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.caller(number), mapping=mapping)
             self._touch(pipe, number)
@@ -316,7 +451,43 @@ class Store:
             await self.redis.hdel(keys.INCIDENT_OWNER, *stale)
         removed += await self._forget_in_stream(keys.EVENTS, number)
         removed += await self._forget_in_stream(keys.AUDIT, number)
+        # So that no copy of an incident still on its way (the service's journal) brings it back.
+        await self.redis.zadd(keys.FORGOTTEN, {_digest(number): time.time()})
+        await self.rewrite_persistence()    # the AOF and RDB files still hold the number until then
         return removed
+
+    async def rewrite_persistence(self, timeout: float = 30.0) -> list[str]:
+        """Have Redis rewrite its files so erased data leaves the disk too; returns what was rewritten.
+
+        Without this the AOF keeps every command that ever wrote the number until Redis
+        rewrites it on its own (by default only once it has grown to 64 MB). An RDB file is
+        replaced by a fresh snapshot. Waits (up to ``timeout``) until Redis reports both done.
+        """
+        info = await self.redis.info("persistence")
+        done: list[str] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        if info.get("aof_enabled"):
+            await self._wait_idle("aof_rewrite_in_progress", deadline)   # one that began before the erasure
+            await self.redis.bgrewriteaof()
+            done.append("aof")
+        try:
+            save = (await self.redis.config_get("save")).get("save", "")
+        except ResponseError:
+            save = ""
+        if save or info.get("rdb_saves"):     # a snapshot on disk (never make one where there was none)
+            await self._wait_idle("rdb_bgsave_in_progress", deadline)
+            await self.redis.execute_command("BGSAVE", "SCHEDULE")
+            done.append("rdb")
+        for flag in ("aof_rewrite_scheduled", "aof_rewrite_in_progress", "rdb_bgsave_in_progress"):
+            await self._wait_idle(flag, deadline)
+        return done
+
+    async def _wait_idle(self, flag: str, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while (await self.redis.info("persistence")).get(flag):
+            if loop.time() > deadline:
+                raise TimeoutError(f"Redis still busy ({flag}) after the erasure")
+            await asyncio.sleep(0.05)
 
     async def _forget_in_stream(self, stream: str, number: str) -> int:
         doomed = []
@@ -337,6 +508,7 @@ class Store:
 
     async def purge(self, now: float) -> int:
         """Drop incidents older than retention, with their index entries. Returns how many."""
+        await self.redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)   # past any journal's keep
         cutoff = now - self.retention
         old = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff)
         if not old:

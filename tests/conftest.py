@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 import pytest_asyncio
 
 from agi.config import Config
-from agi.deps import Deps
 from agi.service import Service, build_store
 from tests.support.redis_server import RedisServer
 
@@ -19,8 +20,10 @@ def redis_server():
 
 
 def make_config(redis_url: str, **sections) -> Config:
+    """A test configuration: the given Redis, a free port, no AMI, a journal of its own."""
+    journal = tempfile.mkdtemp(prefix="gw-journal-") + "/journal.jsonl"
     data = {"redis": {"url": redis_url}, "agi": {"listen": "127.0.0.1:0"}, "ami": {"address": "127.0.0.1:1"},
-            "storage": {"journal_path": "/tmp/gw-test-journal-unused.jsonl"}}
+            "storage": {"journal_path": journal}}
     for name, value in sections.items():
         if isinstance(value, dict) and name in data:
             data[name].update(value)
@@ -45,7 +48,7 @@ async def store(config):
 @pytest_asyncio.fixture
 async def service(config, store):
     """The FastAGI service on a free port, with its own store connection."""
-    svc = Service(config, Deps(config=config, store=build_store(config)))
+    svc = Service(config)
     host, port = await svc.start()
     svc.host, svc.port = host, port
     yield svc

@@ -51,3 +51,22 @@ def test_config_is_frozen():
     cfg = load_config(None, env={})
     with pytest.raises(Exception):
         cfg.agi.listen = "0.0.0.0:1"  # type: ignore[misc]
+
+
+def test_peers_are_networks_and_a_bad_one_is_named(tmp_path):
+    cfg = load_config(write(tmp_path, '[agi]\npeers = ["10.1.2.3", "10.1.2.0/24", "::1"]\n'), env={})
+    assert cfg.agi.peers == ("10.1.2.3/32", "10.1.2.0/24", "::1/128")
+    with pytest.raises(ConfigError, match=r"^agi\.peers\.1: 'pbx\.local' is not an IP address or network"):
+        load_config(write(tmp_path, '[agi]\npeers = ["10.0.0.1", "pbx.local"]\n'), env={})
+
+
+def test_agi_secret_comes_from_the_environment_and_must_be_url_safe(tmp_path):
+    assert load_config(None, env={"GRENSWACHT_AGI_SECRET": "a1" * 12}).agi.secret == "a1" * 12
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("b2" * 12 + "\n")
+    assert load_config(None, env={"GRENSWACHT_AGI_SECRET_FILE": str(secret_file)}).agi.secret == "b2" * 12
+    with pytest.raises(ConfigError, match="travels in the AGI URL") as err:
+        load_config(None, env={"GRENSWACHT_AGI_SECRET": "has,comma&and?more-than-16"})
+    assert "has,comma" not in str(err.value)                 # a secret is never echoed
+    with pytest.raises(ConfigError, match="secrets do not belong in the file"):
+        load_config(write(tmp_path, '[agi]\nsecret = "x"\n'), env={})

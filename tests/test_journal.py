@@ -1,47 +1,278 @@
+"""The write-ahead journal and the logbook's write path, against real redis-server processes.
+
+Each fault is real: a Redis that is down, killed and restarted without its data, or stalled;
+what the agent was told ("logged", "journaled") is counted against what the logbook holds.
+"""
+
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import stat
 
-from agi.aftercare.journal import Journal
+import pytest
+from structlog.testing import capture_logs
+
+from agi.aftercare.journal import STORE, Entry, Journal
+from agi.engine import Incident
+from agi.incidents import Logbook
+from agi.service import build_store
+from redis_schema import keys
+from tests.conftest import make_config
+from tests.support.redis_server import RedisServer
 
 N = "+31612345678"
 
 
-def entry(iid="aaaa", linkedid="call-1"):
-    return {"caller": N, "incident_id": iid, "category": "abuse", "at": 100.0, "severity": 1, "agent": "PJSIP/1",
-            "queue": "q", "uniqueid": "u", "linkedid": linkedid, "note": "", "source": "key", "actor": "PJSIP/1"}
+class Clock:
+    def __init__(self, now: float = 1_763_800_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
-async def test_replay_stores_once_and_empties_the_journal(tmp_path, store):
-    j = Journal(tmp_path / "j.jsonl")
-    await j.append(entry())
-    await j.append(entry())                 # the same call journaled twice
-    assert j.pending() == 2
-    assert await j.replay(store) == 2
-    assert j.pending() == 0
-    [inc] = (await store.load_caller(N)).incidents
-    assert (inc.id, inc.linkedid, inc.agent) == ("aaaa", "call-1", "PJSIP/1")
-    # Replaying again after the incident is in Redis adds nothing.
-    await j.append(entry())
-    await j.replay(store)
-    assert len((await store.load_caller(N)).incidents) == 1
+def logbook_for(url: str, path, clock=None) -> Logbook:
+    config = make_config(url, storage={"journal_path": str(path)})
+    journal = Journal(path)
+    journal.load()
+    return Logbook(config, build_store(config), journal, None, clock or Clock())
 
 
-async def test_unreadable_lines_are_kept_not_dropped(tmp_path, store):
-    path = tmp_path / "j.jsonl"
-    path.write_text("{not json\n" + json.dumps(entry("bbbb", "call-2")) + "\n")
-    j = Journal(path)
-    assert await j.replay(store) == 1
-    assert path.read_text() == "{not json\n"
+def press(book: Logbook, linkedid: str, caller: str = N) -> Incident:
+    return book.incident(caller, "abuse", source="key", agent="PJSIP/1001", linkedid=linkedid)
 
 
-async def test_failed_replay_keeps_the_entry(tmp_path, config):
-    from agi.service import build_store
-    from tests.conftest import make_config
+async def logbook_ids(store) -> set[str]:
+    """What a supervisor can find: incidents that are in the index and whose owner holds them."""
+    found = set()
+    for iid, _ in await store.incident_ids():
+        if await store.get_incident(iid) is not None:
+            found.add(iid)
+    return found
 
-    down = build_store(make_config("redis://127.0.0.1:1/0"))
-    j = Journal(tmp_path / "j.jsonl")
-    await j.append(entry())
-    assert await j.replay(down) == 0
-    assert j.pending() == 1
-    await down.close()
+
+@pytest.fixture
+def own_redis():
+    server = RedisServer().start()
+    yield server
+    server.cleanup()
+
+
+async def test_logged_incident_is_in_the_logbook_and_journal_is_private(tmp_path, redis_server, store):
+    book = logbook_for(redis_server.url, tmp_path / "j" / "journal.jsonl")
+    iid, status = await book.record(press(book, "call-1"), pause=False)
+    assert status == "logged"
+    assert await logbook_ids(store) == {iid}
+    assert stat.S_IMODE(os.stat(book.journal.path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(book.journal.path.parent).st_mode) == 0o700
+    again, status = await book.record(press(book, "call-1"), pause=False)   # the same press again
+    assert (again, status) == ("", "duplicate")
+    assert await logbook_ids(store) == {iid}
+    await book.store.close()
+
+
+async def test_redis_down_journals_then_stores_once(tmp_path, redis_server, store):
+    path = tmp_path / "journal.jsonl"
+    down = logbook_for("redis://127.0.0.1:1/0", path)
+    told = [await down.record(press(down, f"call-{i}"), pause=False) for i in range(5)]
+    assert {s for _, s in told} == {"journaled"}
+    assert await down.record(press(down, "call-0"), pause=False) == ("", "duplicate")  # retry while away
+    await down.store.close()
+    # The service restarts with Redis back: the journal is read from disk and stored.
+    up = logbook_for(redis_server.url, path)
+    assert up.journal.pending() == 5
+    await up.work_once()
+    assert await logbook_ids(store) == {iid for iid, _ in told}
+    await up.work_once()                                   # nothing twice
+    assert await store.redis.zcard(keys.INCIDENTS_BY_TIME) == 5
+    await up.store.close()
+
+
+async def test_redis_restart_without_data_loses_no_acknowledged_incident(tmp_path, own_redis):
+    clock = Clock()
+    book = logbook_for(own_redis.url, tmp_path / "journal.jsonl", clock)
+    await book.work_once()                                 # learns Redis's run_id and persistence
+    assert not book.durability.durable and book.durability.mode == "none"
+    told = [await book.record(press(book, f"call-{i}"), pause=False) for i in range(40)]
+    assert {s for _, s in told} == {"logged"}
+    own_redis.kill()
+    own_redis.start()                                      # same port, no persistence: empty
+    probe = build_store(book.config)
+    assert await probe.redis.dbsize() == 0
+    for _ in range(3):
+        clock.now += 10
+        await book.work_once()
+    assert await logbook_ids(probe) == {iid for iid, _ in told}
+    [[_, raw]] = [(k, v) for k, v in (await probe.redis.hgetall(keys.caller(N))).items() if k == "n"]
+    assert int(raw) == 40                                  # each stored once
+    await probe.close()
+    await book.store.close()
+
+
+async def test_durable_redis_settles_the_journal(tmp_path):
+    server = RedisServer(extra_args=("--appendonly", "yes", "--appendfsync", "always")).start()
+    try:
+        book = logbook_for(server.url, tmp_path / "journal.jsonl")
+        await book.work_once()
+        assert book.durability.durable and book.durability.mode == "aof-always"
+        _, status = await book.record(press(book, "call-1"), pause=False)
+        assert status == "logged"
+        await book.work_once()
+        assert book.journal.pending() == 0                 # on Redis's disk, after-care done
+        await book.store.close()
+    finally:
+        server.cleanup()
+
+
+async def test_stalled_redis_answers_within_the_budget_and_loses_nothing(tmp_path, own_redis):
+    book = logbook_for(own_redis.url, tmp_path / "journal.jsonl")
+    await book.work_once()
+    own_redis.pause()
+    try:
+        told = await asyncio.wait_for(asyncio.gather(*(book.record(press(book, f"c{i}"), pause=False)
+                                                       for i in range(10))), 5)
+    finally:
+        own_redis.resume()
+    assert {s for _, s in told} == {"journaled"}
+    for _ in range(3):
+        book.clock.now += 70
+        await book.work_once()
+    probe = build_store(book.config)
+    assert await logbook_ids(probe) == {iid for iid, _ in told}
+    await probe.close()
+    await book.store.close()
+
+
+async def test_a_missing_index_is_completed_by_writing_again(store):
+    inc = Incident.new(N, "abuse", 5.0, linkedid="l", source="key")
+    await store.add_incident(inc)
+    await store.redis.zrem(keys.INCIDENTS_BY_TIME, inc.id)   # as if the budget ran out in between
+    await store.redis.hdel(keys.INCIDENT_OWNER, inc.id)
+    assert await store.add_incident(inc) == (inc.id, False)
+    assert await store.get_incident(inc.id) is not None
+    assert await store.redis.zscore(keys.INCIDENTS_BY_TIME, inc.id) == 5.0
+
+
+async def test_unreadable_and_torn_lines_are_set_aside_not_dropped(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    good = Entry(Incident.new(N, "abuse", 1.0), False, {STORE}, 1.0)
+    path.write_bytes(b"{not json\n" + json.dumps(good.line()).encode() + b"\n" + b'{"op": "add", "inc')
+    os.chmod(path, 0o644)
+    journal = Journal(path)
+    with capture_logs() as logs:
+        assert journal.load() == 1
+    assert [e["event"] for e in logs] == ["journal-lines-set-aside"]
+    poison = path.with_name("journal.jsonl.poison")
+    assert poison.read_bytes().splitlines() == [b"{not json", b'{"op": "add", "inc']
+    assert stat.S_IMODE(os.stat(poison).st_mode) == 0o600
+    await journal.note({"op": "done", "id": good.incident.id, "step": STORE})
+    assert Journal(path).load() == 1 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+async def test_a_poison_incident_is_set_aside_and_the_rest_goes_on(tmp_path, redis_server, store):
+    clock = Clock()
+    book = logbook_for(redis_server.url, tmp_path / "journal.jsonl", clock)
+    bad_caller = "+31687654321"
+    await store.redis.set(keys.caller(bad_caller), "not a hash")       # WRONGTYPE for ever
+    _, status = await book.record(press(book, "x", bad_caller), pause=False)
+    assert status == "journaled"
+    iid, status = await book.record(press(book, "y"), pause=False)
+    assert status == "logged"
+    with capture_logs() as logs:
+        for _ in range(8):
+            clock.now += 120
+            await book.work_once()
+    assert book.journal.pending() == 1 and iid in book.journal.entries   # kept: Redis has no disk
+    assert "journal-entry-set-aside" in [e["event"] for e in logs]
+    assert len(tmp_path.joinpath("journal.jsonl.poison").read_text().splitlines()) == 1
+    await book.store.close()
+
+
+async def test_compaction_keeps_only_what_is_live(tmp_path, redis_server):
+    clock = Clock()
+    book = logbook_for(redis_server.url, tmp_path / "journal.jsonl", clock)
+    for i in range(60):
+        await book.record(press(book, f"call-{i}"), pause=False)
+    await book.work_once()
+    clock.now += book.config.storage.unconfirmed_keep_hours * 3600 + 1
+    await book.work_once()
+    assert book.journal.pending() == 0
+    assert book.journal.path.read_bytes() == b""
+    await book.store.close()
+
+
+def test_only_what_no_retry_can_mend_is_poison():
+    from redis.exceptions import (BusyLoadingError, ConnectionError as RedisConnectionError, DataError,
+                                  NoPermissionError, ResponseError)
+
+    from agi.incidents import is_outage
+
+    for exc in (RedisConnectionError("refused"), BusyLoadingError("LOADING"), NoPermissionError("NOPERM"),
+                ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's unable to persist"),
+                ResponseError("OOM command not allowed"), TimeoutError(), OSError("disk")):
+        assert is_outage(exc), exc
+    for exc in (ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+                ResponseError("ERR Error running script (call to f_x): user_script:1: bad"), DataError("x"),
+                ValueError("a bug")):
+        assert not is_outage(exc), exc
+
+
+async def test_host_reboot_the_service_stores_its_journal_again(tmp_path, own_redis):
+    """Service and a Redis without persistence restart together: the journal is written again."""
+    path = tmp_path / "journal.jsonl"
+    before = logbook_for(own_redis.url, path)
+    told = [await before.record(press(before, f"call-{i}"), pause=False) for i in range(5)]
+    assert {s for _, s in told} == {"logged"}
+    await before.store.close()
+    own_redis.kill()
+    own_redis.start()
+    after = logbook_for(own_redis.url, path)          # a new process reads the journal
+    await after.work_once()
+    assert await logbook_ids(after.store) == {iid for iid, _ in told}
+    await after.store.close()
+
+
+async def test_an_erased_caller_does_not_come_back_from_the_journal(tmp_path, redis_server, store):
+    path = tmp_path / "journal.jsonl"
+    book = logbook_for(redis_server.url, path)
+    iid, _ = await book.record(press(book, "call-1"), pause=False)
+    other, _ = await book.record(press(book, "call-2", caller="+31687654321"), pause=False)
+    await store.forget(N)
+    await book.store.close()
+    restarted = logbook_for(redis_server.url, path)   # its first contact writes the journal again
+    await restarted.work_once()
+    assert await logbook_ids(store) == {other}
+    assert iid not in restarted.journal.entries
+    later, status = await restarted.record(press(restarted, "call-3"), pause=False)
+    assert status == "logged" and await logbook_ids(store) == {other, later}   # a new incident is new
+    await restarted.store.close()
+
+
+async def test_nothing_taken_is_told_error_and_never_stored_behind_the_agents_back(tmp_path, redis_server, store):
+    (tmp_path / "journal.jsonl").mkdir()                 # the journal cannot be written
+    down = logbook_for("redis://127.0.0.1:1/0", tmp_path / "journal.jsonl")
+    iid, status = await down.record(press(down, "call-1"), pause=False)
+    assert status == "error" and down.journal.pending() == 0
+    up = Logbook(down.config.model_copy(update={"redis": down.config.redis.model_copy(update={"url": redis_server.url})}),
+                 build_store(make_config(redis_server.url)), down.journal, None, Clock())
+    await up.work_once()
+    assert await logbook_ids(store) == set()             # the agent logs it another way, once
+    _, status = await up.record(press(up, "call-2"), pause=False)
+    assert status == "logged"                            # Redis alone still logs, and says so
+    await down.store.close()
+    await up.store.close()
+
+
+async def test_a_journal_from_before_0_2_is_stored(tmp_path, redis_server, store):
+    path = tmp_path / "journal.jsonl"
+    old = {"caller": N, "incident_id": "6b04179a2bbb", "category": "abuse", "at": 1763800000.0, "severity": 1,
+           "agent": "PJSIP/1", "queue": "q", "uniqueid": "u", "linkedid": "call-9", "note": "", "source": "key",
+           "actor": "PJSIP/1"}
+    path.write_text(json.dumps(old) + "\n")
+    book = logbook_for(redis_server.url, path)
+    assert book.journal.pending() == 1
+    await book.work_once()
+    assert await logbook_ids(store) == {"6b04179a2bbb"}
+    await book.store.close()

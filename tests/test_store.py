@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from agi.engine import Allow, Ban
+from agi.engine import Allow, Ban, Incident
 from redis_schema import keys
 
 N = "+31612345678"
@@ -12,8 +13,8 @@ N = "+31612345678"
 
 async def test_incident_round_trip_and_ttl(store):
     now = time.time()
-    iid, created = await store.add_incident(N, category="threat", at=now, severity=3, agent="PJSIP/101", queue="support",
-                                            uniqueid="u1", linkedid="l1", note='says "x"\nand y', source="key")
+    iid, created = await store.add_incident(Incident.new(N, "threat", now, severity=3, agent="PJSIP/101", queue="support",
+                                            uniqueid="u1", linkedid="l1", note='says "x"\nand y', source="key"))
     assert created
     rec = await store.load_caller(N)
     [inc] = rec.incidents
@@ -26,9 +27,9 @@ async def test_incident_round_trip_and_ttl(store):
 
 
 async def test_same_call_same_source_is_logged_once(store):
-    a = await store.add_incident(N, category="abuse", at=1.0, linkedid="call-1", source="key")
-    b = await store.add_incident(N, category="abuse", at=2.0, linkedid="call-1", source="key")
-    c = await store.add_incident(N, category="handover", at=3.0, linkedid="call-1", source="handover")
+    a = await store.add_incident(Incident.new(N, "abuse", 1.0, linkedid="call-1", source="key"))
+    b = await store.add_incident(Incident.new(N, "abuse", 2.0, linkedid="call-1", source="key"))
+    c = await store.add_incident(Incident.new(N, "handover", 3.0, linkedid="call-1", source="handover"))
     assert a[1] and not b[1] and b[0] == a[0] and c[1]
     assert len((await store.load_caller(N)).incidents) == 2
 
@@ -47,22 +48,22 @@ async def test_ban_allow_and_clear(store):
 async def test_malformed_fields_are_skipped_not_fatal(store):
     await store.redis.hset(keys.caller(N), mapping={"x.i": "bad", "x.t": "not-a-time", "x.c": "abuse", "ban.until": "soon",
                                                     "y.t": "5", "y.c": "abuse"})  # y has no id
-    iid, _ = await store.add_incident(N, category="abuse", at=5.0)
+    iid, _ = await store.add_incident(Incident.new(N, "abuse", 5.0))
     rec = await store.load_caller(N)
     assert [i.id for i in rec.incidents] == [iid] and rec.ban is None
 
 
 async def test_purge_drops_only_what_is_past_retention(store):
     now = time.time()
-    old, _ = await store.add_incident(N, category="abuse", at=now - 400 * keys.DAY)
-    new, _ = await store.add_incident(N, category="abuse", at=now - 10 * keys.DAY)
+    old, _ = await store.add_incident(Incident.new(N, "abuse", now - 400 * keys.DAY))
+    new, _ = await store.add_incident(Incident.new(N, "abuse", now - 10 * keys.DAY))
     assert await store.purge(now) == 1
     assert [i.id for i in (await store.load_caller(N)).incidents] == [new]
     assert await store.incident_owner(old) is None
 
 
 async def test_one_caller_lives_in_one_cluster_slot(store):
-    await store.add_incident(N, category="abuse", at=1.0)
+    await store.add_incident(Incident.new(N, "abuse", 1.0))
     await store.set_ban(N, Ban(until=9.0))
     caller_keys = [k async for k in store.redis.scan_iter(match="*" + N + "*")]
     assert caller_keys and all("{" + N + "}" in k for k in caller_keys)
@@ -70,8 +71,8 @@ async def test_one_caller_lives_in_one_cluster_slot(store):
 
 async def test_bulk_load_writes_what_add_incident_writes(store):
     from agi.engine import Ban as B
-    n = await store.bulk_load([(N, [{"category": "abuse", "at": 10.0, "agent": "A", "linkedid": "x"},
-                                    {"category": "threat", "at": 20.0}], B(until=99.0, reason="r", source="manual")),
+    n = await store.bulk_load([(N, [Incident.new(N, "abuse", 10.0, agent="A", linkedid="x"),
+                                    Incident.new(N, "threat", 20.0)], B(until=99.0, reason="r", source="manual")),
                                ("+31687654321", [], None)], batch=1)
     assert n == 2
     rec = await store.load_caller(N)
@@ -82,8 +83,52 @@ async def test_bulk_load_writes_what_add_incident_writes(store):
 
 async def test_one_incident_caller_stays_small(store):
     """The layout keeps a typical caller with one key-press incident in Redis's compact encoding."""
-    await store.add_incident(N, category="abuse", at=1763800000.123, severity=1, agent="PJSIP/101", queue="support",
-                             uniqueid="1763800000.123", linkedid="1763800000.120", source="key", actor="PJSIP/101")
+    await store.add_incident(Incident.new(N, "abuse", 1763800000.123, severity=1, agent="PJSIP/101", queue="support",
+                             uniqueid="1763800000.123", linkedid="1763800000.120", source="key", actor="PJSIP/101"))
     assert await store.redis.object("encoding", keys.caller(N)) == "listpack"
     fields = await store.redis.hkeys(keys.caller(N))
     assert all(len(f) <= 4 for f in fields)      # "n", "1.i", "1.t", ...: no id repeated per field
+
+
+async def test_forget_rewrites_the_aof(tmp_path):
+    """After an erasure the number is in no file Redis keeps on disk."""
+    from agi.service import build_store
+    from tests.conftest import make_config
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer(extra_args=("--appendonly", "yes", "--appendfsync", "always", "--save", "60 1")).start()
+    store = build_store(make_config(server.url))
+    try:
+        other = "+31687654321"
+        for n in (N, other):
+            await store.add_incident(Incident.new(n, "abuse", time.time(), note="shouted"))
+            await store.set_ban(n, Ban(until=time.time() + 99, reason="x"))
+        await store.redis.bgsave()
+
+        def on_disk(number: str) -> list[str]:
+            return [p.name for p in server.dir.rglob("*") if p.is_file() and number.encode() in p.read_bytes()]
+
+        while (await store.redis.info("persistence"))["rdb_bgsave_in_progress"]:
+            await asyncio.sleep(0.05)
+        assert on_disk(N) and on_disk(other)
+        await store.forget(N)
+        assert on_disk(N) == []
+        assert on_disk(other)                       # the rest is still there
+    finally:
+        await store.close()
+        server.cleanup()
+
+
+async def test_an_absurd_stored_ban_time_still_refuses_and_shows(store, config):
+    """A ban.until past the year 9999 (written by an old version, or by hand) never breaks screening."""
+    from agi.prefixes import PrefixCache
+    from agi.routes.screen import iso
+    from agi.screening import screen
+    from redis_schema.store import MAX_TIME
+
+    await store.redis.hset(keys.caller(N), mapping={"ban.until": "8.64e16", "ban.src": "manual"})
+    result = await screen(config, store, PrefixCache(), N, None, time.time(), None)
+    assert (result.decision.action.value, result.decision.ban_until) == ("refuse", MAX_TIME)
+    assert iso(result.decision.ban_until) == "9999-12-31T23:59:59Z"
+    await store.redis.hset(keys.caller(N), mapping={"ban.until": "nan"})
+    assert (await store.load_caller(N)).ban is None

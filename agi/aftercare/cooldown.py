@@ -1,87 +1,215 @@
 """Cool-down: after an end-and-log key press the agent is paused in their queues for a while.
 
-The unpause schedule lives in Redis (keys.COOLDOWN_DUE / COOLDOWN_STATE), so a restart of
-Grenswacht never leaves an agent paused for good. Only queues where the member was *not*
-already paused are paused, with reason ``grenswacht-cooldown``; at the end, a queue is
-unpaused only if the member is still paused there with that reason, so a pause by the agent
-or a supervisor is never lifted by us.
+The state lives in Redis (one hash, ``keys.COOLDOWNS``, interface -> JSON), changed only by
+compare-and-set (``Store.swap_cooldown``), so a second press, the scheduler and several
+Grenswacht instances never overwrite each other. What to change is decided by pure
+functions (``plan_start``, ``due``) from plain values.
+
+Only queues where the member was *not* already paused are paused, with reason
+``grenswacht-cooldown``; at the end, a queue is unpaused only if the member is still paused
+there with that reason, so a pause by the agent or a supervisor is never lifted by us. The
+state is written *before* any pause: without a durable schedule there is no pause, so no
+restart or outage can leave an agent paused for good.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import secrets
+from dataclasses import dataclass, field, replace
 
 import structlog
-from redis.exceptions import RedisError
 
-from agi.ami.client import AmiError
-from redis_schema import keys
+from agi.ami.client import AmiClient
+from redis_schema.store import Store
 
 log = structlog.get_logger("grenswacht.cooldown")
 
 REASON = "grenswacht-cooldown"
+CLAIM_SECONDS = 30.0      # an instance ending a cool-down holds it this long; then another may
+SWAP_TRIES = 8
 
 
-async def start(deps, interface: str, now: float) -> list[str]:
-    """Pause ``interface`` where it is not paused yet; schedule the unpause. Returns the queues paused.
+class BadState(ValueError):
+    """A stored cool-down entry that cannot be read (set aside, reported)."""
 
-    The schedule is written to Redis *before* any pause: without a durable schedule there is
-    no pause, so no restart or outage can leave an agent paused for good.
+
+@dataclass(frozen=True)
+class Cooldown:
+    interface: str
+    queues: tuple[str, ...]
+    since: float
+    until: float
+    claim: str = ""           # token of the instance ending it
+    lease: float = 0.0        # the claim holds until then
+
+    def dump(self) -> str:
+        return json.dumps({"queues": list(self.queues), "since": self.since, "until": self.until,
+                           "claim": self.claim, "lease": self.lease}, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def load(cls, interface: str, raw: str) -> "Cooldown":
+        try:
+            d = json.loads(raw)
+            queues = d["queues"]
+            if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+                raise TypeError("queues")
+            return cls(interface, tuple(queues), float(d["since"]), float(d["until"]), str(d.get("claim", "")),
+                       float(d.get("lease", 0.0)))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BadState(f"cool-down state of {interface} is malformed ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    state: Cooldown
+    to_pause: tuple[str, ...]                      # queues to pause now
+    left_alone: tuple[str, ...] = field(default=())  # paused by someone else: never touched
+
+
+def plan_start(existing: Cooldown | None, interface: str, pauses: dict[str, str | None], pressed_at: float,
+               seconds: int) -> StartPlan | None:
+    """What a key press at ``pressed_at`` changes, given the member's pauses now. Pure.
+
+    A second press extends the cool-down and adds queues; queues already paused by us stay
+    ours; queues paused by anyone else are left alone. None when there is nothing to do.
     """
-    seconds = deps.config.aftercare.cooldown_seconds
-    if seconds <= 0 or not interface or deps.ami is None:
-        return []
-    pauses = await deps.ami.member_pauses(interface)
-    to_pause = [queue for queue, reason in pauses.items() if reason is None]
-    if not to_pause:
-        return []
-    redis = deps.store.redis
-    try:
-        state = json.loads(await redis.hget(keys.COOLDOWN_STATE, interface) or "{}")
-        queues = sorted(set(state.get("queues", [])) | set(to_pause))
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.COOLDOWN_STATE, interface, json.dumps({"queues": queues, "since": now}))
-            pipe.zadd(keys.COOLDOWN_DUE, {interface: now + seconds})
-            await pipe.execute()
-    except (RedisError, OSError) as exc:
-        log.warning("cooldown-skipped-store-unavailable", interface=interface, error=type(exc).__name__)
-        return []
-    for queue in to_pause:
-        await deps.ami.queue_pause(interface, queue, True, REASON)
-    log.info("cooldown-started", interface=interface, queues=to_pause, seconds=seconds,
-             left_alone=[q for q, r in pauses.items() if r is not None])
-    return to_pause
+    ours = [q for q, r in pauses.items() if r == REASON]
+    to_pause = tuple(sorted(q for q, r in pauses.items() if r is None))
+    queues = set(to_pause) | set(ours) | set(existing.queues if existing else ())
+    if not queues:
+        return None
+    until = pressed_at + seconds
+    if existing is not None:
+        until = max(until, existing.until)
+    since = min(existing.since, pressed_at) if existing else pressed_at
+    state = Cooldown(interface, tuple(sorted(queues)), since, until)   # a new press clears any claim
+    return StartPlan(state, to_pause, tuple(sorted(q for q, r in pauses.items() if r not in (None, REASON))))
 
 
-async def end_due(deps, now: float) -> list[str]:
-    """Unpause every member whose cool-down is over. Returns the interfaces handled."""
-    redis = deps.store.redis
-    due = await redis.zrangebyscore(keys.COOLDOWN_DUE, "-inf", now)
-    done = []
-    for interface in due:
-        state = json.loads(await redis.hget(keys.COOLDOWN_STATE, interface) or "{}")
-        current = await deps.ami.member_pauses(interface)
-        for queue in state.get("queues", []):
+def due(state: Cooldown, now: float) -> bool:
+    """Over, and nobody (alive) is ending it already. Pure."""
+    return state.until <= now and (not state.claim or state.lease <= now)
+
+
+async def start(store: Store, ami: AmiClient, interface: str, pressed_at: float, now: float, seconds: int,
+                *, only_if_missing: bool = False) -> list[str]:
+    """Pause ``interface`` for what is left of a cool-down that began at ``pressed_at``.
+
+    Returns the queues paused. Raises on Redis or AMI trouble (the caller retries); applied
+    late (after an outage) it is shorter, and past its end it does nothing. With
+    ``only_if_missing`` (restoring cool-downs after Redis lost them) an agent that has a
+    cool-down state is left as it is.
+    """
+    if seconds <= 0 or not interface or now >= pressed_at + seconds:
+        if seconds > 0 and interface:
+            log.info("cooldown-over-before-applied", interface=interface, late_s=round(now - pressed_at, 1))
+        return []
+    pauses = await ami.member_pauses(interface)
+    for _ in range(SWAP_TRIES):
+        raw = await store.cooldown(interface)
+        try:
+            existing = Cooldown.load(interface, raw) if raw else None
+        except BadState as exc:
+            await set_aside(store, interface, raw, now, exc)
+            existing, raw = None, ""
+        if only_if_missing and existing is not None:
+            return []
+        plan = plan_start(existing, interface, pauses, pressed_at, seconds)
+        if plan is None:
+            log.info("cooldown-no-queues", interface=interface)
+            return []
+        if await store.swap_cooldown(interface, raw, plan.state.dump()):
+            break
+    else:
+        raise RuntimeError(f"cool-down state of {interface} kept changing")
+    # Read again: a cool-down that ended between the first read and the swap unpaused queues
+    # the plan counted as paused by us.
+    current = await ami.member_pauses(interface)
+    ours_before = {q for q, r in pauses.items() if r == REASON}
+    for queue in plan.state.queues:
+        if current.get(queue, "") is None and (queue in plan.to_pause or queue in ours_before):
+            await ami.queue_pause(interface, queue, True, REASON)
+    log.info("cooldown-started", interface=interface, queues=list(plan.to_pause), until=round(plan.state.until, 1),
+             extended=existing is not None, left_alone=list(plan.left_alone))
+    return list(plan.to_pause)
+
+
+async def set_aside(store: Store, interface: str, raw: str, now: float, exc: Exception) -> None:
+    """A poison entry: keep it for an operator, drop it from the live state, say so once."""
+    await store.quarantine("cooldown", interface, raw, now)
+    await store.swap_cooldown(interface, raw, "")
+    log.error("cooldown-state-set-aside", interface=interface, problem=str(exc), where="gw:quarantine")
+
+
+async def migrate(store: Store, now: float) -> int:
+    """Move cool-downs kept in the layout before 0.2 into the current one (at start)."""
+    state, due = await store.old_cooldowns()
+    moved = 0
+    for interface, raw in state.items():
+        try:
+            old = json.loads(raw)
+            new = Cooldown(interface, tuple(str(q) for q in old["queues"]), float(old["since"]),
+                           float(due.get(interface, old["since"])))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            await store.quarantine("cooldown", interface, raw, now)
+            log.error("cooldown-state-set-aside", interface=interface, problem=type(exc).__name__, where="gw:quarantine")
+            continue
+        moved += await store.swap_cooldown(interface, "", new.dump())
+    if state:
+        await store.drop_old_cooldowns()
+        log.info("cooldowns-migrated", moved=moved)
+    return moved
+
+
+async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = None) -> list[str]:
+    """Unpause every member whose cool-down is over. Returns the interfaces ended.
+
+    Each is claimed first (compare-and-set, with a lease), so one instance ends it; a
+    malformed entry is set aside without stopping the others; if a new press extended the
+    cool-down while we were unpausing, its queues are paused again.
+    """
+    token = token or secrets.token_hex(6)
+    ended = []
+    for interface, raw in (await store.cooldowns()).items():
+        try:
+            state = Cooldown.load(interface, raw)
+        except BadState as exc:
+            await set_aside(store, interface, raw, now, exc)
+            continue
+        if not due(state, now):
+            continue
+        claimed = replace(state, claim=token, lease=now + CLAIM_SECONDS).dump()
+        if not await store.swap_cooldown(interface, raw, claimed):
+            continue                                   # changed meanwhile: next round decides
+        current = await ami.member_pauses(interface)
+        for queue in state.queues:
             if current.get(queue) == REASON:
-                await deps.ami.queue_pause(interface, queue, False, REASON)
+                await ami.queue_pause(interface, queue, False, REASON)
             else:
                 log.info("cooldown-pause-left-alone", interface=interface, queue=queue, reason=current.get(queue))
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(keys.COOLDOWN_DUE, interface)
-            pipe.hdel(keys.COOLDOWN_STATE, interface)
-            await pipe.execute()
-        log.info("cooldown-ended", interface=interface)
-        done.append(interface)
-    return done
+        if await store.swap_cooldown(interface, claimed, ""):
+            log.info("cooldown-ended", interface=interface)
+            ended.append(interface)
+        else:
+            await _repause(store, ami, interface, now)
+    return ended
 
 
-async def scheduler(deps, every: float = 1.0) -> None:
-    """Runs in the service: ends due cool-downs, retrying while AMI or Redis is away."""
-    while True:
-        if deps.ami is not None and deps.ami.connected:
-            try:
-                await end_due(deps, deps.clock())
-            except (AmiError, RedisError, OSError) as exc:
-                log.warning("cooldown-check-failed", error=type(exc).__name__, detail=str(exc)[:200])
-        await asyncio.sleep(every)
+async def _repause(store: Store, ami: AmiClient, interface: str, now: float) -> None:
+    """A press extended the cool-down while we ended it: pause its queues again.
+
+    Only then: a state that another instance has claimed (our lease ran out while AMI was
+    slow) is theirs to end, and one already over needs no pause.
+    """
+    raw = await store.cooldown(interface)
+    if not raw:
+        return
+    state = Cooldown.load(interface, raw)
+    if state.claim or state.until <= now:
+        return
+    current = await ami.member_pauses(interface)
+    for queue in state.queues:
+        if current.get(queue) is None:
+            await ami.queue_pause(interface, queue, True, REASON)
+    log.info("cooldown-extended-while-ending", interface=interface, queues=list(state.queues))

@@ -1,8 +1,17 @@
-"""No lost incidents: a local append-only journal for incidents Redis could not take.
+"""No lost incidents: a local write-ahead journal of every incident and its after-care.
 
-Each entry is one JSON line, fsynced before the call moves on. Replay stores every entry
-through the same de-duplicating write as a key press (same incident id, linkedid and
-source), so an entry replayed twice, or one that did reach Redis after all, counts once.
+An incident is appended here, fsynced, *before* the agent is told it is logged, whatever
+Redis does. It stays until Redis holds it on disk (see ``Store.durability``) and every
+after-care step (logbook event, UserEvent, cool-down, webhook) is done; where Redis cannot
+confirm that it is on disk, it stays ``[storage] unconfirmed_keep_hours`` and is stored again
+whenever Redis restarts. The file is personal data: mode 0600, in a 0700 folder.
+
+The file is append-only JSON lines, folded on load:
+``{"op": "add", "incident": {...}, "pause": true, "steps": [...], "added": t}``,
+``{"op": "done", "id": ..., "step": ...}``, ``{"op": "confirmed", "id": ...}``,
+``{"op": "redo", "id": ..., "step": "store"}``, ``{"op": "drop", "id": ...}``;
+it is rewritten (atomically, 0600) once most of its lines are history. The asyncio lock is
+held for file I/O only, never across a Redis or AMI call.
 """
 
 from __future__ import annotations
@@ -10,70 +19,208 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
+
+from agi.engine import Incident
+from agi.supervisor import Outage
 
 log = structlog.get_logger("grenswacht.journal")
+
+STORE = "store"
+# In the order they run; "recool" restores a cool-down that Redis lost (see agi.incidents).
+AFTERCARE_STEPS = ("cooldown", "recool", "userevent", "event", "webhook")
+SOON_STEPS = AFTERCARE_STEPS[:-1]         # the webhook runs apart: a slow receiver delays nothing
+FILE_MODE = 0o600
+
+
+@dataclass
+class Entry:
+    incident: Incident
+    pause: bool                       # start a cool-down for the incident's agent
+    steps: set[str]                   # steps still to do
+    added: float                      # when it was acknowledged
+    confirmed: bool = False           # on Redis's disk
+    attempts: dict[str, int] = field(default_factory=dict)     # in memory only
+    next_try: dict[str, float] = field(default_factory=dict)   # in memory only
+
+    def line(self) -> dict:
+        return {"op": "add", "incident": self.incident.to_json(), "pause": self.pause, "steps": sorted(self.steps),
+                "added": self.added, "confirmed": self.confirmed}
+
+    def settled(self, now: float, keep_seconds: float) -> bool:
+        return not self.steps and (self.confirmed or now - self.added > keep_seconds)
+
+
+def _from_before_0_2(rec: dict) -> dict:
+    """A line of the journal before 0.2 (an incident Redis could not take): store it, with after-care."""
+    fields = {k: v for k, v in rec.items() if k not in ("incident_id", "caller")}
+    incident = {**fields, "id": rec["incident_id"], "caller": rec["caller"]}
+    return {"op": "add", "incident": incident, "pause": rec.get("source") == "key",
+            "steps": [STORE, *AFTERCARE_STEPS], "added": float(rec["at"])}
+
+
+def _encode(record: dict) -> bytes:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def _open_private(path: Path, flags: int) -> int:
+    fd = os.open(path, flags | os.O_CREAT, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)          # also when it existed with a wider mode
+    return fd
 
 
 class Journal:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.entries: dict[str, Entry] = {}
+        self._lines = 0
         self._lock = asyncio.Lock()
+        self._disk = Outage(log, "journal-write")
 
-    def _append_sync(self, line: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # ---- load ------------------------------------------------------------------------------
+    def load(self) -> int:
+        """Fold the file into ``entries`` (at start). Unreadable lines are set aside, never dropped.
+
+        A journal that cannot be read at all is reported and left as it is: the service runs
+        on (calls are screened; key presses are logged in Redis alone, or answered "error").
+        """
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            log.error("journal-unreadable", path=str(self.path), error=type(exc).__name__, detail=exc.strerror)
+            return 0
+        bad: list[bytes] = []
+        self._lines = 0
+        for line in raw.splitlines():
+            if not line.strip():
+                continue
+            self._lines += 1
+            try:
+                self._apply(json.loads(line))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                bad.append(line)
+        if bad:
+            self._append_sync(self.path.with_name(self.path.name + ".poison"), b"".join(b + b"\n" for b in bad), True)
+            log.error("journal-lines-set-aside", lines=len(bad), where=str(self.path) + ".poison")
+        if not raw.endswith(b"\n") and raw:
+            self._rewrite_sync(self._snapshot())   # a torn last line (killed mid-write): start cleanly
+        return len(self.entries)
+
+    def _apply(self, rec: dict) -> None:
+        if "op" not in rec:
+            rec = _from_before_0_2(rec)
+        op = rec["op"]
+        if op == "add":
+            inc = Incident.from_json(rec["incident"])
+            steps = set(rec["steps"]) & {STORE, *AFTERCARE_STEPS}
+            self.entries[inc.id] = Entry(inc, bool(rec["pause"]), steps, float(rec["added"]),
+                                         bool(rec.get("confirmed", False)))
+            return
+        entry = self.entries.get(rec["id"])
+        if entry is None:
+            return
+        if op == "done":
+            entry.steps.discard(rec["step"])
+        elif op == "confirmed":
+            entry.confirmed = True
+        elif op == "redo":
+            entry.steps.add(rec["step"])
+            entry.confirmed = entry.confirmed and rec["step"] != STORE
+        elif op == "drop":
+            del self.entries[rec["id"]]
+        else:
+            raise ValueError(op)
+
+    # ---- queries ---------------------------------------------------------------------------
+    def pending(self) -> int:
+        return len(self.entries)
+
+    def same_press(self, inc: Incident) -> Entry | None:
+        """An entry for the same key press on the same call (a retry while Redis is away)."""
+        if not inc.linkedid:
+            return None
+        for entry in self.entries.values():
+            if entry.incident.linkedid == inc.linkedid and entry.incident.source == inc.source \
+                    and entry.incident.caller == inc.caller:
+                return entry
+        return None
+
+    # ---- writes ----------------------------------------------------------------------------
+    async def add(self, entry: Entry) -> None:
+        """Append and fsync. The entry is worked on from now on even if the disk fails or is
+        slow (the caller stops waiting, the write goes on): raises OSError when not on disk."""
+        self.entries[entry.incident.id] = entry
+        await self._write(entry.line(), sync=True)
+
+    async def note(self, record: dict) -> None:
+        """Record progress (done, confirmed, redo, drop). Not fsynced on its own, and a failed
+        write is only logged: losing one only repeats an idempotent step after a restart."""
+        self._apply(record)
+        try:
+            await self._write(record, sync=False)
+        except OSError as exc:
+            self._disk.failed(exc)
+        else:
+            self._disk.ok()
+
+    async def set_aside(self, entry: Entry, reason: str) -> None:
+        """A poison entry: kept for an operator in ``<journal>.poison``, out of the live journal."""
+        line = _encode({**entry.line(), "reason": reason})
+        async with self._lock:
+            await asyncio.to_thread(self._append_sync, self.path.with_name(self.path.name + ".poison"), line, True)
+        await self.note({"op": "drop", "id": entry.incident.id})
+        log.error("journal-entry-set-aside", incident=entry.incident.id, reason=reason,
+                  where=str(self.path) + ".poison")
+
+    async def compact(self) -> None:
+        """Rewrite the file with only what is live, once most of it is history."""
+        if self._lines <= 2 * len(self.entries) + 64:
+            return
+        async with self._lock:
+            data = self._snapshot()         # on the loop: entries change only here
+            try:
+                await asyncio.to_thread(self._rewrite_sync, data)
+            except OSError as exc:
+                self._disk.failed(exc)
+
+    async def _write(self, record: dict, *, sync: bool) -> None:
+        line = _encode(record)
+        async with self._lock:
+            await asyncio.to_thread(self._append_sync, self.path, line, sync)
+            self._lines += 1
+
+    @staticmethod
+    def _append_sync(path: Path, data: bytes, sync: bool) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = _open_private(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, data)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
 
-    async def append(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        async with self._lock:
-            await asyncio.to_thread(self._append_sync, line)
+    def _snapshot(self) -> bytes:
+        return b"".join(_encode(e.line()) for e in list(self.entries.values()))
 
-    def pending(self) -> int:
+    def _rewrite_sync(self, data: bytes) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = _open_private(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
-            with open(self.path, "rb") as fh:
-                return sum(1 for line in fh if line.strip())
-        except FileNotFoundError:
-            return 0
-
-    async def replay(self, store) -> int:
-        """Store every journaled incident; keep the ones that still fail. Returns how many were stored."""
-        async with self._lock:
-            try:
-                raw = self.path.read_bytes()
-            except FileNotFoundError:
-                return 0
-            keep: list[bytes] = []
-            stored = 0
-            for line in raw.splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    number = entry.pop("caller")
-                except (ValueError, KeyError, AttributeError):
-                    log.error("journal-line-unreadable", size=len(line))
-                    keep.append(line)  # never drop data we cannot read; an operator can look
-                    continue
-                try:
-                    _, created = await store.add_incident(number, **entry)
-                    stored += 1
-                    log.info("journal-replayed", incident=entry.get("incident_id"), created=created)
-                except (RedisError, OSError) as exc:
-                    log.warning("journal-replay-failed", error=type(exc).__name__)
-                    keep.append(line)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_bytes(b"".join(l + b"\n" for l in keep))
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            return stored
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._lines = data.count(b"\n")

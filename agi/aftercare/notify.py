@@ -1,63 +1,45 @@
-"""Telling the supervisor: an AMI UserEvent, a logbook event in Redis, optionally a webhook."""
+"""Telling the supervisor: an AMI UserEvent, a logbook event in Redis, optionally a webhook.
+
+Each is one after-care step of the journal (agi.incidents.Logbook runs them, retries them
+with backoff until they succeed, and never lets one hold up a call). All three carry the
+same fields of the same incident value, the stored time included.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
-from typing import Any
 
-import structlog
-from redis.exceptions import RedisError
-
-from agi.ami.client import AmiError
-
-log = structlog.get_logger("grenswacht.notify")
+from agi.engine import Incident
 
 USER_EVENT = "GrenswachtIncident"
 
+_AMI_NAMES = {"id": "IncidentId", "caller": "Caller", "category": "Category", "agent": "Agent", "queue": "Queue",
+              "uniqueid": "CallUniqueid", "linkedid": "CallLinkedid", "at": "At", "source": "Source"}
 
-def event_fields(incident: dict[str, Any]) -> dict[str, str]:
+
+def payload(inc: Incident) -> dict[str, object]:
+    """The incident as the logbook event stream and the webhook carry it."""
+    return {"type": "incident", **{k: v for k, v in inc.to_json().items() if k in _AMI_NAMES}}
+
+
+def event_fields(inc: Incident) -> dict[str, str]:
     """CamelCase AMI headers; values are ours or Asterisk's, and check_action refuses line breaks."""
-    names = {"id": "IncidentId", "caller": "Caller", "category": "Category", "agent": "Agent", "queue": "Queue",
-             "uniqueid": "CallUniqueid", "linkedid": "CallLinkedid", "at": "At", "source": "Source"}
-    return {names[k]: str(v) for k, v in incident.items() if k in names and v not in (None, "")}
+    return {_AMI_NAMES[k]: str(v) for k, v in inc.to_json().items() if k in _AMI_NAMES}
 
 
-async def notify(deps, incident: dict[str, Any]) -> None:
-    """Best effort on every channel; one failing never stops the others, and never the call."""
-    try:
-        await deps.store.publish_event({"type": "incident", **incident})
-    except (RedisError, OSError) as exc:
-        log.warning("logbook-event-failed", error=type(exc).__name__)
-    if deps.ami is not None:
-        try:
-            await deps.ami.user_event(USER_EVENT, event_fields(incident))
-        except (AmiError, ValueError) as exc:
-            log.warning("user-event-failed", detail=str(exc)[:200])
-    url = deps.config.aftercare.webhook_url
-    if url:
-        await post_webhook(url, incident, deps.config.aftercare.webhook_attempts)
+class WebhookError(Exception):
+    pass
 
 
-async def post_webhook(url: str, payload: dict[str, Any], attempts: int, first_delay: float = 1.0) -> bool:
-    body = json.dumps(payload).encode()
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            await asyncio.to_thread(_post, url, body)
-            return True
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.warning("webhook-failed", attempt=attempt, error=type(exc).__name__)
-            if attempt < attempts:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60)
-    return False
-
-
-def _post(url: str, body: bytes) -> None:
+def post_webhook(url: str, inc: Incident, timeout: float = 5.0) -> None:
+    """One attempt (blocking: run it in a thread); raises WebhookError on any failure."""
+    body = json.dumps(payload(inc)).encode()
     req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        if resp.status >= 300:
-            raise urllib.error.URLError(f"HTTP {resp.status}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            if resp.status >= 300:
+                raise WebhookError(f"HTTP {resp.status}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise WebhookError(type(exc).__name__) from exc

@@ -47,6 +47,7 @@ class _Manager(Manager):
 
     closed = False
     on_connect_failed = None
+    on_login_refused = None
 
     def connect(self, *args, **kwargs):
         if self.closed:
@@ -57,6 +58,12 @@ class _Manager(Manager):
         if not f.cancelled() and f.exception() is not None and self.on_connect_failed is not None:
             self.on_connect_failed(self, f.exception())
         return super().connection_made(f)
+
+    def login(self, future):
+        authenticated = super().login(future)
+        if not authenticated and self.on_login_refused is not None:
+            self.on_login_refused(self)
+        return authenticated
 
     def close(self):
         self.closed = True
@@ -73,6 +80,7 @@ class AmiClient:
         self.manager: Manager | None = None
         self._backoff = 1.0
         self._logged_in = asyncio.Event()
+        self._down_logged = self._refused_logged = False
 
     @property
     def connected(self) -> bool:
@@ -84,8 +92,9 @@ class AmiClient:
         self.manager = _Manager(host=self.host, port=self.port, username=self.username, secret=self._secret,
                                ping_delay=10, ping_interval=10, reconnect_timeout=1, loop=loop,
                                on_login=self._on_login, on_disconnect=self._on_disconnect,
-                               on_connect=lambda m: log.info("ami-connected", host=self.host, port=self.port))
+                               on_connect=lambda m: log.debug("ami-connected", host=self.host, port=self.port))
         self.manager.on_connect_failed = self._on_disconnect
+        self.manager.on_login_refused = self._on_login_refused
         self.manager.connect()
 
     async def wait_connected(self, timeout: float) -> bool:
@@ -100,13 +109,25 @@ class AmiClient:
         self._backoff = 1.0
         manager.reconnect_timeout = 1
         self._logged_in.set()
+        self._down_logged = self._refused_logged = False
         log.info("ami-logged-in", user=self.username)
 
+    def _on_login_refused(self, manager) -> None:
+        if not self._refused_logged:
+            self._refused_logged = True
+            log.error("ami-login-refused", user=self.username,
+                      hint="check GRENSWACHT_AMI_SECRET and the user's entry in Asterisk's manager.conf")
+
     def _on_disconnect(self, manager, exc) -> None:
+        """Logged once per outage (and when it ends, by _on_login), not on every retry."""
+        was_up = self._logged_in.is_set()
         self._logged_in.clear()
         self._backoff = min(self._backoff * 2, self.reconnect_max)
         manager.reconnect_timeout = self._backoff
-        log.warning("ami-disconnected", retry_in_s=self._backoff, error=type(exc).__name__ if exc else None)
+        if was_up or not self._down_logged:
+            self._down_logged = True
+            log.warning("ami-disconnected", retrying_every_s_up_to=self.reconnect_max,
+                        error=type(exc).__name__ if exc else None)
 
     async def close(self) -> None:
         if self.manager is not None:

@@ -12,7 +12,6 @@ import structlog
 from agi import agent_leg, channel_vars as cv
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
-from agi.incidents import aftercare, record
 
 log = structlog.get_logger("grenswacht.route.endlog")
 
@@ -36,14 +35,10 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         return
     if leg.caller_channel:
         await session.exec("ChannelRedirect", leg.caller_channel, CLOSING_CONTEXT, "s", 1)
-    category = category_of(session, deps)
-    iid, status = await record(deps, leg.caller, category=category, source="key", agent=leg.agent, queue=leg.queue,
-                               uniqueid=session.uniqueid, linkedid=leg.linkedid)
-    await session.set_variables({cv.RESULT: status, cv.LOGGED: iid if status != "duplicate" else ""})
-    if status != "duplicate":
-        aftercare(deps, {"id": iid, "caller": leg.caller, "category": category, "agent": leg.agent,
-                         "queue": leg.queue, "uniqueid": session.uniqueid, "linkedid": leg.linkedid,
-                         "at": deps.clock(), "source": "key"}, pause_agent=True)
+    incident = deps.logbook.incident(leg.caller, category_of(session, deps), source="key", agent=leg.agent,
+                                     actor=leg.agent, queue=leg.queue, uniqueid=session.uniqueid, linkedid=leg.linkedid)
+    iid, status = await deps.logbook.record(incident, pause=True)
+    await session.set_variables({cv.RESULT: status, cv.LOGGED: iid})
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:

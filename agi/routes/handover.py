@@ -1,7 +1,7 @@
 """Route ``handover``: the agent pressed the handover code (default ``*8``).
 
-The caller goes on to the senior colleague (context ``grenswacht-handover``) without the call
-ending, and a ``handover`` incident is logged (weight 0 by default). No cool-down: the agent
+A ``handover`` incident is logged (weight 0 by default), then the caller goes on to the senior
+colleague (context ``grenswacht-handover``) without the call ending. No cool-down: the agent
 handed over, the call was not ended in anger.
 """
 
@@ -12,7 +12,6 @@ import structlog
 from agi import agent_leg, channel_vars as cv
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
-from agi.incidents import aftercare, record
 
 log = structlog.get_logger("grenswacht.route.handover")
 
@@ -26,14 +25,13 @@ async def handle(session: AgiSession, deps: Deps) -> None:
                     uniqueid=session.uniqueid)
         await session.set_variables({cv.RESULT: "ignored", cv.LOGGED: ""})
         return
+    # Logged before the caller moves (bounded: journal and store budgets), so the senior's
+    # display already counts this handover.
+    incident = deps.logbook.incident(leg.caller, "handover", source="handover", agent=leg.agent, actor=leg.agent,
+                                     queue=leg.queue, uniqueid=session.uniqueid, linkedid=leg.linkedid)
+    iid, status = await deps.logbook.record(incident, pause=False)
     await session.exec("ChannelRedirect", leg.caller_channel, HANDOVER_CONTEXT, "s", 1)
-    iid, status = await record(deps, leg.caller, category="handover", source="handover", agent=leg.agent,
-                               queue=leg.queue, uniqueid=session.uniqueid, linkedid=leg.linkedid)
-    await session.set_variables({cv.RESULT: status, cv.LOGGED: iid if status != "duplicate" else ""})
-    if status != "duplicate":
-        aftercare(deps, {"id": iid, "caller": leg.caller, "category": "handover", "agent": leg.agent,
-                         "queue": leg.queue, "uniqueid": session.uniqueid, "linkedid": leg.linkedid,
-                         "at": deps.clock(), "source": "handover"}, pause_agent=False)
+    await session.set_variables({cv.RESULT: status, cv.LOGGED: iid})
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:

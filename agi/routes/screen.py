@@ -12,18 +12,21 @@ from datetime import datetime, timezone
 import structlog
 
 from agi import channel_vars as cv
+from agi.config import Config
 from agi.deps import Deps
 from agi.engine import Action, Decision, Reason
 from agi.fastagi.server import AgiSession
 from agi.fastagi.wire import dialplan_safe
 from agi.numbers import mask, normalise
 from agi.screening import screen
+from redis_schema.store import MAX_TIME
 
 log = structlog.get_logger("grenswacht.route.screen")
 
 
 def iso(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
+    """ISO 8601 UTC; the store clamps stored times to the year 9999, so this cannot overflow."""
+    return datetime.fromtimestamp(min(ts, MAX_TIME), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
 
 
 def caller_of(session: AgiSession, deps: Deps) -> str:
@@ -35,24 +38,24 @@ def did_of(session: AgiSession) -> str:
     return session.arg(1) or session.headers.get("agi_dnid", "") or session.headers.get("agi_extension", "")
 
 
-def channel_values(deps: Deps, number: str, decision: Decision, caller_name: str) -> dict[str, object]:
+def channel_values(config: Config, number: str, decision: Decision, caller_name: str) -> dict[str, object]:
     """The GW_* variables for this decision (agi.channel_vars documents each one)."""
-    prompts = deps.config.prompts
+    prompts = config.prompts
     values: dict[str, object] = {
         cv.ACTION: decision.action.value, cv.REASON: decision.reason.value, cv.SCORE: decision.score,
         cv.INCIDENTS: decision.incidents, cv.BAN_UNTIL: iso(decision.ban_until),
         cv.PROMPTS: f"{prompts.path}/{prompts.language}", cv.CALLER_INHERIT: number,
     }
     if decision.action is Action.SENIOR:
-        values.update(senior_values(deps, decision.incidents, caller_name))
+        values.update(senior_values(config, decision.incidents, caller_name))
     return values
 
 
-def senior_values(deps: Deps, incidents: int, caller_name: str) -> dict[str, object]:
+def senior_values(config: Config, incidents: int | str, caller_name: str) -> dict[str, object]:
     """Where the senior colleague is and what their phone shows: "[GW 2] Jansen"."""
     name = dialplan_safe(caller_name)
     name = "" if name.lower() == "unknown" else name
-    return {cv.SENIOR: deps.config.routing.senior_destination, cv.CID_NAME: f"[GW {incidents}] {name}".strip()}
+    return {cv.SENIOR: config.routing.senior_destination, cv.CID_NAME: f"[GW {incidents}] {name}".strip()}
 
 
 async def handle(session: AgiSession, deps: Deps) -> None:
@@ -65,7 +68,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     if decision.reason is Reason.STORE_UNAVAILABLE:
         log.warning("store-unavailable-fail-open", uniqueid=session.uniqueid, channel=session.channel,
                     budget_ms=deps.config.agi.screen_budget_ms)
-    await session.set_variables(channel_values(deps, number, decision, session.headers.get("agi_calleridname", "")))
+    await session.set_variables(channel_values(deps.config, number, decision, session.headers.get("agi_calleridname", "")))
     log.info("screened", action=decision.action.value, reason=decision.reason.value, score=decision.score,
              incidents=decision.incidents, protocol=result.protocol, uniqueid=session.uniqueid,
              caller=mask(number, deps.config.numbers.mask_in_logs),

@@ -26,11 +26,11 @@ async def handle(session: AgiSession, deps: Deps) -> None:
                           deps.config.agi.screen_budget_ms / 1000)
     count = "?" if result.decision.reason is Reason.STORE_UNAVAILABLE else result.decision.incidents
     prompts = deps.config.prompts
-    await session.set_variables({**senior_values(deps, count, session.headers.get("agi_calleridname", "")),
+    await session.set_variables({**senior_values(deps.config, count, session.headers.get("agi_calleridname", "")),
                                  cv.PROMPTS: f"{prompts.path}/{prompts.language}"})
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:
     prompts = deps.config.prompts
-    await session.set_variables({**senior_values(deps, "?", ""), cv.PROMPTS: f"{prompts.path}/{prompts.language}"})
+    await session.set_variables({**senior_values(deps.config, "?", ""), cv.PROMPTS: f"{prompts.path}/{prompts.language}"})
     log.warning("senior-fallback", reason=reason, uniqueid=session.uniqueid)

@@ -1,30 +1,37 @@
--- Add one incident to a caller's hash, at most once per (linkedid, source).
+-- Add one incident to a caller's hash, at most once: an incident is already there when a
+-- stored one has the same id (a retry or a replay of this very incident), or the same
+-- (linkedid, source) (the same key press on the same call, under another id).
 -- Fields of an incident are "<n>.<suffix>", n a short per-caller index (field "n" counts),
--- so the 12-character incident id is stored once ("<n>.i"), not in every field name.
+-- so the 16-character incident id is stored once ("<n>.i"), not in every field name.
+-- The logbook index (gw:incidents, gw:incident-owner) lives in other slots, so Store writes it
+-- right after this script with idempotent commands, for a new incident and a found one alike.
 -- KEYS[1]  caller hash
--- ARGV[1]  new incident id
--- ARGV[2]  linkedid used for de-duplication ('' = never a duplicate)
--- ARGV[3]  source (key, handover, cli, journal)
+-- ARGV[1]  incident id
+-- ARGV[2]  linkedid used for de-duplication ('' = only the id de-duplicates)
+-- ARGV[3]  source (key, handover, cli)
 -- ARGV[4]  retention TTL in seconds for the caller hash
 -- ARGV[5..] suffix, value pairs ("t", "1763800000", "c", "abuse", ...)
--- Returns {incident id, 1 if created else 0}
+-- Returns {stored incident id, its time, 1 if created by this call else 0}
 local key, id, linkedid, source, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-if linkedid ~= '' then
-  local all = redis.call('HGETALL', key)
-  for i = 1, #all, 2 do
-    local f = all[i]
-    if string.sub(f, -2) == '.l' and all[i + 1] == linkedid then
-      local n = string.sub(f, 1, -3)
-      if redis.call('HGET', key, n .. '.o') == source then
-        return {redis.call('HGET', key, n .. '.i') or n, 0}
-      end
+local all = redis.call('HGETALL', key)
+local fields = {}
+for i = 1, #all, 2 do
+  fields[all[i]] = all[i + 1]
+end
+for f, v in pairs(fields) do
+  if string.sub(f, -2) == '.i' then
+    local n = string.sub(f, 1, -3)
+    if v == id or (linkedid ~= '' and fields[n .. '.l'] == linkedid and fields[n .. '.o'] == source) then
+      return {v, fields[n .. '.t'] or '0', 0}
     end
   end
 end
 local n = redis.call('HINCRBY', key, 'n', 1)
+local at = '0'
 redis.call('HSET', key, n .. '.i', id)
 for i = 5, #ARGV, 2 do
   redis.call('HSET', key, n .. '.' .. ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 't' then at = ARGV[i + 1] end
 end
 redis.call('EXPIRE', key, ttl)
-return {id, 1}
+return {id, at, 1}

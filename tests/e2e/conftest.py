@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from agi.deps import Deps
-from agi.service import Service, build_store
+from agi.service import Service
 from tests.conftest import make_config
 from tests.support.asterisk import DEFAULT_ROOT, AmiObserver, Asterisk
 from tests.support.redis_server import free_port
@@ -41,7 +40,7 @@ def e2e_config(redis_server, asterisk, agi_port, tmp_path_factory):
     journal = tmp_path_factory.mktemp("journal") / "journal.jsonl"
     return make_config(
         redis_server.url,
-        agi={"listen": f"127.0.0.1:{agi_port}"},
+        agi={"listen": f"127.0.0.1:{agi_port}", "secret": asterisk.use_agi_secret()},
         routing={"senior_destination": "Local/senior@seniors"},
         ami={"address": f"127.0.0.1:{asterisk.ami_port}", "username": asterisk.ami_user,
              "secret": asterisk.ami_secret},
@@ -52,7 +51,7 @@ def e2e_config(redis_server, asterisk, agi_port, tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def grenswacht(e2e_config):
-    svc = Service(e2e_config, Deps(config=e2e_config, store=build_store(e2e_config)))
+    svc = Service(e2e_config)
     await svc.start()
     yield svc
     await svc.stop()
@@ -69,6 +68,9 @@ async def ami(asterisk):
 async def e2e(grenswacht, ami, asterisk, store):
     """A clean store before each call; every channel hung up after."""
     await grenswacht.deps.store.redis.flushdb()
+    journal = grenswacht.deps.logbook.journal       # without Redis persistence it keeps incidents
+    for iid in list(journal.entries):               # for days; each test starts from nothing
+        await journal.note({"op": "drop", "id": iid})
     ami.reset()
     yield grenswacht
     asterisk.rx("channel request hangup all")

@@ -8,6 +8,8 @@ import time
 import pytest
 
 from tests.e2e.test_screening_e2e import contexts, on, played, varset
+from agi.aftercare.journal import STORE
+from agi.engine import Incident
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
 
@@ -67,7 +69,7 @@ async def test_a_retry_for_the_same_call_logs_nothing_new(e2e, ami):
     lid = await call_and_press(ami, keys="*0")
     [first] = await wait_until(lambda: incidents(e2e))
     # The same call's key press replayed: the route runs again with the same linkedid.
-    again, created = await e2e.deps.store.add_incident(N, category="abuse", at=time.time(), linkedid=lid, source="key")
+    again, created = await e2e.deps.store.add_incident(Incident.new(N, "abuse", time.time(), linkedid=lid, source="key"))
     assert (again, created) == (first.id, False)
     assert len(await incidents(e2e)) == 1
 
@@ -122,7 +124,8 @@ async def test_redis_down_during_the_key_press_the_incident_arrives_once_later(e
 
 
 async def _journal_has(e2e, n):
-    return e2e.deps.journal.pending() == n
+    """Incidents in the journal that Redis does not hold yet."""
+    return sum(STORE in e.steps for e in e2e.deps.logbook.journal.entries.values()) == n
 
 
 async def test_a_manual_pause_is_left_alone(e2e, ami):

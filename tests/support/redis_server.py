@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -17,12 +18,13 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, password: str | None = None):
+    def __init__(self, port: int | None = None, password: str | None = None, extra_args: tuple[str, ...] = ()):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed; run scripts/setup (apt-get install redis-server)")
         self.port = port or free_port()
         self.password = password
+        self.extra_args = tuple(extra_args)   # e.g. ("--appendonly", "yes", "--appendfsync", "always")
         self.dir = Path(tempfile.mkdtemp(prefix="gw-redis-"))
         self.proc: subprocess.Popen | None = None
 
@@ -35,6 +37,7 @@ class RedisServer:
                 "--dir", str(self.dir), "--daemonize", "no", "--loglevel", "warning"]
         if self.password:
             args += ["--requirepass", self.password]
+        args += list(self.extra_args)        # later options override the defaults above
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -46,6 +49,20 @@ class RedisServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash or the OOM killer does (nothing is flushed)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: Redis stalls (connections stay open, nothing answers)."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agi.config import Config
-from agi.deps import Deps
-from agi.service import Service, build_store
+from agi.service import Service
 from tests.support.asterisk import DEFAULT_ROOT, AmiObserver, Asterisk
 from tests.support.redis_server import RedisServer, free_port
 
@@ -39,7 +38,7 @@ async def running_pbx(agents: tuple[str, ...], settings: dict, *, with_ami: bool
             data["ami"] = {"address": f"127.0.0.1:{ast.ami_port}", "username": ast.ami_user,
                            "secret": ast.ami_secret}
         config = Config.model_validate(data)
-        svc = Service(config, Deps(config=config, store=build_store(config)))
+        svc = Service(config)
         await svc.start()
         if svc.deps.ami is not None:
             await svc.deps.ami.wait_connected(10)

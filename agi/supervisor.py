@@ -1,0 +1,79 @@
+"""Background jobs run under a supervisor: a job that crashes is logged and restarted with backoff.
+
+No job can die silently: an unexpected exception is logged once with its traceback and the
+job name, then the job starts again after a delay that doubles up to ``MAX_BACKOFF`` (and
+resets once a run has lasted a while). ``CancelledError`` always propagates: that is how the
+service stops its jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Awaitable, Callable
+
+import structlog
+
+log = structlog.get_logger("grenswacht.supervisor")
+
+MIN_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+HEALTHY_AFTER = 60.0     # a run this long resets the backoff
+
+
+async def supervise(name: str, job: Callable[[], Awaitable[None]], *, min_backoff: float = MIN_BACKOFF,
+                    max_backoff: float = MAX_BACKOFF) -> None:
+    """Run ``job()`` for ever; log and restart it whenever it raises or returns."""
+    backoff = min_backoff
+    while True:
+        started = time.monotonic()
+        try:
+            await job()
+            log.error("job-returned", job=name, restart_in_s=backoff)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job-crashed", job=name, restart_in_s=backoff)
+        if time.monotonic() - started > HEALTHY_AFTER:
+            backoff = min_backoff
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, max_backoff)
+
+
+class Jobs:
+    """The service's supervised background tasks."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task] = []
+
+    def start(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        self.tasks.append(asyncio.create_task(supervise(name, job), name=name))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:   # supervise() only ends by cancellation; anything else is a bug
+                log.exception("job-stop-failed", job=task.get_name())
+        self.tasks.clear()
+
+
+class Outage:
+    """Log a recurring failure once when it starts and once when it ends, not on every retry."""
+
+    def __init__(self, logger, what: str) -> None:
+        self.log, self.what, self.since = logger, what, None
+
+    def failed(self, exc: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            self.log.warning(f"{self.what}-failed", error=type(exc).__name__, detail=str(exc)[:160])
+
+    def ok(self) -> None:
+        if self.since is not None:
+            self.log.info(f"{self.what}-recovered", after_s=round(time.monotonic() - self.since, 1))
+            self.since = None

@@ -1,0 +1,80 @@
+"""Cool-down rules (pure) and its state in a real Redis (compare-and-set, poison entries)."""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+from structlog.testing import capture_logs
+
+from agi.aftercare.cooldown import REASON, BadState, Cooldown, due, plan_start, set_aside
+from redis_schema import keys
+
+A = "PJSIP/1001"
+
+
+def test_first_press_pauses_only_queues_not_paused_yet():
+    plan = plan_start(None, A, {"support": None, "sales": "lunch", "vip": REASON}, 100.0, 300)
+    assert plan.to_pause == ("support",)
+    assert plan.state.queues == ("support", "vip")          # vip is ours already; sales is not ours
+    assert plan.left_alone == ("sales",)
+    assert (plan.state.since, plan.state.until) == (100.0, 400.0)
+
+
+def test_second_press_extends_and_clears_a_claim():
+    first = Cooldown(A, ("support",), 100.0, 400.0, claim="other", lease=999.0)
+    plan = plan_start(first, A, {"support": REASON, "sales": None}, 350.0, 300)
+    assert plan.state == Cooldown(A, ("sales", "support"), 100.0, 650.0)
+    assert plan.to_pause == ("sales",)
+
+
+def test_an_earlier_press_applied_late_never_shortens():
+    current = Cooldown(A, ("support",), 100.0, 700.0)
+    plan = plan_start(current, A, {"support": REASON}, 200.0, 300)
+    assert plan.state.until == 700.0 and plan.to_pause == ()
+
+
+def test_member_of_no_queue_has_nothing_to_do():
+    assert plan_start(None, A, {}, 1.0, 300) is None
+    assert plan_start(None, A, {"support": "lunch"}, 1.0, 300) is None
+
+
+@given(st.floats(0, 1e6), st.floats(0, 1e6), st.floats(0, 1e6), st.text(max_size=4))
+def test_due_only_when_over_and_unclaimed_or_lease_lapsed(until, now, lease, claim):
+    state = Cooldown(A, ("q",), 0.0, until, claim, lease)
+    assert due(state, now) == (until <= now and (not claim or lease <= now))
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), max_size=4), st.floats(0, 1e9), st.floats(0, 1e9))
+def test_state_round_trips(queues, since, until):
+    state = Cooldown(A, tuple(queues), since, until, "tok", 3.0)
+    assert Cooldown.load(A, state.dump()) == state
+
+
+def test_malformed_state_is_refused():
+    for raw in ("", "{", "[]", '{"queues": "support", "since": 1, "until": 2}', '{"queues": []}',
+                '{"queues": [1], "since": 1, "until": 2}'):
+        try:
+            Cooldown.load(A, raw)
+        except BadState:
+            continue
+        raise AssertionError(f"accepted {raw!r}")
+
+
+async def test_swap_is_compare_and_set(store):
+    one = Cooldown(A, ("q",), 1.0, 2.0).dump()
+    two = Cooldown(A, ("q", "r"), 1.0, 3.0).dump()
+    assert await store.swap_cooldown(A, "", one)
+    assert not await store.swap_cooldown(A, "", two)            # someone wrote first
+    assert not await store.swap_cooldown(A, two, "")             # not what is there
+    assert await store.swap_cooldown(A, one, two)
+    assert await store.cooldown(A) == two
+    assert await store.swap_cooldown(A, two, "")
+    assert await store.cooldowns() == {}
+
+
+async def test_poison_entry_is_set_aside_for_an_operator(store):
+    await store.redis.hset(keys.COOLDOWNS, A, "{broken")
+    with capture_logs() as logs:
+        await set_aside(store, A, "{broken", 5.0, BadState("x"))
+    assert await store.cooldowns() == {}
+    assert list((await store.redis.hgetall(keys.QUARANTINE)).values()) == ["{broken"]
+    assert logs[0]["event"] == "cooldown-state-set-aside" and logs[0]["log_level"] == "error"

@@ -1,0 +1,180 @@
+"""Fault injection against the real service process: count what agents were told against what is stored.
+
+The service runs as `python -m agi serve` with a real redis-server without persistence (the
+hardest case: a Redis restart loses everything it held). FastAGI peers behave like Asterisk's
+agent leg pressing the end-and-log key. Faults: Redis stalled (SIGSTOP), Redis killed and
+restarted empty, the service SIGKILLed mid-press and started again. After each, every press
+that was acknowledged ("logged" or "journaled") must be in the logbook exactly once, findable
+(index and owner), and nothing else may be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agi.service import build_store
+from tests.conftest import make_config
+from tests.support.agi_client import agi_header, run_call
+from tests.support.redis_server import RedisServer, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+CALLER = "+31612345678"
+ACKED = {"logged", "journaled"}
+
+
+class ServiceProcess:
+    def __init__(self, config_path: Path, log_path: Path):
+        self.config_path, self.log_path = config_path, log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, port: int) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "agi", "--config", str(self.config_path), "serve"],
+                                     cwd=REPO, stdout=log, stderr=log, env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with __import__("socket").create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the service did not start; see " + str(self.log_path))
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise AssertionError("the service did not stop within 15 s of SIGTERM")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    redis = RedisServer().start()
+    port = free_port()
+    cfg = tmp_path / "grenswacht.toml"
+    cfg.write_text(f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
+                   f'[storage]\njournal_path = "{tmp_path}/state/journal.jsonl"\n')
+    svc = ServiceProcess(cfg, tmp_path / "service.log")
+    svc.start(port)
+    yield redis, svc, port, tmp_path
+    svc.stop()
+    redis.cleanup()
+
+
+async def press(port: int, n: int) -> tuple[str, str, str]:
+    """One agent's *0 press on call ``n``; returns (linkedid, GW_RESULT, GW_LOGGED)."""
+    uniqueid = f"1763800{n:03d}.{n}"
+    header = agi_header("endlog", channel=f"Local/1001@agents-{n:08x};1", uniqueid=uniqueid, args=("abuse",))
+    try:
+        r = await run_call("127.0.0.1", port, header, timeout=10,
+                           channel_vars={"GW_CALLER": CALLER, "BRIDGEPEER": f"PJSIP/trunk-{n:08x}"})
+    except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        return uniqueid, "no-answer", ""
+    return uniqueid, r.variables.get("GW_RESULT", "no-answer"), r.variables.get("GW_LOGGED", "")
+
+
+async def presses(port: int, start: int, count: int, gap: float = 0.02) -> list[tuple[str, str, str]]:
+    out = []
+    for n in range(start, start + count):
+        out.append(await press(port, n))
+        await asyncio.sleep(gap)
+    return out
+
+
+async def wait_stored(url: str, expected: set[str], timeout: float = 30.0) -> dict[str, list[str]]:
+    """linkedid -> ids stored for it, once every expected linkedid is there (or the time is up)."""
+    store = build_store(make_config(url))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                record = await store.load_caller(CALLER)
+                by_call: dict[str, list[str]] = {}
+                for inc in record.incidents:
+                    by_call.setdefault(inc.linkedid, []).append(inc.id)
+                if expected <= set(by_call) or time.monotonic() > deadline:
+                    return by_call
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.2)
+    finally:
+        await store.close()
+
+
+async def assert_nothing_lost(url: str, results: list[tuple[str, str, str]]) -> None:
+    acked = {lid: logged for lid, status, logged in results if status in ACKED}
+    by_call = await wait_stored(url, set(acked))
+    lost = set(acked) - set(by_call)
+    duplicated = {lid for lid, ids in by_call.items() if len(ids) > 1}
+    assert not lost, f"{len(lost)} acknowledged incidents lost"
+    assert not duplicated, f"stored twice: {duplicated}"
+    assert {lid: ids[0] for lid, ids in by_call.items() if lid in acked} == acked   # the id the agent was told
+    store = build_store(make_config(url))
+    try:
+        ids = {i for i, _ in await store.incident_ids()}
+        owners = await store.owners(ids)
+        stored = {i for ids_ in by_call.values() for i in ids_}
+        assert stored <= ids, f"hidden from the logbook: {stored - ids}"
+        assert all(owners[i] == CALLER for i in stored)
+    finally:
+        await store.close()
+
+
+async def test_redis_stalled_then_killed_and_restarted_empty_loses_no_press(setup):
+    redis, svc, port, _ = setup
+    results = await presses(port, 0, 20)
+    redis.pause()                                     # a 3 s stall in the middle of the presses
+    stalled = asyncio.create_task(presses(port, 20, 20, gap=0.1))
+    await asyncio.sleep(3)
+    redis.resume()
+    results += await stalled
+    results += await presses(port, 40, 10)
+    redis.kill()                                      # a crash; it comes back with no data
+    results += await presses(port, 50, 10)
+    redis.start()
+    results += await presses(port, 60, 20)
+    assert all(status in ACKED for _, status, _ in results), [s for _, s, _ in results if s not in ACKED]
+    statuses = [status for _, status, _ in results]
+    assert statuses.count("journaled") >= 10 and statuses.count("logged") >= 40   # both paths were taken
+    await assert_nothing_lost(redis.url, results)
+
+
+async def test_service_killed_mid_press_loses_no_acknowledged_press(setup):
+    redis, svc, port, tmp = setup
+    results = []
+    for round_ in range(3):
+        batch = asyncio.create_task(presses(port, 100 * round_, 60, gap=0.005))
+        await asyncio.sleep(0.15)
+        svc.kill()                                    # SIGKILL while presses are in flight
+        results += await batch                        # the rest of the batch finds nobody listening
+        svc.start(port)
+    results += await presses(port, 900, 5)
+    assert sum(status in ACKED for _, status, _ in results) >= 20
+    await assert_nothing_lost(redis.url, results)
+    assert oct(os.stat(tmp / "state" / "journal.jsonl").st_mode & 0o777) == "0o600"
+
+
+async def test_a_stopped_service_stops_within_bounds_with_open_connections(setup):
+    redis, svc, port, _ = setup
+    idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(50)]
+    svc.stop()                                        # asserts it exits within 15 s of SIGTERM
+    assert svc.proc.returncode == 0
+    for reader, writer in idle:
+        assert await reader.read(100) == b""          # closed by the service, not left hanging
+        writer.close()
