@@ -8,7 +8,9 @@ with one sentence that names the key and the problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
@@ -63,14 +65,42 @@ class RedisConfig(_Frozen):
         return value
 
 
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or network (e.g. 127.0.0.1/32, 10.1.2.0/24)") from None
+
+
+Network = Annotated[str, AfterValidator(_network)]
+
+
 class AgiConfig(_Frozen):
     listen: HostPort = "127.0.0.1:4573"
+    # Who may speak FastAGI: the PBX's addresses or networks. Anyone else is closed at once.
+    peers: tuple[Network, ...] = ("127.0.0.1/32", "::1/128")
+    # Optional shared secret the dialplan passes with each request (GRENSWACHT_AGI_SECRET[_FILE]).
+    # It travels in the AGI URL, so only URL-safe characters: e.g. `openssl rand -hex 24`.
+    secret: str | None = Field(None, exclude=True, repr=False)
     max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
-    header_timeout: float = Field(5.0, gt=0, le=60)
+    # Counted from the moment the connection is accepted.
+    header_timeout: float = Field(2.0, gt=0, le=60)
     command_timeout: float = Field(10.0, gt=0, le=600)
     # Budget for the store read during screening; slower means fail open.
     screen_budget_ms: int = Field(100, ge=1, le=10_000)
     max_connections: int = Field(1000, ge=1, le=100_000)
+    # Connections at once from one peer address (a PBX's burst of calls fits well below this).
+    max_per_peer: int = Field(500, ge=1, le=100_000)
+    # How long a new connection may wait for a free slot before it is answered fail-open.
+    slot_wait_ms: int = Field(50, ge=0, le=5_000)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.~-]{16,256}", value):
+            raise ValueError("must be 16 to 256 letters, digits, '-', '_', '.' or '~', since it travels in the "
+                             "AGI URL (make one with: openssl rand -hex 24)")
+        return value
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -128,7 +158,9 @@ class PromptsConfig(_Frozen):
 
 class RoutingConfig(_Frozen):
     # A Dial() destination for the senior colleague, e.g. "PJSIP/senior" or "Local/senior@queues".
-    senior_destination: Plain = "Local/senior@grenswacht-demo"
+    # Empty (the default): the senior rung plays the senior prompt and shows "[GW n] Name", then
+    # the call takes the normal route. A senior who does not answer also means the normal route.
+    senior_destination: Annotated[str, AfterValidator(lambda v: v and _plain(v))] = ""
 
 
 class AmiConfig(_Frozen):
@@ -159,7 +191,12 @@ class FeatureCodesConfig(_Frozen):
 
 class StorageConfig(_Frozen):
     retention_days: int = Field(365, ge=1, le=3650)
+    # Write-ahead journal (0600): every incident is here, fsynced, before the agent is told
+    # "logged", and stays until Redis holds it on disk and its after-care is done.
     journal_path: str = "/var/lib/grenswacht/journal.jsonl"
+    # When Redis cannot confirm an incident is on disk (no AOF with appendfsync always and no
+    # WAITAOF), keep it this long and store it again whenever Redis restarts.
+    unconfirmed_keep_hours: int = Field(72, ge=1, le=24 * 90)
 
 
 class Config(_Frozen):
@@ -226,7 +263,8 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
             raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror}).") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}).") from None
-    for section, key, var in (("redis", "password", "GRENSWACHT_REDIS_PASSWORD"), ("ami", "secret", "GRENSWACHT_AMI_SECRET")):
+    for section, key, var in (("redis", "password", "GRENSWACHT_REDIS_PASSWORD"), ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
+                              ("agi", "secret", "GRENSWACHT_AGI_SECRET")):
         table = data.get(section)
         if isinstance(table, dict) and key in table:
             raise ConfigError(f"{section}.{key}: secrets do not belong in the file; set {var} or {var}_FILE.")

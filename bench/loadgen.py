@@ -2,7 +2,8 @@
 then an answer to every command (``200 result=1`` to SET VARIABLE, ``200 result=1 (value)`` to
 GET VARIABLE, ``200 result=0`` to EXEC), until the server closes the connection.
 
-Latency is connect-to-close of each call. Closed loop: N calls in flight at all times (how much
+Latency is connect-to-close of each call. A call answered fail-open (``GW_REASON`` error,
+store-unavailable or bad-request) counts as a call and in ``fail_open``. Closed loop: N calls in flight at all times (how much
 the server can take). Open loop: calls started on a fixed schedule (what a busy PBX offers),
 each timed from its own connect, so the generator's own backlog does not count as latency.
 """
@@ -13,6 +14,8 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
+
+FAIL_OPEN = (b"GW_REASON=error", b"GW_REASON=store-unavailable", b"GW_REASON=bad-request")
 
 
 def header(number: str, uniqueid: str, script: str = "screen") -> bytes:
@@ -26,7 +29,7 @@ def header(number: str, uniqueid: str, script: str = "screen") -> bytes:
 
 class _Call(asyncio.Protocol):
     def __init__(self, payload: bytes, done: asyncio.Future):
-        self.payload, self.done, self.buf, self.commands = payload, done, b"", 0
+        self.payload, self.done, self.buf, self.commands, self.first = payload, done, b"", 0, b""
 
     def connection_made(self, transport):
         self.transport = transport
@@ -37,6 +40,7 @@ class _Call(asyncio.Protocol):
         while b"\n" in self.buf:
             line, self.buf = self.buf.split(b"\n", 1)
             self.commands += 1
+            self.first = self.first or line
             if line.startswith(b"SET VARIABLE"):
                 self.transport.write(b"200 result=1\n")
             elif line.startswith(b"GET VARIABLE"):
@@ -46,22 +50,23 @@ class _Call(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         if not self.done.done():
-            self.done.set_result(self.commands)
+            self.done.set_result((self.commands, self.first))
 
 
-async def one_call(host: str, port: int, payload: bytes, timeout: float = 5.0) -> float:
-    """Seconds from connect to the server closing the call; raises on error or a call with no answer."""
+async def one_call(host: str, port: int, payload: bytes, timeout: float = 5.0) -> tuple[float, bytes]:
+    """Seconds from connect to the server closing the call, and the first command it sent;
+    raises on error or a call with no answer."""
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     start = time.perf_counter()
     transport, _ = await loop.create_connection(lambda: _Call(payload, done), host, port)
     try:
-        commands = await asyncio.wait_for(done, timeout)
+        commands, first = await asyncio.wait_for(done, timeout)
     finally:
         transport.close()
     if commands == 0:
         raise RuntimeError("the server closed without a command")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, first
 
 
 @dataclass
@@ -69,6 +74,7 @@ class Result:
     mode: str
     calls: int = 0
     errors: int = 0
+    fail_open: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
@@ -90,10 +96,13 @@ class Result:
 async def _timed(res: Result, host: str, port: int, payload: bytes) -> None:
     """One call into ``res``: its latency, or an error."""
     try:
-        res.latencies.append(await one_call(host, port, payload))
-        res.calls += 1
+        seconds, first = await one_call(host, port, payload)
     except (OSError, RuntimeError, asyncio.TimeoutError):
         res.errors += 1
+        return
+    res.latencies.append(seconds)
+    res.calls += 1
+    res.fail_open += any(reason in first for reason in FAIL_OPEN)
 
 
 def numbers(population: int, seed: int = 7):

@@ -7,11 +7,11 @@ import time
 
 from structlog.testing import capture_logs
 
-from agi.deps import Deps
 from agi.engine import Ban
-from agi.service import Service, build_store
+from agi.service import Service
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, run_call
+from agi.engine import Incident
 
 N = "+31612345678"
 
@@ -32,7 +32,7 @@ async def test_clean_caller_is_allowed(service):
 async def test_the_ladder_follows_the_default_protocol(service, store):
     seen = []
     for category in ("abuse", "abuse", "abuse"):
-        await store.add_incident(N, category=category, at=time.time())
+        await store.add_incident(Incident.new(N, category, time.time()))
         r = await call(service, callerid="+31 6 1234 5678")
         seen.append((r.variables["GW_ACTION"], r.variables["GW_SCORE"]))
     assert seen == [("warn", "1"), ("senior", "2"), ("refuse", "3")]
@@ -46,10 +46,10 @@ async def test_the_ladder_follows_the_default_protocol(service, store):
 
 
 async def test_senior_gets_the_destination_and_a_sanitised_display_name(service, store):
-    await store.add_incident(N, category="intimidation", at=time.time())
+    await store.add_incident(Incident.new(N, "intimidation", time.time()))
     r = await call(service, name='Jansen" , EXEC Dial(PJSIP/evil)')
     assert r.variables["GW_ACTION"] == "senior"
-    assert r.variables["GW_SENIOR"] == "Local/senior@grenswacht-demo"
+    assert r.variables["GW_SENIOR"] == ""             # none configured: the normal route after the prompt
     assert r.variables["GW_CID_NAME"] == "[GW 1] Jansen  EXEC DialPJSIP/evil"
     assert len(r.commands) == 1 and r.commands[0].startswith("EXEC MSet ")
 
@@ -80,7 +80,7 @@ async def test_half_header_then_close_does_not_stall_other_calls(service):
 
 async def test_stalled_header_is_served_around_and_then_dropped(config, store):
     cfg = make_config(config.redis.url, agi={"listen": "127.0.0.1:0", "header_timeout": 1.0})
-    svc = Service(cfg, Deps(config=cfg, store=build_store(cfg)))
+    svc = Service(cfg)
     svc.host, svc.port = await svc.start()
     try:
         reader, writer = await asyncio.open_connection(svc.host, svc.port)
@@ -112,7 +112,7 @@ async def test_unknown_route_gets_a_failure_result_and_a_log_line(service):
 
 async def test_store_down_fails_open(redis_server):
     cfg = make_config("redis://127.0.0.1:1/0")
-    svc = Service(cfg, Deps(config=cfg, store=build_store(cfg)))
+    svc = Service(cfg)
     svc.host, svc.port = await svc.start()
     try:
         with capture_logs() as logs:
@@ -136,10 +136,10 @@ async def test_store_slower_than_budget_fails_open(service, store):
 async def test_200_concurrent_screenings_with_a_small_pool_all_succeed(config, store):
     cfg = make_config(config.redis.url, redis={"url": config.redis.url, "max_connections": 4},
                       agi={"listen": "127.0.0.1:0", "screen_budget_ms": 5000})
-    svc = Service(cfg, Deps(config=cfg, store=build_store(cfg)))
+    svc = Service(cfg)
     svc.host, svc.port = await svc.start()
     try:
-        await store.add_incident(N, category="abuse", at=time.time())
+        await store.add_incident(Incident.new(N, "abuse", time.time()))
         results = await asyncio.gather(*(call(svc) for _ in range(200)))
         assert [r.variables["GW_ACTION"] for r in results] == ["warn"] * 200
     finally:

@@ -1,15 +1,36 @@
-"""A hardened FastAGI server on asyncio streams.
+"""A hardened FastAGI server on asyncio: a plain protocol until the header is in, then streams.
 
-Each connection: read the ``agi_*`` header block (bounded size, bounded time, end-of-file
-handled, ``\\r\\n`` tolerated, duplicate keys refused), look up the route in the explicit
-table, run it with an :class:`AgiSession`, close. Nothing a peer sends can stop the server
-or hold up another connection; ``CancelledError`` always propagates.
+Admission, in this order, so that no peer can stall a call and only the PBX may speak:
+
+1. At accept (before anything is read): the peer address must be in ``[agi] peers``, and the
+   peer must be under its own limit (``max_per_peer``) and the server under its cap on open
+   sockets (derived from the file-descriptor limit, which ``start`` raises to the hard limit).
+   Otherwise the socket is closed at once: nothing read, nothing written, one rate-limited
+   log line.
+2. One deadline per connection, counted from accept: the ``agi_*`` header block must arrive
+   within ``header_timeout`` (bounded size, end-of-file handled, ``\\r\\n`` tolerated), and
+   is collected without a task; the whole connection (header, route, fallback) must end
+   within ``header_timeout + command_timeout``. A fallback does not get a period of its own.
+3. With ``[agi] secret`` set, the ``secret`` query parameter of ``agi_network_script``
+   must match (constant time); otherwise the connection is closed without running the route.
+4. Only then a slot (``max_connections``), waited for at most ``slot_wait_ms``: a header
+   read holds no slot, so idle or slow peers cannot queue the calls behind them. Without a
+   slot the route's fail-open fallback answers at once.
+
+A duplicate key or a non-``agi_`` line makes the request untrusted: the route's fallback
+answers it. Expected peer failures (hang-up, reset, timeout, junk) are one log line; only
+the unexpected gets a traceback. ``CancelledError`` always propagates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import hmac
+import ipaddress
+import math
 import re
+import resource
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
@@ -17,9 +38,24 @@ from typing import Any, Mapping, Protocol
 import structlog
 
 from agi import channel_vars as cv
+from agi.config import AgiConfig
 from agi.fastagi import wire
 
 log = structlog.get_logger("grenswacht.fastagi")
+
+# File descriptors kept free of FastAGI sockets for Redis, AMI, the journal and the log.
+FD_RESERVE = 256
+# asyncio accepts up to its `backlog` connections in one pass of the event loop: a small batch lets
+# calls already in progress run between the accepts of a connection storm. The kernel's queue of
+# connections not yet accepted is longer, so a burst is queued rather than dropped (SYN retries).
+ACCEPT_BATCH = 64
+LISTEN_BACKLOG = 4096
+# Bounded waits in stop(): tasks to finish after cancel, the listener to close.
+STOP_GRACE_SECONDS = 1.0
+# The header-phase log lines (refused peers, bad headers, ...): at most one per (event, peer)
+# and QUIET_LINES in all per QUIET_WINDOW seconds; the rest are counted and reported.
+QUIET_WINDOW = 60.0
+QUIET_LINES = 100
 
 
 class AgiHangup(Exception):
@@ -34,14 +70,21 @@ class BadRequest(Exception):
     """The AGI header block cannot be trusted (duplicate keys, too large, no route)."""
 
 
+# What a peer can do to a connection; one log line each, never a traceback.
+PEER_FAILURES = (AgiHangup, AgiProtocolError, BadRequest, ConnectionError)
+
+
 @dataclass
 class AgiSession:
-    """One FastAGI request: its headers and a command channel back to Asterisk."""
+    """One FastAGI request: its headers and a command channel back to Asterisk.
+
+    Commands have no timeout of their own: the connection's one deadline bounds them all.
+    """
 
     headers: Mapping[str, str]
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    command_timeout: float = 10.0
+    waiting_on_peer: bool = False
 
     @property
     def route(self) -> str:
@@ -63,20 +106,21 @@ class AgiSession:
         if "\n" in line or "\r" in line:
             raise AgiProtocolError("refusing to send a command containing a line break")
         self.writer.write(line.encode("utf-8") + b"\n")
-        async with asyncio.timeout(self.command_timeout):
-            await self.writer.drain()
-            while True:
-                raw = await _readline(self.reader, wire.MAX_RESULT_LINE)
-                result = wire.parse_result(raw)
-                if result.get("status_code") == 100:      # "100 result=0 Trying..."
-                    continue
-                if result.get("error") == "AGIUsageError":  # 520- multi-line usage text
-                    while not (await _readline(self.reader, wire.MAX_RESULT_LINE)).startswith(b"520 "):
-                        pass
-                if result.get("error") == "AGIResultHangup" and raw.strip() == b"HANGUP":
-                    # Asynchronous hangup notice; the command's own result follows.
-                    continue
-                return result
+        self.waiting_on_peer = True
+        await self.writer.drain()
+        while True:
+            raw = await _readline(self.reader, wire.MAX_RESULT_LINE)
+            result = wire.parse_result(raw)
+            if result.get("status_code") == 100:      # "100 result=0 Trying..."
+                continue
+            if result.get("error") == "AGIUsageError":  # 520- multi-line usage text
+                while not (await _readline(self.reader, wire.MAX_RESULT_LINE)).startswith(b"520 "):
+                    pass
+            if result.get("error") == "AGIResultHangup" and raw.strip() == b"HANGUP":
+                # Asynchronous hangup notice; the command's own result follows.
+                continue
+            self.waiting_on_peer = False
+            return result
 
     async def set_variable(self, name: str, value: object) -> dict:
         return await self.command(wire.set_variable(name, value))
@@ -108,6 +152,16 @@ def route_name(script: str) -> str:
     return script.split("?", 1)[0].strip("/")
 
 
+def script_secret(script: str) -> str | None:
+    """The ``secret`` query parameter of ``screen?secret=...``, as the dialplan wrote it.
+
+    Not percent-decoded (Asterisk passes the text as it is); None when absent or repeated.
+    """
+    query = script.partition("?")[2]
+    found = [value for key, _, value in (p.partition("=") for p in query.split("&")) if key == "secret"]
+    return found[0] if len(found) == 1 else None
+
+
 async def _readline(reader: asyncio.StreamReader, limit: int) -> bytes:
     """One line, at most ``limit`` bytes; end-of-file raises AgiHangup."""
     try:
@@ -124,32 +178,16 @@ async def _readline(reader: asyncio.StreamReader, limit: int) -> bytes:
 _BLOCK_END = re.compile(rb"\r?\n\r?\n")
 
 
-async def read_headers(reader: asyncio.StreamReader, max_bytes: int) -> tuple[dict[str, str], str | None]:
-    """Read the ``agi_*`` block up to the blank line. Caller must bound it in time.
+def parse_headers(block: bytes) -> tuple[dict[str, str], str | None]:
+    """Parse the ``agi_*`` block (without its blank line) in one pass.
 
-    Asterisk writes the whole block at once, so it is read in chunks (usually one) rather
-    than line by line, and parsed in one pass. Returns the headers and a problem (None when
-    the block is clean). A line that is not ``agi_key: value`` (for instance the tail of a
-    caller ID that carried a newline), a repeated key, or bytes after the blank line make the
-    block untrusted: the route then runs its fail-safe fallback.
+    Returns the headers and a problem (None when the block is clean). A line that is not
+    ``agi_key: value`` (for instance the tail of a caller ID that carried a newline) or a
+    repeated key makes the block untrusted: the route then runs its fail-safe fallback.
     """
-    buf = b""
-    while True:
-        stripped = buf.lstrip(b"\r\n")            # tolerate leading blank lines
-        m = _BLOCK_END.search(stripped)
-        if m:
-            break
-        if len(buf) > max_bytes:
-            raise BadRequest(f"AGI header larger than {max_bytes} bytes")
-        chunk = await reader.read(max_bytes + 2 - len(buf))
-        if not chunk:
-            raise AgiHangup("connection closed in the AGI header")
-        buf += chunk
-    if m.end() > max_bytes:
-        raise BadRequest(f"AGI header larger than {max_bytes} bytes")
     headers: dict[str, str] = {}
-    problem = None if m.end() == len(stripped) else "bytes after the AGI header"
-    for raw in stripped[:m.start()].split(b"\n"):
+    problem = None
+    for raw in block.split(b"\n"):
         text = raw.decode("utf-8", "replace").rstrip("\r")
         key, sep, value = text.partition(": ")
         if not sep or not key.startswith("agi_") or not key.isascii():
@@ -161,94 +199,286 @@ async def read_headers(reader: asyncio.StreamReader, max_bytes: int) -> tuple[di
     return headers, problem
 
 
-class FastAgiServer:
-    """Serves the routes of an explicit table; one task per connection."""
+def raise_fd_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to the hard limit; returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("fastagi-fd-limit-not-raised", soft=soft, hard=hard, error=type(exc).__name__)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
-    def __init__(self, routes: Mapping[str, Route], deps: object, *, max_header_bytes: int = 16384,
-                 header_timeout: float = 5.0, command_timeout: float = 10.0, max_connections: int = 1000):
+
+class _Quiet:
+    """Rate-limited warnings: one per (event, peer) and ``limit`` in all per window; the rest counted."""
+
+    def __init__(self, window: float = QUIET_WINDOW, limit: int = QUIET_LINES):
+        self.window, self.limit = window, limit
+        self._start, self._keys, self._held = -math.inf, set(), 0
+
+    def warning(self, event: str, peer: str, **fields: object) -> None:
+        now = time.monotonic()
+        if now - self._start >= self.window:
+            if self._held:
+                log.warning("fastagi-log-lines-held-back", lines=self._held, seconds=self.window)
+            self._start, self._keys, self._held = now, set(), 0
+        if (event, peer) in self._keys or len(self._keys) >= self.limit:
+            self._held += 1
+            return
+        self._keys.add((event, peer))
+        log.warning(event, peer=peer, **fields)
+
+
+class _Connection(asyncio.Protocol):
+    """One accepted socket, until its header block is in.
+
+    The peer is admitted or refused in ``connection_made``, before anything is read. The
+    header is collected here under its deadline, with no task and no stream, so that idle
+    and slow peers cost little (CPU, and objects for the garbage collector to walk). A complete
+    block hands the socket over to a stream (:class:`_Stream`) and a task (``_serve``).
+    Asterisk writes the whole block at once, so that is usually the first ``data_received``.
+    """
+
+    def __init__(self, server: FastAgiServer):
+        self.server = server
+        self.peer: str | None = None
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+        self.accepted = 0.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.peer = self.server._admit(transport)
+        if self.peer is None:
+            transport.close()        # refused: nothing read, nothing written
+            return
+        self.transport = transport
+        loop = asyncio.get_running_loop()
+        self.accepted = loop.time()
+        self.timer = loop.call_at(self.accepted + self.server.settings.header_timeout, self._expired)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.buf:
+            data = data.lstrip(b"\r\n")          # tolerate leading blank lines
+        scanned = max(0, len(self.buf) - 3)
+        self.buf += data
+        m = _BLOCK_END.search(self.buf, scanned)
+        limit = self.server.settings.max_header_bytes
+        if m is None and len(self.buf) <= limit:
+            return
+        self.timer.cancel()
+        if m is None or m.end() > limit:
+            self._drop("fastagi-bad-header", problem="BadRequest", detail=f"AGI header larger than {limit} bytes")
+            return
+        headers, problem = parse_headers(bytes(self.buf[:m.start()]))
+        if m.end() != len(self.buf):
+            problem = problem or "bytes after the AGI header"
+        self.buf = bytearray()
+        self.server._spawn(self, headers, problem)
+
+    def eof_received(self) -> bool:
+        self.timer.cancel()
+        self._drop("fastagi-bad-header", problem="AgiHangup", detail="connection closed in the AGI header")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:       # (after the hand-over, _Stream gets this call instead)
+            self.timer.cancel()
+            self.server._release(self.peer, self.transport)
+
+    def _expired(self) -> None:
+        self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
+
+    def _drop(self, event: str, **fields: object) -> None:
+        self.server._quiet.warning(event, self.peer, **fields)
+        self.transport.close()
+
+
+class _Stream(asyncio.StreamReaderProtocol):
+    """The same socket once its header is in: a stream for the route's commands."""
+
+    def __init__(self, reader: asyncio.StreamReader, server: FastAgiServer, conn: _Connection):
+        super().__init__(reader)
+        self.server, self.peer, self.sock = server, conn.peer, conn.transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._release(self.peer, self.sock)
+        super().connection_lost(exc)
+
+
+class FastAgiServer:
+    """Serves the routes of an explicit table; one task per admitted connection."""
+
+    def __init__(self, routes: Mapping[str, Route], deps: object, settings: AgiConfig):
         self.routes = dict(routes)
         self.deps = deps
-        self.max_header_bytes = max_header_bytes
-        self.header_timeout = header_timeout
-        self.command_timeout = command_timeout
-        self._slots = asyncio.Semaphore(max_connections)
-        self._server: asyncio.base_events.Server | None = None
+        self.settings = settings
+        self._networks = tuple(ipaddress.ip_network(p, strict=False) for p in settings.peers)
+        self._secret = settings.secret.encode() if settings.secret else None
+        self._period = settings.header_timeout + settings.command_timeout
+        self._slot_wait = settings.slot_wait_ms / 1000
+        self._slots = asyncio.Semaphore(settings.max_connections)
+        self._peer_of = functools.lru_cache(maxsize=4096)(self._allowed_peer)
+        self.max_open = 1 << 20       # set from the descriptor limit in start()
+        self._open: dict[str, int] = {}
+        self._conns: set[asyncio.BaseTransport] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._quiet = _Quiet()
+        self._server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._accept, host, port, limit=self.max_header_bytes + 2,
-                                                  reuse_address=True, backlog=1024)
+        limit = raise_fd_limit()
+        self.max_open = max(64, limit - max(FD_RESERVE, limit // 8))
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port,
+                                                reuse_address=True, backlog=ACCEPT_BATCH)
+        for sock in self._server.sockets:
+            with sock.dup() as listener:        # a longer kernel queue than one loop pass accepts
+                listener.listen(LISTEN_BACKLOG)
         sock = self._server.sockets[0].getsockname()
-        log.info("fastagi-listening", host=sock[0], port=sock[1], routes=sorted(self.routes))
+        log.info("fastagi-listening", host=sock[0], port=sock[1], routes=sorted(self.routes),
+                 peers=[str(n) for n in self._networks], secret=self._secret is not None,
+                 fd_limit=limit, max_open=self.max_open, slots=self.settings.max_connections)
         return sock[0], sock[1]
 
     async def stop(self) -> None:
+        """Stop listening, cancel every connection, then wait (bounded): never hangs."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            async with self._slots:
-                await self.handle(reader, writer)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        started = time.perf_counter()
-        peer = writer.get_extra_info("peername")
-        session: AgiSession | None = None
-        try:
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+        for transport in list(self._conns):
+            transport.abort()
+        if self._server is not None:
             try:
-                async with asyncio.timeout(self.header_timeout):
-                    headers, problem = await read_headers(reader, self.max_header_bytes)
-            except (AgiHangup, TimeoutError, AgiProtocolError, BadRequest) as exc:
-                log.warning("fastagi-bad-header", peer=str(peer), problem=type(exc).__name__, detail=str(exc))
+                await asyncio.wait_for(self._server.wait_closed(), STOP_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("fastagi-stop-timeout", open=sum(self._open.values()))
+
+    # -- admission at accept -------------------------------------------------------------
+
+    def _allowed_peer(self, host: str) -> str | None:
+        """The peer's address as a key (IPv4-mapped IPv6 as IPv4), or None when not allowed."""
+        try:
+            addr = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return None
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return str(addr) if any(addr in net for net in self._networks) else None
+
+    def _admit(self, transport: asyncio.BaseTransport) -> str | None:
+        peername = transport.get_extra_info("peername")
+        host = peername[0] if isinstance(peername, tuple) and peername else str(peername)
+        peer = self._peer_of(host)
+        if peer is None:
+            self._quiet.warning("fastagi-refused-peer", host)
+            return None
+        total = len(self._conns)
+        if total >= self.max_open:
+            self._quiet.warning("fastagi-over-capacity", peer, open=total, max_open=self.max_open)
+            return None
+        if self._open.get(peer, 0) >= self.settings.max_per_peer:
+            self._quiet.warning("fastagi-peer-over-limit", peer, max_per_peer=self.settings.max_per_peer)
+            return None
+        self._open[peer] = self._open.get(peer, 0) + 1
+        self._conns.add(transport)
+        return peer
+
+    def _release(self, peer: str, transport: asyncio.BaseTransport | None) -> None:
+        self._conns.discard(transport)
+        left = self._open.get(peer, 1) - 1
+        if left > 0:
+            self._open[peer] = left
+        else:
+            self._open.pop(peer, None)
+
+    def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
+        """Hand the socket over to a stream and a task, with the header already parsed."""
+        reader = asyncio.StreamReader(limit=wire.MAX_RESULT_LINE + 2)
+        stream = _Stream(reader, self, conn)
+        conn.transport.set_protocol(stream)
+        stream.connection_made(conn.transport)
+        loop = asyncio.get_running_loop()
+        session = AgiSession(headers, reader, asyncio.StreamWriter(conn.transport, stream, reader, loop))
+        task = loop.create_task(self._serve(session, problem, conn.peer, conn.accepted + self._period))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, session: AgiSession, problem: str | None, peer: str, deadline: float) -> None:
+        """One request whose header is in, until ``deadline`` (accept + header_timeout + command_timeout)."""
+        writer = session.writer
+        try:
+            if self._secret is not None and not self._secret_matches(session):
+                self._quiet.warning("fastagi-refused-secret", peer, route=wire.dialplan_safe(session.route))
                 return
-            session = AgiSession(headers, reader, writer, self.command_timeout)
-            route = self.routes.get(session.route)
-            if route is None:
-                log.error("fastagi-unknown-route", route=wire.dialplan_safe(session.route),
-                          channel=session.channel, uniqueid=session.uniqueid)
-                await session.set_variable(cv.RESULT, "error")
-                return
-            if problem is not None:
-                log.warning("fastagi-untrusted-request", route=session.route, channel=session.channel,
-                            uniqueid=session.uniqueid, problem=problem)
-                await route.fallback(session, self.deps, "bad-request")
-                return
-            await route.handle(session, self.deps)
+            async with asyncio.timeout_at(deadline):
+                await self._dispatch(session, problem)
         except asyncio.CancelledError:
             raise
-        except (AgiHangup, ConnectionError) as exc:
-            log.info("fastagi-peer-gone", route=session.route if session else None,
-                     channel=session.channel if session else None,
-                     uniqueid=session.uniqueid if session else None, detail=str(exc))
-        except Exception:
-            log.exception("fastagi-route-failed", route=session.route if session else None,
-                          channel=session.channel if session else None,
-                          uniqueid=session.uniqueid if session else None)
-            route = self.routes.get(session.route) if session else None
-            if route is not None:
-                try:
-                    await route.fallback(session, self.deps, "error")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the peer is most likely gone; nothing more to do
-                    log.info("fastagi-fallback-failed", route=session.route, uniqueid=session.uniqueid,
-                             detail=type(exc).__name__)
+        except TimeoutError:
+            log.warning("fastagi-timeout", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
+                        waiting_on_peer=session.waiting_on_peer, seconds=self._period)
+        except PEER_FAILURES as exc:
+            log.info("fastagi-peer-gone", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
+                     problem=type(exc).__name__, detail=str(exc))
+        except Exception:   # a fallback that failed: the call goes on (AGISTATUS), the log says why
+            log.exception("fastagi-failed", route=session.route, channel=session.channel, uniqueid=session.uniqueid)
         finally:
-            log.debug("fastagi-closed", ms=round((time.perf_counter() - started) * 1000, 2))
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
+            # A peer that does not read would keep a graceful close (and its socket) open.
+            if writer.transport.get_write_buffer_size():
+                writer.transport.abort()
+            else:
+                writer.close()
+
+    def _secret_matches(self, session: AgiSession) -> bool:
+        given = script_secret(session.headers.get("agi_network_script", ""))
+        return given is not None and hmac.compare_digest(given.encode(), self._secret)
+
+    async def _dispatch(self, session: AgiSession, problem: str | None) -> None:
+        route = self.routes.get(session.route)
+        if route is None:
+            log.error("fastagi-unknown-route", route=wire.dialplan_safe(session.route),
+                      channel=session.channel, uniqueid=session.uniqueid)
+            await session.set_variable(cv.RESULT, "error")
+            return
+        # A fallback is one answer and no store access: it takes no slot, so neither untrusted
+        # requests nor a full server can queue the calls behind them.
+        if problem is not None:
+            log.warning("fastagi-untrusted-request", route=session.route, channel=session.channel,
+                        uniqueid=session.uniqueid, problem=problem)
+            await route.fallback(session, self.deps, "bad-request")
+            return
+        if not await self._take_slot():
+            log.warning("fastagi-busy", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
+                        slots=self.settings.max_connections, waited_ms=self.settings.slot_wait_ms)
+            await route.fallback(session, self.deps, "busy")
+            return
+        try:
+            await route.handle(session, self.deps)
+            return
+        except (asyncio.CancelledError, *PEER_FAILURES):
+            raise
+        except Exception:
+            log.exception("fastagi-route-failed", route=session.route, channel=session.channel,
+                          uniqueid=session.uniqueid)
+        finally:
+            self._slots.release()
+        await route.fallback(session, self.deps, "error")   # within what is left of the deadline
+
+    async def _take_slot(self) -> bool:
+        """A slot now if one is free, else within slot_wait_ms; never queued without bound."""
+        if not self._slots.locked():
+            await self._slots.acquire()     # free: returns without waiting
+            return True
+        try:
+            async with asyncio.timeout(self._slot_wait):
+                await self._slots.acquire()
+            return True
+        except TimeoutError:
+            return False

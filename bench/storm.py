@@ -1,0 +1,209 @@
+"""Hostile-storm benchmark (issue 9): legitimate calls at a fixed rate, first alone, then beside a
+storm of hostile FastAGI connections, against `grenswacht serve` in its own process.
+
+    bash bench/run --storm                       # 300 calls/s; 10,000 hostile connections at 1,000/s
+    bash bench/run --storm --connect-rate 0      # the same 10,000 opened as fast as possible
+    bash bench/run --storm --hostile 2000 --duration 5
+
+The storm runs in a process of its own (this file with --storm-port), so that it does not slow
+the legitimate generator's event loop. It opens --hostile connections at --connect-rate a
+second, spread over --peers loopback addresses (127.0.0.2, 127.0.0.3, ...; the service allows
+127.0.0.0/8 for this run), in the mix of kinds below (tests/support/agi_client.py); each plays
+its part until the service closes it (with --reopen a new one takes its place). The legitimate
+calls come from 127.0.0.1, from the moment the storm starts, for --duration seconds.
+
+Reported per run: calls, errors, calls answered fail-open, p50, p99 and the longest call
+(connect to close). Targets: p99 with the storm within 3x of without, and no legitimate call
+over 500 ms. The storm process reports what each kind received; `unexpected` must be 0.
+Loopback only; bounded in count (--hostile) and time (--duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.loadgen import Result, open_loop  # noqa: E402
+from tests.support.agi_client import hostile  # noqa: E402
+
+# Share of the hostile connections by kind, in percent. "mute" sends a valid request and never
+# answers: each one holds a slot for a whole period (header_timeout + command_timeout).
+MIX = {"silent": 30, "half": 15, "slowloris": 19, "garbage": 10, "huge": 1, "duplicate": 10, "injection": 10,
+       "mute": 5}
+EXPECTED = {"silent": (b"",), "half": (b"",), "slowloris": (b"",), "huge": (b"",),
+            "garbage": (b'SET VARIABLE GW_RESULT "error"\n',),
+            "duplicate": (b'EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"\n',),
+            "injection": (b'EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"\n',)}
+
+
+def received_as_expected(kind: str, got: bytes) -> bool:
+    if kind == "mute":   # the route's one answer (fail-open when the store is over budget), nothing after it
+        return got.startswith(b'EXEC MSet "GW_ACTION=allow,') and got.count(b"\n") == 1
+    return got in EXPECTED[kind]
+
+
+def kind_of(i: int) -> str:
+    n = i % 100
+    for kind, share in MIX.items():
+        if n < share:
+            return kind
+        n -= share
+    raise AssertionError("MIX must add up to 100")
+
+
+def established(port: int) -> int:
+    """Server-side sockets of this port in state ESTABLISHED (from /proc/net/tcp)."""
+    want = f":{port:04X}"
+    with open("/proc/net/tcp") as f:
+        return sum(1 for line in f if (p := line.split())[1].endswith(want) and p[3] == "01")
+
+
+# -- the storm process -------------------------------------------------------------------------
+
+async def storm(port: int, count: int, peers: int, seconds: float, reopen: bool, rate: float) -> dict:
+    """Open ``count`` hostile connections, ``rate`` a second (0: as fast as this process can); each
+    plays its kind until the service closes it.
+
+    With ``reopen``, a place opens a new connection when its last one is closed (at most one a
+    second per place), so that ``count`` stay open for ``seconds``; without, the storm ends when
+    the service has closed them all (one period at the most).
+    """
+    from agi.fastagi.server import raise_fd_limit
+
+    raise_fd_limit()
+    results: dict[str, Counter] = {kind: Counter() for kind in MIX}
+    end = time.monotonic() + seconds
+
+    async def place(i: int) -> None:
+        kind, bind = kind_of(i), f"127.0.0.{2 + i % peers}"
+        while True:
+            began = time.monotonic()
+            try:
+                got = await hostile(kind, "127.0.0.1", port, bind=bind, uniqueid=f"storm.{i}", timeout=60, drip=0.5)
+                results[kind]["as expected" if received_as_expected(kind, got) else "unexpected"] += 1
+            except (OSError, TimeoutError) as exc:
+                results[kind][type(exc).__name__] += 1
+            if not reopen or time.monotonic() >= end:
+                return
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+
+    print("start", flush=True)
+    tasks, t0 = [], time.monotonic()
+    for i in range(count):
+        tasks.append(asyncio.create_task(place(i)))
+        if rate and (delay := t0 + i / rate - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        elif i % 500 == 499:
+            await asyncio.sleep(0)
+    samples = []
+    while not all(t.done() for t in tasks):
+        samples.append(established(port))
+        await asyncio.sleep(0.5)
+    return {"open_max": max(samples, default=0), "connections": {kind: dict(c) for kind, c in results.items()}}
+
+
+# -- the benchmark -----------------------------------------------------------------------------
+
+async def legit(port: int, rate: float, duration: float) -> Result:
+    return await open_loop("127.0.0.1", port, rate, duration, 1_000_000)
+
+
+def row(name: str, r: Result, hostile_open: int) -> dict:
+    return {"run": name, "hostile_open_max": hostile_open, "calls": r.calls, "errors": r.errors,
+            "fail_open": r.fail_open, "p50_ms": round(r.pct(50), 2), "p99_ms": round(r.pct(99), 2),
+            "max_ms": round(max(r.latencies, default=float("nan")) * 1000, 2)}
+
+
+async def main() -> int:
+    from bench.run import start, table, wait_port
+    from tests.support.redis_server import RedisServer, free_port
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=300.0, help="legitimate calls/s (open loop)")
+    ap.add_argument("--duration", type=float, default=15.0, help="seconds of legitimate load per run")
+    ap.add_argument("--hostile", type=int, default=10_000, help="hostile connections kept open")
+    ap.add_argument("--peers", type=int, default=40, help="loopback addresses the storm comes from")
+    ap.add_argument("--connect-rate", type=float, default=1000,
+                    help="hostile connections opened per second (0: as fast as the storm process can)")
+    ap.add_argument("--reopen", action="store_true",
+                    help="keep --hostile connections open for the whole run (open a new one for each one closed)")
+    ap.add_argument("--log-level", default="INFO", help="the service's log level during the run")
+    ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)   # internal: be the storm process
+    args = ap.parse_args()
+    if args.storm_port:
+        print(json.dumps(await storm(args.storm_port, args.hostile, args.peers, args.duration, args.reopen,
+                                     args.connect_rate)), flush=True)
+        return 0
+    if not 0 < args.hostile <= 50_000 or not 0 < args.duration <= 600 or not 0 < args.peers <= 250:
+        print("storm: --hostile 1..50000, --duration 1..600 s, --peers 1..250", file=sys.stderr)
+        return 2
+
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    redis = RedisServer().start()
+    service = storm_proc = None
+    try:
+        port = free_port()
+        cfg = out_dir / "storm.toml"
+        cfg.write_text(f'[redis]\nurl = "{redis.url}"\nmax_connections = 64\n'
+                       f'[agi]\nlisten = "127.0.0.1:{port}"\npeers = ["127.0.0.0/8"]\n'
+                       f'[storage]\njournal_path = "{out_dir / "storm-journal.jsonl"}"\n')
+        service = start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+                        env={"GRENSWACHT_LOG_LEVEL": args.log_level}, log=out_dir / "storm-service.log")
+        await wait_port(port)
+        await legit(port, args.rate, 1.0)                                   # warm-up
+        load = os.getloadavg()[0]
+        print(f"legitimate calls alone: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
+        alone = await legit(port, args.rate, args.duration)
+        print(f"starting the storm: {args.hostile:,} hostile connections from {args.peers} peers ...", flush=True)
+        storm_proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--storm-port", str(port), "--hostile", str(args.hostile),
+            "--peers", str(args.peers), "--duration", str(args.duration), "--connect-rate", str(args.connect_rate),
+            *(["--reopen"] if args.reopen else []),
+            stdout=asyncio.subprocess.PIPE)
+        await asyncio.wait_for(storm_proc.stdout.readline(), 60)          # "start": the storm begins now
+        beside = await legit(port, args.rate, args.duration)
+        report = json.loads(await asyncio.wait_for(storm_proc.stdout.readline(), 60))
+        await storm_proc.wait()
+    finally:
+        if storm_proc is not None and storm_proc.returncode is None:
+            storm_proc.terminate()
+            await storm_proc.wait()
+        if service is not None:
+            service.terminate()
+            service.wait(10)
+        redis.cleanup()
+
+    rows = [row("alone", alone, 0), row("with storm", beside, report["open_max"])]
+    kinds = [{"kind": kind, "share_pct": MIX[kind], **{k: c.get(k, 0) for k in ("as expected", "unexpected")},
+              "errors": sum(v for k, v in c.items() if k not in ("as expected", "unexpected"))}
+             for kind, c in report["connections"].items()]
+    ratio = beside.pct(99) / alone.pct(99)
+    longest = max(beside.latencies, default=float("inf")) * 1000
+    text = "\n".join([
+        f"Machine: {platform.node()} — {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average (1 min) before the runs: {load:.2f}",
+        f"Command: bash bench/run --storm --rate {args.rate:g} --duration {args.duration:g} "
+        f"--hostile {args.hostile} --peers {args.peers} --connect-rate {args.connect_rate:g} "
+        f"--log-level {args.log_level}" + (" --reopen" if args.reopen else ""), "",
+        "Legitimate calls (open loop, connect to close)", "", table(rows), "",
+        "Hostile connections completed during the storm, by kind", "", table(kinds), "",
+        f"p99 with the storm / alone: {ratio:.2f}x (target <= 3x); longest legitimate call {longest:.1f} ms "
+        f"(target <= 500 ms); {beside.fail_open} of {beside.calls} answered fail-open."])
+    (out_dir / "storm.md").write_text(text + "\n")
+    print("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,305 @@
+"""Hostile FastAGI peers beside legitimate calls (issue 9: bounded admission, only the PBX may speak).
+
+The server is driven directly with a tiny route table and a minimal deps object whose route
+stores each call in a real Redis; the last test runs the real service process. Distinct peers
+are distinct loopback source addresses (127.0.0.x). No test asserts how fast anything is:
+latency targets are in bench/storm.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from structlog.testing import capture_logs
+
+from agi.config import AgiConfig
+from agi.fastagi.server import FastAgiServer
+from tests.support.agi_client import HOSTILE_KINDS, agi_header, connect, hostile, read_to_end, run_call
+from tests.support.redis_server import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "c0ffee-Grenswacht-7e57"
+SCREENED = 'EXEC MSet "GW_ACTION=allow,GW_REASON=clean"'
+FALLBACK_BAD = b'EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"\n'
+FALLBACK_ERROR = 'EXEC MSet "GW_ACTION=allow,GW_REASON=error"'
+UNKNOWN_ROUTE = b'SET VARIABLE GW_RESULT "error"\n'
+
+# What each hostile kind may receive from the tiny route table below, and nothing else.
+RECEIVES = {"silent": {b""}, "half": {b""}, "slowloris": {b""}, "huge": {b""}, "garbage": {UNKNOWN_ROUTE},
+            "duplicate": {FALLBACK_BAD}, "injection": {FALLBACK_BAD}, "mute": {SCREENED.encode() + b"\n"},
+            "hangup": {SCREENED.encode() + b"\n"}}
+
+
+class Recorder:
+    """A route that stores every call it serves in Redis, then answers with one MSet."""
+
+    async def handle(self, session, deps):
+        await deps.redis.rpush("test:served", session.uniqueid)
+        await session.set_variables({"GW_ACTION": "allow", "GW_REASON": "clean"})
+
+    async def fallback(self, session, deps, reason):
+        await session.set_variables({"GW_ACTION": "allow", "GW_REASON": reason})
+
+
+class Broken(Recorder):
+    async def handle(self, session, deps):
+        raise RuntimeError("a bug in the route")
+
+
+ROUTES = {"screen": Recorder(), "endlog": Recorder(), "broken": Broken()}
+
+
+@pytest_asyncio.fixture
+async def redis(redis_server):
+    client = Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/3", decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def serve(redis):
+    """serve(**agi_settings) -> a started FastAgiServer with .host/.port; all stopped after the test."""
+    servers = []
+
+    async def start(host="127.0.0.1", **settings):
+        server = FastAgiServer(ROUTES, SimpleNamespace(redis=redis), AgiConfig.model_validate(settings))
+        server.host, server.port = await server.start(host, 0)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+async def call(server, n=1, *, bind="127.0.0.1", script="screen"):
+    return await run_call(server.host, server.port, agi_header(script, uniqueid=f"legit.{n}"), bind=bind)
+
+
+def tracebacks(logs):
+    return [e for e in logs if e.get("exc_info") or e.get("exception")]
+
+
+@pytest.fixture
+def asyncio_errors(caplog):
+    """Errors that asyncio itself logs (an unretrieved task exception, a failing callback)."""
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    return lambda: [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+
+
+async def test_a_hostile_storm_beside_legitimate_calls(serve, redis, asyncio_errors):
+    server = await serve(peers=["127.0.0.0/8"], header_timeout=1.0, command_timeout=1.0, max_connections=100)
+    kinds = [(kind, i) for i in range(40) for kind in HOSTILE_KINDS if kind not in ("mute", "hangup") or i < 10]
+    with capture_logs() as logs:
+        storm = [asyncio.create_task(hostile(kind, server.host, server.port, bind=f"127.0.0.{2 + i % 19}",
+                                             uniqueid=f"hostile.{kind}.{i}")) for kind, i in kinds]
+        await asyncio.sleep(0.2)                     # the storm is in place
+        legit = await asyncio.gather(*(call(server, n) for n in range(60)))
+        received = await asyncio.gather(*storm)
+    for r in legit:
+        assert r.commands == [SCREENED] and r.closed_by_server
+    for (kind, _), got in zip(kinds, received):
+        assert got in RECEIVES[kind], (kind, got[:200])
+    served = await redis.lrange("test:served", 0, -1)
+    assert sorted(served) == sorted([f"legit.{n}" for n in range(60)] + [f"hostile.{kind}.{i}" for i in range(10)
+                                                                        for kind in ("mute", "hangup")])
+    assert not tracebacks(logs) and not asyncio_errors()
+    # Each peer that got a command and never answered: one line, at the end of its one period.
+    timeouts = [e for e in logs if e["event"] == "fastagi-timeout"]
+    assert all(e["waiting_on_peer"] for e in timeouts)
+    assert len(timeouts) == sum(kind in ("mute", "duplicate", "injection", "garbage") for kind, _ in kinds)
+    assert sum(e["event"] == "fastagi-peer-gone" for e in logs) == 10          # the hang-ups: one line each
+
+
+async def test_thousands_of_idle_connections_do_not_keep_a_call_from_its_answer(serve, redis):
+    server = await serve(peers=["127.0.0.0/8"], header_timeout=60.0, max_connections=10)
+    idle = [await connect(server.host, server.port, f"127.0.0.{2 + i % 12}") for i in range(3000)]
+    r = await call(server)
+    assert r.commands == [SCREENED]
+    assert await redis.lrange("test:served", 0, -1) == ["legit.1"]
+    assert not any(reader.at_eof() for reader, _ in idle)       # they were served around, not dropped
+    await asyncio.wait_for(server.stop(), 30)                   # and stop() closes them all
+    for reader, writer in idle:
+        assert await asyncio.wait_for(read_to_end(reader), 10) == b""
+        writer.close()
+
+
+async def test_a_refused_peer_gets_nothing_and_changes_nothing(serve, redis):
+    server = await serve()                                      # default peers: 127.0.0.1/32, ::1/128
+    header = agi_header("endlog", uniqueid="intruder", args=("threat",))
+    with capture_logs() as logs:
+        for _ in range(20):
+            reader, writer = await connect(server.host, server.port, "127.0.0.2")
+            writer.write(header)
+            assert await asyncio.wait_for(read_to_end(reader), 10) == b""
+            writer.close()
+        r = await call(server)                                  # the PBX itself is still served
+    assert r.commands == [SCREENED]
+    assert await redis.lrange("test:served", 0, -1) == ["legit.1"]
+    refused = [e for e in logs if e["event"] == "fastagi-refused-peer"]
+    assert len(refused) == 1 and refused[0]["peer"] == "127.0.0.2"   # rate-limited: one line for 20
+
+
+async def test_ipv6_loopback_and_ipv4_mapped_peers(serve):
+    server = await serve(host="::1")
+    assert (await call(server, bind="::1")).commands == [SCREENED]
+    assert server._allowed_peer("::ffff:127.0.0.1") == "127.0.0.1"   # as a dual-stack socket reports it
+    assert server._allowed_peer("::ffff:127.0.0.2") is None
+    assert server._allowed_peer("not an address") is None
+
+
+async def test_the_shared_secret(serve, redis):
+    server = await serve(secret=SECRET)
+    scripts = {"wrong": "endlog?secret=guess", "missing": "endlog", "empty": "endlog?secret=",
+               "twice": f"endlog?secret={SECRET}&secret={SECRET}", "prefix": f"endlog?secret={SECRET[:-1]}"}
+    with capture_logs() as logs:
+        for name, script in scripts.items():
+            r = await run_call(server.host, server.port, agi_header(script, uniqueid=name), bind="127.0.0.1")
+            assert r.commands == [] and r.closed_by_server, name
+        right = await run_call(server.host, server.port, agi_header(f"screen?secret={SECRET}&x=1", uniqueid="right"))
+    assert right.commands == [SCREENED]
+    assert await redis.lrange("test:served", 0, -1) == ["right"]
+    assert [e["route"] for e in logs if e["event"] == "fastagi-refused-secret"] == ["endlog"]   # rate-limited
+    assert SECRET not in repr(logs) and "guess" not in repr(logs)
+
+
+async def test_a_peer_that_never_answers_holds_its_slot_for_one_bounded_period(serve, redis, asyncio_errors):
+    server = await serve(header_timeout=0.3, command_timeout=0.7, max_connections=1)
+    with capture_logs() as logs:
+        reader, writer = await connect(server.host, server.port)
+        writer.write(agi_header("screen", uniqueid="mute"))
+        assert await asyncio.wait_for(reader.readline(), 10) == SCREENED.encode() + b"\n"
+        busy = await call(server, 1)                 # the only slot is held: fail-open at once
+        assert await asyncio.wait_for(read_to_end(reader), 10) == b""   # closed; no second command
+        after = await call(server, 2)                # the slot is free again
+    assert busy.commands == [FALLBACK_ERROR] and after.commands == [SCREENED]
+    assert await redis.lrange("test:served", 0, -1) == ["mute", "legit.2"]
+    [timeout] = [e for e in logs if e["event"] == "fastagi-timeout"]
+    assert timeout["uniqueid"] == "mute" and timeout["waiting_on_peer"] is True
+    assert [e["uniqueid"] for e in logs if e["event"] == "fastagi-busy"] == ["legit.1"]
+    assert not tracebacks(logs) and not asyncio_errors()
+    writer.close()
+
+
+async def test_per_peer_and_overall_caps_close_at_once(serve):
+    server = await serve(peers=["127.0.0.0/8"], header_timeout=60.0, max_per_peer=3)
+    held = [await connect(server.host, server.port, "127.0.0.5") for _ in range(3)]
+    reader, writer = await connect(server.host, server.port, "127.0.0.5")
+    assert await asyncio.wait_for(read_to_end(reader), 10) == b""     # the fourth: closed, nothing written
+    assert not any(r.at_eof() for r, _ in held)                       # the three are still waiting
+    assert (await call(server, bind="127.0.0.6")).commands == [SCREENED]   # another peer is served
+    held[0][1].write_eof()                                            # one of the three hangs up ...
+    assert await asyncio.wait_for(read_to_end(held[0][0]), 10) == b""  # ... and the server has let it go
+    assert (await call(server, bind="127.0.0.5")).commands == [SCREENED]   # so a place came free
+    server.max_open = 2                               # the two still held fill the whole server now
+    reader, writer = await connect(server.host, server.port, "127.0.0.7")
+    assert await asyncio.wait_for(read_to_end(reader), 10) == b""
+    for _, w in held:
+        w.close()
+
+
+async def test_an_oversized_header_is_closed_at_once_not_at_its_deadline(serve):
+    server = await serve(header_timeout=60.0, max_header_bytes=4096)
+    reader, writer = await connect(server.host, server.port)
+    writer.write(b"agi_network: yes\nagi_x: " + b"a" * 100_000)        # no end in sight
+    assert await asyncio.wait_for(read_to_end(reader), 10) == b""
+    assert (await call(server)).commands == [SCREENED]
+    writer.close()
+
+
+async def test_an_unexpected_route_failure_is_one_traceback_and_the_fallback(serve):
+    server = await serve()
+    with capture_logs() as logs:
+        r = await call(server, script="broken")
+    assert r.commands == [FALLBACK_ERROR]
+    [failed] = tracebacks(logs)
+    assert (failed["event"], failed["route"], failed["uniqueid"]) == ("fastagi-route-failed", "broken", "legit.1")
+
+
+async def test_stop_with_open_connections_returns(serve, asyncio_errors):
+    server = await serve(header_timeout=30.0, command_timeout=30.0)
+    idle = [await connect(server.host, server.port) for _ in range(5)]
+    mute_reader, mute_writer = await connect(server.host, server.port)
+    mute_writer.write(agi_header("screen", uniqueid="mute"))
+    assert await asyncio.wait_for(mute_reader.readline(), 10) == SCREENED.encode() + b"\n"
+    await asyncio.wait_for(server.stop(), 10)
+    for reader, writer in [*idle, (mute_reader, mute_writer)]:
+        assert await asyncio.wait_for(read_to_end(reader), 10) == b""
+        writer.close()
+    assert not asyncio_errors()
+
+
+# -- the real service process ---------------------------------------------------------------
+
+async def keyspace(client: Redis) -> dict:
+    return {key: await client.dump(key) for key in await client.keys("*")}
+
+
+async def test_the_real_service_process(redis_server, tmp_path):
+    """`python -m agi serve`: refused peer, wrong secret, a storm beside calls, then SIGTERM."""
+    url = redis_server.url.rsplit("/", 1)[0] + "/4"
+    client = Redis.from_url(url)
+    await client.flushdb()
+    port = free_port()
+    config = tmp_path / "grenswacht.toml"
+    config.write_text(f'[redis]\nurl = "{url}"\n[agi]\nlisten = "127.0.0.1:{port}"\nheader_timeout = 1.0\n'
+                      f'command_timeout = 1.0\nscreen_budget_ms = 3000\n[ami]\naddress = "127.0.0.1:1"\n'
+                      f'[storage]\njournal_path = "{tmp_path / "journal.jsonl"}"\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agi", "serve", "--config", str(config), cwd=REPO,
+        env={**os.environ, "GRENSWACHT_AGI_SECRET": SECRET, "GRENSWACHT_LOG_LEVEL": "INFO"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    stderr = asyncio.create_task(proc.stderr.read())
+    try:
+        for _ in range(400):
+            try:
+                _, writer = await connect("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.5)
+        before = await keyspace(client)
+        endlog = agi_header(f"endlog?secret={SECRET}", uniqueid="intruder", args=("threat",))
+        refused = await run_call("127.0.0.1", port, endlog, bind="127.0.0.2")
+        wrong = await run_call("127.0.0.1", port, agi_header("endlog?secret=guess", args=("threat",)))
+        assert refused.commands == wrong.commands == [] and refused.closed_by_server and wrong.closed_by_server
+        await asyncio.sleep(1.5)                      # past the service's once-a-second writes
+        assert await keyspace(client) == before       # nothing stored
+
+        kinds = [kind for kind in HOSTILE_KINDS for _ in range(25)]
+        storm = [asyncio.create_task(hostile(kind, "127.0.0.1", port, script=f"screen?secret={SECRET}",
+                                             uniqueid=f"hostile.{i}")) for i, kind in enumerate(kinds)]
+        await asyncio.sleep(0.2)
+        header = agi_header(f"screen?secret={SECRET}", "0612345678")
+        legit = await asyncio.gather(*(run_call("127.0.0.1", port, header) for _ in range(40)))
+        received = await asyncio.gather(*storm)
+        for r in legit:
+            assert (r.variables["GW_ACTION"], r.variables["GW_REASON"]) == ("allow", "clean"), r.commands
+            assert len(r.commands) == 1 and r.commands[0].startswith('EXEC MSet "GW_ACTION=allow,GW_REASON=clean,')
+        for kind, got in zip(kinds, received):
+            if kind in ("mute", "hangup"):
+                assert got.startswith(b'EXEC MSet "GW_ACTION=allow,GW_REASON=clean,') and got.count(b"\n") == 1
+            elif kind == "garbage":
+                assert got == b""                     # no secret: closed without an answer
+            else:
+                assert got in RECEIVES[kind], (kind, got[:200])
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 20)
+        log_text = (await stderr).decode()
+        await client.aclose()
+    assert code == 0, log_text[-2000:]
+    assert "Traceback" not in log_text and SECRET not in log_text and "guess" not in log_text
+    assert '"fastagi-refused-peer"' in log_text and '"fastagi-refused-secret"' in log_text
