@@ -20,9 +20,12 @@ KNOWN_FALSE_POSITIVES = [re.compile(r"E_APP_MISSING: app 'MSet' does not exist")
 def test_asterisklint_finds_nothing_but_known_false_positives(tmp_path):
     for f in DIALPLAN.glob("*.conf"):
         shutil.copy(f, tmp_path / f.name)
-    # An extensions.conf laid out as dialplan/README.md tells an administrator.
+    # An extensions.conf laid out as dialplan/README.md tells an administrator, the secret in
+    # its own file.
+    (tmp_path / "grenswacht-secret.conf").write_text("GRENSWACHT_AGI_SECRET=0123456789abcdef\n")
     (tmp_path / "extensions.conf").write_text(
-        "[general]\n\n[globals]\nGRENSWACHT_AGI=agi://127.0.0.1:4573\n\n"
+        "[general]\n\n[globals]\nGRENSWACHT_AGI=agi://127.0.0.1:4573\n"
+        '#include "grenswacht-secret.conf"\n\n'
         '#include "grenswacht-extensions.conf"\n\n'
         "[from-trunk]\nexten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))\n same => n,Queue(support)\n")
     lint = Path(sys.executable).with_name("asterisklint")
@@ -35,22 +38,45 @@ def test_asterisklint_finds_nothing_but_known_false_positives(tmp_path):
 
 def test_every_variable_the_screen_route_sets_is_documented_in_the_dialplan():
     from agi.config import Config
-    from agi.deps import Deps
     from agi.engine import Action, Decision, Reason
     from agi.routes.screen import channel_values
 
-    deps = Deps(config=Config(), store=None)  # channel_values reads only the config
-    names = channel_values(deps, "+31612345678", Decision(Action.SENIOR, Reason.SENIOR_THRESHOLD, 2, 2), "J")
+    names = channel_values(Config(), "+31612345678", Decision(Action.SENIOR, Reason.SENIOR_THRESHOLD, 2, 2), "J")
     assert {n.lstrip("_") for n in names} == set(cv.ALL_SET_BY_SCREEN)
     text = (DIALPLAN / "grenswacht-extensions.conf").read_text() + (DIALPLAN / "README.md").read_text()
     for name in cv.ALL_SET_BY_SCREEN:
         assert name in text, name
 
 
-def test_every_prompt_the_dialplan_plays_exists_in_both_languages():
-    text = "\n".join(p.read_text() for p in DIALPLAN.glob("*.conf"))
-    names = set(re.findall(r"Playback\(.*\}/(\w+)\)", text))
-    assert names == {"warning", "senior", "refused", "closing"}
+def dialplan_lines() -> list[str]:
+    """The dialplan's steps, comments left out."""
+    text = (DIALPLAN / "grenswacht-extensions.conf").read_text()
+    return [line.split(";", 1)[0].rstrip() for line in text.splitlines() if line.split(";", 1)[0].strip()]
+
+
+def test_every_sound_the_dialplan_plays_ships():
+    played = {m.group(1) for line in dialplan_lines() if (m := re.search(r",Playback\((.*)\)$", line))}
+    prompts = {m.group(1) for p in played if (m := re.fullmatch(r"\$\{GW_PROMPTS\}/(\w+)", p))}
+    assert prompts == {"warning", "senior", "refused", "closing"}
     for lang in ("nl", "en"):
-        for name in names:
+        for name in prompts:
             assert (DIALPLAN / "sounds" / lang / f"{name}.wav").stat().st_size > 8000
+    # The closing prompt's fallback folder, the agent's tones (stock "beep", our "not logged").
+    others = played - {f"${{GW_PROMPTS}}/{n}" for n in prompts}
+    assert others == {"${IF($[\"${GW_PROMPTS}\" = \"\"]?grenswacht/nl:${GW_PROMPTS})}/closing", "beep",
+                      "grenswacht/tones/not-logged"}
+    assert (DIALPLAN / "sounds" / "tones" / "not-logged.wav").stat().st_size > 4000
+
+
+def test_every_agi_call_passes_the_shared_secret():
+    urls = [m.group(1) for line in dialplan_lines() if (m := re.search(r",AGI\(([^,)]*)", line))]
+    assert len(urls) == 4
+    assert all(u.endswith("?secret=${GRENSWACHT_AGI_SECRET}") for u in urls), urls
+
+
+def test_no_hangup_because_the_senior_did_not_answer():
+    lines = dialplan_lines()
+    dials = [i for i, line in enumerate(lines) if ",Dial(" in line]
+    assert len(dials) == 2
+    for i in dials:   # the next step tells an answered call from one that must go on
+        assert lines[i + 1].strip().startswith('same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?'), lines[i + 1]

@@ -17,9 +17,11 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Characters that would change the meaning of a value once the dialplan substitutes it
 # into an application's arguments: argument separators, quotes, function parentheses,
 # "=" (MSet's own separator) and "$" (without it, "[" and "{" start no expression).
+# Square brackets are kept only in pairs (see dialplan_safe).
 _DIALPLAN_UNSAFE = re.compile(r"[,|()\"'\\${};`=\x00-\x1f\x7f]")
 
 MAX_RESULT_LINE = 8192
+MSET_MAX_PAIRS = 99       # pbx_builtin_setvar_multiple: AST_APP_ARG(pair)[99]
 
 
 def quote(value: object) -> str:
@@ -59,15 +61,37 @@ def mset(variables: dict[str, object]) -> str:
     """Set several channel variables in one round trip (Asterisk's MSet application).
 
     MSet splits its argument on commas, so every value is reduced to dialplan-safe text
-    first; names are ours and checked like any variable name.
+    first; names are ours and checked like any variable name. MSet reads at most 99 pairs
+    (the 99th would take the rest unsplit), so more is a programming error.
     """
+    if len(variables) > MSET_MAX_PAIRS:
+        raise ValueError(f"MSet takes at most {MSET_MAX_PAIRS} variables, not {len(variables)}")
     pairs = ",".join(f"{variable_name(k)}={dialplan_safe(str(v), 256)}" for k, v in variables.items())
     return f"EXEC MSet {quote(pairs)}"
 
 
 def dialplan_safe(value: str, limit: int = 64) -> str:
-    """A value that the dialplan may substitute into an application argument as it is."""
-    return _DIALPLAN_UNSAFE.sub("", value).strip()[:limit]
+    """A value that the dialplan may substitute into an application argument as it is.
+
+    Asterisk's argument splitter (main/app.c ``__ast_app_separate_args``) does not split on a
+    comma inside square brackets, so a lone ``[`` (a caller named ``Jan[sen``) would swallow the
+    arguments after it. Brackets that pair up are kept (``[GW 2] Jansen``), the others dropped.
+    """
+    return _paired_brackets(_DIALPLAN_UNSAFE.sub("", value).strip()[:limit]).strip()
+
+
+def _paired_brackets(text: str) -> str:
+    unpaired, open_at = set(), []
+    for i, ch in enumerate(text):
+        if ch == "[":
+            open_at.append(i)
+        elif ch == "]":
+            if open_at:
+                open_at.pop()
+            else:
+                unpaired.add(i)
+    unpaired.update(open_at)
+    return "".join(ch for i, ch in enumerate(text) if i not in unpaired)
 
 
 def parse_result(line: bytes) -> dict:

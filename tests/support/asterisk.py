@@ -80,7 +80,7 @@ exten => _X.,1,Queue(support,r,,,60)
 
 [agents]
 exten => _X.,1,Answer()
- same => n,UserEvent(GwTestAgentAnswered,Caller: ${GW_CALLER},Agent: ${EXTEN})
+ same => n,UserEvent(GwTestAgentAnswered,Caller: ${GW_CALLER},Agent: ${EXTEN},Name: ${CALLERID(name)})
  same => n,ExecIf($["${GW_BENCH}" = "1"]?Hangup())
  same => n,Wait(${IF($["${GW_TEST_WAIT}" = ""]?1:${GW_TEST_WAIT})})
  same => n,ExecIf($["${GW_TEST_KEYS}" != ""]?SendDTMF(${GW_TEST_KEYS},250))
@@ -88,7 +88,9 @@ exten => _X.,1,Answer()
  same => n,Hangup()
 
 [seniors]
-exten => senior,1,Answer()
+; GW_TEST_SENIOR_CAUSE: the senior's line fails with this hangup cause instead of answering.
+exten => senior,1,ExecIf($["${GW_TEST_SENIOR_CAUSE}" != ""]?Hangup(${GW_TEST_SENIOR_CAUSE}))
+ same => n,Answer()
  same => n,UserEvent(GwTestSeniorAnswered,Name: ${CALLERID(name)},Caller: ${GW_CALLER})
  same => n,Wait(1)
  same => n,ExecIf($["${GW_TEST_SENIOR_KEYS}" != ""]?SendDTMF(${GW_TEST_SENIOR_KEYS},250))
@@ -97,6 +99,13 @@ exten => senior,1,Answer()
 
 [caller]
 exten => s,1,Wait(60)
+ same => n,Hangup()
+
+[agent-key]
+; An agent's feature code run on a channel with no caller bridged to it.
+exten => handover,1,Answer()
+ same => n,Gosub(grenswacht-agent-key,handover,1)
+ same => n,Wait(30)
  same => n,Hangup()
 """
 
@@ -110,6 +119,8 @@ class Asterisk:
     ami_secret: str = field(default_factory=lambda: secrets.token_hex(12))
     name: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     agents: tuple[str, ...] = ("1001",)
+    # The dialplan's GRENSWACHT_AGI_SECRET global ([agi] secret); empty: none.
+    agi_secret: str = ""
     proc: subprocess.Popen | None = None
 
     @property
@@ -208,12 +219,20 @@ writeprotect = yes
 
 [globals]
 GRENSWACHT_AGI=agi://127.0.0.1:{self.agi_port}
+GRENSWACHT_AGI_SECRET={self.agi_secret}
 
 #include "{b}/etc/grenswacht/grenswacht-extensions.conf"
 {TEST_DIALPLAN}
 """)
         for name in ("cdr.conf", "cel.conf", "ccss.conf", "udptl.conf", "acl.conf", "indications.conf"):
             (etc / name).touch()
+
+    def use_agi_secret(self, secret: str | None = None) -> str:
+        """From now on the dialplan passes this shared secret (a new random one by default)."""
+        self.agi_secret = secret or secrets.token_hex(16)
+        if self.proc is not None:
+            self.rx(f"dialplan set global GRENSWACHT_AGI_SECRET {self.agi_secret}")
+        return self.agi_secret
 
     def _mount_proc(self) -> None:
         proc_dir = self.root / "proc"
