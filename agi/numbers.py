@@ -14,6 +14,8 @@ import phonenumbers
 ANONYMOUS = "anonymous"
 WITHHELD = frozenset({"", "anonymous", "restricted", "unknown", "unavailable", "private", "withheld"})
 _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
+# What an operator may type: digits, one leading +, and separators (00 is digits too).
+_TYPED = re.compile(r"\+?[0-9 .()-]+")
 
 
 class BadNumber(ValueError):
@@ -25,30 +27,54 @@ def normalise(raw: str | None, region: str = "NL") -> str:
     return _normalise(raw or "", region)
 
 
-@functools.lru_cache(maxsize=16384)
-def _normalise(raw: str, region: str) -> str:
-    # Cached: a PBX sees the same caller IDs again and again, and parsing is the costliest
-    # pure step of a screening (see docs/benchmarks.md).
-    text = raw.strip()
-    if text.lower() in WITHHELD or len(text) > 64:
-        return ANONYMOUS
+def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
-        parsed = phonenumbers.parse(text, region)
+        return phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        return ANONYMOUS
-    if not phonenumbers.is_possible_number(parsed):
-        return ANONYMOUS
+        return None
+
+
+def _e164(parsed: phonenumbers.PhoneNumber) -> str:
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return e164 if _E164.match(e164) else ANONYMOUS
 
 
-def parse_operator_number(raw: str, region: str = "NL") -> str:
-    """Normalise a number typed by a supervisor; raise BadNumber naming the problem."""
-    number = normalise(raw, region)
-    if number == ANONYMOUS and raw.strip().lower() != ANONYMOUS:
-        raise BadNumber(f"{raw!r} is not a phone number (default region {region}).")
+@functools.lru_cache(maxsize=16384)
+def _normalise(raw: str, region: str) -> str:
+    # Cached: a PBX sees the same caller IDs again and again, and parsing is the costliest
+    # pure step of a screening (see docs/benchmarks.md). Lenient on purpose: a caller ID is
+    # whatever the network sends.
+    text = raw.strip()
+    if text.lower() in WITHHELD or len(text) > 64:
+        return ANONYMOUS
+    parsed = _parse(text, region)
+    return _e164(parsed) if parsed is not None and phonenumbers.is_possible_number(parsed) else ANONYMOUS
+
+
+def parse_operator_number(raw: str, region: str = "NL", *, valid: bool = True) -> str:
+    """A number typed by a supervisor, exactly: E.164, or raise BadNumber naming the problem.
+
+    Only digits, an optional leading + (or 00) and the separators people type (spaces, dashes,
+    dots, parentheses) are allowed: no letters, no extension, nothing phonenumbers would quietly
+    drop. With ``valid`` (for commands that create a record: ban, allow, incidents add) the
+    number must be in use according to the numbering plan, so that a missing or extra digit
+    is refused instead of landing on somebody else. Without it (look-ups, unban, disallow,
+    forget) a *possible* number is enough: a spoofed caller ID that is not in the plan can
+    still reach the logbook through the network, and must stay reachable for erasure.
+    """
+    text = raw.strip()
+    if text.lower() == ANONYMOUS:
+        return ANONYMOUS
+    if len(text) > 64 or not _TYPED.fullmatch(text):
+        raise BadNumber(f"{raw!r} is not a phone number: only digits, a leading + or 00, spaces, dashes, dots "
+                        "and parentheses are allowed.")
+    parsed = _parse(text, region)
+    check = phonenumbers.is_valid_number if valid else phonenumbers.is_possible_number
+    number = _e164(parsed) if parsed is not None and check(parsed) else ANONYMOUS
+    if number == ANONYMOUS:
+        raise BadNumber(f"{raw!r} is not a {'valid ' if valid else ''}phone number (default region {region}).")
     return number
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from agi.cli.common import iso
+from agi.engine import Ban, Incident
 
 
 N = "+31612345678"
@@ -132,8 +135,8 @@ async def test_forget_leaves_no_trace(gw, store):
 
 
 async def test_purge_drops_what_is_past_retention(gw, store):
-    old, _ = await store.add_incident(N, category="abuse", at=time.time() - 400 * 86400)
-    new, _ = await store.add_incident(N, category="abuse", at=time.time())
+    old, _ = await store.add_incident(Incident.new(N, "abuse", time.time() - 400 * 86400))
+    new, _ = await store.add_incident(Incident.new(N, "abuse", time.time()))
     assert "1 incident" in gw("purge").stdout
     assert [i["id"] for i in j(gw("incidents", "list", "--json"))] == [new]
 
@@ -159,7 +162,8 @@ def test_audit_records_every_change_with_actor(gw):
     entries = j(gw("audit", "--json"))
     assert [(e["action"], e["actor"]) for e in entries] == [
         ("ban", "sup1"), ("unban", "sup2"), ("incident-add", "sup3"), ("incident-debrief", "sup4")]
-    assert j(gw("audit", "--since", "2999-01-01", "--json")) == []
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    assert j(gw("audit", "--since", tomorrow, "--json")) == []
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -170,6 +174,15 @@ def test_audit_records_every_change_with_actor(gw):
     (("incidents", "add", "0612345678", "--category", "rude"), "is not in the protocol's weights"),
     (("ban", "0612345678", "--days", "0"), "--days"),
     (("ban", "--prefix", "+31a"), "is not a number prefix"),
+    (("screen", "06123456ab"), "is not a phone number"),
+    (("ban", "0612345678x9"), "is not a phone number"),
+    (("ban", "+3161234567"), "is not a valid phone number"),
+    (("ban", "0612345678", "--days", "999999999"), "--days must be a whole number from 1 to 3650"),
+    (("incidents", "add", "0612345678", "--category", "abuse", "--at", "2999-01-01"), "is out of range"),
+    (("incidents", "add", "0612345678", "--category", "abuse", "--at", "1999-12-31"), "is out of range"),
+    (("incidents", "list", "--since", "0001-01-01"), "is out of range"),
+    (("stats", "--since", "9999-12-31T23:59:59-23:59"), "is out of range"),
+    (("audit", "--since", "2999-01-01"), "is out of range"),
     (("nosuch",), "invalid choice"),
 ])
 def test_bad_input_is_one_sentence_and_exit_2(gw, args, needle):
@@ -177,6 +190,51 @@ def test_bad_input_is_one_sentence_and_exit_2(gw, args, needle):
     assert out.returncode == 2
     assert needle in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+async def test_refused_input_writes_nothing(gw, store):
+    for args in (("ban", "0612345678", "--days", "999999999"), ("ban", "06123456ab"), ("allow", "0612345678x9"),
+                 ("incidents", "add", "0612345678", "--category", "abuse", "--at", "2739933-01-01"),
+                 ("incidents", "add", "0612345678", "--category", "abuse", "--at", "2999-01-01")):
+        assert gw(*args, ok=False).returncode == 2
+    assert await store.redis.dbsize() == 0
+
+
+async def test_a_stored_time_out_of_any_calendar_does_not_crash_the_cli(gw, store):
+    # Put there by an older version or by hand (the store reads it as the end of year 9999).
+    await store.set_ban(N, Ban(until=1e15, reason="typo", set_at=time.time(), actor="sup1"))
+    end = "9999-12-31 23:59:59Z"
+    assert j(gw("caller", "0612345678", "--json"))["ban"]["until"] == end
+    assert [(b["target"], b["until"]) for b in j(gw("bans", "--json"))] == [(N, end)]
+    assert j(gw("export", "--caller", "0612345678"))["caller"]["ban"]["until"] == end
+    assert j(gw("screen", "0612345678", "--json"))["action"] == "refuse"
+
+
+@pytest.mark.parametrize("value", [1e15, -1e15, float("inf"), float("nan"), "x", "1e400"])
+def test_iso_shows_an_impossible_time_as_invalid(value):
+    assert iso(value) == "invalid"
+    assert iso(0) == "1970-01-01 00:00:00Z" and iso(None) == iso("") == ""
+
+
+def test_a_number_outside_the_plan_can_be_looked_up_and_erased_but_not_banned(gw):
+    # +3161234567 is one digit short: possible, but no such number is in use.
+    assert "is not a valid phone number" in gw("ban", "+3161234567", ok=False).stderr
+    assert j(gw("caller", "+3161234567", "--json"))["caller"] == "+3161234567"
+    assert "erased" in gw("forget", "+3161234567", "--yes").stdout
+
+
+def test_serve_names_a_listen_address_in_use(tmp_path, redis_server):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
+                       f'[ami]\naddress = "127.0.0.1:1"\n[storage]\njournal_path = "{tmp_path / "journal.jsonl"}"\n')
+        out = subprocess.run([SCRIPT, "--config", str(cfg), "serve"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == f"grenswacht: agi.listen 127.0.0.1:{port}: address already in use."
+    assert "Traceback" not in out.stderr and "unreachable" not in out.stderr
 
 
 def test_unreachable_store_is_one_sentence_and_exit_2(tmp_path):

@@ -11,18 +11,21 @@ from agi.engine import DAY, Action, Allow, Ban, decide, rung_at_least
 from agi.numbers import parse_prefix
 
 
-def target(args, config: Config) -> tuple[str, str]:
+MAX_BAN_DAYS = 3650
+
+
+def target(args, config: Config, *, valid: bool = True) -> tuple[str, str]:
     """('number', +316...) or ('prefix', +3185...)."""
     if args.prefix:
         return "prefix", parse_prefix(args.number)
-    return "number", number_arg(args.number, config)
+    return "number", number_arg(args.number, config, valid=valid)
 
 
 async def ban_cmd(args, config: Config) -> int:
     kind, value = target(args, config)
-    if args.days is not None and args.days <= 0:
-        raise UsageError("--days must be a whole number of days above 0.")
     days = args.days if args.days is not None else config.protocol_for(None)[1].ban_days or 90
+    if not 1 <= days <= MAX_BAN_DAYS:
+        raise UsageError(f"--days must be a whole number from 1 to {MAX_BAN_DAYS} (ten years).")
     now, who = time.time(), actor(args)
     until = now + days * DAY
     async with open_store(config) as store:
@@ -37,7 +40,7 @@ async def ban_cmd(args, config: Config) -> int:
 
 async def _clear(args, config: Config, what: str, action: str, missing: str, done: str) -> int:
     """unban / disallow: remove a number's or a range's entry, and say so in the audit trail."""
-    kind, value = target(args, config)
+    kind, value = target(args, config, valid=False)   # also lifts what screening set on a spoofed number
     async with open_store(config) as store:
         removed = await (store.clear_prefix(what, value) if kind == "prefix"
                          else store.clear_ban(value) if what == "ban" else store.clear_allow(value))
@@ -140,7 +143,8 @@ def register(sub) -> None:
         if name in ("ban", "allow"):
             p.add_argument("--reason")
         if name == "ban":
-            p.add_argument("--days", type=int, help="length of the ban (default: the protocol's ban_days)")
+            p.add_argument("--days", type=int,
+                           help=f"length of the ban, 1 to {MAX_BAN_DAYS} (default: the protocol's ban_days)")
     add_command(sub, "bans", "active bans, numbers and ranges", bans_cmd, json_output=True)
     wsub = add_group(sub, "warnings", "callers due a written warning (and `warnings sent NUMBER`)", warnings_list)
     add_command(wsub, "list", "callers due a written warning", warnings_list, json_output=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agi.cli import admin_cmds, data_cmds, logbook_cmds, screening_cmds
+from agi.cli import admin_cmds, check_cmds, data_cmds, logbook_cmds, screening_cmds
 
 
 def register(sub) -> None:
@@ -10,3 +10,4 @@ def register(sub) -> None:
     logbook_cmds.register(sub)
     admin_cmds.register(sub)
     data_cmds.register(sub)
+    check_cmds.register(sub)

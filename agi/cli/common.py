@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 from agi.config import Config
@@ -52,31 +52,45 @@ async def open_store(config: Config):
 
     store = build_store(config)
     try:
-        await store.redis.ping()
+        await store.ping()
         yield store
     finally:
         await store.close()
 
 
-def number_arg(raw: str, config: Config) -> str:
-    return parse_operator_number(raw, config.numbers.default_region)
+def number_arg(raw: str, config: Config, *, valid: bool = True) -> str:
+    """A typed number, exactly; ``valid=False`` for look-ups, unban and erasure (see parse_operator_number)."""
+    return parse_operator_number(raw, config.numbers.default_region, valid=valid)
 
 
-def parse_date(raw: str) -> float:
-    """YYYY-MM-DD or an ISO 8601 timestamp (UTC unless it says otherwise)."""
+# Dates an operator may type: --since from the Unix epoch (nothing is older), --at from 2000;
+# both at most a day ahead (clock skew, time zones). Anything else is a typo.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EARLIEST_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_date(raw: str, earliest: datetime = EPOCH) -> float:
+    """YYYY-MM-DD or an ISO 8601 timestamp (UTC unless it says otherwise), from ``earliest`` to tomorrow."""
     try:
         dt = datetime.fromisoformat(raw)
     except ValueError:
         raise UsageError(f"{raw!r} is not a date (expected YYYY-MM-DD or an ISO 8601 time).") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
+    latest = datetime.now(timezone.utc) + timedelta(days=1)
+    if not earliest <= dt <= latest:
+        raise UsageError(f"{raw!r} is out of range (expected a date from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}).")
     return dt.timestamp()
 
 
-def iso(ts: float | None) -> str:
+def iso(ts: float | str | None) -> str:
+    """A stored time as UTC text; ``invalid`` for a value no calendar holds (never raises)."""
     if ts is None or ts == "":
         return ""
-    return datetime.fromtimestamp(float(ts), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(float(ts), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "invalid"
 
 
 def actor(args) -> str:

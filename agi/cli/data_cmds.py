@@ -11,14 +11,13 @@ from agi.cli.common import UsageError, actor, add_command, emit_json, iso, numbe
 from agi.cli.logbook_cmds import caller_summary, collect_incidents
 from agi.config import Config
 from agi.engine import decide
-from redis_schema import keys
 
 CSV_FIELDS = ("id", "caller", "at", "category", "severity", "agent", "queue", "uniqueid", "linkedid", "note", "source",
               "actor", "debrief", "debrief_at")
 
 
 async def export_cmd(args, config: Config) -> int:
-    caller = number_arg(args.caller, config) if args.caller else None
+    caller = number_arg(args.caller, config, valid=False) if args.caller else None
     async with open_store(config) as store:
         if caller:
             record = await store.load_caller(caller)
@@ -42,7 +41,7 @@ async def export_cmd(args, config: Config) -> int:
 
 
 async def forget_cmd(args, config: Config) -> int:
-    number = number_arg(args.number, config)
+    number = number_arg(args.number, config, valid=False)
     if not args.yes:
         raise UsageError(f"forget erases every record of {number} for good; repeat with --yes to confirm.")
     async with open_store(config) as store:
@@ -65,20 +64,10 @@ async def stats_cmd(args, config: Config) -> int:
     since = parse_date(args.since) if args.since else time.time() - 30 * 86400
     async with open_store(config) as store:
         incidents = await collect_incidents(store, since=since)
-        screen_keys = [k async for k in store.redis.scan_iter(match=keys.STATS_SCAN, count=500)]
-        day0 = time.strftime("%Y-%m-%d", time.gmtime(since))
-        screenings: Counter = Counter()
-        refused_banned = 0
-        for key in screen_keys:
-            if key.rsplit(":", 1)[1] >= day0:
-                for field, value in (await store.redis.hgetall(key)).items():
-                    if field.startswith("screen."):
-                        screenings[field[7:]] += int(value)
-                    elif field == "refused-while-banned":
-                        refused_banned += int(value)
+        screenings, refused_banned = await store.screening_counts(iso(since)[:10])
     per_day: dict[str, Counter] = defaultdict(Counter)
     for inc in incidents:
-        per_day[time.strftime("%Y-%m-%d", time.gmtime(inc["at"]))][inc["category"]] += 1
+        per_day[iso(inc["at"])[:10]][inc["category"]] += 1
     top = Counter(i["caller"] for i in incidents).most_common(10)
     out = {"since": iso(since), "incidents_per_day": {d: dict(c) for d, c in sorted(per_day.items())},
            "top_callers": [{"caller": c, "incidents": n} for c, n in top],

@@ -5,20 +5,20 @@ from __future__ import annotations
 import re
 import time
 
-from agi.cli.common import (UsageError, actor, add_command, add_group, emit_json, iso, number_arg, open_store, parse_date,
-                            table)
+from agi.cli.common import (EARLIEST_AT, UsageError, actor, add_command, add_group, emit_json, iso, number_arg,
+                            open_store, parse_date, table)
 from agi.config import Config
-from agi.engine import CallerRecord
+from agi.engine import CallerRecord, Incident
 from agi.prefixes import PrefixCache
 from agi.screening import screen
 from redis_schema.store import Store, incident_dict
 
-_ID = re.compile(r"^[0-9a-f]{12}$")
+_ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
 
 
 def incident_id_arg(raw: str) -> str:
     if not _ID.match(raw):
-        raise UsageError(f"{raw!r} is not an incident id (12 hexadecimal digits, as `incidents list` shows).")
+        raise UsageError(f"{raw!r} is not an incident id (16 hexadecimal digits, or 12 for older ones, as `incidents list` shows).")
     return raw
 
 
@@ -51,7 +51,7 @@ async def load_prefixes(store: Store) -> PrefixCache:
 
 
 async def caller_cmd(args, config: Config) -> int:
-    number = number_arg(args.number, config)
+    number = number_arg(args.number, config, valid=False)
     async with open_store(config) as store:
         result = await screen(config, store, await load_prefixes(store), number, None, time.time(), None)
     summary = caller_summary(number, result.record, result.decision, result.protocol)
@@ -91,7 +91,7 @@ async def collect_incidents(store: Store, *, since: float | None = None, caller:
 
 async def incidents_list(args, config: Config) -> int:
     since = parse_date(args.since) if args.since else None
-    caller = number_arg(args.caller, config) if args.caller else None
+    caller = number_arg(args.caller, config, valid=False) if args.caller else None
     async with open_store(config) as store:
         items = await collect_incidents(store, since=since, caller=caller)
     items = [i for i in items if (not args.agent or args.agent in i["agent"])
@@ -126,11 +126,11 @@ async def incidents_add(args, config: Config) -> int:
     weights = config.protocol_for(None)[1].weights
     if args.category not in weights:
         raise UsageError(f"category {args.category!r} is not in the protocol's weights ({', '.join(weights)}).")
-    at = parse_date(args.at) if args.at else time.time()
+    at = parse_date(args.at, EARLIEST_AT) if args.at else time.time()
     who = actor(args)
     async with open_store(config) as store:
-        iid, _ = await store.add_incident(number, category=args.category, at=at, severity=weights[args.category],
-                                          note=args.note or "", source="cli", actor=who)
+        iid, _ = await store.add_incident(Incident.new(number, args.category, at, severity=weights[args.category],
+                                                       note=args.note or "", source="cli", actor=who))
         await store.audit(who, "incident-add", time.time(), caller=number, incident=iid, category=args.category)
     print(iid)
     return 0
@@ -170,7 +170,7 @@ def register(sub) -> None:
     p.add_argument("number")
     p.add_argument("--category", required=True)
     p.add_argument("--note")
-    p.add_argument("--at", help="when it happened (default now)")
+    p.add_argument("--at", help="when it happened, from 2000-01-01 to tomorrow (default now)")
     p.add_argument("--actor")
     p = add_command(isub, "debrief", "record the debrief with the agent (their reflection)", incidents_debrief)
     p.add_argument("id")

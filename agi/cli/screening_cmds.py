@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 
-from agi.cli.common import add_command, emit_json, iso, number_arg, open_store
+from agi.cli.common import UsageError, add_command, emit_json, iso, number_arg, open_store
 from agi.config import Config
 from agi.prefixes import PrefixCache
 from agi.screening import screen
@@ -14,13 +16,20 @@ async def serve(args, config: Config) -> int:
     from agi import logs
     from agi.service import Service
 
-    logs.configure()
-    await Service(config).run()
+    logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
+    try:
+        await Service(config).run()
+    except OSError as exc:
+        # Binding the listen address fails with one of these and no file name (a file the
+        # service cannot open has one); anything else is for main to report.
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES) or exc.filename:
+            raise
+        raise UsageError(f"agi.listen {config.agi.listen}: {os.strerror(exc.errno).lower()}.") from None
     return 0
 
 
 async def screen_cmd(args, config: Config) -> int:
-    number = number_arg(args.number, config)
+    number = number_arg(args.number, config, valid=False)
     async with open_store(config) as store:
         prefixes = PrefixCache()
         prefixes.replace(*await store.load_prefixes())
