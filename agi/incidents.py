@@ -77,8 +77,7 @@ class Logbook:
         """Log one incident from a call. Returns (incident id, logged | journaled | duplicate | error)."""
         if self.journal.same_press(inc) is not None:
             return "", "duplicate"
-        steps = {STORE, "event", "userevent", "webhook"} | ({"cooldown"} if pause and inc.agent else set())
-        entry = Entry(inc, pause, steps, self.clock())
+        entry = Entry.new(inc, pause, self.clock())
         journaled = await self._journal(entry)
         if not journaled:
             self.journal.entries.pop(inc.id, None)   # not on disk: only this answer decides its fate
@@ -204,6 +203,9 @@ class Logbook:
             else:
                 log.error("aftercare-step-given-up", incident=iid, step=step, error=type(exc).__name__)
                 await self.journal.note({"op": "done", "id": iid, "step": step})
+        else:
+            return False
+        self._failing.discard((iid, step))       # over: nothing more to report for it
         return False
 
     async def _do(self, entry: Entry, step: str, now: float) -> bool:

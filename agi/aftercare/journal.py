@@ -46,6 +46,12 @@ class Entry:
     attempts: dict[str, int] = field(default_factory=dict)     # in memory only
     next_try: dict[str, float] = field(default_factory=dict)   # in memory only
 
+    @classmethod
+    def new(cls, incident: Incident, pause: bool, added: float) -> "Entry":
+        """An incident to store, with its after-care (a cool-down only for an agent's key press)."""
+        steps = {STORE, "event", "userevent", "webhook"} | ({"cooldown"} if pause and incident.agent else set())
+        return cls(incident, pause, steps, added)
+
     def line(self) -> dict:
         return {"op": "add", "incident": self.incident.to_json(), "pause": self.pause, "steps": sorted(self.steps),
                 "added": self.added, "confirmed": self.confirmed}
@@ -58,8 +64,7 @@ def _from_before_0_2(rec: dict) -> dict:
     """A line of the journal before 0.2 (an incident Redis could not take): store it, with after-care."""
     fields = {k: v for k, v in rec.items() if k not in ("incident_id", "caller")}
     incident = {**fields, "id": rec["incident_id"], "caller": rec["caller"]}
-    return {"op": "add", "incident": incident, "pause": rec.get("source") == "key",
-            "steps": [STORE, *AFTERCARE_STEPS], "added": float(rec["at"])}
+    return Entry.new(Incident.from_json(incident), rec.get("source") == "key", float(rec["at"])).line()
 
 
 def _encode(record: dict) -> bytes:

@@ -52,10 +52,7 @@ class RedisServer:
 
     def kill(self) -> None:
         """SIGKILL: what a crash or the OOM killer does (nothing is flushed)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+        self.stop(signal.SIGKILL)
 
     def pause(self) -> None:
         """SIGSTOP: Redis stalls (connections stay open, nothing answers)."""
@@ -64,9 +61,9 @@ class RedisServer:
     def resume(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
 
-    def stop(self) -> None:
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(sig)
             self.proc.wait(10)
         self.proc = None
 
