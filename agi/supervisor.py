@@ -33,6 +33,7 @@ async def supervise(name: str, job: Callable[[], Awaitable[None]], *, min_backof
         except asyncio.CancelledError:
             raise
         except Exception:
+            reraise_cancel()
             log.exception("job-crashed", job=name, restart_in_s=backoff)
         if time.monotonic() - started > HEALTHY_AFTER:
             backoff = min_backoff
@@ -62,6 +63,22 @@ class Jobs:
         self.tasks.clear()
 
 
+def reraise_cancel() -> None:
+    """Raise CancelledError if this task is being cancelled.
+
+    A cancel that arrives while the Redis client is inside its own timeouts can come out as a
+    TimeoutError or a ConnectionError (seen on Python 3.11: the job then ran on and a stop hung);
+    every handler of those errors calls this first (``Outage.failed`` does), so a cancel is never
+    swallowed.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:        # no event loop: nothing can be cancelling
+        return
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Outage:
     """Log a recurring failure once when it starts and once when it ends, not on every retry."""
 
@@ -69,6 +86,7 @@ class Outage:
         self.log, self.what, self.since = logger, what, None
 
     def failed(self, exc: BaseException) -> None:
+        reraise_cancel()
         if self.since is None:
             self.since = time.monotonic()
             self.log.warning(f"{self.what}-failed", error=type(exc).__name__, detail=str(exc)[:160])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -15,11 +16,18 @@ SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 AOF_ALWAYS = ("--appendonly", "yes", "--appendfsync", "always")
 
 
-def check(tmp_path: Path, url: str, *args: str, journal: Path | None = None) -> subprocess.CompletedProcess:
+SOUNDS = Path(__file__).resolve().parents[1] / "dialplan" / "sounds"
+NO_AMI = "WARNING  ami: not configured (set GRENSWACHT_AMI_SECRET)"
+
+
+def check(tmp_path: Path, url: str, *args: str, journal: Path | None = None, extra: str = "",
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     cfg = tmp_path / "grenswacht.toml"
     journal = journal or tmp_path / "state" / "journal.jsonl"
-    cfg.write_text(f'[redis]\nurl = "{url}"\n[storage]\njournal_path = "{journal}"\n')
-    return subprocess.run([SCRIPT, "--config", str(cfg), "check", *args], capture_output=True, text=True, timeout=60)
+    cfg.write_text(f'[redis]\nurl = "{url}"\n[storage]\njournal_path = "{journal}"\n{extra}')
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")} | (env or {})
+    return subprocess.run([SCRIPT, "--config", str(cfg), "check", *args], capture_output=True, text=True, timeout=60,
+                          env=environ)
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +44,42 @@ def lines(out: subprocess.CompletedProcess) -> list[str]:
     return checks
 
 
-@pytest.mark.parametrize("strict", [(), ("--strict",)])
-def test_durable_redis_passes_every_check(tmp_path, durable_redis, strict):
-    out = check(tmp_path, durable_redis.url, *strict)
+def test_durable_redis_passes_every_check(tmp_path, durable_redis):
+    out = check(tmp_path, durable_redis.url)
     assert out.returncode == 0, out.stderr
     checks = lines(out)
-    assert [c.split()[0] for c in checks] == ["ok", "ok", "ok", "ok"]
-    assert "aof-always" in checks[2]
+    assert [c.split()[0] for c in checks] == ["ok", "ok", "ok", "ok", "WARNING"]
+    assert "aof-always" in checks[2] and checks[4].startswith(NO_AMI)
+    out = check(tmp_path, durable_redis.url, "--strict")       # without AMI, strict says so
+    assert out.returncode == 2 and out.stderr == "grenswacht: 1 check(s) gave a warning, and --strict makes that an error.\n"
+
+
+def test_prompts_are_checked_in_the_folder_the_config_names(tmp_path, durable_redis):
+    out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{SOUNDS}"\nlanguage = "en"\n')
+    assert out.returncode == 0, out.stderr
+    assert lines(out)[5] == f"ok       prompts: all 13 in {SOUNDS / 'en'}"
+    out = check(tmp_path, durable_redis.url, "--sounds-dir", str(SOUNDS.parent), extra='[prompts]\npath = "sounds"\n')
+    assert out.returncode == 0 and lines(out)[5] == f"ok       prompts: all 13 in {SOUNDS / 'nl'}"
+    (tmp_path / "nl").mkdir()
+    (tmp_path / "nl" / "refused.wav").write_bytes(b"")
+    out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{tmp_path}"\nlanguage = "nl"\n')
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"grenswacht: the prompts folder {tmp_path / 'nl'} lacks warning, senior,")
+
+
+def test_an_unreachable_ami_is_one_sentence_and_exit_2(tmp_path, durable_redis):
+    out = check(tmp_path, durable_redis.url, extra='[ami]\naddress = "127.0.0.1:1"\n',
+                env={"GRENSWACHT_AMI_SECRET": "s3cret"})
+    assert out.returncode == 2, out.stdout
+    assert out.stderr == ("grenswacht: AMI at 127.0.0.1:1 cannot be reached (Connection refused); "
+                          "is Asterisk running with the manager enabled on that address?\n")
+    assert "Traceback" not in out.stdout + out.stderr
 
 
 def test_redis_without_persistence_is_a_clear_warning(tmp_path, redis_server):
     out = check(tmp_path, redis_server.url)
     assert out.returncode == 0, out.stderr
-    config, reachable, durability, journal = lines(out)
+    config, reachable, durability, journal, ami = lines(out)
     assert config.startswith("ok") and reachable.startswith("ok")
     assert durability.startswith("WARNING") and "(none)" in durability
     assert "would lose acknowledged incidents on restart" in durability and "appendfsync always" in durability
@@ -57,7 +88,7 @@ def test_redis_without_persistence_is_a_clear_warning(tmp_path, redis_server):
 def test_strict_makes_a_warning_exit_2(tmp_path, redis_server):
     out = check(tmp_path, redis_server.url, "--strict")
     assert out.returncode == 2
-    assert out.stderr.splitlines() == ["grenswacht: 1 check(s) gave a warning, and --strict makes that an error."]
+    assert out.stderr.splitlines() == ["grenswacht: 2 check(s) gave a warning, and --strict makes that an error."]
     assert "WARNING" in out.stdout
 
 
@@ -88,3 +119,35 @@ def test_a_journal_that_cannot_be_written_or_holds_set_aside_entries_is_a_warnin
     (state / "journal.jsonl.poison").write_text("{x\n")
     out = check(tmp_path, durable_redis.url, "--strict")
     assert out.returncode == 2 and "set aside as unreadable" in lines(out)[3]
+
+
+FEATURES_SHOW = """Builtin Feature           Default Current
+---------------           ------- -------
+Pickup                    *8      *8
+Attended Transfer
+
+Dynamic Feature           Default Current
+---------------           ------- -------
+grenswacht-callback       no def  *7
+grenswacht-endlog         no def  *0
+grenswacht-endlog-threat  no def  *9
+grenswacht-handover       no def  *8
+
+Feature Groups:
+---------------
+(none)""".splitlines()
+
+
+def test_feature_codes_and_permissions_are_read_from_asterisks_output():
+    from agi.cli.check_cmds import feature_codes, feature_problems, missing_permissions, permissions
+    from agi.config import Config
+    codes = feature_codes(FEATURES_SHOW)
+    assert codes == {"grenswacht-callback": "*7", "grenswacht-endlog": "*0", "grenswacht-endlog-threat": "*9",
+                     "grenswacht-handover": "*8"}
+    assert feature_problems(Config(), codes) == []
+    changed = Config.model_validate({"features": {"endlog": "*5", "extra": {"*6": "threat"}}})
+    assert feature_problems(changed, codes) == ["features.endlog is *5 but the feature grenswacht-endlog is *0",
+                                                "features.extra *6 has no grenswacht-endlog-* feature with that code"]
+    have = permissions(["  read perm: system,call,agent", " write perm: agent,user,originate,command"])
+    assert missing_permissions(have) == ["read=user"]
+    assert missing_permissions({"read": {"all"}, "write": {"all"}}) == []

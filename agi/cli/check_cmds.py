@@ -6,10 +6,13 @@ is one entry of CHECKS: an async function (store, config) -> Result.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from agi.ami.client import _Manager, check_action
 from agi.cli.common import UsageError, add_command, open_store
 from agi.config import ENV_CONFIG, Config
 from redis_schema.store import Store
@@ -22,7 +25,7 @@ class Result:
 
 
 async def redis_reachable(store: Store, config: Config) -> Result:
-    return Result(True, f"redis: reachable, Redis {await store.server_version() or '?'}")
+    return Result(True, f"redis: reachable ({await store.topology()}), Redis {await store.server_version() or '?'}")
 
 
 async def redis_durability(store: Store, config: Config) -> Result:
@@ -49,9 +52,236 @@ async def journal(store: Store, config: Config) -> Result:
 CHECKS = (redis_reachable, redis_durability, journal)
 
 
+# ---- Asterisk, over AMI ----------------------------------------------------------------------------
+AMI_TIMEOUT = 5.0
+# The contexts of dialplan/grenswacht-extensions.conf, and what the service's AMI user must be allowed.
+CONTEXTS = ("grenswacht-screen", "grenswacht-agent-key", "grenswacht-closing", "grenswacht-handover",
+            "grenswacht-callback", "grenswacht-callback-closing")
+NEEDED = {"read": ("call", "agent", "user"), "write": ("agent", "user", "originate")}
+PROMPTS = ("warning", "senior", "refused", "closing", "callback-agreed", "callback-at", "callback-closing",
+           "callback-confirm", "callback-default", "callback-time", "callback-today", "callback-tomorrow",
+           "callback-whisper")
+DENIED = "Permission denied"
+
+
+class Ami:
+    """One short AMI login for the checks (panoramisk; its log kept off the terminal)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.where = f"AMI at {config.ami.address}"
+        quiet = logging.getLogger("grenswacht.check.ami")
+        quiet.propagate, quiet.handlers = False, [logging.NullHandler()]
+        host, port = config.ami.host_port
+        self.manager = _Manager(host=host, port=port, username=config.ami.username, secret=config.ami.secret,
+                                ping_delay=3600, reconnect_timeout=3600, log=quiet, loop=asyncio.get_running_loop())
+
+    async def __aenter__(self) -> "Ami":
+        try:
+            async with asyncio.timeout(AMI_TIMEOUT):
+                await self.manager.connect()
+                while getattr(self.manager, "authenticated_future", None) is not None:
+                    await asyncio.sleep(0.05)
+        except (OSError, TimeoutError) as exc:
+            self.manager.close()
+            why = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else "no answer"
+            raise UsageError(f"{self.where} cannot be reached ({why}); is Asterisk running with the manager "
+                             "enabled on that address?") from None
+        if not getattr(self.manager, "authenticated", False):
+            self.manager.close()
+            raise UsageError(f"{self.where} refused the login of user {self.config.ami.username!r}; check "
+                             "GRENSWACHT_AMI_SECRET and that user's entry in Asterisk's manager.conf.")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.manager.close()
+
+    async def action(self, fields: dict[str, str]) -> dict:
+        """The first message of the response (a list action's opening one)."""
+        try:
+            async with asyncio.timeout(AMI_TIMEOUT):
+                resp = await self.manager.send_action(check_action(fields))
+        except TimeoutError:
+            raise UsageError(f"{self.where} did not answer the {fields['Action']} action within "
+                             f"{AMI_TIMEOUT:g} s.") from None
+        return dict(resp[0] if isinstance(resp, list) else resp)
+
+    async def command(self, line: str) -> list[str] | None:
+        """A CLI command's output lines; None when the user lacks the ``command`` permission."""
+        resp = await self.action({"Action": "Command", "Command": line})
+        if resp.get("Response") == "Error":
+            if DENIED in str(resp.get("Message", "")):
+                return None
+            raise UsageError(f"{self.where} refused the command {line!r} ({resp.get('Message', 'error')}).")
+        out = resp.get("Output", [])
+        return [out] if isinstance(out, str) else list(out)
+
+    async def has_extension(self, context: str, exten: str | None = None) -> bool:
+        fields = {"Action": "ShowDialPlan", "Context": context, **({"Extension": exten} if exten else {})}
+        resp = await self.action(fields)
+        if resp.get("Response") != "Error":
+            return True
+        if DENIED in str(resp.get("Message", "")):
+            raise UsageError(f"AMI user {self.config.ami.username!r} may not read the dialplan; add 'reporting' "
+                             "to its write permissions in manager.conf.")
+        return False
+
+
+def permissions(lines: list[str]) -> dict[str, set[str]]:
+    """'read perm: a,b' / 'write perm: c' of `manager show user` (pure)."""
+    out: dict[str, set[str]] = {"read": set(), "write": set()}
+    for line in lines:
+        key, _, value = line.strip().partition(":")
+        if key in ("read perm", "write perm"):
+            out[key.split()[0]] = {p.strip() for p in value.split(",") if p.strip()}
+    return out
+
+
+def missing_permissions(have: dict[str, set[str]]) -> list[str]:
+    return [f"{kind}={','.join(p for p in need if p not in have[kind])}" for kind, need in NEEDED.items()
+            if "all" not in have[kind] and any(p not in have[kind] for p in need)]
+
+
+def feature_codes(lines: list[str]) -> dict[str, str]:
+    """Dynamic feature name -> its current code, from `features show` (pure)."""
+    out, dynamic = {}, False
+    for line in lines:
+        if line.startswith("Dynamic Feature"):
+            dynamic = True
+        elif dynamic and line.startswith("Feature Groups"):
+            break
+        elif dynamic and line.strip() and not line.startswith("-"):
+            parts = line.split()
+            out[parts[0]] = parts[-1] if len(parts) >= 3 else ""
+    return out
+
+
+def feature_problems(config: Config, codes: dict[str, str]) -> list[str]:
+    """Each configured key whose applicationmap entry is missing or differs (pure)."""
+    f = config.features
+    want = [("grenswacht-endlog", f.endlog, "features.endlog"), ("grenswacht-handover", f.handover, "features.handover"),
+            ("grenswacht-callback", config.callbacks.key, "callbacks.key")]
+    problems = [f"{setting} is {code} but the feature {name} is {codes.get(name) or 'not defined'}"
+                for name, code, setting in want if codes.get(name) != code]
+    endlogs = {c for n, c in codes.items() if n.startswith("grenswacht-endlog-")}
+    problems += [f"features.extra {code} has no grenswacht-endlog-* feature with that code"
+                 for code in f.extra if code not in endlogs]
+    return problems
+
+
+def missing_prompts(folder: Path) -> list[str]:
+    try:
+        present = {p.stem for p in folder.iterdir()}
+    except OSError:          # absent, not a folder, or not readable by this user
+        present = set()
+    return [name for name in PROMPTS if name not in present]
+
+
+async def ami_login(ami: Ami, config: Config, args) -> Result:
+    resp = await ami.action({"Action": "CoreSettings"})
+    version = resp.get("AsteriskVersion", "?") if resp.get("Response") == "Success" else "?"
+    return Result(True, f"ami: logged in to {config.ami.address} as {config.ami.username!r}, Asterisk {version}")
+
+
+async def ami_permissions(ami: Ami, config: Config, args) -> Result:
+    lines = await ami.command(f"manager show user {config.ami.username}")
+    if lines is None:
+        return Result(False, f"ami permissions: not readable, since user {config.ami.username!r} lacks the 'command' "
+                             "write permission; the feature codes and the sounds folder cannot be checked either")
+    have = permissions(lines)
+    missing = missing_permissions(have)
+    if missing:
+        raise UsageError(f"AMI user {config.ami.username!r} lacks the permissions {' '.join(missing)}; add them in "
+                         "manager.conf and run 'manager reload'.")
+    return Result(True, f"ami permissions: read={','.join(sorted(have['read']))} write={','.join(sorted(have['write']))}")
+
+
+async def dialplan_contexts(ami: Ami, config: Config, args) -> Result:
+    contexts = (*CONTEXTS, config.callbacks.outbound_context)
+    for context in contexts:
+        if not await ami.has_extension(context):
+            raise UsageError(f"the dialplan on Asterisk has no context {context!r}; include "
+                             "grenswacht-extensions.conf in extensions.conf (see dialplan/README.md) and run "
+                             "'dialplan reload'." if context in CONTEXTS else
+                             f"the dialplan on Asterisk has no context {context!r}, which callbacks.outbound_context "
+                             "names; add it (see dialplan/README.md) and run 'dialplan reload'.")
+    return Result(True, f"dialplan: the {len(contexts)} contexts are loaded ({', '.join(contexts)})")
+
+
+async def features(ami: Ami, config: Config, args) -> Result:
+    lines = await ami.command("features show")
+    if lines is None:
+        return Result(False, "feature codes: not checked (the AMI user lacks the 'command' write permission)")
+    problems = feature_problems(config, feature_codes(lines))
+    if problems:
+        raise UsageError(f"the feature codes on Asterisk differ from the configuration: {'; '.join(problems)} "
+                         "(see dialplan/grenswacht-applicationmap.conf, then 'module reload features').")
+    codes = [config.features.endlog, config.features.handover, *config.features.extra, config.callbacks.key]
+    return Result(True, f"feature codes: {', '.join(codes)} match the applicationmap on Asterisk")
+
+
+async def sounds_folder(ami: Ami | None, config: Config, args) -> Path | None:
+    prompts = config.prompts
+    if Path(prompts.path).is_absolute():
+        return Path(prompts.path) / prompts.language
+    if args.sounds_dir:
+        return Path(args.sounds_dir) / prompts.path / prompts.language
+    lines = await ami.command("core show settings") if ami is not None else None
+    data = next((line.split(":", 1)[1].strip() for line in lines or () if line.strip().startswith("Data directory:")),
+                None)
+    return Path(data) / "sounds" / prompts.path / prompts.language if data else None
+
+
+async def prompt_files(ami: Ami | None, config: Config, args) -> Result:
+    folder = await sounds_folder(ami, config, args)
+    if folder is None:
+        return Result(False, "prompts: not checked (Asterisk's sounds folder is unknown: give --sounds-dir)")
+    missing = missing_prompts(folder)
+    if missing:
+        raise UsageError(f"the prompts folder {folder} lacks {', '.join(missing)}; copy dialplan/sounds/"
+                         f"{config.prompts.language} there (see dialplan/README.md), or give --sounds-dir if "
+                         "Asterisk's sounds are elsewhere on this machine.")
+    return Result(True, f"prompts: all {len(PROMPTS)} in {folder}")
+
+
+async def senior_destination(ami: Ami, config: Config, args) -> Result:
+    dest = config.routing.senior_destination
+    if not dest:
+        return Result(True, "senior destination: none set (the senior rung shows [GW n] and takes the normal route)")
+    tech, _, rest = dest.partition("/")
+    if tech.lower() == "local":
+        exten, _, context = rest.partition("@")
+        context = context.split("/", 1)[0]
+        if not context or not await ami.has_extension(context, exten):
+            raise UsageError(f"routing.senior_destination {dest}: Asterisk's dialplan has no extension {exten!r} in "
+                             f"context {context!r}.")
+        return Result(True, f"senior destination: {dest} exists in the dialplan")
+    lines = await ami.command("core show channeltypes")
+    if lines is None:
+        return Result(False, f"senior destination: {dest} not checked (the AMI user lacks the 'command' permission)")
+    if not any(line.split()[:1] == [tech] for line in lines):
+        raise UsageError(f"routing.senior_destination {dest}: Asterisk has no channel driver {tech!r} loaded.")
+    return Result(True, f"senior destination: {dest} (channel driver {tech} is loaded)")
+
+
+ASTERISK_CHECKS = (ami_login, ami_permissions, dialplan_contexts, features, prompt_files, senior_destination)
+
+
 def show(result: Result) -> Result:
-    print(f"{'ok' if result.ok else 'WARNING':<7}  {result.text}")
+    print(f"{'ok' if result.ok else 'WARNING':<7}  {result.text}", flush=True)
     return result
+
+
+async def asterisk_checks(config: Config, args) -> list[Result]:
+    if not config.ami.secret:
+        results = [show(Result(False, "ami: not configured (set GRENSWACHT_AMI_SECRET), so there are no cool-down "
+                                      "pauses or callbacks, and the dialplan, feature codes and senior destination "
+                                      "on Asterisk are not checked"))]
+        if Path(config.prompts.path).is_absolute() or args.sounds_dir:
+            results.append(show(await prompt_files(None, config, args)))
+        return results
+    async with Ami(config) as ami:
+        return [show(await check(ami, config, args)) for check in ASTERISK_CHECKS]
 
 
 async def check_cmd(args, config: Config) -> int:
@@ -61,6 +291,8 @@ async def check_cmd(args, config: Config) -> int:
     async with open_store(config) as store:
         for check in CHECKS:
             results.append(show(await check(store, config)))
+    # The first failure on Asterisk's side ends here too (UsageError: one sentence, exit code 2).
+    results += await asterisk_checks(config, args)
     warnings = sum(not r.ok for r in results)
     print(f"{len(results)} checks, {warnings} warning(s).")
     if warnings and args.strict:
@@ -69,5 +301,8 @@ async def check_cmd(args, config: Config) -> int:
 
 
 def register(sub) -> None:
-    p = add_command(sub, "check", "check the configuration, Redis and its durability, one line each", check_cmd)
+    p = add_command(sub, "check", "check the configuration, Redis, AMI, the dialplan, feature codes, prompts and "
+                    "senior destination on Asterisk, one line each", check_cmd)
     p.add_argument("--strict", action="store_true", help="exit with code 2 when any check gives a warning")
+    p.add_argument("--sounds-dir", help="Asterisk's sounds folder as seen from here, when it is not the one "
+                   "Asterisk reports (a chroot or a container)")

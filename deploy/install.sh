@@ -1,0 +1,52 @@
+#!/bin/sh
+# Install Grenswacht as a systemd service (as root, from a checkout of the repository):
+#
+#   deploy/install.sh [PREFIX]        PREFIX: where the virtualenv goes (default /opt/grenswacht)
+#
+# Makes the virtualenv, installs the program, puts an example configuration in /etc/grenswacht
+# (an existing one is kept), installs deploy/systemd/grenswacht.service with ExecStart pointing
+# at PREFIX, checks it with systemd-analyze verify and reloads systemd. It starts nothing: edit the
+# configuration, put the AMI secret in /etc/grenswacht/ami_secret, run `grenswacht check`, then
+# `systemctl enable --now grenswacht`.
+#
+# DESTDIR=/some/root installs below that folder instead (and skips systemctl), for packaging.
+set -eu
+cd "$(dirname "$0")/.."
+prefix=${1:-/opt/grenswacht}
+root=${DESTDIR:-}
+
+if [ ! -x "$root$prefix/bin/grenswacht" ]; then
+  python3 -m venv "$root$prefix"
+  "$root$prefix/bin/pip" install --quiet --disable-pip-version-check .
+fi
+install -d -m 0755 "$root$prefix/share/doc/grenswacht"
+install -m 0644 docs/operations.md "$root$prefix/share/doc/grenswacht/operations.md"
+
+install -d -m 0755 "$root/etc/grenswacht"   # the unit runs as a DynamicUser: it must read the config (no secrets in it)
+if [ ! -e "$root/etc/grenswacht/grenswacht.toml" ]; then
+  install -m 0644 grenswacht.example.toml "$root/etc/grenswacht/grenswacht.toml"
+fi
+if [ ! -e "$root/etc/grenswacht/ami_secret" ]; then
+  (umask 077 && : > "$root/etc/grenswacht/ami_secret")
+fi
+
+unit="$root/etc/systemd/system/grenswacht.service"
+install -d -m 0755 "$(dirname "$unit")"
+sed -e "s#/opt/grenswacht/#$prefix/#g" deploy/systemd/grenswacht.service > "$unit.tmp"
+chmod 0644 "$unit.tmp"
+mv "$unit.tmp" "$unit"
+if command -v systemd-analyze >/dev/null 2>&1; then
+  check=$unit
+  if [ -n "$root" ]; then   # below DESTDIR: verify a copy whose program path is where it was installed
+    check=$(mktemp -d)/grenswacht.service
+    sed -e "s#^ExecStart=$prefix/#ExecStart=$root$prefix/#" "$unit" > "$check"
+  fi
+  systemd-analyze verify "$check"
+  [ "$check" = "$unit" ] || rm -r "$(dirname "$check")"
+fi
+if [ -z "$root" ] && [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+fi
+echo "installed $unit; now edit /etc/grenswacht/grenswacht.toml, put the AMI secret in /etc/grenswacht/ami_secret,"
+echo "run: GRENSWACHT_CONFIG=/etc/grenswacht/grenswacht.toml GRENSWACHT_AMI_SECRET_FILE=/etc/grenswacht/ami_secret $prefix/bin/grenswacht check"
+echo "then: systemctl enable --now grenswacht"
