@@ -9,11 +9,13 @@ or AGI secrets are always blanked. A multi-line message is one line of JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
 
+import orjson
 import structlog
 
 from agi.numbers import ANONYMOUS, mask, normalise
@@ -54,16 +56,26 @@ def masker(enabled: bool = True, region: str = "NL"):
     return lambda logger, method_name, event_dict: clean(event_dict)
 
 
+def _dumps(event: dict, **_: object) -> str:
+    """The JSON line, rendered by orjson (a fraction of json.dumps's time per screening line);
+    what orjson refuses (an integer beyond 64 bits) goes through json."""
+    try:
+        return orjson.dumps(event, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(event, default=repr)
+
+
 def configure(level: str | None = None, stream=None, *, mask: bool = True, region: str = "NL") -> None:
     level_name = (level or os.environ.get("GRENSWACHT_LOG_LEVEL", "INFO")).upper()
     lvl = getattr(logging, level_name, logging.INFO)
     out = stream or sys.stderr
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    tail = [structlog.processors.format_exc_info, masker(mask, region), structlog.processors.JSONRenderer()]
+    tail = [structlog.processors.format_exc_info, masker(mask, region), structlog.processors.JSONRenderer(_dumps)]
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, timestamper, *tail],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # One write() per line (print() makes two when unbuffered): worker processes share the stream.
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agi.engine import DAY, Ban, Incident  # noqa: E402
+from bench.burst import burst_scenario  # noqa: E402
 from bench.loadgen import Result, closed_loop, open_loop  # noqa: E402
 from redis_schema import keys  # noqa: E402
 from redis_schema.store import Store, connect  # noqa: E402
@@ -105,21 +106,51 @@ async def wait_port(port: int, timeout: float = 20) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its children (a parent's workers), from /proc."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-async def drive(port: int, pid: int, duration: float, population: int, rate: float) -> list[tuple[Result, float]]:
-    """Each load step, with the server process's own CPU time per call (microseconds)."""
+def children(pid: int) -> list[int]:
     out = []
-    steps = [lambda c=c: closed_loop("127.0.0.1", port, c, duration, population) for c in (1, 50, 200)]
-    steps.append(lambda: open_loop("127.0.0.1", port, rate, duration, population))
-    for step in steps:
-        before = cpu_seconds(pid)
-        result = await step()
-        out.append((result, (cpu_seconds(pid) - before) / max(result.calls, 1) * 1e6))
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
     return out
+
+
+def steps(port: int, duration: float, population: int, rate: float) -> list:
+    """The load steps, each a coroutine factory: closed loop at concurrency 1, 50, 200; open loop at ``rate``."""
+    out = [lambda c=c: closed_loop("127.0.0.1", port, c, duration, population) for c in (1, 50, 200)]
+    out.append(lambda: open_loop("127.0.0.1", port, rate, duration, population))
+    return out
+
+
+async def measured(step, pid: int) -> tuple[Result, float]:
+    """One step, with the server's CPU time (process and children) per call, in microseconds."""
+    before = cpu_seconds(pid)
+    result = await step()
+    return result, (cpu_seconds(pid) - before) / max(result.calls, 1) * 1e6
+
+
+def summarise(name: str, runs: list[tuple[Result, float]]) -> dict:
+    """One row from the repeats of one step: medians, the worst p99, errors summed."""
+    med = statistics.median
+    p99s = [r.pct(99) for r, _ in runs]
+    return {"server": name, "mode": runs[0][0].mode, "repeats": len(runs), "calls": sum(r.calls for r, _ in runs),
+            "errors": sum(r.errors for r, _ in runs), "fail_open": sum(r.fail_open for r, _ in runs),
+            "calls_per_s": round(med(r.rate for r, _ in runs)), "p50_ms": round(med(r.pct(50) for r, _ in runs), 2),
+            "p99_ms": round(med(p99s), 2), "p99_worst_ms": round(max(p99s), 2),
+            "server_cpu_us_per_call": round(med(c for _, c in runs))}
 
 
 async def asterisk_setup(calls: int) -> dict:
@@ -163,11 +194,16 @@ def table(rows: list[dict]) -> str:
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--population", type=int, default=1_000_000)
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds per load step")
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds per load step")
+    ap.add_argument("--repeats", type=int, default=5, help="repeats of every step, servers alternating")
+    ap.add_argument("--workers", default="1,2", help="[agi] workers of each Grenswacht measured, comma-separated")
+    ap.add_argument("--burst-rounds", type=int, default=5,
+                    help="bursts of 30 calls within 100 ms per route on real Asterisk (0: skip)")
     ap.add_argument("--rate", type=float, default=1000.0, help="offered calls/s in the open loop")
     ap.add_argument("--asterisk-calls", type=int, default=200, help="calls per route on real Asterisk (0: skip)")
     ap.add_argument("--log-level", default="INFO", help="the service's log level during the run")
     args = ap.parse_args()
+    workers = [int(w) for w in args.workers.split(",") if w]
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
 
@@ -178,25 +214,39 @@ async def main() -> int:
         mem = await seed(redis.url, args.population)
         print(table([mem]), flush=True)
 
-        gw_port, bl_port = free_port(), free_port()
-        cfg = out_dir / "bench.toml"
-        cfg.write_text(f'[redis]\nurl = "{redis.url}"\nmax_connections = 64\n[agi]\nlisten = "127.0.0.1:{gw_port}"\n'
-                       f'[storage]\njournal_path = "{out_dir / "journal.jsonl"}"\n')
-        procs.append(start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
-                           env={"GRENSWACHT_LOG_LEVEL": args.log_level}, log=out_dir / "service.log"))
-        procs.append(start([sys.executable, "-m", "bench.baseline", str(bl_port), redis.url]))
-        await wait_port(gw_port)
-        await wait_port(bl_port)
-        rows = []
-        for name, port, proc in (("baseline", bl_port, procs[1]), ("grenswacht", gw_port, procs[0])):
-            await closed_loop("127.0.0.1", port, 20, 1.0, args.population)   # warm-up
-            for r, cpu in await drive(port, proc.pid, args.duration, args.population, args.rate):
-                rows.append({"server": name, **r.row(), "server_cpu_us_per_call": round(cpu)})
-                print(f"  {name:>10} {r.mode:>12}: {r.rate:7.0f} calls/s  p50 {r.pct(50):.2f} ms  "
-                      f"p99 {r.pct(99):.2f} ms  errors {r.errors}  server CPU {cpu:.0f} us/call", flush=True)
+        servers = [("baseline", free_port(), None)] + [(f"grenswacht w={w}", free_port(), w) for w in workers]
+        for name, port, w in servers:
+            if w is None:
+                procs.append(start([sys.executable, "-m", "bench.baseline", str(port), redis.url]))
+                continue
+            cfg = out_dir / f"bench-w{w}.toml"
+            cfg.write_text(f'[redis]\nurl = "{redis.url}"\nmax_connections = 64\n'
+                           f'[agi]\nlisten = "127.0.0.1:{port}"\nworkers = {w}\n'
+                           f'[storage]\njournal_path = "{out_dir / f"journal-w{w}.jsonl"}"\n')
+            procs.append(start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+                               env={"GRENSWACHT_LOG_LEVEL": args.log_level}, log=out_dir / f"service-w{w}.log"))
+        for _, port, _ in servers:
+            await wait_port(port)
+        for _, port, _ in servers:
+            await closed_loop("127.0.0.1", port, 20, 2.0, args.population)   # warm-up (every worker)
+        load = os.getloadavg()[0]
+        # Alternating: every step of every repeat runs on each server in turn, so drift hits all alike.
+        runs: dict[tuple[str, int], list[tuple[Result, float]]] = {}
+        for rep in range(args.repeats):
+            for i in range(4):
+                for (name, port, _), proc in zip(servers, procs):
+                    r, cpu = await measured(steps(port, args.duration, args.population, args.rate)[i], proc.pid)
+                    runs.setdefault((name, i), []).append((r, cpu))
+                    print(f"  [{rep + 1}/{args.repeats}] {name:>14} {r.mode:>12}: {r.rate:7.0f} calls/s  "
+                          f"p50 {r.pct(50):.2f} ms  p99 {r.pct(99):.2f} ms  errors {r.errors}  "
+                          f"server CPU {cpu:.0f} us/call", flush=True)
+        rows = [summarise(name, runs[(name, i)]) for name, _, _ in servers for i in range(4)]
         base = {r["mode"]: r["calls_per_s"] for r in rows if r["server"] == "baseline"}
         for r in rows:
             r["vs_baseline"] = round(r["calls_per_s"] / base[r["mode"]], 2) if base.get(r["mode"]) else ""
+        p99_rows = [{"server": name, "mode": runs[(name, i)][0][0].mode,
+                     **{f"p99_run{k + 1}_ms": round(r.pct(99), 2) for k, (r, _) in enumerate(runs[(name, i)])}}
+                    for name, _, _ in servers for i in (0, 3)]
     finally:
         for p in procs:
             p.terminate()
@@ -204,15 +254,22 @@ async def main() -> int:
         redis.cleanup()
 
     ast = await asterisk_setup(args.asterisk_calls) if args.asterisk_calls else None
+    bursts = [await burst_scenario(w, args.burst_rounds) for w in workers] if args.burst_rounds else []
     report = [f"Machine: {platform.node()} — {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
               f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
               f"Command: bash bench/run --population {args.population} --duration {args.duration} "
-              f"--rate {args.rate:g} --asterisk-calls {args.asterisk_calls} --log-level {args.log_level}",
-              "", "Redis memory", "", table([mem]), "", "FastAGI screening (generator, server and Redis on the same machine)",
-              "", table(rows)]
+              f"--rate {args.rate:g} --repeats {args.repeats} --workers {args.workers} "
+              f"--asterisk-calls {args.asterisk_calls} --burst-rounds {args.burst_rounds} --log-level {args.log_level}",
+              f"Load average (1 min) before the load steps: {load:.2f}",
+              "", "Redis memory", "", table([mem]), "",
+              "FastAGI screening (generator, servers and Redis on the same machine; medians over the repeats)",
+              "", table(rows), "", "p99 of each repeat", "", table(p99_rows)]
     if ast:
         report += ["", "Real Asterisk 22: call set-up (Originate to agent answer), Local channels via a queue", "",
                    table([ast])]
+    if bursts:
+        report += ["", "Real Asterisk 22: bursts of 30 calls within 100 ms, Originate to the caller joining the "
+                   "queue (bench/burst.py)", "", table(bursts)]
     text = "\n".join(report)
     (out_dir / "latest.md").write_text(text + "\n")
     print("\n" + text)

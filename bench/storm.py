@@ -138,6 +138,7 @@ async def main() -> int:
     ap.add_argument("--reopen", action="store_true",
                     help="keep --hostile connections open for the whole run (open a new one for each one closed)")
     ap.add_argument("--log-level", default="INFO", help="the service's log level during the run")
+    ap.add_argument("--workers", type=int, default=1, help="the service's [agi] workers (1: a single process)")
     ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)   # internal: be the storm process
     args = ap.parse_args()
     if args.storm_port:
@@ -156,7 +157,7 @@ async def main() -> int:
         port = free_port()
         cfg = out_dir / "storm.toml"
         cfg.write_text(f'[redis]\nurl = "{redis.url}"\nmax_connections = 64\n'
-                       f'[agi]\nlisten = "127.0.0.1:{port}"\npeers = ["127.0.0.0/8"]\n'
+                       f'[agi]\nlisten = "127.0.0.1:{port}"\npeers = ["127.0.0.0/8"]\nworkers = {args.workers}\n'
                        f'[storage]\njournal_path = "{out_dir / "storm-journal.jsonl"}"\n')
         service = start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
                         env={"GRENSWACHT_LOG_LEVEL": args.log_level}, log=out_dir / "storm-service.log")
@@ -195,7 +196,7 @@ async def main() -> int:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average (1 min) before the runs: {load:.2f}",
         f"Command: bash bench/run --storm --rate {args.rate:g} --duration {args.duration:g} "
         f"--hostile {args.hostile} --peers {args.peers} --connect-rate {args.connect_rate:g} "
-        f"--log-level {args.log_level}" + (" --reopen" if args.reopen else ""), "",
+        f"--log-level {args.log_level} --workers {args.workers}" + (" --reopen" if args.reopen else ""), "",
         "Legitimate calls (open loop, connect to close)", "", table(rows), "",
         "Hostile connections completed during the storm, by kind", "", table(kinds), "",
         f"p99 with the storm / alone: {ratio:.2f}x (target <= 3x); longest legitimate call {longest:.1f} ms "

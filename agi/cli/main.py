@@ -15,6 +15,7 @@ from agi.cli import commands
 from agi.cli.common import Parser, UsageError
 from agi.config import ConfigError, load_config
 from agi.numbers import BadNumber
+from agi.workers import event_loop_factory
 
 
 def build_parser() -> Parser:
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         config = load_config(args.config)
-        return asyncio.run(args.run(args, config)) or 0
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:   # uvloop when installed
+            return runner.run(args.run(args, config)) or 0
     except (UsageError, ConfigError, BadNumber) as exc:
         print(f"grenswacht: {exc}", file=sys.stderr)
         return 2

@@ -13,12 +13,16 @@ from agi.screening import screen
 
 
 async def serve(args, config: Config) -> int:
-    from agi import logs
-    from agi.service import Service
+    from agi import logs, workers
 
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
     try:
-        await Service(config).run()
+        if config.agi.workers > 1:     # the parent of N worker processes (agi.workers); blocks until stopped
+            return workers.run_parent(config, args.config)
+        workers.adopt_orphan_journals(config.storage.journal_path, 1)   # left by a run with workers > 1
+        from agi.service import Service
+
+        await Service(config, config_path=args.config).run()
     except OSError as exc:
         # Binding the listen address fails with one of these and no file name (a file the
         # service cannot open has one); anything else is for main to report.

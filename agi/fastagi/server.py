@@ -31,6 +31,7 @@ import ipaddress
 import math
 import re
 import resource
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
@@ -328,12 +329,13 @@ class FastAgiServer:
         self._quiet = _Quiet()
         self._server: asyncio.base_events.Server | None = None
 
-    async def start(self, host: str, port: int) -> tuple[str, int]:
+    async def start(self, host: str, port: int, sock: socket.socket | None = None) -> tuple[str, int]:
+        """Listen on ``host:port``, or on ``sock`` (a listening socket shared by agi.workers)."""
         limit = raise_fd_limit()
         self.max_open = max(64, limit - max(FD_RESERVE, limit // 8))
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), host, port,
-                                                reuse_address=True, backlog=ACCEPT_BATCH)
+        where = {"sock": sock} if sock is not None else {"host": host, "port": port, "reuse_address": True}
+        self._server = await loop.create_server(lambda: _Connection(self), backlog=ACCEPT_BATCH, **where)
         for sock in self._server.sockets:
             with sock.dup() as listener:        # a longer kernel queue than one loop pass accepts
                 listener.listen(LISTEN_BACKLOG)
@@ -342,6 +344,11 @@ class FastAgiServer:
                  peers=[str(n) for n in self._networks], secret=self._secret is not None,
                  fd_limit=limit, max_open=self.max_open, slots=self.settings.max_connections)
         return sock[0], sock[1]
+
+    @property
+    def slots_in_use(self) -> int:
+        """Requests holding a slot now (read by agi.metrics at its own pace, not per call)."""
+        return self.settings.max_connections - self._slots._value
 
     async def stop(self) -> None:
         """Stop listening, cancel every connection, then wait (bounded): never hangs."""

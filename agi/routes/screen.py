@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import structlog
 
 from agi import channel_vars as cv
+from agi import metrics
 from agi.config import Config
 from agi.deps import Deps
 from agi.engine import Action, Decision, Reason
@@ -64,6 +65,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     now = deps.clock()
     budget = deps.config.agi.screen_budget_ms / 1000
     result = await screen(deps.config, deps.store, deps.prefixes, number, did_of(session), now, budget)
+    decided = time.perf_counter()
     decision = result.decision
     if decision.reason is Reason.STORE_UNAVAILABLE:
         log.warning("store-unavailable-fail-open", uniqueid=session.uniqueid, channel=session.channel,
@@ -72,7 +74,8 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     log.info("screened", action=decision.action.value, reason=decision.reason.value, score=decision.score,
              incidents=decision.incidents, protocol=result.protocol, uniqueid=session.uniqueid,
              caller=mask(number, deps.config.numbers.mask_in_logs),
-             ms=round((time.perf_counter() - started) * 1000, 2))
+             ms=round((time.perf_counter() - started) * 1000, 2), decide_ms=round((decided - started) * 1000, 2))
+    metrics.screened(decision.action.value, decision.reason.value, time.perf_counter() - started)
     # Writes that follow from the decision happen after Asterisk has its answer.
     if decision.new_ban is not None:
         deps.later(deps.store.set_ban(number, decision.new_ban), "protocol-ban")

@@ -1,0 +1,299 @@
+"""``[agi] workers = N``: one port, N worker processes (agi.workers), against a real redis-server.
+
+The service runs as ``python -m agi serve`` (the parent) exactly as an administrator starts it;
+the workers are its children. What a worker did is read from its log lines (``worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from agi.config import ConfigError, load_config
+from agi.workers import Parent as WorkersParent
+from agi.workers import adopt_orphan_journals, journal_of
+from bench.loadgen import header as screen_header
+from bench.loadgen import one_call
+from tests.support.redis_server import RedisServer, free_port
+from tests.test_faults import ACKED, press, wait_stored
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    cfg = tmp_path / "grenswacht.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+@pytest.mark.parametrize("value", ["0", "65", '"two"', "-1"])
+def test_a_bad_workers_value_is_a_config_error(tmp_path, value):
+    cfg = write_config(tmp_path, f"[agi]\nworkers = {value}\n")
+    with pytest.raises(ConfigError, match="workers"):
+        load_config(cfg)
+    run = subprocess.run([sys.executable, "-m", "agi", "--config", str(cfg), "serve"], cwd=REPO,
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 2
+    assert "workers" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_workers_default_to_one_and_accept_the_range(tmp_path):
+    assert load_config(write_config(tmp_path, "")).agi.workers == 1
+    assert load_config(write_config(tmp_path, "[agi]\nworkers = 64\n")).agi.workers == 64
+    assert journal_of("/x/j.jsonl", 1, 0) == "/x/j.jsonl"
+    assert journal_of("/x/j.jsonl", 3, 2) == "/x/j.jsonl.w2"
+
+
+def test_journals_no_worker_opens_are_folded_into_the_first(tmp_path):
+    base = tmp_path / "journal.jsonl"
+    base.write_bytes(b'{"op": "add", "n": 1}\n')                  # from a single-process run
+    (tmp_path / "journal.jsonl.w3").write_bytes(b'{"op": "add", "n": 3}')   # torn last line, larger run
+    (tmp_path / "journal.jsonl.w0").write_bytes(b'{"op": "add", "n": 0}')   # live, torn
+    (tmp_path / "journal.jsonl.w1").write_bytes(b'{"op": "add", "n": 11}\n')  # live
+    (tmp_path / "journal.jsonl.poison").write_bytes(b"junk\n")         # not a journal: left alone
+    assert adopt_orphan_journals(str(base), 2) == 2
+    lines = (tmp_path / "journal.jsonl.w0").read_bytes().splitlines()
+    assert sorted(json.loads(x)["n"] for x in lines) == [0, 1, 3]
+    assert not base.exists() and not (tmp_path / "journal.jsonl.w3").exists()
+    assert (tmp_path / "journal.jsonl.w1").read_bytes() == b'{"op": "add", "n": 11}\n'
+    assert (tmp_path / "journal.jsonl.poison").exists()
+    # And back to one process: every worker's journal goes to the plain path, 0600.
+    assert adopt_orphan_journals(str(base), 1) == 2
+    assert sorted(json.loads(x)["n"] for x in base.read_bytes().splitlines()) == [0, 1, 3, 11]
+    assert oct(base.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_parent_gives_up_with_status_1_when_workers_keep_dying(tmp_path, monkeypatch):
+    cfg = write_config(tmp_path, f'[agi]\nlisten = "127.0.0.1:{free_port()}"\nworkers = 2\n'
+                                 f'[storage]\njournal_path = "{tmp_path}/journal.jsonl"\n')
+    config = load_config(cfg)
+    monkeypatch.setattr(sys, "executable", "/bin/false")     # every worker now exits at once, status 1
+    parent = WorkersParent(config, str(cfg), max_failures=2)
+    assert parent.run() == 1
+    assert all(slot.proc is None or slot.proc.poll() is not None for slot in parent.slots)
+    assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None
+    assert parent.metrics_dir and not Path(parent.metrics_dir).exists()     # removed at exit
+
+
+class Parent:
+    """``grenswacht serve`` with workers = 2, its log read back as JSON lines."""
+
+    def __init__(self, tmp_path: Path, redis: RedisServer, workers: int = 2):
+        self.port, self.metrics_port = free_port(), free_port()
+        self.journal = tmp_path / "state" / "journal.jsonl"
+        self.cfg = cfg = write_config(tmp_path, f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{self.port}"\n'
+                                     f'workers = {workers}\n[storage]\njournal_path = "{self.journal}"\n'
+                                     f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n')
+        self.log_path = tmp_path / "service.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "agi", "--config", str(cfg), "serve"], cwd=REPO,
+                                     stdout=log, stderr=log, env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"})
+
+    def lines(self) -> list[dict]:
+        out = []
+        for raw in self.log_path.read_text().splitlines():
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                out.append({"event": "not-json", "text": raw})
+        return out
+
+    def wait_for(self, predicate, timeout: float = 30.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines() if predicate(line)]
+            if found:
+                return found
+            time.sleep(0.1)
+        raise AssertionError(f"no such log line within {timeout} s; log:\n" + self.log_path.read_text()[-3000:])
+
+    def worker_pids(self) -> dict[int, int]:
+        """The latest pid of each worker slot."""
+        return {line["worker"]: line["pid"] for line in self.lines() if line.get("event") == "worker-started"}
+
+    def wait_started(self, count: int = 2) -> None:
+        """Until ``count`` workers have started in all (their signal handlers are in from then on)."""
+        deadline = time.monotonic() + 30
+        while sum(line.get("event") == "grenswacht-started" for line in self.lines()) < count:
+            assert time.monotonic() < deadline, self.log_path.read_text()[-3000:]
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                for pid in self.worker_pids().values():
+                    _kill_quietly(pid)
+                raise AssertionError("the parent did not stop within 40 s of SIGTERM")
+        return self.proc.returncode
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (not yet reaped) counts as gone.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def stack(tmp_path):
+    redis = RedisServer().start()
+    parent = Parent(tmp_path, redis)
+    try:
+        parent.wait_started(2)
+        yield redis, parent
+    finally:
+        redis.resume()
+        parent.stop()
+        redis.cleanup()
+
+
+async def screen_calls(port: int, count: int, concurrency: int) -> list[bytes]:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> bytes:
+        async with sem:
+            _, first = await one_call("127.0.0.1", port, screen_header(f"+316{i:08d}", f"1763900000.{i}"))
+            return first
+
+    return await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def test_two_workers_share_the_port_and_both_screen(stack):
+    redis, parent = stack
+    pids = parent.worker_pids()
+    assert sorted(pids) == [0, 1] and len(set(pids.values())) == 2 and parent.proc.pid not in pids.values()
+    loops = {line["worker"]: line["loop"] for line in parent.lines() if line.get("event") == "worker-loop"}
+    assert loops == {0: "uvloop", 1: "uvloop"}          # a dependency, so installed
+    served: set[int] = set()
+    for _ in range(20):                      # until both have screened (the kernel picks who accepts)
+        firsts = await screen_calls(parent.port, 200, 50)
+        assert all(b"GW_ACTION=allow," in f for f in firsts), [f for f in firsts if b"GW_ACTION=allow," not in f][:3]
+        served = {line.get("worker") for line in parent.lines() if line.get("event") == "screened"}
+        if served >= {0, 1}:
+            break
+    assert served == {0, 1}
+    # The parent serves the workers' metrics together (PROMETHEUS_MULTIPROC_DIR, agi.metrics.parent_http).
+    screened = sum(line.get("event") == "screened" for line in parent.lines())
+    with urllib.request.urlopen(f"http://127.0.0.1:{parent.metrics_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("grenswacht_screenings_total{"))
+    assert counted == screened
+    # Both workers write to the one stream: every line is whole (one write per line), none merged or blank.
+    text = parent.log_path.read_text()
+    assert "\n\n" not in text and not [line for line in parent.lines() if line["event"] == "not-json"]
+    assert sum(line.get("event") in ("screened", "screen-fail-open") for line in parent.lines()) >= 200
+
+
+async def test_a_killed_worker_is_restarted_and_its_journal_replayed_once(stack):
+    redis, parent = stack
+    redis.pause()                      # Redis stalls: the press is acknowledged from the journal alone
+    uniqueid, status, logged = await press(parent.port, 7)
+    assert status in ACKED and logged, status
+    holders = [k for k in (0, 1) if logged in _read(Path(journal_of(str(parent.journal), 2, k)))]
+    assert len(holders) == 1, holders
+    k = holders[0]
+    victim = parent.worker_pids()[k]
+    os.kill(victim, signal.SIGKILL)
+    parent.wait_for(lambda line: line.get("event") == "worker-died" and line.get("pid") == victim
+                    and line.get("signal") == "SIGKILL")
+    parent.wait_for(lambda line: line.get("event") == "worker-started" and line.get("worker") == k
+                    and line.get("pid") != victim)
+    parent.wait_started(3)
+    redis.resume()
+    by_call = await wait_stored(redis.url, {uniqueid})
+    assert by_call.get(uniqueid) == [logged]          # stored, exactly once, under the id the agent was told
+    restarted = parent.worker_pids()[k]
+    assert any(line.get("event") == "journal-loaded" and line.get("worker") == k for line in parent.lines())
+    assert alive(restarted) and not alive(victim)
+    # The restarted worker serves calls again.
+    assert all(b"GW_ACTION" in f for f in await screen_calls(parent.port, 50, 10))
+
+
+async def test_sighup_is_passed_on_and_sigterm_stops_every_worker_cleanly(stack):
+    redis, parent = stack
+    pids = list(parent.worker_pids().values())
+    parent.proc.send_signal(signal.SIGHUP)
+    parent.wait_for(lambda line: line.get("event") == "workers-reload")
+    assert all(b"GW_ACTION" in f for f in await screen_calls(parent.port, 20, 5))
+    assert parent.worker_pids() == dict(enumerate(pids)) and all(alive(pid) for pid in pids)   # none restarted
+    idle = [socket.create_connection(("127.0.0.1", parent.port)) for _ in range(5)]   # open, header-less peers
+    try:
+        assert parent.stop() == 0
+    finally:
+        for s in idle:
+            s.close()
+    assert not any(alive(pid) for pid in pids)
+    events = [line.get("event") for line in parent.lines()]
+    assert events.count("grenswacht-stopping") == 2 and "workers-stopped" in events
+    assert "worker-died" not in events and "worker-stop-timeout" not in events
+    trouble = [line for line in parent.lines() if line.get("event") != "redis-not-durable"   # (a test Redis)
+               and (line.get("level") == "error" or "Traceback" in json.dumps(line))]
+    assert not trouble
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", parent.port), timeout=1).close()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+async def test_a_worker_restarted_while_the_file_is_broken_runs_on_the_last_good_config(stack):
+    redis, parent = stack
+    parent.cfg.write_text("[agi\n")                  # an operator's typo, then a reload
+    parent.proc.send_signal(signal.SIGHUP)
+    refused = parent.wait_for(lambda line: line.get("event") == "config-reload-refused")
+    assert "not valid TOML" in refused[0]["problem"]
+    victim = parent.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)                   # a worker dies while the file is still broken
+    parent.wait_for(lambda line: line.get("event") == "worker-started" and line.get("worker") == 0
+                    and line.get("pid") != victim)
+    parent.wait_started(3)                            # it starts, on the configuration that is running
+    assert all(b"GW_ACTION=allow," in f for f in await screen_calls(parent.port, 40, 10))
+    events = [line.get("event") for line in parent.lines()]
+    assert "workers-keep-dying" not in events and "workers-reload" not in events   # the bad file reached no worker
+    assert parent.proc.poll() is None
+
+
+def test_a_sighup_while_the_workers_start_ends_none_of_them(tmp_path):
+    redis = RedisServer().start()
+    parent = Parent(tmp_path, redis)
+    try:
+        parent.wait_for(lambda line: line.get("event") == "worker-started" and line.get("worker") == 1)
+        for _ in range(3):                            # systemctl start, then reloads at once
+            parent.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.05)
+        parent.wait_started(2)
+        time.sleep(0.5)
+        assert "worker-died" not in [line.get("event") for line in parent.lines()]
+        assert len(parent.worker_pids()) == 2 and all(alive(pid) for pid in parent.worker_pids().values())
+    finally:
+        assert parent.stop() == 0
+        redis.cleanup()
