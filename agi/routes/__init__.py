@@ -9,13 +9,15 @@ reason)``; the second answers a request that cannot be trusted or whose handler 
 | endlog | the agent's channel, bridged | grenswacht-agent-key (feature code *0, *9) |
 | handover | the agent's channel, bridged | grenswacht-agent-key (feature code *8) |
 | senior | the caller's channel, after a handover | grenswacht-handover |
+| callback | the agent's channel (book, time, confirm); the placed call (result) | grenswacht-agent-key (*7), grenswacht-callback |
 """
 
-from agi.routes import endlog, handover, screen, senior
+from agi.routes import callback, endlog, handover, screen, senior
 
 ROUTES = {
     "screen": screen,
     "endlog": endlog,
     "handover": handover,
     "senior": senior,
+    "callback": callback,
 }

@@ -37,6 +37,8 @@ load = app_stack.so
 load = app_dial.so
 load = app_queue.so
 load = app_playback.so
+load = app_read.so
+load = app_sayunixtime.so
 load = app_senddtmf.so
 load = app_channelredirect.so
 load = app_exec.so
@@ -99,6 +101,19 @@ exten => senior,1,ExecIf($["${GW_TEST_SENIOR_CAUSE}" != ""]?Hangup(${GW_TEST_SEN
 
 [caller]
 exten => s,1,Wait(60)
+ same => n,Hangup()
+
+[callback-out]
+; The called-back caller of a placed callback appointment ([callbacks] outbound_context in the
+; tests): answers, or rings out unanswered while GLOBAL(GW_TEST_CB_NOANSWER) counts down.
+exten => _+X.,1,GotoIf($[0${GLOBAL(GW_TEST_CB_NOANSWER)} > 0]?ringout)
+ same => n,Answer()
+ same => n,UserEvent(GwTestCallbackAnswered,Number: ${EXTEN},CallerID: ${CALLERID(num)})
+ same => n,Wait(2)
+ same => n,Hangup()
+ same => n(ringout),Set(GLOBAL(GW_TEST_CB_NOANSWER)=$[${GLOBAL(GW_TEST_CB_NOANSWER)} - 1])
+ same => n,UserEvent(GwTestCallbackRinging,Number: ${EXTEN})
+ same => n,Wait(60)
  same => n,Hangup()
 
 [agent-key]

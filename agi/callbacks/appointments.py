@@ -1,0 +1,138 @@
+"""What may be done with appointments: book, list, add, move, cancel, finish.
+
+Thin callers (the CLI, the console, the placer and the agent's route) use these; each change
+is a compare-and-set on the stored value, so concurrent changes never overwrite each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from agi.callbacks import rules as R
+from agi.callbacks.model import CANCELLED, OPEN, SCHEDULED, Appointment, BadAppointment
+from redis_schema.store import Store
+
+log = structlog.get_logger("grenswacht.callbacks")
+
+SWAP_TRIES = 8
+
+
+class NotFound(LookupError):
+    """No appointment with that id; the message is one sentence."""
+
+
+class Conflict(ValueError):
+    """The appointment cannot be changed in its state; the message is one sentence."""
+
+
+async def load_all(store: Store) -> list[Appointment]:
+    """Every readable appointment, by due time; a malformed one is skipped and logged."""
+    out = []
+    for aid, raw in (await store.callbacks()).items():
+        try:
+            out.append(Appointment.load(raw))
+        except BadAppointment as exc:
+            log.warning("callback-malformed-skipped", id=aid[:32], problem=str(exc)[:120])
+    return sorted(out, key=lambda a: (a.due, a.id))
+
+
+async def listing(store: Store, *, now: float, due_only: bool = False, agent: str | None = None,
+                  caller: str | None = None) -> list[Appointment]:
+    return [a for a in await load_all(store)
+            if (not due_only or (a.status in OPEN and a.due <= now))
+            and (agent is None or a.agent == agent) and (caller is None or a.caller == caller)]
+
+
+async def save_new(store: Store, appt: Appointment) -> Appointment:
+    if not await store.swap_callback(appt.id, "", appt.dump()):
+        raise Conflict(f"appointment {appt.id} already exists.")
+    return appt
+
+
+async def update(store: Store, appointment_id: str, change: Callable[[Appointment], Appointment | None]) -> Appointment:
+    """Apply ``change`` (pure; None: leave it) to the stored appointment, compare-and-set, retried."""
+    for _ in range(SWAP_TRIES):
+        raw = await store.callback(appointment_id)
+        if not raw:
+            raise NotFound(f"no callback appointment with id {appointment_id!r}.")
+        current = Appointment.load(raw)
+        new = change(current)
+        if new is None or new == current:
+            return current
+        if await store.swap_callback(appointment_id, raw, new.dump()):
+            return new
+    raise Conflict(f"appointment {appointment_id} kept changing; try again.")
+
+
+def new_appointment(*, caller: str, agent: str, queue: str, due: float, now: float, incident: str = "",
+                    by: str = "") -> Appointment:
+    return Appointment(id=Appointment.new_id(now), caller=caller, agent=agent, queue=queue, due=due, created=now,
+                       incident=incident, agreed=now, updated=now, by=by)
+
+
+async def add(store: Store, rules: R.Rules, *, caller: str, due: float, now: float, agent: str = "",
+              by: str = "") -> Appointment:
+    """An operator's appointment (CLI, console): the time must be in the future and within hours."""
+    R.check_manual(rules, now, due)
+    return await save_new(store, new_appointment(caller=caller, agent=agent, queue="", due=due, now=now, by=by))
+
+
+def _open_only(appt: Appointment, what: str) -> None:
+    if appt.status != SCHEDULED:
+        raise Conflict(f"appointment {appt.id} is {appt.status}, so it cannot be {what}.")
+
+
+async def move(store: Store, rules: R.Rules, appointment_id: str, *, due: float, now: float,
+               by: str = "") -> Appointment:
+    R.check_manual(rules, now, due)
+
+    def change(a: Appointment) -> Appointment:
+        _open_only(a, "moved")
+        return replace(a, due=due, updated=now, by=by or a.by)
+
+    return await update(store, appointment_id, change)
+
+
+async def cancel(store: Store, appointment_id: str, *, now: float, by: str = "") -> Appointment:
+    def change(a: Appointment) -> Appointment:
+        _open_only(a, "cancelled")
+        return replace(a, status=CANCELLED, outcome="cancelled", updated=now, by=by or a.by)
+
+    return await update(store, appointment_id, change)
+
+
+# ---- operator changes (CLI, console): the same parsing, the change, then its audit entry ----------------
+def parse_time(raw: str, timezone: str) -> float:
+    """ISO 8601 with or without an offset; none means ``timezone`` (the CLI's --at, the console's form)."""
+    try:
+        dt = datetime.fromisoformat(raw.strip())
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=ZoneInfo(timezone))
+        return dt.timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise R.BadTime(f"{raw!r} is not a time (expected ISO 8601, e.g. 2026-11-24T10:30).") from None
+
+
+async def operator_add(store: Store, rules: R.Rules, *, caller: str, due: float, now: float, agent: str,
+                       actor: str) -> Appointment:
+    appt = await add(store, rules, caller=caller, due=due, now=now, agent=agent, by=actor)
+    await store.audit(actor, "callback-add", now, appointment=appt.id, caller=caller, due=int(due))
+    return appt
+
+
+async def operator_move(store: Store, rules: R.Rules, appointment_id: str, *, due: float, now: float,
+                        actor: str) -> Appointment:
+    appt = await move(store, rules, appointment_id, due=due, now=now, by=actor)
+    await store.audit(actor, "callback-move", now, appointment=appt.id, due=int(due))
+    return appt
+
+
+async def operator_cancel(store: Store, appointment_id: str, *, now: float, actor: str) -> Appointment:
+    appt = await cancel(store, appointment_id, now=now, by=actor)
+    await store.audit(actor, "callback-cancel", now, appointment=appt.id)
+    return appt
