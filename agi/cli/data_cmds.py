@@ -7,10 +7,10 @@ import sys
 import time
 from collections import Counter, defaultdict
 
+from agi.actions import logbook
 from agi.cli.common import UsageError, actor, add_command, emit_json, iso, number_arg, open_store, parse_date, table
 from agi.cli.logbook_cmds import caller_summary, collect_incidents
 from agi.config import Config
-from agi.engine import decide
 
 CSV_FIELDS = ("id", "caller", "at", "category", "severity", "agent", "queue", "uniqueid", "linkedid", "note", "source",
               "actor", "debrief", "debrief_at")
@@ -20,16 +20,13 @@ async def export_cmd(args, config: Config) -> int:
     caller = number_arg(args.caller, config, valid=False) if args.caller else None
     async with open_store(config) as store:
         if caller:
-            record = await store.load_caller(caller)
-            name, protocol = config.protocol_for(None)
-            summary = caller_summary(caller, record, decide(record, protocol, time.time()), name)
+            view = await logbook.export_caller(config, store, caller, actor(args), time.time(), args.format)
+            summary = caller_summary(caller, view.record, view.decision, view.protocol)
             incidents = summary.pop("incidents")
-            data = {"caller": summary, "incidents": incidents}
+            data = {"caller": summary, "incidents": incidents, "callbacks": [a.public() for a in view.appointments]}
         else:
-            incidents = await collect_incidents(store)
+            incidents = await logbook.export_all(store, actor(args), time.time(), args.format)
             data = {"incidents": incidents}
-        await store.audit(actor(args), "export", time.time(), caller=caller, format=args.format,
-                          incidents=len(incidents))
     if args.format == "json":
         emit_json({"exported_at": iso(time.time()), **data})
     else:
@@ -45,17 +42,14 @@ async def forget_cmd(args, config: Config) -> int:
     if not args.yes:
         raise UsageError(f"forget erases every record of {number} for good; repeat with --yes to confirm.")
     async with open_store(config) as store:
-        removed = await store.forget(number)
-        # The audit entry of an erasure keeps no number.
-        await store.audit(actor(args), "forget", time.time(), records=removed)
+        removed = await logbook.erase(store, number, number, actor(args), time.time())
     print(f"erased: {removed} record(s) removed")
     return 0
 
 
 async def purge_cmd(args, config: Config) -> int:
     async with open_store(config) as store:
-        dropped = await store.purge(time.time())
-        await store.audit(actor(args), "purge", time.time(), incidents=dropped)
+        dropped = await logbook.purge(store, actor(args), time.time())
     print(f"purged: {dropped} incident(s) past the {config.storage.retention_days}-day retention")
     return 0
 

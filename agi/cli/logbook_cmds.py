@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import time
 
-from agi.cli.common import (EARLIEST_AT, UsageError, actor, add_command, add_group, emit_json, iso, number_arg,
-                            open_store, parse_date, table)
+from agi.actions import logbook
+from agi.cli.common import (EARLIEST_AT, actor, add_command, add_group, emit_json, iso, number_arg, open_store,
+                            parse_date, table)
 from agi.config import Config
-from agi.engine import CallerRecord, Incident
-from agi.prefixes import PrefixCache
-from agi.screening import screen
+from agi.engine import CallerRecord
 from redis_schema.store import Store, incident_dict
-
-_ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
-
-
-def incident_id_arg(raw: str) -> str:
-    if not _ID.match(raw):
-        raise UsageError(f"{raw!r} is not an incident id (16 hexadecimal digits, or 12 for older ones, as `incidents list` shows).")
-    return raw
 
 
 def caller_summary(number: str, record: CallerRecord, decision, protocol: str) -> dict:
@@ -44,24 +34,18 @@ def incident_rows(items):
 INCIDENT_HEADERS = ("id", "time", "caller", "category", "agent", "queue", "debrief", "note")
 
 
-async def load_prefixes(store: Store) -> PrefixCache:
-    cache = PrefixCache()
-    cache.replace(*await store.load_prefixes())
-    return cache
-
-
 async def caller_cmd(args, config: Config) -> int:
     number = number_arg(args.number, config, valid=False)
     async with open_store(config) as store:
-        result = await screen(config, store, await load_prefixes(store), number, None, time.time(), None)
-    summary = caller_summary(number, result.record, result.decision, result.protocol)
+        view = await logbook.caller_view(config, store, number, time.time())
+    summary = caller_summary(number, view.record, view.decision, view.protocol)
     if args.json:
         emit_json(summary)
         return 0
-    d = result.decision
+    d = view.decision
     print(f"Caller {number}")
     print(f"  now: {d.action.value} ({d.reason.value}), score {d.score} from {d.incidents} incident(s) "
-          f"in the window of protocol '{result.protocol}'")
+          f"in the window of protocol '{view.protocol}'")
     ban = summary["ban"]
     print(f"  ban: {'until ' + ban['until'] + (' (active)' if ban['active'] else ' (expired)') + ', ' + ban['source'] + ', ' + (ban['reason'] or '-') if ban else 'none'}")
     allow = summary["allowlisted"]
@@ -105,50 +89,32 @@ async def incidents_list(args, config: Config) -> int:
 
 
 async def incidents_show(args, config: Config) -> int:
-    iid = incident_id_arg(args.id)
     async with open_store(config) as store:
-        found = await store.get_incident(iid)
-    if found is None:
-        raise UsageError(f"no incident with id {iid}.")
-    item = incident_dict(*found)
+        inc = await logbook.get(store, args.id)
+    item = incident_dict(inc.caller, inc)
     if args.json:
         emit_json(item)
     else:
         for key, value in item.items():
             if key in ("at", "debrief_at"):
                 value = iso(value)
-            print(f"{key:>10}: {value if value not in (None, '') else '-'}")
+            print(f"{key:>14}: {value if value not in (None, '') else '-'}")
     return 0
 
 
 async def incidents_add(args, config: Config) -> int:
     number = number_arg(args.number, config)
-    weights = config.protocol_for(None)[1].weights
-    if args.category not in weights:
-        raise UsageError(f"category {args.category!r} is not in the protocol's weights ({', '.join(weights)}).")
     at = parse_date(args.at, EARLIEST_AT) if args.at else time.time()
-    who = actor(args)
     async with open_store(config) as store:
-        iid, _ = await store.add_incident(Incident.new(number, args.category, at, severity=weights[args.category],
-                                                       note=args.note or "", source="cli", actor=who))
-        await store.audit(who, "incident-add", time.time(), caller=number, incident=iid, category=args.category)
+        iid = await logbook.add(store, config, number, args.category, args.note or "", at, actor(args), time.time())
     print(iid)
     return 0
 
 
 async def incidents_debrief(args, config: Config) -> int:
-    iid = incident_id_arg(args.id)
-    if not args.note.strip():
-        raise UsageError("the debrief note is empty.")
-    who = actor(args)
     async with open_store(config) as store:
-        found = await store.get_incident(iid)
-        if found is None:
-            raise UsageError(f"no incident with id {iid}.")
-        now = time.time()
-        await store.set_debrief(found[0], found[1], args.note, now, who)
-        await store.audit(who, "incident-debrief", now, caller=found[0], incident=iid)
-    print(f"debrief recorded for {iid}")
+        inc = await logbook.debrief(store, args.id, args.answer or "", args.note, actor(args), time.time())
+    print(f"debrief recorded for {inc.id}")
     return 0
 
 
@@ -175,4 +141,6 @@ def register(sub) -> None:
     p = add_command(isub, "debrief", "record the debrief with the agent (their reflection)", incidents_debrief)
     p.add_argument("id")
     p.add_argument("--note", required=True)
+    p.add_argument("--answer", choices=logbook.DEBRIEF_ANSWERS,
+                   help="did the agent react consciously? conscious | impulsive | not-discussed")
     p.add_argument("--actor")

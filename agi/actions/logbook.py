@@ -1,0 +1,173 @@
+"""The logbook: one caller's picture, incident queries with filters and pages, debriefs, export, erasure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from agi.actions.errors import ActionError
+from agi.actions.lists import load_prefixes
+from agi.callbacks import appointments
+from agi.callbacks.model import Appointment
+from agi.config import Config
+from agi.engine import DAY, CallerRecord, Decision, Incident
+from agi.screening import screen
+from redis_schema.store import Store, incident_dict
+
+DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
+_ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
+MAX_NOTE = 2000
+
+
+@dataclass(frozen=True)
+class CallerView:
+    number: str
+    protocol: str
+    decision: Decision
+    record: CallerRecord
+    window_days: int
+    appointments: tuple[Appointment, ...] = ()     # callback appointments (filled for an export)
+
+
+@dataclass(frozen=True)
+class Filters:
+    caller: str | None = None
+    agent: str = ""
+    queue: str = ""
+    category: str = ""
+    since: float | None = None
+    until: float | None = None
+    open_only: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Incident] = field(default_factory=list)
+    page: int = 1
+    more: bool = False
+
+
+def incident_id(raw: str) -> str:
+    raw = raw.strip()
+    if not _ID.match(raw):
+        raise ActionError(f"{raw!r} is not an incident id (16 hexadecimal digits, or 12 for older ones).")
+    return raw
+
+
+async def caller_view(config: Config, store: Store, number: str, now: float) -> CallerView:
+    """The decision now and why, through the same screening function as a live call."""
+    result = await screen(config, store, await load_prefixes(store), number, None, now, None)
+    record = result.record if result.record is not None else CallerRecord(number)
+    return CallerView(number, result.protocol, result.decision, record, config.protocol_for(None)[1].window_days)
+
+
+def matches(inc: Incident, f: Filters) -> bool:
+    """Pure: whether an incident passes the logbook filters."""
+    return ((not f.agent or f.agent.lower() in inc.agent.lower()) and (not f.queue or f.queue == inc.queue)
+            and (not f.category or f.category == inc.category) and (f.since is None or inc.at >= f.since)
+            and (f.until is None or inc.at < f.until) and (not f.open_only or inc.debrief_at is None))
+
+
+async def query(store: Store, f: Filters, page: int = 1, per_page: int = 50, max_scan: int = 20_000) -> Page:
+    """One page of incidents, newest first. Reads the time index in batches and stops at a full page.
+
+    ``max_scan`` bounds the index entries read for one page when filters match rarely.
+    """
+    page = max(1, page)
+    want, skip = per_page + 1, (page - 1) * per_page
+    if f.caller:
+        items = [i for i in reversed((await store.load_caller(f.caller)).incidents) if matches(i, f)]
+        chunk = items[skip:skip + want]
+        return Page(chunk[:per_page], page, len(chunk) > per_page)
+    lo = f.since if f.since is not None else "-inf"
+    hi = f"({f.until}" if f.until is not None else "+inf"
+    out: list[Incident] = []
+    offset, batch, seen = 0, skip + want, 0     # unfiltered: one read of exactly the page; filtered: growing
+    while len(out) < skip + want and seen < max_scan:
+        ids = await store.incident_page(lo, hi, offset, batch)
+        if not ids:
+            break
+        offset += len(ids)
+        seen += len(ids)
+        out += [i for i in await store.incidents_by_id(ids) if matches(i, f)]
+        if len(ids) < batch:
+            break
+        batch = min(batch * 2, 2000)
+    chunk = out[skip:skip + want]
+    return Page(chunk[:per_page], page, len(chunk) > per_page)
+
+
+async def get(store: Store, iid: str) -> Incident:
+    found = await store.get_incident(incident_id(iid))
+    if found is None:
+        raise ActionError(f"there is no incident with id {iid}.")
+    return found[1]
+
+
+async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, now: float) -> Incident:
+    """Record the debrief with the agent: the seed-004 answer and their reflection."""
+    if answer and answer not in DEBRIEF_ANSWERS:
+        raise ActionError(f"the answer must be one of {', '.join(DEBRIEF_ANSWERS)}.")
+    note = note.strip()
+    if not note and not answer:
+        raise ActionError("the debrief is empty: choose an answer or write a note.")
+    if len(note) > MAX_NOTE:
+        raise ActionError(f"the note is longer than {MAX_NOTE} characters.")
+    inc = await get(store, iid)
+    await store.set_debrief(inc.caller, inc, note, now, actor, answer)
+    await store.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
+    return inc
+
+
+async def add(store: Store, config: Config, number: str, category: str, note: str, at: float, actor: str,
+              now: float) -> str:
+    weights = config.protocol_for(None)[1].weights
+    if category not in weights:
+        raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
+    iid, _ = await store.add_incident(Incident.new(number, category, at, severity=weights[category], note=note,
+                                                   source="cli", actor=actor))
+    await store.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
+    return iid
+
+
+async def export_caller(config: Config, store: Store, number: str, actor: str, now: float, fmt: str = "json"
+                        ) -> CallerView:
+    """One caller's data (a subject access request); the export itself is in the audit trail."""
+    view = await caller_view(config, store, number, now)
+    view = replace(view, appointments=tuple(await appointments.listing(store, now=now, caller=number)))
+    await store.audit(actor, "export", now, caller=number, format=fmt, incidents=len(view.record.incidents),
+                      callbacks=len(view.appointments))
+    return view
+
+
+async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dict]:
+    ids = [i for i, _ in await store.incident_ids(None)]
+    items = [incident_dict(i.caller, i) for i in await store.incidents_by_id(ids)]
+    await store.audit(actor, "export", now, format=fmt, incidents=len(items))
+    return items
+
+
+async def erase(store: Store, number: str, confirmation: str, actor: str, now: float) -> int:
+    """Erase every record of a caller; ``confirmation`` must repeat the number exactly."""
+    if confirmation.strip() != number:
+        raise ActionError(f"type the number {number} exactly to confirm the erasure.")
+    removed = await store.forget(number)
+    await store.audit(actor, "forget", now, records=removed)     # the entry keeps no number
+    return removed
+
+
+async def purge(store: Store, actor: str, now: float) -> int:
+    dropped = await store.purge(now)
+    await store.audit(actor, "purge", now, incidents=dropped)
+    return dropped
+
+
+async def recent(store: Store, now: float, hours: float = 24) -> list[Incident]:
+    """Incidents of the last ``hours``, newest first (the live board)."""
+    ids = await store.incident_page(now - hours * 3600, "+inf", 0, 500)
+    return await store.incidents_by_id(ids)
+
+
+async def open_debriefs(store: Store, now: float, days: int = 30, limit: int = 200) -> list[Incident]:
+    page = await query(store, Filters(since=now - days * DAY, open_only=True), 1, limit)
+    return [i for i in page.items if i.category not in ("handover", "callback")]

@@ -1,0 +1,106 @@
+"""Console user accounts: argon2 password hashes in Redis, roles supervisor and admin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from agi.actions.errors import ActionError
+from redis_schema.store import Store
+
+ROLES = ("supervisor", "admin")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist takes as long as for a real user.
+_DUMMY = _hasher.hash("grenswacht-no-such-user")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    gen: int           # bumped on a password change or removal: ends every session of the user
+    created_at: float
+    created_by: str
+    hash: str = ""
+
+
+def user_name(raw: str) -> str:
+    name = raw.strip().lower()
+    if not _NAME.match(name):
+        raise ActionError(f"{raw!r} is not a user name (2 to 32 of a-z, 0-9, '.', '_' or '-').")
+    return name
+
+
+def _password(password: str) -> str:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise ActionError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long.")
+    return password
+
+
+def _parse(name: str, raw: str) -> User | None:
+    try:
+        d = json.loads(raw)
+        return User(name, d["role"], int(d.get("gen", 0)), float(d.get("at", 0)), d.get("by", ""), d["hash"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _dump(u: User) -> str:
+    return json.dumps({"role": u.role, "gen": u.gen, "at": u.created_at, "by": u.created_by, "hash": u.hash})
+
+
+async def add(store: Store, name: str, role: str, password: str, actor: str, now: float) -> User:
+    name = user_name(name)
+    if role not in ROLES:
+        raise ActionError(f"the role must be {' or '.join(ROLES)}.")
+    if await store.user(name):
+        raise ActionError(f"user {name} already exists.")
+    user = User(name, role, 0, now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
+    await store.put_user(name, _dump(user))
+    await store.audit(actor, "user-add", now, user=name, role=role)
+    return user
+
+
+async def list_users(store: Store) -> list[User]:
+    return sorted((u for n, raw in (await store.users()).items() if (u := _parse(n, raw))), key=lambda u: u.name)
+
+
+async def get(store: Store, name: str) -> User | None:
+    raw = await store.user(name)
+    return _parse(name, raw) if raw else None
+
+
+async def passwd(store: Store, name: str, password: str, actor: str, now: float) -> None:
+    name = user_name(name)
+    user = await get(store, name)
+    if user is None:
+        raise ActionError(f"there is no user {name}.")
+    pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
+    new = User(name, user.role, user.gen + 1, user.created_at, user.created_by, pw_hash)
+    await store.put_user(name, _dump(new))
+    await store.audit(actor, "user-passwd", now, user=name)
+
+
+async def remove(store: Store, name: str, actor: str, now: float) -> None:
+    name = user_name(name)
+    if not await store.remove_user(name):
+        raise ActionError(f"there is no user {name}.")
+    await store.audit(actor, "user-remove", now, user=name)
+
+
+async def verify(store: Store, name: str, password: str) -> User | None:
+    """The user if the password is right; None otherwise (same cost whether or not the user exists)."""
+    user = await get(store, name.strip().lower()) if _NAME.match(name.strip().lower()) else None
+    try:
+        await asyncio.to_thread(_hasher.verify, user.hash if user else _DUMMY, password[:MAX_PASSWORD])
+    except (VerificationError, InvalidHashError):
+        return None
+    return user

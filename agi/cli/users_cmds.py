@@ -1,0 +1,70 @@
+"""Console accounts: `users add|list|passwd|remove`."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from agi.actions import users
+from agi.cli.common import UsageError, actor, add_command, add_group, emit_json, iso, open_store, table
+from agi.config import Config
+
+
+def read_password(args) -> str:
+    if not args.password_stdin:
+        raise UsageError("give the password on standard input with --password-stdin (never on the command line).")
+    password = sys.stdin.readline(users.MAX_PASSWORD + 2).rstrip("\r\n")
+    if not password:
+        raise UsageError("no password on standard input.")
+    return password
+
+
+async def add_cmd(args, config: Config) -> int:
+    password = read_password(args)
+    async with open_store(config) as store:
+        user = await users.add(store, args.name, args.role, password, actor(args), time.time())
+    print(f"{user.name}: added as {user.role}")
+    return 0
+
+
+async def list_cmd(args, config: Config) -> int:
+    async with open_store(config) as store:
+        rows = [{"name": u.name, "role": u.role, "created": iso(u.created_at), "by": u.created_by}
+                for u in await users.list_users(store)]
+    if args.json:
+        emit_json(rows)
+    else:
+        table(("name", "role", "created", "by"), [tuple(r.values()) for r in rows])
+    return 0
+
+
+async def passwd_cmd(args, config: Config) -> int:
+    password = read_password(args)
+    async with open_store(config) as store:
+        await users.passwd(store, args.name, password, actor(args), time.time())
+    print(f"{args.name}: password changed; their sessions have ended")
+    return 0
+
+
+async def remove_cmd(args, config: Config) -> int:
+    async with open_store(config) as store:
+        await users.remove(store, args.name, actor(args), time.time())
+    print(f"{args.name}: removed")
+    return 0
+
+
+def register(sub) -> None:
+    usub = add_group(sub, "users", "web console accounts")
+    p = add_command(usub, "add", "add a console user", add_cmd)
+    p.add_argument("name")
+    p.add_argument("--role", choices=users.ROLES, required=True)
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--actor")
+    add_command(usub, "list", "list console users", list_cmd, json_output=True)
+    p = add_command(usub, "passwd", "set a user's password (ends their sessions)", passwd_cmd)
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--actor")
+    p = add_command(usub, "remove", "remove a console user", remove_cmd)
+    p.add_argument("name")
+    p.add_argument("--actor")

@@ -1,0 +1,602 @@
+"""The supervisor console: a Starlette app over the same service layer (agi.actions) as the CLI.
+
+Every page, stream and download needs a session; every POST needs the session's CSRF token;
+roles are checked here on the server. Templates escape everything (Jinja2 autoescape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hmac
+import io
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Awaitable, Callable
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import structlog
+from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from agi.actions import ActionError, audit, cooldowns, lists, logbook, users
+from agi.actions.lists import Target
+from agi.callbacks import appointments
+from agi.callbacks.model import OPEN
+from agi.callbacks.rules import BadTime, Rules
+from agi.config import Config
+from agi.numbers import BadNumber, parse_operator_number, parse_prefix
+from console.i18n import LANGUAGES, translate
+from redis_schema.store import Store, incident_dict
+
+log = structlog.get_logger("grenswacht.console")
+HERE = Path(__file__).parent
+COOKIE = "gw_session"
+MAX_FORM_FIELDS = 50
+MAX_BODY = 64 * 1024          # a posted form larger than this is refused (413)
+DUE_CACHE_SECONDS = 60       # the warnings due list is recomputed at most once a minute (or on request)
+DUE_SHOWN = 200              # the highest scores first; the rest is counted
+FINISHED_CALLBACKS_SHOWN = 50  # the callbacks page: every open appointment, then the latest finished ones
+STREAM_SECONDS = 300          # an event stream ends after this; the browser reconnects (and is checked again)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+CSV_FIELDS = ("id", "caller", "at", "category", "severity", "agent", "queue", "note", "source", "actor",
+              "debrief_answer", "debrief", "debrief_by", "debrief_at")
+
+
+@dataclass
+class Ctx:
+    """One authenticated request: who, their session, the submitted form."""
+
+    request: Request
+    user: users.User
+    session: dict
+    form: dict = field(default_factory=dict)
+
+    @property
+    def actor(self) -> str:
+        return f"web:{self.user.name}"
+
+
+class Console:
+    def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time):
+        self.config, self.store, self.clock = config, store, clock
+        self._due: tuple[float, list] | None = None    # (computed at, callers due a written warning)
+        self._sent: set[str] = set()                    # marked sent since: left out of the cached list
+        self.zone = ZoneInfo(config.web.timezone)
+        secret = config.web.secret
+        if not secret:
+            secret = secrets.token_urlsafe(48)
+            log.warning("web-secret-ephemeral", detail="GRENSWACHT_WEB_SECRET is not set: sessions end when the "
+                                                       "console restarts and are not shared between instances")
+        self.signer = URLSafeSerializer(secret, salt="grenswacht-session")
+        loaders = [FileSystemLoader(str(HERE / "templates"))]
+        if config.web.letter_templates:
+            loaders.insert(0, FileSystemLoader(config.web.letter_templates))   # the organisation's letters
+        self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True),
+                               enable_async=False)
+        self.env.filters["local"] = self.local
+        self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
+
+    # ---- helpers --------------------------------------------------------------------------
+    def local(self, ts: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if ts in (None, ""):
+            return ""
+        try:
+            return datetime.fromtimestamp(float(ts), self.zone).strftime(fmt)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return "?"
+
+    def read_session(self, request: Request) -> dict:
+        raw = request.cookies.get(COOKIE, "")
+        try:
+            data = self.signer.loads(raw) if raw else {}
+        except BadSignature:
+            data = {}
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            data = {"c": secrets.token_urlsafe(24)}
+        if data.get("l") not in LANGUAGES:
+            data["l"] = self.config.web.language
+        return data
+
+    def write_session(self, response: Response, session: dict) -> Response:
+        response.set_cookie(COOKIE, self.signer.dumps(session), httponly=True, samesite="strict",
+                            secure=self.config.web.secure_cookies, path="/")
+        return response
+
+    def render(self, request: Request, session: dict, name: str, status: int = 200, user=None, **ctx) -> HTMLResponse:
+        lang = session.get("l", "nl")
+        html = self.env.get_template(name).render(
+            t=lambda key: translate(lang, key), lang=lang, csrf=session["c"], user=user, path=request.url.path,
+            now=self.clock(), **ctx)
+        return self.write_session(HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS), session)
+
+    async def form(self, request: Request) -> dict | None:
+        """The posted form; None when it is larger than MAX_BODY or of unknown length."""
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return None
+        async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024) as form:
+            return {k: v for k, v in form.items() if isinstance(v, str)}
+
+    def number(self, raw: str, valid: bool = False) -> str:
+        if not raw.strip():
+            raise ActionError("enter a phone number.")
+        try:
+            return parse_operator_number(raw.strip(), self.config.numbers.default_region, valid=valid)
+        except BadNumber as exc:
+            raise ActionError(str(exc)) from None
+
+    def target(self, raw: str, kind: str, valid: bool = True) -> Target:
+        if kind == "prefix":
+            try:
+                return Target("prefix", parse_prefix(raw.strip()))
+            except BadNumber as exc:
+                raise ActionError(str(exc)) from None
+        return Target("number", self.number(raw, valid))
+
+    def ban_days(self, form: dict) -> int:
+        days = form.get("days", "").strip()
+        if days and not days.isdigit():
+            raise ActionError("the ban length must be a whole number of days.")
+        return lists.ban_days(self.config, int(days) if days else None)
+
+    def day(self, raw: str, end: bool = False) -> float | None:
+        if not raw:
+            return None
+        try:
+            d = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=self.zone)
+        except ValueError:
+            raise ActionError(f"{raw!r} is not a date (YYYY-MM-DD).") from None
+        if not 2000 <= d.year <= 2100:
+            raise ActionError(f"{raw!r} is out of range (a date from 2000 to 2100).")
+        return (d + timedelta(days=1) if end else d).timestamp()
+
+    # ---- authentication -------------------------------------------------------------------
+    def page(self, role: str = "supervisor"):
+        """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx."""
+        def wrap(fn: Callable[[Ctx], Awaitable[Response]]):
+            async def endpoint(request: Request) -> Response:
+                session = self.read_session(request)
+                now = self.clock()
+                user = None
+                if session.get("u"):
+                    if now - float(session.get("t", 0)) > self.config.web.session_idle_minutes * 60:
+                        session = {"c": secrets.token_urlsafe(24), "l": session["l"]}
+                        return self.write_session(RedirectResponse("/login?expired=1", 303), session)
+                    found = await users.get(self.store, session["u"])
+                    if found is not None and found.gen == session.get("g"):
+                        user = found
+                if user is None:
+                    return self.write_session(RedirectResponse("/login", 303), {"c": session["c"], "l": session["l"]})
+                form = {}
+                if request.method == "POST":
+                    form = await self.form(request)
+                    if form is None:
+                        return Response("Request too large.", 413)
+                    if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
+                        log.warning("console-csrf-refused", user=user.name, path=request.url.path)
+                        return Response("Forbidden: the form's security token is missing or wrong.", 403)
+                if role == "admin" and user.role != "admin":
+                    return self.render(request, session, "error.html", 403, user=user,
+                                       message="This page is for administrators.")
+                session["t"] = now
+                ctx = Ctx(request, user, session, form)
+                try:
+                    response = await fn(ctx)
+                except RedisError as exc:
+                    log.warning("console-store-error", error=type(exc).__name__)
+                    response = self.render(request, session, "error.html", 503, user=user,
+                                           message="The store is unreachable; try again in a moment.")
+                if not isinstance(response, StreamingResponse):
+                    self.write_session(response, session)
+                return response
+            return endpoint
+        return wrap
+
+    async def login_get(self, request: Request) -> Response:
+        session = self.read_session(request)
+        if "lang" in request.query_params and request.query_params["lang"] in LANGUAGES:
+            session["l"] = request.query_params["lang"]
+        msg = translate(session["l"], "expired") if request.query_params.get("expired") else ""
+        return self.render(request, session, "login.html", error=msg)
+
+    async def login_post(self, request: Request) -> Response:
+        session = self.read_session(request)
+        form = await self.form(request)
+        if form is None:
+            return Response("Request too large.", 413)
+        if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
+            return Response("Forbidden: the form's security token is missing or wrong.", 403)
+        name = form.get("user", "").strip().lower()[:64]
+        addr = request.client.host if request.client else "?"
+        web = self.config.web
+        if max(await self.store.login_failures(f"user:{name}"),
+               await self.store.login_failures(f"addr:{addr}")) >= web.max_failed_logins:
+            log.warning("console-login-throttled", user=name)
+            return self.render(request, session, "login.html", 429, error=translate(session["l"], "throttled"))
+        user = await users.verify(self.store, name, form.get("password", ""))
+        if user is None:
+            for who in (f"user:{name}", f"addr:{addr}"):
+                await self.store.count_login_failure(who, web.lockout_minutes * 60)
+            log.info("console-login-failed", user=name)
+            return self.render(request, session, "login.html", 401, error=translate(session["l"], "bad_login"))
+        await self.store.clear_login_failures(f"user:{name}")
+        await self.store.audit(f"web:{user.name}", "login", self.clock())
+        # A fresh CSRF token with the new session (no fixation).
+        new = {"u": user.name, "g": user.gen, "t": self.clock(), "c": secrets.token_urlsafe(24), "l": session["l"]}
+        return self.write_session(RedirectResponse("/", 303), new)
+
+    async def logout(self, ctx: Ctx) -> Response:
+        ctx.session.clear()
+        ctx.session.update({"c": secrets.token_urlsafe(24), "l": self.config.web.language})
+        return RedirectResponse("/login", 303)
+
+    async def set_language(self, ctx: Ctx) -> Response:
+        if ctx.form.get("lang") in LANGUAGES:
+            ctx.session["l"] = ctx.form["lang"]
+        back = ctx.form.get("back", "/")
+        return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
+
+    # ---- pages ----------------------------------------------------------------------------
+    def show(self, ctx: Ctx, name: str, status: int = 200, **kw) -> HTMLResponse:
+        return self.render(ctx.request, ctx.session, name, status, user=ctx.user, **kw)
+
+    async def board(self, ctx: Ctx) -> Response:
+        now = self.clock()
+        midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = [i for i in await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600)]
+        return self.show(ctx, "board.html", incidents=[i for i in today if i.category != "handover"],
+                         handovers=[i for i in today if i.category == "handover"],
+                         cooldowns=await cooldowns.running(self.store, now),
+                         awaiting=await logbook.open_debriefs(self.store, now),
+                         last_event=await self.store.last_event_id())
+
+    async def events(self, ctx: Ctx) -> Response:
+        """Server-sent events: each new logbook incident as a ready table row (escaped by the template)."""
+        last = ctx.request.query_params.get("after") or ctx.request.headers.get("last-event-id") or "$"
+        if last != "$" and not all(p.isdigit() for p in last.split("-", 1)):
+            last = "$"
+        row = self.env.get_template("_incident_row.html")
+        lang = ctx.session["l"]
+
+        async def stream():
+            nonlocal last
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + STREAM_SECONDS
+            yield "retry: 1000\n\n"
+            while loop.time() < deadline:
+                if await ctx.request.is_disconnected():
+                    return
+                try:
+                    batch = await self.store.read_events(last, 1000)
+                except RedisError:
+                    await asyncio.sleep(1)
+                    continue
+                if not batch:
+                    yield ": keep-alive\n\n"
+                for eid, fields in batch:
+                    last = eid
+                    if fields.get("type", "incident") != "incident" or not fields.get("id"):
+                        continue
+                    try:
+                        inc = await logbook.get(self.store, fields["id"])
+                    except ActionError:
+                        continue
+                    html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
+                    yield f"id: {eid}\nevent: incident\ndata: {html}\n\n"
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    def filters(self, q) -> logbook.Filters:
+        caller = self.number(q["caller"]) if q.get("caller") else None
+        category = q.get("category", "")
+        if category and category not in self.config.protocol_for(None)[1].weights:
+            raise ActionError(f"category {category!r} is not in the protocol's weights.")
+        since, until = self.day(q.get("from", "")), self.day(q.get("to", ""), end=True)
+        if since is not None and until is not None and since >= until:
+            raise ActionError("the start date is after the end date.")
+        return logbook.Filters(caller, q.get("agent", "")[:100], q.get("queue", "")[:100], category, since, until,
+                               q.get("open") == "1")
+
+    async def logbook_page(self, ctx: Ctx) -> Response:
+        q = ctx.request.query_params
+        fmt = ctx.request.path_params.get("fmt", "")
+        if fmt not in ("", "csv", "json"):
+            return self.show(ctx, "error.html", 404, message="No such download.")
+        try:
+            f = self.filters(q)
+            page = int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1
+        except ActionError as exc:
+            return self.show(ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="",
+                             categories=self.categories())
+        result = await logbook.query(self.store, f, page, 50)
+        if fmt:
+            items = [incident_dict(i.caller, i) for i in result.items]
+            await self.store.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
+            return _download(items, fmt, f"logbook-p{page}")
+        qs = urlencode({k: v for k, v in q.items() if k != "page" and v})
+        return self.show(ctx, "logbook.html", page=result, q=q, qs=qs, categories=self.categories())
+
+    def categories(self) -> list[str]:
+        return list(self.config.protocol_for(None)[1].weights)
+
+    async def incident(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+        try:
+            inc = await logbook.get(self.store, ctx.request.path_params["iid"])
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 404, message=str(exc))
+        return self.show(ctx, "incident.html", status, i=inc, answers=logbook.DEBRIEF_ANSWERS, error=error,
+                         saved=ctx.request.query_params.get("saved"))
+
+    async def debrief(self, ctx: Ctx) -> Response:
+        iid = ctx.request.path_params["iid"]
+        try:
+            await logbook.debrief(self.store, iid, ctx.form.get("answer", ""), ctx.form.get("note", ""), ctx.actor,
+                                  self.clock())
+        except ActionError as exc:
+            return await self.incident(ctx, str(exc), 400)
+        return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
+
+    async def caller(self, ctx: Ctx, error: str = "", status: int = 200, raw: str | None = None) -> Response:
+        raw = ctx.request.query_params.get("n", "") if raw is None else raw
+        if not raw:
+            return self.show(ctx, "caller.html", status, view=None, error=error, raw="")
+        try:
+            number = self.number(raw)
+        except ActionError as exc:
+            return self.show(ctx, "caller.html", 400, view=None, error=str(exc), raw=raw)
+        view = await logbook.caller_view(self.config, self.store, number, self.clock())
+        return self.show(ctx, "caller.html", status, view=view, error=error, raw=raw,
+                         saved=ctx.request.query_params.get("saved"), ban_days=lists.ban_days(self.config, None),
+                         callbacks=await appointments.listing(self.store, now=self.clock(), caller=number),
+                         open_statuses=OPEN, cbtime=self.callback_time)
+
+    async def change_lists(self, what: str, raw: str, kind: str, ctx: Ctx) -> bool:
+        """Ban, lift, allowlist or disallow a number or range; False when ``what`` is none of these."""
+        now, reason = self.clock(), ctx.form.get("reason", "")[:300]
+        if kind not in ("number", "prefix"):
+            raise ActionError("choose a number or a number range.")
+        if what == "ban":
+            await lists.ban(self.store, self.target(raw, kind), self.ban_days(ctx.form), reason, ctx.actor, now)
+        elif what == "allow":
+            await lists.allow(self.store, self.target(raw, kind), reason, ctx.actor, now)
+        elif what in ("unban", "disallow"):
+            # Lifting also works for a number screening banned although it is not a valid one.
+            change = lists.unban if what == "unban" else lists.disallow
+            await change(self.store, self.target(raw, kind, valid=False), ctx.actor, now)
+        else:
+            return False
+        return True
+
+    async def caller_action(self, ctx: Ctx) -> Response:
+        what, raw = ctx.request.path_params["what"], ctx.form.get("number", "")
+        try:
+            if what == "warning-sent":
+                number = self.number(raw, valid=False)
+                await lists.mark_warning_sent(self.store, number, ctx.actor, self.clock())
+                self._sent.add(number)
+            elif not await self.change_lists(what, raw, "number", ctx):
+                return self.show(ctx, "error.html", 404, message="No such action.")
+        except ActionError as exc:
+            return await self.caller(ctx, str(exc), 400, raw=raw)
+        if ctx.form.get("back", "") == "warnings":
+            return RedirectResponse("/warnings?saved=1", 303)
+        return RedirectResponse("/caller?" + urlencode({"n": self.number(raw, valid=False), "saved": "1"}), 303)
+
+    async def bans(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+        now = self.clock()
+        return self.show(ctx, "bans.html", status, bans=await lists.active_bans(self.store, now),
+                         allows=await lists.allowlist(self.store), error=error, form=ctx.form,
+                         ban_days=lists.ban_days(self.config, None), saved=ctx.request.query_params.get("saved"))
+
+    async def bans_action(self, ctx: Ctx) -> Response:
+        try:
+            if not await self.change_lists(ctx.request.path_params["what"], ctx.form.get("target", ""),
+                                           ctx.form.get("kind", "number"), ctx):
+                return self.show(ctx, "error.html", 404, message="No such action.")
+        except ActionError as exc:
+            return await self.bans(ctx, str(exc), 400)
+        return RedirectResponse("/bans?saved=1", 303)
+
+    # ---- callback appointments: the same functions as `grenswacht callbacks move|cancel` ------------------
+    def callback_time(self, ts: float, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """An appointment's time in the callbacks' zone (the zone a typed time without offset is read in)."""
+        return datetime.fromtimestamp(ts, ZoneInfo(self.config.callbacks.timezone)).strftime(fmt)
+
+    async def callbacks(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+        every = await appointments.load_all(self.store)          # by due time
+        finished = sorted((a for a in every if a.status not in OPEN), key=lambda a: (-a.updated, a.id))
+        return self.show(ctx, "callbacks.html", status, open=[a for a in every if a.status in OPEN],
+                         finished=finished[:FINISHED_CALLBACKS_SHOWN], error=error, form=ctx.form,
+                         zone=self.config.callbacks.timezone, cbtime=self.callback_time,
+                         saved=ctx.request.query_params.get("saved"))
+
+    async def callbacks_action(self, ctx: Ctx) -> Response:
+        what, aid, now = ctx.request.path_params["what"], ctx.form.get("id", "")[:64], self.clock()
+        try:
+            if what == "move":
+                due = appointments.parse_time(ctx.form.get("at", "")[:64], self.config.callbacks.timezone)
+                appt = await appointments.operator_move(self.store, Rules.from_config(self.config.callbacks), aid,
+                                                        due=due, now=now, actor=ctx.actor)
+            elif what == "cancel":
+                appt = await appointments.operator_cancel(self.store, aid, now=now, actor=ctx.actor)
+            else:
+                return self.show(ctx, "error.html", 404, message="No such action.")
+        except (BadTime, appointments.NotFound, appointments.Conflict) as exc:
+            return await self.callbacks(ctx, str(exc), 400)
+        if ctx.form.get("back", "") == "caller":
+            return RedirectResponse("/caller?" + urlencode({"n": appt.caller, "saved": "1"}), 303)
+        return RedirectResponse("/callbacks?saved=1", 303)
+
+    async def warnings(self, ctx: Ctx) -> Response:
+        """The due list reads every caller with an incident in the window: kept for a minute."""
+        now = self.clock()
+        if self._due is None or now - self._due[0] > DUE_CACHE_SECONDS or ctx.request.query_params.get("refresh"):
+            self._due = (now, await lists.due_warnings(self.store, self.config, now))
+            self._sent.clear()
+        sent = {n for n in self._sent if n}
+        due = sorted((w for w in self._due[1] if w.caller not in sent), key=lambda w: (-w.score, -w.last_incident))
+        return self.show(ctx, "warnings.html", due=due[:DUE_SHOWN], more=max(0, len(due) - DUE_SHOWN),
+                         as_of=self._due[0], saved=ctx.request.query_params.get("saved"))
+
+    async def letter(self, ctx: Ctx) -> Response:
+        q = ctx.request.query_params
+        lang = q.get("lang") if q.get("lang") in LANGUAGES else ctx.session["l"]
+        try:
+            number = self.number(q.get("n", ""))
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 400, message=str(exc))
+        view = await logbook.caller_view(self.config, self.store, number, self.clock())
+        window = self.clock() - view.window_days * 86400
+        incidents = [i for i in view.record.incidents if i.at >= window and i.category not in ("handover", "callback")]
+        return self.show(ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang)
+
+    async def stats(self, ctx: Ctx) -> Response:
+        q = ctx.request.query_params.get("days", "30")
+        days = int(q) if q.isdigit() and 7 <= int(q) <= 366 else 30
+        s = await audit.stats(self.store, self.clock(), days, self.config.web.timezone)
+        return self.show(ctx, "stats.html", s=s, days=days, data=({
+            "days": s.days, "per_day": s.per_day, "per_week": s.per_week, "screenings": s.screenings,
+            "repeat": s.repeat_callers, "per_agent": s.per_agent, "open_age": list(s.open_by_age.items())}))
+
+    async def audit_page(self, ctx: Ctx) -> Response:
+        q = ctx.request.query_params
+        entries = await audit.audit(self.store, q.get("actor", "")[:100], q.get("action", "")[:50],
+                                    q.get("text", "")[:100], 200)
+        return self.show(ctx, "audit.html", entries=entries, q=q)
+
+    async def admin(self, ctx: Ctx, error: str = "", status: int = 200, done: str = "") -> Response:
+        return self.show(ctx, "admin.html", status, users=await users.list_users(self.store), roles=users.ROLES,
+                         error=error, done=done or ctx.request.query_params.get("done", ""))
+
+    async def admin_action(self, ctx: Ctx) -> Response:
+        what, f, now = ctx.request.path_params["what"], ctx.form, self.clock()
+        try:
+            if what == "user-add":
+                await users.add(self.store, f.get("name", ""), f.get("role", ""), f.get("password", ""), ctx.actor, now)
+            elif what == "user-passwd":
+                await users.passwd(self.store, f.get("name", ""), f.get("password", ""), ctx.actor, now)
+            elif what == "user-remove":
+                if users.user_name(f.get("name", "")) == ctx.user.name:
+                    raise ActionError("you cannot remove your own account.")
+                await users.remove(self.store, f.get("name", ""), ctx.actor, now)
+            elif what == "erase":
+                n = await logbook.erase(self.store, self.number(f.get("number", "")), f.get("confirm", ""),
+                                        ctx.actor, now)
+                return RedirectResponse("/admin?" + urlencode({"done": f"erased: {n} record(s)"}), 303)
+            elif what == "purge":
+                n = await logbook.purge(self.store, ctx.actor, now)
+                return RedirectResponse("/admin?" + urlencode({"done": f"purged: {n} incident(s)"}), 303)
+            else:
+                return self.show(ctx, "error.html", 404, message="No such action.")
+        except ActionError as exc:
+            return await self.admin(ctx, str(exc), 400)
+        return RedirectResponse("/admin?done=ok", 303)
+
+    async def admin_export(self, ctx: Ctx) -> Response:
+        try:
+            number = self.number(ctx.request.query_params.get("n", ""))
+        except ActionError as exc:
+            return await self.admin(ctx, str(exc), 400)
+        view = await logbook.export_caller(self.config, self.store, number, ctx.actor, self.clock())
+        r = view.record
+        data = {"exported_at": self.local(self.clock(), "%Y-%m-%dT%H:%M:%S%z"), "caller": number,
+                "decision": {"action": view.decision.action.value, "reason": view.decision.reason.value,
+                             "score": view.decision.score},
+                "ban": None if r.ban is None else r.ban.__dict__, "allowlisted": None if r.allow is None else r.allow.__dict__,
+                "warning_sent_at": r.warning_sent_at, "incidents": [incident_dict(number, i) for i in r.incidents],
+                "callbacks": [a.public() for a in view.appointments]}
+        return Response(json.dumps(data, indent=2, ensure_ascii=False), media_type="application/json",
+                        headers={"Content-Disposition": 'attachment; filename="caller-export.json"',
+                                 "Cache-Control": "no-store"})
+
+    async def end_cooldown(self, ctx: Ctx) -> Response:
+        try:
+            await cooldowns.end_now(self.store, ctx.form.get("agent", "")[:200], ctx.actor, self.clock())
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 400, message=str(exc))
+        return RedirectResponse("/", 303)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def _download(items: list[dict], fmt: str, name: str) -> Response:
+    headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"', "Cache-Control": "no-store"}
+    if fmt == "json":
+        return Response(json.dumps(items, indent=2, ensure_ascii=False), media_type="application/json", headers=headers)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for item in items:
+        # A cell starting with = + - @ would be a formula in a spreadsheet: quote it.
+        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" and k != "caller" else
+                             "" if v is None else v) for k, v in item.items()})
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def create_app(config: Config, store: Store | None = None, clock: Callable[[], float] = time.time) -> Starlette:
+    """The console; with no store given, it builds (and closes) its own from the configuration."""
+    from contextlib import asynccontextmanager
+
+    from agi.service import build_store
+
+    own = store is None
+    store = store or build_store(config)
+    c = Console(config, store, clock)
+    sup, adm = c.page("supervisor"), c.page("admin")
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        if own:
+            await store.close()
+
+    routes = [
+        Route("/login", c.login_get, methods=["GET"]),
+        Route("/login", c.login_post, methods=["POST"]),
+        Route("/logout", sup(c.logout), methods=["POST"]),
+        Route("/language", sup(c.set_language), methods=["POST"]),
+        Route("/", sup(c.board)),
+        Route("/events", sup(c.events)),
+        Route("/logbook", sup(c.logbook_page)),
+        Route("/logbook.{fmt:str}", sup(c.logbook_page)),
+        Route("/incidents/{iid:str}", sup(c.incident)),
+        Route("/incidents/{iid:str}/debrief", sup(c.debrief), methods=["POST"]),
+        Route("/caller", sup(c.caller)),
+        Route("/caller/{what:str}", sup(c.caller_action), methods=["POST"]),
+        Route("/bans", sup(c.bans)),
+        Route("/bans/{what:str}", sup(c.bans_action), methods=["POST"]),
+        Route("/callbacks", sup(c.callbacks)),
+        Route("/callbacks/{what:str}", sup(c.callbacks_action), methods=["POST"]),
+        Route("/warnings", sup(c.warnings)),
+        Route("/letter", sup(c.letter)),
+        Route("/stats", sup(c.stats)),
+        Route("/audit", sup(c.audit_page)),
+        Route("/cooldowns/end", sup(c.end_cooldown), methods=["POST"]),
+        Route("/admin", adm(c.admin)),
+        Route("/admin/export", adm(c.admin_export)),
+        Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.console = c
+    return app
