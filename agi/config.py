@@ -14,6 +14,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal, Mapping
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -49,7 +50,14 @@ Plain = Annotated[str, AfterValidator(_plain)]
 
 
 class RedisConfig(_Frozen):
+    # standalone: `url` is the server; sentinel: `sentinels` find the primary of `service_name`
+    # (`url` then only gives the database and TLS); cluster: `url` names one seed node, and
+    # `nodes` more of them, tried in turn when the service starts while a seed is down.
+    mode: Literal["standalone", "sentinel", "cluster"] = "standalone"
     url: str = "redis://127.0.0.1:6379/0"
+    sentinels: tuple[HostPort, ...] = ()
+    nodes: tuple[HostPort, ...] = ()
+    service_name: Plain = "grenswacht"
     max_connections: int = Field(64, ge=1, le=10_000)
     # How long a screening waits for a free pooled connection before failing open.
     pool_timeout: float = Field(1.0, gt=0, le=60)
@@ -64,6 +72,18 @@ class RedisConfig(_Frozen):
             raise ValueError("must not carry a password; set GRENSWACHT_REDIS_PASSWORD instead")
         return value
 
+    @model_validator(mode="after")
+    def _mode(self) -> "RedisConfig":
+        if self.mode == "sentinel" and not self.sentinels:
+            raise ValueError('mode "sentinel" needs sentinels = ["host:port", ...]')
+        if self.mode != "sentinel" and self.sentinels:
+            raise ValueError(f'sentinels are only used with mode = "sentinel", not {self.mode!r}')
+        if self.mode != "cluster" and self.nodes:
+            raise ValueError(f'nodes are only used with mode = "cluster", not {self.mode!r}')
+        if self.mode == "cluster" and (self.url.startswith("unix://") or urlsplit(self.url).path.strip("/") not in ("", "0")):
+            raise ValueError('mode "cluster" needs a redis:// or rediss:// url of one node, on database 0')
+        return self
+
 
 def _network(value: str) -> str:
     try:
@@ -73,6 +93,19 @@ def _network(value: str) -> str:
 
 
 Network = Annotated[str, AfterValidator(_network)]
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone (e.g. Europe/Amsterdam)") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")    # a local time of day
 
 
 class AgiConfig(_Frozen):
@@ -93,6 +126,8 @@ class AgiConfig(_Frozen):
     max_per_peer: int = Field(500, ge=1, le=100_000)
     # How long a new connection may wait for a free slot before it is answered fail-open.
     slot_wait_ms: int = Field(50, ge=0, le=5_000)
+    # Worker processes on the one listening port (agi.workers); 1 is a single process.
+    workers: int = Field(1, ge=1, le=64)
 
     @field_validator("secret")
     @classmethod
@@ -125,7 +160,7 @@ class ProtocolConfig(_Frozen):
 
     window_days: int = Field(180, ge=1, le=3650)
     weights: Mapping[str, int] = Field(
-        default_factory=lambda: {"abuse": 1, "intimidation": 2, "threat": 3, "handover": 0}
+        default_factory=lambda: {"abuse": 1, "intimidation": 2, "threat": 3, "handover": 0, "callback": 0}
     )
     warn_at: int = Field(1, ge=1)
     senior_at: int = Field(2, ge=1)
@@ -189,6 +224,127 @@ class FeatureCodesConfig(_Frozen):
     extra: Mapping[str, str] = Field(default_factory=lambda: {"*9": "threat"})
 
 
+class CallbacksConfig(_Frozen):
+    """Callback appointments (issue 11): the agent's key, the rules, and how the PBX places them."""
+
+    key: str = "*7"
+    # The incident the key logs; its weight is [protocols.*.weights] callback (0 by default).
+    category: str = "callback"
+    timezone: TimeZone = "Europe/Amsterdam"
+    # Local working hours "HH:MM"; a callback is never placed outside them.
+    opens: str = "08:30"
+    closes: str = "17:00"
+    # Weekdays without callbacks (mon..sun) and closed dates (YYYY-MM-DD, holidays).
+    closed_days: tuple[str, ...] = ("sat", "sun")
+    closed_dates: tuple[str, ...] = ()
+    # A time keyed that is within this many minutes (or already past today) means the next working day.
+    margin_minutes: int = Field(15, ge=0, le=24 * 60)
+    # No time keyed: "same-time" (next working day at the time of the call) or a fixed "HH:MM".
+    default: str = "same-time"
+    retry_minutes: int = Field(15, ge=1, le=24 * 60)
+    attempts: int = Field(3, ge=1, le=20)
+    agent_ring_seconds: int = Field(20, ge=5, le=300)
+    caller_ring_seconds: int = Field(30, ge=5, le=300)
+    # Dial() destination when the agent does not answer, e.g. "Local/support@queues" (empty: retry later).
+    fallback: Annotated[str, AfterValidator(lambda v: v and _plain(v))] = ""
+    # Dialplan context that dials the caller's number as its extension (dialplan/README.md).
+    outbound_context: Plain = "grenswacht-callback-out"
+    # Caller ID the called-back caller sees: the organisation's number.
+    caller_id: str = ""
+    # A callback that fell due while no instance ran is still placed up to this long after its time.
+    grace_minutes: int = Field(30, ge=0, le=24 * 60)
+
+    @field_validator("opens", "closes")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not HHMM.fullmatch(value):
+            raise ValueError(f"{value!r} must be a time of day HH:MM")
+        return value
+
+    @field_validator("default")
+    @classmethod
+    def _default(cls, value: str) -> str:
+        if value != "same-time" and not HHMM.fullmatch(value):
+            raise ValueError(f"{value!r} must be 'same-time' or a time of day HH:MM")
+        return value
+
+    @field_validator("closed_days")
+    @classmethod
+    def _days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        out = tuple(v.lower()[:3] for v in value)
+        if any(v not in days for v in out) or len(set(out)) == 7:
+            raise ValueError("must be weekday names (mon..sun), and at least one day must stay open")
+        return out
+
+    @field_validator("closed_dates")
+    @classmethod
+    def _dates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from datetime import date
+        for v in value:
+            try:
+                date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a date YYYY-MM-DD") from None
+        return value
+
+    @field_validator("caller_id")
+    @classmethod
+    def _cid(cls, value: str) -> str:
+        if value and not re.fullmatch(r"\+?[0-9]{2,20}", value):
+            raise ValueError("must be a phone number of digits, with an optional leading +")
+        return value
+
+    @model_validator(mode="after")
+    def _hours(self) -> "CallbacksConfig":
+        if self.opens >= self.closes:
+            raise ValueError("callbacks: opens must be before closes")
+        return self
+
+
+class WebConfig(_Frozen):
+    """The supervisor console (`grenswacht web`, console/)."""
+
+    listen: HostPort = "127.0.0.1:8080"
+    timezone: str = "Europe/Amsterdam"       # times are shown in this zone; the store keeps UTC
+    language: Literal["nl", "en"] = "nl"     # default; each user can switch
+    session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
+    # Mark the session cookie Secure (set when a TLS reverse proxy fronts the console).
+    secure_cookies: bool = False
+    # Addresses of that reverse proxy, whose X-Forwarded-For/-Proto headers are believed.
+    trusted_proxies: str = "127.0.0.1"
+    # Failed logins per user name (and per address) before logins are refused for lockout_minutes.
+    max_failed_logins: int = Field(5, ge=1, le=100)
+    lockout_minutes: int = Field(15, ge=1, le=24 * 60)
+    # Directory with letter templates (letter_nl.html, letter_en.html) replacing the built-in ones.
+    letter_templates: str = ""
+    # Signs session cookies: from GRENSWACHT_WEB_SECRET(_FILE); none = a random one per start (logged).
+    secret: str | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone (e.g. Europe/Amsterdam)") from None
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError("GRENSWACHT_WEB_SECRET must be at least 32 characters")
+        return value
+
+
+class MetricsConfig(_Frozen):
+    """Prometheus /metrics and the /healthz, /readyz endpoints (agi.metrics); empty: off."""
+
+    listen: Annotated[str, AfterValidator(lambda v: (split_host_port(v) and v) if v else v)] = ""
+
+
 class StorageConfig(_Frozen):
     retention_days: int = Field(365, ge=1, le=3650)
     # Write-ahead journal (0600): every incident is here, fsynced, before the agent is told
@@ -212,6 +368,9 @@ class Config(_Frozen):
     aftercare: AftercareConfig = AftercareConfig()
     features: FeatureCodesConfig = FeatureCodesConfig()
     storage: StorageConfig = StorageConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
 
     @model_validator(mode="after")
     def _protocol_refs(self) -> "Config":
@@ -264,7 +423,7 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}).") from None
     for section, key, var in (("redis", "password", "GRENSWACHT_REDIS_PASSWORD"), ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
-                              ("agi", "secret", "GRENSWACHT_AGI_SECRET")):
+                              ("agi", "secret", "GRENSWACHT_AGI_SECRET"), ("web", "secret", "GRENSWACHT_WEB_SECRET")):
         table = data.get(section)
         if isinstance(table, dict) and key in table:
             raise ConfigError(f"{section}.{key}: secrets do not belong in the file; set {var} or {var}_FILE.")

@@ -65,6 +65,8 @@ class Incident:
     actor: str = ""
     debrief: str = ""
     debrief_at: float | None = None
+    debrief_answer: str = ""  # the seed-004 question: conscious | impulsive | not-discussed
+    debrief_by: str = ""      # who held the debrief
     slot: str = ""            # storage detail: the incident's index in the caller's hash
     caller: str = ""          # E.164 or "anonymous"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
+import socket
 import time
 from typing import Callable
 
@@ -18,7 +19,10 @@ from redis.exceptions import RedisError
 from agi.aftercare import cooldown
 from agi.aftercare.journal import Journal
 from agi.ami.client import AmiClient, AmiError
-from agi.config import Config
+from agi.callbacks.placer import Placer
+from agi.callbacks.rules import Rules
+from agi import logs, metrics, reload
+from agi.config import Config, split_host_port
 from agi.deps import Deps
 from agi.fastagi.server import FastAgiServer
 from agi.incidents import Logbook
@@ -36,8 +40,15 @@ START_CHECK_SECONDS = 2.0
 
 
 def build_store(config: Config) -> Store:
-    redis = connect(config.redis.url, password=config.redis.password,
-                    max_connections=config.redis.max_connections, pool_timeout=config.redis.pool_timeout)
+    r = config.redis
+    pool = r.max_connections
+    if r.mode == "cluster":
+        # redis-py's cluster pool per node cannot wait for a free connection: it fails at once when
+        # full. Size it for every call the FastAGI server admits, plus the background jobs.
+        pool = max(pool, config.agi.max_connections + 64)
+    redis = connect(r.url, password=r.password, max_connections=pool, pool_timeout=r.pool_timeout,
+                    mode=r.mode, sentinels=[split_host_port(s) for s in r.sentinels], service_name=r.service_name,
+                    nodes=[split_host_port(n) for n in r.nodes])
     return Store(redis, retention_days=config.storage.retention_days)
 
 
@@ -97,18 +108,27 @@ async def end_cooldowns(store: Store, ami: AmiClient, clock: Callable[[], float]
 class Service:
     """Owns the server and its background jobs; ``run`` until a signal, or ``start``/``stop`` in tests."""
 
-    def __init__(self, config: Config, deps: Deps | None = None):
+    def __init__(self, config: Config, deps: Deps | None = None, *, sock: socket.socket | None = None,
+                 config_path: str | None = None):
         self.config = config
+        self.config_path = config_path   # re-read on SIGHUP (default: $GRENSWACHT_CONFIG)
+        self.sock = sock           # a listening socket inherited from agi.workers, or None to bind [agi] listen
         self.deps = deps or build(config)
-        self.server = FastAgiServer(ROUTES, self.deps, config.agi)
+        self.server = FastAgiServer(metrics.counted(ROUTES), self.deps, config.agi)
         self.jobs = Jobs()
+        self.placer: Placer | None = None
+        self.http: asyncio.Server | None = None     # /metrics, /healthz, /readyz (agi.metrics)
         self.address: tuple[str, int] | None = None
+        self._reload_pending = False
 
     async def start(self) -> tuple[str, int]:
         deps = self.deps
         loaded = deps.logbook.journal.load()
         if loaded:
             log.info("journal-loaded", entries=loaded, path=str(deps.logbook.journal.path))
+        # Serve first: a call that arrives while Redis or AMI is slow to answer at start is
+        # screened (fail-open within its budget) instead of waiting in the listen backlog.
+        self.address = await self.server.start(*self.config.agi.host_port, sock=self.sock)
         try:
             async with asyncio.timeout(START_CHECK_SECONDS):
                 await deps.logbook.check_durability()
@@ -118,6 +138,8 @@ class Service:
         if deps.ami is not None:
             await deps.ami.connect()
             self.jobs.start("cooldowns", lambda: end_cooldowns(deps.store, deps.ami, deps.clock))
+            self.placer = placer = Placer(self.config, deps.store, deps.ami, deps.logbook, deps.clock)
+            self.jobs.start("callbacks", placer.run)
         else:
             log.warning("ami-not-configured", hint="set GRENSWACHT_AMI_SECRET to enable cool-down pauses and UserEvents")
         self.jobs.start("prefixes", lambda: refresh_prefixes(deps))
@@ -125,12 +147,25 @@ class Service:
         self.jobs.start("counters", lambda: deps.counters.run(deps.store))
         self.jobs.start("aftercare", deps.logbook.run)
         self.jobs.start("webhooks", deps.logbook.run_webhooks)
-        self.address = await self.server.start(*self.config.agi.host_port)
+        self.http = await metrics.start(self.config, deps, self.server, self.jobs)
         return self.address
+
+    def reload(self) -> bool:
+        """SIGHUP: take over the hot sections of the re-read file (agi.reload); False when it is refused."""
+        result = reload.reread(reload.config_path(self.config_path), self.config)
+        if result is None:
+            return False
+        self.config = self.deps.config = self.deps.logbook.config = result.config
+        if "numbers" in result.changed:      # the log masker follows [numbers] too
+            logs.configure(mask=result.config.numbers.mask_in_logs, region=result.config.numbers.default_region)
+        if self.placer is not None:
+            self.placer.config, self.placer.rules = result.config, Rules.from_config(result.config.callbacks)
+        return True
 
     async def stop(self) -> None:
         """Stop serving and close everything; each phase is bounded so a stop never hangs."""
-        phases = [("server", self.server.stop), ("jobs", self.jobs.stop), ("background", self.deps.drain)]
+        phases = [("metrics", lambda: metrics.stop_http(self.http)), ("server", self.server.stop),
+                  ("jobs", self.jobs.stop), ("background", self.deps.drain)]
         if self.deps.ami is not None:
             phases.append(("ami", self.deps.ami.close))
         phases.append(("store", self.deps.store.close))
@@ -142,13 +177,27 @@ class Service:
             except Exception:
                 log.exception("stop-phase-failed", phase=name)
 
+    def _on_hup(self) -> None:
+        """A burst of SIGHUPs is one reload, run from the loop (never once per signal)."""
+        if not self._reload_pending:
+            self._reload_pending = True
+            asyncio.get_running_loop().call_soon(self._reload_once)
+
+    def _reload_once(self) -> None:
+        self._reload_pending = False
+        self.reload()
+
     async def run(self) -> None:
-        await self.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)   # before start: a SIGHUP never ends the service
+        await self.start()
         log.info("grenswacht-started", listen=self.config.agi.listen)
+        reload.notify("READY=1")
         await stop.wait()
         log.info("grenswacht-stopping")
+        if self.sock is None:        # a worker's stop is not the service's (agi.workers)
+            reload.notify("STOPPING=1")
         await self.stop()

@@ -20,10 +20,19 @@ PREFIX_ALLOWS = PREFIX + "prefix:allow"         # HASH prefix -> JSON {reason, a
 EVENTS = PREFIX + "events"                      # STREAM logbook event log (incidents, for wallboards)
 AUDIT = PREFIX + "audit"                        # STREAM audit trail of every change
 COOLDOWNS = PREFIX + "cooldowns"               # HASH agent interface -> JSON cool-down state (one key: atomic)
+CALLBACKS = PREFIX + "callbacks"               # HASH appointment id -> JSON appointment (one key: compare-and-set)
 FORGOTTEN = PREFIX + "forgotten"                # ZSET sha256(number) -> time of the erasure (see SCHEMA.md)
 OLD_COOLDOWN_DUE = PREFIX + "cooldown:due"      # before 0.2: migrated into COOLDOWNS at start
 OLD_COOLDOWN_STATE = PREFIX + "cooldown:state"
 QUARANTINE = PREFIX + "quarantine"              # HASH "<kind>:<name>:<time>" -> a malformed entry set aside
+BANS = PREFIX + "bans"                          # ZSET number -> ban end (epoch s): the bans page never SCANs callers
+ALLOWS = PREFIX + "allows"                      # ZSET number -> when it was allowlisted (the allowlist page)
+USERS = PREFIX + "users"                        # HASH console user name -> JSON {role, hash, gen, at, by}
+
+
+def login_failures(who: str) -> str:
+    """Failed console logins of one user name or address (a counter with a TTL: throttling)."""
+    return f"{PREFIX}login-fail:{who}"
 
 
 def stats(day: str) -> str:
@@ -39,6 +48,7 @@ NEXT_INDEX = "n"
 INCIDENT_FIELDS = {
     "i": "id", "t": "at", "c": "category", "s": "severity", "a": "agent", "q": "queue", "u": "uniqueid",
     "l": "linkedid", "n": "note", "o": "source", "by": "actor", "d": "debrief", "dt": "debrief_at",
+    "da": "debrief_answer", "db": "debrief_by",
 }
 INCIDENT_SUFFIX = {v: k for k, v in INCIDENT_FIELDS.items()}
 BAN_FIELDS = {"ban.until": "until", "ban.reason": "reason", "ban.src": "source", "ban.at": "set_at", "ban.by": "actor"}

@@ -16,7 +16,9 @@ from typing import Any, Iterable, Mapping
 
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedSSLConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ResponseError
 
@@ -26,18 +28,41 @@ from redis_schema import keys
 log = structlog.get_logger("grenswacht.store")
 
 
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The primary that the sentinels name, with a pool that waits for a free connection."""
+
+
 def connect(url: str, *, password: str | None = None, max_connections: int = 64,
-            pool_timeout: float = 1.0, socket_timeout: float = 5.0) -> Redis:
+            pool_timeout: float = 1.0, socket_timeout: float = 5.0, mode: str = "standalone",
+            sentinels: Iterable[tuple[str, int]] = (), service_name: str = "grenswacht",
+            nodes: Iterable[tuple[str, int]] = ()) -> Redis | RedisCluster:
     """A client whose pool waits (up to ``pool_timeout``) for a free connection instead of failing.
 
     A pooled connection that broke (Redis restarted) is retried twice on a fresh one, quickly;
     callers on the call path bound the whole thing with their own time budget.
+    ``mode`` "sentinel": the primary of ``service_name`` as the ``sentinels`` name it, found again
+    after a failover (a write refused with READONLY by a demoted primary reconnects too).
+    ``mode`` "cluster": ``url`` is one seed node (``nodes``: more of them); commands go to the node
+    owning their key's slot, keyspace-wide ones (SCAN, SCRIPT LOAD) to every primary.
     """
+    retry = Retry(ExponentialBackoff(cap=0.1, base=0.005), 2)
+    timeouts = dict(socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 2.0))
+    if mode == "cluster":
+        return RedisCluster.from_url(url, startup_nodes=[ClusterNode(host, port) for host, port in nodes] or None,
+                                     password=password, decode_responses=True, max_connections=max_connections,
+                                     retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), 3), **timeouts)
+    if mode == "sentinel":
+        parsed = BlockingConnectionPool.from_url(url).connection_kwargs   # the database from the url
+        opts = {k: v for k, v in parsed.items() if k in ("db", "username")}
+        if url.startswith("rediss://"):
+            opts["connection_class"] = SentinelManagedSSLConnection
+        manager = Sentinel(list(sentinels), sentinel_kwargs=dict(timeouts), **timeouts)
+        return manager.master_for(service_name, connection_pool_class=_BlockingSentinelPool, password=password,
+                                  max_connections=max_connections, timeout=pool_timeout, decode_responses=True,
+                                  health_check_interval=30, retry=retry, **opts)
     pool = BlockingConnectionPool.from_url(
         url, password=password, max_connections=max_connections, timeout=pool_timeout,
-        socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 2.0),
-        decode_responses=True, health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=0.1, base=0.005), 2),
+        decode_responses=True, health_check_interval=30, retry=retry, **timeouts,
     )
     return Redis.from_pool(pool)   # owns the pool: aclose() closes its connections too
 
@@ -114,7 +139,7 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
             agent=data.get("agent", ""), queue=data.get("queue", ""), uniqueid=data.get("uniqueid", ""),
             linkedid=data.get("linkedid", ""), note=data.get("note", ""), source=data.get("source", ""),
             actor=data.get("actor", ""), debrief=data.get("debrief", ""), debrief_at=_num(data.get("debrief_at")),
-            caller=number,
+            debrief_answer=data.get("debrief_answer", ""), debrief_by=data.get("debrief_by", ""), caller=number,
         ))
     incidents.sort(key=lambda i: (i.at, i.id))
     ban_rec = None
@@ -166,9 +191,22 @@ class Store:
         self.retention = retention_days * keys.DAY
         self._add_incident = redis.register_script(_lua("add_incident"))
         self._hash_cas = redis.register_script(_lua("hash_cas"))
+        self.cluster = isinstance(redis, RedisCluster)
+
+    async def _nodes(self) -> list[dict[str, Any]]:
+        """Keyword arguments that send a server-wide command to each server holding data: the one
+        server, or every primary of a Cluster (a Sentinel client talks to the primary only)."""
+        if not self.cluster:
+            return [{}]
+        await self.redis.initialize()        # the slots map, read on first use
+        return [{"target_nodes": node} for node in self.redis.get_primaries()]
 
     async def close(self) -> None:
         await self.redis.aclose()
+        pool = getattr(self.redis, "connection_pool", None)
+        if isinstance(pool, SentinelConnectionPool):          # and the connections to the sentinels
+            for sentinel in pool.sentinel_manager.sentinels:
+                await sentinel.aclose()
 
     # ---- screening path -------------------------------------------------------------------
     async def load_caller(self, number: str) -> CallerRecord:
@@ -244,16 +282,43 @@ class Store:
         """As add_incident, and whether it is on Redis's disk (per ``Durability.mode``).
 
         One connection does the writes and the WAITAOF, which covers only what the connection
-        it runs on wrote.
+        it runs on wrote. With Sentinel or Cluster, a failover promotes a replica and the old
+        primary drops what only it held, so the incident counts as on disk only once a replica
+        holds it too (WAIT, on the connection that wrote); otherwise the journal keeps it and
+        writes it again when the primary changes (Store.run_id).
         """
+        if self.cluster:
+            return await self._add_in_cluster(inc, mode == "aof-always", timeout_ms)
         async with self.redis.client() as conn:
             got_id, created = await self._add(conn, inc)
-            if mode == "aof-always":
-                return got_id, created, True
+            on_disk = mode == "aof-always"
             if mode == "waitaof":
                 local, _ = await conn.execute_command("WAITAOF", 1, 0, timeout_ms)
-                return got_id, created, int(local) >= 1
-            return got_id, created, False
+                on_disk = int(local) >= 1
+            if on_disk and isinstance(self.redis.connection_pool, SentinelConnectionPool):
+                on_disk = int(await conn.execute_command("WAIT", 1, timeout_ms)) >= 1
+            return got_id, created, on_disk
+
+    async def _add_in_cluster(self, inc: Incident, on_disk: bool, timeout_ms: int) -> tuple[str, bool, bool]:
+        """add_incident_on_disk on a Cluster: a pipeline sends each node's commands on one connection,
+        so a WAIT after them (sent to that node) covers them. WAITAOF is not used: see durability()."""
+        key = keys.caller(inc.caller)
+        await self.redis.initialize()        # the slots map (get_node_from_key), read on first use
+        async with self.redis.pipeline(transaction=False) as pipe:
+            # EVAL, not EVALSHA: a replica promoted by a failover has no script cache.
+            pipe.execute_command("EVAL", self._add_incident.script, 1, key, *_incident_args(inc, self.retention))
+            if on_disk:
+                pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=self.redis.get_node_from_key(key))
+            (got_id, at, created), *acked = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
+            pipe.hset(keys.INCIDENT_OWNER, got_id, inc.caller)
+            if on_disk:
+                for node in {self.redis.get_node_from_key(k).name: self.redis.get_node_from_key(k)
+                             for k in (keys.INCIDENTS_BY_TIME, keys.INCIDENT_OWNER)}.values():
+                    pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=node)
+            _, _, *more = await pipe.execute()
+        return got_id, bool(created), on_disk and all(int(n) >= 1 for n in acked + more)
 
     async def _add(self, client: Redis, inc: Incident) -> tuple[str, bool]:
         got_id, at, created = await self._add_incident(keys=[keys.caller(inc.caller)],
@@ -274,17 +339,19 @@ class Store:
         """
         written = 0
         pending = 0
+        sha = await self.redis.script_load(self._add_incident.script)   # on every primary of a Cluster
         pipe = self.redis.pipeline(transaction=False)
         for number, incidents, ban in callers:
             for inc in incidents:
-                await self._add_incident(keys=[keys.caller(number)], args=_incident_args(inc, self.retention),
-                                         client=pipe)
+                # (execute_command: a Cluster pipeline refuses evalsha by name, yet routes it by its one key)
+                pipe.execute_command("EVALSHA", sha, 1, keys.caller(number), *_incident_args(inc, self.retention))
                 pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)
                 pipe.hset(keys.INCIDENT_OWNER, inc.id, number)
                 written += 1
                 pending += 1
             if ban is not None:
                 pipe.hset(keys.caller(number), mapping=_ban_fields(ban))
+                pipe.zadd(keys.BANS, {number: ban.until})
                 pending += 1
             if pending >= batch:
                 await pipe.execute()
@@ -296,26 +363,46 @@ class Store:
 
     # ---- durability -----------------------------------------------------------------------
     async def durability(self) -> Durability:
-        """What Redis's persistence settings mean for an acknowledged incident."""
-        server = await self.redis.info("server")
-        persistence = await self.redis.info("persistence")
-        try:
-            appendfsync = (await self.redis.config_get("appendfsync")).get("appendfsync")
-            save = (await self.redis.config_get("save")).get("save", "")
-        except ResponseError:          # CONFIG renamed or disabled, as hardened set-ups do
-            appendfsync = save = None
-        return durability_of(str(server.get("redis_version", "")), bool(persistence.get("aof_enabled")),
-                             appendfsync, save)
+        """What Redis's persistence settings mean for an acknowledged incident (a Cluster: its
+        weakest primary; ``waitaof`` counts as not durable there, see add_incident_on_disk)."""
+        found = []
+        for node in await self._nodes():
+            server = await self.redis.info("server", **node)
+            persistence = await self.redis.info("persistence", **node)
+            try:
+                appendfsync = (await self.redis.config_get("appendfsync", **node)).get("appendfsync")
+                save = (await self.redis.config_get("save", **node)).get("save", "")
+            except ResponseError:          # CONFIG renamed or disabled, as hardened set-ups do
+                appendfsync = save = None
+            got = durability_of(str(server.get("redis_version", "")), bool(persistence.get("aof_enabled")),
+                                appendfsync, save)
+            if self.cluster and got.mode == "waitaof":
+                got = Durability(False, "aof-everysec", "Redis Cluster with AOF but not appendfsync always: an "
+                                 "incident cannot be confirmed on disk; set appendfsync always on every node.")
+            found.append(got)
+        return next((d for d in found if not d.durable), found[0])
 
     async def ping(self) -> None:
         await self.redis.ping()
+
+    async def topology(self) -> str:
+        """How Redis is deployed, for `grenswacht check`: standalone, sentinel or cluster."""
+        if self.cluster:
+            return f"cluster, {len(await self._nodes())} primaries"
+        pool = self.redis.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            host, port = await pool.get_master_address()
+            return f"sentinel, {pool.service_name} on {host}:{port}"
+        return "standalone"
 
     async def server_version(self) -> str:
         return str((await self.redis.info("server")).get("redis_version", ""))
 
     async def run_id(self) -> str:
-        """Changes whenever Redis restarts: a restart without persistence loses what it held."""
-        return str((await self.redis.info("server")).get("run_id", ""))
+        """Changes whenever Redis restarts (a Cluster: any primary, or a failover promotes a replica):
+        a restart without persistence loses what it held."""
+        ids = [str((await self.redis.info("server", **node)).get("run_id", "")) for node in await self._nodes()]
+        return ",".join(sorted(ids))
 
     # ---- cool-downs -----------------------------------------------------------------------
     async def cooldowns(self) -> dict[str, str]:
@@ -328,6 +415,30 @@ class Store:
     async def swap_cooldown(self, interface: str, expected: str, new: str) -> bool:
         """Compare-and-set one agent's state ('' expected = absent, '' new = delete)."""
         return bool(await self._hash_cas(keys=[keys.COOLDOWNS], args=[interface, expected, new]))
+
+    # ---- callback appointments (agi.callbacks parses them) ---------------------------------
+    async def callbacks(self) -> dict[str, str]:
+        """Every callback appointment: id -> raw JSON."""
+        return await self.redis.hgetall(keys.CALLBACKS)
+
+    async def callback(self, appointment_id: str) -> str:
+        return await self.redis.hget(keys.CALLBACKS, appointment_id) or ""
+
+    async def swap_callback(self, appointment_id: str, expected: str, new: str) -> bool:
+        """Compare-and-set one appointment ('' expected = absent, '' new = delete)."""
+        return bool(await self._hash_cas(keys=[keys.CALLBACKS], args=[appointment_id, expected, new]))
+
+    async def _drop_callbacks(self, keep) -> int:
+        """Delete every appointment whose parsed JSON ``keep`` rejects (compare-and-set each)."""
+        dropped = 0
+        for aid, raw in (await self.callbacks()).items():
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if not keep(data if isinstance(data, dict) else {}) and await self.swap_callback(aid, raw, ""):
+                dropped += 1
+        return dropped
 
     async def old_cooldowns(self) -> tuple[dict[str, str], dict[str, float]]:
         """Cool-downs in the layout before 0.2 (state hash, due zset), to migrate at start."""
@@ -351,9 +462,18 @@ class Store:
             pipe.hset(keys.caller(number), mapping=mapping)
             self._touch(pipe, number)
             await pipe.execute()
+        # The bans index lives in another Cluster slot: written after, idempotent.
+        await self.redis.zadd(keys.BANS, {number: ban.until})
 
     async def clear_ban(self, number: str) -> bool:
-        return bool(await self.redis.hdel(keys.caller(number), *keys.BAN_FIELDS))
+        removed = bool(await self.redis.hdel(keys.caller(number), *keys.BAN_FIELDS))
+        await self.redis.zrem(keys.BANS, number)
+        return removed
+
+    async def banned_numbers(self, now: float, limit: int = 1000) -> list[str]:
+        """Numbers whose ban (per the index) ends after ``now``, soonest end first."""
+        await self.redis.zremrangebyscore(keys.BANS, "-inf", now)   # expired: tidy the index
+        return await self.redis.zrangebyscore(keys.BANS, now, "+inf", start=0, num=limit)
 
     async def set_allow(self, number: str, allow: Allow) -> None:
         mapping = {"allow.reason": allow.reason, "allow.at": _fmt(allow.set_at), "allow.by": allow.actor}
@@ -361,9 +481,38 @@ class Store:
             pipe.hset(keys.caller(number), mapping=mapping)
             self._touch(pipe, number)
             await pipe.execute()
+        await self.redis.zadd(keys.ALLOWS, {number: allow.set_at})   # index: another slot, idempotent
 
     async def clear_allow(self, number: str) -> bool:
-        return bool(await self.redis.hdel(keys.caller(number), *keys.ALLOW_FIELDS))
+        removed = bool(await self.redis.hdel(keys.caller(number), *keys.ALLOW_FIELDS))
+        await self.redis.zrem(keys.ALLOWS, number)
+        return removed
+
+    async def rebuild_list_indexes(self) -> tuple[int, int]:
+        """Fill gw:bans and gw:allows from every caller (one SCAN; for an upgrade from before 0.3)."""
+        bans = allows = 0
+        batch: list[str] = []
+
+        async def flush() -> None:
+            nonlocal bans, allows
+            for number, rec in (await self.load_callers(batch)).items():
+                if rec.ban is not None:
+                    await self.redis.zadd(keys.BANS, {number: rec.ban.until})
+                    bans += 1
+                if rec.allow is not None:
+                    await self.redis.zadd(keys.ALLOWS, {number: rec.allow.set_at})
+                    allows += 1
+            batch.clear()
+        async for number in self.all_callers():
+            batch.append(number)
+            if len(batch) >= 1000:
+                await flush()
+        await flush()
+        return bans, allows
+
+    async def allowed_numbers(self, limit: int = 1000) -> list[str]:
+        """Allowlisted numbers (from the index), newest first."""
+        return await self.redis.zrevrange(keys.ALLOWS, 0, limit - 1)
 
     async def set_prefix(self, kind: str, prefix: str, entry: Mapping[str, Any]) -> None:
         await self.redis.hset(keys.PREFIX_BANS if kind == "ban" else keys.PREFIX_ALLOWS, prefix, json.dumps(entry))
@@ -391,9 +540,51 @@ class Store:
                 return number, inc
         return None
 
-    async def set_debrief(self, number: str, incident: Incident, note: str, at: float, actor: str) -> None:
+    async def set_debrief(self, number: str, incident: Incident, note: str, at: float, actor: str,
+                          answer: str = "") -> None:
         s = incident.slot
-        await self.redis.hset(keys.caller(number), mapping={f"{s}.d": note, f"{s}.dt": _fmt(at), f"{s}.by": actor})
+        mapping = {f"{s}.d": note, f"{s}.dt": _fmt(at), f"{s}.db": actor}
+        if answer:
+            mapping[f"{s}.da"] = answer
+        await self.redis.hset(keys.caller(number), mapping=mapping)
+
+    async def incident_page(self, start: float | str, end: float | str, offset: int, count: int) -> list[str]:
+        """Incident ids from newest to oldest between ``end`` and ``start`` (scores), one page of the index."""
+        return await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, end, start, start=offset, num=count)
+
+    async def incidents_by_id(self, ids: list[str]) -> list[Incident]:
+        """The incidents with these ids (owner index, then one HGETALL per caller), in the order given."""
+        owners = await self.owners(ids)
+        records = await self.load_callers(n for n in owners.values() if n)
+        found = {inc.id: inc for n, rec in records.items() for inc in rec.incidents}
+        return [found[i] for i in ids if i in found]
+
+    # ---- console users --------------------------------------------------------------------
+    async def users(self) -> dict[str, str]:
+        """Console users: name -> raw JSON (agi.actions.users parses it)."""
+        return await self.redis.hgetall(keys.USERS)
+
+    async def user(self, name: str) -> str:
+        return await self.redis.hget(keys.USERS, name) or ""
+
+    async def put_user(self, name: str, raw: str) -> None:
+        await self.redis.hset(keys.USERS, name, raw)
+
+    async def remove_user(self, name: str) -> bool:
+        return bool(await self.redis.hdel(keys.USERS, name))
+
+    async def login_failures(self, who: str) -> int:
+        return _num(await self.redis.get(keys.login_failures(who)), int) or 0
+
+    async def count_login_failure(self, who: str, window: int) -> int:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(keys.login_failures(who))
+            pipe.expire(keys.login_failures(who), window)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def clear_login_failures(self, who: str) -> None:
+        await self.redis.delete(keys.login_failures(who))
 
     async def incident_ids(self, since: float | None = None) -> list[tuple[str, float]]:
         rows = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, since if since is not None else "-inf",
@@ -432,6 +623,19 @@ class Store:
         start = f"{int(since * 1000)}-0" if since is not None else "-"
         return [dict(fields, id=eid) for eid, fields in await self.redis.xrange(keys.AUDIT, min=start)]
 
+    async def audit_recent(self, count: int, before: str = "+") -> list[dict[str, str]]:
+        """Audit entries newest first, at most ``count``, older than the entry id ``before``."""
+        return [dict(fields, id=eid) for eid, fields in await self.redis.xrevrange(keys.AUDIT, max=before, count=count)]
+
+    async def read_events(self, last_id: str, block_ms: int, count: int = 100) -> list[tuple[str, dict[str, str]]]:
+        """Logbook events after ``last_id`` ('$' = from now), waiting up to ``block_ms`` for one."""
+        got = await self.redis.xread({keys.EVENTS: last_id}, block=block_ms, count=count)
+        return [(eid, fields) for _, entries in got for eid, fields in entries]
+
+    async def last_event_id(self) -> str:
+        last = await self.redis.xrevrange(keys.EVENTS, count=1)
+        return last[0][0] if last else "0-0"
+
     # ---- retention and erasure ------------------------------------------------------------
     async def forget(self, number: str) -> int:
         """Erase every record of a caller: their hash, index entries, events and stats mentions."""
@@ -439,6 +643,8 @@ class Store:
         removed = 0
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.caller(number))
+            pipe.zrem(keys.BANS, number)
+            pipe.zrem(keys.ALLOWS, number)
             for inc in record.incidents:
                 pipe.zrem(keys.INCIDENTS_BY_TIME, inc.id)
                 pipe.hdel(keys.INCIDENT_OWNER, inc.id)
@@ -449,6 +655,7 @@ class Store:
         if stale:
             await self.redis.zrem(keys.INCIDENTS_BY_TIME, *stale)
             await self.redis.hdel(keys.INCIDENT_OWNER, *stale)
+        removed += await self._drop_callbacks(lambda a: a.get("caller") != number)
         removed += await self._forget_in_stream(keys.EVENTS, number)
         removed += await self._forget_in_stream(keys.AUDIT, number)
         # So that no copy of an incident still on its way (the service's journal) brings it back.
@@ -463,28 +670,30 @@ class Store:
         rewrites it on its own (by default only once it has grown to 64 MB). An RDB file is
         replaced by a fresh snapshot. Waits (up to ``timeout``) until Redis reports both done.
         """
-        info = await self.redis.info("persistence")
         done: list[str] = []
         deadline = asyncio.get_running_loop().time() + timeout
-        if info.get("aof_enabled"):
-            await self._wait_idle("aof_rewrite_in_progress", deadline)   # one that began before the erasure
-            await self.redis.bgrewriteaof()
-            done.append("aof")
-        try:
-            save = (await self.redis.config_get("save")).get("save", "")
-        except ResponseError:
-            save = ""
-        if save or info.get("rdb_saves"):     # a snapshot on disk (never make one where there was none)
-            await self._wait_idle("rdb_bgsave_in_progress", deadline)
-            await self.redis.execute_command("BGSAVE", "SCHEDULE")
-            done.append("rdb")
-        for flag in ("aof_rewrite_scheduled", "aof_rewrite_in_progress", "rdb_bgsave_in_progress"):
-            await self._wait_idle(flag, deadline)
-        return done
+        for node in await self._nodes():            # every primary of a Cluster
+            info = await self.redis.info("persistence", **node)
+            if info.get("aof_enabled"):
+                await self._wait_idle("aof_rewrite_in_progress", deadline, node)   # one begun before the erasure
+                await self.redis.bgrewriteaof(**node)
+                done.append("aof")
+            try:
+                save = (await self.redis.config_get("save", **node)).get("save", "")
+            except ResponseError:
+                save = ""
+            if save or info.get("rdb_saves"):     # a snapshot on disk (never make one where there was none)
+                await self._wait_idle("rdb_bgsave_in_progress", deadline, node)
+                await self.redis.execute_command("BGSAVE", "SCHEDULE", **node)
+                done.append("rdb")
+        for node in await self._nodes():
+            for flag in ("aof_rewrite_scheduled", "aof_rewrite_in_progress", "rdb_bgsave_in_progress"):
+                await self._wait_idle(flag, deadline, node)
+        return sorted(set(done))
 
-    async def _wait_idle(self, flag: str, deadline: float) -> None:
+    async def _wait_idle(self, flag: str, deadline: float, node: Mapping[str, Any]) -> None:
         loop = asyncio.get_running_loop()
-        while (await self.redis.info("persistence")).get(flag):
+        while (await self.redis.info("persistence", **node)).get(flag):
             if loop.time() > deadline:
                 raise TimeoutError(f"Redis still busy ({flag}) after the erasure")
             await asyncio.sleep(0.05)
@@ -510,6 +719,9 @@ class Store:
         """Drop incidents older than retention, with their index entries. Returns how many."""
         await self.redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)   # past any journal's keep
         cutoff = now - self.retention
+        # Appointments: a finished one is kept for the retention after its last change.
+        await self._drop_callbacks(lambda a: a.get("status") in ("scheduled", "calling")
+                                   or (_num(str(a.get("updated", ""))) or now) > cutoff)
         old = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff)
         if not old:
             return 0

@@ -2,7 +2,8 @@
 
 Starts its own redis-server and Asterisk (from the root scripts/provision-asterisk built), runs
 the Grenswacht service, places four calls from the same number and prints what the caller heard
-and where each call went, as Asterisk reported it over AMI. Run through `scripts/demo`.
+and where each call went, as Asterisk reported it over AMI; then a fifth caller's call ends with a
+callback appointment (*7) that the PBX places. Run through `scripts/demo`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.support.asterisk import AmiObserver  # noqa: E402
 from tests.support.stack import running_pbx  # noqa: E402
 
 CALLER = "+31 6 1234 5678"
+CALLBACK_CALLER = "+31687654321"
 NAME = "Jansen"
 
 
@@ -81,11 +83,86 @@ async def one_call(ami: AmiObserver, n: int, texts: dict[str, str]) -> str:
     return action["Value"]
 
 
+async def callback_call(pbx, texts: dict[str, str]) -> bool:
+    """Another caller keeps shouting: the agent ends with *7 and an agreed time; the PBX calls back."""
+    from agi.callbacks import appointments, rules
+
+    ami, deps = pbx.ami, pbx.service.deps
+    ami.reset()
+    print(f"\nCall 5: {CALLBACK_CALLER} keeps shouting; the agent ends the call with *7 and agrees on 10:30")
+    lid = await ami.originate(CALLBACK_CALLER, name="De Vries", variables={"__GW_TEST_KEYS": "*7WWW1030" + "W" * 9 + "1" + "W" * 6 + "1"})
+    await ami.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Event") == "Hangup"
+                       and e.get("Context") == "grenswacht-callback-closing", timeout=40)
+    print(f"  caller hears       : \"{short(texts['callback-closing'])}\" and is hung up")
+    await ami.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Application") == "AGI"
+                       and ",confirm," in e.get("AppData", ""), timeout=40)
+    await asyncio.sleep(0.5)
+    [appt] = await appointments.load_all(deps.store)
+    r = rules.Rules.from_config(deps.config.callbacks)
+    day = rules.spoken_day(r, deps.clock(), appt.due)
+    print(f"  agent keys 1030    : hears \"{day} at {r.local(appt.due):%H:%M}\", presses 1; appointment {appt.id} stored")
+    soon = deps.clock() + 3
+    ami.reset()
+    await appointments.move(deps.store, r, appt.id, due=soon, now=deps.clock(), by="demo")
+    print(f"  (for the demo the supervisor moves it to now: grenswacht callbacks move {appt.id} --at "
+          f"{r.local(soon):%H:%M:%S})")
+    agent = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAgentAnswered", timeout=30)
+    print(f"  the PBX calls back : agent {agent['Agent']} is rung first and hears the whisper "
+          f"\"{texts['callback-whisper']} …, {texts['callback-agreed']} …\"")
+    callee = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestCallbackAnswered", timeout=40)
+    print(f"  then the caller    : {callee['Number']} answers; their display shows {callee['CallerID']}")
+    for _ in range(100):
+        [appt] = await appointments.load_all(deps.store)
+        if appt.status == "done":
+            break
+        await asyncio.sleep(0.2)
+    print(f"  logbook            : appointment {appt.status} after {appt.attempts} attempt(s)")
+    return appt.status == "done"
+
+
+async def console_step(pbx, keep: bool) -> None:
+    """The supervisor console on the demo's Redis: print its address and a demo login."""
+    import secrets
+    import socket
+    import time
+
+    import uvicorn
+
+    from agi.actions import users
+    from agi.config import WebConfig
+    from console.app import create_app
+    from tests.support.redis_server import free_port
+
+    password = secrets.token_urlsafe(9)
+    store = pbx.service.deps.store
+    await users.add(store, "demo", "admin", password, "demo", time.time())
+    with socket.socket() as probe:
+        port = 8080 if probe.connect_ex(("127.0.0.1", 8080)) != 0 else free_port()
+    config = pbx.service.config.model_copy(update={"web": WebConfig(listen=f"127.0.0.1:{port}", language="en")})
+    server = uvicorn.Server(uvicorn.Config(create_app(config, store), host="127.0.0.1", port=port, log_config=None,
+                                           lifespan="off", access_log=False))
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.05)
+    print(f"\nSupervisor console: http://127.0.0.1:{port}/   log in as: demo / {password}")
+    try:
+        if keep:
+            print("(--keep: Redis, Asterisk, Grenswacht and the console keep running; Ctrl-C stops them)")
+            await asyncio.Event().wait()
+        else:
+            print("(run `bash scripts/demo --keep` to keep it running)")
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="grenswacht-demo-"))
     logs.configure(stream=open(work / "grenswacht.log", "w"))
     settings = {"routing": {"senior_destination": "Local/senior@seniors"}, "prompts": {"language": "en"},
-                "aftercare": {"cooldown_seconds": 2}, "storage": {"journal_path": str(work / "journal.jsonl")}}
+                "aftercare": {"cooldown_seconds": 2}, "storage": {"journal_path": str(work / "journal.jsonl")},
+                "callbacks": {"caller_id": "+31201234567", "outbound_context": "callback-out", "opens": "00:00",
+                              "closes": "23:59", "closed_days": []}}
     async with running_pbx(("1001",), settings) as pbx:
         ami, redis = pbx.ami, pbx.redis
         print("Grenswacht demo: Redis, Asterisk 22 and Grenswacht are running on this machine.")
@@ -102,12 +179,19 @@ async def main() -> int:
                              capture_output=True, text=True)
         print("  $ grenswacht screen '" + CALLER + "'\n  " + (out.stdout or out.stderr).strip())
         print(f"\nThe protocol ladder, as Asterisk reported it: {' -> '.join(seen)}")
+        await asyncio.sleep(3)
+        called_back = await callback_call(pbx, texts)
         print(f"(the service's own log: {work / 'grenswacht.log'})")
-        return 0 if seen == ["allow", "warn", "senior", "refuse"] else 1
+        await console_step(pbx, "--keep" in sys.argv[1:])
+        return 0 if seen == ["allow", "warn", "senior", "refuse"] and called_back else 1
 
 
 if __name__ == "__main__":
     if os.geteuid() != 0:
         print("demo: run as root (Asterisk runs in a chroot).", file=sys.stderr)
         sys.exit(2)
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except KeyboardInterrupt:          # Ctrl-C ends `--keep`: everything was stopped on the way out
+        print("\ndemo: stopped.")
+        sys.exit(0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agi.cli import admin_cmds, check_cmds, data_cmds, logbook_cmds, screening_cmds
+from agi.cli import (admin_cmds, callback_cmds, check_cmds, data_cmds, logbook_cmds, screening_cmds, users_cmds,
+                     web_cmds)
 
 
 def register(sub) -> None:
@@ -11,3 +12,6 @@ def register(sub) -> None:
     admin_cmds.register(sub)
     data_cmds.register(sub)
     check_cmds.register(sub)
+    callback_cmds.register(sub)
+    users_cmds.register(sub)
+    web_cmds.register(sub)

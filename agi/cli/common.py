@@ -48,12 +48,16 @@ def add_command(sub, name: str, help: str, run, *, json_output: bool = False):
 
 @asynccontextmanager
 async def open_store(config: Config):
+    """The store, for one command; a refused supervisor action (agi.actions) becomes a UsageError."""
+    from agi.actions import ActionError
     from agi.service import build_store
 
     store = build_store(config)
     try:
         await store.ping()
         yield store
+    except ActionError as exc:
+        raise UsageError(str(exc)) from None
     finally:
         await store.close()
 

@@ -71,6 +71,16 @@ async def e2e(grenswacht, ami, asterisk, store):
     journal = grenswacht.deps.logbook.journal       # without Redis persistence it keeps incidents
     for iid in list(journal.entries):               # for days; each test starts from nothing
         await journal.note({"op": "drop", "id": iid})
+    await unpause_all(asterisk, ami)
     ami.reset()
     yield grenswacht
     asterisk.rx("channel request hangup all")
+    await unpause_all(asterisk, ami)
+
+
+async def unpause_all(asterisk, ami) -> None:
+    """A cool-down still running when the next test empties Redis would never end: every test
+    starts (and ends) with every agent unpaused in every queue."""
+    for agent in asterisk.agents:
+        for queue in ("support", "sales"):
+            await ami.action(Action="QueuePause", Interface=f"Local/{agent}@agents/n", Queue=queue, Paused="false")
