@@ -176,5 +176,10 @@ async def test_a_stopped_service_stops_within_bounds_with_open_connections(setup
     svc.stop()                                        # asserts it exits within 15 s of SIGTERM
     assert svc.proc.returncode == 0
     for reader, writer in idle:
-        assert await reader.read(100) == b""          # closed by the service, not left hanging
+        # Closed by the service, not left hanging: an accepted connection reads end-of-file; one
+        # still in the listen backlog when the socket closed is reset by the kernel.
+        try:
+            assert await asyncio.wait_for(reader.read(100), 5) == b""
+        except ConnectionResetError:
+            pass
         writer.close()
