@@ -22,9 +22,13 @@ class ScreeningCounters:
     def __init__(self) -> None:
         self._pending: Counter[tuple[str, str]] = Counter()   # (day, field) -> count
         self._outage = Outage(log, "counters-flush")
+        self._day = (-1, "")      # (days since the epoch, "YYYY-MM-DD"): formatted once a day
 
     def count(self, action: str, reason: str, now: float) -> None:
-        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        number = int(now // 86400)
+        if number != self._day[0]:
+            self._day = (number, time.strftime("%Y-%m-%d", time.gmtime(now)))
+        day = self._day[1]
         self._pending[(day, f"screen.{action}")] += 1
         if reason in ("banned", "prefix-banned"):
             self._pending[(day, "refused-while-banned")] += 1

@@ -83,11 +83,18 @@ def multiprocess_dir() -> str | None:
 
 def screened(action: str, reason: str, seconds: float) -> None:
     """One screening answered (the one per-call hook)."""
-    SCREENINGS.labels(action, reason).inc()
+    child = _SCREENING_CHILDREN.get((action, reason))
+    if child is None:
+        child = _SCREENING_CHILDREN[(action, reason)] = SCREENINGS.labels(action, reason)
+    child.inc()
     SCREEN_SECONDS.observe(seconds)
     if reason == "store-unavailable":
         FAIL_OPENS.labels("screen", reason).inc()
         STORE_ERRORS.labels("screen").inc()
+
+
+# The labelled children of SCREENINGS by (action, reason): a few, looked up once each.
+_SCREENING_CHILDREN: dict[tuple[str, str], object] = {}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A hardened FastAGI server on asyncio: a plain protocol until the header is in, then streams.
+"""A hardened FastAGI server on asyncio: one protocol per connection, no streams, a task per request.
 
 Admission, in this order, so that no peer can stall a call and only the PBX may speak:
 
@@ -33,7 +33,7 @@ import re
 import resource
 import socket
 import time
-from dataclasses import dataclass
+from collections import deque
 from typing import Any, Mapping, Protocol
 
 import structlog
@@ -57,6 +57,9 @@ STOP_GRACE_SECONDS = 1.0
 # and QUIET_LINES in all per QUIET_WINDOW seconds; the rest are counted and reported.
 QUIET_WINDOW = 60.0
 QUIET_LINES = 100
+# Result lines received and not yet read by the route: Asterisk sends one per command (and a
+# HANGUP notice); more than this is not Asterisk.
+MAX_PENDING_LINES = 64
 
 
 class AgiHangup(Exception):
@@ -75,17 +78,18 @@ class BadRequest(Exception):
 PEER_FAILURES = (AgiHangup, AgiProtocolError, BadRequest, ConnectionError)
 
 
-@dataclass
 class AgiSession:
     """One FastAGI request: its headers and a command channel back to Asterisk.
 
     Commands have no timeout of their own: the connection's one deadline bounds them all.
     """
 
-    headers: Mapping[str, str]
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    waiting_on_peer: bool = False
+    __slots__ = ("headers", "conn", "waiting_on_peer")
+
+    def __init__(self, headers: Mapping[str, str], conn: "_Connection"):
+        self.headers = headers
+        self.conn = conn
+        self.waiting_on_peer = False
 
     @property
     def route(self) -> str:
@@ -106,16 +110,16 @@ class AgiSession:
         """Send one command (already escaped by :mod:`wire`) and read its result."""
         if "\n" in line or "\r" in line:
             raise AgiProtocolError("refusing to send a command containing a line break")
-        self.writer.write(line.encode("utf-8") + b"\n")
+        conn = self.conn
+        conn.send(line.encode("utf-8") + b"\n")
         self.waiting_on_peer = True
-        await self.writer.drain()
         while True:
-            raw = await _readline(self.reader, wire.MAX_RESULT_LINE)
+            raw = await conn.readline()
             result = wire.parse_result(raw)
             if result.get("status_code") == 100:      # "100 result=0 Trying..."
                 continue
             if result.get("error") == "AGIUsageError":  # 520- multi-line usage text
-                while not (await _readline(self.reader, wire.MAX_RESULT_LINE)).startswith(b"520 "):
+                while not (await conn.readline()).startswith(b"520 "):
                     pass
             if result.get("error") == "AGIResultHangup" and raw.strip() == b"HANGUP":
                 # Asynchronous hangup notice; the command's own result follows.
@@ -163,19 +167,6 @@ def script_secret(script: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-async def _readline(reader: asyncio.StreamReader, limit: int) -> bytes:
-    """One line, at most ``limit`` bytes; end-of-file raises AgiHangup."""
-    try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError as exc:
-        raise AgiHangup("connection closed") from exc
-    except asyncio.LimitOverrunError as exc:
-        raise AgiProtocolError("line too long") from exc
-    if len(line) > limit:
-        raise AgiProtocolError("line too long")
-    return line
-
-
 _BLOCK_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -188,9 +179,9 @@ def parse_headers(block: bytes) -> tuple[dict[str, str], str | None]:
     """
     headers: dict[str, str] = {}
     problem = None
-    for raw in block.split(b"\n"):
-        text = raw.decode("utf-8", "replace").rstrip("\r")
-        key, sep, value = text.partition(": ")
+    # Decoded once: a newline is never part of a UTF-8 sequence, so this is line by line.
+    for line in block.decode("utf-8", "replace").split("\n"):
+        key, sep, value = line.rstrip("\r").partition(": ")
         if not sep or not key.startswith("agi_") or not key.isascii():
             problem = problem or "AGI header line is not 'agi_key: value'"
         elif key in headers:
@@ -233,14 +224,18 @@ class _Quiet:
 
 
 class _Connection(asyncio.Protocol):
-    """One accepted socket, until its header block is in.
+    """One accepted socket, from accept to close: no stream, no task until the header is in.
 
     The peer is admitted or refused in ``connection_made``, before anything is read. The
-    header is collected here under its deadline, with no task and no stream, so that idle
-    and slow peers cost little (CPU, and objects for the garbage collector to walk). A complete
-    block hands the socket over to a stream (:class:`_Stream`) and a task (``_serve``).
-    Asterisk writes the whole block at once, so that is usually the first ``data_received``.
+    header is collected under its deadline, so that idle and slow peers cost little (CPU, and
+    objects for the garbage collector to walk). Asterisk writes the whole block at once, so that
+    is usually the first ``data_received``. A complete block starts the request's task
+    (``_serve``); from then on the bytes that arrive are the results of its commands, cut into
+    lines here (each at most ``wire.MAX_RESULT_LINE``, at most ``MAX_PENDING_LINES`` waiting)
+    and handed to :meth:`readline`.
     """
+
+    __slots__ = ("server", "peer", "transport", "buf", "timer", "accepted", "serving", "lines", "waiter", "gone", "ended")
 
     def __init__(self, server: FastAgiServer):
         self.server = server
@@ -249,6 +244,11 @@ class _Connection(asyncio.Protocol):
         self.buf = bytearray()
         self.timer: asyncio.TimerHandle | None = None
         self.accepted = 0.0
+        self.serving = False                        # the header is in: a request runs
+        self.lines: deque[bytes] = deque()
+        self.waiter: asyncio.Future | None = None
+        self.gone: Exception | None = None          # why nothing can be sent or received any more
+        self.ended: Exception | None = None         # the peer half-closed: nothing more to receive
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.peer = self.server._admit(transport)
@@ -261,6 +261,9 @@ class _Connection(asyncio.Protocol):
         self.timer = loop.call_at(self.accepted + self.server.settings.header_timeout, self._expired)
 
     def data_received(self, data: bytes) -> None:
+        if self.serving:
+            self._result_data(data)
+            return
         if not self.buf:
             data = data.lstrip(b"\r\n")          # tolerate leading blank lines
         scanned = max(0, len(self.buf) - 3)
@@ -277,17 +280,70 @@ class _Connection(asyncio.Protocol):
         if m.end() != len(self.buf):
             problem = problem or "bytes after the AGI header"
         self.buf = bytearray()
+        self.serving = True
         self.server._spawn(self, headers, problem)
 
     def eof_received(self) -> bool:
-        self.timer.cancel()
-        self._drop("fastagi-bad-header", problem="AgiHangup", detail="connection closed in the AGI header")
-        return False
+        if not self.serving:
+            self.timer.cancel()
+            self._drop("fastagi-bad-header", problem="AgiHangup", detail="connection closed in the AGI header")
+            return False
+        # Half-closed: no more results will come, but what the route sends is still delivered
+        # (the transport stays open until the request ends).
+        self.ended = self.ended or AgiHangup("connection closed")
+        self._wake()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None:       # (after the hand-over, _Stream gets this call instead)
-            self.timer.cancel()
-            self.server._release(self.peer, self.transport)
+        if self.peer is None:
+            return
+        self.timer.cancel()
+        self._end(AgiHangup("connection closed"))
+        self.server._release(self.peer, self.transport)
+
+    # -- the command phase ------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if self.gone is not None:
+            raise self.gone
+        self.transport.write(data)
+
+    async def readline(self) -> bytes:
+        """The next line the peer sent (with its newline); AgiHangup once it is gone."""
+        while not self.lines:
+            if self.gone is not None or self.ended is not None:
+                raise self.gone or self.ended
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.lines.popleft()
+
+    def _result_data(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            self.lines.append(bytes(buf[start:end + 1]))
+            start = end + 1
+        if start:
+            del buf[:start]
+        if len(buf) > wire.MAX_RESULT_LINE or len(self.lines) > MAX_PENDING_LINES:
+            self._end(AgiProtocolError("line too long" if len(buf) > wire.MAX_RESULT_LINE else "too many lines"))
+            self.transport.abort()
+        elif self.lines:
+            self._wake()
+
+    def _end(self, exc: Exception) -> None:
+        if self.gone is None:
+            self.gone = exc
+        self.buf = bytearray()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     def _expired(self) -> None:
         self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
@@ -295,18 +351,6 @@ class _Connection(asyncio.Protocol):
     def _drop(self, event: str, **fields: object) -> None:
         self.server._quiet.warning(event, self.peer, **fields)
         self.transport.close()
-
-
-class _Stream(asyncio.StreamReaderProtocol):
-    """The same socket once its header is in: a stream for the route's commands."""
-
-    def __init__(self, reader: asyncio.StreamReader, server: FastAgiServer, conn: _Connection):
-        super().__init__(reader)
-        self.server, self.peer, self.sock = server, conn.peer, conn.transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.server._release(self.peer, self.sock)
-        super().connection_lost(exc)
 
 
 class FastAgiServer:
@@ -406,20 +450,15 @@ class FastAgiServer:
             self._open.pop(peer, None)
 
     def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
-        """Hand the socket over to a stream and a task, with the header already parsed."""
-        reader = asyncio.StreamReader(limit=wire.MAX_RESULT_LINE + 2)
-        stream = _Stream(reader, self, conn)
-        conn.transport.set_protocol(stream)
-        stream.connection_made(conn.transport)
-        loop = asyncio.get_running_loop()
-        session = AgiSession(headers, reader, asyncio.StreamWriter(conn.transport, stream, reader, loop))
-        task = loop.create_task(self._serve(session, problem, conn.peer, conn.accepted + self._period))
+        """Start the request's task, with the header already parsed."""
+        task = asyncio.get_running_loop().create_task(
+            self._serve(AgiSession(headers, conn), problem, conn.peer, conn.accepted + self._period))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, session: AgiSession, problem: str | None, peer: str, deadline: float) -> None:
         """One request whose header is in, until ``deadline`` (accept + header_timeout + command_timeout)."""
-        writer = session.writer
+        transport = session.conn.transport
         try:
             if self._secret is not None and not self._secret_matches(session):
                 self._quiet.warning("fastagi-refused-secret", peer, route=wire.dialplan_safe(session.route))
@@ -438,10 +477,10 @@ class FastAgiServer:
             log.exception("fastagi-failed", route=session.route, channel=session.channel, uniqueid=session.uniqueid)
         finally:
             # A peer that does not read would keep a graceful close (and its socket) open.
-            if writer.transport.get_write_buffer_size():
-                writer.transport.abort()
+            if transport.get_write_buffer_size():
+                transport.abort()
             else:
-                writer.close()
+                transport.close()
 
     def _secret_matches(self, session: AgiSession) -> bool:
         given = script_secret(session.headers.get("agi_network_script", ""))

@@ -32,9 +32,15 @@ def quote(value: object) -> str:
 
 def variable_name(name: str) -> str:
     """Variable names are ours, never the caller's; refuse anything unexpected loudly."""
-    if not _NAME.match(name):
-        raise ValueError(f"not a safe channel variable name: {name!r}")
+    if name not in _CHECKED_NAMES:
+        if not _NAME.match(name):
+            raise ValueError(f"not a safe channel variable name: {name!r}")
+        if len(_CHECKED_NAMES) < 1024:          # our own names: a handful, checked once each
+            _CHECKED_NAMES.add(name)
     return name
+
+
+_CHECKED_NAMES: set[str] = set()
 
 
 def set_variable(name: str, value: object) -> str:
@@ -81,6 +87,8 @@ def dialplan_safe(value: str, limit: int = 64) -> str:
 
 
 def _paired_brackets(text: str) -> str:
+    if "[" not in text and "]" not in text:
+        return text
     unpaired, open_at = set(), []
     for i, ch in enumerate(text):
         if ch == "[":
