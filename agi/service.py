@@ -28,6 +28,7 @@ from agi.fastagi.server import FastAgiServer
 from agi.incidents import Logbook
 from agi.routes import ROUTES
 from agi.supervisor import Jobs, Outage
+from redis_schema.fastread import CallerReader
 from redis_schema.store import Store, connect
 
 log = structlog.get_logger("grenswacht.service")
@@ -49,7 +50,10 @@ def build_store(config: Config) -> Store:
     redis = connect(r.url, password=r.password, max_connections=pool, pool_timeout=r.pool_timeout,
                     mode=r.mode, sentinels=[split_host_port(s) for s in r.sentinels], service_name=r.service_name,
                     nodes=[split_host_port(n) for n in r.nodes])
-    return Store(redis, retention_days=config.storage.retention_days)
+    # The screening read bypasses redis-py on a standalone Redis (it connects on first use);
+    # Sentinel and Cluster keep redis-py, which follows failovers and slots.
+    reader = CallerReader.from_url(r.url, password=r.password) if r.mode == "standalone" else None
+    return Store(redis, retention_days=config.storage.retention_days, reader=reader)
 
 
 def build_ami(config: Config) -> AmiClient | None:

@@ -24,6 +24,7 @@ from redis.exceptions import ResponseError
 
 from agi.engine import Allow, Ban, CallerRecord, Incident
 from redis_schema import keys
+from redis_schema.fastread import CallerReader
 
 log = structlog.get_logger("grenswacht.store")
 
@@ -186,8 +187,9 @@ def _incident_args(inc: Incident, retention: int) -> list[str]:
 class Store:
     """Grenswacht's Redis storage; one instance per process, shared by every route."""
 
-    def __init__(self, redis: Redis, *, retention_days: int = 365):
+    def __init__(self, redis: Redis, *, retention_days: int = 365, reader: CallerReader | None = None):
         self.redis = redis
+        self.reader = reader   # the lean screening read (standalone Redis); None: redis-py reads it
         self.retention = retention_days * keys.DAY
         self._add_incident = redis.register_script(_lua("add_incident"))
         self._hash_cas = redis.register_script(_lua("hash_cas"))
@@ -202,6 +204,8 @@ class Store:
         return [{"target_nodes": node} for node in self.redis.get_primaries()]
 
     async def close(self) -> None:
+        if self.reader is not None:
+            await self.reader.close()
         await self.redis.aclose()
         pool = getattr(self.redis, "connection_pool", None)
         if isinstance(pool, SentinelConnectionPool):          # and the connections to the sentinels
@@ -211,7 +215,8 @@ class Store:
     # ---- screening path -------------------------------------------------------------------
     async def load_caller(self, number: str) -> CallerRecord:
         """Everything screening needs about one caller: one command, one round trip."""
-        raw = await self.redis.hgetall(keys.caller(number))
+        key = keys.caller(number)
+        raw = await (self.reader.hgetall(key) if self.reader is not None else self.redis.hgetall(key))
         return parse_caller(number, raw)
 
     async def load_prefixes(self) -> tuple[dict[str, Ban], dict[str, Allow]]:
