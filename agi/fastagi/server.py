@@ -92,6 +92,11 @@ class AgiSession:
         self.waiting_on_peer = False
 
     @property
+    def header_ms(self) -> float:
+        """Milliseconds from accept until the header was in (the peer's sending and our queue)."""
+        return round((self.conn.header_at - self.conn.accepted) * 1000, 2)
+
+    @property
     def route(self) -> str:
         return route_name(self.headers.get("agi_network_script", ""))
 
@@ -235,7 +240,8 @@ class _Connection(asyncio.Protocol):
     and handed to :meth:`readline`.
     """
 
-    __slots__ = ("server", "peer", "transport", "buf", "timer", "accepted", "serving", "lines", "waiter", "gone", "ended")
+    __slots__ = ("server", "peer", "transport", "buf", "timer", "accepted", "serving", "lines", "waiter", "gone", "ended",
+                 "header_at")
 
     def __init__(self, server: FastAgiServer):
         self.server = server
@@ -244,6 +250,7 @@ class _Connection(asyncio.Protocol):
         self.buf = bytearray()
         self.timer: asyncio.TimerHandle | None = None
         self.accepted = 0.0
+        self.header_at = 0.0
         self.serving = False                        # the header is in: a request runs
         self.lines: deque[bytes] = deque()
         self.waiter: asyncio.Future | None = None
@@ -281,6 +288,7 @@ class _Connection(asyncio.Protocol):
             problem = problem or "bytes after the AGI header"
         self.buf = bytearray()
         self.serving = True
+        self.header_at = asyncio.get_running_loop().time()
         self.server._spawn(self, headers, problem)
 
     def eof_received(self) -> bool:

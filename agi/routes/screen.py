@@ -74,7 +74,8 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     log.info("screened", action=decision.action.value, reason=decision.reason.value, score=decision.score,
              incidents=decision.incidents, protocol=result.protocol, uniqueid=session.uniqueid,
              caller=mask(number, deps.config.numbers.mask_in_logs),
-             ms=round((time.perf_counter() - started) * 1000, 2), decide_ms=round((decided - started) * 1000, 2))
+             ms=round((time.perf_counter() - started) * 1000, 2), decide_ms=round((decided - started) * 1000, 2),
+             header_ms=session.header_ms)
     metrics.screened(decision.action.value, decision.reason.value, time.perf_counter() - started)
     # Writes that follow from the decision happen after Asterisk has its answer.
     if decision.new_ban is not None:
