@@ -70,9 +70,12 @@ def configure(level: str | None = None, stream=None, *, mask: bool = True, regio
     lvl = getattr(logging, level_name, logging.INFO)
     out = stream or sys.stderr
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
-    tail = [structlog.processors.format_exc_info, masker(mask, region), structlog.processors.JSONRenderer(_dumps)]
+    # The time stamp is ours and never holds a number: added after the masker, which then need
+    # not scan it (that was a measurable share of the screening line's cost).
+    tail = [structlog.processors.format_exc_info, masker(mask, region), timestamper,
+            structlog.processors.JSONRenderer(_dumps)]
     structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, timestamper, *tail],
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, *tail],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         # One write() per line (print() makes two when unbuffered): worker processes share the stream.
         logger_factory=structlog.WriteLoggerFactory(file=out),
@@ -80,7 +83,7 @@ def configure(level: str | None = None, stream=None, *, mask: bool = True, regio
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.processors.add_log_level, structlog.stdlib.add_logger_name, timestamper],
+        foreign_pre_chain=[structlog.processors.add_log_level, structlog.stdlib.add_logger_name],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail]))
     root = logging.getLogger()
     for old in root.handlers[:]:

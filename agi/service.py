@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import signal
 import socket
@@ -198,6 +199,11 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)   # before start: a SIGHUP never ends the service
         await self.start()
+        # What start-up built (modules, configuration, number metadata) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it (28 ms
+        # each under load, measured with gc.callbacks), which shows as a latency spike.
+        gc.collect()
+        gc.freeze()
         log.info("grenswacht-started", listen=self.config.agi.listen)
         reload.notify("READY=1")
         await stop.wait()

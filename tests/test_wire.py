@@ -175,3 +175,13 @@ def test_parse_result_values_and_junk():
     assert wire.result_value(wire.parse_result(b"200 result=0\n")) is None
     assert wire.parse_result(b"garbage\n")["error"] == "AGIBadResult"
     assert wire.parse_result(b"HANGUP\n")["error"] == "AGIResultHangup"
+
+
+@pytest.mark.parametrize("line", [b"200 result=0\n", b"200 result=1\n", b"200 result=1\r\n", b"200 result=0"])
+def test_the_common_results_parse_as_panoramisk_parses_them(line):
+    from panoramisk.utils import parse_agi_result
+
+    first = wire.parse_result(line)
+    assert first == parse_agi_result(line.decode().strip())
+    first["result"] = "changed"                    # a caller's copy: the next parse is unaffected
+    assert wire.parse_result(line)["result"] == (line[11:12].decode(), "")

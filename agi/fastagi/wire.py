@@ -102,8 +102,16 @@ def _paired_brackets(text: str) -> str:
     return "".join(ch for i, ch in enumerate(text) if i not in unpaired)
 
 
+# The answers to nearly every command we send (MSet, SET VARIABLE), as panoramisk parses them.
+_COMMON_RESULTS = {b"200 result=" + code: {"status_code": 200, "result": (code.decode(), ""), "msg": ""}
+                   for code in (b"0", b"1")}
+
+
 def parse_result(line: bytes) -> dict:
     """Parse one AGI result line with panoramisk's parser; tolerate CRLF and junk."""
+    common = _COMMON_RESULTS.get(line.rstrip(b"\r\n"))
+    if common is not None:
+        return dict(common)
     text = line.decode("utf-8", "replace").rstrip("\r\n")
     if not text or not (text[0].isdigit() or text == "HANGUP"):
         return {"error": "AGIBadResult", "msg": text[:200]}
