@@ -11,6 +11,8 @@ each timed from its own connect, so the generator's own backlog does not count a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import random
 import time
 from dataclasses import dataclass, field
@@ -111,7 +113,30 @@ def numbers(population: int, seed: int = 7):
         yield f"+316{rnd.randrange(population):08d}"
 
 
+@contextlib.contextmanager
+def generator_gc_paused():
+    """The generator's own garbage collections (tens of ms for a full one) would stall its event
+    loop and count as the server's latency: paused while a load step runs (a step makes few
+    reference cycles, and runs for seconds)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 async def closed_loop(host: str, port: int, concurrency: int, duration: float, population: int) -> Result:
+    with generator_gc_paused():
+        return await _closed_loop(host, port, concurrency, duration, population)
+
+
+async def open_loop(host: str, port: int, rate: float, duration: float, population: int) -> Result:
+    with generator_gc_paused():
+        return await _open_loop(host, port, rate, duration, population)
+
+
+async def _closed_loop(host: str, port: int, concurrency: int, duration: float, population: int) -> Result:
     res = Result(f"closed c={concurrency}")
     gen = numbers(population, concurrency)
     stop = time.perf_counter() + duration
@@ -128,7 +153,7 @@ async def closed_loop(host: str, port: int, concurrency: int, duration: float, p
     return res
 
 
-async def open_loop(host: str, port: int, rate: float, duration: float, population: int) -> Result:
+async def _open_loop(host: str, port: int, rate: float, duration: float, population: int) -> Result:
     res = Result(f"open {int(rate)}/s")
     gen = numbers(population, 99)
     total = int(rate * duration)

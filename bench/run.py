@@ -277,4 +277,7 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    from agi.workers import event_loop_factory
+
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:   # the generator on uvloop too
+        sys.exit(runner.run(main()))
