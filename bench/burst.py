@@ -7,7 +7,7 @@ it: the moment the call is routed, which is all that screening can delay (what t
 after that is the same either way). Bursts alternate between the two routes, ``rounds`` of each,
 against ``grenswacht serve`` as its own process with ``[agi] workers = N``.
 
-    .venv/bin/python -m bench.burst --workers 2 --rounds 5
+    .venv/bin/python -m bench.burst --workers 0,1,2 --rounds 5    # 0: the bare baseline server
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ async def one_burst(obs: AmiObserver, context: str, first: int, joined: dict[str
 
 
 async def burst_scenario(workers: int, rounds: int) -> dict:
-    """Median and p90 set-up of screened against unscreened calls in bursts; one table row."""
+    """Median and p90 set-up of screened against unscreened calls in bursts; one table row.
+
+    ``workers`` 0: the bare baseline server (bench/baseline.py) answers the screening AGI
+    instead of Grenswacht, which shows what the FastAGI round trip itself costs in a burst."""
     from bench.run import start, wait_port
 
     redis = RedisServer().start()
@@ -65,8 +68,11 @@ async def burst_scenario(workers: int, rounds: int) -> dict:
         cfg = tmp / "grenswacht.toml"
         cfg.write_text(f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{agi_port}"\nworkers = {workers}\n'
                        f'[storage]\njournal_path = "{tmp / "journal.jsonl"}"\n')
-        service = start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"], env={"GRENSWACHT_LOG_LEVEL": "INFO"},
-                        log=tmp / "service.log")
+        if workers == 0:
+            service = start([sys.executable, "-m", "bench.baseline", str(agi_port), redis.url])
+        else:
+            service = start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+                            env={"GRENSWACHT_LOG_LEVEL": "INFO"}, log=tmp / "service.log")
         await wait_port(agi_port)
         obs = await AmiObserver(ast).connect()
         joined: dict[str, float] = {}
@@ -86,7 +92,7 @@ async def burst_scenario(workers: int, rounds: int) -> dict:
         med = {r: statistics.median(v) * 1000 for r, v in times.items()}
         p90 = {r: sorted(v)[int(0.9 * len(v))] * 1000 for r, v in times.items()}
         target = 1.1 * med["unscreened"] + 5
-        return {"workers": workers, "bursts_each": rounds, "calls_each": len(times["inbound"]),
+        return {"server": "baseline" if workers == 0 else f"grenswacht w={workers}", "bursts_each": rounds, "calls_each": len(times["inbound"]),
                 "screened_median_ms": round(med["inbound"], 2), "unscreened_median_ms": round(med["unscreened"], 2),
                 "screened_p90_ms": round(p90["inbound"], 2), "unscreened_p90_ms": round(p90["unscreened"], 2),
                 "target_ms": round(target, 2), "met": "yes" if med["inbound"] <= target else "no"}
@@ -104,7 +110,7 @@ def main() -> int:
     from bench.run import table
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workers", default="1,2", help="[agi] workers, comma-separated")
+    ap.add_argument("--workers", default="0,1,2", help="[agi] workers, comma-separated (0: the bare baseline server)")
     ap.add_argument("--rounds", type=int, default=5, help="bursts per route")
     args = ap.parse_args()
     rows = [asyncio.run(burst_scenario(int(w), args.rounds)) for w in args.workers.split(",")]

@@ -254,7 +254,8 @@ async def main() -> int:
         redis.cleanup()
 
     ast = await asterisk_setup(args.asterisk_calls) if args.asterisk_calls else None
-    bursts = [await burst_scenario(w, args.burst_rounds) for w in workers] if args.burst_rounds else []
+    # The bare baseline server (0) first: what the FastAGI round trip itself costs in a burst.
+    bursts = [await burst_scenario(w, args.burst_rounds) for w in [0, *workers]] if args.burst_rounds else []
     report = [f"Machine: {platform.node()} — {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
               f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
               f"Command: bash bench/run --population {args.population} --duration {args.duration} "
