@@ -184,7 +184,13 @@ class _Slot:
                 raise ConnectionError(f"Redis unreachable, retrying shortly: {self.last_error}")
             self.attempt = loop.create_task(self._connect())
             self.attempt.add_done_callback(self._attempt_done)
-        return await asyncio.shield(self.attempt)   # a caller's timeout does not end the shared attempt
+        try:
+            return await asyncio.shield(self.attempt)   # a caller's timeout does not end the shared attempt
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise                                   # this caller was cancelled
+            raise ConnectionError("Redis reader closed") from None   # the attempt was, by close()
 
     def _attempt_done(self, attempt: asyncio.Future) -> None:
         self.attempt = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from structlog.testing import capture_logs
 
 from agi.engine import Ban
@@ -181,3 +183,30 @@ async def test_header_sent_in_small_pieces_is_assembled(service):
     await writer.drain()
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
+
+
+@pytest.mark.parametrize("answer", [
+    [b"200 result=0 (" + b"x" * 20_000 + b")\n"],          # one oversized line, whole in one write
+    [b"x" * 8_000, b"y" * 8_000 + b"\n"],                    # an oversized line in two writes
+    [b"200 result=0\n" * 500],                               # far more lines than commands sent
+], ids=["long-line", "long-line-split", "many-lines"])
+async def test_a_peer_answering_with_more_than_asterisk_would_is_cut_off(service, answer):
+    with capture_logs() as logs:
+        reader, writer = await asyncio.open_connection(service.host, service.port)
+        writer.write(agi_header("screen", uniqueid="1763800000.77"))
+        command = await asyncio.wait_for(reader.readline(), 5)
+        assert command.startswith(b"EXEC MSet ")
+        for part in answer:
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        try:
+            rest = await asyncio.wait_for(reader.read(), 5)    # closed by the server: nothing more sent
+        except ConnectionResetError:
+            rest = b""
+        writer.close()
+    assert rest == b""
+    mine = [e for e in logs if e.get("uniqueid") == "1763800000.77"]
+    assert [(e["event"], e.get("problem")) for e in mine] == [("fastagi-peer-gone", "AgiProtocolError")]
+    assert not any("exc_info" in e or e.get("log_level") == "error" for e in logs)
+    assert (await call(service)).variables["GW_ACTION"] == "allow"    # the server serves on

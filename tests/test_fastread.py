@@ -405,3 +405,20 @@ def test_under_uvloop_on_the_shared_server(scenario, redis_server):
                                       test_close_fails_pending_requests])
 def test_faults_under_uvloop(scenario, own_redis):
     _on_uvloop(scenario(own_redis))
+
+
+async def test_close_during_a_shared_connect_fails_the_waiting_requests_with_connection_error(own_redis):
+    server = own_redis(password="pw")
+    reader = CallerReader.from_url(server.url, password="pw", connections=1, connect_timeout=5.0)
+    server.pause()                                     # the AUTH of the connect attempt waits
+    try:
+        waiting = [asyncio.ensure_future(reader.hgetall("gw:c:{a}")) for _ in range(5)]
+        await asyncio.sleep(0.2)
+        async with asyncio.timeout(PROMPT):
+            await reader.close()
+            results = await asyncio.gather(*waiting, return_exceptions=True)
+        # Not CancelledError: these callers were not cancelled, and screening fails open on this.
+        assert all(isinstance(r, ConnectionError) for r in results), results
+    finally:
+        server.resume()
+        await reader.close()

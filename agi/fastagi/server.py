@@ -228,6 +228,11 @@ class _Quiet:
         log.warning(event, peer=peer, **fields)
 
 
+def _again(exc: Exception) -> Exception:
+    """A fresh exception like ``exc``: raising one object again and again grows its traceback."""
+    return type(exc)(*exc.args)
+
+
 class _Connection(asyncio.Protocol):
     """One accepted socket, from accept to close: no stream, no task until the header is in.
 
@@ -313,14 +318,14 @@ class _Connection(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         if self.gone is not None:
-            raise self.gone
+            raise _again(self.gone)
         self.transport.write(data)
 
     async def readline(self) -> bytes:
         """The next line the peer sent (with its newline); AgiHangup once it is gone."""
         while not self.lines:
             if self.gone is not None or self.ended is not None:
-                raise self.gone or self.ended
+                raise _again(self.gone or self.ended)
             self.waiter = asyncio.get_running_loop().create_future()
             try:
                 await self.waiter
@@ -331,16 +336,27 @@ class _Connection(asyncio.Protocol):
     def _result_data(self, data: bytes) -> None:
         buf = self.buf
         buf += data
-        start = 0
+        start, problem = 0, None
         while (end := buf.find(b"\n", start)) >= 0:
+            if end + 1 - start > wire.MAX_RESULT_LINE:
+                problem = "line too long"
+                break
+            if len(self.lines) >= MAX_PENDING_LINES:
+                problem = "too many lines"
+                break
             self.lines.append(bytes(buf[start:end + 1]))
             start = end + 1
+        else:
+            if len(buf) - start > wire.MAX_RESULT_LINE:
+                problem = "line too long"
+        if problem is not None:         # not Asterisk: nothing it sent is handed on
+            self.lines.clear()
+            self._end(AgiProtocolError(problem))
+            self.transport.abort()
+            return
         if start:
             del buf[:start]
-        if len(buf) > wire.MAX_RESULT_LINE or len(self.lines) > MAX_PENDING_LINES:
-            self._end(AgiProtocolError("line too long" if len(buf) > wire.MAX_RESULT_LINE else "too many lines"))
-            self.transport.abort()
-        elif self.lines:
+        if self.lines:
             self._wake()
 
     def _end(self, exc: Exception) -> None:
