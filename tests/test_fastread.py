@@ -286,17 +286,22 @@ async def test_connect_has_a_deadline_shared_by_concurrent_requests(own_redis):
         await reader.close()
 
 
+async def closed_while_waiting(reader: CallerReader, n: int, *, settle: float) -> list:
+    """What ``n`` requests that are waiting when the reader is closed end with (bounded)."""
+    waiting = [asyncio.ensure_future(reader.hgetall("gw:c:{a}")) for _ in range(n)]
+    await asyncio.sleep(settle)
+    async with asyncio.timeout(PROMPT):
+        await reader.close()
+        return await asyncio.gather(*waiting, return_exceptions=True)
+
+
 async def test_close_fails_pending_requests(own_redis):
     server = own_redis()
     reader = CallerReader.from_url(server.url, connections=2)
     try:
         await asyncio.gather(reader.hgetall("gw:c:{a}"), reader.hgetall("gw:c:{a}"))
         server.pause()
-        waiting = [asyncio.ensure_future(reader.hgetall("gw:c:{a}")) for _ in range(10)]
-        await asyncio.sleep(0.05)
-        async with asyncio.timeout(PROMPT):
-            await reader.close()
-            results = await asyncio.gather(*waiting, return_exceptions=True)
+        results = await closed_while_waiting(reader, 10, settle=0.05)
         assert all(isinstance(r, ConnectionError) for r in results), results
         with pytest.raises(ConnectionError, match="closed"):
             await reader.hgetall("gw:c:{a}")
@@ -412,11 +417,7 @@ async def test_close_during_a_shared_connect_fails_the_waiting_requests_with_con
     reader = CallerReader.from_url(server.url, password="pw", connections=1, connect_timeout=5.0)
     server.pause()                                     # the AUTH of the connect attempt waits
     try:
-        waiting = [asyncio.ensure_future(reader.hgetall("gw:c:{a}")) for _ in range(5)]
-        await asyncio.sleep(0.2)
-        async with asyncio.timeout(PROMPT):
-            await reader.close()
-            results = await asyncio.gather(*waiting, return_exceptions=True)
+        results = await closed_while_waiting(reader, 5, settle=0.2)
         # Not CancelledError: these callers were not cancelled, and screening fails open on this.
         assert all(isinstance(r, ConnectionError) for r in results), results
     finally:

@@ -8,6 +8,7 @@ start a new command, e.g. ``EXEC Dial(...)``).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from panoramisk.utils import parse_agi_result
@@ -30,17 +31,12 @@ def quote(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@functools.lru_cache(maxsize=1024)      # our own names: a handful, checked once each
 def variable_name(name: str) -> str:
     """Variable names are ours, never the caller's; refuse anything unexpected loudly."""
-    if name not in _CHECKED_NAMES:
-        if not _NAME.match(name):
-            raise ValueError(f"not a safe channel variable name: {name!r}")
-        if len(_CHECKED_NAMES) < 1024:          # our own names: a handful, checked once each
-            _CHECKED_NAMES.add(name)
+    if not _NAME.match(name):
+        raise ValueError(f"not a safe channel variable name: {name!r}")
     return name
-
-
-_CHECKED_NAMES: set[str] = set()
 
 
 def set_variable(name: str, value: object) -> str:
