@@ -43,11 +43,20 @@ def check_action(fields: Mapping[str, Any]) -> dict[str, str]:
 
 
 class _Manager(Manager):
-    """panoramisk's Manager, told about failed connection attempts and kept closed once closed."""
+    """panoramisk's Manager, told about failed connection attempts and kept closed once closed.
+
+    It logs in with ``Events: off``: Grenswacht only sends actions, and the answers to them (list
+    answers such as QueueStatus's QueueMember included) come regardless. Without it Asterisk would
+    send every event the AMI user may read (a Newexten for each dialplan step of every call in
+    the PBX) and the service would parse each one beside its screening."""
 
     closed = False
     on_connect_failed = None
     on_login_refused = None
+
+    def __init__(self, **config):
+        config.setdefault("events", "off")
+        super().__init__(**config)
 
     def connect(self, *args, **kwargs):
         if self.closed:

@@ -181,3 +181,25 @@ async def test_a_refused_ami_login_is_reported_once(asterisk):
         await client.close()
     refused = [e for e in logs if e["event"] == "ami-login-refused"]
     assert len(refused) == 1 and "wrong-secret" not in str(refused)
+
+
+async def test_the_service_reads_answers_but_no_events_from_ami(asterisk, ami):
+    """Grenswacht logs in with Events: off (it parses no PBX-wide event stream beside its calls),
+    and the answers it relies on still come: QueueStatus's QueueMember list and a UserEvent sent."""
+    from agi.ami.client import AmiClient
+
+    client = AmiClient("127.0.0.1", asterisk.ami_port, asterisk.ami_user, asterisk.ami_secret)
+    heard: list[dict] = []
+    await client.connect()
+    try:
+        assert await client.wait_connected(5)
+        pauses = await client.member_pauses(AGENTS[0])
+        assert "support" in pauses                          # the list answer arrived
+        client.manager.register_event("*", lambda manager, event: heard.append(dict(event)))
+        ami.reset()
+        await client.user_event("GrenswachtProbe", {"Probe": "events-off"})
+        await ami.wait_for(lambda e: e.get("UserEvent") == "GrenswachtProbe", timeout=5)
+        await asyncio.sleep(0.5)
+        assert not [e for e in heard if e.get("Event")]       # the observer heard it; the service did not
+    finally:
+        await client.close()
