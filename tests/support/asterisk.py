@@ -310,8 +310,9 @@ GRENSWACHT_AGI_SECRET={self.agi_secret}
 class AmiObserver:
     """An AMI connection that records every event, to assert on what Asterisk did."""
 
-    def __init__(self, asterisk: Asterisk):
+    def __init__(self, asterisk: Asterisk, events: str = "on"):
         self.asterisk = asterisk
+        self.event_mask = events     # AMI's login Events: "on", or classes such as "agent"
         self.events: list[dict] = []
         self._since = 0          # wait_for looks at events from here on (see reset)
         self._changed = asyncio.Event()
@@ -319,7 +320,8 @@ class AmiObserver:
 
     async def connect(self) -> "AmiObserver":
         self.manager = Manager(host="127.0.0.1", port=self.asterisk.ami_port, username=self.asterisk.ami_user,
-                               secret=self.asterisk.ami_secret, ping_delay=3600, loop=asyncio.get_running_loop())
+                               secret=self.asterisk.ami_secret, ping_delay=3600, events=self.event_mask,
+                               loop=asyncio.get_running_loop())
         self.manager.register_event("*", self._on_event)
         await self.manager.connect()
         for _ in range(100):
