@@ -37,6 +37,7 @@ from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 CALLS = 30
 SPREAD = 0.100
 ROUTES = ("inbound", "unscreened")
+OBSERVER_EVENTS = "agent,call"     # the AMI event classes the timing observer needs (see above)
 
 
 async def one_burst(obs: AmiObserver, context: str, first: int, joined: dict[str, float]) -> list[float]:
@@ -59,7 +60,7 @@ async def one_burst(obs: AmiObserver, context: str, first: int, joined: dict[str
     return [joined[lid] - at for lid, at in sent.items() if lid in joined]
 
 
-async def burst_scenario(workers: int, rounds: int, observer_events: str = "agent,call") -> dict:
+async def burst_scenario(workers: int, rounds: int, observer_events: str = OBSERVER_EVENTS) -> dict:
     """Median and p90 set-up of screened against unscreened calls in bursts; one table row.
 
     ``workers`` 0: the bare baseline server (bench/baseline.py) answers the screening AGI
@@ -120,7 +121,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", default="0,1,2", help="[agi] workers, comma-separated (0: the bare baseline server)")
     ap.add_argument("--rounds", type=int, default=5, help="bursts per route")
-    ap.add_argument("--observer-events", default="agent,call",
+    ap.add_argument("--observer-events", default=OBSERVER_EVENTS,
                     help='AMI event classes the timing observer subscribes to ("on": all of them)')
     args = ap.parse_args()
     rows = [asyncio.run(burst_scenario(int(w), args.rounds, args.observer_events)) for w in args.workers.split(",")]
