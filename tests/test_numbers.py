@@ -6,6 +6,7 @@ import phonenumbers
 import pytest
 from hypothesis import assume, given, strategies as st
 
+from agi import numbers
 from agi.numbers import ANONYMOUS, BadNumber, mask, normalise, parse_operator_number, parse_prefix
 
 
@@ -109,3 +110,41 @@ def test_every_accepted_spelling_of_a_valid_number_gives_one_e164(case):
     region, typed, e164 = case
     assert parse_operator_number(typed, region) == e164
     assert parse_operator_number(typed, region, valid=False) == e164
+
+
+# The E.164 quick path must give exactly the parser's answer, for every country code.
+
+_CODES = sorted(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _parser_answer(text: str, region: str) -> str:
+    return numbers._normalise.__wrapped__(text, region)
+
+
+@given(st.sampled_from(_CODES), st.text("0123456789", min_size=1, max_size=14), st.sampled_from(["NL", "BE", "US"]))
+def test_the_e164_quick_path_answers_as_the_parser_does(code, national, region):
+    text = f"+{code}{national}"
+    quick = numbers._already_e164(text)
+    assume(quick is not None)
+    assert quick == _parser_answer(text, region)
+    assert normalise(text, region) == quick
+
+
+@pytest.mark.parametrize("code", _CODES)
+def test_the_e164_quick_path_for_each_country_code(code):
+    # Lengths around every country's possible lengths, with and without a leading 1..9 digit.
+    for length in range(2, 16 - len(code)):
+        for first in "1234567890":
+            text = f"+{code}{first}{'7' * (length - 1)}"
+            quick = numbers._already_e164(text)
+            if quick is not None:
+                assert quick == _parser_answer(text, "NL"), text
+
+
+def test_the_e164_quick_path_takes_the_common_cases_and_leaves_the_rest():
+    assert numbers._already_e164("+31612345678") == "+31612345678"
+    assert numbers._already_e164("+3161") is None                 # not E.164-shaped
+    assert numbers._already_e164("+310612345678") is None         # a national prefix: the parser strips it
+    assert normalise("+310612345678", "NL") == "+31612345678"
+    assert numbers._already_e164("+31 6 1234 5678") is None       # spaces: the parser
+    assert numbers._already_e164("+316123456789012") == ANONYMOUS  # too long for the Netherlands
