@@ -10,12 +10,12 @@ import asyncio
 import time
 from collections import Counter
 
-import structlog
 from redis.exceptions import RedisError
 
+from agi.logs import get_logger
 from agi.supervisor import Outage
 
-log = structlog.get_logger("grenswacht.counters")
+log = get_logger("grenswacht.counters")
 
 
 class ScreeningCounters:

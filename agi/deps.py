@@ -7,16 +7,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Coroutine
 
-import structlog
-
 from agi.ami.client import AmiClient
 from agi.config import Config
 from agi.counters import ScreeningCounters
 from agi.incidents import Logbook
+from agi.logs import get_logger
 from agi.prefixes import PrefixCache
 from redis_schema.store import Store
 
-log = structlog.get_logger("grenswacht.deps")
+log = get_logger("grenswacht.deps")
 
 
 @dataclass

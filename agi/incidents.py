@@ -15,7 +15,6 @@ import asyncio
 import time
 from typing import Callable
 
-import structlog
 from redis.exceptions import DataError, RedisError, ResponseError
 
 from agi.aftercare import cooldown, notify
@@ -23,10 +22,11 @@ from agi.aftercare.journal import AFTERCARE_STEPS, SOON_STEPS, STORE, Entry, Jou
 from agi.ami.client import AmiClient, AmiError
 from agi.config import Config
 from agi.engine import Incident
+from agi.logs import get_logger
 from agi.numbers import mask
 from redis_schema.store import Durability, Store
 
-log = structlog.get_logger("grenswacht.incidents")
+log = get_logger("grenswacht.incidents")
 
 STORE_BUDGET_SECONDS = 1.0       # a key press waits at most this for Redis
 JOURNAL_BUDGET_SECONDS = 1.0     # ... and this for the local disk

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 
-import structlog
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, multiprocess)
 from redis.exceptions import RedisError
@@ -32,6 +31,7 @@ from redis.exceptions import RedisError
 from agi.callbacks.appointments import load_all
 from agi.callbacks.model import FAILED, SCHEDULED
 from agi.config import Config, split_host_port
+from agi.logs import get_logger
 from agi.supervisor import reraise_cancel
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from agi.fastagi.server import FastAgiServer
     from agi.supervisor import Jobs
 
-log = structlog.get_logger("grenswacht.metrics")
+log = get_logger("grenswacht.metrics")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SAMPLE_EVERY = 1.0

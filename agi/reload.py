@@ -15,11 +15,10 @@ import re
 import socket
 from dataclasses import dataclass
 
-import structlog
-
 from agi.config import ENV_CONFIG, Config, ConfigError, load_config
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.reload")
+log = get_logger("grenswacht.reload")
 
 # Sections a running service takes over from a reloaded file.
 HOT = ("numbers", "protocols", "dids", "prompts", "routing", "features", "aftercare", "callbacks")

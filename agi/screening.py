@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import structlog
 from redis.exceptions import RedisError
 
 from agi.config import Config
 from agi.engine import Action, CallerRecord, Decision, Reason, decide
+from agi.logs import get_logger
 from agi.prefixes import PrefixCache
 from redis_schema.store import Store
 
-log = structlog.get_logger("grenswacht.screening")
+log = get_logger("grenswacht.screening")
 
 
 @dataclass(frozen=True)

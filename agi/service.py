@@ -14,7 +14,6 @@ import socket
 import time
 from typing import Callable
 
-import structlog
 from redis.exceptions import RedisError
 
 from agi.aftercare import cooldown
@@ -27,12 +26,13 @@ from agi.config import Config, split_host_port
 from agi.deps import Deps
 from agi.fastagi.server import FastAgiServer
 from agi.incidents import Logbook
+from agi.logs import get_logger
 from agi.routes import ROUTES
 from agi.supervisor import Jobs, Outage
 from redis_schema.fastread import CallerReader
 from redis_schema.store import Store, connect
 
-log = structlog.get_logger("grenswacht.service")
+log = get_logger("grenswacht.service")
 
 PREFIX_REFRESH_SECONDS = 5.0
 PURGE_EVERY_SECONDS = 3600.0

@@ -12,9 +12,9 @@ import asyncio
 import time
 from typing import Awaitable, Callable
 
-import structlog
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.supervisor")
+log = get_logger("grenswacht.supervisor")
 
 MIN_BACKOFF = 0.5
 MAX_BACKOFF = 30.0

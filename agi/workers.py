@@ -46,8 +46,9 @@ import structlog
 
 from agi import reload
 from agi.config import Config, ConfigError, load_config
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.workers")
+log = get_logger("grenswacht.workers")
 
 LISTEN_BACKLOG = 4096
 MIN_UPTIME = 10.0            # a worker that dies sooner than this after its start counts as failing

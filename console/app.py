@@ -20,7 +20,6 @@ from typing import Awaitable, Callable
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import structlog
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from redis.exceptions import RedisError
@@ -36,11 +35,12 @@ from agi.callbacks import appointments
 from agi.callbacks.model import OPEN
 from agi.callbacks.rules import BadTime, Rules
 from agi.config import Config
+from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
 from redis_schema.store import Store, incident_dict
 
-log = structlog.get_logger("grenswacht.console")
+log = get_logger("grenswacht.console")
 HERE = Path(__file__).parent
 COOKIE = "gw_session"
 MAX_FORM_FIELDS = 50

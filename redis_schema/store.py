@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any, Iterable, Mapping
 
-import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
@@ -23,10 +22,11 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ResponseError
 
 from agi.engine import Allow, Ban, CallerRecord, Incident
+from agi.logs import get_logger
 from redis_schema import keys
 from redis_schema.fastread import CallerReader
 
-log = structlog.get_logger("grenswacht.store")
+log = get_logger("grenswacht.store")
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):

@@ -7,9 +7,12 @@ import io
 import json
 import logging
 import re
+import time
+from datetime import datetime, timezone
 
 import pytest
 import structlog
+import structlog.testing
 from hypothesis import given, strategies as st
 from panoramisk import Manager
 
@@ -100,6 +103,37 @@ def test_our_events_and_stdlib_records_are_one_masked_json_line_each(log_stream)
     assert (redis_line["logger"], redis_line["level"], redis_line["event"]) == ("redis.test", "warning",
                                                                                   "lost +316****7000\nand more")
     assert asyncio_line["logger"] == "asyncio" and "ValueError: bad caller +316****7000" in asyncio_line["exception"]
+
+
+def test_a_module_logger_follows_each_new_configuration(log_stream):
+    """get_logger keeps its bound logger between lines: a new configuration (a reload turning
+    masking off, another stream, a test's capture_logs) must still reach it."""
+    log = logs.get_logger("grenswacht.test")
+    logs.configure("INFO", log_stream, mask=True)
+    log.info("first", caller=NUMBER)
+    logs.configure("INFO", log_stream, mask=False)
+    log.info("second", caller=NUMBER)
+    with structlog.testing.capture_logs() as captured:
+        log.warning("third", caller=NUMBER)
+    later = io.StringIO()
+    logs.configure("INFO", later, mask=True)
+    log.info("fourth", caller=NUMBER)
+    first, second = (json.loads(line) for line in log_stream.getvalue().splitlines())
+    assert (first["event"], first["caller"]) == ("first", "+316****7000")
+    assert (second["event"], second["caller"]) == ("second", NUMBER)
+    assert [(c["event"], c["caller"]) for c in captured] == [("third", NUMBER)]
+    assert json.loads(later.getvalue())["caller"] == "+316****7000"
+
+
+def test_the_time_stamp_is_utc_to_the_microsecond(log_stream):
+    logs.configure("INFO", log_stream, mask=True)
+    before = time.time()
+    logs.get_logger("grenswacht.test").info("now")
+    after = time.time()
+    stamp = json.loads(log_stream.getvalue())["timestamp"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    assert before - 1e-6 <= at <= after + 1e-6
 
 
 def test_masking_off_keeps_numbers(log_stream):

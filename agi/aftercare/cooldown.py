@@ -18,12 +18,11 @@ import json
 import secrets
 from dataclasses import dataclass, field, replace
 
-import structlog
-
 from agi.ami.client import AmiClient
+from agi.logs import get_logger
 from redis_schema.store import Store
 
-log = structlog.get_logger("grenswacht.cooldown")
+log = get_logger("grenswacht.cooldown")
 
 REASON = "grenswacht-cooldown"
 CLAIM_SECONDS = 30.0      # an instance ending a cool-down holds it this long; then another may

@@ -22,12 +22,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
 from agi.engine import Incident
+from agi.logs import get_logger
 from agi.supervisor import Outage
 
-log = structlog.get_logger("grenswacht.journal")
+log = get_logger("grenswacht.journal")
 
 STORE = "store"
 # In the order they run; "recool" restores a cool-down that Redis lost (see agi.incidents).

@@ -13,10 +13,10 @@ import asyncio
 import re
 from typing import Any, Mapping
 
-import structlog
 from panoramisk import Manager
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.ami")
+log = get_logger("grenswacht.ami")
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 

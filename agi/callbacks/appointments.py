@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-import structlog
-
 from agi.callbacks import rules as R
 from agi.callbacks.model import CANCELLED, OPEN, SCHEDULED, Appointment, BadAppointment
+from agi.logs import get_logger
 from redis_schema.store import Store
 
-log = structlog.get_logger("grenswacht.callbacks")
+log = get_logger("grenswacht.callbacks")
 
 SWAP_TRIES = 8
 

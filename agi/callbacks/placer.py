@@ -19,7 +19,6 @@ import secrets
 from dataclasses import replace
 from typing import Callable
 
-import structlog
 from redis.exceptions import RedisError
 
 from agi.ami.client import AmiClient, AmiError, check_action
@@ -28,11 +27,12 @@ from agi.callbacks.appointments import load_all, update
 from agi.callbacks.model import CALLING, CANCELLED, DONE, FAILED, Appointment
 from agi.config import Config
 from agi.incidents import Logbook
+from agi.logs import get_logger
 from agi.numbers import mask
 from agi.supervisor import Outage
 from redis_schema.store import Store
 
-log = structlog.get_logger("grenswacht.callbacks.placer")
+log = get_logger("grenswacht.callbacks.placer")
 
 CHECK_SECONDS = 1.0
 CALL_CONTEXT = "grenswacht-callback"

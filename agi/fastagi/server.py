@@ -36,13 +36,12 @@ import time
 from collections import deque
 from typing import Any, Mapping, Protocol
 
-import structlog
-
 from agi import channel_vars as cv
 from agi.config import AgiConfig
 from agi.fastagi import wire
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.fastagi")
+log = get_logger("grenswacht.fastagi")
 
 # File descriptors kept free of FastAGI sockets for Redis, AMI, the journal and the log.
 FD_RESERVE = 256

@@ -19,8 +19,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import structlog
-
 from agi import agent_leg, channel_vars as cv
 from agi.callbacks import rules as R
 from agi.callbacks.appointments import Conflict, NotFound, new_appointment, save_new, update
@@ -28,8 +26,9 @@ from agi.callbacks.model import SCHEDULED, BadAppointment
 from agi.callbacks.placer import report_outcome
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.route.callback")
+log = get_logger("grenswacht.route.callback")
 
 CLOSING_CONTEXT = "grenswacht-callback-closing"
 CB_ID, CB_OK, CB_DUE, CB_DAY, CB_TZ = "GW_CB_ID", "GW_CB_OK", "GW_CB_DUE", "GW_CB_DAY", "GW_CB_TZ"

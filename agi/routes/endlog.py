@@ -7,13 +7,12 @@ happens; then the incident is logged once per call, and the after-care starts.
 
 from __future__ import annotations
 
-import structlog
-
 from agi import agent_leg, channel_vars as cv
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.route.endlog")
+log = get_logger("grenswacht.route.endlog")
 
 CLOSING_CONTEXT = "grenswacht-closing"
 

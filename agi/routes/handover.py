@@ -7,13 +7,12 @@ handed over, the call was not ended in anger.
 
 from __future__ import annotations
 
-import structlog
-
 from agi import agent_leg, channel_vars as cv
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
+from agi.logs import get_logger
 
-log = structlog.get_logger("grenswacht.route.handover")
+log = get_logger("grenswacht.route.handover")
 
 HANDOVER_CONTEXT = "grenswacht-handover"
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-import structlog
-
 from agi import channel_vars as cv
 from agi import metrics
 from agi.config import Config
@@ -18,11 +16,12 @@ from agi.deps import Deps
 from agi.engine import Action, Decision, Reason
 from agi.fastagi.server import AgiSession
 from agi.fastagi.wire import dialplan_safe
+from agi.logs import get_logger
 from agi.numbers import mask, normalise
 from agi.screening import screen
 from redis_schema.store import MAX_TIME
 
-log = structlog.get_logger("grenswacht.route.screen")
+log = get_logger("grenswacht.route.screen")
 
 
 def iso(ts: float | None) -> str:

@@ -6,17 +6,16 @@ record; without the store it still sets the destination (count unknown: ``[GW ?]
 
 from __future__ import annotations
 
-import structlog
-
 from agi import channel_vars as cv
 from agi.deps import Deps
 from agi.engine import Reason
 from agi.fastagi.server import AgiSession
+from agi.logs import get_logger
 from agi.numbers import normalise
 from agi.routes.screen import senior_values
 from agi.screening import screen
 
-log = structlog.get_logger("grenswacht.route.senior")
+log = get_logger("grenswacht.route.senior")
 
 
 async def handle(session: AgiSession, deps: Deps) -> None:
