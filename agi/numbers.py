@@ -38,8 +38,8 @@ def _already_e164(text: str) -> str | None:
     For "+", a country code and a national number NSN, ``parse`` then ``format_number(E164)``
     gives back the text itself unless it strips a national prefix or keeps leading zeros; it
     does neither when NSN starts with no zero and the country's national-prefix pattern does
-    not match its start. What remains is the possible-length check, done by phonenumbers
-    itself. The default region plays no part once there is a "+". A test holds this to the
+    not match its start. What remains is the possible-length check, against the lengths in
+    phonenumbers' own metadata. The default region plays no part once there is a "+". A test holds this to the
     parser's answer for every country code. This is the path for a trunk that delivers E.164;
     a PBX with many distinct callers would otherwise pay the parser (about 20 µs) per call,
     since the cache below cannot hold them all.
@@ -47,32 +47,39 @@ def _already_e164(text: str) -> str | None:
     if not _E164.match(text):
         return None
     for size in (1, 2, 3):
-        prefix = _NATIONAL_PREFIX.get(text[1:1 + size], _UNKNOWN)
-        if prefix is not _UNKNOWN:
+        country = _COUNTRIES.get(text[1:1 + size])
+        if country is not None:
             break
     else:
         return None
+    prefix, lengths = country
     national = text[1 + size:]
-    if prefix is None or national[0] == "0" or (prefix and prefix.match(national)):
+    if national[0] == "0" or (prefix is not None and prefix.match(national)):
         return None
-    number = phonenumbers.PhoneNumber(country_code=int(text[1:1 + size]), national_number=int(national))
-    return text if phonenumbers.is_possible_number(number) else ANONYMOUS
+    return text if len(national) in lengths else ANONYMOUS
 
 
-def _national_prefixes() -> dict[str, re.Pattern | None | str]:
-    """Per country code (as digits): its national-prefix-for-parsing pattern, "" when it has
-    none, None when its metadata is missing (the parser decides)."""
-    out: dict[str, re.Pattern | None | str] = {}
-    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
-        region = phonenumbers.region_code_for_country_code(code)
-        meta = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
-        pattern = meta.national_prefix_for_parsing if meta is not None else None
-        out[str(code)] = None if meta is None else re.compile(pattern) if pattern else ""
+def _countries() -> dict[str, tuple[re.Pattern | None, frozenset[int]]]:
+    """Per country code (as digits): its national-prefix-for-parsing pattern (None: it has none)
+    and the national lengths that ``is_possible_number`` accepts (its general description's
+    possible lengths and local-only lengths). A code without metadata is left out: the parser
+    decides."""
+    out = {}
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+            code, phonenumbers.region_code_for_country_code(code))
+        if meta is None:
+            continue
+        general = meta.general_desc
+        lengths = frozenset(general.possible_length or ()) | frozenset(general.possible_length_local_only or ())
+        if -1 in (general.possible_length or ()):
+            lengths = frozenset()
+        pattern = meta.national_prefix_for_parsing
+        out[str(code)] = (re.compile(pattern) if pattern else None, lengths)
     return out
 
 
-_UNKNOWN = object()
-_NATIONAL_PREFIX = _national_prefixes()
+_COUNTRIES = _countries()
 
 
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
