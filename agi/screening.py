@@ -6,7 +6,6 @@ that what a supervisor is shown is exactly what a call would get.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
@@ -33,8 +32,7 @@ async def screen(config: Config, store: Store, prefixes: PrefixCache, number: st
     """Decide for one caller. Never raises for store trouble: the decision is then allow."""
     protocol_name, protocol = config.protocol_for(did)
     try:
-        async with asyncio.timeout(budget):
-            record = await store.load_caller(number)
+        record = await store.load_caller(number, budget)
     except (RedisError, OSError, TimeoutError):
         return Screening(number, protocol_name, Decision(Action.ALLOW, Reason.STORE_UNAVAILABLE), None)
     prefix_ban, prefix_allow = prefixes.lookup(number)

@@ -20,8 +20,10 @@ Guarantees (screening fails open on any of the errors raised here):
   attempt at a time per connection, which concurrent requests share; after a failed attempt,
   requests on that connection fail at once for a short backoff instead of one connect per call.
 - At most ``max_in_flight`` requests wait on one connection; beyond that a request fails at once.
-- When the oldest request on a connection has waited longer than ``socket_timeout`` (a stalled or
-  half-dead Redis), the connection is dropped and all its requests fail; one timer per connection.
+- A request may carry a deadline (screening's budget): past it, it fails with the builtin
+  ``TimeoutError`` and keeps its place, as above. When the oldest request on a connection has
+  waited longer than ``socket_timeout`` (a stalled or half-dead Redis), the connection is dropped
+  and all its requests fail. Both are watched by one timer per connection, not one per request.
 - A reply larger than ``max_reply_bytes`` drops the connection (every socket read is bounded).
 - A lost connection fails all its requests with ``ConnectionError``; the next request reconnects.
 - An error reply (e.g. ``WRONGTYPE``) fails that one request with ``ResponseError``.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections import deque
 from typing import Any
 
@@ -64,10 +67,11 @@ class _Connection(asyncio.Protocol):
         self.socket_timeout = socket_timeout
         self.max_reply_bytes = max_reply_bytes
         self.reader = hiredis.Reader(replyError=ResponseError, encoding="utf-8", notEnoughData=_MORE)
-        self.pending: deque[tuple[asyncio.Future, float]] = deque()   # (future, sent at)
+        self.pending: deque[tuple[asyncio.Future, float, float]] = deque()   # (future, sent at, deadline)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = math.inf
         self.unparsed = 0   # bytes received since the last complete reply (an upper bound)
         self.outbox: list[bytes] = []   # commands not yet written
 
@@ -93,8 +97,8 @@ class _Connection(asyncio.Protocol):
             if not self.pending:
                 self.abort(ConnectionError("Redis sent a reply that nobody asked for"))
                 return
-            future, _ = self.pending.popleft()
-            if future.done():                   # its caller gave up: read and discard
+            future = self.pending.popleft()[0]
+            if future.done():                   # its caller gave up or its deadline passed: discard
                 continue
             if isinstance(reply, Exception):
                 future.set_exception(reply)
@@ -112,37 +116,53 @@ class _Connection(asyncio.Protocol):
         self._fail_all(ConnectionError(reason))
 
     # ---- requests --------------------------------------------------------------------------
-    def send(self, command: bytes) -> asyncio.Future:
-        """Queue one packed command; its future gets the decoded reply."""
+    def send(self, command: bytes, deadline: float = math.inf) -> asyncio.Future:
+        """Queue one packed command; its future gets the decoded reply, or TimeoutError at
+        ``deadline`` (loop time)."""
         if self.closed or self.transport is None or self.transport.is_closing():
             raise ConnectionError("Connection to Redis is closed")
         if len(self.pending) >= self.max_in_flight:
             raise ConnectionError(f"{self.max_in_flight} Redis requests already waiting on this connection")
         future = self.loop.create_future()
         now = self.loop.time()
-        self.pending.append((future, now))
+        self.pending.append((future, now, deadline))
         if not self.outbox:   # requests made in the same loop turn go out in one write
             self.loop.call_soon(self._flush)
         self.outbox.append(command)
-        if self.timer is None:
-            self.timer = self.loop.call_at(now + self.socket_timeout, self._check_oldest)
+        due = min(deadline, now + self.socket_timeout)
+        if due < self.timer_at:   # with one budget for all, only a first request arms it
+            self._arm(due)
         return future
+
+    def _arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer, self.timer_at = self.loop.call_at(when, self._check), when
 
     def _flush(self) -> None:
         if self.outbox and not self.closed and not self.transport.is_closing():
             self.transport.write(b"".join(self.outbox))
         self.outbox.clear()
 
-    def _check_oldest(self) -> None:
-        """The one timer per connection: drop it when its oldest request waited too long."""
-        self.timer = None
+    def _check(self) -> None:
+        """The one timer per connection: fail the requests whose deadline passed, and drop the
+        connection when its oldest request waited longer than ``socket_timeout``."""
+        self.timer, self.timer_at = None, math.inf
         if not self.pending or self.closed:
             return
+        now = self.loop.time()
         due = self.pending[0][1] + self.socket_timeout
-        if self.loop.time() >= due:
+        if now >= due:
             self.abort(RedisTimeoutError(f"Redis did not answer within {self.socket_timeout:g} s"))
-        else:
-            self.timer = self.loop.call_at(due, self._check_oldest)
+            return
+        for future, _, deadline in self.pending:
+            if future.done():
+                continue
+            if deadline <= now:
+                future.set_exception(TimeoutError("Redis did not answer within the request's deadline"))
+            elif deadline < due:
+                due = deadline
+        self._arm(due)
 
     def abort(self, exc: RedisError) -> None:
         """Drop the connection at once and fail every request waiting on it with ``exc``."""
@@ -155,9 +175,9 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.timer is not None:
             self.timer.cancel()
-            self.timer = None
+            self.timer, self.timer_at = None, math.inf
         while self.pending:
-            future, _ = self.pending.popleft()
+            future = self.pending.popleft()[0]
             if not future.done():
                 future.set_exception(exc)
         if first:
@@ -305,13 +325,25 @@ class CallerReader:
                    path=kwargs.get("path"), username=kwargs.get("username"), password=kwargs.get("password"),
                    db=int(kwargs.get("db") or 0), ssl=ssl_context, **options)
 
-    async def hgetall(self, key: str) -> dict[str, str]:
-        """The hash at ``key`` (``{}`` when there is none), decoded as redis-py's decode_responses=True."""
+    async def hgetall(self, key: str, budget: float | None = None) -> dict[str, str]:
+        """The hash at ``key`` (``{}`` when there is none), decoded as redis-py's decode_responses=True.
+
+        With ``budget`` (seconds), the builtin ``TimeoutError`` once it is spent, connecting included.
+        """
         if self.closed:
             raise ConnectionError("Redis reader closed")
         slot = self._next()
-        conn = slot.conn or await slot.connection()
-        return _pairs(await conn.send(hiredis.pack_command(("HGETALL", key))))
+        command = hiredis.pack_command(("HGETALL", key))
+        if budget is None:
+            conn = slot.conn or await slot.connection()
+            return _pairs(await conn.send(command))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        conn = slot.conn
+        if conn is None:
+            async with asyncio.timeout_at(deadline):   # rare: a first request, or after a loss
+                conn = await slot.connection()
+        return _pairs(await conn.send(command, deadline))
 
     async def close(self) -> None:
         """Close every connection; requests still waiting fail with ConnectionError."""

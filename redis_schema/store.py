@@ -213,10 +213,18 @@ class Store:
                 await sentinel.aclose()
 
     # ---- screening path -------------------------------------------------------------------
-    async def load_caller(self, number: str) -> CallerRecord:
-        """Everything screening needs about one caller: one command, one round trip."""
+    async def load_caller(self, number: str, budget: float | None = None) -> CallerRecord:
+        """Everything screening needs about one caller: one command, one round trip. With
+        ``budget`` (seconds), ``TimeoutError`` once it is spent (the lean reader's own timer
+        watches it; no timer per call)."""
         key = keys.caller(number)
-        raw = await (self.reader.hgetall(key) if self.reader is not None else self.redis.hgetall(key))
+        if self.reader is not None:
+            raw = await self.reader.hgetall(key, budget)
+        elif budget is None:
+            raw = await self.redis.hgetall(key)
+        else:
+            async with asyncio.timeout(budget):
+                raw = await self.redis.hgetall(key)
         return parse_caller(number, raw)
 
     async def load_prefixes(self) -> tuple[dict[str, Ban], dict[str, Allow]]:

@@ -223,6 +223,38 @@ async def test_stalled_redis_caller_timeout_then_own_values_after_resume(own_red
         assert [slot.conn for slot in reader._slots] == connections   # same connections: replies were discarded
 
 
+async def test_stalled_redis_requests_fail_at_their_own_budget_and_keep_their_place(own_redis):
+    """Screening's budget is watched by the connection's one timer: each request fails at its
+    own deadline (a shorter one queued behind a longer one too), with the builtin TimeoutError
+    that screening fails open on, and the connection stays: later callers get their own values."""
+    server = own_redis()
+    async with clients(server.url, connections=1, socket_timeout=3.0) as (redis, reader):
+        wanted = await _values(redis, 140, prefix="budget")
+        names = list(wanted)
+        assert await reader.hgetall(names[0], 1.0) == wanted[names[0]]
+        connection = reader._slots[0].conn
+        server.pause()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def timed(name: str, budget: float):
+            try:
+                return await reader.hgetall(name, budget), loop.time() - started
+            except TimeoutError as exc:
+                return exc, loop.time() - started
+
+        budgets = [0.6] + [0.2] * 50 + [0.4] * 49
+        async with asyncio.timeout(PROMPT):
+            results = await asyncio.gather(*(timed(name, budget) for name, budget in zip(names[:100], budgets)))
+        for (error, waited), budget in zip(results, budgets):
+            assert type(error) is TimeoutError, error                 # not redis-py's: the budget, not the socket
+            assert budget - 0.01 <= waited < budget + 0.35, (budget, waited)
+        server.resume()
+        got = await asyncio.gather(*(reader.hgetall(name, 1.0) for name in names[100:]))
+        assert got == [wanted[name] for name in names[100:]]
+        assert reader._slots[0].conn is connection                  # their replies were read and discarded
+
+
 async def test_request_older_than_socket_timeout_drops_the_connection(own_redis):
     server = own_redis()
     async with clients(server.url, connections=1, socket_timeout=0.5) as (redis, reader):
