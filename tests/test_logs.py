@@ -199,3 +199,18 @@ def test_panoramisk_retry_noise_is_dropped_its_other_lines_pass(log_stream):
         manager_log.info("Try to connect again in %d second(s)", 1)
     manager_log.warning("Something else")
     assert [json.loads(line)["event"] for line in log_stream.getvalue().splitlines()] == ["Something else"]
+
+
+@given(st.from_regex(r"\A[0-9]{1,20}\.[0-9]{1,20}\Z"))
+def test_a_uniqueid_shape_is_left_alone_as_the_number_pattern_leaves_it(value):
+    """The masker's shortcut for digits-dot-digits must agree with the full pattern."""
+    process = logs.masker(True, "NL")
+    assert process(None, "info", {"uniqueid": value})["uniqueid"] == value
+    assert logs._NUMBER.sub(lambda m: "MASKED" if len(m.group().replace(" ", "").replace("-", "").lstrip("+")) >= 8
+                            else m.group(), value) == value
+
+
+@pytest.mark.parametrize("value, masked", [("0661777000.", "+316****7000."), ("0661777000..5", "+316****7000..5"),
+                                           ("a 0661777000.", "a +316****7000.")])
+def test_near_uniqueid_shapes_still_go_through_the_number_pattern(value, masked):
+    assert logs.masker(True, "NL")(None, "info", {"v": value})["v"] == masked
