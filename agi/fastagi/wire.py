@@ -68,8 +68,13 @@ def mset(variables: dict[str, object]) -> str:
     """
     if len(variables) > MSET_MAX_PAIRS:
         raise ValueError(f"MSet takes at most {MSET_MAX_PAIRS} variables, not {len(variables)}")
-    pairs = ",".join(f"{variable_name(k)}={dialplan_safe(str(v), 256)}" for k, v in variables.items())
+    pairs = ",".join(f"{variable_name(k)}={_mset_value(str(v))}" for k, v in variables.items())
     return f"EXEC MSet {quote(pairs)}"
+
+
+@functools.lru_cache(maxsize=4096)      # most values repeat from call to call (allow, clean, 0, a path)
+def _mset_value(value: str) -> str:
+    return dialplan_safe(value, 256)
 
 
 def dialplan_safe(value: str, limit: int = 64) -> str:
