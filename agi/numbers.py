@@ -39,10 +39,10 @@ def _already_e164(text: str) -> str | None:
     gives back the text itself unless it strips a national prefix or keeps leading zeros; it
     does neither when NSN starts with no zero and the country's national-prefix pattern does
     not match its start. What remains is the possible-length check, against the lengths in
-    phonenumbers' own metadata. The default region plays no part once there is a "+". A test holds this to the
-    parser's answer for every country code. This is the path for a trunk that delivers E.164;
-    a PBX with many distinct callers would otherwise pay the parser (about 20 µs) per call,
-    since the cache below cannot hold them all.
+    phonenumbers' own metadata. The default region plays no part once there is a "+". A test
+    holds this to the parser's answer for every country code. This is the path for a trunk that
+    delivers E.164; a PBX with many distinct callers would otherwise pay the parser (about
+    20 µs) per call, since the cache below cannot hold them all.
     """
     if not _E164.match(text):
         return None

@@ -333,17 +333,12 @@ class CallerReader:
         if self.closed:
             raise ConnectionError("Redis reader closed")
         slot = self._next()
-        command = hiredis.pack_command(("HGETALL", key))
-        if budget is None:
-            conn = slot.conn or await slot.connection()
-            return _pairs(await conn.send(command))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget
+        deadline = math.inf if budget is None else asyncio.get_running_loop().time() + budget
         conn = slot.conn
-        if conn is None:
-            async with asyncio.timeout_at(deadline):   # rare: a first request, or after a loss
+        if conn is None:   # rare: a first request, or after a loss
+            async with asyncio.timeout_at(None if budget is None else deadline):
                 conn = await slot.connection()
-        return _pairs(await conn.send(command, deadline))
+        return _pairs(await conn.send(hiredis.pack_command(("HGETALL", key)), deadline))
 
     async def close(self) -> None:
         """Close every connection; requests still waiting fail with ConnectionError."""

@@ -220,10 +220,8 @@ class Store:
         key = keys.caller(number)
         if self.reader is not None:
             raw = await self.reader.hgetall(key, budget)
-        elif budget is None:
-            raw = await self.redis.hgetall(key)
         else:
-            async with asyncio.timeout(budget):
+            async with asyncio.timeout(budget):   # None: no limit
                 raw = await self.redis.hgetall(key)
         return parse_caller(number, raw)
 

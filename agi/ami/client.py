@@ -14,6 +14,7 @@ import re
 from typing import Any, Mapping
 
 from panoramisk import Manager
+
 from agi.logs import get_logger
 
 log = get_logger("grenswacht.ami")
