@@ -88,8 +88,10 @@ async def press(port: int, n: int) -> tuple[str, str, str]:
     return uniqueid, r.variables.get("GW_RESULT", "no-answer"), r.variables.get("GW_LOGGED", "")
 
 
-async def presses(port: int, start: int, count: int, gap: float = 0.02) -> list[tuple[str, str, str]]:
-    out = []
+async def presses(port: int, start: int, count: int, gap: float = 0.02,
+                  out: list[tuple[str, str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """``count`` presses one after another; each result is appended to ``out`` as it comes."""
+    out = [] if out is None else out
     for n in range(start, start + count):
         out.append(await press(port, n))
         await asyncio.sleep(gap)
@@ -159,9 +161,17 @@ async def test_service_killed_mid_press_loses_no_acknowledged_press(setup):
     redis, svc, port, tmp = setup
     results = []
     for round_ in range(3):
-        batch = asyncio.create_task(presses(port, 100 * round_, 60, gap=0.005))
-        await asyncio.sleep(0.15)
+        so_far: list[tuple[str, str, str]] = []
+        batch = asyncio.create_task(presses(port, 100 * round_, 60, gap=0.005, out=so_far))
+        # Kill once this round has had a few presses acknowledged, not after a fixed time: a slow
+        # machine (or a service still warming up after the last restart) must not leave the test
+        # with next to nothing acknowledged to count.
+        deadline = time.monotonic() + 20
+        while sum(status in ACKED for _, status, _ in so_far) < 5:
+            assert not batch.done() and time.monotonic() < deadline, f"round {round_}: {so_far}"
+            await asyncio.sleep(0.005)
         svc.kill()                                    # SIGKILL while presses are in flight
+        assert not batch.done()
         results += await batch                        # the rest of the batch finds nobody listening
         svc.start(port)
     results += await presses(port, 900, 5)
