@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from agi.config import AgiConfig
-from agi.fastagi.server import FastAgiServer
+from agi.fastagi.server import FastAgiServer, _DueQueue
 from tests.support.agi_client import HOSTILE_KINDS, agi_header, connect, hostile, read_to_end, run_call
 from tests.support.redis_server import free_port
 
@@ -304,3 +304,38 @@ async def test_the_real_service_process(redis_server, tmp_path):
     assert code == 0, log_text[-2000:]
     assert "Traceback" not in log_text and SECRET not in log_text and "guess" not in log_text
     assert '"fastagi-refused-peer"' in log_text and '"fastagi-refused-secret"' in log_text
+
+
+async def test_idle_connections_wait_out_their_deadline_on_one_shared_timer(serve):
+    """A header deadline is a place in the server's queue, not a loop timer per connection (under
+    uvloop a timer, a libuv handle, a context and a bound method, for every idle peer)."""
+    loop = asyncio.get_running_loop()
+    server = await serve(peers=["127.0.0.0/8"], header_timeout=1.0)
+    timers = lambda: sum(not handle.cancelled() for handle in loop._scheduled)   # noqa: E731
+    before = timers()
+    idle = [await connect(server.host, server.port, f"127.0.0.{2 + i % 5}") for i in range(200)]
+    async with asyncio.timeout(10):
+        while len(server._conns) < 200:
+            await asyncio.sleep(0.01)
+    assert timers() <= before + 1
+    for reader, writer in idle:                     # and each is still closed at its deadline
+        assert await asyncio.wait_for(read_to_end(reader), 10) == b""
+        writer.close()
+    assert len(server._header_due) == 0 and len(server._period_due) == 0
+
+
+async def test_the_deadline_queue_calls_in_order_each_at_its_time_and_stops_when_closed():
+    loop = asyncio.get_running_loop()
+    seen = []
+    queue = _DueQueue(loop, 0.05, lambda c: seen.append((c.name, loop.time() - c.accepted)))
+    start = loop.time()
+    for i, name in enumerate("abc"):
+        queue.add(SimpleNamespace(name=name, accepted=start + i * 0.03))
+    await asyncio.sleep(0.25)
+    assert [name for name, _ in seen] == ["a", "b", "c"]
+    assert all(waited >= 0.05 - _DueQueue.SLACK for _, waited in seen)
+    assert len(queue) == 0 and queue._timer is None
+    queue.add(SimpleNamespace(name="d", accepted=loop.time()))
+    queue.close()
+    await asyncio.sleep(0.1)
+    assert [name for name, _ in seen] == ["a", "b", "c"]

@@ -11,6 +11,9 @@ Admission, in this order, so that no peer can stall a call and only the PBX may 
    within ``header_timeout`` (bounded size, end-of-file handled, ``\\r\\n`` tolerated), and
    is collected without a task; the whole connection (header, route, fallback) must end
    within ``header_timeout + command_timeout``. A fallback does not get a period of its own.
+   Both are constant offsets from accept, so connections come due in the order they were
+   accepted: each stage is one queue on one loop timer (:class:`_DueQueue`), not a timer per
+   connection.
 3. With ``[agi] secret`` set, the ``secret`` query parameter of ``agi_network_script``
    must match (constant time); otherwise the connection is closed without running the route.
 4. Only then a slot (``max_connections``), waited for at most ``slot_wait_ms``: a header
@@ -34,7 +37,7 @@ import resource
 import socket
 import time
 from collections import deque
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from agi import channel_vars as cv
 from agi.config import AgiConfig
@@ -207,6 +210,54 @@ def raise_fd_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
+class _DueQueue:
+    """Connections that come due in the order they were added: each a fixed ``delay`` after its
+    ``accepted`` time, and added in the order of that time (as accepted, or as moved on from an
+    earlier queue of the same order). One loop timer serves them all, so a connection costs a
+    deque entry, not a timer of its own (under uvloop a timer handle, a libuv timer, a context and
+    a bound method each: CPU at every accept, and objects for the collector to walk while an idle
+    peer waits out its deadline).
+
+    ``due`` is called with each connection whose time is up, in order; what is finished by then
+    it ignores. A connection stays referenced until its time (``_Connection.connection_lost``
+    drops what it holds).
+    """
+
+    __slots__ = ("_loop", "_delay", "_due", "_queue", "_timer")
+
+    # A timer may fire up to the loop clock's resolution early (uvloop counts whole milliseconds).
+    SLACK = 0.001
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, due: "Callable[[_Connection], None]"):
+        self._loop, self._delay, self._due = loop, delay, due
+        self._queue: deque[_Connection] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def add(self, conn: "_Connection") -> None:
+        self._queue.append(conn)
+        if self._timer is None:
+            self._timer = self._loop.call_at(conn.accepted + self._delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        queue, delay, limit = self._queue, self._delay, self._loop.time() + self.SLACK
+        try:
+            while queue and queue[0].accepted + delay <= limit:
+                self._due(queue.popleft())
+        finally:    # what is left is watched still, even if one call above failed
+            if queue and self._timer is None:
+                self._timer = self._loop.call_at(queue[0].accepted + delay, self._fire)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._queue.clear()
+
+
 class _Quiet:
     """Rate-limited warnings: one per (event, peer) and ``limit`` in all per window; the rest counted."""
 
@@ -236,30 +287,32 @@ class _Connection(asyncio.Protocol):
     """One accepted socket, from accept to close: no stream, no task until the header is in.
 
     The peer is admitted or refused in ``connection_made``, before anything is read. The
-    header is collected under its deadline, so that idle and slow peers cost little (CPU, and
-    objects for the garbage collector to walk). Asterisk writes the whole block at once, so that
-    is usually the first ``data_received``. A complete block starts the request's task
-    (``_serve``); from then on the bytes that arrive are the results of its commands, cut into
-    lines here (each at most ``wire.MAX_RESULT_LINE``, at most ``MAX_PENDING_LINES`` waiting)
-    and handed to :meth:`readline`.
+    header is collected under its deadline (the server's header queue), so that idle and slow
+    peers cost little (CPU, and objects for the garbage collector to walk). Asterisk writes the
+    whole block at once, so that is usually the first ``data_received``. A complete block starts
+    the request's task (``_serve``); from then on the bytes that arrive are the results of its
+    commands, cut into lines here (each at most ``wire.MAX_RESULT_LINE``, at most
+    ``MAX_PENDING_LINES`` waiting) and handed to :meth:`readline`.
     """
 
-    __slots__ = ("server", "peer", "transport", "buf", "timer", "accepted", "serving", "lines", "waiter", "gone", "ended",
-                 "header_at")
+    __slots__ = ("server", "peer", "transport", "buf", "accepted", "serving", "lines", "waiter", "gone", "ended",
+                 "header_at", "task", "expired", "closed")
 
     def __init__(self, server: FastAgiServer):
         self.server = server
         self.peer: str | None = None
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
-        self.timer: asyncio.TimerHandle | None = None
         self.accepted = 0.0
         self.header_at = 0.0
         self.serving = False                        # the header is in: a request runs
-        self.lines: deque[bytes] = deque()
+        self.lines: deque[bytes] | None = None      # from the header on (an idle peer has none)
         self.waiter: asyncio.Future | None = None
         self.gone: Exception | None = None          # why nothing can be sent or received any more
         self.ended: Exception | None = None         # the peer half-closed: nothing more to receive
+        self.task: asyncio.Task | None = None       # the request's, once the header is in
+        self.expired = False                        # its period ran out: the task was cancelled for it
+        self.closed = False                         # connection_lost has run
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.peer = self.server._admit(transport)
@@ -267,9 +320,8 @@ class _Connection(asyncio.Protocol):
             transport.close()        # refused: nothing read, nothing written
             return
         self.transport = transport
-        loop = asyncio.get_running_loop()
-        self.accepted = loop.time()
-        self.timer = loop.call_at(self.accepted + self.server.settings.header_timeout, self._expired)
+        self.accepted = self.server._loop.time()
+        self.server._header_due.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self.serving:
@@ -283,7 +335,6 @@ class _Connection(asyncio.Protocol):
         limit = self.server.settings.max_header_bytes
         if m is None and len(self.buf) <= limit:
             return
-        self.timer.cancel()
         if m is None or m.end() > limit:
             self._drop("fastagi-bad-header", problem="BadRequest", detail=f"AGI header larger than {limit} bytes")
             return
@@ -292,12 +343,12 @@ class _Connection(asyncio.Protocol):
             problem = problem or "bytes after the AGI header"
         self.buf = bytearray()
         self.serving = True
-        self.header_at = asyncio.get_running_loop().time()
+        self.lines = deque()
+        self.header_at = self.server._loop.time()
         self.server._spawn(self, headers, problem)
 
     def eof_received(self) -> bool:
         if not self.serving:
-            self.timer.cancel()
             self._drop("fastagi-bad-header", problem="AgiHangup", detail="connection closed in the AGI header")
             return False
         # Half-closed: no more results will come, but what the route sends is still delivered
@@ -309,9 +360,11 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.peer is None:
             return
-        self.timer.cancel()
+        self.closed = True
         self._end(AgiHangup("connection closed"))
         self.server._release(self.peer, self.transport)
+        # A deadline queue may hold this object a while longer: it keeps nothing of the socket.
+        self.transport = None
 
     # -- the command phase ------------------------------------------------------------------
 
@@ -368,8 +421,21 @@ class _Connection(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
-    def _expired(self) -> None:
-        self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
+    def header_due(self) -> None:
+        """The header deadline: an idle or slow peer is dropped; a running request goes on to the
+        period's queue (same order: both count from accept)."""
+        if self.closed:
+            return
+        if not self.serving:
+            self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
+        elif not self.task.done():
+            self.server._period_due.add(self)
+
+    def period_due(self) -> None:
+        """The connection's period is over: its request is cancelled (``_serve`` says why)."""
+        if not self.closed and not self.task.done():
+            self.expired = True
+            self.task.cancel()
 
     def _drop(self, event: str, **fields: object) -> None:
         self.server._quiet.warning(event, self.peer, **fields)
@@ -395,12 +461,17 @@ class FastAgiServer:
         self._tasks: set[asyncio.Task] = set()
         self._quiet = _Quiet()
         self._server: asyncio.base_events.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._header_due: _DueQueue | None = None      # set in start(), on the running loop
+        self._period_due: _DueQueue | None = None
 
     async def start(self, host: str, port: int, sock: socket.socket | None = None) -> tuple[str, int]:
         """Listen on ``host:port``, or on ``sock`` (a listening socket shared by agi.workers)."""
         limit = raise_fd_limit()
         self.max_open = max(64, limit - max(FD_RESERVE, limit // 8))
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        self._header_due = _DueQueue(loop, self.settings.header_timeout, _Connection.header_due)
+        self._period_due = _DueQueue(loop, self._period, _Connection.period_due)
         where = {"sock": sock} if sock is not None else {"host": host, "port": port, "reuse_address": True}
         self._server = await loop.create_server(lambda: _Connection(self), backlog=ACCEPT_BATCH, **where)
         for sock in self._server.sockets:
@@ -428,6 +499,9 @@ class FastAgiServer:
             await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
         for transport in list(self._conns):
             transport.abort()
+        for queue in (self._header_due, self._period_due):
+            if queue is not None:
+                queue.close()
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), STOP_GRACE_SECONDS)
@@ -474,23 +548,24 @@ class FastAgiServer:
 
     def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
         """Start the request's task, with the header already parsed."""
-        task = asyncio.get_running_loop().create_task(
-            self._serve(AgiSession(headers, conn), problem, conn.peer, conn.accepted + self._period))
+        task = conn.task = self._loop.create_task(self._serve(AgiSession(headers, conn), problem, conn.peer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, session: AgiSession, problem: str | None, peer: str, deadline: float) -> None:
-        """One request whose header is in, until ``deadline`` (accept + header_timeout + command_timeout)."""
-        transport = session.conn.transport
+    async def _serve(self, session: AgiSession, problem: str | None, peer: str) -> None:
+        """One request whose header is in, until its period is over (accept + header_timeout +
+        command_timeout): then the period queue cancels this task, and the cancellation that
+        was ours alone ends here as a timeout, as ``asyncio.timeout`` would."""
+        conn = session.conn
+        transport = conn.transport
         try:
             if self._secret is not None and not self._secret_matches(session):
                 self._quiet.warning("fastagi-refused-secret", peer, route=wire.dialplan_safe(session.route))
                 return
-            async with asyncio.timeout_at(deadline):
-                await self._dispatch(session, problem)
+            await self._dispatch(session, problem)
         except asyncio.CancelledError:
-            raise
-        except TimeoutError:
+            if not conn.expired or conn.task.uncancel() > 0:    # somebody else's cancel: stop()
+                raise
             log.warning("fastagi-timeout", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
                         waiting_on_peer=session.waiting_on_peer, seconds=self._period)
         except PEER_FAILURES as exc:
