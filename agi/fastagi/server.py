@@ -35,6 +35,7 @@ import math
 import re
 import resource
 import socket
+import sys
 import time
 from collections import deque
 from typing import Any, Callable, Mapping, Protocol
@@ -208,6 +209,17 @@ def raise_fd_limit() -> int:
         except (ValueError, OSError) as exc:
             log.warning("fastagi-fd-limit-not-raised", soft=soft, hard=hard, error=type(exc).__name__)
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+if sys.version_info >= (3, 12):
+    def _start_task(loop: asyncio.AbstractEventLoop, coro) -> asyncio.Task:
+        """The request's first step (its route up to the first wait, the store read sent) runs
+        now, in the ``data_received`` that completed the header, not after the loop's next pass
+        over every other ready socket."""
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+else:
+    def _start_task(loop: asyncio.AbstractEventLoop, coro) -> asyncio.Task:
+        return loop.create_task(coro)
 
 
 class _DueQueue:
@@ -548,9 +560,10 @@ class FastAgiServer:
 
     def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
         """Start the request's task, with the header already parsed."""
-        task = conn.task = self._loop.create_task(self._serve(AgiSession(headers, conn), problem, conn.peer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = conn.task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.peer))
+        if not task.done():         # an eager start may have finished it already
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _serve(self, session: AgiSession, problem: str | None, peer: str) -> None:
         """One request whose header is in, until its period is over (accept + header_timeout +
