@@ -4,8 +4,9 @@ Screening reads one hash per inbound call (``HGETALL gw:c:{NUMBER}``). Through r
 single command costs a pool checkout and return, a retry wrapper, command packing and a parse
 per call; :class:`CallerReader` sends it instead over a few long-lived connections, each carrying
 any number of requests at once (pipelined: replies come back in the order the requests were sent,
-so each reply goes to the oldest request still waiting on that connection). Requests made in
-the same event-loop turn leave in one write. Packing and parsing are hiredis's.
+so each reply goes to the oldest request still waiting on that connection). The first request
+of an event-loop turn is written at once; the others made in the same turn leave together, in
+one write at its end. Packing and parsing are hiredis's.
 
 Used only against a standalone Redis: Sentinel and Cluster keep redis-py, which follows failovers
 and slot moves. Every other Redis command still goes through redis-py.
@@ -74,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self.timer_at = math.inf
         self.unparsed = 0   # bytes received since the last complete reply (an upper bound)
         self.outbox: list[bytes] = []   # commands not yet written
+        self.in_turn = False            # a command went out in this loop turn: the next ones wait for its end
 
     # ---- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -126,9 +128,12 @@ class _Connection(asyncio.Protocol):
         future = self.loop.create_future()
         now = self.loop.time()
         self.pending.append((future, now, deadline))
-        if not self.outbox:   # requests made in the same loop turn go out in one write
+        if self.in_turn:      # the rest of this loop turn's requests go out together at its end
+            self.outbox.append(command)
+        else:                 # the turn's first at once: it does not wait for the loop's other work
+            self.transport.write(command)
+            self.in_turn = True
             self.loop.call_soon(self._flush)
-        self.outbox.append(command)
         due = min(deadline, now + self.socket_timeout)
         if due < self.timer_at:   # with one budget for all, only a first request arms it
             self._arm(due)
@@ -140,6 +145,7 @@ class _Connection(asyncio.Protocol):
         self.timer, self.timer_at = self.loop.call_at(when, self._check), when
 
     def _flush(self) -> None:
+        self.in_turn = False
         if self.outbox and not self.closed and not self.transport.is_closing():
             self.transport.write(b"".join(self.outbox))
         self.outbox.clear()

@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import uvloop
@@ -17,7 +18,7 @@ from agi.engine import Incident, Reason
 from agi.prefixes import PrefixCache
 from agi.screening import screen
 from agi.service import build_store
-from redis_schema.fastread import CallerReader
+from redis_schema.fastread import CallerReader, _Connection
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer, free_port
 
@@ -288,6 +289,26 @@ async def test_in_flight_bound(own_redis):
         server.resume()
         assert await asyncio.gather(*waiting) == list(wanted.values())
         assert await reader.hgetall("bound:3") == wanted["bound:3"]   # room again
+
+
+async def test_a_turns_first_request_is_written_at_once_and_the_rest_together_at_its_end():
+    """The first request does not wait for the loop's other ready work (a connection storm's,
+    say) before it leaves; the others made in the same turn still go out in one write."""
+    loop = asyncio.get_running_loop()
+    writes: list[bytes] = []
+    conn = _Connection(loop, lambda lost: None, max_in_flight=10, socket_timeout=5.0, max_reply_bytes=4096)
+    conn.connection_made(SimpleNamespace(write=writes.append, is_closing=lambda: False, abort=lambda: None))
+    futures = [conn.send(b"A")]
+    assert writes == [b"A"]
+    futures += [conn.send(b"B"), conn.send(b"C")]
+    assert writes == [b"A"]
+    await asyncio.sleep(0)                      # the end of the turn
+    assert writes == [b"A", b"BC"]
+    futures.append(conn.send(b"D"))             # a new turn: at once again
+    assert writes == [b"A", b"BC", b"D"]
+    conn.data_received(b"$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n")
+    assert [f.result() for f in futures] == ["a", "b", "c", "d"]   # replies in the order sent
+    conn._fail_all(ConnectionError("done"))     # stops its timer
 
 
 async def test_a_reply_beyond_the_size_bound_drops_the_connection(redis_server):
