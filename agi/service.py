@@ -39,6 +39,8 @@ PURGE_EVERY_SECONDS = 3600.0
 COOLDOWN_CHECK_SECONDS = 1.0
 STOP_PHASE_SECONDS = 5.0
 START_CHECK_SECONDS = 2.0
+# Middle-generation collections per full one (CPython's default is 10); see run().
+FULL_COLLECTION_EVERY = 100
 
 
 def build_store(config: Config) -> Store:
@@ -204,6 +206,14 @@ class Service:
         # each under load, measured with gc.callbacks), which shows as a latency spike.
         gc.collect()
         gc.freeze()
+        # CPython holds a full collection back until the objects promoted since the last one
+        # are a quarter of those it found then. With the start-up heap frozen that base is small,
+        # so under churn (a connection storm: thousands of open sockets) a full collection came
+        # with every 10th middle one, 25-55 ms each: the longest calls (docs/benchmarks.md).
+        # Rarer full collections leave reference cycles, which this service rarely makes, a
+        # while longer.
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
         log.info("grenswacht-started", listen=self.config.agi.listen)
         reload.notify("READY=1")
         await stop.wait()
