@@ -12,6 +12,8 @@ import asyncio
 import logging
 import os
 import signal
+import socket
+import struct
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,7 +58,17 @@ class Broken(Recorder):
         raise RuntimeError("a bug in the route")
 
 
-ROUTES = {"screen": Recorder(), "endlog": Recorder(), "broken": Broken()}
+class Stuck(Recorder):
+    """A route that never finishes on its own (a store or AMI wait gone wrong)."""
+
+    started = None
+
+    async def handle(self, session, deps):
+        Stuck.started.set()
+        await asyncio.Event().wait()
+
+
+ROUTES = {"screen": Recorder(), "endlog": Recorder(), "broken": Broken(), "stuck": Stuck()}
 
 
 @pytest_asyncio.fixture
@@ -339,3 +351,26 @@ async def test_the_deadline_queue_calls_in_order_each_at_its_time_and_stops_when
     queue.close()
     await asyncio.sleep(0.1)
     assert [name for name, _ in seen] == ["a", "b", "c"]
+
+
+async def test_a_route_still_at_work_after_its_peer_is_gone_ends_with_the_period(serve, asyncio_errors):
+    server = await serve(header_timeout=0.3, command_timeout=0.7, max_connections=1)
+    Stuck.started = asyncio.Event()
+    with capture_logs() as logs:
+        reader, writer = await connect(server.host, server.port)
+        writer.write(agi_header("stuck", uniqueid="stuck"))
+        await asyncio.wait_for(Stuck.started.wait(), 10)
+        linger = writer.get_extra_info("socket")      # the peer is gone (a reset: the server's
+        linger.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # side closes)
+        writer.transport.abort()                    # and the route holds the only slot
+        async with asyncio.timeout(10):
+            while server._conns:
+                await asyncio.sleep(0.01)
+        assert (await call(server, 1)).commands == [FALLBACK_BUSY]
+        async with asyncio.timeout(10):             # the period ends: the route is cancelled, the slot freed
+            while server.slots_in_use:
+                await asyncio.sleep(0.05)
+        assert (await call(server, 2)).commands == [SCREENED]
+    [timeout] = [e for e in logs if e["event"] == "fastagi-timeout"]
+    assert timeout["uniqueid"] == "stuck"
+    assert not tracebacks(logs) and not asyncio_errors()

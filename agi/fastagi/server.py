@@ -435,17 +435,17 @@ class _Connection(asyncio.Protocol):
 
     def header_due(self) -> None:
         """The header deadline: an idle or slow peer is dropped; a running request goes on to the
-        period's queue (same order: both count from accept)."""
-        if self.closed:
-            return
+        period's queue (same order: both count from accept), even when its peer has gone: a
+        route still at work holds its slot until the period ends."""
         if not self.serving:
-            self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
+            if not self.closed:
+                self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
         elif not self.task.done():
             self.server._period_due.add(self)
 
     def period_due(self) -> None:
         """The connection's period is over: its request is cancelled (``_serve`` says why)."""
-        if not self.closed and not self.task.done():
+        if not self.task.done():
             self.expired = True
             self.task.cancel()
 
