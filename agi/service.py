@@ -211,7 +211,7 @@ class Service:
         # so under churn (a connection storm: thousands of open sockets) a full collection came
         # with every 10th middle one, 25-55 ms each: the longest calls (docs/benchmarks.md).
         # Rarer full collections leave reference cycles, which this service rarely makes, a
-        # while longer.
+        # while longer. (Python 3.11-3.13; the incremental collector of 3.14 has no such rule.)
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
         log.info("grenswacht-started", listen=self.config.agi.listen)

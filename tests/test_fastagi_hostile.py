@@ -322,15 +322,18 @@ async def test_idle_connections_wait_out_their_deadline_on_one_shared_timer(serv
     """A header deadline is a place in the server's queue, not a loop timer per connection (under
     uvloop a timer, a libuv handle, a context and a bound method, for every idle peer)."""
     loop = asyncio.get_running_loop()
-    server = await serve(peers=["127.0.0.0/8"], header_timeout=1.0)
+    server = await serve(peers=["127.0.0.0/8"], header_timeout=3.0)
     timers = lambda: sum(not handle.cancelled() for handle in loop._scheduled)   # noqa: E731
     before = timers()
+    opened = loop.time()
     idle = [await connect(server.host, server.port, f"127.0.0.{2 + i % 5}") for i in range(200)]
     async with asyncio.timeout(10):
         while len(server._conns) < 200:
             await asyncio.sleep(0.01)
-    assert timers() <= before + 1
-    for reader, writer in idle:                     # and each is still closed at its deadline
+    assert len(server._header_due) == 200 and timers() <= before + 1
+    assert await asyncio.wait_for(read_to_end(idle[0][0]), 10) == b""   # closed at its deadline,
+    assert loop.time() - opened >= 3.0 - _DueQueue.SLACK               # not before it
+    for reader, writer in idle:
         assert await asyncio.wait_for(read_to_end(reader), 10) == b""
         writer.close()
     assert len(server._header_due) == 0 and len(server._period_due) == 0
@@ -354,7 +357,7 @@ async def test_the_deadline_queue_calls_in_order_each_at_its_time_and_stops_when
 
 
 async def test_a_route_still_at_work_after_its_peer_is_gone_ends_with_the_period(serve, asyncio_errors):
-    server = await serve(header_timeout=0.3, command_timeout=0.7, max_connections=1)
+    server = await serve(header_timeout=0.3, command_timeout=3.0, max_connections=1)
     Stuck.started = asyncio.Event()
     with capture_logs() as logs:
         reader, writer = await connect(server.host, server.port)

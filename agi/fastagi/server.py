@@ -22,7 +22,8 @@ Admission, in this order, so that no peer can stall a call and only the PBX may 
 
 A duplicate key or a non-``agi_`` line makes the request untrusted: the route's fallback
 answers it. Expected peer failures (hang-up, reset, timeout, junk) are one log line; only
-the unexpected gets a traceback. ``CancelledError`` always propagates.
+the unexpected gets a traceback. Every cancellation propagates, except the one the period
+queue makes when a connection's period is over: that one ends the request as a logged timeout.
 """
 
 from __future__ import annotations
@@ -231,8 +232,8 @@ class _DueQueue:
     peer waits out its deadline).
 
     ``due`` is called with each connection whose time is up, in order; what is finished by then
-    it ignores. A connection stays referenced until its time (``_Connection.connection_lost``
-    drops what it holds).
+    it ignores. A connection stays referenced until its time, but small: ``connection_lost``
+    drops its transport and a request's end drops its task.
     """
 
     __slots__ = ("_loop", "_delay", "_due", "_queue", "_timer")
@@ -438,20 +439,20 @@ class _Connection(asyncio.Protocol):
         period's queue (same order: both count from accept), even when its peer has gone: a
         route still at work holds its slot until the period ends."""
         if not self.serving:
-            if not self.closed:
+            if not self.closed and not self.transport.is_closing():    # not dropped already
                 self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
-        elif not self.task.done():
+        elif self.task is not None:     # the request still runs
             self.server._period_due.add(self)
 
     def period_due(self) -> None:
         """The connection's period is over: its request is cancelled (``_serve`` says why)."""
-        if not self.task.done():
+        if self.task is not None and not self.task.done():
             self.expired = True
             self.task.cancel()
 
     def _drop(self, event: str, **fields: object) -> None:
+        self.transport.close()          # first: the socket goes even if the log line fails
         self.server._quiet.warning(event, self.peer, **fields)
-        self.transport.close()
 
 
 class FastAgiServer:
@@ -560,24 +561,25 @@ class FastAgiServer:
 
     def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
         """Start the request's task, with the header already parsed."""
-        task = conn.task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.peer))
+        task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.peer, conn.transport))
         if not task.done():         # an eager start may have finished it already
+            conn.task = task        # until it ends (_serve): for the deadline queues
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, session: AgiSession, problem: str | None, peer: str) -> None:
+    async def _serve(self, session: AgiSession, problem: str | None, peer: str,
+                     transport: asyncio.Transport) -> None:
         """One request whose header is in, until its period is over (accept + header_timeout +
         command_timeout): then the period queue cancels this task, and the cancellation that
         was ours alone ends here as a timeout, as ``asyncio.timeout`` would."""
         conn = session.conn
-        transport = conn.transport
         try:
             if self._secret is not None and not self._secret_matches(session):
                 self._quiet.warning("fastagi-refused-secret", peer, route=wire.dialplan_safe(session.route))
                 return
             await self._dispatch(session, problem)
         except asyncio.CancelledError:
-            if not conn.expired or conn.task.uncancel() > 0:    # somebody else's cancel: stop()
+            if not conn.expired or asyncio.current_task().uncancel() > 0:   # somebody else's cancel: stop()
                 raise
             log.warning("fastagi-timeout", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
                         waiting_on_peer=session.waiting_on_peer, seconds=self._period)
@@ -587,6 +589,7 @@ class FastAgiServer:
         except Exception:   # a fallback that failed: the call goes on (AGISTATUS), the log says why
             log.exception("fastagi-failed", route=session.route, channel=session.channel, uniqueid=session.uniqueid)
         finally:
+            conn.task = None        # a deadline queue may still hold the connection: not the task
             # A peer that does not read would keep a graceful close (and its socket) open.
             if transport.get_write_buffer_size():
                 transport.abort()
