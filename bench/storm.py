@@ -218,7 +218,8 @@ async def main() -> int:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average (1 min) before the runs: {load:.2f}",
         f"Command: bash bench/run --storm --rate {args.rate:g} --duration {args.duration:g} "
         f"--hostile {args.hostile} --peers {args.peers} --connect-rate {args.connect_rate:g} "
-        f"--log-level {args.log_level} --workers {args.workers} --attacker {args.attacker}" + (" --reopen" if args.reopen else ""), "",
+        f"--log-level {args.log_level} --workers {args.workers} --attacker {args.attacker}"
+        + (" --reopen" if args.reopen else ""), "",
         "Legitimate calls (open loop, connect to close)", "", table(rows), "",
         "Hostile connections completed during the storm, by kind", "", table(kinds), "",
         f"p99 with the storm / alone: {ratio:.2f}x (target <= 3x); longest legitimate call {longest:.1f} ms "

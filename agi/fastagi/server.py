@@ -309,12 +309,12 @@ class _Connection(asyncio.Protocol):
     """
 
     __slots__ = ("server", "peer", "transport", "buf", "accepted", "serving", "lines", "waiter", "gone", "ended",
-                 "header_at", "task", "expired", "closed")
+                 "header_at", "task", "expired")
 
     def __init__(self, server: FastAgiServer):
         self.server = server
         self.peer: str | None = None
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport | None = None   # None again once connection_lost has run
         self.buf = bytearray()
         self.accepted = 0.0
         self.header_at = 0.0
@@ -325,7 +325,6 @@ class _Connection(asyncio.Protocol):
         self.ended: Exception | None = None         # the peer half-closed: nothing more to receive
         self.task: asyncio.Task | None = None       # the request's, once the header is in
         self.expired = False                        # its period ran out: the task was cancelled for it
-        self.closed = False                         # connection_lost has run
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.peer = self.server._admit(transport)
@@ -373,7 +372,6 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.peer is None:
             return
-        self.closed = True
         self._end(AgiHangup("connection closed"))
         self.server._release(self.peer, self.transport)
         # A deadline queue may hold this object a while longer: it keeps nothing of the socket.
@@ -439,7 +437,7 @@ class _Connection(asyncio.Protocol):
         period's queue (same order: both count from accept), even when its peer has gone: a
         route still at work holds its slot until the period ends."""
         if not self.serving:
-            if not self.closed and not self.transport.is_closing():    # not dropped already
+            if self.transport is not None and not self.transport.is_closing():   # not closed or dropped already
                 self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
         elif self.task is not None:     # the request still runs
             self.server._period_due.add(self)
