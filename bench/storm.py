@@ -10,13 +10,14 @@ does not slow the legitimate generator's event loop; both generators run on uvlo
 --hostile connections at --connect-rate a second, spread over --peers loopback addresses
 (127.0.0.2, 127.0.0.3, ...; the service allows 127.0.0.0/8 for this run), in the mix of kinds
 below (tests/support/agi_client.py); each plays its part until the service closes it (with
---reopen a new one takes its place). The legitimate
-calls come from 127.0.0.1, from the moment the storm starts, for --duration seconds.
+--reopen a new one takes its place). The legitimate calls come from 127.0.0.1, from the moment
+the storm starts, for --duration seconds.
 
-Reported per run: calls, errors, calls answered fail-open, p50, p99 and the longest call
-(connect to close). Targets: p99 with the storm within 3x of without, and no legitimate call
-over 500 ms. The storm process reports what each kind received; `unexpected` must be 0.
-Loopback only; bounded in count (--hostile) and time (--duration).
+Reported per run: the service's CPU (percent of one core, its workers included), calls,
+errors, calls answered fail-open, p50, p99 and the longest call (connect to close). Targets:
+p99 with the storm within 3x of without, and no legitimate call over 500 ms. The storm process
+reports what each kind received; `unexpected` must be 0. Loopback only; bounded in count
+(--hostile) and time (--duration).
 """
 
 from __future__ import annotations
@@ -133,14 +134,15 @@ async def legit(port: int, rate: float, duration: float) -> Result:
     return await open_loop("127.0.0.1", port, rate, duration, 1_000_000)
 
 
-def row(name: str, r: Result, hostile_open: int) -> dict:
-    return {"run": name, "hostile_open_max": hostile_open, "calls": r.calls, "errors": r.errors,
+def row(name: str, r: Result, hostile_open: int, cpu_s: float) -> dict:
+    return {"run": name, "hostile_open_max": hostile_open, "service_cpu_pct": round(cpu_s / r.seconds * 100),
+            "calls": r.calls, "errors": r.errors,
             "fail_open": r.fail_open, "p50_ms": round(r.pct(50), 2), "p99_ms": round(r.pct(99), 2),
             "max_ms": round(max(r.latencies, default=float("nan")) * 1000, 2)}
 
 
 async def main() -> int:
-    from bench.run import start, table, wait_port
+    from bench.run import cpu_seconds, start, table, wait_port
     from tests.support.redis_server import RedisServer, free_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -187,7 +189,9 @@ async def main() -> int:
         await legit(port, args.rate, 1.0)                                   # warm-up
         load = os.getloadavg()[0]
         print(f"legitimate calls alone: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
+        cpu0 = cpu_seconds(service.pid)
         alone = await legit(port, args.rate, args.duration)
+        cpu_alone = cpu_seconds(service.pid) - cpu0
         print(f"starting the storm: {args.hostile:,} hostile connections from {args.peers} peers ...", flush=True)
         storm_proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--storm-port", str(port), "--hostile", str(args.hostile),
@@ -195,7 +199,9 @@ async def main() -> int:
             "--attacker", args.attacker, *(["--reopen"] if args.reopen else []),
             stdout=asyncio.subprocess.PIPE)
         await asyncio.wait_for(storm_proc.stdout.readline(), 60)          # "start": the storm begins now
+        cpu0 = cpu_seconds(service.pid)
         beside = await legit(port, args.rate, args.duration)
+        cpu_beside = cpu_seconds(service.pid) - cpu0
         report = json.loads(await asyncio.wait_for(storm_proc.stdout.readline(), 60))
         await storm_proc.wait()
     finally:
@@ -207,7 +213,7 @@ async def main() -> int:
             service.wait(10)
         redis.cleanup()
 
-    rows = [row("alone", alone, 0), row("with storm", beside, report["open_max"])]
+    rows = [row("alone", alone, 0, cpu_alone), row("with storm", beside, report["open_max"], cpu_beside)]
     kinds = [{"kind": kind, "share_pct": MIX[kind], **{k: c.get(k, 0) for k in ("as expected", "unexpected")},
               "errors": sum(v for k, v in c.items() if k not in ("as expected", "unexpected"))}
              for kind, c in report["connections"].items()]
