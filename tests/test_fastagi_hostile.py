@@ -9,11 +9,14 @@ latency targets are in bench/storm.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import resource
 import signal
 import socket
 import struct
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +27,7 @@ from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from agi.config import AgiConfig
-from agi.fastagi.server import FastAgiServer, _DueQueue
+from agi.fastagi.server import FD_TABLE_PRESIZE, FastAgiServer, _DueQueue
 from tests.support.agi_client import HOSTILE_KINDS, agi_header, connect, hostile, read_to_end, run_call
 from tests.support.redis_server import free_port
 
@@ -258,6 +261,47 @@ async def keyspace(client: Redis) -> dict:
     return {key: await client.dump(key) for key in await client.keys("*")}
 
 
+def fd_table_size(pid: int | str = "self") -> int:
+    """How many descriptors the kernel's table of a process holds now (FDSize in its status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("FDSize:")))
+
+
+PRESIZE_PROBE = """
+import json, os, resource, sys
+from pathlib import Path
+from agi.fastagi.server import presize_fd_table
+from tests.test_fastagi_hostile import fd_table_size
+def fds():                          # the listing's own descriptor is gone when it is read
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:
+            pass
+    return found
+kept = [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
+before, open_before = fd_table_size(), fds()
+presize_fd_table(int(sys.argv[1]))
+print(json.dumps([before, fd_table_size(), open_before == fds(), resource.getrlimit(resource.RLIMIT_NOFILE)[0]]))
+"""
+
+
+@pytest.mark.parametrize("count", [4096, 1 << 30])
+def test_the_descriptor_table_is_grown_once_at_start_and_nothing_open_is_touched(count):
+    """The table's growth (each doubling waits for an RCU grace period in a process with threads)
+    happens at start, not in accept() under a storm; a size past the limit is a log line, no error."""
+    out = subprocess.run([sys.executable, "-c", PRESIZE_PROBE, str(count)], cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    before, after, untouched, soft = json.loads(out.stdout.splitlines()[-1])
+    assert untouched                                  # same descriptors, same files, the probe closed
+    if count <= soft:
+        assert before < count <= after
+    else:
+        assert after == before and "fastagi-fd-table-not-presized" in out.stdout + out.stderr
+
+
 async def test_the_real_service_process(redis_server, tmp_path):
     """`python -m agi serve`: refused peer, wrong secret, a storm beside calls, then SIGTERM."""
     url = redis_server.url.rsplit("/", 1)[0] + "/4"
@@ -282,6 +326,8 @@ async def test_the_real_service_process(redis_server, tmp_path):
             except OSError:
                 await asyncio.sleep(0.05)
         await asyncio.sleep(1.5)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        assert fd_table_size(proc.pid) >= min(hard, FD_TABLE_PRESIZE)   # grown once, at start
         before = await keyspace(client)
         endlog = agi_header(f"endlog?secret={SECRET}", uniqueid="intruder", args=("threat",))
         refused = await run_call("127.0.0.1", port, endlog, bind="127.0.0.2")

@@ -29,10 +29,12 @@ queue makes when a connection's period is over: that one ends the request as a l
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import hmac
 import ipaddress
 import math
+import os
 import re
 import resource
 import socket
@@ -50,6 +52,12 @@ log = get_logger("grenswacht.fastagi")
 
 # File descriptors kept free of FastAGI sockets for Redis, AMI, the journal and the log.
 FD_RESERVE = 256
+# The kernel's table of a process's descriptors grows by doubling (256, 512, ... ) when a new
+# descriptor does not fit. In a process with threads (libuv's worker pool, asyncio's executor)
+# each growth waits for an RCU grace period: accept() blocked the event loop 8-16 ms at 256,
+# 512, 1,024, 2,048 and 4,096 open sockets in the storm bench. start() grows the table once, to
+# hold this many (or the descriptor limit, if lower): 512 KB of kernel memory per process.
+FD_TABLE_PRESIZE = 65_536
 # asyncio accepts up to its `backlog` connections in one pass of the event loop: a small batch lets
 # calls already in progress run between the accepts of a connection storm. The kernel's queue of
 # connections not yet accepted is longer, so a burst is queued rather than dropped (SYN retries).
@@ -210,6 +218,22 @@ def raise_fd_limit() -> int:
         except (ValueError, OSError) as exc:
             log.warning("fastagi-fd-limit-not-raised", soft=soft, hard=hard, error=type(exc).__name__)
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def presize_fd_table(count: int) -> None:
+    """Have the kernel's descriptor table hold ``count`` descriptors now, not grow (and stall the
+    loop) as a connection storm opens them: a descriptor duplicated to number ``count - 1`` or
+    above (the lowest free one: nothing open is touched), then closed. The table never shrinks."""
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.close(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(0, count - 1)))
+    except OSError as exc:     # no descriptor free at or above it: the table grows as needed
+        log.info("fastagi-fd-table-not-presized", count=count, error=type(exc).__name__)
+    finally:
+        os.close(fd)
 
 
 if sys.version_info >= (3, 12):
@@ -480,6 +504,7 @@ class FastAgiServer:
         """Listen on ``host:port``, or on ``sock`` (a listening socket shared by agi.workers)."""
         limit = raise_fd_limit()
         self.max_open = max(64, limit - max(FD_RESERVE, limit // 8))
+        presize_fd_table(min(limit, FD_TABLE_PRESIZE))
         loop = self._loop = asyncio.get_running_loop()
         self._header_due = _DueQueue(loop, self.settings.header_timeout, _Connection.header_due)
         self._period_due = _DueQueue(loop, self._period, _Connection.period_due)
