@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from structlog.testing import capture_logs
 
 from agi.engine import Ban
+from agi.fastagi.server import find_block_end
 from agi.service import Service
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, run_call
@@ -103,6 +106,31 @@ async def test_oversized_header_is_refused(service):
     assert await asyncio.wait_for(reader.read(), 5) == b""
     r = await call(service)
     assert r.variables["GW_ACTION"] == "allow"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b":", b"\r", b"\n"]), max_size=40).map(b"".join), st.data())
+def test_the_header_end_is_found_where_the_pattern_finds_it(buf, data):
+    """find_block_end (memchr, for speed under hostile headers) against the pattern it replaced."""
+    start = data.draw(st.integers(0, len(buf)))
+    stop = data.draw(st.integers(start, len(buf)))
+    m = re.compile(rb"\r?\n\r?\n").search(buf, start, stop)
+    assert find_block_end(buf, start, stop) == (None if m is None else m.span())
+    assert find_block_end(bytearray(buf), start, stop) == find_block_end(buf, start, stop)
+
+
+async def test_a_header_that_ends_at_the_size_limit_is_served_one_byte_more_is_refused(redis_server, store):
+    svc = Service(make_config(redis_server.url, agi={"max_header_bytes": 2048}))
+    host, port = await svc.start()
+    try:
+        base = agi_header("screen", "0612345678")
+        for pad, served in ((2048 - len(base), True), (2049 - len(base), False)):
+            header = base.replace(b"agi_network: yes", b"agi_network: yes\nagi_pad: " + b"p" * (pad - 10), 1)
+            assert len(header) == 2048 + (not served)
+            r = await run_call(host, port, header)
+            assert bool(r.commands) is served, (len(header), r.commands)
+    finally:
+        await svc.stop()
 
 
 async def test_unknown_route_gets_a_failure_result_and_a_log_line(service):
