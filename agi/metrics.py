@@ -60,6 +60,9 @@ FAIL_OPENS = Counter("grenswacht_fail_opens", "Requests answered by the route's 
                      "let through because the store did not answer in time, by route and reason.", ["route", "reason"])
 STORE_ERRORS = Counter("grenswacht_store_errors", "Store reads that failed or ran out of their budget, by operation.",
                        ["operation"])
+AGI_PEER_FAILURES = Counter("grenswacht_agi_peer_failures", "FastAGI connections and requests that ended in a "
+                            "peer failure, by reason (the log line's event without 'fastagi-'), all of them counted "
+                            "while their log lines are rate-limited.", ["reason"])
 SLOTS_IN_USE = Gauge("grenswacht_agi_slots_in_use", "FastAGI requests holding a connection slot now.",
                      multiprocess_mode="livesum")
 SLOTS = Gauge("grenswacht_agi_slots", "FastAGI connection slots ([agi] max_connections, summed over workers).",
@@ -95,6 +98,18 @@ def screened(action: str, reason: str, seconds: float) -> None:
 
 # The labelled children of SCREENINGS by (action, reason): a few, looked up once each.
 _SCREENING_CHILDREN: dict[tuple[str, str], object] = {}
+
+
+def peer_failure(event: str) -> None:
+    """A FastAGI peer failure (the server's ``on_peer_failure`` hook): ``fastagi-timeout`` is
+    counted as reason ``timeout``."""
+    child = _PEER_FAILURE_CHILDREN.get(event)
+    if child is None:
+        child = _PEER_FAILURE_CHILDREN[event] = AGI_PEER_FAILURES.labels(event.removeprefix("fastagi-"))
+    child.inc()
+
+
+_PEER_FAILURE_CHILDREN: dict[str, object] = {}
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ class Service:
         self.config_path = config_path   # re-read on SIGHUP (default: $GRENSWACHT_CONFIG)
         self.sock = sock           # a listening socket inherited from agi.workers, or None to bind [agi] listen
         self.deps = deps or build(config)
-        self.server = FastAgiServer(metrics.counted(ROUTES), self.deps, config.agi)
+        self.server = FastAgiServer(metrics.counted(ROUTES), self.deps, config.agi, metrics.peer_failure)
         self.jobs = Jobs()
         self.placer: Placer | None = None
         self.http: asyncio.Server | None = None     # /metrics, /healthz, /readyz (agi.metrics)

@@ -167,5 +167,5 @@ def test_alert_rules_use_only_metrics_that_exist():
         names |= set(re.findall(r"grenswacht_[a-z_]+", rule["expr"]))
     exported = {n + s for n in known for s in ("", "_total", "_bucket", "_count", "_sum")}
     assert names and names <= exported, names - exported
-    assert {"GrenswachtFailingOpen", "GrenswachtStoreErrors", "GrenswachtAmiDisconnected"} <= {
+    assert {"GrenswachtFailingOpen", "GrenswachtStoreErrors", "GrenswachtAmiDisconnected", "GrenswachtFastAgiRefused"} <= {
         r["alert"] for r in group["rules"]}

@@ -18,6 +18,7 @@ import socket
 import struct
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +28,7 @@ from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from agi.config import AgiConfig
-from agi.fastagi.server import FD_TABLE_PRESIZE, FastAgiServer, _DueQueue
+from agi.fastagi.server import FD_TABLE_PRESIZE, REQUEST_LINES, REQUEST_WINDOW, FastAgiServer, _DueQueue, _Quiet
 from tests.support.agi_client import HOSTILE_KINDS, agi_header, connect, hostile, read_to_end, run_call
 from tests.support.redis_server import free_port
 
@@ -82,13 +83,23 @@ async def redis(redis_server):
     await client.aclose()
 
 
+def counting(counter: Counter):
+    """An on_peer_failure hook that counts events in ``counter``."""
+    def count(event: str) -> None:
+        counter[event] += 1
+    return count
+
+
 @pytest_asyncio.fixture
 async def serve(redis):
     """serve(**agi_settings) -> a started FastAgiServer with .host/.port; all stopped after the test."""
     servers = []
 
     async def start(host="127.0.0.1", **settings):
-        server = FastAgiServer(ROUTES, SimpleNamespace(redis=redis), AgiConfig.model_validate(settings))
+        failures = Counter()
+        server = FastAgiServer(ROUTES, SimpleNamespace(redis=redis), AgiConfig.model_validate(settings),
+                               counting(failures))
+        server.failures = failures      # every peer failure by event, as the service's counter has them
         server.host, server.port = await server.start(host, 0)
         servers.append(server)
         return server
@@ -122,6 +133,7 @@ async def test_a_hostile_storm_beside_legitimate_calls(serve, redis, asyncio_err
         await asyncio.sleep(0.2)                     # the storm is in place
         legit = await asyncio.gather(*(call(server, n) for n in range(60)))
         received = await asyncio.gather(*storm)
+        await asyncio.sleep(REQUEST_WINDOW + 0.5)    # what the log held back is reported by then
     for r in legit:
         assert r.commands == [SCREENED] and r.closed_by_server
     for (kind, _), got in zip(kinds, received):
@@ -130,11 +142,17 @@ async def test_a_hostile_storm_beside_legitimate_calls(serve, redis, asyncio_err
     assert sorted(served) == sorted([f"legit.{n}" for n in range(60)] + [f"hostile.{kind}.{i}" for i in range(10)
                                                                         for kind in ("mute", "hangup")])
     assert not tracebacks(logs) and not asyncio_errors()
-    # Each peer that got a command and never answered: one line, at the end of its one period.
+    # Each peer that got a command and never answered times out at the end of its one period:
+    # every one counted, REQUEST_LINES a second logged with its uniqueid, the rest reported held back.
+    never_answered = sum(kind in ("mute", "duplicate", "injection", "garbage") for kind, _ in kinds)
     timeouts = [e for e in logs if e["event"] == "fastagi-timeout"]
-    assert all(e["waiting_on_peer"] for e in timeouts)
-    assert len(timeouts) == sum(kind in ("mute", "duplicate", "injection", "garbage") for kind, _ in kinds)
-    assert sum(e["event"] == "fastagi-peer-gone" for e in logs) == 10          # the hang-ups: one line each
+    held = [e for e in logs if e["event"] == "fastagi-log-lines-held-back"]
+    assert server.failures["fastagi-timeout"] == never_answered == 130
+    assert REQUEST_LINES <= len(timeouts) < never_answered
+    assert all(e["waiting_on_peer"] and "uniqueid" in e and "channel" in e for e in timeouts)
+    assert len(timeouts) + sum(e["events"].get("fastagi-timeout", 0) for e in held) == never_answered
+    assert len(logs) < len(kinds) / 2                # not a line per junk connection
+    assert sum(e["event"] == "fastagi-peer-gone" for e in logs) == server.failures["fastagi-peer-gone"] == 10
 
 
 async def test_thousands_of_idle_connections_do_not_keep_a_call_from_its_answer(serve, redis):
@@ -259,6 +277,41 @@ async def test_stop_with_open_connections_returns(serve, asyncio_errors):
 
 async def keyspace(client: Redis) -> dict:
     return {key: await client.dump(key) for key in await client.keys("*")}
+
+
+async def test_peer_failure_lines_are_rate_limited_and_every_one_is_counted():
+    """The two policies of the limiter, on a clock of our own: per key per window, and in all."""
+    now, counted = [0.0], Counter()
+    requests = _Quiet(1.0, float("inf"), 3, counting(counted), clock=lambda: now[0])
+    peers = _Quiet(60.0, 2, 1, counting(counted), clock=lambda: now[0])
+    with capture_logs() as logs:
+        for n in range(7):
+            requests.line("warning", "fastagi-timeout", "fastagi-timeout", uniqueid=f"t.{n}")
+        requests.line("error", "fastagi-unknown-route", "fastagi-unknown-route", uniqueid="u.0")
+        for peer in ("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3"):
+            peers.line("warning", "fastagi-refused-peer", ("fastagi-refused-peer", peer), peer=peer)
+        assert [e.get("uniqueid") or e["peer"] for e in logs] == ["t.0", "t.1", "t.2", "u.0", "10.0.0.1", "10.0.0.2"]
+        now[0] = 1.0                                   # a new window: the held lines are reported first
+        requests.line("warning", "fastagi-timeout", "fastagi-timeout", uniqueid="t.7")
+        peers.flush()
+    assert counted == {"fastagi-timeout": 8, "fastagi-unknown-route": 1, "fastagi-refused-peer": 4}
+    assert [(e["event"], e.get("events"), e.get("uniqueid")) for e in logs[6:]] == [
+        ("fastagi-log-lines-held-back", {"fastagi-timeout": 4}, None), ("fastagi-timeout", None, "t.7"),
+        ("fastagi-log-lines-held-back", {"fastagi-refused-peer": 2}, None)]
+    assert logs[6]["lines"] == 4 and logs[6]["log_level"] == "warning" and logs[3]["log_level"] == "error"
+
+
+async def test_lines_held_back_are_reported_when_the_window_ends_even_if_no_line_follows():
+    counted = Counter()
+    quiet = _Quiet(0.2, float("inf"), 1, counting(counted))
+    with capture_logs() as logs:
+        for n in range(5):
+            quiet.line("info", "fastagi-peer-gone", "fastagi-peer-gone", uniqueid=f"g.{n}")
+        assert len(logs) == 1
+        await asyncio.sleep(0.5)
+    assert [(e["event"], e.get("lines")) for e in logs] == [("fastagi-peer-gone", None),
+                                                             ("fastagi-log-lines-held-back", 4)]
+    assert counted["fastagi-peer-gone"] == 5
 
 
 def fd_table_size(pid: int | str = "self") -> int:

@@ -123,11 +123,15 @@ async def test_fail_opens_and_store_errors_are_counted(redis_server):
         r = await call(svc)
         assert r.variables["GW_REASON"] == "store-unavailable"
         await hostile("duplicate", svc.host, svc.port)
+        assert await hostile("silent", svc.host, svc.port, bind="127.0.0.2") == b""   # not in [agi] peers
         after = await scrape(port)
         delta = lambda name, **l: value(after, name, **l) - value(before, name, **l)   # noqa: E731
         assert delta("grenswacht_fail_opens_total", route="screen", reason="store-unavailable") == 1
         assert delta("grenswacht_fail_opens_total", route="screen", reason="bad-request") == 1
         assert delta("grenswacht_store_errors_total", operation="screen") == 1
+        # Peer failures, counted whether or not their log line is held back.
+        assert delta("grenswacht_agi_peer_failures_total", reason="untrusted-request") == 1
+        assert delta("grenswacht_agi_peer_failures_total", reason="refused-peer") == 1
         assert (await http(port, "/readyz"))[0] == 503
     finally:
         await svc.stop()

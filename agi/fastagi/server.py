@@ -21,8 +21,9 @@ Admission, in this order, so that no peer can stall a call and only the PBX may 
    slot the route's fail-open fallback answers at once.
 
 A duplicate key or a non-``agi_`` line makes the request untrusted: the route's fallback
-answers it. Expected peer failures (hang-up, reset, timeout, junk) are one log line; only
-the unexpected gets a traceback. Every cancellation propagates, except the one the period
+answers it. Expected peer failures (hang-up, reset, timeout, junk) are one log line each,
+rate-limited (:class:`_Quiet`) and all counted (``on_peer_failure``); only the unexpected gets
+a traceback, every time. Every cancellation propagates, except the one the period
 queue makes when a connection's period is over: that one ends the request as a logged timeout.
 """
 
@@ -64,10 +65,16 @@ ACCEPT_BATCH = 64
 LISTEN_BACKLOG = 4096
 # Bounded waits in stop(): tasks to finish after cancel, the listener to close.
 STOP_GRACE_SECONDS = 1.0
-# The header-phase log lines (refused peers, bad headers, ...): at most one per (event, peer)
-# and QUIET_LINES in all per QUIET_WINDOW seconds; the rest are counted and reported.
+# Log lines that a peer can cause at will are rate-limited, so that a flood of junk connections
+# cannot flood the log (every one is still counted: the on_peer_failure hook, a Prometheus
+# counter in the service). Header-phase lines (refused peers, bad headers, ...): at most one per
+# (event, peer) and QUIET_LINES in all per QUIET_WINDOW seconds. A request's lines (timeout,
+# untrusted request, unknown route, ...; each with the call's uniqueid): REQUEST_LINES of each
+# event per REQUEST_WINDOW. What is held back is reported in one line when its window is over.
 QUIET_WINDOW = 60.0
 QUIET_LINES = 100
+REQUEST_WINDOW = 1.0
+REQUEST_LINES = 10
 # Result lines received and not yet read by the route: Asterisk sends one per command (and a
 # HANGUP notice); more than this is not Asterisk.
 MAX_PENDING_LINES = 64
@@ -310,23 +317,46 @@ class _DueQueue:
 
 
 class _Quiet:
-    """Rate-limited warnings: one per (event, peer) and ``limit`` in all per window; the rest counted."""
+    """Rate-limited log lines of peer failures: in each ``window`` seconds at most ``per_key``
+    lines with one key and ``limit`` in all. Every line offered is counted (``count``, with the
+    event); those held back are reported in one line, with their number per event, when the
+    window is over: by a timer, so a flood that stops is still reported (and at ``flush``)."""
 
-    def __init__(self, window: float = QUIET_WINDOW, limit: int = QUIET_LINES):
-        self.window, self.limit = window, limit
-        self._start, self._keys, self._held = -math.inf, set(), 0
+    def __init__(self, window: float, limit: float, per_key: int, count: Callable[[str], None],
+                 clock: Callable[[], float] = time.monotonic):
+        self.window, self.limit, self.per_key = window, limit, per_key
+        self._count, self._clock = count, clock
+        self._start = -math.inf
+        self._keys: dict[object, int] = {}
+        self._logged = 0
+        self._held: dict[str, int] = {}
+        self._timer: asyncio.TimerHandle | None = None
 
-    def warning(self, event: str, peer: str, **fields: object) -> None:
-        now = time.monotonic()
+    def line(self, level: str, event: str, key: object, **fields: object) -> None:
+        self._count(event)
+        now = self._clock()
         if now - self._start >= self.window:
-            if self._held:
-                log.warning("fastagi-log-lines-held-back", lines=self._held, seconds=self.window)
-            self._start, self._keys, self._held = now, set(), 0
-        if (event, peer) in self._keys or len(self._keys) >= self.limit:
-            self._held += 1
+            self.flush()
+            self._start = now
+        seen = self._keys.get(key, 0)
+        if seen >= self.per_key or self._logged >= self.limit:
+            self._held[event] = self._held.get(event, 0) + 1
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self._start + self.window - now, self.flush)
             return
-        self._keys.add((event, peer))
-        log.warning(event, peer=peer, **fields)
+        self._keys[key] = seen + 1
+        self._logged += 1
+        getattr(log, level)(event, **fields)
+
+    def flush(self) -> None:
+        """Report what was held back, and start a new window with the next line."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        held, self._held = self._held, {}
+        self._keys, self._logged, self._start = {}, 0, -math.inf
+        if held:
+            log.warning("fastagi-log-lines-held-back", lines=sum(held.values()), events=held, seconds=self.window)
 
 
 def _again(exc: Exception) -> Exception:
@@ -489,13 +519,16 @@ class _Connection(asyncio.Protocol):
 
     def _drop(self, event: str, **fields: object) -> None:
         self.transport.close()          # first: the socket goes even if the log line fails
-        self.server._quiet.warning(event, self.peer, **fields)
+        self.server._peer_line(event, self.peer, **fields)
 
 
 class FastAgiServer:
     """Serves the routes of an explicit table; one task per admitted connection."""
 
-    def __init__(self, routes: Mapping[str, Route], deps: object, settings: AgiConfig):
+    def __init__(self, routes: Mapping[str, Route], deps: object, settings: AgiConfig,
+                 on_peer_failure: Callable[[str], None] = lambda event: None):
+        """``on_peer_failure(event)`` is called for every connection or request that ends in a
+        peer failure (the event of its log line, whether that line is written or held back)."""
         self.routes = dict(routes)
         self.deps = deps
         self.settings = settings
@@ -509,7 +542,8 @@ class FastAgiServer:
         self._open: dict[str, int] = {}
         self._conns: set[asyncio.BaseTransport] = set()
         self._tasks: set[asyncio.Task] = set()
-        self._quiet = _Quiet()
+        self._quiet = _Quiet(QUIET_WINDOW, QUIET_LINES, 1, on_peer_failure)
+        self._quiet_requests = _Quiet(REQUEST_WINDOW, math.inf, REQUEST_LINES, on_peer_failure)
         self._server: asyncio.base_events.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._header_due: _DueQueue | None = None      # set in start(), on the running loop
@@ -553,6 +587,8 @@ class FastAgiServer:
         for queue in (self._header_due, self._period_due):
             if queue is not None:
                 queue.close()
+        for quiet in (self._quiet, self._quiet_requests):
+            quiet.flush()
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), STOP_GRACE_SECONDS)
@@ -576,14 +612,14 @@ class FastAgiServer:
         host = peername[0] if isinstance(peername, tuple) and peername else str(peername)
         peer = self._peer_of(host)
         if peer is None:
-            self._quiet.warning("fastagi-refused-peer", host)
+            self._peer_line("fastagi-refused-peer", host)
             return None
         total = len(self._conns)
         if total >= self.max_open:
-            self._quiet.warning("fastagi-over-capacity", peer, open=total, max_open=self.max_open)
+            self._peer_line("fastagi-over-capacity", peer, open=total, max_open=self.max_open)
             return None
         if self._open.get(peer, 0) >= self.settings.max_per_peer:
-            self._quiet.warning("fastagi-peer-over-limit", peer, max_per_peer=self.settings.max_per_peer)
+            self._peer_line("fastagi-peer-over-limit", peer, max_per_peer=self.settings.max_per_peer)
             return None
         self._open[peer] = self._open.get(peer, 0) + 1
         self._conns.add(transport)
@@ -613,17 +649,16 @@ class FastAgiServer:
         conn = session.conn
         try:
             if self._secret is not None and not self._secret_matches(session):
-                self._quiet.warning("fastagi-refused-secret", peer, route=wire.dialplan_safe(session.route))
+                self._peer_line("fastagi-refused-secret", peer, route=wire.dialplan_safe(session.route))
                 return
             await self._dispatch(session, problem)
         except asyncio.CancelledError:
             if not conn.expired or asyncio.current_task().uncancel() > 0:   # somebody else's cancel: stop()
                 raise
-            log.warning("fastagi-timeout", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
-                        waiting_on_peer=session.waiting_on_peer, seconds=self._period)
+            self._request_line("warning", "fastagi-timeout", session, waiting_on_peer=session.waiting_on_peer,
+                               seconds=self._period)
         except PEER_FAILURES as exc:
-            log.info("fastagi-peer-gone", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
-                     problem=type(exc).__name__, detail=str(exc))
+            self._request_line("info", "fastagi-peer-gone", session, problem=type(exc).__name__, detail=str(exc))
         except Exception:   # a fallback that failed: the call goes on (AGISTATUS), the log says why
             log.exception("fastagi-failed", route=session.route, channel=session.channel, uniqueid=session.uniqueid)
         finally:
@@ -634,6 +669,15 @@ class FastAgiServer:
             else:
                 transport.close()
 
+    def _peer_line(self, event: str, peer: str, **fields: object) -> None:
+        """A connection's failure line, before or without a request (rate-limited per peer)."""
+        self._quiet.line("warning", event, (event, peer), peer=peer, **fields)
+
+    def _request_line(self, level: str, event: str, session: AgiSession, **fields: object) -> None:
+        """A request's failure line, with its route, channel and uniqueid (rate-limited)."""
+        self._quiet_requests.line(level, event, event, **{"route": session.route, "channel": session.channel,
+                                                          "uniqueid": session.uniqueid, **fields})
+
     def _secret_matches(self, session: AgiSession) -> bool:
         given = script_secret(session.headers.get("agi_network_script", ""))
         return given is not None and hmac.compare_digest(given.encode(), self._secret)
@@ -641,20 +685,18 @@ class FastAgiServer:
     async def _dispatch(self, session: AgiSession, problem: str | None) -> None:
         route = self.routes.get(session.route)
         if route is None:
-            log.error("fastagi-unknown-route", route=wire.dialplan_safe(session.route),
-                      channel=session.channel, uniqueid=session.uniqueid)
+            self._request_line("error", "fastagi-unknown-route", session, route=wire.dialplan_safe(session.route))
             await session.set_variable(cv.RESULT, "error")
             return
         # A fallback is one answer and no store access: it takes no slot, so neither untrusted
         # requests nor a full server can queue the calls behind them.
         if problem is not None:
-            log.warning("fastagi-untrusted-request", route=session.route, channel=session.channel,
-                        uniqueid=session.uniqueid, problem=problem)
+            self._request_line("warning", "fastagi-untrusted-request", session, problem=problem)
             await route.fallback(session, self.deps, "bad-request")
             return
         if not await self._take_slot():
-            log.warning("fastagi-busy", route=session.route, channel=session.channel, uniqueid=session.uniqueid,
-                        slots=self.settings.max_connections, waited_ms=self.settings.slot_wait_ms)
+            self._request_line("warning", "fastagi-busy", session, slots=self.settings.max_connections,
+                               waited_ms=self.settings.slot_wait_ms)
             await route.fallback(session, self.deps, "busy")
             return
         try:
