@@ -149,7 +149,8 @@ async def test_a_hostile_storm_beside_legitimate_calls(serve, redis, asyncio_err
     held = [e for e in logs if e["event"] == "fastagi-log-lines-held-back"]
     assert server.failures["fastagi-timeout"] == never_answered == 130
     assert REQUEST_LINES <= len(timeouts) < never_answered
-    assert all(e["waiting_on_peer"] and "uniqueid" in e and "channel" in e for e in timeouts)
+    sent = {f"hostile.{kind}.{i}" for kind, i in kinds} | {""}      # garbage has no agi_uniqueid
+    assert all(e["waiting_on_peer"] and e["uniqueid"] in sent for e in timeouts)
     assert len(timeouts) + sum(e["events"].get("fastagi-timeout", 0) for e in held) == never_answered
     assert len(logs) < len(kinds) / 2                # not a line per junk connection
     assert sum(e["event"] == "fastagi-peer-gone" for e in logs) == server.failures["fastagi-peer-gone"] == 10
@@ -299,6 +300,31 @@ async def test_peer_failure_lines_are_rate_limited_and_every_one_is_counted():
         ("fastagi-log-lines-held-back", {"fastagi-timeout": 4}, None), ("fastagi-timeout", None, "t.7"),
         ("fastagi-log-lines-held-back", {"fastagi-refused-peer": 2}, None)]
     assert logs[6]["lines"] == 4 and logs[6]["log_level"] == "warning" and logs[3]["log_level"] == "error"
+
+
+async def test_a_failure_counter_that_fails_changes_nothing_for_the_peer(redis):
+    """A metrics store that raises (a full /dev/shm): the refused peer is still closed at once,
+    the untrusted request still gets its fallback, and the stop reports what was not counted."""
+    def broken(event: str) -> None:
+        raise OSError("No space left on device")
+
+    server = FastAgiServer(ROUTES, SimpleNamespace(redis=redis), AgiConfig.model_validate({}), broken)
+    server.host, server.port = host, port = await server.start("127.0.0.1", 0)
+    with capture_logs() as logs:
+        try:
+            reader, writer = await connect(host, port, "127.0.0.2")          # not in [agi] peers
+            assert await asyncio.wait_for(read_to_end(reader), 10) == b""
+            writer.close()
+            untrusted = await run_call(host, port, agi_header("screen", uniqueid="dup").replace(
+                b"\n\n", b"\nagi_callerid: 0699999999\n\n"))
+            assert untrusted.commands == [FALLBACK_BAD.decode().strip()] and untrusted.closed_by_server
+            assert (await call(server)).commands == [SCREENED]
+            assert not server._conns
+        finally:
+            await server.stop()
+    # one from each limiter: the refused peer's (header phase) and the untrusted request's
+    assert [e["failures"] for e in logs if e["event"] == "fastagi-peer-failures-not-counted"] == [1, 1]
+    assert not tracebacks(logs)
 
 
 async def test_lines_held_back_are_reported_when_the_window_ends_even_if_no_line_follows():

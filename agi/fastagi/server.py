@@ -320,7 +320,9 @@ class _Quiet:
     """Rate-limited log lines of peer failures: in each ``window`` seconds at most ``per_key``
     lines with one key and ``limit`` in all. Every line offered is counted (``count``, with the
     event); those held back are reported in one line, with their number per event, when the
-    window is over: by a timer, so a flood that stops is still reported (and at ``flush``)."""
+    window is over: by a timer, so a flood that stops is still reported (and at ``flush``).
+    A ``count`` that fails does not change how the peer is served: the summary says how many
+    were not counted."""
 
     def __init__(self, window: float, limit: float, per_key: int, count: Callable[[str], None],
                  clock: Callable[[], float] = time.monotonic):
@@ -330,10 +332,14 @@ class _Quiet:
         self._keys: dict[object, int] = {}
         self._logged = 0
         self._held: dict[str, int] = {}
+        self._uncounted = 0
         self._timer: asyncio.TimerHandle | None = None
 
     def line(self, level: str, event: str, key: object, **fields: object) -> None:
-        self._count(event)
+        try:
+            self._count(event)
+        except Exception:       # a metrics store that fails (e.g. a full /dev/shm): reported in flush
+            self._uncounted += 1
         now = self._clock()
         if now - self._start >= self.window:
             self.flush()
@@ -353,10 +359,12 @@ class _Quiet:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        held, self._held = self._held, {}
+        held, uncounted, self._held, self._uncounted = self._held, self._uncounted, {}, 0
         self._keys, self._logged, self._start = {}, 0, -math.inf
         if held:
             log.warning("fastagi-log-lines-held-back", lines=sum(held.values()), events=held, seconds=self.window)
+        if uncounted:
+            log.warning("fastagi-peer-failures-not-counted", failures=uncounted)
 
 
 def _again(exc: Exception) -> Exception:
@@ -395,9 +403,12 @@ class _Connection(asyncio.Protocol):
         self.expired = False                        # its period ran out: the task was cancelled for it
 
     def connection_made(self, transport: asyncio.Transport) -> None:
-        self.peer = self.server._admit(transport)
+        try:
+            self.peer = self.server._admit(transport)
+        finally:
+            if self.peer is None:
+                transport.close()    # refused (or its log line failed): nothing read, nothing written
         if self.peer is None:
-            transport.close()        # refused: nothing read, nothing written
             return
         self.transport = transport
         self.accepted = self.server._loop.time()
@@ -587,13 +598,13 @@ class FastAgiServer:
         for queue in (self._header_due, self._period_due):
             if queue is not None:
                 queue.close()
-        for quiet in (self._quiet, self._quiet_requests):
-            quiet.flush()
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), STOP_GRACE_SECONDS)
             except TimeoutError:
                 log.warning("fastagi-stop-timeout", open=sum(self._open.values()))
+        for quiet in (self._quiet, self._quiet_requests):     # last: what the stop itself caused too
+            quiet.flush()
 
     # -- admission at accept -------------------------------------------------------------
 
