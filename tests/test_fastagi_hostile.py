@@ -29,7 +29,8 @@ from structlog.testing import capture_logs
 
 from agi.config import AgiConfig
 from agi.fastagi.server import FD_TABLE_PRESIZE, REQUEST_LINES, REQUEST_WINDOW, FastAgiServer, _DueQueue, _Quiet
-from tests.support.agi_client import HOSTILE_KINDS, agi_header, connect, hostile, read_to_end, run_call
+from tests.support.agi_client import (HOSTILE_KINDS, agi_header, connect, hostile, hostile_payload, read_to_end,
+                                      run_call)
 from tests.support.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -315,8 +316,7 @@ async def test_a_failure_counter_that_fails_changes_nothing_for_the_peer(redis):
             reader, writer = await connect(host, port, "127.0.0.2")          # not in [agi] peers
             assert await asyncio.wait_for(read_to_end(reader), 10) == b""
             writer.close()
-            untrusted = await run_call(host, port, agi_header("screen", uniqueid="dup").replace(
-                b"\n\n", b"\nagi_callerid: 0699999999\n\n"))
+            untrusted = await run_call(host, port, hostile_payload("duplicate", uniqueid="dup"))
             assert untrusted.commands == [FALLBACK_BAD.decode().strip()] and untrusted.closed_by_server
             assert (await call(server)).commands == [SCREENED]
             assert not server._conns
