@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
+import socket
+import struct
 import time
 
 import pytest
@@ -239,3 +242,40 @@ async def test_a_peer_answering_with_more_than_asterisk_would_is_cut_off(service
     assert [(e["event"], e.get("problem")) for e in mine] == [("fastagi-peer-gone", "AgiProtocolError")]
     assert not any("exc_info" in e or e.get("log_level") == "error" for e in logs)
     assert (await call(service)).variables["GW_ACTION"] == "allow"    # the server serves on
+
+
+async def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(service):
+    """asyncio's own socket transport refers to itself (CPython gh-100348, gh-106503; the service's
+    default loop): connection_lost breaks that, so a served, an aborted, a reset and a refused
+    connection are each freed when they end, not left to the collector (whose full collections
+    stalled calls)."""
+    def server_side() -> list:
+        return [o for o in gc.get_objects() if isinstance(o, asyncio.BaseTransport)
+                and (o.get_extra_info("sockname") or ("", 0))[1] == service.port]
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert (await call(service)).commands[0].startswith("EXEC MSet ")            # served, closed
+        reader, writer = await asyncio.open_connection(service.host, service.port)
+        writer.write(agi_header("screen"))
+        await asyncio.wait_for(reader.readline(), 5)
+        writer.write(b"200 result=0 (" + b"x" * 20_000 + b")\n")                  # aborted
+        try:
+            await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError:
+            pass
+        writer.close()
+        reader, writer = await asyncio.open_connection(service.host, service.port)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.write(b"agi_network: yes\n")
+        await asyncio.sleep(0.05)
+        writer.transport.abort()                                                     # reset in the header
+        reader, writer = await asyncio.open_connection(service.host, service.port,   # refused peer
+                                                       local_addr=("127.0.0.2", 0))
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        await asyncio.sleep(0.05)           # the last connection_lost callbacks
+        assert server_side() == []
+    finally:
+        gc.enable()
