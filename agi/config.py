@@ -128,6 +128,9 @@ class AgiConfig(_Frozen):
     slot_wait_ms: int = Field(50, ge=0, le=5_000)
     # Worker processes on the one listening port (agi.workers); 1 is a single process.
     workers: int = Field(1, ge=1, le=64)
+    # The service's event loop: asyncio's own, or uvloop's (agi.workers.event_loop_factory;
+    # the trade-off is measured in docs/benchmarks.md).
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     @field_validator("secret")
     @classmethod

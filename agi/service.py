@@ -214,7 +214,10 @@ class Service:
         # while longer. (Python 3.11-3.13; the incremental collector of 3.14 has no such rule.)
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
-        log.info("grenswacht-started", listen=self.config.agi.listen)
+        running = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+        if running != self.config.agi.event_loop:
+            log.warning("event-loop-unavailable", wanted=self.config.agi.event_loop, running=running)
+        log.info("grenswacht-started", listen=self.config.agi.listen, loop=running)
         reload.notify("READY=1")
         await stop.wait()
         log.info("grenswacht-stopping")

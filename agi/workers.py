@@ -2,8 +2,8 @@
 
 With N > 1 the parent binds ``[agi] listen`` once and starts N workers (``python -m
 agi.workers``, fresh interpreters, so no event loop or Redis connection is ever forked). Each
-worker is a full :class:`agi.service.Service` with its own event loop (uvloop when it is
-installed) that accepts on the inherited socket: the kernel's accept queue is shared, so a
+worker is a full :class:`agi.service.Service` with its own event loop (``[agi] event_loop``)
+that accepts on the inherited socket: the kernel's accept queue is shared, so a
 worker that dies leaves its waiting connections to the others.
 
 - **Journals.** The write-ahead journal has one writer, so worker K keeps its own file,
@@ -352,15 +352,22 @@ def worker_main(argv: list[str] | None = None) -> int:
 
     from agi.service import Service
 
-    factory = event_loop_factory()
+    factory = event_loop_factory(config.agi.event_loop)
     log.info("worker-loop", loop="uvloop" if factory is not None else "asyncio", pid=os.getpid())
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(Service(config, sock=sock, config_path=args.config).run())
     return 0
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when it is installed (about half the CPU per connection), else asyncio's."""
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The loop factory for ``[agi] event_loop``: None (asyncio's own loop) for "asyncio", and
+    for "uvloop" when uvloop is not installed (the service then says so when it starts).
+
+    asyncio's own loop is the default: under load (many calls in one loop turn) it took 20%
+    less CPU per call than uvloop's, with the bench's generator and with one thread per call
+    as Asterisk has; uvloop's is cheaper when calls come one at a time (docs/benchmarks.md)."""
+    if name != "uvloop":
+        return None
     try:
         import uvloop
     except ImportError:

@@ -4,7 +4,7 @@ against redis_schema/fastread.py's CallerReader, at a fixed concurrency, on a re
 Reports client CPU and wall time per call (this process only; redis-server runs apart), rounds
 alternating between the two so both see the same machine. Run:
     .venv/bin/python bench/fastread.py [--calls 20000] [--concurrency 50] [--rounds 3] [--asyncio]
-(on the service's event loop, uvloop when installed; --asyncio: asyncio's own).
+(on uvloop; --asyncio: on asyncio's own loop, the service's default).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--asyncio", action="store_true", help="asyncio's event loop instead of the service's")
     args = ap.parse_args()
-    with asyncio.Runner(loop_factory=None if args.asyncio else event_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=None if args.asyncio else event_loop_factory("uvloop")) as runner:
         return runner.run(run(args))
 
 

@@ -280,5 +280,5 @@ async def main() -> int:
 if __name__ == "__main__":
     from agi.workers import event_loop_factory
 
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:   # the generator on uvloop too
+    with asyncio.Runner(loop_factory=event_loop_factory("uvloop")) as runner:   # the generator on uvloop
         sys.exit(runner.run(main()))

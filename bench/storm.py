@@ -238,5 +238,5 @@ async def main() -> int:
 if __name__ == "__main__":
     from agi.workers import event_loop_factory
 
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:   # uvloop: both generators
+    with asyncio.Runner(loop_factory=event_loop_factory("uvloop")) as runner:   # uvloop: both generators
         sys.exit(runner.run(main()))

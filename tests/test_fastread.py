@@ -445,7 +445,7 @@ async def test_tls_with_the_context_redis_py_builds(own_redis, tmp_path):
 
 
 def _on_uvloop(coro) -> None:
-    """The service runs on uvloop when it is installed (agi/workers.py): the same results there."""
+    """The service runs on uvloop with `[agi] event_loop = "uvloop"` (agi/workers.py): the same results there."""
     loop = uvloop.new_event_loop()
     try:
         loop.run_until_complete(coro)

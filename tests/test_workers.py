@@ -48,6 +48,29 @@ def test_a_bad_workers_value_is_a_config_error(tmp_path, value):
     assert len(run.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_the_service_runs_on_uvloop_when_the_config_asks_for_it(tmp_path, workers):
+    redis = RedisServer().start()
+    parent = Parent(tmp_path, redis, workers=workers, agi='event_loop = "uvloop"\n')
+    try:
+        parent.wait_started(workers)
+        started = [line for line in parent.lines() if line.get("event") == "grenswacht-started"]
+        assert [line["loop"] for line in started] == ["uvloop"] * workers
+        assert not any(line.get("event") == "event-loop-unavailable" for line in parent.lines())
+        firsts = await screen_calls(parent.port, 20, 5)
+        assert all(b"GW_ACTION=allow," in f for f in firsts)
+    finally:
+        parent.stop()
+        redis.cleanup()
+
+
+@pytest.mark.parametrize("value", ['"tokio"', '""', "1"])
+def test_a_bad_event_loop_is_a_config_error(tmp_path, value):
+    assert load_config(write_config(tmp_path, "")).agi.event_loop == "asyncio"
+    with pytest.raises(ConfigError, match="event_loop"):
+        load_config(write_config(tmp_path, f"[agi]\nevent_loop = {value}\n"))
+
+
 def test_workers_default_to_one_and_accept_the_range(tmp_path):
     assert load_config(write_config(tmp_path, "")).agi.workers == 1
     assert load_config(write_config(tmp_path, "[agi]\nworkers = 64\n")).agi.workers == 64
@@ -89,11 +112,11 @@ def test_the_parent_gives_up_with_status_1_when_workers_keep_dying(tmp_path, mon
 class Parent:
     """``grenswacht serve`` with workers = 2, its log read back as JSON lines."""
 
-    def __init__(self, tmp_path: Path, redis: RedisServer, workers: int = 2):
+    def __init__(self, tmp_path: Path, redis: RedisServer, workers: int = 2, agi: str = ""):
         self.port, self.metrics_port = free_port(), free_port()
         self.journal = tmp_path / "state" / "journal.jsonl"
         self.cfg = cfg = write_config(tmp_path, f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{self.port}"\n'
-                                     f'workers = {workers}\n[storage]\njournal_path = "{self.journal}"\n'
+                                     f'workers = {workers}\n{agi}[storage]\njournal_path = "{self.journal}"\n'
                                      f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n')
         self.log_path = tmp_path / "service.log"
         log = open(self.log_path, "ab")
@@ -187,7 +210,7 @@ async def test_two_workers_share_the_port_and_both_screen(stack):
     pids = parent.worker_pids()
     assert sorted(pids) == [0, 1] and len(set(pids.values())) == 2 and parent.proc.pid not in pids.values()
     loops = {line["worker"]: line["loop"] for line in parent.lines() if line.get("event") == "worker-loop"}
-    assert loops == {0: "uvloop", 1: "uvloop"}          # a dependency, so installed
+    assert loops == {0: "asyncio", 1: "asyncio"}         # [agi] event_loop's default
     served: set[int] = set()
     for _ in range(20):                      # until both have screened (the kernel picks who accepts)
         firsts = await screen_calls(parent.port, 200, 50)
