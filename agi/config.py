@@ -128,9 +128,9 @@ class AgiConfig(_Frozen):
     slot_wait_ms: int = Field(50, ge=0, le=5_000)
     # Worker processes on the one listening port (agi.workers); 1 is a single process.
     workers: int = Field(1, ge=1, le=64)
-    # The service's event loop: asyncio's own, or uvloop's (agi.workers.event_loop_factory;
-    # the trade-off is measured in docs/benchmarks.md).
-    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # The service's event loop: asyncio's own, uvloop's, or "auto" (see ``loop``; the trade-off
+    # is measured in docs/benchmarks.md).
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
     @field_validator("secret")
     @classmethod
@@ -139,6 +139,15 @@ class AgiConfig(_Frozen):
             raise ValueError("must be 16 to 256 letters, digits, '-', '_', '.' or '~', since it travels in the "
                              "AGI URL (make one with: openssl rand -hex 24)")
         return value
+
+    @property
+    def loop(self) -> str:
+        """The event loop to run. "auto": asyncio's own in a single process, uvloop's in worker
+        processes. asyncio's took less CPU per call when many calls share a loop turn (one process
+        at capacity), uvloop's when fewer do (the load spread over workers, or calls one at a time)."""
+        if self.event_loop != "auto":
+            return self.event_loop
+        return "asyncio" if self.workers == 1 else "uvloop"
 
     @property
     def host_port(self) -> tuple[str, int]:

@@ -215,8 +215,8 @@ class Service:
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
         running = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
-        if running != self.config.agi.event_loop:
-            log.warning("event-loop-unavailable", wanted=self.config.agi.event_loop, running=running)
+        if running != self.config.agi.loop:
+            log.warning("event-loop-unavailable", wanted=self.config.agi.loop, running=running)
         log.info("grenswacht-started", listen=self.config.agi.listen, loop=running)
         reload.notify("READY=1")
         await stop.wait()

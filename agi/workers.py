@@ -352,7 +352,7 @@ def worker_main(argv: list[str] | None = None) -> int:
 
     from agi.service import Service
 
-    factory = event_loop_factory(config.agi.event_loop)
+    factory = event_loop_factory(config.agi.loop)
     log.info("worker-loop", loop="uvloop" if factory is not None else "asyncio", pid=os.getpid())
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(Service(config, sock=sock, config_path=args.config).run())
@@ -360,12 +360,8 @@ def worker_main(argv: list[str] | None = None) -> int:
 
 
 def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The loop factory for ``[agi] event_loop``: None (asyncio's own loop) for "asyncio", and
-    for "uvloop" when uvloop is not installed (the service then says so when it starts).
-
-    asyncio's own loop is the default: under load (many calls in one loop turn) it took 20%
-    less CPU per call than uvloop's, with the bench's generator and with one thread per call
-    as Asterisk has; uvloop's is cheaper when calls come one at a time (docs/benchmarks.md)."""
+    """The loop factory for a loop name (``AgiConfig.loop``): None (asyncio's own loop) for
+    "asyncio", and for "uvloop" when uvloop is not installed (the service says so when it starts)."""
     if name != "uvloop":
         return None
     try:

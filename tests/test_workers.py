@@ -48,14 +48,17 @@ def test_a_bad_workers_value_is_a_config_error(tmp_path, value):
     assert len(run.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-async def test_the_service_runs_on_uvloop_when_the_config_asks_for_it(tmp_path, workers):
+@pytest.mark.parametrize("workers, setting, loop", [(1, "", "asyncio"), (1, "uvloop", "uvloop"),
+                                                    (2, "asyncio", "asyncio")])
+async def test_the_service_runs_on_the_event_loop_the_config_names(tmp_path, workers, setting, loop):
+    """"auto" (the default) is asyncio's own loop in one process (and uvloop in workers: the
+    two-worker test above); a name overrides it."""
     redis = RedisServer().start()
-    parent = Parent(tmp_path, redis, workers=workers, agi='event_loop = "uvloop"\n')
+    parent = Parent(tmp_path, redis, workers=workers, agi=f'event_loop = "{setting}"\n' if setting else "")
     try:
         parent.wait_started(workers)
         started = [line for line in parent.lines() if line.get("event") == "grenswacht-started"]
-        assert [line["loop"] for line in started] == ["uvloop"] * workers
+        assert [line["loop"] for line in started] == [loop] * workers
         assert not any(line.get("event") == "event-loop-unavailable" for line in parent.lines())
         firsts = await screen_calls(parent.port, 20, 5)
         assert all(b"GW_ACTION=allow," in f for f in firsts)
@@ -66,7 +69,7 @@ async def test_the_service_runs_on_uvloop_when_the_config_asks_for_it(tmp_path, 
 
 @pytest.mark.parametrize("value", ['"tokio"', '""', "1"])
 def test_a_bad_event_loop_is_a_config_error(tmp_path, value):
-    assert load_config(write_config(tmp_path, "")).agi.event_loop == "asyncio"
+    assert load_config(write_config(tmp_path, "")).agi.event_loop == "auto"
     with pytest.raises(ConfigError, match="event_loop"):
         load_config(write_config(tmp_path, f"[agi]\nevent_loop = {value}\n"))
 
@@ -210,7 +213,7 @@ async def test_two_workers_share_the_port_and_both_screen(stack):
     pids = parent.worker_pids()
     assert sorted(pids) == [0, 1] and len(set(pids.values())) == 2 and parent.proc.pid not in pids.values()
     loops = {line["worker"]: line["loop"] for line in parent.lines() if line.get("event") == "worker-loop"}
-    assert loops == {0: "asyncio", 1: "asyncio"}         # [agi] event_loop's default
+    assert loops == {0: "uvloop", 1: "uvloop"}           # event_loop = "auto": uvloop in workers
     served: set[int] = set()
     for _ in range(20):                      # until both have screened (the kernel picks who accepts)
         firsts = await screen_calls(parent.port, 200, 50)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         config = load_config(args.config)
-        with asyncio.Runner(loop_factory=event_loop_factory(config.agi.event_loop)) as runner:
+        with asyncio.Runner(loop_factory=event_loop_factory(config.agi.loop)) as runner:
             return runner.run(args.run(args, config)) or 0
     except (UsageError, ConfigError, BadNumber) as exc:
         print(f"grenswacht: {exc}", file=sys.stderr)
