@@ -67,6 +67,35 @@ async def test_the_service_runs_on_the_event_loop_the_config_names(tmp_path, wor
         redis.cleanup()
 
 
+def test_uvloop_asked_for_but_missing_runs_asyncio_and_says_so(tmp_path):
+    """uvloop made unimportable in the service's interpreter: it still starts and screens, on
+    asyncio's own loop, with one warning line."""
+    redis = RedisServer().start()
+    port = free_port()
+    cfg = write_config(tmp_path, f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
+                                 f'event_loop = "uvloop"\n[storage]\njournal_path = "{tmp_path / "j.jsonl"}"\n')
+    log_path = tmp_path / "service.log"
+    code = "import sys; sys.modules['uvloop'] = None; from agi.cli.main import main; sys.exit(main())"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-c", code, "--config", str(cfg), "serve"], cwd=REPO,
+                                stdout=log, stderr=log, env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"})
+    try:
+        deadline = time.monotonic() + 30
+        while '"grenswacht-started"' not in log_path.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()[-2000:]
+            time.sleep(0.1)
+        lines = [json.loads(raw) for raw in log_path.read_text().splitlines() if raw.startswith("{")]
+        assert [(e["event"], e.get("wanted"), e.get("running")) for e in lines
+                if e["event"] == "event-loop-unavailable"] == [("event-loop-unavailable", "uvloop", "asyncio")]
+        assert [e["loop"] for e in lines if e["event"] == "grenswacht-started"] == ["asyncio"]
+        firsts = asyncio.run(screen_calls(port, 5, 5))
+        assert all(b"GW_ACTION=allow," in f for f in firsts)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        redis.cleanup()
+
+
 @pytest.mark.parametrize("value", ['"tokio"', '""', "1"])
 def test_a_bad_event_loop_is_a_config_error(tmp_path, value):
     assert load_config(write_config(tmp_path, "")).agi.event_loop == "auto"
