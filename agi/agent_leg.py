@@ -20,12 +20,12 @@ _CHANNEL = re.compile(r"^[A-Za-z0-9_/@.;:+\-]{1,128}$")
 
 @dataclass(frozen=True)
 class AgentLeg:
-    caller: str            # E.164 or "anonymous"
-    caller_channel: str    # the bridged peer, "" when none
+    caller: str  # E.164 or "anonymous"
+    caller_channel: str  # the bridged peer, "" when none
     linkedid: str
-    agent: str             # queue member interface, or the agent's device
+    agent: str  # queue member interface, or the agent's device
     queue: str
-    is_caller_side: bool   # the code was pressed on the screened (caller's) channel
+    is_caller_side: bool  # the code was pressed on the screened (caller's) channel
 
 
 def device_of(channel: str) -> str:
@@ -49,6 +49,11 @@ async def read(session: AgiSession, region: str) -> AgentLeg:
         if not caller_raw:  # a call that did not pass screening: ask the caller's channel
             caller_raw = await session.get_full_variable("${CALLERID(num)}", peer)
     caller = normalise(caller_raw, region) if caller_raw != ANONYMOUS else ANONYMOUS
-    return AgentLeg(caller=caller, caller_channel=peer, linkedid=re.sub(r"[^\w.\-]", "", linkedid)[:64],
-                    agent=member or device_of(session.channel), queue=re.sub(r"[^\w.\-]", "", queue)[:64],
-                    is_caller_side=bool(own_action))
+    return AgentLeg(
+        caller=caller,
+        caller_channel=peer,
+        linkedid=re.sub(r"[^\w.\-]", "", linkedid)[:64],
+        agent=member or device_of(session.channel),
+        queue=re.sub(r"[^\w.\-]", "", queue)[:64],
+        is_caller_side=bool(own_action),
+    )

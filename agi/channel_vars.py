@@ -5,21 +5,21 @@ that every name here appears in the dialplan files that use it.
 """
 
 # Set by the `screen` route on the caller's channel.
-ACTION = "GW_ACTION"            # allow | warn | senior | refuse
-REASON = "GW_REASON"            # why (see agi.engine.Reason)
-SCORE = "GW_SCORE"              # weighted score in the protocol window
-INCIDENTS = "GW_INCIDENTS"      # number of incidents in the protocol window
-BAN_UNTIL = "GW_BAN_UNTIL"      # ISO 8601 UTC end of an active ban, or empty
-PROMPTS = "GW_PROMPTS"          # sound folder for this call's prompts, e.g. grenswacht/nl
-SENIOR = "GW_SENIOR"            # Dial() destination of the senior colleague
-CID_NAME = "GW_CID_NAME"        # sanitised caller ID name for the senior, e.g. "[GW 2] Jansen"
+ACTION = "GW_ACTION"  # allow | warn | senior | refuse
+REASON = "GW_REASON"  # why (see agi.engine.Reason)
+SCORE = "GW_SCORE"  # weighted score in the protocol window
+INCIDENTS = "GW_INCIDENTS"  # number of incidents in the protocol window
+BAN_UNTIL = "GW_BAN_UNTIL"  # ISO 8601 UTC end of an active ban, or empty
+PROMPTS = "GW_PROMPTS"  # sound folder for this call's prompts, e.g. grenswacht/nl
+SENIOR = "GW_SENIOR"  # Dial() destination of the senior colleague
+CID_NAME = "GW_CID_NAME"  # sanitised caller ID name for the senior, e.g. "[GW 2] Jansen"
 # Inherited by every channel the call creates (the agent's leg too): the leading "__".
-CALLER = "GW_CALLER"            # normalised number (E.164) or "anonymous"
+CALLER = "GW_CALLER"  # normalised number (E.164) or "anonymous"
 CALLER_INHERIT = "__" + CALLER
 
 # Set by the `endlog` and `handover` routes on the agent's channel.
-LOGGED = "GW_LOGGED"            # incident id, or empty when nothing was logged
-RESULT = "GW_RESULT"            # logged | duplicate | journaled | no-caller | error
+LOGGED = "GW_LOGGED"  # incident id, or empty when nothing was logged
+RESULT = "GW_RESULT"  # logged | duplicate | journaled | no-caller | error
 
 # Read by routes from the agent's channel (set by Asterisk or the queue).
 BRIDGEPEER = "BRIDGEPEER"

@@ -12,8 +12,9 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal, Mapping
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -73,14 +74,16 @@ class RedisConfig(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _mode(self) -> "RedisConfig":
+    def _mode(self) -> RedisConfig:
         if self.mode == "sentinel" and not self.sentinels:
             raise ValueError('mode "sentinel" needs sentinels = ["host:port", ...]')
         if self.mode != "sentinel" and self.sentinels:
             raise ValueError(f'sentinels are only used with mode = "sentinel", not {self.mode!r}')
         if self.mode != "cluster" and self.nodes:
             raise ValueError(f'nodes are only used with mode = "cluster", not {self.mode!r}')
-        if self.mode == "cluster" and (self.url.startswith("unix://") or urlsplit(self.url).path.strip("/") not in ("", "0")):
+        if self.mode == "cluster" and (
+            self.url.startswith("unix://") or urlsplit(self.url).path.strip("/") not in ("", "0")
+        ):
             raise ValueError('mode "cluster" needs a redis:// or rediss:// url of one node, on database 0')
         return self
 
@@ -97,6 +100,7 @@ Network = Annotated[str, AfterValidator(_network)]
 
 def _time_zone(value: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -105,7 +109,7 @@ def _time_zone(value: str) -> str:
 
 
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
-HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")    # a local time of day
+HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")  # a local time of day
 
 
 class AgiConfig(_Frozen):
@@ -136,8 +140,10 @@ class AgiConfig(_Frozen):
     @classmethod
     def _secret(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_.~-]{16,256}", value):
-            raise ValueError("must be 16 to 256 letters, digits, '-', '_', '.' or '~', since it travels in the "
-                             "AGI URL (make one with: openssl rand -hex 24)")
+            raise ValueError(
+                "must be 16 to 256 letters, digits, '-', '_', '.' or '~', since it travels in the "
+                "AGI URL (make one with: openssl rand -hex 24)"
+            )
         return value
 
     @property
@@ -191,7 +197,7 @@ class ProtocolConfig(_Frozen):
         return dict(value)
 
     @model_validator(mode="after")
-    def _ladder(self) -> "ProtocolConfig":
+    def _ladder(self) -> ProtocolConfig:
         if not self.warn_at <= self.senior_at <= self.refuse_at:
             raise ValueError("thresholds must satisfy warn_at <= senior_at <= refuse_at")
         return self
@@ -293,6 +299,7 @@ class CallbacksConfig(_Frozen):
     @classmethod
     def _dates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         from datetime import date
+
         for v in value:
             try:
                 date.fromisoformat(v)
@@ -308,7 +315,7 @@ class CallbacksConfig(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _hours(self) -> "CallbacksConfig":
+    def _hours(self) -> CallbacksConfig:
         if self.opens >= self.closes:
             raise ValueError("callbacks: opens must be before closes")
         return self
@@ -318,8 +325,8 @@ class WebConfig(_Frozen):
     """The supervisor console (`grenswacht web`, console/)."""
 
     listen: HostPort = "127.0.0.1:8080"
-    timezone: str = "Europe/Amsterdam"       # times are shown in this zone; the store keeps UTC
-    language: Literal["nl", "en"] = "nl"     # default; each user can switch
+    timezone: str = "Europe/Amsterdam"  # times are shown in this zone; the store keeps UTC
+    language: Literal["nl", "en"] = "nl"  # default; each user can switch
     session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
     # Mark the session cookie Secure (set when a TLS reverse proxy fronts the console).
     secure_cookies: bool = False
@@ -337,6 +344,7 @@ class WebConfig(_Frozen):
     @classmethod
     def _tz(cls, value: str) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -385,7 +393,7 @@ class Config(_Frozen):
     web: WebConfig = WebConfig()
 
     @model_validator(mode="after")
-    def _protocol_refs(self) -> "Config":
+    def _protocol_refs(self) -> Config:
         if "default" not in self.protocols:
             raise ValueError("protocols: a protocol named 'default' is required")
         for did, name in self.dids.items():
@@ -434,8 +442,12 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
             raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror}).") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}).") from None
-    for section, key, var in (("redis", "password", "GRENSWACHT_REDIS_PASSWORD"), ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
-                              ("agi", "secret", "GRENSWACHT_AGI_SECRET"), ("web", "secret", "GRENSWACHT_WEB_SECRET")):
+    for section, key, var in (
+        ("redis", "password", "GRENSWACHT_REDIS_PASSWORD"),
+        ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
+        ("agi", "secret", "GRENSWACHT_AGI_SECRET"),
+        ("web", "secret", "GRENSWACHT_WEB_SECRET"),
+    ):
         table = data.get(section)
         if isinstance(table, dict) and key in table:
             raise ConfigError(f"{section}.{key}: secrets do not belong in the file; set {var} or {var}_FILE.")

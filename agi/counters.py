@@ -20,9 +20,9 @@ log = get_logger("grenswacht.counters")
 
 class ScreeningCounters:
     def __init__(self) -> None:
-        self._pending: Counter[tuple[str, str]] = Counter()   # (day, field) -> count
+        self._pending: Counter[tuple[str, str]] = Counter()  # (day, field) -> count
         self._outage = Outage(log, "counters-flush")
-        self._day = (-1, "")      # (days since the epoch, "YYYY-MM-DD"): formatted once a day
+        self._day = (-1, "")  # (days since the epoch, "YYYY-MM-DD"): formatted once a day
 
     def count(self, action: str, reason: str, now: float) -> None:
         number = int(now // 86400)
@@ -40,7 +40,7 @@ class ScreeningCounters:
         try:
             await store.add_counts(batch)
         except (RedisError, OSError) as exc:
-            self._pending.update(batch)   # keep them for the next try
+            self._pending.update(batch)  # keep them for the next try
             self._outage.failed(exc)
             return 0
         self._outage.ok()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Callable, Coroutine
 
 from agi.ami.client import AmiClient
 from agi.config import Config
@@ -23,7 +23,7 @@ class Deps:
     config: Config
     store: Store
     logbook: Logbook
-    ami: AmiClient | None          # None when no AMI secret is configured
+    ami: AmiClient | None  # None when no AMI secret is configured
     prefixes: PrefixCache = field(default_factory=PrefixCache)
     counters: ScreeningCounters = field(default_factory=ScreeningCounters)
     clock: Callable[[], float] = time.time

@@ -24,19 +24,19 @@ class Action(str, Enum):
 
 
 class Reason(str, Enum):
-    CLEAN = "clean"                          # score below the warn threshold
+    CLEAN = "clean"  # score below the warn threshold
     ALLOWLISTED = "allowlisted"
     PREFIX_ALLOWLISTED = "prefix-allowlisted"
-    BANNED = "banned"                        # an active ban (manual or protocol)
+    BANNED = "banned"  # an active ban (manual or protocol)
     PREFIX_BANNED = "prefix-banned"
     WARN_THRESHOLD = "warn-threshold"
     SENIOR_THRESHOLD = "senior-threshold"
-    REFUSE_THRESHOLD = "refuse-threshold"    # and a protocol ban is set
-    ANONYMOUS = "anonymous"                  # withheld number, protocol's anonymous treatment
+    REFUSE_THRESHOLD = "refuse-threshold"  # and a protocol ban is set
+    ANONYMOUS = "anonymous"  # withheld number, protocol's anonymous treatment
     STORE_UNAVAILABLE = "store-unavailable"  # fail-open: Redis down or over budget
-    BAD_REQUEST = "bad-request"              # fail-open: the AGI request could not be trusted
-    BUSY = "busy"                            # fail-open: no free slot within [agi] slot_wait_ms
-    ERROR = "error"                          # fail-open: unexpected failure, see the log
+    BAD_REQUEST = "bad-request"  # fail-open: the AGI request could not be trusted
+    BUSY = "busy"  # fail-open: no free slot within [agi] slot_wait_ms
+    ERROR = "error"  # fail-open: unexpected failure, see the log
 
 
 def new_incident_id(now: float) -> str:
@@ -53,25 +53,25 @@ class Incident:
     """One incident, the same value from the route to storage, journal and notification."""
 
     id: str
-    at: float                 # epoch seconds, UTC
+    at: float  # epoch seconds, UTC
     category: str
-    severity: int = 0         # the category's weight when it was logged (informational)
+    severity: int = 0  # the category's weight when it was logged (informational)
     agent: str = ""
     queue: str = ""
     uniqueid: str = ""
     linkedid: str = ""
     note: str = ""
-    source: str = ""          # key | handover | cli
+    source: str = ""  # key | handover | cli
     actor: str = ""
     debrief: str = ""
     debrief_at: float | None = None
     debrief_answer: str = ""  # the seed-004 question: conscious | impulsive | not-discussed
-    debrief_by: str = ""      # who held the debrief
-    slot: str = ""            # storage detail: the incident's index in the caller's hash
-    caller: str = ""          # E.164 or "anonymous"
+    debrief_by: str = ""  # who held the debrief
+    slot: str = ""  # storage detail: the incident's index in the caller's hash
+    caller: str = ""  # E.164 or "anonymous"
 
     @classmethod
-    def new(cls, caller: str, category: str, at: float, **fields) -> "Incident":
+    def new(cls, caller: str, category: str, at: float, **fields) -> Incident:
         """A new incident with a fresh id (fields: any of the optional ones above).
 
         The time keeps millisecond precision, as stored, so every copy of it agrees.
@@ -83,7 +83,7 @@ class Incident:
         return {k: v for k, v in self.__dict__.items() if k != "slot" and v not in ("", None)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Incident":
+    def from_json(cls, data: dict) -> Incident:
         """Inverse of to_json; raises ValueError/TypeError/KeyError on a malformed value."""
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "slot"}
         inc = cls(**known)
@@ -94,9 +94,9 @@ class Incident:
 
 @dataclass(frozen=True)
 class Ban:
-    until: float              # epoch seconds; the ban is active while now < until
+    until: float  # epoch seconds; the ban is active while now < until
     reason: str = ""
-    source: str = "manual"    # manual | protocol | prefix
+    source: str = "manual"  # manual | protocol | prefix
     set_at: float = 0.0
     actor: str = ""
 
@@ -122,8 +122,8 @@ class Decision:
     action: Action
     reason: Reason
     score: int = 0
-    incidents: int = 0                       # incidents counted in the window
-    ban_until: float | None = None           # end of the active ban, if refused by one
+    incidents: int = 0  # incidents counted in the window
+    ban_until: float | None = None  # end of the active ban, if refused by one
     new_ban: Ban | None = field(default=None)  # a protocol ban the caller should store
 
 
@@ -165,8 +165,13 @@ def decide(
     if total >= protocol.refuse_at:
         if protocol.ban_days <= 0:
             return Decision(Action.REFUSE, Reason.REFUSE_THRESHOLD, total, count)
-        ban = Ban(until=now + protocol.ban_days * DAY, reason=f"protocol: score {total} >= {protocol.refuse_at}",
-                  source="protocol", set_at=now, actor="grenswacht")
+        ban = Ban(
+            until=now + protocol.ban_days * DAY,
+            reason=f"protocol: score {total} >= {protocol.refuse_at}",
+            source="protocol",
+            set_at=now,
+            actor="grenswacht",
+        )
         return Decision(Action.REFUSE, Reason.REFUSE_THRESHOLD, total, count, ban_until=ban.until, new_ban=ban)
     if total >= protocol.senior_at:
         return Decision(Action.SENIOR, Reason.SENIOR_THRESHOLD, total, count)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from redis.exceptions import DataError, RedisError, ResponseError
 
@@ -28,11 +28,11 @@ from redis_schema.store import Durability, Store
 
 log = get_logger("grenswacht.incidents")
 
-STORE_BUDGET_SECONDS = 1.0       # a key press waits at most this for Redis
-JOURNAL_BUDGET_SECONDS = 1.0     # ... and this for the local disk
-CONFIRM_MS = 200                 # WAITAOF budget
-GIVE_UP_SECONDS = 24 * 3600      # a UserEvent not delivered in a day is dropped (logged)
-POISON_ATTEMPTS = 5              # a step failing this often for a reason that is not an outage
+STORE_BUDGET_SECONDS = 1.0  # a key press waits at most this for Redis
+JOURNAL_BUDGET_SECONDS = 1.0  # ... and this for the local disk
+CONFIRM_MS = 200  # WAITAOF budget
+GIVE_UP_SECONDS = 24 * 3600  # a UserEvent not delivered in a day is dropped (logged)
+POISON_ATTEMPTS = 5  # a step failing this often for a reason that is not an outage
 RESTART_CHECK_SECONDS = 5.0
 DURABILITY_CHECK_SECONDS = 60.0
 
@@ -52,16 +52,22 @@ def is_outage(exc: BaseException) -> bool:
 
 
 class Logbook:
-    def __init__(self, config: Config, store: Store, journal: Journal, ami: AmiClient | None,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        journal: Journal,
+        ami: AmiClient | None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.config, self.store, self.journal, self.ami, self.clock = config, store, journal, ami, clock
         self.durability = Durability(False, "unknown", "not checked yet")
         self._kick = asyncio.Event()
-        self._busy: set[str] = set()       # entries a route is storing right now
+        self._busy: set[str] = set()  # entries a route is storing right now
         self._run_id = ""
         self._next_restart_check = 0.0
         self._next_durability_check = 0.0
-        self._failing: set[tuple[str, str]] = set()   # (id, step) already reported failing
+        self._failing: set[tuple[str, str]] = set()  # (id, step) already reported failing
         self._store_outage = False
 
     def _mask(self, number: str) -> str:
@@ -80,7 +86,7 @@ class Logbook:
         entry = Entry.new(inc, pause, self.clock())
         journaled = await self._journal(entry)
         if not journaled:
-            self.journal.entries.pop(inc.id, None)   # not on disk: only this answer decides its fate
+            self.journal.entries.pop(inc.id, None)  # not on disk: only this answer decides its fate
         self._busy.add(inc.id)
         try:
             async with asyncio.timeout(STORE_BUDGET_SECONDS):
@@ -95,8 +101,15 @@ class Logbook:
             self._busy.discard(inc.id)
             self._kick.set()
         if status == "logged":
-            log.info("incident-logged", incident=inc.id, category=inc.category, source=inc.source, agent=inc.agent,
-                     caller=self._mask(inc.caller), linkedid=inc.linkedid)
+            log.info(
+                "incident-logged",
+                incident=inc.id,
+                category=inc.category,
+                source=inc.source,
+                agent=inc.agent,
+                caller=self._mask(inc.caller),
+                linkedid=inc.linkedid,
+            )
         return inc.id if status != "duplicate" else "", status
 
     async def _journal(self, entry: Entry) -> bool:
@@ -105,8 +118,12 @@ class Logbook:
                 await self.journal.add(entry)
             return True
         except (OSError, TimeoutError) as exc:
-            log.error("journal-write-failed", incident=entry.incident.id, error=type(exc).__name__,
-                      path=str(self.journal.path))
+            log.error(
+                "journal-write-failed",
+                incident=entry.incident.id,
+                error=type(exc).__name__,
+                path=str(self.journal.path),
+            )
             return False
 
     async def _store(self, entry: Entry, journaled: bool) -> str:
@@ -144,14 +161,14 @@ class Logbook:
         if STORE in steps:
             await self._watch_redis(now)
         keep = self.config.storage.unconfirmed_keep_hours * 3600
-        redis_away = False                 # one outage per pass, not one timeout per entry
+        redis_away = False  # one outage per pass, not one timeout per entry
         for entry in list(self.journal.entries.values()):
             iid = entry.incident.id
             if iid in self._busy or iid not in self.journal.entries:
                 continue
             if STORE in entry.steps:
                 if STORE not in steps or redis_away:
-                    continue               # after-care waits for the store
+                    continue  # after-care waits for the store
                 self._store_outage = False
                 if not await self._step(entry, STORE, now):
                     redis_away = self._store_outage
@@ -172,7 +189,7 @@ class Logbook:
             done = await self._do(entry, step, now)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure is counted, outage or not
+        except Exception as exc:
             return await self._failed(entry, step, now, exc)
         if not done:
             return False
@@ -187,13 +204,19 @@ class Logbook:
         iid = entry.incident.id
         n = entry.attempts[step] = entry.attempts.get(step, 0) + 1
         # Retrying Redis or AMI is cheap, and the agent's cool-down waits on it: stay close.
-        entry.next_try[step] = now + (min(2.0 ** n, 300.0) if step == "webhook" else min(0.25 * 2 ** n, 2.0))
+        entry.next_try[step] = now + (min(2.0**n, 300.0) if step == "webhook" else min(0.25 * 2**n, 2.0))
         outage = is_outage(exc)
         self._store_outage = outage and step == STORE
         if (iid, step) not in self._failing:
             self._failing.add((iid, step))
-            log.warning("aftercare-step-failed", incident=iid, step=step, error=type(exc).__name__,
-                        detail=str(exc)[:160], exc_info=not outage)
+            log.warning(
+                "aftercare-step-failed",
+                incident=iid,
+                step=step,
+                error=type(exc).__name__,
+                detail=str(exc)[:160],
+                exc_info=not outage,
+            )
         if step == "webhook" and n >= self.config.aftercare.webhook_attempts:
             log.error("webhook-given-up", incident=iid, attempts=n)
             await self.journal.note({"op": "done", "id": iid, "step": step})
@@ -205,7 +228,7 @@ class Logbook:
                 await self.journal.note({"op": "done", "id": iid, "step": step})
         else:
             return False
-        self._failing.discard((iid, step))       # over: nothing more to report for it
+        self._failing.discard((iid, step))  # over: nothing more to report for it
         return False
 
     async def _do(self, entry: Entry, step: str, now: float) -> bool:
@@ -239,9 +262,16 @@ class Logbook:
             return False
         if step == "userevent":
             await self.ami.user_event(notify.USER_EVENT, notify.event_fields(inc))
-        else:                              # cooldown, or recool: restoring one Redis lost
-            await cooldown.start(self.store, self.ami, inc.agent, inc.at, now, self.config.aftercare.cooldown_seconds,
-                                 only_if_missing=step == "recool")
+        else:  # cooldown, or recool: restoring one Redis lost
+            await cooldown.start(
+                self.store,
+                self.ami,
+                inc.agent,
+                inc.at,
+                now,
+                self.config.aftercare.cooldown_seconds,
+                only_if_missing=step == "recool",
+            )
         return True
 
     async def _watch_redis(self, now: float) -> None:
@@ -261,11 +291,18 @@ class Logbook:
             # meanwhile, as on a host reboot): write again what may be lost, and restore the
             # cool-downs still running. Both are idempotent.
             redo = [e for e in self.journal.entries.values() if not e.confirmed and STORE not in e.steps]
-            cooling = [e for e in self.journal.entries.values()
-                       if e.pause and e.incident.at + self.config.aftercare.cooldown_seconds > now]
+            cooling = [
+                e
+                for e in self.journal.entries.values()
+                if e.pause and e.incident.at + self.config.aftercare.cooldown_seconds > now
+            ]
             if redo or cooling:
-                log.warning("redis-restarted" if self._run_id else "redis-first-contact", storing_again=len(redo),
-                            cooldowns_checked=len(cooling), durable=self.durability.durable)
+                log.warning(
+                    "redis-restarted" if self._run_id else "redis-first-contact",
+                    storing_again=len(redo),
+                    cooldowns_checked=len(cooling),
+                    durable=self.durability.durable,
+                )
             for entry in redo:
                 await self.journal.note({"op": "redo", "id": entry.incident.id, "step": STORE})
                 entry.next_try.pop(STORE, None)
@@ -280,7 +317,11 @@ class Logbook:
             if found.durable:
                 log.info("redis-durable", mode=found.mode)
             else:
-                log.error("redis-not-durable", mode=found.mode, detail=found.detail,
-                          journal_keeps_hours=self.config.storage.unconfirmed_keep_hours)
+                log.error(
+                    "redis-not-durable",
+                    mode=found.mode,
+                    detail=found.detail,
+                    journal_keeps_hours=self.config.storage.unconfirmed_keep_hours,
+                )
         self.durability = found
         return found

@@ -71,7 +71,7 @@ def masker(enabled: bool = True, region: str = "NL"):
         for key, value in event.items():
             kind = type(value)
             if kind is str:
-                out[key] = clean_str(value) if len(value) >= 8 else value   # "secret=x" has 8
+                out[key] = clean_str(value) if len(value) >= 8 else value  # "secret=x" has 8
             elif kind is int or kind is float or kind is bool or value is None:
                 out[key] = value
             else:
@@ -110,7 +110,7 @@ class _Logger:
     structlog's configuration is the same objects (``configure``, a reload's, a test's
     ``capture_logs``), and builds it again when they change."""
 
-    __slots__ = ("_name", "_config", "_bound")
+    __slots__ = ("_bound", "_config", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -120,10 +120,13 @@ class _Logger:
     def __getattr__(self, attr: str):
         config = structlog.get_config()
         known = self._config
-        if (known is None or config["processors"] is not known["processors"]
-                or config["logger_factory"] is not known["logger_factory"]
-                or config["wrapper_class"] is not known["wrapper_class"]
-                or config["context_class"] is not known["context_class"]):
+        if (
+            known is None
+            or config["processors"] is not known["processors"]
+            or config["logger_factory"] is not known["logger_factory"]
+            or config["wrapper_class"] is not known["wrapper_class"]
+            or config["context_class"] is not known["context_class"]
+        ):
             self._bound = structlog.get_logger(self._name).bind()
             self._config = config
         return getattr(self._bound, attr)
@@ -140,8 +143,12 @@ def configure(level: str | None = None, stream=None, *, mask: bool = True, regio
     out = stream or sys.stderr
     # The time stamp is ours and never holds a number: added after the masker, which then need
     # not scan it (that was a measurable share of the screening line's cost).
-    tail = [structlog.processors.format_exc_info, masker(mask, region), _timestamp,
-            structlog.processors.JSONRenderer(_dumps)]
+    tail = [
+        structlog.processors.format_exc_info,
+        masker(mask, region),
+        _timestamp,
+        structlog.processors.JSONRenderer(_dumps),
+    ]
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level, *tail],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
@@ -150,9 +157,12 @@ def configure(level: str | None = None, stream=None, *, mask: bool = True, regio
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.processors.add_log_level, structlog.stdlib.add_logger_name],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.processors.add_log_level, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+        )
+    )
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
@@ -173,4 +183,5 @@ class _RetryNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (isinstance(record.msg, str) and record.msg.startswith(self.NOISE))
+
     logging.captureWarnings(True)

@@ -21,11 +21,20 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from redis.exceptions import RedisError
 
 from agi.callbacks.appointments import load_all
@@ -45,39 +54,68 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SAMPLE_EVERY = 1.0
 STORE_SAMPLE_EVERY = 15.0
 STORE_SAMPLE_TIMEOUT = 2.0
-MAX_REQUEST_BYTES = 4096      # request line and headers of one HTTP request
-REQUEST_TIMEOUT = 5.0         # to send that request
-READY_TIMEOUT = 3.0           # the readiness probe as a whole
-MAX_CLIENTS = 16              # HTTP requests served at once; more are closed at once
+MAX_REQUEST_BYTES = 4096  # request line and headers of one HTTP request
+REQUEST_TIMEOUT = 5.0  # to send that request
+READY_TIMEOUT = 3.0  # the readiness probe as a whole
+MAX_CLIENTS = 16  # HTTP requests served at once; more are closed at once
 
 Ready = Callable[[], Awaitable[tuple[bool, str]]]
 
 # ---- the metrics ----------------------------------------------------------------------------
 SCREENINGS = Counter("grenswacht_screenings", "Screenings answered, by action and reason.", ["action", "reason"])
-SCREEN_SECONDS = Histogram("grenswacht_screening_seconds", "Time from a screening request to its answer.",
-                           buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1.0, 2.5, 5.0))
-FAIL_OPENS = Counter("grenswacht_fail_opens", "Requests answered by the route's fail-open fallback, or screenings "
-                     "let through because the store did not answer in time, by route and reason.", ["route", "reason"])
-STORE_ERRORS = Counter("grenswacht_store_errors", "Store reads that failed or ran out of their budget, by operation.",
-                       ["operation"])
-AGI_PEER_FAILURES = Counter("grenswacht_agi_peer_failures", "FastAGI connections and requests that ended in a "
-                            "peer failure, by reason (the log line's event without 'fastagi-'), all of them counted "
-                            "while their log lines are rate-limited.", ["reason"])
-SLOTS_IN_USE = Gauge("grenswacht_agi_slots_in_use", "FastAGI requests holding a connection slot now.",
-                     multiprocess_mode="livesum")
-SLOTS = Gauge("grenswacht_agi_slots", "FastAGI connection slots ([agi] max_connections, summed over workers).",
-              multiprocess_mode="livesum")
-JOURNAL_DEPTH = Gauge("grenswacht_journal_entries", "Incidents in the write-ahead journal, not yet settled.",
-                      multiprocess_mode="livesum")
-AMI_CONNECTED = Gauge("grenswacht_ami_connected", "1 when logged in to AMI (every worker), 0 when not or not configured.",
-                      multiprocess_mode="livemin")
+SCREEN_SECONDS = Histogram(
+    "grenswacht_screening_seconds",
+    "Time from a screening request to its answer.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+FAIL_OPENS = Counter(
+    "grenswacht_fail_opens",
+    "Requests answered by the route's fail-open fallback, or screenings "
+    "let through because the store did not answer in time, by route and reason.",
+    ["route", "reason"],
+)
+STORE_ERRORS = Counter(
+    "grenswacht_store_errors", "Store reads that failed or ran out of their budget, by operation.", ["operation"]
+)
+AGI_PEER_FAILURES = Counter(
+    "grenswacht_agi_peer_failures",
+    "FastAGI connections and requests that ended in a "
+    "peer failure, by reason (the log line's event without 'fastagi-'), all of them counted "
+    "while their log lines are rate-limited.",
+    ["reason"],
+)
+SLOTS_IN_USE = Gauge(
+    "grenswacht_agi_slots_in_use", "FastAGI requests holding a connection slot now.", multiprocess_mode="livesum"
+)
+SLOTS = Gauge(
+    "grenswacht_agi_slots",
+    "FastAGI connection slots ([agi] max_connections, summed over workers).",
+    multiprocess_mode="livesum",
+)
+JOURNAL_DEPTH = Gauge(
+    "grenswacht_journal_entries", "Incidents in the write-ahead journal, not yet settled.", multiprocess_mode="livesum"
+)
+AMI_CONNECTED = Gauge(
+    "grenswacht_ami_connected",
+    "1 when logged in to AMI (every worker), 0 when not or not configured.",
+    multiprocess_mode="livemin",
+)
 COOLDOWNS = Gauge("grenswacht_cooldowns_active", "Agents paused for a cool-down now.", multiprocess_mode="livemax")
-CALLBACKS_DUE = Gauge("grenswacht_callbacks_due", "Callback appointments whose time has come and that are not being placed yet.",
-                      multiprocess_mode="livemax")
-CALLBACKS_FAILED = Gauge("grenswacht_callbacks_failed", "Callback appointments that ended failed and are still kept.",
-                         multiprocess_mode="livemax")
-STORE_SAMPLE_AGE = Gauge("grenswacht_store_sample_timestamp_seconds",
-                         "When the store-based gauges (cool-downs, callbacks) were last read.", multiprocess_mode="livemax")
+CALLBACKS_DUE = Gauge(
+    "grenswacht_callbacks_due",
+    "Callback appointments whose time has come and that are not being placed yet.",
+    multiprocess_mode="livemax",
+)
+CALLBACKS_FAILED = Gauge(
+    "grenswacht_callbacks_failed",
+    "Callback appointments that ended failed and are still kept.",
+    multiprocess_mode="livemax",
+)
+STORE_SAMPLE_AGE = Gauge(
+    "grenswacht_store_sample_timestamp_seconds",
+    "When the store-based gauges (cool-downs, callbacks) were last read.",
+    multiprocess_mode="livemax",
+)
 
 
 def multiprocess_dir() -> str | None:
@@ -147,19 +185,19 @@ def callback_counts(appointments, now: float) -> tuple[int, int]:
     return due, sum(1 for a in appointments if a.status == FAILED)
 
 
-async def store_counts(deps: "Deps") -> StoreCounts:
+async def store_counts(deps: Deps) -> StoreCounts:
     due, failed = callback_counts(await load_all(deps.store), deps.clock())
     return StoreCounts(len(await deps.store.cooldowns()), due, failed)
 
 
-def sample_local(deps: "Deps", server: "FastAgiServer") -> None:
+def sample_local(deps: Deps, server: FastAgiServer) -> None:
     SLOTS.set(server.settings.max_connections)
     SLOTS_IN_USE.set(server.slots_in_use)
     JOURNAL_DEPTH.set(deps.logbook.journal.pending())
     AMI_CONNECTED.set(1 if deps.ami is not None and deps.ami.connected else 0)
 
 
-async def sample_store(deps: "Deps") -> None:
+async def sample_store(deps: Deps) -> None:
     try:
         async with asyncio.timeout(STORE_SAMPLE_TIMEOUT):
             counts = await store_counts(deps)
@@ -173,7 +211,7 @@ async def sample_store(deps: "Deps") -> None:
     STORE_SAMPLE_AGE.set(time.time())
 
 
-async def sampler(deps: "Deps", server: "FastAgiServer") -> None:
+async def sampler(deps: Deps, server: FastAgiServer) -> None:
     """Mirror the service's state into the gauges: a background job (agi.supervisor)."""
     last_store = float("-inf")
     while True:
@@ -207,11 +245,12 @@ async def store_answer(ping: Callable[[], Awaitable[object]], budget_ms: int) ->
         return type(exc).__name__
 
 
-def service_ready(deps: "Deps") -> Ready:
+def service_ready(deps: Deps) -> Ready:
     async def ready() -> tuple[bool, str]:
         budget = deps.config.agi.screen_budget_ms
         error = await store_answer(deps.store.ping, budget)
         return readiness(error, deps.ami is not None, deps.ami is not None and deps.ami.connected, budget)
+
     return ready
 
 
@@ -221,8 +260,15 @@ def exposition(registry: CollectorRegistry) -> bytes:
 
 
 def _response(status: str, body: bytes, content_type: str = "text/plain; charset=utf-8", head: bool = False) -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
-             "Cache-Control: no-store", "Connection: close", "", ""]
+    lines = [
+        f"HTTP/1.1 {status}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        "Cache-Control: no-store",
+        "Connection: close",
+        "",
+        "",
+    ]
     return "\r\n".join(lines).encode() + (b"" if head else body)
 
 
@@ -275,7 +321,7 @@ async def serve_http(listen: str, ready: Ready, registry: CollectorRegistry | No
             except asyncio.CancelledError:
                 raise
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, TimeoutError, OSError):
-                pass        # a client that went away, was too slow or sent too much: just close
+                pass  # a client that went away, was too slow or sent too much: just close
             except Exception:
                 log.exception("metrics-http-failed")
             finally:
@@ -288,7 +334,7 @@ async def serve_http(listen: str, ready: Ready, registry: CollectorRegistry | No
 
 
 # ---- wiring ---------------------------------------------------------------------------------------
-async def start(config: Config, deps: "Deps", server: "FastAgiServer", jobs: "Jobs") -> asyncio.Server | None:
+async def start(config: Config, deps: Deps, server: FastAgiServer, jobs: Jobs) -> asyncio.Server | None:
     """Start the sampler job; and, in a single process with [metrics] listen set, the HTTP server
     (None when it could not listen: the service runs on without it)."""
     jobs.start("metrics", lambda: sampler(deps, server))
@@ -296,7 +342,7 @@ async def start(config: Config, deps: "Deps", server: "FastAgiServer", jobs: "Jo
         return None
     try:
         return await serve_http(config.metrics.listen, service_ready(deps))
-    except OSError as exc:      # calls go on without metrics: one log line, never a failed start
+    except OSError as exc:  # calls go on without metrics: one log line, never a failed start
         log.error("metrics-http-not-started", listen=config.metrics.listen, error=exc.strerror or str(exc)[:120])
         return None
 
@@ -362,4 +408,5 @@ def parent_http(config: Config, metrics_dir: str) -> Callable[[], None] | None:
         if "stop" in holder and not loop.is_closed():
             loop.call_soon_threadsafe(holder["stop"].set)
         thread.join(5)
+
     return stop

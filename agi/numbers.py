@@ -47,13 +47,13 @@ def _already_e164(text: str) -> str | None:
     if not _E164.match(text):
         return None
     for size in (1, 2, 3):
-        country = _COUNTRIES.get(text[1:1 + size])
+        country = _COUNTRIES.get(text[1 : 1 + size])
         if country is not None:
             break
     else:
         return None
     prefix, lengths = country
-    national = text[1 + size:]
+    national = text[1 + size :]
     if national[0] == "0" or (prefix is not None and prefix.match(national)):
         return None
     return text if len(national) in lengths else ANONYMOUS
@@ -67,7 +67,8 @@ def _countries() -> dict[str, tuple[re.Pattern | None, frozenset[int]]]:
     out = {}
     for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         meta = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
-            code, phonenumbers.region_code_for_country_code(code))
+            code, phonenumbers.region_code_for_country_code(code)
+        )
         if meta is None:
             continue
         general = meta.general_desc
@@ -123,8 +124,10 @@ def parse_operator_number(raw: str, region: str = "NL", *, valid: bool = True) -
     if text.lower() == ANONYMOUS:
         return ANONYMOUS
     if len(text) > 64 or not _TYPED.fullmatch(text):
-        raise BadNumber(f"{raw!r} is not a phone number: only digits, a leading + or 00, spaces, dashes, dots "
-                        "and parentheses are allowed.")
+        raise BadNumber(
+            f"{raw!r} is not a phone number: only digits, a leading + or 00, spaces, dashes, dots "
+            "and parentheses are allowed."
+        )
     parsed = _parse(text, region)
     check = phonenumbers.is_valid_number if valid else phonenumbers.is_possible_number
     number = _e164(parsed) if parsed is not None and check(parsed) else ANONYMOUS

@@ -26,9 +26,9 @@ HOT = ("numbers", "protocols", "dids", "prompts", "routing", "features", "afterc
 
 @dataclass(frozen=True)
 class Plan:
-    config: Config                   # what to run with: the new HOT sections, the rest as running
-    changed: tuple[str, ...]         # HOT sections that changed (applied)
-    needs_restart: tuple[str, ...]   # other sections that changed (not applied)
+    config: Config  # what to run with: the new HOT sections, the rest as running
+    changed: tuple[str, ...]  # HOT sections that changed (applied)
+    needs_restart: tuple[str, ...]  # other sections that changed (not applied)
 
 
 def plan(running: Config, new: Config) -> Plan:
@@ -37,8 +37,9 @@ def plan(running: Config, new: Config) -> Plan:
     sections = tuple(type(running).model_fields)
     changed = tuple(s for s in sections if getattr(running, s) != getattr(new, s))
     keep = {s: getattr(running, s) for s in sections if s not in HOT}
-    return Plan(new.model_copy(update=keep), tuple(s for s in changed if s in HOT),
-                tuple(s for s in changed if s not in HOT))
+    return Plan(
+        new.model_copy(update=keep), tuple(s for s in changed if s in HOT), tuple(s for s in changed if s not in HOT)
+    )
 
 
 def _as_worker(running: Config, new: Config) -> Config:
@@ -65,8 +66,11 @@ def reread(path: str | None, running: Config) -> Plan | None:
         return None
     result = plan(running, new)
     if result.needs_restart:
-        log.warning("config-needs-restart", sections=list(result.needs_restart),
-                    hint="these changes take effect when the service is restarted")
+        log.warning(
+            "config-needs-restart",
+            sections=list(result.needs_restart),
+            hint="these changes take effect when the service is restarted",
+        )
     log.info("config-reloaded", path=path, changed=list(result.changed))
     return result
 

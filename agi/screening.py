@@ -27,8 +27,9 @@ class Screening:
     record: CallerRecord | None  # None when the store could not be read
 
 
-async def screen(config: Config, store: Store, prefixes: PrefixCache, number: str, did: str | None,
-                 now: float, budget: float | None) -> Screening:
+async def screen(
+    config: Config, store: Store, prefixes: PrefixCache, number: str, did: str | None, now: float, budget: float | None
+) -> Screening:
     """Decide for one caller. Never raises for store trouble: the decision is then allow."""
     protocol_name, protocol = config.protocol_for(did)
     try:

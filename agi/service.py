@@ -12,16 +12,16 @@ import secrets
 import signal
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
+from agi import logs, metrics, reload
 from agi.aftercare import cooldown
 from agi.aftercare.journal import Journal
 from agi.ami.client import AmiClient, AmiError
 from agi.callbacks.placer import Placer
 from agi.callbacks.rules import Rules
-from agi import logs, metrics, reload
 from agi.config import Config, split_host_port
 from agi.deps import Deps
 from agi.fastagi.server import FastAgiServer
@@ -50,9 +50,16 @@ def build_store(config: Config) -> Store:
         # redis-py's cluster pool per node cannot wait for a free connection: it fails at once when
         # full. Size it for every call the FastAGI server admits, plus the background jobs.
         pool = max(pool, config.agi.max_connections + 64)
-    redis = connect(r.url, password=r.password, max_connections=pool, pool_timeout=r.pool_timeout,
-                    mode=r.mode, sentinels=[split_host_port(s) for s in r.sentinels], service_name=r.service_name,
-                    nodes=[split_host_port(n) for n in r.nodes])
+    redis = connect(
+        r.url,
+        password=r.password,
+        max_connections=pool,
+        pool_timeout=r.pool_timeout,
+        mode=r.mode,
+        sentinels=[split_host_port(s) for s in r.sentinels],
+        service_name=r.service_name,
+        nodes=[split_host_port(n) for n in r.nodes],
+    )
     # The screening read bypasses redis-py on a standalone Redis (it connects on first use);
     # Sentinel and Cluster keep redis-py, which follows failovers and slots.
     reader = CallerReader.from_url(r.url, password=r.password) if r.mode == "standalone" else None
@@ -115,16 +122,22 @@ async def end_cooldowns(store: Store, ami: AmiClient, clock: Callable[[], float]
 class Service:
     """Owns the server and its background jobs; ``run`` until a signal, or ``start``/``stop`` in tests."""
 
-    def __init__(self, config: Config, deps: Deps | None = None, *, sock: socket.socket | None = None,
-                 config_path: str | None = None):
+    def __init__(
+        self,
+        config: Config,
+        deps: Deps | None = None,
+        *,
+        sock: socket.socket | None = None,
+        config_path: str | None = None,
+    ):
         self.config = config
-        self.config_path = config_path   # re-read on SIGHUP (default: $GRENSWACHT_CONFIG)
-        self.sock = sock           # a listening socket inherited from agi.workers, or None to bind [agi] listen
+        self.config_path = config_path  # re-read on SIGHUP (default: $GRENSWACHT_CONFIG)
+        self.sock = sock  # a listening socket inherited from agi.workers, or None to bind [agi] listen
         self.deps = deps or build(config)
         self.server = FastAgiServer(metrics.counted(ROUTES), self.deps, config.agi, metrics.peer_failure)
         self.jobs = Jobs()
         self.placer: Placer | None = None
-        self.http: asyncio.Server | None = None     # /metrics, /healthz, /readyz (agi.metrics)
+        self.http: asyncio.Server | None = None  # /metrics, /healthz, /readyz (agi.metrics)
         self.address: tuple[str, int] | None = None
         self._reload_pending = False
 
@@ -148,7 +161,9 @@ class Service:
             self.placer = placer = Placer(self.config, deps.store, deps.ami, deps.logbook, deps.clock)
             self.jobs.start("callbacks", placer.run)
         else:
-            log.warning("ami-not-configured", hint="set GRENSWACHT_AMI_SECRET to enable cool-down pauses and UserEvents")
+            log.warning(
+                "ami-not-configured", hint="set GRENSWACHT_AMI_SECRET to enable cool-down pauses and UserEvents"
+            )
         self.jobs.start("prefixes", lambda: refresh_prefixes(deps))
         self.jobs.start("purge", lambda: purge_loop(deps))
         self.jobs.start("counters", lambda: deps.counters.run(deps.store))
@@ -163,7 +178,7 @@ class Service:
         if result is None:
             return False
         self.config = self.deps.config = self.deps.logbook.config = result.config
-        if "numbers" in result.changed:      # the log masker follows [numbers] too
+        if "numbers" in result.changed:  # the log masker follows [numbers] too
             logs.configure(mask=result.config.numbers.mask_in_logs, region=result.config.numbers.default_region)
         if self.placer is not None:
             self.placer.config, self.placer.rules = result.config, Rules.from_config(result.config.callbacks)
@@ -171,8 +186,12 @@ class Service:
 
     async def stop(self) -> None:
         """Stop serving and close everything; each phase is bounded so a stop never hangs."""
-        phases = [("metrics", lambda: metrics.stop_http(self.http)), ("server", self.server.stop),
-                  ("jobs", self.jobs.stop), ("background", self.deps.drain)]
+        phases = [
+            ("metrics", lambda: metrics.stop_http(self.http)),
+            ("server", self.server.stop),
+            ("jobs", self.jobs.stop),
+            ("background", self.deps.drain),
+        ]
         if self.deps.ami is not None:
             phases.append(("ami", self.deps.ami.close))
         phases.append(("store", self.deps.store.close))
@@ -199,7 +218,7 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)   # before start: a SIGHUP never ends the service
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)  # before start: a SIGHUP never ends the service
         await self.start()
         # What start-up built (modules, configuration, number metadata) lives as long as the
         # process: out of the collector's sight, a full collection no longer walks it (28 ms
@@ -221,6 +240,6 @@ class Service:
         reload.notify("READY=1")
         await stop.wait()
         log.info("grenswacht-stopping")
-        if self.sock is None:        # a worker's stop is not the service's (agi.workers)
+        if self.sock is None:  # a worker's stop is not the service's (agi.workers)
             reload.notify("STOPPING=1")
         await self.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from agi.logs import get_logger
 
@@ -18,11 +18,12 @@ log = get_logger("grenswacht.supervisor")
 
 MIN_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
-HEALTHY_AFTER = 60.0     # a run this long resets the backoff
+HEALTHY_AFTER = 60.0  # a run this long resets the backoff
 
 
-async def supervise(name: str, job: Callable[[], Awaitable[None]], *, min_backoff: float = MIN_BACKOFF,
-                    max_backoff: float = MAX_BACKOFF) -> None:
+async def supervise(
+    name: str, job: Callable[[], Awaitable[None]], *, min_backoff: float = MIN_BACKOFF, max_backoff: float = MAX_BACKOFF
+) -> None:
     """Run ``job()`` for ever; log and restart it whenever it raises or returns."""
     backoff = min_backoff
     while True:
@@ -58,7 +59,7 @@ class Jobs:
                 await task
             except asyncio.CancelledError:
                 pass
-            except Exception:   # supervise() only ends by cancellation; anything else is a bug
+            except Exception:  # supervise() only ends by cancellation; anything else is a bug
                 log.exception("job-stop-failed", job=task.get_name())
         self.tasks.clear()
 
@@ -73,7 +74,7 @@ def reraise_cancel() -> None:
     """
     try:
         task = asyncio.current_task()
-    except RuntimeError:        # no event loop: nothing can be cancelling
+    except RuntimeError:  # no event loop: nothing can be cancelling
         return
     if task is not None and task.cancelling():
         raise asyncio.CancelledError

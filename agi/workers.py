@@ -38,9 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import structlog
 
@@ -51,11 +51,11 @@ from agi.logs import get_logger
 log = get_logger("grenswacht.workers")
 
 LISTEN_BACKLOG = 4096
-MIN_UPTIME = 10.0            # a worker that dies sooner than this after its start counts as failing
-MAX_FAILURES = 5             # early deaths in a row (per slot) before the parent gives up
+MIN_UPTIME = 10.0  # a worker that dies sooner than this after its start counts as failing
+MAX_FAILURES = 5  # early deaths in a row (per slot) before the parent gives up
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
-STOP_SECONDS = 30.0          # SIGTERM to SIGKILL (a Service's stop is bounded well below this)
+STOP_SECONDS = 30.0  # SIGTERM to SIGKILL (a Service's stop is bounded well below this)
 TICK = 0.1
 
 # The hook for an HTTP server in the parent (/metrics over PROMETHEUS_MULTIPROC_DIR, /healthz):
@@ -81,7 +81,7 @@ def orphan_journals(journal_path: str, workers: int) -> list[Path]:
     live = {Path(journal_of(journal_path, workers, k)) for k in range(workers)}
     if not base.parent.is_dir():
         return []
-    workers_files = [p for p in base.parent.glob(base.name + ".w*") if p.name[len(base.name) + 2:].isdigit()]
+    workers_files = [p for p in base.parent.glob(base.name + ".w*") if p.name[len(base.name) + 2 :].isdigit()]
     return [p for p in [base, *sorted(workers_files)] if p not in live and p.is_file()]
 
 
@@ -98,9 +98,14 @@ def adopt_orphan_journals(journal_path: str, workers: int) -> int:
         try:
             adopted += _append(orphan, target)
             orphan.unlink()
-        except OSError as exc:     # left where it is (and tried again at the next start); the service runs on
-            log.error("journal-not-adopted", orphan=str(orphan), into=str(target), error=type(exc).__name__,
-                      detail=exc.strerror)
+        except OSError as exc:  # left where it is (and tried again at the next start); the service runs on
+            log.error(
+                "journal-not-adopted",
+                orphan=str(orphan),
+                into=str(target),
+                error=type(exc).__name__,
+                detail=exc.strerror,
+            )
     return adopted
 
 
@@ -139,11 +144,13 @@ def _parent_death_signal() -> Callable[[], None] | None:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
+
     def preexec() -> None:
-        prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         # Ignored until the worker's Service installs its reload handler (an ignored signal stays
         # ignored across exec): a SIGHUP while a worker starts must not end it.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
     return preexec
 
 
@@ -167,28 +174,36 @@ class Slot:
     index: int
     proc: subprocess.Popen | None = None
     started: float = 0.0
-    failures: int = 0                 # early deaths in a row
-    restart_at: float | None = 0.0    # when to (re)start; None while running
+    failures: int = 0  # early deaths in a row
+    restart_at: float | None = 0.0  # when to (re)start; None while running
 
 
 class Parent:
     """Starts, watches and stops the workers; ``run`` returns the exit status."""
 
-    def __init__(self, config: Config, config_path: str | None, *, http: ParentHttp | None = None,
-                 min_uptime: float = MIN_UPTIME, max_failures: int = MAX_FAILURES, stop_seconds: float = STOP_SECONDS):
+    def __init__(
+        self,
+        config: Config,
+        config_path: str | None,
+        *,
+        http: ParentHttp | None = None,
+        min_uptime: float = MIN_UPTIME,
+        max_failures: int = MAX_FAILURES,
+        stop_seconds: float = STOP_SECONDS,
+    ):
         self.config, self.config_path, self.http = config, config_path, http
         self.min_uptime, self.max_failures, self.stop_seconds = min_uptime, max_failures, stop_seconds
         self.slots = [Slot(k) for k in range(config.agi.workers)]
         self._stop = False
         self._hup = False
         self._stop_http: Callable[[], None] | None = None
-        self.metrics_dir: str | None = None       # PROMETHEUS_MULTIPROC_DIR while running
-        self.good_config: str | None = None       # the workers' copy of the last file that loaded
+        self.metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR while running
+        self.good_config: str | None = None  # the workers' copy of the last file that loaded
 
     def run(self) -> int:
         host, port = self.config.agi.host_port
         sock = listen_socket(self.config.agi.listen, host, port)
-        self.metrics_dir = metrics_dir = tempfile.mkdtemp(prefix="grenswacht-metrics-")      # 0700
+        self.metrics_dir = metrics_dir = tempfile.mkdtemp(prefix="grenswacht-metrics-")  # 0700
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         self._keep_good_config(metrics_dir)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
@@ -219,7 +234,8 @@ class Parent:
             self._copy_config(source)
 
     def _copy_config(self, source: str) -> None:
-        data = open(source, "rb").read()
+        with open(source, "rb") as fh:
+            data = fh.read()
         staged = self.good_config + ".new"
         fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -252,16 +268,19 @@ class Parent:
         while not self._stop:
             now = time.monotonic()
             for slot in self.slots:
-                if slot.proc is not None and slot.proc.poll() is not None:
-                    if not self._died(slot, now):
-                        log.error("workers-keep-dying", worker=slot.index, deaths=slot.failures,
-                                  within_seconds=self.min_uptime)
-                        return 1
+                if slot.proc is not None and slot.proc.poll() is not None and not self._died(slot, now):
+                    log.error(
+                        "workers-keep-dying",
+                        worker=slot.index,
+                        deaths=slot.failures,
+                        within_seconds=self.min_uptime,
+                    )
+                    return 1
                 if slot.restart_at is not None and now >= slot.restart_at:
                     self._spawn(slot, sock)
             if not announced:
                 announced = True
-                reload.notify("READY=1")          # the port is bound: calls queue until a worker accepts
+                reload.notify("READY=1")  # the port is bound: calls queue until a worker accepts
                 if self.http is not None:
                     self._stop_http = self.http(self.config, metrics_dir)
             if self._hup:
@@ -276,7 +295,7 @@ class Parent:
         cmd = [sys.executable, "-m", "agi.workers", "--index", str(slot.index), "--fd", str(sock.fileno())]
         if self.good_config:
             cmd += ["--config", self.good_config]
-        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}    # systemd hears from the parent only
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}  # systemd hears from the parent only
         slot.proc = subprocess.Popen(cmd, pass_fds=(sock.fileno(),), env=env, preexec_fn=_parent_death_signal())
         slot.started, slot.restart_at = time.monotonic(), None
         log.info("worker-started", worker=slot.index, pid=slot.proc.pid)
@@ -326,6 +345,7 @@ def run_parent(config: Config, config_path: str | None) -> int:
     http = parent_http
     if http is None:
         from agi import metrics
+
         http = metrics.parent_http
     return Parent(config, config_path, http=http).run()
 

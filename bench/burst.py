@@ -37,7 +37,7 @@ from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 CALLS = 30
 SPREAD = 0.100
 ROUTES = ("inbound", "unscreened")
-OBSERVER_EVENTS = "agent,call"     # the AMI event classes the timing observer needs (see above)
+OBSERVER_EVENTS = "agent,call"  # the AMI event classes the timing observer needs (see above)
 
 
 async def one_burst(obs: AmiObserver, context: str, first: int, joined: dict[str, float]) -> list[float]:
@@ -56,7 +56,7 @@ async def one_burst(obs: AmiObserver, context: str, first: int, joined: dict[str
     while not set(sent) <= set(joined) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     await obs.action(Action="Hangup", Channel="/^Local\\//")
-    await asyncio.sleep(1.0)                                   # let the channels go before the next burst
+    await asyncio.sleep(1.0)  # let the channels go before the next burst
     return [joined[lid] - at for lid, at in sent.items() if lid in joined]
 
 
@@ -75,13 +75,18 @@ async def burst_scenario(workers: int, rounds: int, observer_events: str = OBSER
     try:
         ast.start()
         cfg = tmp / "grenswacht.toml"
-        cfg.write_text(f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{agi_port}"\nworkers = {workers}\n'
-                       f'[storage]\njournal_path = "{tmp / "journal.jsonl"}"\n')
+        cfg.write_text(
+            f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{agi_port}"\nworkers = {workers}\n'
+            f'[storage]\njournal_path = "{tmp / "journal.jsonl"}"\n'
+        )
         if workers == 0:
             service = start([sys.executable, "-m", "bench.baseline", str(agi_port), redis.url])
         else:
-            service = start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
-                            env={"GRENSWACHT_LOG_LEVEL": "INFO"}, log=tmp / "service.log")
+            service = start(
+                [sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+                env={"GRENSWACHT_LOG_LEVEL": "INFO"},
+                log=tmp / "service.log",
+            )
         await wait_port(agi_port)
         obs = await AmiObserver(ast, events=observer_events).connect()
         joined: dict[str, float] = {}
@@ -92,7 +97,7 @@ async def burst_scenario(workers: int, rounds: int, observer_events: str = OBSER
                 joined[lid] = time.perf_counter()
 
         obs.manager.register_event("QueueCallerJoin", on_join)
-        await one_burst(obs, "inbound", 9_000_000, joined)         # warm-up (every worker, Asterisk)
+        await one_burst(obs, "inbound", 9_000_000, joined)  # warm-up (every worker, Asterisk)
         times: dict[str, list[float]] = {r: [] for r in ROUTES}
         for n in range(rounds):
             for k, route in enumerate(ROUTES):
@@ -101,10 +106,17 @@ async def burst_scenario(workers: int, rounds: int, observer_events: str = OBSER
         med = {r: statistics.median(v) * 1000 for r, v in times.items()}
         p90 = {r: sorted(v)[int(0.9 * len(v))] * 1000 for r, v in times.items()}
         target = 1.1 * med["unscreened"] + 5
-        return {"server": "baseline" if workers == 0 else f"grenswacht w={workers}", "bursts_each": rounds, "calls_each": len(times["inbound"]),
-                "screened_median_ms": round(med["inbound"], 2), "unscreened_median_ms": round(med["unscreened"], 2),
-                "screened_p90_ms": round(p90["inbound"], 2), "unscreened_p90_ms": round(p90["unscreened"], 2),
-                "target_ms": round(target, 2), "met": "yes" if med["inbound"] <= target else "no"}
+        return {
+            "server": "baseline" if workers == 0 else f"grenswacht w={workers}",
+            "bursts_each": rounds,
+            "calls_each": len(times["inbound"]),
+            "screened_median_ms": round(med["inbound"], 2),
+            "unscreened_median_ms": round(med["unscreened"], 2),
+            "screened_p90_ms": round(p90["inbound"], 2),
+            "unscreened_p90_ms": round(p90["unscreened"], 2),
+            "target_ms": round(target, 2),
+            "met": "yes" if med["inbound"] <= target else "no",
+        }
     finally:
         if obs is not None:
             obs.close()
@@ -121,8 +133,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", default="0,1,2", help="[agi] workers, comma-separated (0: the bare baseline server)")
     ap.add_argument("--rounds", type=int, default=5, help="bursts per route")
-    ap.add_argument("--observer-events", default=OBSERVER_EVENTS,
-                    help='AMI event classes the timing observer subscribes to ("on": all of them)')
+    ap.add_argument(
+        "--observer-events",
+        default=OBSERVER_EVENTS,
+        help='AMI event classes the timing observer subscribes to ("on": all of them)',
+    )
     args = ap.parse_args()
     rows = [asyncio.run(burst_scenario(int(w), args.rounds, args.observer_events)) for w in args.workers.split(",")]
     print(table(rows))

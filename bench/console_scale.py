@@ -40,12 +40,22 @@ async def seed(store, callers: int, incidents: int) -> str:
     def histories():
         for k in range(with_incidents):
             number = f"+316{k:08d}"
-            incs = [Incident.new(number, rnd.choice(cats), now - rnd.uniform(0, 170) * DAY, severity=1,
-                                 agent=f"PJSIP/agent{rnd.randrange(40)}", queue="support", source="key",
-                                 note="raised voice")
-                    for _ in range(2)]
+            incs = [
+                Incident.new(
+                    number,
+                    rnd.choice(cats),
+                    now - rnd.uniform(0, 170) * DAY,
+                    severity=1,
+                    agent=f"PJSIP/agent{rnd.randrange(40)}",
+                    queue="support",
+                    source="key",
+                    note="raised voice",
+                )
+                for _ in range(2)
+            ]
             ban = Ban(until=now + 30 * DAY, reason="bench", set_at=now, actor="bench") if k % 100 == 0 else None
             yield number, incs, ban
+
     await store.bulk_load(histories(), batch=5000)
     # The rest: callers with a record but no incident (allowlisted, an expired ban, a warning sent).
     pipe = store.redis.pipeline(transaction=False)
@@ -76,17 +86,23 @@ async def main(callers: int, incidents: int, runs: int) -> None:
         t0 = time.perf_counter()
         number = await seed(store, callers, incidents)
         dbsize = await store.redis.dbsize()
-        print(f"seeded {callers:,} callers, {incidents:,} incidents ({dbsize:,} keys) "
-              f"in {time.perf_counter() - t0:.0f} s")
+        print(
+            f"seeded {callers:,} callers, {incidents:,} incidents ({dbsize:,} keys) in {time.perf_counter() - t0:.0f} s"
+        )
         await users.add(store, "bench", "supervisor", PASSWORD, "bench", time.time())
         app = create_app(config, store)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http:
             token = csrf_of((await http.get("/login")).text)
             await http.post("/login", data={"user": "bench", "password": PASSWORD, "csrf": token})
             print(f"{'page':<28}{'median ms':>10}{'max ms':>10}")
-            for name, url in (("logbook, first page", "/logbook"), ("logbook, open, category", "/logbook?open=1&category=threat"),
-                              ("caller page", f"/caller?n={number}"), ("bans page", "/bans"),
-                              ("warnings page", "/warnings"), ("live board", "/")):
+            for name, url in (
+                ("logbook, first page", "/logbook"),
+                ("logbook, open, category", "/logbook?open=1&category=threat"),
+                ("caller page", f"/caller?n={number}"),
+                ("bans page", "/bans"),
+                ("warnings page", "/warnings"),
+                ("live board", "/"),
+            ):
                 median, worst = await timed(http, url, runs)
                 print(f"{name:<28}{median:>10.1f}{worst:>10.1f}")
         await store.close()

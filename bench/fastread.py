@@ -32,9 +32,20 @@ async def seed(redis) -> list[str]:
     names = [keys.caller(f"+3161{i:07d}") for i in range(CALLERS)]
     async with redis.pipeline(transaction=False) as pipe:
         for i, name in enumerate(names):
-            if i % 10 == 0:   # as in the population: most callers have no hash at all
-                pipe.hset(name, mapping={"n": "1", "1.i": f"{i:016x}", "1.t": "1700000000.000", "1.c": "abuse",
-                                         "1.s": "1", "1.a": "PJSIP/101", "1.q": "support", "1.o": "key"})
+            if i % 10 == 0:  # as in the population: most callers have no hash at all
+                pipe.hset(
+                    name,
+                    mapping={
+                        "n": "1",
+                        "1.i": f"{i:016x}",
+                        "1.t": "1700000000.000",
+                        "1.c": "abuse",
+                        "1.s": "1",
+                        "1.a": "PJSIP/101",
+                        "1.q": "support",
+                        "1.o": "key",
+                    },
+                )
         await pipe.execute()
     return names
 
@@ -55,19 +66,21 @@ async def drive(read, names: list[str], calls: int, concurrency: int) -> tuple[f
 
 async def run(args: argparse.Namespace) -> int:
     server = RedisServer().start()
-    redis = connect(server.url)          # the service's redis-py client: blocking pool, retry, timeouts
+    redis = connect(server.url)  # the service's redis-py client: blocking pool, retry, timeouts
     reader = CallerReader.from_url(server.url)
     try:
         names = await seed(redis)
         clients = {"redis-py": redis.hgetall, "CallerReader": reader.hgetall}
-        for read in clients.values():   # warm up: connections open, caches hot
+        for read in clients.values():  # warm up: connections open, caches hot
             await drive(read, names, 2000, args.concurrency)
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
         for _ in range(args.rounds):
             for name, read in clients.items():
                 samples[name].append(await drive(read, names, args.calls, args.concurrency))
-        print(f"HGETALL, {args.calls} calls x {args.rounds} rounds at concurrency {args.concurrency} "
-              f"(median of rounds; Python {sys.version.split()[0]}, {type(asyncio.get_running_loop()).__module__})")
+        print(
+            f"HGETALL, {args.calls} calls x {args.rounds} rounds at concurrency {args.concurrency} "
+            f"(median of rounds; Python {sys.version.split()[0]}, {type(asyncio.get_running_loop()).__module__})"
+        )
         print("| client | CPU µs/call | wall µs/call |")
         print("|---|---|---|")
         for name, rows in samples.items():

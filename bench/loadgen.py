@@ -21,12 +21,14 @@ FAIL_OPEN = (b"GW_REASON=error", b"GW_REASON=store-unavailable", b"GW_REASON=bad
 
 
 def header(number: str, uniqueid: str, script: str = "screen") -> bytes:
-    return (f"agi_network: yes\nagi_network_script: {script}\nagi_request: agi://127.0.0.1/{script}\n"
-            f"agi_channel: PJSIP/trunk-{uniqueid}\nagi_language: nl\nagi_type: PJSIP\nagi_uniqueid: {uniqueid}\n"
-            f"agi_version: 22.10.1\nagi_callerid: {number}\nagi_calleridname: Bench\nagi_callingpres: 0\n"
-            f"agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: 0201234567\nagi_rdnis: unknown\n"
-            f"agi_context: inbound\nagi_extension: 0201234567\nagi_priority: 5\nagi_enhanced: 0.0\n"
-            f"agi_accountcode: \nagi_threadid: 1\nagi_arg_1: 0201234567\n\n").encode()
+    return (
+        f"agi_network: yes\nagi_network_script: {script}\nagi_request: agi://127.0.0.1/{script}\n"
+        f"agi_channel: PJSIP/trunk-{uniqueid}\nagi_language: nl\nagi_type: PJSIP\nagi_uniqueid: {uniqueid}\n"
+        f"agi_version: 22.10.1\nagi_callerid: {number}\nagi_calleridname: Bench\nagi_callingpres: 0\n"
+        f"agi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\nagi_dnid: 0201234567\nagi_rdnis: unknown\n"
+        f"agi_context: inbound\nagi_extension: 0201234567\nagi_priority: 5\nagi_enhanced: 0.0\n"
+        f"agi_accountcode: \nagi_threadid: 1\nagi_arg_1: 0201234567\n\n"
+    ).encode()
 
 
 class _Call(asyncio.Protocol):
@@ -91,15 +93,21 @@ class Result:
         return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000
 
     def row(self) -> dict:
-        return {"mode": self.mode, "calls": self.calls, "errors": self.errors, "calls_per_s": round(self.rate),
-                "p50_ms": round(self.pct(50), 2), "p99_ms": round(self.pct(99), 2)}
+        return {
+            "mode": self.mode,
+            "calls": self.calls,
+            "errors": self.errors,
+            "calls_per_s": round(self.rate),
+            "p50_ms": round(self.pct(50), 2),
+            "p99_ms": round(self.pct(99), 2),
+        }
 
 
 async def _timed(res: Result, host: str, port: int, payload: bytes) -> None:
     """One call into ``res``: its latency, or an error."""
     try:
         seconds, first = await one_call(host, port, payload)
-    except (OSError, RuntimeError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, RuntimeError):
         res.errors += 1
         return
     res.latencies.append(seconds)
@@ -172,8 +180,10 @@ async def _open_loop(host: str, port: int, rate: float, duration: float, populat
 
 
 def summary(results: list[Result]) -> str:
-    return "\n".join(f"{r.mode:>14}  {r.rate:8.0f} calls/s  p50 {r.pct(50):6.2f} ms  p99 {r.pct(99):6.2f} ms  "
-                     f"errors {r.errors}" for r in results)
+    return "\n".join(
+        f"{r.mode:>14}  {r.rate:8.0f} calls/s  p50 {r.pct(50):6.2f} ms  p99 {r.pct(99):6.2f} ms  errors {r.errors}"
+        for r in results
+    )
 
 
 if __name__ == "__main__":  # quick manual use: python -m bench.loadgen HOST PORT

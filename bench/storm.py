@@ -40,12 +40,16 @@ from tests.support.agi_client import hostile  # noqa: E402
 
 # Share of the hostile connections by kind, in percent. "mute" sends a valid request and never
 # answers: each one holds a slot for a whole period (header_timeout + command_timeout).
-MIX = {"silent": 30, "half": 15, "slowloris": 19, "garbage": 10, "huge": 1, "duplicate": 10, "injection": 10,
-       "mute": 5}
-EXPECTED = {"silent": (b"",), "half": (b"",), "slowloris": (b"",), "huge": (b"",),
-            "garbage": (b'SET VARIABLE GW_RESULT "error"\n',),
-            "duplicate": (b'EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"\n',),
-            "injection": (b'EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"\n',)}
+MIX = {"silent": 30, "half": 15, "slowloris": 19, "garbage": 10, "huge": 1, "duplicate": 10, "injection": 10, "mute": 5}
+EXPECTED = {
+    "silent": (b"",),
+    "half": (b"",),
+    "slowloris": (b"",),
+    "huge": (b"",),
+    "garbage": (b'SET VARIABLE GW_RESULT "error"\n',),
+    "duplicate": (b'EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"\n',),
+    "injection": (b'EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"\n',),
+}
 
 
 # The storm process's scheduling (see main): "nice" lowers its priority to STORM_NICE; "idle" puts it
@@ -63,7 +67,7 @@ def lower_priority(mode: str) -> None:
 
 
 def received_as_expected(kind: str, got: bytes) -> bool:
-    if kind == "mute":   # the route's one answer (fail-open when the store is over budget), nothing after it
+    if kind == "mute":  # the route's one answer (fail-open when the store is over budget), nothing after it
         return got.startswith(b'EXEC MSet "GW_ACTION=allow,') and got.count(b"\n") == 1
     return got in EXPECTED[kind]
 
@@ -85,6 +89,7 @@ def established(port: int) -> int:
 
 
 # -- the storm process -------------------------------------------------------------------------
+
 
 async def storm(port: int, count: int, peers: int, seconds: float, reopen: bool, rate: float) -> dict:
     """Open ``count`` hostile connections, ``rate`` a second (0: as fast as this process can); each
@@ -130,15 +135,23 @@ async def storm(port: int, count: int, peers: int, seconds: float, reopen: bool,
 
 # -- the benchmark -----------------------------------------------------------------------------
 
+
 async def legit(port: int, rate: float, duration: float) -> Result:
     return await open_loop("127.0.0.1", port, rate, duration, 1_000_000)
 
 
 def row(name: str, r: Result, hostile_open: int, cpu_s: float) -> dict:
-    return {"run": name, "hostile_open_max": hostile_open, "service_cpu_pct": round(cpu_s / r.seconds * 100),
-            "calls": r.calls, "errors": r.errors,
-            "fail_open": r.fail_open, "p50_ms": round(r.pct(50), 2), "p99_ms": round(r.pct(99), 2),
-            "max_ms": round(max(r.latencies, default=float("nan")) * 1000, 2)}
+    return {
+        "run": name,
+        "hostile_open_max": hostile_open,
+        "service_cpu_pct": round(cpu_s / r.seconds * 100),
+        "calls": r.calls,
+        "errors": r.errors,
+        "fail_open": r.fail_open,
+        "p50_ms": round(r.pct(50), 2),
+        "p99_ms": round(r.pct(99), 2),
+        "max_ms": round(max(r.latencies, default=float("nan")) * 1000, 2),
+    }
 
 
 async def main() -> int:
@@ -150,24 +163,39 @@ async def main() -> int:
     ap.add_argument("--duration", type=float, default=15.0, help="seconds of legitimate load per run")
     ap.add_argument("--hostile", type=int, default=10_000, help="hostile connections kept open")
     ap.add_argument("--peers", type=int, default=40, help="loopback addresses the storm comes from")
-    ap.add_argument("--connect-rate", type=float, default=1000,
-                    help="hostile connections opened per second (0: as fast as the storm process can)")
-    ap.add_argument("--reopen", action="store_true",
-                    help="keep --hostile connections open for the whole run (open a new one for each one closed)")
+    ap.add_argument(
+        "--connect-rate",
+        type=float,
+        default=1000,
+        help="hostile connections opened per second (0: as fast as the storm process can)",
+    )
+    ap.add_argument(
+        "--reopen",
+        action="store_true",
+        help="keep --hostile connections open for the whole run (open a new one for each one closed)",
+    )
     ap.add_argument("--log-level", default="INFO", help="the service's log level during the run")
     ap.add_argument("--workers", type=int, default=1, help="the service's [agi] workers (1: a single process)")
-    ap.add_argument("--attacker", choices=ATTACKER_MODES, default="nice",
-                    help=f"the storm process's scheduling: nice {STORM_NICE} (default), or SCHED_IDLE (only CPU time "
-                         "nobody else uses, as if the attackers ran on another machine)")
-    ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)   # internal: be the storm process
+    ap.add_argument(
+        "--attacker",
+        choices=ATTACKER_MODES,
+        default="nice",
+        help=f"the storm process's scheduling: nice {STORM_NICE} (default), or SCHED_IDLE (only CPU time "
+        "nobody else uses, as if the attackers ran on another machine)",
+    )
+    ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)  # internal: be the storm process
     args = ap.parse_args()
     if args.storm_port:
         # On this one machine the attackers' own CPU would compete with the legitimate generator's
         # event loop and with the service; in the field they run elsewhere. Lower priority keeps
         # what is measured the service's doing (open_max and the counts show the storm still ran).
         lower_priority(args.attacker)
-        print(json.dumps(await storm(args.storm_port, args.hostile, args.peers, args.duration, args.reopen,
-                                     args.connect_rate)), flush=True)
+        print(
+            json.dumps(
+                await storm(args.storm_port, args.hostile, args.peers, args.duration, args.reopen, args.connect_rate)
+            ),
+            flush=True,
+        )
         return 0
     if not 0 < args.hostile <= 50_000 or not 0 < args.duration <= 600 or not 0 < args.peers <= 250:
         print("storm: --hostile 1..50000, --duration 1..600 s, --peers 1..250", file=sys.stderr)
@@ -180,13 +208,18 @@ async def main() -> int:
     try:
         port = free_port()
         cfg = out_dir / "storm.toml"
-        cfg.write_text(f'[redis]\nurl = "{redis.url}"\nmax_connections = 64\n'
-                       f'[agi]\nlisten = "127.0.0.1:{port}"\npeers = ["127.0.0.0/8"]\nworkers = {args.workers}\n'
-                       f'[storage]\njournal_path = "{out_dir / "storm-journal.jsonl"}"\n')
-        service = start([sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
-                        env={"GRENSWACHT_LOG_LEVEL": args.log_level}, log=out_dir / "storm-service.log")
+        cfg.write_text(
+            f'[redis]\nurl = "{redis.url}"\nmax_connections = 64\n'
+            f'[agi]\nlisten = "127.0.0.1:{port}"\npeers = ["127.0.0.0/8"]\nworkers = {args.workers}\n'
+            f'[storage]\njournal_path = "{out_dir / "storm-journal.jsonl"}"\n'
+        )
+        service = start(
+            [sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+            env={"GRENSWACHT_LOG_LEVEL": args.log_level},
+            log=out_dir / "storm-service.log",
+        )
         await wait_port(port)
-        await legit(port, args.rate, 1.0)                                   # warm-up
+        await legit(port, args.rate, 1.0)  # warm-up
         load = os.getloadavg()[0]
         print(f"legitimate calls alone: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
         cpu0 = cpu_seconds(service.pid)
@@ -194,11 +227,24 @@ async def main() -> int:
         cpu_alone = cpu_seconds(service.pid) - cpu0
         print(f"starting the storm: {args.hostile:,} hostile connections from {args.peers} peers ...", flush=True)
         storm_proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--storm-port", str(port), "--hostile", str(args.hostile),
-            "--peers", str(args.peers), "--duration", str(args.duration), "--connect-rate", str(args.connect_rate),
-            "--attacker", args.attacker, *(["--reopen"] if args.reopen else []),
-            stdout=asyncio.subprocess.PIPE)
-        await asyncio.wait_for(storm_proc.stdout.readline(), 60)          # "start": the storm begins now
+            sys.executable,
+            __file__,
+            "--storm-port",
+            str(port),
+            "--hostile",
+            str(args.hostile),
+            "--peers",
+            str(args.peers),
+            "--duration",
+            str(args.duration),
+            "--connect-rate",
+            str(args.connect_rate),
+            "--attacker",
+            args.attacker,
+            *(["--reopen"] if args.reopen else []),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        await asyncio.wait_for(storm_proc.stdout.readline(), 60)  # "start": the storm begins now
         cpu0 = cpu_seconds(service.pid)
         beside = await legit(port, args.rate, args.duration)
         cpu_beside = cpu_seconds(service.pid) - cpu0
@@ -214,22 +260,38 @@ async def main() -> int:
         redis.cleanup()
 
     rows = [row("alone", alone, 0, cpu_alone), row("with storm", beside, report["open_max"], cpu_beside)]
-    kinds = [{"kind": kind, "share_pct": MIX[kind], **{k: c.get(k, 0) for k in ("as expected", "unexpected")},
-              "errors": sum(v for k, v in c.items() if k not in ("as expected", "unexpected"))}
-             for kind, c in report["connections"].items()]
+    kinds = [
+        {
+            "kind": kind,
+            "share_pct": MIX[kind],
+            **{k: c.get(k, 0) for k in ("as expected", "unexpected")},
+            "errors": sum(v for k, v in c.items() if k not in ("as expected", "unexpected")),
+        }
+        for kind, c in report["connections"].items()
+    ]
     ratio = beside.pct(99) / alone.pct(99)
     longest = max(beside.latencies, default=float("inf")) * 1000
-    text = "\n".join([
-        f"Machine: {platform.node()} — {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average (1 min) before the runs: {load:.2f}",
-        f"Command: bash bench/run --storm --rate {args.rate:g} --duration {args.duration:g} "
-        f"--hostile {args.hostile} --peers {args.peers} --connect-rate {args.connect_rate:g} "
-        f"--log-level {args.log_level} --workers {args.workers} --attacker {args.attacker}"
-        + (" --reopen" if args.reopen else ""), "",
-        "Legitimate calls (open loop, connect to close)", "", table(rows), "",
-        "Hostile connections completed during the storm, by kind", "", table(kinds), "",
-        f"p99 with the storm / alone: {ratio:.2f}x (target <= 3x); longest legitimate call {longest:.1f} ms "
-        f"(target <= 500 ms); {beside.fail_open} of {beside.calls} answered fail-open."])
+    text = "\n".join(
+        [
+            f"Machine: {platform.node()} — {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average (1 min) before the runs: {load:.2f}",
+            f"Command: bash bench/run --storm --rate {args.rate:g} --duration {args.duration:g} "
+            f"--hostile {args.hostile} --peers {args.peers} --connect-rate {args.connect_rate:g} "
+            f"--log-level {args.log_level} --workers {args.workers} --attacker {args.attacker}"
+            + (" --reopen" if args.reopen else ""),
+            "",
+            "Legitimate calls (open loop, connect to close)",
+            "",
+            table(rows),
+            "",
+            "Hostile connections completed during the storm, by kind",
+            "",
+            table(kinds),
+            "",
+            f"p99 with the storm / alone: {ratio:.2f}x (target <= 3x); longest legitimate call {longest:.1f} ms "
+            f"(target <= 500 ms); {beside.fail_open} of {beside.calls} answered fail-open.",
+        ]
+    )
     (out_dir / "storm.md").write_text(text + "\n")
     print("\n" + text)
     return 0
@@ -238,5 +300,5 @@ async def main() -> int:
 if __name__ == "__main__":
     from agi.workers import event_loop_factory
 
-    with asyncio.Runner(loop_factory=event_loop_factory("uvloop")) as runner:   # uvloop: both generators
+    with asyncio.Runner(loop_factory=event_loop_factory("uvloop")) as runner:  # uvloop: both generators
         sys.exit(runner.run(main()))

@@ -13,10 +13,10 @@ import io
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Awaitable, Callable
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -44,19 +44,35 @@ log = get_logger("grenswacht.console")
 HERE = Path(__file__).parent
 COOKIE = "gw_session"
 MAX_FORM_FIELDS = 50
-MAX_BODY = 64 * 1024          # a posted form larger than this is refused (413)
-DUE_CACHE_SECONDS = 60       # the warnings due list is recomputed at most once a minute (or on request)
-DUE_SHOWN = 200              # the highest scores first; the rest is counted
+MAX_BODY = 64 * 1024  # a posted form larger than this is refused (413)
+DUE_CACHE_SECONDS = 60  # the warnings due list is recomputed at most once a minute (or on request)
+DUE_SHOWN = 200  # the highest scores first; the rest is counted
 FINISHED_CALLBACKS_SHOWN = 50  # the callbacks page: every open appointment, then the latest finished ones
-STREAM_SECONDS = 300          # an event stream ends after this; the browser reconnects (and is checked again)
+STREAM_SECONDS = 300  # an event stream ends after this; the browser reconnects (and is checked again)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; form-action 'self'",
-    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+    "frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-CSV_FIELDS = ("id", "caller", "at", "category", "severity", "agent", "queue", "note", "source", "actor",
-              "debrief_answer", "debrief", "debrief_by", "debrief_at")
+CSV_FIELDS = (
+    "id",
+    "caller",
+    "at",
+    "category",
+    "severity",
+    "agent",
+    "queue",
+    "note",
+    "source",
+    "actor",
+    "debrief_answer",
+    "debrief",
+    "debrief_by",
+    "debrief_at",
+)
 
 
 @dataclass
@@ -76,20 +92,24 @@ class Ctx:
 class Console:
     def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time):
         self.config, self.store, self.clock = config, store, clock
-        self._due: tuple[float, list] | None = None    # (computed at, callers due a written warning)
-        self._sent: set[str] = set()                    # marked sent since: left out of the cached list
+        self._due: tuple[float, list] | None = None  # (computed at, callers due a written warning)
+        self._sent: set[str] = set()  # marked sent since: left out of the cached list
         self.zone = ZoneInfo(config.web.timezone)
         secret = config.web.secret
         if not secret:
             secret = secrets.token_urlsafe(48)
-            log.warning("web-secret-ephemeral", detail="GRENSWACHT_WEB_SECRET is not set: sessions end when the "
-                                                       "console restarts and are not shared between instances")
+            log.warning(
+                "web-secret-ephemeral",
+                detail="GRENSWACHT_WEB_SECRET is not set: sessions end when the "
+                "console restarts and are not shared between instances",
+            )
         self.signer = URLSafeSerializer(secret, salt="grenswacht-session")
         loaders = [FileSystemLoader(str(HERE / "templates"))]
         if config.web.letter_templates:
-            loaders.insert(0, FileSystemLoader(config.web.letter_templates))   # the organisation's letters
-        self.env = Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True),
-                               enable_async=False)
+            loaders.insert(0, FileSystemLoader(config.web.letter_templates))  # the organisation's letters
+        self.env = Environment(
+            loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True), enable_async=False
+        )
         self.env.filters["local"] = self.local
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
 
@@ -115,15 +135,27 @@ class Console:
         return data
 
     def write_session(self, response: Response, session: dict) -> Response:
-        response.set_cookie(COOKIE, self.signer.dumps(session), httponly=True, samesite="strict",
-                            secure=self.config.web.secure_cookies, path="/")
+        response.set_cookie(
+            COOKIE,
+            self.signer.dumps(session),
+            httponly=True,
+            samesite="strict",
+            secure=self.config.web.secure_cookies,
+            path="/",
+        )
         return response
 
     def render(self, request: Request, session: dict, name: str, status: int = 200, user=None, **ctx) -> HTMLResponse:
         lang = session.get("l", "nl")
         html = self.env.get_template(name).render(
-            t=lambda key: translate(lang, key), lang=lang, csrf=session["c"], user=user, path=request.url.path,
-            now=self.clock(), **ctx)
+            t=lambda key: translate(lang, key),
+            lang=lang,
+            csrf=session["c"],
+            user=user,
+            path=request.url.path,
+            now=self.clock(),
+            **ctx,
+        )
         return self.write_session(HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS), session)
 
     async def form(self, request: Request) -> dict | None:
@@ -170,6 +202,7 @@ class Console:
     # ---- authentication -------------------------------------------------------------------
     def page(self, role: str = "supervisor"):
         """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx."""
+
         def wrap(fn: Callable[[Ctx], Awaitable[Response]]):
             async def endpoint(request: Request) -> Response:
                 session = self.read_session(request)
@@ -193,20 +226,29 @@ class Console:
                         log.warning("console-csrf-refused", user=user.name, path=request.url.path)
                         return Response("Forbidden: the form's security token is missing or wrong.", 403)
                 if role == "admin" and user.role != "admin":
-                    return self.render(request, session, "error.html", 403, user=user,
-                                       message="This page is for administrators.")
+                    return self.render(
+                        request, session, "error.html", 403, user=user, message="This page is for administrators."
+                    )
                 session["t"] = now
                 ctx = Ctx(request, user, session, form)
                 try:
                     response = await fn(ctx)
                 except RedisError as exc:
                     log.warning("console-store-error", error=type(exc).__name__)
-                    response = self.render(request, session, "error.html", 503, user=user,
-                                           message="The store is unreachable; try again in a moment.")
+                    response = self.render(
+                        request,
+                        session,
+                        "error.html",
+                        503,
+                        user=user,
+                        message="The store is unreachable; try again in a moment.",
+                    )
                 if not isinstance(response, StreamingResponse):
                     self.write_session(response, session)
                 return response
+
             return endpoint
+
         return wrap
 
     async def login_get(self, request: Request) -> Response:
@@ -226,8 +268,10 @@ class Console:
         name = form.get("user", "").strip().lower()[:64]
         addr = request.client.host if request.client else "?"
         web = self.config.web
-        if max(await self.store.login_failures(f"user:{name}"),
-               await self.store.login_failures(f"addr:{addr}")) >= web.max_failed_logins:
+        if (
+            max(await self.store.login_failures(f"user:{name}"), await self.store.login_failures(f"addr:{addr}"))
+            >= web.max_failed_logins
+        ):
             log.warning("console-login-throttled", user=name)
             return self.render(request, session, "login.html", 429, error=translate(session["l"], "throttled"))
         user = await users.verify(self.store, name, form.get("password", ""))
@@ -261,11 +305,15 @@ class Console:
         now = self.clock()
         midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
         today = [i for i in await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600)]
-        return self.show(ctx, "board.html", incidents=[i for i in today if i.category != "handover"],
-                         handovers=[i for i in today if i.category == "handover"],
-                         cooldowns=await cooldowns.running(self.store, now),
-                         awaiting=await logbook.open_debriefs(self.store, now),
-                         last_event=await self.store.last_event_id())
+        return self.show(
+            ctx,
+            "board.html",
+            incidents=[i for i in today if i.category != "handover"],
+            handovers=[i for i in today if i.category == "handover"],
+            cooldowns=await cooldowns.running(self.store, now),
+            awaiting=await logbook.open_debriefs(self.store, now),
+            last_event=await self.store.last_event_id(),
+        )
 
     async def events(self, ctx: Ctx) -> Response:
         """Server-sent events: each new logbook incident as a ready table row (escaped by the template)."""
@@ -300,8 +348,10 @@ class Console:
                         continue
                     html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
                     yield f"id: {eid}\nevent: incident\ndata: {html}\n\n"
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
 
     def filters(self, q) -> logbook.Filters:
         caller = self.number(q["caller"]) if q.get("caller") else None
@@ -311,8 +361,9 @@ class Console:
         since, until = self.day(q.get("from", "")), self.day(q.get("to", ""), end=True)
         if since is not None and until is not None and since >= until:
             raise ActionError("the start date is after the end date.")
-        return logbook.Filters(caller, q.get("agent", "")[:100], q.get("queue", "")[:100], category, since, until,
-                               q.get("open") == "1")
+        return logbook.Filters(
+            caller, q.get("agent", "")[:100], q.get("queue", "")[:100], category, since, until, q.get("open") == "1"
+        )
 
     async def logbook_page(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
@@ -323,8 +374,9 @@ class Console:
             f = self.filters(q)
             page = int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1
         except ActionError as exc:
-            return self.show(ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="",
-                             categories=self.categories())
+            return self.show(
+                ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="", categories=self.categories()
+            )
         result = await logbook.query(self.store, f, page, 50)
         if fmt:
             items = [incident_dict(i.caller, i) for i in result.items]
@@ -341,14 +393,22 @@ class Console:
             inc = await logbook.get(self.store, ctx.request.path_params["iid"])
         except ActionError as exc:
             return self.show(ctx, "error.html", 404, message=str(exc))
-        return self.show(ctx, "incident.html", status, i=inc, answers=logbook.DEBRIEF_ANSWERS, error=error,
-                         saved=ctx.request.query_params.get("saved"))
+        return self.show(
+            ctx,
+            "incident.html",
+            status,
+            i=inc,
+            answers=logbook.DEBRIEF_ANSWERS,
+            error=error,
+            saved=ctx.request.query_params.get("saved"),
+        )
 
     async def debrief(self, ctx: Ctx) -> Response:
         iid = ctx.request.path_params["iid"]
         try:
-            await logbook.debrief(self.store, iid, ctx.form.get("answer", ""), ctx.form.get("note", ""), ctx.actor,
-                                  self.clock())
+            await logbook.debrief(
+                self.store, iid, ctx.form.get("answer", ""), ctx.form.get("note", ""), ctx.actor, self.clock()
+            )
         except ActionError as exc:
             return await self.incident(ctx, str(exc), 400)
         return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
@@ -362,10 +422,19 @@ class Console:
         except ActionError as exc:
             return self.show(ctx, "caller.html", 400, view=None, error=str(exc), raw=raw)
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
-        return self.show(ctx, "caller.html", status, view=view, error=error, raw=raw,
-                         saved=ctx.request.query_params.get("saved"), ban_days=lists.ban_days(self.config, None),
-                         callbacks=await appointments.listing(self.store, now=self.clock(), caller=number),
-                         open_statuses=OPEN, cbtime=self.callback_time)
+        return self.show(
+            ctx,
+            "caller.html",
+            status,
+            view=view,
+            error=error,
+            raw=raw,
+            saved=ctx.request.query_params.get("saved"),
+            ban_days=lists.ban_days(self.config, None),
+            callbacks=await appointments.listing(self.store, now=self.clock(), caller=number),
+            open_statuses=OPEN,
+            cbtime=self.callback_time,
+        )
 
     async def change_lists(self, what: str, raw: str, kind: str, ctx: Ctx) -> bool:
         """Ban, lift, allowlist or disallow a number or range; False when ``what`` is none of these."""
@@ -401,14 +470,23 @@ class Console:
 
     async def bans(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
         now = self.clock()
-        return self.show(ctx, "bans.html", status, bans=await lists.active_bans(self.store, now),
-                         allows=await lists.allowlist(self.store), error=error, form=ctx.form,
-                         ban_days=lists.ban_days(self.config, None), saved=ctx.request.query_params.get("saved"))
+        return self.show(
+            ctx,
+            "bans.html",
+            status,
+            bans=await lists.active_bans(self.store, now),
+            allows=await lists.allowlist(self.store),
+            error=error,
+            form=ctx.form,
+            ban_days=lists.ban_days(self.config, None),
+            saved=ctx.request.query_params.get("saved"),
+        )
 
     async def bans_action(self, ctx: Ctx) -> Response:
         try:
-            if not await self.change_lists(ctx.request.path_params["what"], ctx.form.get("target", ""),
-                                           ctx.form.get("kind", "number"), ctx):
+            if not await self.change_lists(
+                ctx.request.path_params["what"], ctx.form.get("target", ""), ctx.form.get("kind", "number"), ctx
+            ):
                 return self.show(ctx, "error.html", 404, message="No such action.")
         except ActionError as exc:
             return await self.bans(ctx, str(exc), 400)
@@ -420,20 +498,29 @@ class Console:
         return datetime.fromtimestamp(ts, ZoneInfo(self.config.callbacks.timezone)).strftime(fmt)
 
     async def callbacks(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
-        every = await appointments.load_all(self.store)          # by due time
+        every = await appointments.load_all(self.store)  # by due time
         finished = sorted((a for a in every if a.status not in OPEN), key=lambda a: (-a.updated, a.id))
-        return self.show(ctx, "callbacks.html", status, open=[a for a in every if a.status in OPEN],
-                         finished=finished[:FINISHED_CALLBACKS_SHOWN], error=error, form=ctx.form,
-                         zone=self.config.callbacks.timezone, cbtime=self.callback_time,
-                         saved=ctx.request.query_params.get("saved"))
+        return self.show(
+            ctx,
+            "callbacks.html",
+            status,
+            open=[a for a in every if a.status in OPEN],
+            finished=finished[:FINISHED_CALLBACKS_SHOWN],
+            error=error,
+            form=ctx.form,
+            zone=self.config.callbacks.timezone,
+            cbtime=self.callback_time,
+            saved=ctx.request.query_params.get("saved"),
+        )
 
     async def callbacks_action(self, ctx: Ctx) -> Response:
         what, aid, now = ctx.request.path_params["what"], ctx.form.get("id", "")[:64], self.clock()
         try:
             if what == "move":
                 due = appointments.parse_time(ctx.form.get("at", "")[:64], self.config.callbacks.timezone)
-                appt = await appointments.operator_move(self.store, Rules.from_config(self.config.callbacks), aid,
-                                                        due=due, now=now, actor=ctx.actor)
+                appt = await appointments.operator_move(
+                    self.store, Rules.from_config(self.config.callbacks), aid, due=due, now=now, actor=ctx.actor
+                )
             elif what == "cancel":
                 appt = await appointments.operator_cancel(self.store, aid, now=now, actor=ctx.actor)
             else:
@@ -452,8 +539,14 @@ class Console:
             self._sent.clear()
         sent = {n for n in self._sent if n}
         due = sorted((w for w in self._due[1] if w.caller not in sent), key=lambda w: (-w.score, -w.last_incident))
-        return self.show(ctx, "warnings.html", due=due[:DUE_SHOWN], more=max(0, len(due) - DUE_SHOWN),
-                         as_of=self._due[0], saved=ctx.request.query_params.get("saved"))
+        return self.show(
+            ctx,
+            "warnings.html",
+            due=due[:DUE_SHOWN],
+            more=max(0, len(due) - DUE_SHOWN),
+            as_of=self._due[0],
+            saved=ctx.request.query_params.get("saved"),
+        )
 
     async def letter(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
@@ -471,19 +564,41 @@ class Console:
         q = ctx.request.query_params.get("days", "30")
         days = int(q) if q.isdigit() and 7 <= int(q) <= 366 else 30
         s = await audit.stats(self.store, self.clock(), days, self.config.web.timezone)
-        return self.show(ctx, "stats.html", s=s, days=days, data=({
-            "days": s.days, "per_day": s.per_day, "per_week": s.per_week, "screenings": s.screenings,
-            "repeat": s.repeat_callers, "per_agent": s.per_agent, "open_age": list(s.open_by_age.items())}))
+        return self.show(
+            ctx,
+            "stats.html",
+            s=s,
+            days=days,
+            data=(
+                {
+                    "days": s.days,
+                    "per_day": s.per_day,
+                    "per_week": s.per_week,
+                    "screenings": s.screenings,
+                    "repeat": s.repeat_callers,
+                    "per_agent": s.per_agent,
+                    "open_age": list(s.open_by_age.items()),
+                }
+            ),
+        )
 
     async def audit_page(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
-        entries = await audit.audit(self.store, q.get("actor", "")[:100], q.get("action", "")[:50],
-                                    q.get("text", "")[:100], 200)
+        entries = await audit.audit(
+            self.store, q.get("actor", "")[:100], q.get("action", "")[:50], q.get("text", "")[:100], 200
+        )
         return self.show(ctx, "audit.html", entries=entries, q=q)
 
     async def admin(self, ctx: Ctx, error: str = "", status: int = 200, done: str = "") -> Response:
-        return self.show(ctx, "admin.html", status, users=await users.list_users(self.store), roles=users.ROLES,
-                         error=error, done=done or ctx.request.query_params.get("done", ""))
+        return self.show(
+            ctx,
+            "admin.html",
+            status,
+            users=await users.list_users(self.store),
+            roles=users.ROLES,
+            error=error,
+            done=done or ctx.request.query_params.get("done", ""),
+        )
 
     async def admin_action(self, ctx: Ctx) -> Response:
         what, f, now = ctx.request.path_params["what"], ctx.form, self.clock()
@@ -497,8 +612,9 @@ class Console:
                     raise ActionError("you cannot remove your own account.")
                 await users.remove(self.store, f.get("name", ""), ctx.actor, now)
             elif what == "erase":
-                n = await logbook.erase(self.store, self.number(f.get("number", "")), f.get("confirm", ""),
-                                        ctx.actor, now)
+                n = await logbook.erase(
+                    self.store, self.number(f.get("number", "")), f.get("confirm", ""), ctx.actor, now
+                )
                 return RedirectResponse("/admin?" + urlencode({"done": f"erased: {n} record(s)"}), 303)
             elif what == "purge":
                 n = await logbook.purge(self.store, ctx.actor, now)
@@ -516,15 +632,25 @@ class Console:
             return await self.admin(ctx, str(exc), 400)
         view = await logbook.export_caller(self.config, self.store, number, ctx.actor, self.clock())
         r = view.record
-        data = {"exported_at": self.local(self.clock(), "%Y-%m-%dT%H:%M:%S%z"), "caller": number,
-                "decision": {"action": view.decision.action.value, "reason": view.decision.reason.value,
-                             "score": view.decision.score},
-                "ban": None if r.ban is None else r.ban.__dict__, "allowlisted": None if r.allow is None else r.allow.__dict__,
-                "warning_sent_at": r.warning_sent_at, "incidents": [incident_dict(number, i) for i in r.incidents],
-                "callbacks": [a.public() for a in view.appointments]}
-        return Response(json.dumps(data, indent=2, ensure_ascii=False), media_type="application/json",
-                        headers={"Content-Disposition": 'attachment; filename="caller-export.json"',
-                                 "Cache-Control": "no-store"})
+        data = {
+            "exported_at": self.local(self.clock(), "%Y-%m-%dT%H:%M:%S%z"),
+            "caller": number,
+            "decision": {
+                "action": view.decision.action.value,
+                "reason": view.decision.reason.value,
+                "score": view.decision.score,
+            },
+            "ban": None if r.ban is None else r.ban.__dict__,
+            "allowlisted": None if r.allow is None else r.allow.__dict__,
+            "warning_sent_at": r.warning_sent_at,
+            "incidents": [incident_dict(number, i) for i in r.incidents],
+            "callbacks": [a.public() for a in view.appointments],
+        }
+        return Response(
+            json.dumps(data, indent=2, ensure_ascii=False),
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="caller-export.json"', "Cache-Control": "no-store"},
+        )
 
     async def end_cooldown(self, ctx: Ctx) -> Response:
         try:
@@ -548,8 +674,12 @@ def _download(items: list[dict], fmt: str, name: str) -> Response:
     writer.writeheader()
     for item in items:
         # A cell starting with = + - @ would be a formula in a spreadsheet: quote it.
-        writer.writerow({k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" and k != "caller" else
-                             "" if v is None else v) for k, v in item.items()})
+        writer.writerow(
+            {
+                k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" and k != "caller" else "" if v is None else v)
+                for k, v in item.items()
+            }
+        )
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 

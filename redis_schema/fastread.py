@@ -43,10 +43,18 @@ from typing import Any
 
 import hiredis
 from redis.asyncio.connection import RedisSSLContext, SSLConnection, parse_url
-from redis.exceptions import (AuthenticationError, ConnectionError, DataError, RedisError, ResponseError,
-                              TimeoutError as RedisTimeoutError)
+from redis.exceptions import (
+    AuthenticationError,
+    ConnectionError,
+    DataError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
 
-_MORE = object()   # hiredis: no complete reply buffered yet
+_MORE = object()  # hiredis: no complete reply buffered yet
 
 
 def _pairs(reply: Any) -> dict[str, str]:
@@ -60,26 +68,33 @@ def _pairs(reply: Any) -> dict[str, str]:
 class _Connection(asyncio.Protocol):
     """One pipelined connection: requests in send order, each a future, answered in that order."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_lost, *, max_in_flight: int, socket_timeout: float,
-                 max_reply_bytes: int):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_lost,
+        *,
+        max_in_flight: int,
+        socket_timeout: float,
+        max_reply_bytes: int,
+    ):
         self.loop = loop
         self.on_lost = on_lost
         self.max_in_flight = max_in_flight
         self.socket_timeout = socket_timeout
         self.max_reply_bytes = max_reply_bytes
         self.reader = hiredis.Reader(replyError=ResponseError, encoding="utf-8", notEnoughData=_MORE)
-        self.pending: deque[tuple[asyncio.Future, float, float]] = deque()   # (future, sent at, deadline)
+        self.pending: deque[tuple[asyncio.Future, float, float]] = deque()  # (future, sent at, deadline)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at = math.inf
-        self.unparsed = 0   # bytes received since the last complete reply (an upper bound)
-        self.outbox: list[bytes] = []   # commands not yet written
-        self.in_turn = False            # a command went out in this loop turn: the next ones wait for its end
+        self.unparsed = 0  # bytes received since the last complete reply (an upper bound)
+        self.outbox: list[bytes] = []  # commands not yet written
+        self.in_turn = False  # a command went out in this loop turn: the next ones wait for its end
 
     # ---- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport   # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -88,9 +103,9 @@ class _Connection(asyncio.Protocol):
         while True:
             try:
                 reply = reader.gets()
-            except UnicodeDecodeError as exc:   # hiredis consumed the whole reply before it complained
+            except UnicodeDecodeError as exc:  # hiredis consumed the whole reply before it complained
                 reply = DataError(f"Redis sent a reply that is not UTF-8: {exc}")
-            except Exception as exc:            # hiredis.ProtocolError: the stream cannot be trusted
+            except Exception as exc:  # hiredis.ProtocolError: the stream cannot be trusted
                 self.abort(ConnectionError(f"Redis protocol error: {exc}"))
                 return
             if reply is _MORE:
@@ -100,13 +115,13 @@ class _Connection(asyncio.Protocol):
                 self.abort(ConnectionError("Redis sent a reply that nobody asked for"))
                 return
             future = self.pending.popleft()[0]
-            if future.done():                   # its caller gave up or its deadline passed: discard
+            if future.done():  # its caller gave up or its deadline passed: discard
                 continue
             if isinstance(reply, Exception):
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
-        if answered:   # what is left is part of this one read (asyncio reads at most 256 KiB at a time)
+        if answered:  # what is left is part of this one read (asyncio reads at most 256 KiB at a time)
             self.unparsed = len(data)
         else:
             self.unparsed += len(data)
@@ -128,14 +143,14 @@ class _Connection(asyncio.Protocol):
         future = self.loop.create_future()
         now = self.loop.time()
         self.pending.append((future, now, deadline))
-        if self.in_turn:      # the rest of this loop turn's requests go out together at its end
+        if self.in_turn:  # the rest of this loop turn's requests go out together at its end
             self.outbox.append(command)
-        else:                 # the turn's first at once: it does not wait for the loop's other work
+        else:  # the turn's first at once: it does not wait for the loop's other work
             self.transport.write(command)
             self.in_turn = True
             self.loop.call_soon(self._flush)
         due = min(deadline, now + self.socket_timeout)
-        if due < self.timer_at:   # with one budget for all, only a first request arms it
+        if due < self.timer_at:  # with one budget for all, only a first request arms it
             self._arm(due)
         return future
 
@@ -173,7 +188,7 @@ class _Connection(asyncio.Protocol):
     def abort(self, exc: RedisError) -> None:
         """Drop the connection at once and fail every request waiting on it with ``exc``."""
         if self.transport is not None:
-            self.transport.abort()   # connection_lost follows, but the requests fail now
+            self.transport.abort()  # connection_lost follows, but the requests fail now
         self._fail_all(exc)
 
     def _fail_all(self, exc: RedisError) -> None:
@@ -193,7 +208,7 @@ class _Connection(asyncio.Protocol):
 class _Slot:
     """One of the reader's connections, reconnected on demand (one attempt at a time)."""
 
-    def __init__(self, reader: "CallerReader"):
+    def __init__(self, reader: CallerReader):
         self.reader = reader
         self.conn: _Connection | None = None
         self.attempt: asyncio.Future | None = None
@@ -211,18 +226,18 @@ class _Slot:
             self.attempt = loop.create_task(self._connect())
             self.attempt.add_done_callback(self._attempt_done)
         try:
-            return await asyncio.shield(self.attempt)   # a caller's timeout does not end the shared attempt
+            return await asyncio.shield(self.attempt)  # a caller's timeout does not end the shared attempt
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
-                raise                                   # this caller was cancelled
-            raise ConnectionError("Redis reader closed") from None   # the attempt was, by close()
+                raise  # this caller was cancelled
+            raise ConnectionError("Redis reader closed") from None  # the attempt was, by close()
 
     def _attempt_done(self, attempt: asyncio.Future) -> None:
         self.attempt = None
         if attempt.cancelled():
             return
-        exc = attempt.exception()   # also marks it retrieved when no caller waited for it
+        exc = attempt.exception()  # also marks it retrieved when no caller waited for it
         if exc is not None:
             self.last_error = exc
             self.retry_at = asyncio.get_running_loop().time() + self.reader.backoff
@@ -239,8 +254,13 @@ class _Slot:
 
         def factory() -> _Connection:
             nonlocal conn
-            conn = _Connection(loop, self._lost, max_in_flight=r.max_in_flight, socket_timeout=r.socket_timeout,
-                               max_reply_bytes=r.max_reply_bytes)
+            conn = _Connection(
+                loop,
+                self._lost,
+                max_in_flight=r.max_in_flight,
+                socket_timeout=r.socket_timeout,
+                max_reply_bytes=r.max_reply_bytes,
+            )
             return conn
 
         try:
@@ -249,8 +269,9 @@ class _Slot:
                     await loop.create_unix_connection(factory, r.path)
                 else:
                     ssl = r.ssl.get() if r.ssl is not None else None
-                    await loop.create_connection(factory, r.host, r.port, ssl=ssl,
-                                                 server_hostname=r.host if ssl else None)
+                    await loop.create_connection(
+                        factory, r.host, r.port, ssl=ssl, server_hostname=r.host if ssl else None
+                    )
                 assert conn is not None
                 replies = [conn.send(hiredis.pack_command(command)) for command in r.handshake]
                 for reply in replies:
@@ -262,9 +283,9 @@ class _Slot:
                         raise
         except BaseException as exc:
             if conn is not None:
-                for reply in replies:   # nobody awaits these any more
+                for reply in replies:  # nobody awaits these any more
                     if not reply.cancel() and not reply.cancelled():
-                        reply.exception()   # (marks a failed one as seen)
+                        reply.exception()  # (marks a failed one as seen)
                 conn.abort(ConnectionError("connect attempt ended"))
             if isinstance(exc, TimeoutError) and not isinstance(exc, RedisError):
                 raise RedisTimeoutError(f"Connecting to Redis took more than {r.connect_timeout:g} s") from None
@@ -290,10 +311,23 @@ class CallerReader:
     Connects lazily: nothing is opened until the first request.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 6379, path: str | None = None,
-                 username: str | None = None, password: str | None = None, db: int = 0,
-                 ssl: RedisSSLContext | None = None, connections: int = 2, max_in_flight: int = 4096, socket_timeout: float = 5.0,
-                 connect_timeout: float = 2.0, backoff: float = 0.1, max_reply_bytes: int = 16 * 1024 * 1024):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        path: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        db: int = 0,
+        ssl: RedisSSLContext | None = None,
+        connections: int = 2,
+        max_in_flight: int = 4096,
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 2.0,
+        backoff: float = 0.1,
+        max_reply_bytes: int = 16 * 1024 * 1024,
+    ):
         if connections < 1 or max_in_flight < 1:
             raise ValueError("connections and max_in_flight must be at least 1")
         self.host, self.port, self.path, self.ssl = host, port, path, ssl
@@ -315,7 +349,7 @@ class CallerReader:
         self.closed = False
 
     @classmethod
-    def from_url(cls, url: str, *, password: str | None = None, **options: Any) -> "CallerReader":
+    def from_url(cls, url: str, *, password: str | None = None, **options: Any) -> CallerReader:
         """From the service's Redis URL, read as redis-py reads it (``password``: as ``connect()`` takes it;
         a password in the URL wins, as in redis-py's ``from_url``, and so do ``socket_timeout`` and
         ``socket_connect_timeout`` query parameters over the defaults and ``options``)."""
@@ -324,12 +358,19 @@ class CallerReader:
         for name, option in (("socket_timeout", "socket_timeout"), ("socket_connect_timeout", "connect_timeout")):
             if kwargs.get(name) is not None:
                 options[option] = float(kwargs[name])
-        ssl_context = None   # redis-py's own, with its defaults; built on the first connect, as redis-py does
+        ssl_context = None  # redis-py's own, with its defaults; built on the first connect, as redis-py does
         if url.startswith("rediss://"):
             ssl_context = SSLConnection(**{k: v for k, v in kwargs.items() if k.startswith("ssl_")}).ssl_context
-        return cls(host=kwargs.get("host") or "localhost", port=int(kwargs.get("port") or 6379),
-                   path=kwargs.get("path"), username=kwargs.get("username"), password=kwargs.get("password"),
-                   db=int(kwargs.get("db") or 0), ssl=ssl_context, **options)
+        return cls(
+            host=kwargs.get("host") or "localhost",
+            port=int(kwargs.get("port") or 6379),
+            path=kwargs.get("path"),
+            username=kwargs.get("username"),
+            password=kwargs.get("password"),
+            db=int(kwargs.get("db") or 0),
+            ssl=ssl_context,
+            **options,
+        )
 
     async def hgetall(self, key: str, budget: float | None = None) -> dict[str, str]:
         """The hash at ``key`` (``{}`` when there is none), decoded as redis-py's decode_responses=True.
@@ -341,7 +382,7 @@ class CallerReader:
         slot = self._next()
         deadline = math.inf if budget is None else asyncio.get_running_loop().time() + budget
         conn = slot.conn
-        if conn is None:   # rare: a first request, or after a loss
+        if conn is None:  # rare: a first request, or after a loss
             async with asyncio.timeout_at(None if budget is None else deadline):
                 conn = await slot.connection()
         return _pairs(await conn.send(hiredis.pack_command(("HGETALL", key)), deadline))
@@ -351,4 +392,4 @@ class CallerReader:
         self.closed = True
         for slot in self._slots:
             slot.close()
-        await asyncio.sleep(0)   # let the transports finish closing
+        await asyncio.sleep(0)  # let the transports finish closing

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 PREFIX = "gw:"
 
+
 # Per caller: one hash holding the caller's incidents, ban, allowlist entry and warning.
 # The {hash tag} keeps every key of one caller in one Redis Cluster slot.
 def caller(number: str) -> str:
@@ -13,21 +14,21 @@ def caller(number: str) -> str:
 CALLER_SCAN = PREFIX + "c:{*}"
 
 # Global indexes for the supervisor tools (not read on the screening path).
-INCIDENTS_BY_TIME = PREFIX + "incidents"        # ZSET incident id -> epoch seconds
-INCIDENT_OWNER = PREFIX + "incident-owner"      # HASH incident id -> caller number
-PREFIX_BANS = PREFIX + "prefix:ban"             # HASH prefix -> JSON {until, reason, at, by}
-PREFIX_ALLOWS = PREFIX + "prefix:allow"         # HASH prefix -> JSON {reason, at, by}
-EVENTS = PREFIX + "events"                      # STREAM logbook event log (incidents, for wallboards)
-AUDIT = PREFIX + "audit"                        # STREAM audit trail of every change
-COOLDOWNS = PREFIX + "cooldowns"               # HASH agent interface -> JSON cool-down state (one key: atomic)
-CALLBACKS = PREFIX + "callbacks"               # HASH appointment id -> JSON appointment (one key: compare-and-set)
-FORGOTTEN = PREFIX + "forgotten"                # ZSET sha256(number) -> time of the erasure (see SCHEMA.md)
-OLD_COOLDOWN_DUE = PREFIX + "cooldown:due"      # before 0.2: migrated into COOLDOWNS at start
+INCIDENTS_BY_TIME = PREFIX + "incidents"  # ZSET incident id -> epoch seconds
+INCIDENT_OWNER = PREFIX + "incident-owner"  # HASH incident id -> caller number
+PREFIX_BANS = PREFIX + "prefix:ban"  # HASH prefix -> JSON {until, reason, at, by}
+PREFIX_ALLOWS = PREFIX + "prefix:allow"  # HASH prefix -> JSON {reason, at, by}
+EVENTS = PREFIX + "events"  # STREAM logbook event log (incidents, for wallboards)
+AUDIT = PREFIX + "audit"  # STREAM audit trail of every change
+COOLDOWNS = PREFIX + "cooldowns"  # HASH agent interface -> JSON cool-down state (one key: atomic)
+CALLBACKS = PREFIX + "callbacks"  # HASH appointment id -> JSON appointment (one key: compare-and-set)
+FORGOTTEN = PREFIX + "forgotten"  # ZSET sha256(number) -> time of the erasure (see SCHEMA.md)
+OLD_COOLDOWN_DUE = PREFIX + "cooldown:due"  # before 0.2: migrated into COOLDOWNS at start
 OLD_COOLDOWN_STATE = PREFIX + "cooldown:state"
-QUARANTINE = PREFIX + "quarantine"              # HASH "<kind>:<name>:<time>" -> a malformed entry set aside
-BANS = PREFIX + "bans"                          # ZSET number -> ban end (epoch s): the bans page never SCANs callers
-ALLOWS = PREFIX + "allows"                      # ZSET number -> when it was allowlisted (the allowlist page)
-USERS = PREFIX + "users"                        # HASH console user name -> JSON {role, hash, gen, at, by}
+QUARANTINE = PREFIX + "quarantine"  # HASH "<kind>:<name>:<time>" -> a malformed entry set aside
+BANS = PREFIX + "bans"  # ZSET number -> ban end (epoch s): the bans page never SCANs callers
+ALLOWS = PREFIX + "allows"  # ZSET number -> when it was allowlisted (the allowlist page)
+USERS = PREFIX + "users"  # HASH console user name -> JSON {role, hash, gen, at, by}
 
 
 def login_failures(who: str) -> str:
@@ -46,9 +47,21 @@ STATS_SCAN = PREFIX + "stats:*"
 # index counted in field NEXT_INDEX; "<n>.i" holds the incident's global id.
 NEXT_INDEX = "n"
 INCIDENT_FIELDS = {
-    "i": "id", "t": "at", "c": "category", "s": "severity", "a": "agent", "q": "queue", "u": "uniqueid",
-    "l": "linkedid", "n": "note", "o": "source", "by": "actor", "d": "debrief", "dt": "debrief_at",
-    "da": "debrief_answer", "db": "debrief_by",
+    "i": "id",
+    "t": "at",
+    "c": "category",
+    "s": "severity",
+    "a": "agent",
+    "q": "queue",
+    "u": "uniqueid",
+    "l": "linkedid",
+    "n": "note",
+    "o": "source",
+    "by": "actor",
+    "d": "debrief",
+    "dt": "debrief_at",
+    "da": "debrief_answer",
+    "db": "debrief_by",
 }
 INCIDENT_SUFFIX = {v: k for k, v in INCIDENT_FIELDS.items()}
 BAN_FIELDS = {"ban.until": "until", "ban.reason": "reason", "ban.src": "source", "ban.at": "set_at", "ban.by": "actor"}

@@ -10,9 +10,10 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -33,10 +34,18 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """The primary that the sentinels name, with a pool that waits for a free connection."""
 
 
-def connect(url: str, *, password: str | None = None, max_connections: int = 64,
-            pool_timeout: float = 1.0, socket_timeout: float = 5.0, mode: str = "standalone",
-            sentinels: Iterable[tuple[str, int]] = (), service_name: str = "grenswacht",
-            nodes: Iterable[tuple[str, int]] = ()) -> Redis | RedisCluster:
+def connect(
+    url: str,
+    *,
+    password: str | None = None,
+    max_connections: int = 64,
+    pool_timeout: float = 1.0,
+    socket_timeout: float = 5.0,
+    mode: str = "standalone",
+    sentinels: Iterable[tuple[str, int]] = (),
+    service_name: str = "grenswacht",
+    nodes: Iterable[tuple[str, int]] = (),
+) -> Redis | RedisCluster:
     """A client whose pool waits (up to ``pool_timeout``) for a free connection instead of failing.
 
     A pooled connection that broke (Redis restarted) is retried twice on a fresh one, quickly;
@@ -49,23 +58,43 @@ def connect(url: str, *, password: str | None = None, max_connections: int = 64,
     retry = Retry(ExponentialBackoff(cap=0.1, base=0.005), 2)
     timeouts = dict(socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 2.0))
     if mode == "cluster":
-        return RedisCluster.from_url(url, startup_nodes=[ClusterNode(host, port) for host, port in nodes] or None,
-                                     password=password, decode_responses=True, max_connections=max_connections,
-                                     retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), 3), **timeouts)
+        return RedisCluster.from_url(
+            url,
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes] or None,
+            password=password,
+            decode_responses=True,
+            max_connections=max_connections,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), 3),
+            **timeouts,
+        )
     if mode == "sentinel":
-        parsed = BlockingConnectionPool.from_url(url).connection_kwargs   # the database from the url
+        parsed = BlockingConnectionPool.from_url(url).connection_kwargs  # the database from the url
         opts = {k: v for k, v in parsed.items() if k in ("db", "username")}
         if url.startswith("rediss://"):
             opts["connection_class"] = SentinelManagedSSLConnection
         manager = Sentinel(list(sentinels), sentinel_kwargs=dict(timeouts), **timeouts)
-        return manager.master_for(service_name, connection_pool_class=_BlockingSentinelPool, password=password,
-                                  max_connections=max_connections, timeout=pool_timeout, decode_responses=True,
-                                  health_check_interval=30, retry=retry, **opts)
+        return manager.master_for(
+            service_name,
+            connection_pool_class=_BlockingSentinelPool,
+            password=password,
+            max_connections=max_connections,
+            timeout=pool_timeout,
+            decode_responses=True,
+            health_check_interval=30,
+            retry=retry,
+            **opts,
+        )
     pool = BlockingConnectionPool.from_url(
-        url, password=password, max_connections=max_connections, timeout=pool_timeout,
-        decode_responses=True, health_check_interval=30, retry=retry, **timeouts,
+        url,
+        password=password,
+        max_connections=max_connections,
+        timeout=pool_timeout,
+        decode_responses=True,
+        health_check_interval=30,
+        retry=retry,
+        **timeouts,
     )
-    return Redis.from_pool(pool)   # owns the pool: aclose() closes its connections too
+    return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections too
 
 
 # Stored times beyond the year 9999 cannot be shown or compared sensibly; they are read as this.
@@ -77,7 +106,7 @@ def _num(value: str | None, kind=float):
         number = kind(value) if value not in (None, "") else None
     except (TypeError, ValueError, OverflowError):
         return None
-    if number is not None and not -MAX_TIME <= number <= MAX_TIME:   # inf, nan and absurd years
+    if number is not None and not -MAX_TIME <= number <= MAX_TIME:  # inf, nan and absurd years
         return MAX_TIME if number == number and number > 0 else None
     return number
 
@@ -86,9 +115,9 @@ def _num(value: str | None, kind=float):
 class Durability:
     """Whether an acknowledged write survives a Redis restart, as far as Redis tells."""
 
-    durable: bool   # an acknowledged incident survives a Redis restart
-    mode: str       # "aof-always" | "waitaof" | "aof-everysec" | "rdb-only" | "none" | "unknown"
-    detail: str     # one sentence for the operator
+    durable: bool  # an acknowledged incident survives a Redis restart
+    mode: str  # "aof-always" | "waitaof" | "aof-everysec" | "rdb-only" | "none" | "unknown"
+    detail: str  # one sentence for the operator
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -103,15 +132,24 @@ def durability_of(version: str, aof_enabled: bool, appendfsync: str | None, save
     if aof_enabled and _version(version) >= (7, 2):
         return Durability(True, "waitaof", "Redis has AOF on; each incident is confirmed on disk with WAITAOF.")
     if aof_enabled:
-        return Durability(False, "aof-everysec" if appendfsync else "unknown",
-                          f"Redis {version} syncs its AOF only every second (appendfsync {appendfsync or 'unknown'}), "
-                          f"so a crash can lose the last acknowledged incidents; {fix}.")
+        return Durability(
+            False,
+            "aof-everysec" if appendfsync else "unknown",
+            f"Redis {version} syncs its AOF only every second (appendfsync {appendfsync or 'unknown'}), "
+            f"so a crash can lose the last acknowledged incidents; {fix}.",
+        )
     if save:
-        return Durability(False, "rdb-only", "Redis only takes RDB snapshots, so a restart loses every incident "
-                                             f"since the last one; {fix}.")
+        return Durability(
+            False,
+            "rdb-only",
+            f"Redis only takes RDB snapshots, so a restart loses every incident since the last one; {fix}.",
+        )
     if save is None or appendfsync is None:
-        return Durability(False, "unknown", "Redis does not allow CONFIG GET, so its persistence cannot be checked; "
-                                            f"make sure to {fix}.")
+        return Durability(
+            False,
+            "unknown",
+            f"Redis does not allow CONFIG GET, so its persistence cannot be checked; make sure to {fix}.",
+        )
     return Durability(False, "none", f"Redis has no persistence, so a restart loses every incident; {fix}.")
 
 
@@ -135,29 +173,59 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
         if at is None or not data.get("category") or not data.get("id"):
             log.warning("malformed-incident-skipped", slot=slot)
             continue
-        incidents.append(Incident(
-            id=data["id"], slot=slot, at=at, category=data["category"], severity=_num(data.get("severity"), int) or 0,
-            agent=data.get("agent", ""), queue=data.get("queue", ""), uniqueid=data.get("uniqueid", ""),
-            linkedid=data.get("linkedid", ""), note=data.get("note", ""), source=data.get("source", ""),
-            actor=data.get("actor", ""), debrief=data.get("debrief", ""), debrief_at=_num(data.get("debrief_at")),
-            debrief_answer=data.get("debrief_answer", ""), debrief_by=data.get("debrief_by", ""), caller=number,
-        ))
+        incidents.append(
+            Incident(
+                id=data["id"],
+                slot=slot,
+                at=at,
+                category=data["category"],
+                severity=_num(data.get("severity"), int) or 0,
+                agent=data.get("agent", ""),
+                queue=data.get("queue", ""),
+                uniqueid=data.get("uniqueid", ""),
+                linkedid=data.get("linkedid", ""),
+                note=data.get("note", ""),
+                source=data.get("source", ""),
+                actor=data.get("actor", ""),
+                debrief=data.get("debrief", ""),
+                debrief_at=_num(data.get("debrief_at")),
+                debrief_answer=data.get("debrief_answer", ""),
+                debrief_by=data.get("debrief_by", ""),
+                caller=number,
+            )
+        )
     incidents.sort(key=lambda i: (i.at, i.id))
     ban_rec = None
     if "until" in ban and _num(ban["until"]) is not None:
-        ban_rec = Ban(until=_num(ban["until"]), reason=ban.get("reason", ""), source=ban.get("source", "manual"),
-                      set_at=_num(ban.get("set_at")) or 0.0, actor=ban.get("actor", ""))
+        ban_rec = Ban(
+            until=_num(ban["until"]),
+            reason=ban.get("reason", ""),
+            source=ban.get("source", "manual"),
+            set_at=_num(ban.get("set_at")) or 0.0,
+            actor=ban.get("actor", ""),
+        )
     allow_rec = None
     if allow:
-        allow_rec = Allow(reason=allow.get("reason", ""), set_at=_num(allow.get("set_at")) or 0.0,
-                          actor=allow.get("actor", ""))
-    return CallerRecord(number=number, incidents=tuple(incidents), ban=ban_rec, allow=allow_rec,
-                        warning_sent_at=_num(raw.get(keys.WARNING_SENT)))
+        allow_rec = Allow(
+            reason=allow.get("reason", ""), set_at=_num(allow.get("set_at")) or 0.0, actor=allow.get("actor", "")
+        )
+    return CallerRecord(
+        number=number,
+        incidents=tuple(incidents),
+        ban=ban_rec,
+        allow=allow_rec,
+        warning_sent_at=_num(raw.get(keys.WARNING_SENT)),
+    )
 
 
 def _ban_fields(ban: Ban) -> dict[str, str]:
-    return {"ban.until": _fmt(ban.until), "ban.reason": ban.reason, "ban.src": ban.source,
-            "ban.at": _fmt(ban.set_at), "ban.by": ban.actor}
+    return {
+        "ban.until": _fmt(ban.until),
+        "ban.reason": ban.reason,
+        "ban.src": ban.source,
+        "ban.at": _fmt(ban.set_at),
+        "ban.by": ban.actor,
+    }
 
 
 def _fmt(value: Any) -> str:
@@ -189,7 +257,7 @@ class Store:
 
     def __init__(self, redis: Redis, *, retention_days: int = 365, reader: CallerReader | None = None):
         self.redis = redis
-        self.reader = reader   # the lean screening read (standalone Redis); None: redis-py reads it
+        self.reader = reader  # the lean screening read (standalone Redis); None: redis-py reads it
         self.retention = retention_days * keys.DAY
         self._add_incident = redis.register_script(_lua("add_incident"))
         self._hash_cas = redis.register_script(_lua("hash_cas"))
@@ -200,7 +268,7 @@ class Store:
         server, or every primary of a Cluster (a Sentinel client talks to the primary only)."""
         if not self.cluster:
             return [{}]
-        await self.redis.initialize()        # the slots map, read on first use
+        await self.redis.initialize()  # the slots map, read on first use
         return [{"target_nodes": node} for node in self.redis.get_primaries()]
 
     async def close(self) -> None:
@@ -208,7 +276,7 @@ class Store:
             await self.reader.close()
         await self.redis.aclose()
         pool = getattr(self.redis, "connection_pool", None)
-        if isinstance(pool, SentinelConnectionPool):          # and the connections to the sentinels
+        if isinstance(pool, SentinelConnectionPool):  # and the connections to the sentinels
             for sentinel in pool.sentinel_manager.sentinels:
                 await sentinel.aclose()
 
@@ -221,7 +289,7 @@ class Store:
         if self.reader is not None:
             raw = await self.reader.hgetall(key, budget)
         else:
-            async with asyncio.timeout(budget):   # None: no limit
+            async with asyncio.timeout(budget):  # None: no limit
                 raw = await self.redis.hgetall(key)
         return parse_caller(number, raw)
 
@@ -234,8 +302,13 @@ class Store:
         for prefix, value in raw_bans.items():
             try:
                 d = json.loads(value)
-                bans[prefix] = Ban(until=float(d["until"]), reason=d.get("reason", ""), source="prefix",
-                                   set_at=float(d.get("at", 0)), actor=d.get("by", ""))
+                bans[prefix] = Ban(
+                    until=float(d["until"]),
+                    reason=d.get("reason", ""),
+                    source="prefix",
+                    set_at=float(d.get("at", 0)),
+                    actor=d.get("by", ""),
+                )
             except (ValueError, KeyError, TypeError):
                 log.warning("malformed-prefix-ban-skipped", prefix=prefix)
         for prefix, value in raw_allows.items():
@@ -314,7 +387,7 @@ class Store:
         """add_incident_on_disk on a Cluster: a pipeline sends each node's commands on one connection,
         so a WAIT after them (sent to that node) covers them. WAITAOF is not used: see durability()."""
         key = keys.caller(inc.caller)
-        await self.redis.initialize()        # the slots map (get_node_from_key), read on first use
+        await self.redis.initialize()  # the slots map (get_node_from_key), read on first use
         async with self.redis.pipeline(transaction=False) as pipe:
             # EVAL, not EVALSHA: a replica promoted by a failover has no script cache.
             pipe.execute_command("EVAL", self._add_incident.script, 1, key, *_incident_args(inc, self.retention))
@@ -325,15 +398,18 @@ class Store:
             pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
             pipe.hset(keys.INCIDENT_OWNER, got_id, inc.caller)
             if on_disk:
-                for node in {self.redis.get_node_from_key(k).name: self.redis.get_node_from_key(k)
-                             for k in (keys.INCIDENTS_BY_TIME, keys.INCIDENT_OWNER)}.values():
+                for node in {
+                    self.redis.get_node_from_key(k).name: self.redis.get_node_from_key(k)
+                    for k in (keys.INCIDENTS_BY_TIME, keys.INCIDENT_OWNER)
+                }.values():
                     pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=node)
             _, _, *more = await pipe.execute()
         return got_id, bool(created), on_disk and all(int(n) >= 1 for n in acked + more)
 
     async def _add(self, client: Redis, inc: Incident) -> tuple[str, bool]:
-        got_id, at, created = await self._add_incident(keys=[keys.caller(inc.caller)],
-                                                       args=_incident_args(inc, self.retention), client=client)
+        got_id, at, created = await self._add_incident(
+            keys=[keys.caller(inc.caller)], args=_incident_args(inc, self.retention), client=client
+        )
         await client.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
         await client.hset(keys.INCIDENT_OWNER, got_id, inc.caller)
         return got_id, bool(created)
@@ -350,7 +426,7 @@ class Store:
         """
         written = 0
         pending = 0
-        sha = await self.redis.script_load(self._add_incident.script)   # on every primary of a Cluster
+        sha = await self.redis.script_load(self._add_incident.script)  # on every primary of a Cluster
         pipe = self.redis.pipeline(transaction=False)
         for number, incidents, ban in callers:
             for inc in incidents:
@@ -383,13 +459,18 @@ class Store:
             try:
                 appendfsync = (await self.redis.config_get("appendfsync", **node)).get("appendfsync")
                 save = (await self.redis.config_get("save", **node)).get("save", "")
-            except ResponseError:          # CONFIG renamed or disabled, as hardened set-ups do
+            except ResponseError:  # CONFIG renamed or disabled, as hardened set-ups do
                 appendfsync = save = None
-            got = durability_of(str(server.get("redis_version", "")), bool(persistence.get("aof_enabled")),
-                                appendfsync, save)
+            got = durability_of(
+                str(server.get("redis_version", "")), bool(persistence.get("aof_enabled")), appendfsync, save
+            )
             if self.cluster and got.mode == "waitaof":
-                got = Durability(False, "aof-everysec", "Redis Cluster with AOF but not appendfsync always: an "
-                                 "incident cannot be confirmed on disk; set appendfsync always on every node.")
+                got = Durability(
+                    False,
+                    "aof-everysec",
+                    "Redis Cluster with AOF but not appendfsync always: an "
+                    "incident cannot be confirmed on disk; set appendfsync always on every node.",
+                )
             found.append(got)
         return next((d for d in found if not d.durable), found[0])
 
@@ -483,7 +564,7 @@ class Store:
 
     async def banned_numbers(self, now: float, limit: int = 1000) -> list[str]:
         """Numbers whose ban (per the index) ends after ``now``, soonest end first."""
-        await self.redis.zremrangebyscore(keys.BANS, "-inf", now)   # expired: tidy the index
+        await self.redis.zremrangebyscore(keys.BANS, "-inf", now)  # expired: tidy the index
         return await self.redis.zrangebyscore(keys.BANS, now, "+inf", start=0, num=limit)
 
     async def set_allow(self, number: str, allow: Allow) -> None:
@@ -492,7 +573,7 @@ class Store:
             pipe.hset(keys.caller(number), mapping=mapping)
             self._touch(pipe, number)
             await pipe.execute()
-        await self.redis.zadd(keys.ALLOWS, {number: allow.set_at})   # index: another slot, idempotent
+        await self.redis.zadd(keys.ALLOWS, {number: allow.set_at})  # index: another slot, idempotent
 
     async def clear_allow(self, number: str) -> bool:
         removed = bool(await self.redis.hdel(keys.caller(number), *keys.ALLOW_FIELDS))
@@ -514,6 +595,7 @@ class Store:
                     await self.redis.zadd(keys.ALLOWS, {number: rec.allow.set_at})
                     allows += 1
             batch.clear()
+
         async for number in self.all_callers():
             batch.append(number)
             if len(batch) >= 1000:
@@ -551,8 +633,9 @@ class Store:
                 return number, inc
         return None
 
-    async def set_debrief(self, number: str, incident: Incident, note: str, at: float, actor: str,
-                          answer: str = "") -> None:
+    async def set_debrief(
+        self, number: str, incident: Incident, note: str, at: float, actor: str, answer: str = ""
+    ) -> None:
         s = incident.slot
         mapping = {f"{s}.d": note, f"{s}.dt": _fmt(at), f"{s}.db": actor}
         if answer:
@@ -598,8 +681,9 @@ class Store:
         await self.redis.delete(keys.login_failures(who))
 
     async def incident_ids(self, since: float | None = None) -> list[tuple[str, float]]:
-        rows = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, since if since is not None else "-inf",
-                                              "+inf", withscores=True)
+        rows = await self.redis.zrangebyscore(
+            keys.INCIDENTS_BY_TIME, since if since is not None else "-inf", "+inf", withscores=True
+        )
         return [(iid, at) for iid, at in rows]
 
     async def owners(self, ids: Iterable[str]) -> dict[str, str | None]:
@@ -619,11 +703,15 @@ class Store:
     async def all_callers(self):
         """Every caller number with a record (SCAN; for supervisor tools, not the call path)."""
         async for key in self.redis.scan_iter(match=keys.CALLER_SCAN, count=1000):
-            yield key[key.index("{") + 1:key.rindex("}")]
+            yield key[key.index("{") + 1 : key.rindex("}")]
 
     async def publish_event(self, event: Mapping[str, Any]) -> str:
-        return await self.redis.xadd(keys.EVENTS, {k: _fmt(v) for k, v in event.items() if v is not None},
-                                     maxlen=keys.EVENTS_MAXLEN, approximate=True)
+        return await self.redis.xadd(
+            keys.EVENTS,
+            {k: _fmt(v) for k, v in event.items() if v is not None},
+            maxlen=keys.EVENTS_MAXLEN,
+            approximate=True,
+        )
 
     async def audit(self, actor: str, action: str, at: float, **details: Any) -> str:
         entry = {"actor": actor, "action": action, "at": _fmt(at)}
@@ -671,7 +759,7 @@ class Store:
         removed += await self._forget_in_stream(keys.AUDIT, number)
         # So that no copy of an incident still on its way (the service's journal) brings it back.
         await self.redis.zadd(keys.FORGOTTEN, {_digest(number): time.time()})
-        await self.rewrite_persistence()    # the AOF and RDB files still hold the number until then
+        await self.rewrite_persistence()  # the AOF and RDB files still hold the number until then
         return removed
 
     async def rewrite_persistence(self, timeout: float = 30.0) -> list[str]:
@@ -683,17 +771,17 @@ class Store:
         """
         done: list[str] = []
         deadline = asyncio.get_running_loop().time() + timeout
-        for node in await self._nodes():            # every primary of a Cluster
+        for node in await self._nodes():  # every primary of a Cluster
             info = await self.redis.info("persistence", **node)
             if info.get("aof_enabled"):
-                await self._wait_idle("aof_rewrite_in_progress", deadline, node)   # one begun before the erasure
+                await self._wait_idle("aof_rewrite_in_progress", deadline, node)  # one begun before the erasure
                 await self.redis.bgrewriteaof(**node)
                 done.append("aof")
             try:
                 save = (await self.redis.config_get("save", **node)).get("save", "")
             except ResponseError:
                 save = ""
-            if save or info.get("rdb_saves"):     # a snapshot on disk (never make one where there was none)
+            if save or info.get("rdb_saves"):  # a snapshot on disk (never make one where there was none)
                 await self._wait_idle("rdb_bgsave_in_progress", deadline, node)
                 await self.redis.execute_command("BGSAVE", "SCHEDULE", **node)
                 done.append("rdb")
@@ -728,11 +816,12 @@ class Store:
 
     async def purge(self, now: float) -> int:
         """Drop incidents older than retention, with their index entries. Returns how many."""
-        await self.redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)   # past any journal's keep
+        await self.redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)  # past any journal's keep
         cutoff = now - self.retention
         # Appointments: a finished one is kept for the retention after its last change.
-        await self._drop_callbacks(lambda a: a.get("status") in ("scheduled", "calling")
-                                   or (_num(str(a.get("updated", ""))) or now) > cutoff)
+        await self._drop_callbacks(
+            lambda a: a.get("status") in ("scheduled", "calling") or (_num(str(a.get("updated", ""))) or now) > cutoff
+        )
         old = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff)
         if not old:
             return 0
@@ -752,6 +841,6 @@ class Store:
 
 def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
     d = asdict(inc)
-    del d["slot"]           # a storage detail, not part of the record
+    del d["slot"]  # a storage detail, not part of the record
     d["caller"] = number
     return d

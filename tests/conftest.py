@@ -22,8 +22,12 @@ def redis_server():
 def make_config(redis_url: str, **sections) -> Config:
     """A test configuration: the given Redis, a free port, no AMI, a journal of its own."""
     journal = tempfile.mkdtemp(prefix="gw-journal-") + "/journal.jsonl"
-    data = {"redis": {"url": redis_url}, "agi": {"listen": "127.0.0.1:0"}, "ami": {"address": "127.0.0.1:1"},
-            "storage": {"journal_path": journal}}
+    data = {
+        "redis": {"url": redis_url},
+        "agi": {"listen": "127.0.0.1:0"},
+        "ami": {"address": "127.0.0.1:1"},
+        "storage": {"journal_path": journal},
+    }
     for name, value in sections.items():
         if isinstance(value, dict) and name in data:
             data[name].update(value)

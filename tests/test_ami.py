@@ -8,12 +8,15 @@ from agi.ami.client import AmiClient, AmiError, AmiUnsafe, check_action
 from tests.support.redis_server import free_port
 
 
-@pytest.mark.parametrize("fields", [
-    {"Action": "UserEvent", "Caller": "+31\r\nAction: Originate"},
-    {"Action": "QueuePause", "Reason": "x\ny"},
-    {"Action": "Ping", "Bad Key": "v"},
-    {"Action": "Ping", "X\r\n": "v"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Action": "UserEvent", "Caller": "+31\r\nAction: Originate"},
+        {"Action": "QueuePause", "Reason": "x\ny"},
+        {"Action": "Ping", "Bad Key": "v"},
+        {"Action": "Ping", "X\r\n": "v"},
+    ],
+)
 def test_line_breaks_and_bad_keys_are_refused_before_sending(fields):
     with pytest.raises(AmiUnsafe):
         check_action(fields)
@@ -30,7 +33,7 @@ async def test_unsafe_action_is_refused_even_without_a_connection():
 async def test_reconnect_backs_off_and_is_quiet_after_close():
     client = AmiClient("127.0.0.1", free_port(), "u", "s", reconnect_max=4)
     await client.connect()
-    await asyncio.sleep(3.5)          # attempts at about 0, 1 and 3 s: backoff 2, 4, 4
+    await asyncio.sleep(3.5)  # attempts at about 0, 1 and 3 s: backoff 2, 4, 4
     assert client._backoff == 4 and not client.connected
     await client.close()
     assert client.manager is None

@@ -43,8 +43,15 @@ async def deps(redis_server, store):
 
 
 def booked(deps, **kw) -> Appointment:
-    return A.new_appointment(caller=kw.pop("caller", N), agent="PJSIP/1001", queue="support",
-                             due=kw.pop("due", TUESDAY_10 - 60), now=TUESDAY_10 - 3600, incident="i1", **kw)
+    return A.new_appointment(
+        caller=kw.pop("caller", N),
+        agent="PJSIP/1001",
+        queue="support",
+        due=kw.pop("due", TUESDAY_10 - 60),
+        now=TUESDAY_10 - 3600,
+        incident="i1",
+        **kw,
+    )
 
 
 async def test_store_keeps_moves_and_cancels(deps):
@@ -82,7 +89,7 @@ async def test_two_instances_claim_a_due_appointment_once(deps):
     # A restarted instance (new token) sees it claimed: nothing to place until the lease ends.
     fresh = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="restarted")
     assert R.decide(fresh.rules, stored, TUESDAY_10 + 60) == R.WAIT
-    assert await fresh._claim(appt, TUESDAY_10 + 60) is None      # the stale copy no longer matches
+    assert await fresh._claim(appt, TUESDAY_10 + 60) is None  # the stale copy no longer matches
 
 
 async def test_missed_while_down_is_marked_and_logged(deps):
@@ -93,21 +100,22 @@ async def test_missed_while_down_is_marked_and_logged(deps):
     assert stored.status == "missed"
     [inc] = (await deps.store.load_caller(N)).incidents
     assert inc.category == "callback" and "missed" in inc.note and inc.source == "callback"
-    assert await placer.round() == []                                 # reported once
+    assert await placer.round() == []  # reported once
     assert len((await deps.store.load_caller(N)).incidents) == 1
 
 
 async def test_a_banned_caller_is_not_called_back_and_the_supervisor_is_told(deps):
     appt = await A.save_new(deps.store, booked(deps))
-    await deps.store.set_ban(N, Ban(until=TUESDAY_10 + 86400, reason="threat", source="manual", set_at=TUESDAY_10,
-                                    actor="sup1"))
+    await deps.store.set_ban(
+        N, Ban(until=TUESDAY_10 + 86400, reason="threat", source="manual", set_at=TUESDAY_10, actor="sup1")
+    )
     placer = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="t")
     assert await placer.round() == []
     stored = Appointment.load(await deps.store.callback(appt.id))
     assert (stored.status, stored.outcome) == ("cancelled", "banned")
     [inc] = (await deps.store.load_caller(N)).incidents
     assert "cancelled (banned)" in inc.note
-    await deps.logbook.work_once()                                    # the after-care: event, UserEvent, webhook
+    await deps.logbook.work_once()  # the after-care: event, UserEvent, webhook
     events = await deps.store.redis.xrange("gw:events")
     assert any(f.get("category") == "callback" for _, f in events)
 
@@ -128,12 +136,12 @@ async def test_outcomes_retry_then_finish(deps):
     await placer._claim(appt, TUESDAY_10)
     retried = await report_outcome(deps, appt.id, "NOANSWER")
     assert (retried.status, retried.attempts, retried.due) == ("scheduled", 1, TUESDAY_10 + 15 * 60)
-    assert await report_outcome(deps, appt.id, "ANSWER") is None       # not being placed: no change
+    assert await report_outcome(deps, appt.id, "ANSWER") is None  # not being placed: no change
     deps.clock_obj.now = retried.due
     await placer._claim(retried, retried.due)
     done = await report_outcome(deps, appt.id, "ANSWER")
     assert (done.status, done.attempts) == ("done", 2)
-    assert (await deps.store.load_caller(N)).incidents == ()          # nothing for the supervisor to follow up
+    assert (await deps.store.load_caller(N)).incidents == ()  # nothing for the supervisor to follow up
     [(_, event)] = await deps.store.redis.xrange("gw:events")
     assert (event["type"], event["id"], event["status"], event["attempts"]) == ("callback", appt.id, "done", "2")
     assert any(e["action"] == "callback-done" and e["appointment"] == appt.id for e in await deps.store.audit_entries())
@@ -172,11 +180,12 @@ async def test_forget_and_purge_take_appointments(deps):
 
 
 # ---- the CLI, as an operator runs it ------------------------------------------------------
-gw = test_cli.gw          # the CLI run as a user would, default configuration (hours 08:30-17:00, Mon-Fri)
+gw = test_cli.gw  # the CLI run as a user would, default configuration (hours 08:30-17:00, Mon-Fri)
 
 
 def _future_open_day() -> str:
     from datetime import date, timedelta
+
     day = date.today() + timedelta(days=2)
     while day.weekday() >= 5:
         day += timedelta(days=1)
@@ -201,19 +210,25 @@ def test_cli_add_list_move_cancel(gw):
     gw("callbacks", "cancel", aid)
     assert "cancelled" in gw("callbacks", "list").stdout
     audit = json.loads(gw("audit", "--json").stdout)
-    assert [e["action"] for e in audit if e.get("appointment") == aid] == ["callback-add", "callback-move",
-                                                                          "callback-cancel"]
+    assert [e["action"] for e in audit if e.get("appointment") == aid] == [
+        "callback-add",
+        "callback-move",
+        "callback-cancel",
+    ]
 
 
-@pytest.mark.parametrize("args, words", [
-    (("add", "0612345678", "--at", "2001-01-01T10:00", "--agent", "PJSIP/1001"), "in the past"),
-    (("add", "0612345678", "--at", "tomorrow"), "is not a time"),
-    (("add", "12", "--at", "2099-01-05T10:00"), "number"),
-    (("add", "0612345678", "--at", "2099-01-05T10:00", "--agent", "bad agent"), "not an agent interface"),
-    (("add", "0612345678", "--at", "2099-01-05T10:00"), "give --agent"),
-    (("move", "ffffffffffffffff", "--at", "2099-01-05T10:00"), "No callback appointment"),
-    (("cancel", "ffffffffffffffff"), "No callback appointment"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("add", "0612345678", "--at", "2001-01-01T10:00", "--agent", "PJSIP/1001"), "in the past"),
+        (("add", "0612345678", "--at", "tomorrow"), "is not a time"),
+        (("add", "12", "--at", "2099-01-05T10:00"), "number"),
+        (("add", "0612345678", "--at", "2099-01-05T10:00", "--agent", "bad agent"), "not an agent interface"),
+        (("add", "0612345678", "--at", "2099-01-05T10:00"), "give --agent"),
+        (("move", "ffffffffffffffff", "--at", "2099-01-05T10:00"), "No callback appointment"),
+        (("cancel", "ffffffffffffffff"), "No callback appointment"),
+    ],
+)
 def test_cli_bad_input_is_exit_2_and_one_sentence(gw, args, words):
     out = gw("callbacks", *args, ok=False)
     assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr
@@ -239,18 +254,26 @@ def _steps(context: str) -> list[str]:
 def test_the_callback_dialplan_plays_only_prompts_that_ship_and_passes_the_secret():
     import re
 
-    steps = [s for c in ("grenswacht-agent-key", "grenswacht-callback", "grenswacht-callback-closing",
-                         "grenswacht-callback-answered") for s in _steps(c)]
+    steps = [
+        s
+        for c in (
+            "grenswacht-agent-key",
+            "grenswacht-callback",
+            "grenswacht-callback-closing",
+            "grenswacht-callback-answered",
+        )
+        for s in _steps(c)
+    ]
     text = "\n".join(steps)
     names = set(re.findall(r"/(callback-[a-z]+)\)", text)) | {"callback-today", "callback-tomorrow"}
-    names |= set(re.findall(r"\$\{GW_PROMPTS\}/(callback-[a-z]+),", text))    # Read() prompts
+    names |= set(re.findall(r"\$\{GW_PROMPTS\}/(callback-[a-z]+),", text))  # Read() prompts
     assert {"callback-closing", "callback-time", "callback-confirm", "callback-whisper", "callback-default"} <= names
     for lang in ("nl", "en"):
         for name in names:
             assert (REPO / "dialplan" / "sounds" / lang / f"{name}.wav").stat().st_size > 8000, (lang, name)
     agis = re.findall(r",AGI\(([^,)]*)", text)
     assert agis and all(u.endswith("?secret=${GRENSWACHT_AGI_SECRET}") for u in agis)
-    assert sum("/callback?" in u for u in agis) == 5              # book, time, confirm, answered, result
+    assert sum("/callback?" in u for u in agis) == 5  # book, time, confirm, answered, result
     mapping = (REPO / "dialplan" / "grenswacht-applicationmap.conf").read_text()
     assert "grenswacht-callback => *7,self/callee,Gosub(grenswacht-agent-key,callback,1)" in mapping
     assert "#grenswacht-callback)" in (REPO / "dialplan" / "grenswacht-extensions.conf").read_text()

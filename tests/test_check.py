@@ -20,14 +20,21 @@ SOUNDS = Path(__file__).resolve().parents[1] / "dialplan" / "sounds"
 NO_AMI = "WARNING  ami: not configured (set GRENSWACHT_AMI_SECRET)"
 
 
-def check(tmp_path: Path, url: str, *args: str, journal: Path | None = None, extra: str = "",
-          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def check(
+    tmp_path: Path,
+    url: str,
+    *args: str,
+    journal: Path | None = None,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     cfg = tmp_path / "grenswacht.toml"
     journal = journal or tmp_path / "state" / "journal.jsonl"
     cfg.write_text(f'[redis]\nurl = "{url}"\n[storage]\njournal_path = "{journal}"\n{extra}')
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")} | (env or {})
-    return subprocess.run([SCRIPT, "--config", str(cfg), "check", *args], capture_output=True, text=True, timeout=60,
-                          env=environ)
+    return subprocess.run(
+        [SCRIPT, "--config", str(cfg), "check", *args], capture_output=True, text=True, timeout=60, env=environ
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +46,7 @@ def durable_redis():
 
 def lines(out: subprocess.CompletedProcess) -> list[str]:
     *checks, summary = out.stdout.strip().splitlines()
-    assert all(re.match(r"(ok|WARNING) +\S", line) for line in checks), out.stdout   # one line per check
+    assert all(re.match(r"(ok|WARNING) +\S", line) for line in checks), out.stdout  # one line per check
     assert summary == f"{len(checks)} checks, {sum(l.startswith('WARNING') for l in checks)} warning(s)."
     return checks
 
@@ -50,8 +57,11 @@ def test_durable_redis_passes_every_check(tmp_path, durable_redis):
     checks = lines(out)
     assert [c.split()[0] for c in checks] == ["ok", "ok", "ok", "ok", "WARNING"]
     assert "aof-always" in checks[2] and checks[4].startswith(NO_AMI)
-    out = check(tmp_path, durable_redis.url, "--strict")       # without AMI, strict says so
-    assert out.returncode == 2 and out.stderr == "grenswacht: 1 check(s) gave a warning, and --strict makes that an error.\n"
+    out = check(tmp_path, durable_redis.url, "--strict")  # without AMI, strict says so
+    assert (
+        out.returncode == 2
+        and out.stderr == "grenswacht: 1 check(s) gave a warning, and --strict makes that an error.\n"
+    )
 
 
 def test_prompts_are_checked_in_the_folder_the_config_names(tmp_path, durable_redis):
@@ -68,11 +78,14 @@ def test_prompts_are_checked_in_the_folder_the_config_names(tmp_path, durable_re
 
 
 def test_an_unreachable_ami_is_one_sentence_and_exit_2(tmp_path, durable_redis):
-    out = check(tmp_path, durable_redis.url, extra='[ami]\naddress = "127.0.0.1:1"\n',
-                env={"GRENSWACHT_AMI_SECRET": "s3cret"})
+    out = check(
+        tmp_path, durable_redis.url, extra='[ami]\naddress = "127.0.0.1:1"\n', env={"GRENSWACHT_AMI_SECRET": "s3cret"}
+    )
     assert out.returncode == 2, out.stdout
-    assert out.stderr == ("grenswacht: AMI at 127.0.0.1:1 cannot be reached (Connection refused); "
-                          "is Asterisk running with the manager enabled on that address?\n")
+    assert out.stderr == (
+        "grenswacht: AMI at 127.0.0.1:1 cannot be reached (Connection refused); "
+        "is Asterisk running with the manager enabled on that address?\n"
+    )
     assert "Traceback" not in out.stdout + out.stderr
 
 
@@ -112,7 +125,7 @@ def test_unreachable_redis_is_one_sentence_and_exit_2(tmp_path):
 def test_a_journal_that_cannot_be_written_or_holds_set_aside_entries_is_a_warning(tmp_path, durable_redis):
     blocked = tmp_path / "file"
     blocked.write_text("")
-    out = check(tmp_path, durable_redis.url, journal=blocked / "journal.jsonl")   # its folder is a file
+    out = check(tmp_path, durable_redis.url, journal=blocked / "journal.jsonl")  # its folder is a file
     assert out.returncode == 0 and lines(out)[3].startswith("WARNING  journal:") and "cannot be written" in out.stdout
     state = tmp_path / "state"
     state.mkdir()
@@ -141,13 +154,20 @@ Feature Groups:
 def test_feature_codes_and_permissions_are_read_from_asterisks_output():
     from agi.cli.check_cmds import feature_codes, feature_problems, missing_permissions, permissions
     from agi.config import Config
+
     codes = feature_codes(FEATURES_SHOW)
-    assert codes == {"grenswacht-callback": "*7", "grenswacht-endlog": "*0", "grenswacht-endlog-threat": "*9",
-                     "grenswacht-handover": "*8"}
+    assert codes == {
+        "grenswacht-callback": "*7",
+        "grenswacht-endlog": "*0",
+        "grenswacht-endlog-threat": "*9",
+        "grenswacht-handover": "*8",
+    }
     assert feature_problems(Config(), codes) == []
     changed = Config.model_validate({"features": {"endlog": "*5", "extra": {"*6": "threat"}}})
-    assert feature_problems(changed, codes) == ["features.endlog is *5 but the feature grenswacht-endlog is *0",
-                                                "features.extra *6 has no grenswacht-endlog-* feature with that code"]
+    assert feature_problems(changed, codes) == [
+        "features.endlog is *5 but the feature grenswacht-endlog is *0",
+        "features.extra *6 has no grenswacht-endlog-* feature with that code",
+    ]
     have = permissions(["  read perm: system,call,agent", " write perm: agent,user,originate,command"])
     assert missing_permissions(have) == ["read=user"]
     assert missing_permissions({"read": {"all"}, "write": {"all"}}) == []

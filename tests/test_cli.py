@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from agi.cli.common import iso
 from agi.engine import Ban, Incident
-
 
 N = "+31612345678"
 SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
@@ -30,6 +30,7 @@ def gw(tmp_path, redis_server, store):
         if ok:
             assert out.returncode == 0, out.stderr
         return out
+
     return run
 
 
@@ -94,7 +95,7 @@ def test_incidents_list_show_debrief_and_open(gw):
 def test_written_warnings(gw):
     for _ in range(2):
         gw("incidents", "add", "0612345678", "--category", "abuse")
-    gw("incidents", "add", "0687654321", "--category", "abuse")       # only warn: not due
+    gw("incidents", "add", "0687654321", "--category", "abuse")  # only warn: not due
     assert [w["caller"] for w in j(gw("warnings", "--json"))] == [N]
     gw("warnings", "sent", "0612345678")
     assert j(gw("warnings", "--json")) == []
@@ -120,13 +121,17 @@ async def test_forget_leaves_no_trace(gw, store):
     gw("allow", "0612345678")
     gw("warnings", "sent", "0612345678")
     await store.publish_event({"type": "incident", "caller": N})
-    assert gw("forget", "0612345678", ok=False).returncode == 2   # needs --yes
+    assert gw("forget", "0612345678", ok=False).returncode == 2  # needs --yes
     gw("forget", "0612345678", "--yes", "--actor", "dpo")
     found = []
     async for key in store.redis.scan_iter(count=1000):
         kind = await store.redis.type(key)
-        dump = {"hash": store.redis.hgetall, "zset": lambda k: store.redis.zrange(k, 0, -1),
-                "stream": lambda k: store.redis.xrange(k), "string": store.redis.get}[kind](key)
+        dump = {
+            "hash": store.redis.hgetall,
+            "zset": lambda k: store.redis.zrange(k, 0, -1),
+            "stream": lambda k: store.redis.xrange(k),
+            "string": store.redis.get,
+        }[kind](key)
         if "612345678" in key + repr(await dump):
             found.append(key)
     assert found == []
@@ -161,30 +166,37 @@ def test_audit_records_every_change_with_actor(gw):
     gw("incidents", "debrief", iid, "--note", "ok", "--actor", "sup4")
     entries = j(gw("audit", "--json"))
     assert [(e["action"], e["actor"]) for e in entries] == [
-        ("ban", "sup1"), ("unban", "sup2"), ("incident-add", "sup3"), ("incident-debrief", "sup4")]
+        ("ban", "sup1"),
+        ("unban", "sup2"),
+        ("incident-add", "sup3"),
+        ("incident-debrief", "sup4"),
+    ]
     tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
     assert j(gw("audit", "--since", tomorrow, "--json")) == []
 
 
-@pytest.mark.parametrize("args,needle", [
-    (("screen", "06-abc"), "is not a phone number"),
-    (("incidents", "show", "zzz"), "is not an incident id"),
-    (("incidents", "show", "0123456789ab"), "no incident with id"),
-    (("incidents", "list", "--since", "yesterday"), "is not a date"),
-    (("incidents", "add", "0612345678", "--category", "rude"), "is not in the protocol's weights"),
-    (("ban", "0612345678", "--days", "0"), "--days"),
-    (("ban", "--prefix", "+31a"), "is not a number prefix"),
-    (("screen", "06123456ab"), "is not a phone number"),
-    (("ban", "0612345678x9"), "is not a phone number"),
-    (("ban", "+3161234567"), "is not a valid phone number"),
-    (("ban", "0612345678", "--days", "999999999"), "--days must be a whole number from 1 to 3650"),
-    (("incidents", "add", "0612345678", "--category", "abuse", "--at", "2999-01-01"), "is out of range"),
-    (("incidents", "add", "0612345678", "--category", "abuse", "--at", "1999-12-31"), "is out of range"),
-    (("incidents", "list", "--since", "0001-01-01"), "is out of range"),
-    (("stats", "--since", "9999-12-31T23:59:59-23:59"), "is out of range"),
-    (("audit", "--since", "2999-01-01"), "is out of range"),
-    (("nosuch",), "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (("screen", "06-abc"), "is not a phone number"),
+        (("incidents", "show", "zzz"), "is not an incident id"),
+        (("incidents", "show", "0123456789ab"), "no incident with id"),
+        (("incidents", "list", "--since", "yesterday"), "is not a date"),
+        (("incidents", "add", "0612345678", "--category", "rude"), "is not in the protocol's weights"),
+        (("ban", "0612345678", "--days", "0"), "--days"),
+        (("ban", "--prefix", "+31a"), "is not a number prefix"),
+        (("screen", "06123456ab"), "is not a phone number"),
+        (("ban", "0612345678x9"), "is not a phone number"),
+        (("ban", "+3161234567"), "is not a valid phone number"),
+        (("ban", "0612345678", "--days", "999999999"), "--days must be a whole number from 1 to 3650"),
+        (("incidents", "add", "0612345678", "--category", "abuse", "--at", "2999-01-01"), "is out of range"),
+        (("incidents", "add", "0612345678", "--category", "abuse", "--at", "1999-12-31"), "is out of range"),
+        (("incidents", "list", "--since", "0001-01-01"), "is out of range"),
+        (("stats", "--since", "9999-12-31T23:59:59-23:59"), "is out of range"),
+        (("audit", "--since", "2999-01-01"), "is out of range"),
+        (("nosuch",), "invalid choice"),
+    ],
+)
 def test_bad_input_is_one_sentence_and_exit_2(gw, args, needle):
     out = gw(*args, ok=False)
     assert out.returncode == 2
@@ -193,9 +205,13 @@ def test_bad_input_is_one_sentence_and_exit_2(gw, args, needle):
 
 
 async def test_refused_input_writes_nothing(gw, store):
-    for args in (("ban", "0612345678", "--days", "999999999"), ("ban", "06123456ab"), ("allow", "0612345678x9"),
-                 ("incidents", "add", "0612345678", "--category", "abuse", "--at", "2739933-01-01"),
-                 ("incidents", "add", "0612345678", "--category", "abuse", "--at", "2999-01-01")):
+    for args in (
+        ("ban", "0612345678", "--days", "999999999"),
+        ("ban", "06123456ab"),
+        ("allow", "0612345678x9"),
+        ("incidents", "add", "0612345678", "--category", "abuse", "--at", "2739933-01-01"),
+        ("incidents", "add", "0612345678", "--category", "abuse", "--at", "2999-01-01"),
+    ):
         assert gw(*args, ok=False).returncode == 2
     assert await store.redis.dbsize() == 0
 
@@ -229,8 +245,10 @@ def test_serve_names_a_listen_address_in_use(tmp_path, redis_server):
         busy.listen()
         port = busy.getsockname()[1]
         cfg = tmp_path / "c.toml"
-        cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
-                       f'[ami]\naddress = "127.0.0.1:1"\n[storage]\njournal_path = "{tmp_path / "journal.jsonl"}"\n')
+        cfg.write_text(
+            f'[redis]\nurl = "{redis_server.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
+            f'[ami]\naddress = "127.0.0.1:1"\n[storage]\njournal_path = "{tmp_path / "journal.jsonl"}"\n'
+        )
         out = subprocess.run([SCRIPT, "--config", str(cfg), "serve"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines()[-1] == f"grenswacht: agi.listen 127.0.0.1:{port}: address already in use."

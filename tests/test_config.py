@@ -22,16 +22,19 @@ def test_example_file_in_the_repo_loads():
     assert cfg.protocols["default"].refuse_at == 3
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("[agi]\nlisten = 'nope'\n", "agi.listen"),
-    ("[agi]\nlistne = '1:2'\n", "agi.listne: is not a known setting"),
-    ("[numbers]\ndefault_region = 'XX'\n", "numbers.default_region"),
-    ("[protocols.default]\nwarn_at = 3\nsenior_at = 2\n", "warn_at <= senior_at"),
-    ("dids = { '+31201234567' = 'nothere' }\n", "dids.+31201234567"),
-    ("[redis]\npassword = 'x'\n", "redis.password: secrets do not belong in the file"),
-    ("[redis]\nurl = 'redis://:pw@host:6379'\n", "redis.url"),
-    ("[agi\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("[agi]\nlisten = 'nope'\n", "agi.listen"),
+        ("[agi]\nlistne = '1:2'\n", "agi.listne: is not a known setting"),
+        ("[numbers]\ndefault_region = 'XX'\n", "numbers.default_region"),
+        ("[protocols.default]\nwarn_at = 3\nsenior_at = 2\n", "warn_at <= senior_at"),
+        ("dids = { '+31201234567' = 'nothere' }\n", "dids.+31201234567"),
+        ("[redis]\npassword = 'x'\n", "redis.password: secrets do not belong in the file"),
+        ("[redis]\nurl = 'redis://:pw@host:6379'\n", "redis.url"),
+        ("[agi\n", "not valid TOML"),
+    ],
+)
 def test_bad_keys_are_named_in_one_sentence(tmp_path, text, needle):
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text), env={})
@@ -67,6 +70,6 @@ def test_agi_secret_comes_from_the_environment_and_must_be_url_safe(tmp_path):
     assert load_config(None, env={"GRENSWACHT_AGI_SECRET_FILE": str(secret_file)}).agi.secret == "b2" * 12
     with pytest.raises(ConfigError, match="travels in the AGI URL") as err:
         load_config(None, env={"GRENSWACHT_AGI_SECRET": "has,comma&and?more-than-16"})
-    assert "has,comma" not in str(err.value)                 # a secret is never echoed
+    assert "has,comma" not in str(err.value)  # a secret is never echoed
     with pytest.raises(ConfigError, match="secrets do not belong in the file"):
         load_config(write(tmp_path, '[agi]\nsecret = "x"\n'), env={})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from agi.aftercare.cooldown import REASON, BadState, Cooldown, due, plan_start, set_aside
@@ -14,7 +15,7 @@ A = "PJSIP/1001"
 def test_first_press_pauses_only_queues_not_paused_yet():
     plan = plan_start(None, A, {"support": None, "sales": "lunch", "vip": REASON}, 100.0, 300)
     assert plan.to_pause == ("support",)
-    assert plan.state.queues == ("support", "vip")          # vip is ours already; sales is not ours
+    assert plan.state.queues == ("support", "vip")  # vip is ours already; sales is not ours
     assert plan.left_alone == ("sales",)
     assert (plan.state.since, plan.state.until) == (100.0, 400.0)
 
@@ -50,8 +51,14 @@ def test_state_round_trips(queues, since, until):
 
 
 def test_malformed_state_is_refused():
-    for raw in ("", "{", "[]", '{"queues": "support", "since": 1, "until": 2}', '{"queues": []}',
-                '{"queues": [1], "since": 1, "until": 2}'):
+    for raw in (
+        "",
+        "{",
+        "[]",
+        '{"queues": "support", "since": 1, "until": 2}',
+        '{"queues": []}',
+        '{"queues": [1], "since": 1, "until": 2}',
+    ):
         try:
             Cooldown.load(A, raw)
         except BadState:
@@ -63,8 +70,8 @@ async def test_swap_is_compare_and_set(store):
     one = Cooldown(A, ("q",), 1.0, 2.0).dump()
     two = Cooldown(A, ("q", "r"), 1.0, 3.0).dump()
     assert await store.swap_cooldown(A, "", one)
-    assert not await store.swap_cooldown(A, "", two)            # someone wrote first
-    assert not await store.swap_cooldown(A, two, "")             # not what is there
+    assert not await store.swap_cooldown(A, "", two)  # someone wrote first
+    assert not await store.swap_cooldown(A, two, "")  # not what is there
     assert await store.swap_cooldown(A, one, two)
     assert await store.cooldown(A) == two
     assert await store.swap_cooldown(A, two, "")

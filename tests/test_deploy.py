@@ -33,7 +33,7 @@ def unit_values(text: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def systemd_analyze() -> str:
     path = shutil.which("systemd-analyze")
-    if path is None:      # scripts/setup installs the systemd package; never skip
+    if path is None:  # scripts/setup installs the systemd package; never skip
         raise RuntimeError("systemd-analyze is missing: run scripts/setup")
     return path
 
@@ -44,10 +44,15 @@ def installed(tmp_path) -> Path:
     prefix = tmp_path / "opt" / "grenswacht"
     (prefix / "bin").mkdir(parents=True)
     (prefix / "bin" / "grenswacht").symlink_to(GRENSWACHT)
-    out = subprocess.run([str(ROOT / "deploy" / "install.sh"), "/opt/grenswacht"], env={**os.environ, "DESTDIR": str(tmp_path)},
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(ROOT / "deploy" / "install.sh"), "/opt/grenswacht"],
+        env={**os.environ, "DESTDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
-    assert out.stderr == "", out.stderr            # systemd-analyze verify said nothing
+    assert out.stderr == "", out.stderr  # systemd-analyze verify said nothing
     return tmp_path
 
 
@@ -65,12 +70,22 @@ def test_the_installed_unit_verifies_cleanly_and_is_hardened(installed, systemd_
     assert (installed / "etc/grenswacht/grenswacht.toml").read_text() == (ROOT / "grenswacht.example.toml").read_text()
     assert (installed / "etc/grenswacht/ami_secret").stat().st_mode & 0o777 == 0o600
     # Verified as installed, with the program where DESTDIR put it (ExecStart must exist).
-    out = subprocess.run([systemd_analyze, "verify", str(rooted(installed, unit))], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [systemd_analyze, "verify", str(rooted(installed, unit))], capture_output=True, text=True, timeout=60
+    )
     assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
-    for key, value in {"Type": "notify", "DynamicUser": "yes", "StateDirectory": "grenswacht", "ProtectSystem": "strict",
-                       "NoNewPrivileges": "yes", "Restart": "on-failure", "ExecReload": "/bin/kill -HUP $MAINPID",
-                       "PrivateTmp": "yes", "ProtectHome": "yes", "CapabilityBoundingSet": ""}.items():
+    for key, value in {
+        "Type": "notify",
+        "DynamicUser": "yes",
+        "StateDirectory": "grenswacht",
+        "ProtectSystem": "strict",
+        "NoNewPrivileges": "yes",
+        "Restart": "on-failure",
+        "ExecReload": "/bin/kill -HUP $MAINPID",
+        "PrivateTmp": "yes",
+        "ProtectHome": "yes",
+        "CapabilityBoundingSet": "",
+    }.items():
         assert values[key] == [value], key
     # The state directory is where the journal's default path points.
     assert load_config(env={}).storage.journal_path.startswith("/var/lib/grenswacht/")
@@ -79,8 +94,11 @@ def test_the_installed_unit_verifies_cleanly_and_is_hardened(installed, systemd_
 def test_a_broken_unit_does_not_pass(tmp_path, systemd_analyze):
     """The check above can fail: a misspelt key or a missing program is reported."""
     bad = tmp_path / "grenswacht.service"
-    bad.write_text(UNIT.read_text().replace("ProtectSystem=strict", "ProtectSystm=strict")
-                   .replace("/opt/grenswacht/bin/grenswacht", GRENSWACHT))
+    bad.write_text(
+        UNIT.read_text()
+        .replace("ProtectSystem=strict", "ProtectSystm=strict")
+        .replace("/opt/grenswacht/bin/grenswacht", GRENSWACHT)
+    )
     out = subprocess.run([systemd_analyze, "verify", str(bad)], capture_output=True, text=True, timeout=60)
     assert "Unknown key 'ProtectSystm'" in out.stderr
     missing = tmp_path / "missing.service"
@@ -91,8 +109,12 @@ def test_a_broken_unit_does_not_pass(tmp_path, systemd_analyze):
 
 def test_the_units_exposure_is_low(installed, systemd_analyze):
     unit = installed / "etc" / "systemd" / "system" / "grenswacht.service"
-    out = subprocess.run([systemd_analyze, "security", "--offline=yes", str(rooted(installed, unit))],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [systemd_analyze, "security", "--offline=yes", str(rooted(installed, unit))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     level = re.search(r"Overall exposure level for grenswacht.service: ([0-9.]+)", out.stdout + out.stderr)
     assert level is not None, out.stdout + out.stderr
     assert float(level.group(1)) <= 2.5
@@ -141,7 +163,9 @@ def test_compose_grenswacht_mounts_a_config_that_validates_and_points_at_that_re
     host, port = split_host_port(config.metrics.listen)
     assert f"http://{host}:{port}/readyz" in " ".join(gw["healthcheck"]["test"])
     # The secret is a file mounted at the *_FILE path, for the Dockerfile's fixed user.
-    assert gw["secrets"] == ["ami_secret"] and gw["environment"]["GRENSWACHT_AMI_SECRET_FILE"] == "/run/secrets/ami_secret"
+    assert (
+        gw["secrets"] == ["ami_secret"] and gw["environment"]["GRENSWACHT_AMI_SECRET_FILE"] == "/run/secrets/ami_secret"
+    )
     assert compose["secrets"]["ami_secret"]["file"] == "./secrets/ami_secret"
     assert f"-o {dockerfile_uid()}" in (ROOT / "docker-compose.yml").read_text()
 
@@ -152,7 +176,7 @@ def test_the_dockerfile_runs_as_its_fixed_user_with_a_healthcheck():
     assert f"USER {uid}:{uid}" in text and "HEALTHCHECK" in text and "/readyz" in text
     assert "install -d -m 0700 -o grenswacht -g grenswacht /var/lib/grenswacht" in text
     # Every package pyproject.toml installs is copied into the image.
-    packages = re.search(r'include = \[(.*?)\]', (ROOT / "pyproject.toml").read_text()).group(1)
+    packages = re.search(r"include = \[(.*?)\]", (ROOT / "pyproject.toml").read_text()).group(1)
     for name in re.findall(r'"(\w+)\*"', packages):
         assert f"COPY {name} ./{name}" in text, name
 
@@ -167,5 +191,9 @@ def test_alert_rules_use_only_metrics_that_exist():
         names |= set(re.findall(r"grenswacht_[a-z_]+", rule["expr"]))
     exported = {n + s for n in known for s in ("", "_total", "_bucket", "_count", "_sum")}
     assert names and names <= exported, names - exported
-    assert {"GrenswachtFailingOpen", "GrenswachtStoreErrors", "GrenswachtAmiDisconnected", "GrenswachtFastAgiRefused"} <= {
-        r["alert"] for r in group["rules"]}
+    assert {
+        "GrenswachtFailingOpen",
+        "GrenswachtStoreErrors",
+        "GrenswachtAmiDisconnected",
+        "GrenswachtFastAgiRefused",
+    } <= {r["alert"] for r in group["rules"]}

@@ -27,7 +27,8 @@ def test_asterisklint_finds_nothing_but_known_false_positives(tmp_path):
         "[general]\n\n[globals]\nGRENSWACHT_AGI=agi://127.0.0.1:4573\n"
         '#include "grenswacht-secret.conf"\n\n'
         '#include "grenswacht-extensions.conf"\n\n'
-        "[from-trunk]\nexten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))\n same => n,Queue(support)\n")
+        "[from-trunk]\nexten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))\n same => n,Queue(support)\n"
+    )
     lint = Path(sys.executable).with_name("asterisklint")
     out = subprocess.run([str(lint), "dialplan-check", "extensions.conf"], cwd=tmp_path, capture_output=True, text=True)
     findings = [l for l in (out.stdout + out.stderr).splitlines() if l.strip()]
@@ -59,29 +60,44 @@ def test_every_sound_the_dialplan_plays_ships():
     played = {m.group(1) for line in lines if (m := re.search(r",Playback\((.*)\)$", line))}
     played |= {m.group(1) for line in lines if (m := re.search(r",Read\(\w+,([^,]+),", line))}
     prompts = {m.group(1) for p in played if (m := re.fullmatch(r"\$\{GW_PROMPTS\}/([\w-]+)", p))}
-    assert prompts == {"warning", "senior", "refused", "closing", "callback-time", "callback-at", "callback-confirm",
-                       "callback-default", "callback-whisper", "callback-agreed"}
-    days = {"callback-today", "callback-tomorrow"}     # callback-${GW_CB_DAY}: the day read back
+    assert prompts == {
+        "warning",
+        "senior",
+        "refused",
+        "closing",
+        "callback-time",
+        "callback-at",
+        "callback-confirm",
+        "callback-default",
+        "callback-whisper",
+        "callback-agreed",
+    }
+    days = {"callback-today", "callback-tomorrow"}  # callback-${GW_CB_DAY}: the day read back
     for lang in ("nl", "en"):
         for name in prompts | days | {"callback-closing"}:
             assert (DIALPLAN / "sounds" / lang / f"{name}.wav").stat().st_size > 8000, (lang, name)
     # The closing prompts' fallback folder, the agent's tones (stock "beep", our "not logged").
     others = played - {f"${{GW_PROMPTS}}/{n}" for n in prompts}
-    fallback = "${IF($[\"${GW_PROMPTS}\" = \"\"]?grenswacht/nl:${GW_PROMPTS})}/"
-    assert others == {fallback + "closing", fallback + "callback-closing", "${GW_PROMPTS}/callback-${GW_CB_DAY}",
-                      "beep", "grenswacht/tones/not-logged"}
+    fallback = '${IF($["${GW_PROMPTS}" = ""]?grenswacht/nl:${GW_PROMPTS})}/'
+    assert others == {
+        fallback + "closing",
+        fallback + "callback-closing",
+        "${GW_PROMPTS}/callback-${GW_CB_DAY}",
+        "beep",
+        "grenswacht/tones/not-logged",
+    }
     assert (DIALPLAN / "sounds" / "tones" / "not-logged.wav").stat().st_size > 4000
 
 
 def test_every_agi_call_passes_the_shared_secret():
     urls = [m.group(1) for line in dialplan_lines() if (m := re.search(r",AGI\(([^,)]*)", line))]
-    assert len(urls) == 9     # screen, endlog, handover, senior, and callback's steps
+    assert len(urls) == 9  # screen, endlog, handover, senior, and callback's steps
     assert all(u.endswith("?secret=${GRENSWACHT_AGI_SECRET}") for u in urls), urls
 
 
 def test_no_hangup_because_the_senior_did_not_answer():
     lines = dialplan_lines()
     dials = [i for i, line in enumerate(lines) if ",Dial(" in line]
-    assert len(dials) == 3     # the senior, the handover's, the callback's caller
-    for i in dials:   # the next step tells an answered call from one that must go on
+    assert len(dials) == 3  # the senior, the handover's, the callback's caller
+    for i in dials:  # the next step tells an answered call from one that must go on
         assert lines[i + 1].strip().startswith('same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?'), lines[i + 1]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agi.config import Config, ProtocolConfig
 from agi.engine import DAY, Action, Allow, Ban, CallerRecord, Incident, Reason, decide, rung_at_least, score
@@ -26,15 +27,18 @@ def test_no_history_is_allowed_as_clean():
     assert (d.action, d.reason, d.score, d.incidents, d.new_ban) == (Action.ALLOW, Reason.CLEAN, 0, 0, None)
 
 
-@pytest.mark.parametrize("categories,action,reason", [
-    (["abuse"], Action.WARN, Reason.WARN_THRESHOLD),
-    (["abuse", "abuse"], Action.SENIOR, Reason.SENIOR_THRESHOLD),
-    (["intimidation"], Action.SENIOR, Reason.SENIOR_THRESHOLD),
-    (["abuse", "intimidation"], Action.REFUSE, Reason.REFUSE_THRESHOLD),
-    (["threat"], Action.REFUSE, Reason.REFUSE_THRESHOLD),
-    (["handover"], Action.ALLOW, Reason.CLEAN),
-    (["handover", "abuse"], Action.WARN, Reason.WARN_THRESHOLD),
-])
+@pytest.mark.parametrize(
+    "categories,action,reason",
+    [
+        (["abuse"], Action.WARN, Reason.WARN_THRESHOLD),
+        (["abuse", "abuse"], Action.SENIOR, Reason.SENIOR_THRESHOLD),
+        (["intimidation"], Action.SENIOR, Reason.SENIOR_THRESHOLD),
+        (["abuse", "intimidation"], Action.REFUSE, Reason.REFUSE_THRESHOLD),
+        (["threat"], Action.REFUSE, Reason.REFUSE_THRESHOLD),
+        (["handover"], Action.ALLOW, Reason.CLEAN),
+        (["handover", "abuse"], Action.WARN, Reason.WARN_THRESHOLD),
+    ],
+)
 def test_every_rung_of_the_default_ladder(categories, action, reason):
     d = decide(rec(*(inc(1 + k, c, k) for k, c in enumerate(categories))), P, NOW)
     assert (d.action, d.reason) == (action, reason)
@@ -98,8 +102,12 @@ def test_anonymous_has_its_own_treatment():
 
 
 def test_protocol_per_did():
-    cfg = Config.model_validate({"protocols": {"default": {}, "strict": {"warn_at": 1, "senior_at": 1, "refuse_at": 1}},
-                                 "dids": {"+31201234567": "strict"}})
+    cfg = Config.model_validate(
+        {
+            "protocols": {"default": {}, "strict": {"warn_at": 1, "senior_at": 1, "refuse_at": 1}},
+            "dids": {"+31201234567": "strict"},
+        }
+    )
     one = rec(inc(1))
     name, strict = cfg.protocol_for("+31201234567")
     assert name == "strict" and decide(one, strict, NOW).action is Action.REFUSE
@@ -112,8 +120,14 @@ def test_rungs_order():
     assert not rung_at_least(Action.WARN, "senior")
 
 
-@given(st.lists(st.tuples(st.sampled_from(["abuse", "intimidation", "threat", "handover"]),
-                          st.floats(min_value=0, max_value=400)), max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["abuse", "intimidation", "threat", "handover"]), st.floats(min_value=0, max_value=400)
+        ),
+        max_size=12,
+    )
+)
 def test_more_history_never_lowers_the_rung(history):
     """Adding an incident can only keep or raise the decision."""
     incidents = [Incident(id=str(k), at=NOW - d * DAY, category=c) for k, (c, d) in enumerate(history)]

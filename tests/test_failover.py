@@ -28,9 +28,9 @@ from tests.support.redis_sentinel import SentinelSet
 from tests.support.redis_server import free_port
 from tests.test_faults import ACKED, CALLER, ServiceProcess, press
 
-SCREENED = "0201234567"                      # one earlier incident: decided "warn" by the store
+SCREENED = "0201234567"  # one earlier incident: decided "warn" by the store
 BUDGET_MS = 100
-HELD = BUDGET_MS / 1000 + 2.0                 # far past the budget: a call held up, not served
+HELD = BUDGET_MS / 1000 + 2.0  # far past the budget: a call held up, not served
 RUN_AFTER_RECOVERY = 2.0
 
 
@@ -50,8 +50,12 @@ def fault_sentinel_failover(ha: SentinelSet) -> None:
     ha.failover()
 
 
-FAULTS = {"cluster-kill": fault_cluster_kill, "cluster-failover": fault_cluster_failover,
-          "sentinel-kill": fault_sentinel_kill, "sentinel-failover": fault_sentinel_failover}
+FAULTS = {
+    "cluster-kill": fault_cluster_kill,
+    "cluster-failover": fault_cluster_failover,
+    "sentinel-kill": fault_sentinel_kill,
+    "sentinel-failover": fault_sentinel_failover,
+}
 
 
 @pytest.fixture(params=list(FAULTS))
@@ -90,8 +94,7 @@ async def until(stop: asyncio.Event, out: list, one, gap: float) -> None:
 def recovered_at(rows: list[tuple[float, float, str]], fault_at: float) -> float | None:
     """Start of the first store-decided screening after the last fail-open (None: not yet back)."""
     fail_opens = [start for start, _, reason in rows if reason != "warn-threshold"]
-    after = [start for start, _, reason in rows if reason == "warn-threshold"
-             and start > max(fail_opens + [fault_at])]
+    after = [start for start, _, reason in rows if reason == "warn-threshold" and start > max(fail_opens + [fault_at])]
     return min(after) if after else None
 
 
@@ -116,30 +119,40 @@ async def stored_by_call(config: Config, expected: set[str], timeout: float = 40
 
 async def test_failover_under_load(deployment, tmp_path):
     name, ha, settings = deployment
-    if settings["mode"] == "cluster":     # a seed node the fault leaves alone (a new client starts from it)
+    if settings["mode"] == "cluster":  # a seed node the fault leaves alone (a new client starts from it)
         primary = ha.primary_for(keys.caller(CALLER))
         spare = next(n for n in ha.nodes if n not in (primary, ha.replica_of(primary)))
         settings = dict(settings, url=f"redis://127.0.0.1:{spare.port}/0")
     port = free_port()
-    config = make_config("redis://127.0.0.1:6379/0", redis=settings,
-                         agi={"listen": f"127.0.0.1:{port}", "screen_budget_ms": BUDGET_MS},
-                         storage={"journal_path": f"{tmp_path}/state/journal.jsonl"})
+    config = make_config(
+        "redis://127.0.0.1:6379/0",
+        redis=settings,
+        agi={"listen": f"127.0.0.1:{port}", "screen_budget_ms": BUDGET_MS},
+        storage={"journal_path": f"{tmp_path}/state/journal.jsonl"},
+    )
     seed = build_store(config)
     await seed.add_incident(Incident.new("+31201234567", "abuse", time.time() - 86400))
     await seed.close()
     cfg = tmp_path / "grenswacht.toml"
-    cfg.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
-                           for section, values in (("redis", settings), ("agi", {"listen": f"127.0.0.1:{port}",
-                                                    "screen_budget_ms": BUDGET_MS}),
-                                                   ("storage", {"journal_path": config.storage.journal_path}))))
+    cfg.write_text(
+        "".join(
+            f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+            for section, values in (
+                ("redis", settings),
+                ("agi", {"listen": f"127.0.0.1:{port}", "screen_budget_ms": BUDGET_MS}),
+                ("storage", {"journal_path": config.storage.journal_path}),
+            )
+        )
+    )
     svc = ServiceProcess(cfg, tmp_path / "service.log")
     svc.start(port)
     try:
         stop = asyncio.Event()
         rows: list[tuple[float, float, str]] = []
         results: list[tuple[str, str, str]] = []
-        load = asyncio.gather(until(stop, rows, lambda n: screen(port, n), 0.02),
-                              until(stop, results, lambda n: press(port, n), 0.05))
+        load = asyncio.gather(
+            until(stop, rows, lambda n: screen(port, n), 0.02), until(stop, results, lambda n: press(port, n), 0.05)
+        )
         await asyncio.sleep(1.5)
         fault_at = time.monotonic()
         await asyncio.to_thread(FAULTS[name], ha)
@@ -150,31 +163,39 @@ async def test_failover_under_load(deployment, tmp_path):
                 break
         stop.set()
         await load
-        await check(name, config, rows, results, fault_at)     # the service runs on: its journal replays
+        await check(name, config, rows, results, fault_at)  # the service runs on: its journal replays
         replayed = (tmp_path / "service.log").read_text().count('"incident-stored-from-journal"')
         print(f"{name}: {replayed} incidents stored again from the journal")
     finally:
         svc.stop()
 
 
-async def check(name: str, config: Config, rows: list[tuple[float, float, str]], results: list[tuple[str, str, str]],
-                fault_at: float) -> None:
+async def check(
+    name: str,
+    config: Config,
+    rows: list[tuple[float, float, str]],
+    results: list[tuple[str, str, str]],
+    fault_at: float,
+) -> None:
     back = recovered_at(rows, fault_at)
     fail_opens = [reason for _, _, reason in rows if reason != "warn-threshold"]
-    print(f"\n{name}: {len(rows)} screenings, {len(fail_opens)} fail-open "
-          f"({sorted(set(fail_opens))}), slowest {max(e for _, e, _ in rows) * 1000:.0f} ms; "
-          f"{len(results)} presses, {sum(s == 'journaled' for _, s, _ in results)} journaled; "
-          f"decisions from the store again {((back or fault_at) - fault_at):.2f} s after the fault")
+    print(
+        f"\n{name}: {len(rows)} screenings, {len(fail_opens)} fail-open "
+        f"({sorted(set(fail_opens))}), slowest {max(e for _, e, _ in rows) * 1000:.0f} ms; "
+        f"{len(results)} presses, {sum(s == 'journaled' for _, s, _ in results)} journaled; "
+        f"decisions from the store again {((back or fault_at) - fault_at):.2f} s after the fault"
+    )
     assert back is not None, "screenings never came from the store again"
-    assert all(reason in ("warn-threshold", "store-unavailable", "busy") for reason in fail_opens + ["warn-threshold"]), \
-        sorted(set(fail_opens))
+    assert all(
+        reason in ("warn-threshold", "store-unavailable", "busy") for reason in fail_opens + ["warn-threshold"]
+    ), sorted(set(fail_opens))
     assert max(elapsed for _, elapsed, _ in rows) < HELD, "a screening was held up past its budget"
     acked = {lid: logged for lid, status, logged in results if status in ACKED}
     assert len(acked) == len(results) and len(results) >= 20, [s for _, s, _ in results if s not in ACKED]
     by_call = await stored_by_call(config, set(acked))
     assert set(acked) <= set(by_call), f"{len(set(acked) - set(by_call))} acknowledged incidents lost"
     assert not {lid for lid, ids in by_call.items() if len(ids) > 1}, "an incident stored twice"
-    assert {lid: by_call[lid][0] for lid in acked} == acked       # under the id the agent was told
+    assert {lid: by_call[lid][0] for lid in acked} == acked  # under the id the agent was told
     # An incident whose index write met the fault is in the caller's record already; the journal
     # completes its logbook index when the new primary answers (idempotent ZADD NX / HSET).
     store = build_store(config)

@@ -10,16 +10,15 @@ import struct
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from agi.engine import Ban
+from agi.engine import Ban, Incident
 from agi.fastagi.server import find_block_end
 from agi.service import Service
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, run_call
-from agi.engine import Incident
 
 N = "+31612345678"
 
@@ -32,7 +31,7 @@ async def test_clean_caller_is_allowed(service):
     r = await call(service)
     assert r.variables["GW_ACTION"] == "allow" and r.variables["GW_REASON"] == "clean"
     assert r.variables["GW_CALLER"] == N and r.variables["GW_SCORE"] == "0"
-    [mset] = r.commands   # one round trip: every variable in one MSet
+    [mset] = r.commands  # one round trip: every variable in one MSet
     assert mset.startswith('EXEC MSet "GW_ACTION=allow,GW_REASON=clean,') and ",__GW_CALLER=+31612345678" in mset
     assert r.closed_by_server
 
@@ -57,7 +56,7 @@ async def test_senior_gets_the_destination_and_a_sanitised_display_name(service,
     await store.add_incident(Incident.new(N, "intimidation", time.time()))
     r = await call(service, name='Jansen" , EXEC Dial(PJSIP/evil)')
     assert r.variables["GW_ACTION"] == "senior"
-    assert r.variables["GW_SENIOR"] == ""             # none configured: the normal route after the prompt
+    assert r.variables["GW_SENIOR"] == ""  # none configured: the normal route after the prompt
     assert r.variables["GW_CID_NAME"] == "[GW 1] Jansen  EXEC DialPJSIP/evil"
     assert len(r.commands) == 1 and r.commands[0].startswith("EXEC MSet ")
 
@@ -70,7 +69,7 @@ async def test_caller_id_with_newline_and_agi_command_cannot_inject(service, sto
 
 
 async def test_duplicate_header_is_untrusted(service):
-    header = agi_header("screen", "0612345678") .replace(b"\n\n", b"\nagi_callerid: 0699999999\n\n")
+    header = agi_header("screen", "0612345678").replace(b"\n\n", b"\nagi_callerid: 0699999999\n\n")
     r = await run_call(service.host, service.port, header)
     assert r.variables["GW_REASON"] == "bad-request"
 
@@ -96,8 +95,8 @@ async def test_stalled_header_is_served_around_and_then_dropped(config, store):
         await writer.drain()
         r = await call(svc)
         assert r.variables["GW_ACTION"] == "allow"
-        assert not reader.at_eof()                      # still waiting for its header
-        assert await asyncio.wait_for(reader.read(), 5) == b""   # then closed by the header timeout
+        assert not reader.at_eof()  # still waiting for its header
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # then closed by the header timeout
     finally:
         await svc.stop()
 
@@ -168,8 +167,11 @@ async def test_store_slower_than_budget_fails_open(service, store):
 
 
 async def test_200_concurrent_screenings_with_a_small_pool_all_succeed(config, store):
-    cfg = make_config(config.redis.url, redis={"url": config.redis.url, "max_connections": 4},
-                      agi={"listen": "127.0.0.1:0", "screen_budget_ms": 5000})
+    cfg = make_config(
+        config.redis.url,
+        redis={"url": config.redis.url, "max_connections": 4},
+        agi={"listen": "127.0.0.1:0", "screen_budget_ms": 5000},
+    )
     svc = Service(cfg)
     svc.host, svc.port = await svc.start()
     try:
@@ -193,8 +195,11 @@ async def test_screenings_are_counted_per_day_by_decision(service, store):
     await call(service, callerid="0687654321")
     await service.deps.counters.flush(service.deps.store)
     day = time.strftime("%Y-%m-%d", time.gmtime())
-    assert await store.redis.hgetall(f"gw:stats:{day}") == {"screen.refuse": "1", "screen.allow": "1",
-                                                            "refused-while-banned": "1"}
+    assert await store.redis.hgetall(f"gw:stats:{day}") == {
+        "screen.refuse": "1",
+        "screen.allow": "1",
+        "refused-while-banned": "1",
+    }
 
 
 async def test_crlf_header_and_leading_blank_lines_are_tolerated(service):
@@ -206,7 +211,7 @@ async def test_crlf_header_and_leading_blank_lines_are_tolerated(service):
 async def test_header_sent_in_small_pieces_is_assembled(service):
     reader, writer = await asyncio.open_connection(service.host, service.port)
     for i in range(0, len(h := agi_header("screen", "0612345678")), 7):
-        writer.write(h[i:i + 7])
+        writer.write(h[i : i + 7])
         await writer.drain()
         await asyncio.sleep(0)
     line = await asyncio.wait_for(reader.readline(), 5)
@@ -217,11 +222,15 @@ async def test_header_sent_in_small_pieces_is_assembled(service):
     writer.close()
 
 
-@pytest.mark.parametrize("answer", [
-    [b"200 result=0 (" + b"x" * 20_000 + b")\n"],          # one oversized line, whole in one write
-    [b"x" * 8_000, b"y" * 8_000 + b"\n"],                    # an oversized line in two writes
-    [b"200 result=0\n" * 500],                               # far more lines than commands sent
-], ids=["long-line", "long-line-split", "many-lines"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [b"200 result=0 (" + b"x" * 20_000 + b")\n"],  # one oversized line, whole in one write
+        [b"x" * 8_000, b"y" * 8_000 + b"\n"],  # an oversized line in two writes
+        [b"200 result=0\n" * 500],  # far more lines than commands sent
+    ],
+    ids=["long-line", "long-line-split", "many-lines"],
+)
 async def test_a_peer_answering_with_more_than_asterisk_would_is_cut_off(service, answer):
     with capture_logs() as logs:
         reader, writer = await asyncio.open_connection(service.host, service.port)
@@ -233,7 +242,7 @@ async def test_a_peer_answering_with_more_than_asterisk_would_is_cut_off(service
             await writer.drain()
             await asyncio.sleep(0.05)
         try:
-            rest = await asyncio.wait_for(reader.read(), 5)    # closed by the server: nothing more sent
+            rest = await asyncio.wait_for(reader.read(), 5)  # closed by the server: nothing more sent
         except ConnectionResetError:
             rest = b""
         writer.close()
@@ -241,7 +250,7 @@ async def test_a_peer_answering_with_more_than_asterisk_would_is_cut_off(service
     mine = [e for e in logs if e.get("uniqueid") == "1763800000.77"]
     assert [(e["event"], e.get("problem")) for e in mine] == [("fastagi-peer-gone", "AgiProtocolError")]
     assert not any("exc_info" in e or e.get("log_level") == "error" for e in logs)
-    assert (await call(service)).variables["GW_ACTION"] == "allow"    # the server serves on
+    assert (await call(service)).variables["GW_ACTION"] == "allow"  # the server serves on
 
 
 async def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(service):
@@ -249,18 +258,22 @@ async def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(se
     default loop): connection_lost breaks that, so a served, an aborted, a reset and a refused
     connection are each freed when they end, not left to the collector (whose full collections
     stalled calls)."""
+
     def server_side() -> list:
-        return [o for o in gc.get_objects() if isinstance(o, asyncio.BaseTransport)
-                and (o.get_extra_info("sockname") or ("", 0))[1] == service.port]
+        return [
+            o
+            for o in gc.get_objects()
+            if isinstance(o, asyncio.BaseTransport) and (o.get_extra_info("sockname") or ("", 0))[1] == service.port
+        ]
 
     gc.collect()
     gc.disable()
     try:
-        assert (await call(service)).commands[0].startswith("EXEC MSet ")            # served, closed
+        assert (await call(service)).commands[0].startswith("EXEC MSet ")  # served, closed
         reader, writer = await asyncio.open_connection(service.host, service.port)
         writer.write(agi_header("screen"))
         await asyncio.wait_for(reader.readline(), 5)
-        writer.write(b"200 result=0 (" + b"x" * 20_000 + b")\n")                  # aborted
+        writer.write(b"200 result=0 (" + b"x" * 20_000 + b")\n")  # aborted
         try:
             await asyncio.wait_for(reader.read(), 5)
         except ConnectionResetError:
@@ -270,12 +283,15 @@ async def test_a_finished_connection_leaves_nothing_for_the_garbage_collector(se
         writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.write(b"agi_network: yes\n")
         await asyncio.sleep(0.05)
-        writer.transport.abort()                                                     # reset in the header
-        reader, writer = await asyncio.open_connection(service.host, service.port,   # refused peer
-                                                       local_addr=("127.0.0.2", 0))
+        writer.transport.abort()  # reset in the header
+        reader, writer = await asyncio.open_connection(
+            service.host,
+            service.port,  # refused peer
+            local_addr=("127.0.0.2", 0),
+        )
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
-        await asyncio.sleep(0.05)           # the last connection_lost callbacks
+        await asyncio.sleep(0.05)  # the last connection_lost callbacks
         assert server_side() == []
     finally:
         gc.enable()

@@ -29,8 +29,7 @@ from structlog.testing import capture_logs
 
 from agi.config import AgiConfig
 from agi.fastagi.server import FD_TABLE_PRESIZE, REQUEST_LINES, REQUEST_WINDOW, FastAgiServer, _DueQueue, _Quiet
-from tests.support.agi_client import (HOSTILE_KINDS, agi_header, connect, hostile, hostile_payload, read_to_end,
-                                      run_call)
+from tests.support.agi_client import HOSTILE_KINDS, agi_header, connect, hostile, hostile_payload, read_to_end, run_call
 from tests.support.redis_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,9 +41,17 @@ FALLBACK_BUSY = 'EXEC MSet "GW_ACTION=allow,GW_REASON=busy"'
 UNKNOWN_ROUTE = b'SET VARIABLE GW_RESULT "error"\n'
 
 # What each hostile kind may receive from the tiny route table below, and nothing else.
-RECEIVES = {"silent": {b""}, "half": {b""}, "slowloris": {b""}, "huge": {b""}, "garbage": {UNKNOWN_ROUTE},
-            "duplicate": {FALLBACK_BAD}, "injection": {FALLBACK_BAD}, "mute": {SCREENED.encode() + b"\n"},
-            "hangup": {SCREENED.encode() + b"\n"}}
+RECEIVES = {
+    "silent": {b""},
+    "half": {b""},
+    "slowloris": {b""},
+    "huge": {b""},
+    "garbage": {UNKNOWN_ROUTE},
+    "duplicate": {FALLBACK_BAD},
+    "injection": {FALLBACK_BAD},
+    "mute": {SCREENED.encode() + b"\n"},
+    "hangup": {SCREENED.encode() + b"\n"},
+}
 
 
 class Recorder:
@@ -86,8 +93,10 @@ async def redis(redis_server):
 
 def counting(counter: Counter):
     """An on_peer_failure hook that counts events in ``counter``."""
+
     def count(event: str) -> None:
         counter[event] += 1
+
     return count
 
 
@@ -98,9 +107,10 @@ async def serve(redis):
 
     async def start(host="127.0.0.1", **settings):
         failures = Counter()
-        server = FastAgiServer(ROUTES, SimpleNamespace(redis=redis), AgiConfig.model_validate(settings),
-                               counting(failures))
-        server.failures = failures      # every peer failure by event, as the service's counter has them
+        server = FastAgiServer(
+            ROUTES, SimpleNamespace(redis=redis), AgiConfig.model_validate(settings), counting(failures)
+        )
+        server.failures = failures  # every peer failure by event, as the service's counter has them
         server.host, server.port = await server.start(host, 0)
         servers.append(server)
         return server
@@ -129,19 +139,24 @@ async def test_a_hostile_storm_beside_legitimate_calls(serve, redis, asyncio_err
     server = await serve(peers=["127.0.0.0/8"], header_timeout=1.0, command_timeout=1.0, max_connections=100)
     kinds = [(kind, i) for i in range(40) for kind in HOSTILE_KINDS if kind not in ("mute", "hangup") or i < 10]
     with capture_logs() as logs:
-        storm = [asyncio.create_task(hostile(kind, server.host, server.port, bind=f"127.0.0.{2 + i % 19}",
-                                             uniqueid=f"hostile.{kind}.{i}")) for kind, i in kinds]
-        await asyncio.sleep(0.2)                     # the storm is in place
+        storm = [
+            asyncio.create_task(
+                hostile(kind, server.host, server.port, bind=f"127.0.0.{2 + i % 19}", uniqueid=f"hostile.{kind}.{i}")
+            )
+            for kind, i in kinds
+        ]
+        await asyncio.sleep(0.2)  # the storm is in place
         legit = await asyncio.gather(*(call(server, n) for n in range(60)))
         received = await asyncio.gather(*storm)
-        await asyncio.sleep(REQUEST_WINDOW + 0.5)    # what the log held back is reported by then
+        await asyncio.sleep(REQUEST_WINDOW + 0.5)  # what the log held back is reported by then
     for r in legit:
         assert r.commands == [SCREENED] and r.closed_by_server
     for (kind, _), got in zip(kinds, received):
         assert got in RECEIVES[kind], (kind, got[:200])
     served = await redis.lrange("test:served", 0, -1)
-    assert sorted(served) == sorted([f"legit.{n}" for n in range(60)] + [f"hostile.{kind}.{i}" for i in range(10)
-                                                                        for kind in ("mute", "hangup")])
+    assert sorted(served) == sorted(
+        [f"legit.{n}" for n in range(60)] + [f"hostile.{kind}.{i}" for i in range(10) for kind in ("mute", "hangup")]
+    )
     assert not tracebacks(logs) and not asyncio_errors()
     # Each peer that got a command and never answered times out at the end of its one period:
     # every one counted, REQUEST_LINES a second logged with its uniqueid, the rest reported held back.
@@ -150,10 +165,10 @@ async def test_a_hostile_storm_beside_legitimate_calls(serve, redis, asyncio_err
     held = [e for e in logs if e["event"] == "fastagi-log-lines-held-back"]
     assert server.failures["fastagi-timeout"] == never_answered == 130
     assert REQUEST_LINES <= len(timeouts) < never_answered
-    sent = {f"hostile.{kind}.{i}" for kind, i in kinds} | {""}      # garbage has no agi_uniqueid
+    sent = {f"hostile.{kind}.{i}" for kind, i in kinds} | {""}  # garbage has no agi_uniqueid
     assert all(e["waiting_on_peer"] and e["uniqueid"] in sent for e in timeouts)
     assert len(timeouts) + sum(e["events"].get("fastagi-timeout", 0) for e in held) == never_answered
-    assert len(logs) < len(kinds) / 2                # not a line per junk connection
+    assert len(logs) < len(kinds) / 2  # not a line per junk connection
     assert sum(e["event"] == "fastagi-peer-gone" for e in logs) == server.failures["fastagi-peer-gone"] == 10
 
 
@@ -163,15 +178,15 @@ async def test_thousands_of_idle_connections_do_not_keep_a_call_from_its_answer(
     r = await call(server)
     assert r.commands == [SCREENED]
     assert await redis.lrange("test:served", 0, -1) == ["legit.1"]
-    assert not any(reader.at_eof() for reader, _ in idle)       # they were served around, not dropped
-    await asyncio.wait_for(server.stop(), 30)                   # and stop() closes them all
+    assert not any(reader.at_eof() for reader, _ in idle)  # they were served around, not dropped
+    await asyncio.wait_for(server.stop(), 30)  # and stop() closes them all
     for reader, writer in idle:
         assert await asyncio.wait_for(read_to_end(reader), 10) == b""
         writer.close()
 
 
 async def test_a_refused_peer_gets_nothing_and_changes_nothing(serve, redis):
-    server = await serve()                                      # default peers: 127.0.0.1/32, ::1/128
+    server = await serve()  # default peers: 127.0.0.1/32, ::1/128
     header = agi_header("endlog", uniqueid="intruder", args=("threat",))
     with capture_logs() as logs:
         for _ in range(20):
@@ -179,25 +194,30 @@ async def test_a_refused_peer_gets_nothing_and_changes_nothing(serve, redis):
             writer.write(header)
             assert await asyncio.wait_for(read_to_end(reader), 10) == b""
             writer.close()
-        r = await call(server)                                  # the PBX itself is still served
+        r = await call(server)  # the PBX itself is still served
     assert r.commands == [SCREENED]
     assert await redis.lrange("test:served", 0, -1) == ["legit.1"]
     refused = [e for e in logs if e["event"] == "fastagi-refused-peer"]
-    assert len(refused) == 1 and refused[0]["peer"] == "127.0.0.2"   # rate-limited: one line for 20
+    assert len(refused) == 1 and refused[0]["peer"] == "127.0.0.2"  # rate-limited: one line for 20
 
 
 async def test_ipv6_loopback_and_ipv4_mapped_peers(serve):
     server = await serve(host="::1")
     assert (await call(server, bind="::1")).commands == [SCREENED]
-    assert server._allowed_peer("::ffff:127.0.0.1") == "127.0.0.1"   # as a dual-stack socket reports it
+    assert server._allowed_peer("::ffff:127.0.0.1") == "127.0.0.1"  # as a dual-stack socket reports it
     assert server._allowed_peer("::ffff:127.0.0.2") is None
     assert server._allowed_peer("not an address") is None
 
 
 async def test_the_shared_secret(serve, redis):
     server = await serve(secret=SECRET)
-    scripts = {"wrong": "endlog?secret=guess", "missing": "endlog", "empty": "endlog?secret=",
-               "twice": f"endlog?secret={SECRET}&secret={SECRET}", "prefix": f"endlog?secret={SECRET[:-1]}"}
+    scripts = {
+        "wrong": "endlog?secret=guess",
+        "missing": "endlog",
+        "empty": "endlog?secret=",
+        "twice": f"endlog?secret={SECRET}&secret={SECRET}",
+        "prefix": f"endlog?secret={SECRET[:-1]}",
+    }
     with capture_logs() as logs:
         for name, script in scripts.items():
             r = await run_call(server.host, server.port, agi_header(script, uniqueid=name), bind="127.0.0.1")
@@ -205,7 +225,7 @@ async def test_the_shared_secret(serve, redis):
         right = await run_call(server.host, server.port, agi_header(f"screen?secret={SECRET}&x=1", uniqueid="right"))
     assert right.commands == [SCREENED]
     assert await redis.lrange("test:served", 0, -1) == ["right"]
-    assert [e["route"] for e in logs if e["event"] == "fastagi-refused-secret"] == ["endlog"]   # rate-limited
+    assert [e["route"] for e in logs if e["event"] == "fastagi-refused-secret"] == ["endlog"]  # rate-limited
     assert SECRET not in repr(logs) and "guess" not in repr(logs)
 
 
@@ -215,9 +235,9 @@ async def test_a_peer_that_never_answers_holds_its_slot_for_one_bounded_period(s
         reader, writer = await connect(server.host, server.port)
         writer.write(agi_header("screen", uniqueid="mute"))
         assert await asyncio.wait_for(reader.readline(), 10) == SCREENED.encode() + b"\n"
-        busy = await call(server, 1)                 # the only slot is held: fail-open at once
-        assert await asyncio.wait_for(read_to_end(reader), 10) == b""   # closed; no second command
-        after = await call(server, 2)                # the slot is free again
+        busy = await call(server, 1)  # the only slot is held: fail-open at once
+        assert await asyncio.wait_for(read_to_end(reader), 10) == b""  # closed; no second command
+        after = await call(server, 2)  # the slot is free again
     assert busy.commands == [FALLBACK_BUSY] and after.commands == [SCREENED]
     assert await redis.lrange("test:served", 0, -1) == ["mute", "legit.2"]
     [timeout] = [e for e in logs if e["event"] == "fastagi-timeout"]
@@ -231,13 +251,13 @@ async def test_per_peer_and_overall_caps_close_at_once(serve):
     server = await serve(peers=["127.0.0.0/8"], header_timeout=60.0, max_per_peer=3)
     held = [await connect(server.host, server.port, "127.0.0.5") for _ in range(3)]
     reader, writer = await connect(server.host, server.port, "127.0.0.5")
-    assert await asyncio.wait_for(read_to_end(reader), 10) == b""     # the fourth: closed, nothing written
-    assert not any(r.at_eof() for r, _ in held)                       # the three are still waiting
-    assert (await call(server, bind="127.0.0.6")).commands == [SCREENED]   # another peer is served
-    held[0][1].write_eof()                                            # one of the three hangs up ...
+    assert await asyncio.wait_for(read_to_end(reader), 10) == b""  # the fourth: closed, nothing written
+    assert not any(r.at_eof() for r, _ in held)  # the three are still waiting
+    assert (await call(server, bind="127.0.0.6")).commands == [SCREENED]  # another peer is served
+    held[0][1].write_eof()  # one of the three hangs up ...
     assert await asyncio.wait_for(read_to_end(held[0][0]), 10) == b""  # ... and the server has let it go
-    assert (await call(server, bind="127.0.0.5")).commands == [SCREENED]   # so a place came free
-    server.max_open = 2                               # the two still held fill the whole server now
+    assert (await call(server, bind="127.0.0.5")).commands == [SCREENED]  # so a place came free
+    server.max_open = 2  # the two still held fill the whole server now
     reader, writer = await connect(server.host, server.port, "127.0.0.7")
     assert await asyncio.wait_for(read_to_end(reader), 10) == b""
     for _, w in held:
@@ -247,7 +267,7 @@ async def test_per_peer_and_overall_caps_close_at_once(serve):
 async def test_an_oversized_header_is_closed_at_once_not_at_its_deadline(serve):
     server = await serve(header_timeout=60.0, max_header_bytes=4096)
     reader, writer = await connect(server.host, server.port)
-    writer.write(b"agi_network: yes\nagi_x: " + b"a" * 100_000)        # no end in sight
+    writer.write(b"agi_network: yes\nagi_x: " + b"a" * 100_000)  # no end in sight
     assert await asyncio.wait_for(read_to_end(reader), 10) == b""
     assert (await call(server)).commands == [SCREENED]
     writer.close()
@@ -277,6 +297,7 @@ async def test_stop_with_open_connections_returns(serve, asyncio_errors):
 
 # -- the real service process ---------------------------------------------------------------
 
+
 async def keyspace(client: Redis) -> dict:
     return {key: await client.dump(key) for key in await client.keys("*")}
 
@@ -293,19 +314,22 @@ async def test_peer_failure_lines_are_rate_limited_and_every_one_is_counted():
         for peer in ("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.3"):
             peers.line("warning", "fastagi-refused-peer", ("fastagi-refused-peer", peer), peer=peer)
         assert [e.get("uniqueid") or e["peer"] for e in logs] == ["t.0", "t.1", "t.2", "u.0", "10.0.0.1", "10.0.0.2"]
-        now[0] = 1.0                                   # a new window: the held lines are reported first
+        now[0] = 1.0  # a new window: the held lines are reported first
         requests.line("warning", "fastagi-timeout", "fastagi-timeout", uniqueid="t.7")
         peers.flush()
     assert counted == {"fastagi-timeout": 8, "fastagi-unknown-route": 1, "fastagi-refused-peer": 4}
     assert [(e["event"], e.get("events"), e.get("uniqueid")) for e in logs[6:]] == [
-        ("fastagi-log-lines-held-back", {"fastagi-timeout": 4}, None), ("fastagi-timeout", None, "t.7"),
-        ("fastagi-log-lines-held-back", {"fastagi-refused-peer": 2}, None)]
+        ("fastagi-log-lines-held-back", {"fastagi-timeout": 4}, None),
+        ("fastagi-timeout", None, "t.7"),
+        ("fastagi-log-lines-held-back", {"fastagi-refused-peer": 2}, None),
+    ]
     assert logs[6]["lines"] == 4 and logs[6]["log_level"] == "warning" and logs[3]["log_level"] == "error"
 
 
 async def test_a_failure_counter_that_fails_changes_nothing_for_the_peer(redis):
     """A metrics store that raises (a full /dev/shm): the refused peer is still closed at once,
     the untrusted request still gets its fallback, and the stop reports what was not counted."""
+
     def broken(event: str) -> None:
         raise OSError("No space left on device")
 
@@ -313,7 +337,7 @@ async def test_a_failure_counter_that_fails_changes_nothing_for_the_peer(redis):
     server.host, server.port = host, port = await server.start("127.0.0.1", 0)
     with capture_logs() as logs:
         try:
-            reader, writer = await connect(host, port, "127.0.0.2")          # not in [agi] peers
+            reader, writer = await connect(host, port, "127.0.0.2")  # not in [agi] peers
             assert await asyncio.wait_for(read_to_end(reader), 10) == b""
             writer.close()
             untrusted = await run_call(host, port, hostile_payload("duplicate", uniqueid="dup"))
@@ -335,8 +359,10 @@ async def test_lines_held_back_are_reported_when_the_window_ends_even_if_no_line
             quiet.line("info", "fastagi-peer-gone", "fastagi-peer-gone", uniqueid=f"g.{n}")
         assert len(logs) == 1
         await asyncio.sleep(0.5)
-    assert [(e["event"], e.get("lines")) for e in logs] == [("fastagi-peer-gone", None),
-                                                             ("fastagi-log-lines-held-back", 4)]
+    assert [(e["event"], e.get("lines")) for e in logs] == [
+        ("fastagi-peer-gone", None),
+        ("fastagi-log-lines-held-back", 4),
+    ]
     assert counted["fastagi-peer-gone"] == 5
 
 
@@ -370,11 +396,12 @@ print(json.dumps([before, fd_table_size(), open_before == fds(), resource.getrli
 def test_the_descriptor_table_is_grown_once_at_start_and_nothing_open_is_touched(count):
     """The table's growth (each doubling waits for an RCU grace period in a process with threads)
     happens at start, not in accept() under a storm; a size past the limit is a log line, no error."""
-    out = subprocess.run([sys.executable, "-c", PRESIZE_PROBE, str(count)], cwd=REPO, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", PRESIZE_PROBE, str(count)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     before, after, untouched, soft = json.loads(out.stdout.splitlines()[-1])
-    assert untouched                                  # same descriptors, same files, the probe closed
+    assert untouched  # same descriptors, same files, the probe closed
     if count <= soft:
         assert before < count <= after
     else:
@@ -388,13 +415,23 @@ async def test_the_real_service_process(redis_server, tmp_path):
     await client.flushdb()
     port = free_port()
     config = tmp_path / "grenswacht.toml"
-    config.write_text(f'[redis]\nurl = "{url}"\n[agi]\nlisten = "127.0.0.1:{port}"\nheader_timeout = 1.0\n'
-                      f'command_timeout = 1.0\nscreen_budget_ms = 3000\n[ami]\naddress = "127.0.0.1:1"\n'
-                      f'[storage]\njournal_path = "{tmp_path / "journal.jsonl"}"\n')
+    config.write_text(
+        f'[redis]\nurl = "{url}"\n[agi]\nlisten = "127.0.0.1:{port}"\nheader_timeout = 1.0\n'
+        f'command_timeout = 1.0\nscreen_budget_ms = 3000\n[ami]\naddress = "127.0.0.1:1"\n'
+        f'[storage]\njournal_path = "{tmp_path / "journal.jsonl"}"\n'
+    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agi", "serve", "--config", str(config), cwd=REPO,
+        sys.executable,
+        "-m",
+        "agi",
+        "serve",
+        "--config",
+        str(config),
+        cwd=REPO,
         env={**os.environ, "GRENSWACHT_AGI_SECRET": SECRET, "GRENSWACHT_LOG_LEVEL": "INFO"},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     stderr = asyncio.create_task(proc.stderr.read())
     try:
         for _ in range(400):
@@ -406,18 +443,22 @@ async def test_the_real_service_process(redis_server, tmp_path):
                 await asyncio.sleep(0.05)
         await asyncio.sleep(1.5)
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        assert fd_table_size(proc.pid) >= min(hard, FD_TABLE_PRESIZE)   # grown once, at start
+        assert fd_table_size(proc.pid) >= min(hard, FD_TABLE_PRESIZE)  # grown once, at start
         before = await keyspace(client)
         endlog = agi_header(f"endlog?secret={SECRET}", uniqueid="intruder", args=("threat",))
         refused = await run_call("127.0.0.1", port, endlog, bind="127.0.0.2")
         wrong = await run_call("127.0.0.1", port, agi_header("endlog?secret=guess", args=("threat",)))
         assert refused.commands == wrong.commands == [] and refused.closed_by_server and wrong.closed_by_server
-        await asyncio.sleep(1.5)                      # past the service's once-a-second writes
-        assert await keyspace(client) == before       # nothing stored
+        await asyncio.sleep(1.5)  # past the service's once-a-second writes
+        assert await keyspace(client) == before  # nothing stored
 
         kinds = [kind for kind in HOSTILE_KINDS for _ in range(25)]
-        storm = [asyncio.create_task(hostile(kind, "127.0.0.1", port, script=f"screen?secret={SECRET}",
-                                             uniqueid=f"hostile.{i}")) for i, kind in enumerate(kinds)]
+        storm = [
+            asyncio.create_task(
+                hostile(kind, "127.0.0.1", port, script=f"screen?secret={SECRET}", uniqueid=f"hostile.{i}")
+            )
+            for i, kind in enumerate(kinds)
+        ]
         await asyncio.sleep(0.2)
         header = agi_header(f"screen?secret={SECRET}", "0612345678")
         legit = await asyncio.gather(*(run_call("127.0.0.1", port, header) for _ in range(40)))
@@ -429,7 +470,7 @@ async def test_the_real_service_process(redis_server, tmp_path):
             if kind in ("mute", "hangup"):
                 assert got.startswith(b'EXEC MSet "GW_ACTION=allow,GW_REASON=clean,') and got.count(b"\n") == 1
             elif kind == "garbage":
-                assert got == b""                     # no secret: closed without an answer
+                assert got == b""  # no secret: closed without an answer
             else:
                 assert got in RECEIVES[kind], (kind, got[:200])
     finally:
@@ -448,7 +489,7 @@ async def test_idle_connections_wait_out_their_deadline_on_one_shared_timer(serv
     uvloop a timer, a libuv handle, a context and a bound method, for every idle peer)."""
     loop = asyncio.get_running_loop()
     server = await serve(peers=["127.0.0.0/8"], header_timeout=3.0)
-    timers = lambda: sum(not handle.cancelled() for handle in loop._scheduled)   # noqa: E731
+    timers = lambda: sum(not handle.cancelled() for handle in loop._scheduled)  # noqa: E731
     before = timers()
     opened = loop.time()
     idle = [await connect(server.host, server.port, f"127.0.0.{2 + i % 5}") for i in range(200)]
@@ -456,8 +497,8 @@ async def test_idle_connections_wait_out_their_deadline_on_one_shared_timer(serv
         while len(server._conns) < 200:
             await asyncio.sleep(0.01)
     assert len(server._header_due) == 200 and timers() <= before + 1
-    assert await asyncio.wait_for(read_to_end(idle[0][0]), 10) == b""   # closed at its deadline,
-    assert loop.time() - opened >= 3.0 - _DueQueue.SLACK               # not before it
+    assert await asyncio.wait_for(read_to_end(idle[0][0]), 10) == b""  # closed at its deadline,
+    assert loop.time() - opened >= 3.0 - _DueQueue.SLACK  # not before it
     for reader, writer in idle:
         assert await asyncio.wait_for(read_to_end(reader), 10) == b""
         writer.close()
@@ -488,14 +529,14 @@ async def test_a_route_still_at_work_after_its_peer_is_gone_ends_with_the_period
         reader, writer = await connect(server.host, server.port)
         writer.write(agi_header("stuck", uniqueid="stuck"))
         await asyncio.wait_for(Stuck.started.wait(), 10)
-        linger = writer.get_extra_info("socket")      # the peer is gone (a reset: the server's
-        linger.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # side closes)
-        writer.transport.abort()                    # and the route holds the only slot
+        linger = writer.get_extra_info("socket")  # the peer is gone (a reset: the server's
+        linger.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # side closes)
+        writer.transport.abort()  # and the route holds the only slot
         async with asyncio.timeout(10):
             while server._conns:
                 await asyncio.sleep(0.01)
         assert (await call(server, 1)).commands == [FALLBACK_BUSY]
-        async with asyncio.timeout(10):             # the period ends: the route is cancelled, the slot freed
+        async with asyncio.timeout(10):  # the period ends: the route is cancelled, the slot freed
             while server.slots_in_use:
                 await asyncio.sleep(0.05)
         assert (await call(server, 2)).commands == [SCREENED]

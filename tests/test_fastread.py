@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 import uvloop
 from redis.asyncio import Redis
-from redis.exceptions import AuthenticationError, ConnectionError, ResponseError, TimeoutError as RedisTimeoutError
+from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agi.engine import Incident, Reason
 from agi.prefixes import PrefixCache
@@ -60,8 +61,9 @@ async def clients(url: str, **reader_options):
 
 async def _values(redis: Redis, count: int, prefix: str = "k") -> dict[str, dict[str, str]]:
     """``count`` hashes, each with a value of its own."""
-    wanted = {f"{prefix}:{i}": {"n": "1", "1.i": f"id-{i}", "1.c": "abuse", "own": f"value {i} ✓"}
-              for i in range(count)}
+    wanted = {
+        f"{prefix}:{i}": {"n": "1", "1.i": f"id-{i}", "1.c": "abuse", "own": f"value {i} ✓"} for i in range(count)
+    }
     async with redis.pipeline(transaction=False) as pipe:
         for key, mapping in wanted.items():
             pipe.hset(key, mapping=mapping)
@@ -77,7 +79,7 @@ async def test_same_answers_as_redis_py(redis_server):
             "gw:c:{anonymous}": {"ban.until": "9999999999", "ban.reason": "handmatig"},
             "gw:c:{+32470000000}": {"1.n": "Zoë, café, 日本語, emoji 🚫, tab\tand\r\nCRLF", "é": "ü"},
             "gw:c:{+31000000001}": {"empty": "", " spaced field ": "  ", "$5\r\n": "*1\r\n"},
-            "gw:c:{+31000000002}": {f"{i}.n": "x" * (i * 37) for i in range(1, 200)},   # ~730 KB, many fields
+            "gw:c:{+31000000002}": {f"{i}.n": "x" * (i * 37) for i in range(1, 200)},  # ~730 KB, many fields
         }
         for key, mapping in samples.items():
             await redis.hset(key, mapping=mapping)
@@ -85,7 +87,7 @@ async def test_same_answers_as_redis_py(redis_server):
         for key in [*samples, *many, "gw:c:{+31999999999}", "gw:c:{never}"]:
             ours, theirs = await reader.hgetall(key), await redis.hgetall(key)
             assert ours == theirs, key
-        assert await reader.hgetall("gw:c:{never}") == {}   # no such hash: empty, as redis-py
+        assert await reader.hgetall("gw:c:{never}") == {}  # no such hash: empty, as redis-py
         assert (await reader.hgetall("gw:c:{+32470000000}"))["é"] == "ü"
 
 
@@ -118,9 +120,11 @@ async def test_password_username_and_database(own_redis):
         await redis.hset(key, mapping={"n": "1", "where": "db3"})
         assert await reader.hgetall(key) == {"n": "1", "where": "db3"}
     # the default user by name, the password in the URL (it wins over password=, as in redis-py)
-    assert await _read_once(f"redis://default:s3cret%20pw@127.0.0.1:{server.port}/3", key,
-                            password="ignored") == {"n": "1", "where": "db3"}
-    assert await _read_once(f"redis://127.0.0.1:{server.port}/0", key, password="s3cret pw") == {}   # not in db 0
+    assert await _read_once(f"redis://default:s3cret%20pw@127.0.0.1:{server.port}/3", key, password="ignored") == {
+        "n": "1",
+        "where": "db3",
+    }
+    assert await _read_once(f"redis://127.0.0.1:{server.port}/0", key, password="s3cret pw") == {}  # not in db 0
     # a wrong password is refused at connect; no password: Redis refuses the read itself
     with pytest.raises(AuthenticationError):
         await _read_once(url, key, password="wrong")
@@ -141,8 +145,12 @@ async def test_wrongtype_fails_that_request_only(redis_server):
     async with clients(redis_server.url, connections=1) as (redis, reader):
         await redis.set("gw:c:{string}", "not a hash")
         await redis.hset("gw:c:{hash}", "a", "b")
-        results = await asyncio.gather(reader.hgetall("gw:c:{hash}"), reader.hgetall("gw:c:{string}"),
-                                       reader.hgetall("gw:c:{hash}"), return_exceptions=True)
+        results = await asyncio.gather(
+            reader.hgetall("gw:c:{hash}"),
+            reader.hgetall("gw:c:{string}"),
+            reader.hgetall("gw:c:{hash}"),
+            return_exceptions=True,
+        )
         assert results[0] == results[2] == {"a": "b"}
         assert isinstance(results[1], ResponseError) and "WRONGTYPE" in str(results[1])
         assert await reader.hgetall("gw:c:{hash}") == {"a": "b"}
@@ -156,8 +164,8 @@ async def test_redis_killed_then_restarted_on_the_same_port(own_redis):
     reader = CallerReader.from_url(server.url, backoff=0.05)
     try:
         assert await reader.hgetall("gw:c:{a}") == {"v": "a"}
-        assert await reader.hgetall("gw:c:{a}") == {"v": "a"}   # both connections open
-        server.pause()                                            # requests now wait on the connections
+        assert await reader.hgetall("gw:c:{a}") == {"v": "a"}  # both connections open
+        server.pause()  # requests now wait on the connections
         pending = [asyncio.ensure_future(reader.hgetall("gw:c:{a}")) for _ in range(20)]
         await asyncio.sleep(0.05)
         assert not any(task.done() for task in pending)
@@ -165,7 +173,7 @@ async def test_redis_killed_then_restarted_on_the_same_port(own_redis):
         async with asyncio.timeout(PROMPT):
             results = await asyncio.gather(*pending, return_exceptions=True)
         assert all(isinstance(r, ConnectionError) for r in results), results
-        async with asyncio.timeout(PROMPT):                       # new requests: refused at once, too
+        async with asyncio.timeout(PROMPT):  # new requests: refused at once, too
             for _ in range(50):
                 with pytest.raises(ConnectionError):
                     await reader.hgetall("gw:c:{a}")
@@ -173,7 +181,7 @@ async def test_redis_killed_then_restarted_on_the_same_port(own_redis):
         redis = Redis.from_url(restarted.url, decode_responses=True)
         await redis.hset("gw:c:{a}", "v", "after restart")
         await redis.aclose()
-        await asyncio.sleep(0.1)                                  # past the reconnect backoff
+        await asyncio.sleep(0.1)  # past the reconnect backoff
         assert await reader.hgetall("gw:c:{a}") == {"v": "after restart"}
         assert await reader.hgetall("gw:c:{a}") == {"v": "after restart"}
     finally:
@@ -181,11 +189,12 @@ async def test_redis_killed_then_restarted_on_the_same_port(own_redis):
 
 
 def test_timeouts_in_the_url_win_as_in_redis_py():
-    reader = CallerReader.from_url("redis://127.0.0.1:1/2?socket_timeout=1.5&socket_connect_timeout=0.5",
-                                   socket_timeout=9.0)
+    reader = CallerReader.from_url(
+        "redis://127.0.0.1:1/2?socket_timeout=1.5&socket_connect_timeout=0.5", socket_timeout=9.0
+    )
     assert (reader.socket_timeout, reader.connect_timeout) == (1.5, 0.5)
     reader = CallerReader.from_url("redis://127.0.0.1:1/2")
-    assert (reader.socket_timeout, reader.connect_timeout) == (5.0, 2.0)   # the service's redis-py settings
+    assert (reader.socket_timeout, reader.connect_timeout) == (5.0, 2.0)  # the service's redis-py settings
 
 
 async def test_unreachable_redis_fails_fast_during_the_backoff():
@@ -208,7 +217,7 @@ async def test_stalled_redis_caller_timeout_then_own_values_after_resume(own_red
     async with clients(server.url, connections=2) as (redis, reader):
         wanted = await _values(redis, 200, prefix="stall")
         names = list(wanted)
-        await asyncio.gather(*(reader.hgetall(name) for name in names[:4]))   # both connections open
+        await asyncio.gather(*(reader.hgetall(name) for name in names[:4]))  # both connections open
         connections = [slot.conn for slot in reader._slots]
         server.pause()
 
@@ -224,7 +233,7 @@ async def test_stalled_redis_caller_timeout_then_own_values_after_resume(own_red
         assert got == [wanted[name] for name in names[100:]]
         for name in names[::-1][:40]:
             assert await reader.hgetall(name) == wanted[name]
-        assert [slot.conn for slot in reader._slots] == connections   # same connections: replies were discarded
+        assert [slot.conn for slot in reader._slots] == connections  # same connections: replies were discarded
 
 
 async def test_stalled_redis_requests_fail_at_their_own_budget_and_keep_their_place(own_redis):
@@ -251,12 +260,12 @@ async def test_stalled_redis_requests_fail_at_their_own_budget_and_keep_their_pl
         async with asyncio.timeout(PROMPT):
             results = await asyncio.gather(*(timed(name, budget) for name, budget in zip(names[:100], budgets)))
         for (error, waited), budget in zip(results, budgets):
-            assert type(error) is TimeoutError, error                 # not redis-py's: the budget, not the socket
+            assert type(error) is TimeoutError, error  # not redis-py's: the budget, not the socket
             assert budget - 0.01 <= waited < budget + 0.35, (budget, waited)
         server.resume()
         got = await asyncio.gather(*(reader.hgetall(name, 1.0) for name in names[100:]))
         assert got == [wanted[name] for name in names[100:]]
-        assert reader._slots[0].conn is connection                  # their replies were read and discarded
+        assert reader._slots[0].conn is connection  # their replies were read and discarded
 
 
 async def test_request_older_than_socket_timeout_drops_the_connection(own_redis):
@@ -267,15 +276,14 @@ async def test_request_older_than_socket_timeout_drops_the_connection(own_redis)
         before = reader._slots[0].conn
         server.pause()
         started = asyncio.get_running_loop().time()
-        async with asyncio.timeout(PROMPT):                       # no caller timeout: the reader's own fires
-            results = await asyncio.gather(*(reader.hgetall("gw:c:{a}") for _ in range(10)),
-                                           return_exceptions=True)
+        async with asyncio.timeout(PROMPT):  # no caller timeout: the reader's own fires
+            results = await asyncio.gather(*(reader.hgetall("gw:c:{a}") for _ in range(10)), return_exceptions=True)
         waited = asyncio.get_running_loop().time() - started
         assert all(isinstance(r, RedisTimeoutError) for r in results), results
         assert waited >= 0.5 - TIMER_SLACK
         assert reader._slots[0].conn is None
         server.resume()
-        assert await reader.hgetall("gw:c:{a}") == {"v": "a"}    # a fresh connection
+        assert await reader.hgetall("gw:c:{a}") == {"v": "a"}  # a fresh connection
         assert reader._slots[0].conn is not before
 
 
@@ -291,7 +299,7 @@ async def test_in_flight_bound(own_redis):
             await reader.hgetall("bound:0")
         server.resume()
         assert await asyncio.gather(*waiting) == list(wanted.values())
-        assert await reader.hgetall("bound:3") == wanted["bound:3"]   # room again
+        assert await reader.hgetall("bound:3") == wanted["bound:3"]  # room again
 
 
 async def test_a_turns_first_request_is_written_at_once_and_the_rest_together_at_its_end():
@@ -305,38 +313,38 @@ async def test_a_turns_first_request_is_written_at_once_and_the_rest_together_at
     assert writes == [b"A"]
     futures += [conn.send(b"B"), conn.send(b"C")]
     assert writes == [b"A"]
-    await asyncio.sleep(0)                      # the end of the turn
+    await asyncio.sleep(0)  # the end of the turn
     assert writes == [b"A", b"BC"]
-    futures.append(conn.send(b"D"))             # a new turn: at once again
+    futures.append(conn.send(b"D"))  # a new turn: at once again
     assert writes == [b"A", b"BC", b"D"]
     conn.data_received(b"$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n")
-    assert [f.result() for f in futures] == ["a", "b", "c", "d"]   # replies in the order sent
-    conn._fail_all(ConnectionError("done"))     # stops its timer
+    assert [f.result() for f in futures] == ["a", "b", "c", "d"]  # replies in the order sent
+    conn._fail_all(ConnectionError("done"))  # stops its timer
 
 
 async def test_a_reply_beyond_the_size_bound_drops_the_connection(redis_server):
     async with clients(redis_server.url, connections=1, max_reply_bytes=4096) as (redis, reader):
-        await redis.hset("gw:c:{huge}", mapping={"note": "x" * 2_000_000})   # arrives in several reads
+        await redis.hset("gw:c:{huge}", mapping={"note": "x" * 2_000_000})  # arrives in several reads
         await redis.hset("gw:c:{small}", mapping={"n": "1"})
         with pytest.raises(ConnectionError, match="larger than 4096 bytes"):
             await reader.hgetall("gw:c:{huge}")
-        assert await reader.hgetall("gw:c:{small}") == {"n": "1"}   # reconnected
+        assert await reader.hgetall("gw:c:{small}") == {"n": "1"}  # reconnected
 
 
 async def test_connect_has_a_deadline_shared_by_concurrent_requests(own_redis):
     server = own_redis(password="pw")
     reader = CallerReader.from_url(server.url, password="pw", connections=1, connect_timeout=0.3)
     try:
-        server.pause()            # the kernel still accepts the TCP connection; AUTH is never answered
+        server.pause()  # the kernel still accepts the TCP connection; AUTH is never answered
         started = asyncio.get_running_loop().time()
         async with asyncio.timeout(PROMPT):
             results = await asyncio.gather(*(reader.hgetall("gw:c:{a}") for _ in range(20)), return_exceptions=True)
         waited = asyncio.get_running_loop().time() - started
         assert all(isinstance(r, RedisTimeoutError) for r in results), results
-        assert len({id(r) for r in results}) == 1       # one connect attempt, shared by all 20
+        assert len({id(r) for r in results}) == 1  # one connect attempt, shared by all 20
         assert 0.3 - TIMER_SLACK <= waited < PROMPT
         server.resume()
-        await asyncio.sleep(0.15)                         # past the backoff
+        await asyncio.sleep(0.15)  # past the backoff
         assert await reader.hgetall("gw:c:{a}") == {}
     finally:
         await reader.close()
@@ -391,12 +399,12 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
         store = build_store(make_config(server.url))
         try:
             assert isinstance(store.reader, CallerReader)
-            assert len(await admin.client_list()) == opened           # nothing opened yet
+            assert len(await admin.client_list()) == opened  # nothing opened yet
             number = "+31612345678"
             await store.add_incident(Incident.new(number, "threat", 1_700_000_000.0, severity=3, source="key"))
             [incident] = (await store.load_caller(number)).incidents
             assert incident.category == "threat"
-            assert len(await admin.client_list()) == opened + 2       # redis-py's, and the reader's one
+            assert len(await admin.client_list()) == opened + 2  # redis-py's, and the reader's one
             assert [slot.conn is not None for slot in store.reader._slots] == [True, False]
             # Redis stalled: screening fails open within its budget, then reads the store again
             server.pause()
@@ -414,8 +422,7 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
 
 
 def test_sentinel_and_cluster_keep_redis_py():
-    for redis in ({"mode": "sentinel", "sentinels": ["127.0.0.1:1"]},
-                  {"mode": "cluster", "nodes": ["127.0.0.1:1"]}):
+    for redis in ({"mode": "sentinel", "sentinels": ["127.0.0.1:1"]}, {"mode": "cluster", "nodes": ["127.0.0.1:1"]}):
         store = build_store(make_config("redis://127.0.0.1:1/0", redis=redis))
         assert store.reader is None
     assert build_store(make_config("redis://127.0.0.1:1/0")).reader is not None
@@ -423,16 +430,47 @@ def test_sentinel_and_cluster_keep_redis_py():
 
 async def test_tls_with_the_context_redis_py_builds(own_redis, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     tls_port = free_port()
-    own_redis(extra_args=("--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-                          "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"))
+    own_redis(
+        extra_args=(
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(cert),
+            "--tls-auth-clients",
+            "no",
+        )
+    )
     url = f"rediss://127.0.0.1:{tls_port}/1?ssl_ca_certs={cert}"
     redis = Redis.from_url(url, decode_responses=True)
     reader = CallerReader.from_url(url)
-    untrusted = CallerReader.from_url(f"rediss://127.0.0.1:{tls_port}/1")   # the system CAs do not know it
+    untrusted = CallerReader.from_url(f"rediss://127.0.0.1:{tls_port}/1")  # the system CAs do not know it
     try:
         await redis.hset("gw:c:{+31612345678}", mapping={"over": "tls", "é": "ü"})
         assert await reader.hgetall("gw:c:{+31612345678}") == await redis.hgetall("gw:c:{+31612345678}")
@@ -453,17 +491,28 @@ def _on_uvloop(coro) -> None:
         loop.close()
 
 
-@pytest.mark.parametrize("scenario", [test_same_answers_as_redis_py, test_a_thousand_concurrent_requests_each_get_their_own_value,
-                                      test_wrongtype_fails_that_request_only])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_same_answers_as_redis_py,
+        test_a_thousand_concurrent_requests_each_get_their_own_value,
+        test_wrongtype_fails_that_request_only,
+    ],
+)
 def test_under_uvloop_on_the_shared_server(scenario, redis_server):
     _on_uvloop(scenario(redis_server))
 
 
-@pytest.mark.parametrize("scenario", [test_redis_killed_then_restarted_on_the_same_port,
-                                      test_stalled_redis_caller_timeout_then_own_values_after_resume,
-                                      test_request_older_than_socket_timeout_drops_the_connection,
-                                      test_connect_has_a_deadline_shared_by_concurrent_requests,
-                                      test_close_fails_pending_requests])
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_redis_killed_then_restarted_on_the_same_port,
+        test_stalled_redis_caller_timeout_then_own_values_after_resume,
+        test_request_older_than_socket_timeout_drops_the_connection,
+        test_connect_has_a_deadline_shared_by_concurrent_requests,
+        test_close_fails_pending_requests,
+    ],
+)
 def test_faults_under_uvloop(scenario, own_redis):
     _on_uvloop(scenario(own_redis))
 
@@ -471,7 +520,7 @@ def test_faults_under_uvloop(scenario, own_redis):
 async def test_close_during_a_shared_connect_fails_the_waiting_requests_with_connection_error(own_redis):
     server = own_redis(password="pw")
     reader = CallerReader.from_url(server.url, password="pw", connections=1, connect_timeout=5.0)
-    server.pause()                                     # the AUTH of the connect attempt waits
+    server.pause()  # the AUTH of the connect attempt waits
     try:
         results = await closed_while_waiting(reader, 5, settle=0.2)
         # Not CancelledError: these callers were not cancelled, and screening fails open on this.

@@ -37,8 +37,13 @@ class ServiceProcess:
 
     def start(self, port: int) -> None:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "agi", "--config", str(self.config_path), "serve"],
-                                     cwd=REPO, stdout=log, stderr=log, env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agi", "--config", str(self.config_path), "serve"],
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -67,8 +72,10 @@ def setup(tmp_path):
     redis = RedisServer().start()
     port = free_port()
     cfg = tmp_path / "grenswacht.toml"
-    cfg.write_text(f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
-                   f'[storage]\njournal_path = "{tmp_path}/state/journal.jsonl"\n')
+    cfg.write_text(
+        f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
+        f'[storage]\njournal_path = "{tmp_path}/state/journal.jsonl"\n'
+    )
     svc = ServiceProcess(cfg, tmp_path / "service.log")
     svc.start(port)
     yield redis, svc, port, tmp_path
@@ -81,15 +88,21 @@ async def press(port: int, n: int) -> tuple[str, str, str]:
     uniqueid = f"1763800{n:03d}.{n}"
     header = agi_header("endlog", channel=f"Local/1001@agents-{n:08x};1", uniqueid=uniqueid, args=("abuse",))
     try:
-        r = await run_call("127.0.0.1", port, header, timeout=10,
-                           channel_vars={"GW_CALLER": CALLER, "BRIDGEPEER": f"PJSIP/trunk-{n:08x}"})
+        r = await run_call(
+            "127.0.0.1",
+            port,
+            header,
+            timeout=10,
+            channel_vars={"GW_CALLER": CALLER, "BRIDGEPEER": f"PJSIP/trunk-{n:08x}"},
+        )
     except (OSError, TimeoutError, asyncio.IncompleteReadError):
         return uniqueid, "no-answer", ""
     return uniqueid, r.variables.get("GW_RESULT", "no-answer"), r.variables.get("GW_LOGGED", "")
 
 
-async def presses(port: int, start: int, count: int, gap: float = 0.02,
-                  out: list[tuple[str, str, str]] | None = None) -> list[tuple[str, str, str]]:
+async def presses(
+    port: int, start: int, count: int, gap: float = 0.02, out: list[tuple[str, str, str]] | None = None
+) -> list[tuple[str, str, str]]:
     """``count`` presses one after another; each result is appended to ``out`` as it comes."""
     out = [] if out is None else out
     for n in range(start, start + count):
@@ -126,7 +139,7 @@ async def assert_nothing_lost(url: str, results: list[tuple[str, str, str]]) -> 
     duplicated = {lid for lid, ids in by_call.items() if len(ids) > 1}
     assert not lost, f"{len(lost)} acknowledged incidents lost"
     assert not duplicated, f"stored twice: {duplicated}"
-    assert {lid: ids[0] for lid, ids in by_call.items() if lid in acked} == acked   # the id the agent was told
+    assert {lid: ids[0] for lid, ids in by_call.items() if lid in acked} == acked  # the id the agent was told
     store = build_store(make_config(url))
     try:
         ids = {i for i, _ in await store.incident_ids()}
@@ -141,19 +154,19 @@ async def assert_nothing_lost(url: str, results: list[tuple[str, str, str]]) -> 
 async def test_redis_stalled_then_killed_and_restarted_empty_loses_no_press(setup):
     redis, svc, port, _ = setup
     results = await presses(port, 0, 20)
-    redis.pause()                                     # a 3 s stall in the middle of the presses
+    redis.pause()  # a 3 s stall in the middle of the presses
     stalled = asyncio.create_task(presses(port, 20, 20, gap=0.1))
     await asyncio.sleep(3)
     redis.resume()
     results += await stalled
     results += await presses(port, 40, 10)
-    redis.kill()                                      # a crash; it comes back with no data
+    redis.kill()  # a crash; it comes back with no data
     results += await presses(port, 50, 10)
     redis.start()
     results += await presses(port, 60, 20)
     assert all(status in ACKED for _, status, _ in results), [s for _, s, _ in results if s not in ACKED]
     statuses = [status for _, status, _ in results]
-    assert statuses.count("journaled") >= 10 and statuses.count("logged") >= 40   # both paths were taken
+    assert statuses.count("journaled") >= 10 and statuses.count("logged") >= 40  # both paths were taken
     await assert_nothing_lost(redis.url, results)
 
 
@@ -170,9 +183,9 @@ async def test_service_killed_mid_press_loses_no_acknowledged_press(setup):
         while sum(status in ACKED for _, status, _ in so_far) < 5:
             assert not batch.done() and time.monotonic() < deadline, f"round {round_}: {so_far}"
             await asyncio.sleep(0.005)
-        svc.kill()                                    # SIGKILL while presses are in flight
+        svc.kill()  # SIGKILL while presses are in flight
         assert not batch.done()
-        results += await batch                        # the rest of the batch finds nobody listening
+        results += await batch  # the rest of the batch finds nobody listening
         svc.start(port)
     results += await presses(port, 900, 5)
     assert sum(status in ACKED for _, status, _ in results) >= 20
@@ -183,7 +196,7 @@ async def test_service_killed_mid_press_loses_no_acknowledged_press(setup):
 async def test_a_stopped_service_stops_within_bounds_with_open_connections(setup):
     redis, svc, port, _ = setup
     idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(50)]
-    svc.stop()                                        # asserts it exits within 15 s of SIGTERM
+    svc.stop()  # asserts it exits within 15 s of SIGTERM
     assert svc.proc.returncode == 0
     for reader, writer in idle:
         # Closed by the service, not left hanging: an accepted connection reads end-of-file; one

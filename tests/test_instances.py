@@ -44,21 +44,25 @@ async def test_two_instances_one_killed(tmp_path):
         ports = (free_port(), free_port())
         for i, port in enumerate(ports):
             cfg = tmp_path / f"gw-{i}.toml"
-            cfg.write_text(f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
-                           f'[storage]\njournal_path = "{tmp_path}/state-{i}/journal.jsonl"\n')
+            cfg.write_text(
+                f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
+                f'[storage]\njournal_path = "{tmp_path}/state-{i}/journal.jsonl"\n'
+            )
             procs.append(ServiceProcess(cfg, tmp_path / f"service-{i}.log"))
             procs[-1].start(port)
         a, b = procs
         stop = asyncio.Event()
         screened: list[tuple[float, float, str]] = []
         pressed: list[tuple[str, str, str, int]] = []
-        load = asyncio.gather(until(stop, screened, lambda n: screen(ports[1], n), 0.02),
-                              until(stop, pressed, lambda n: press_with_fallback(ports, n), 0.01))
+        load = asyncio.gather(
+            until(stop, screened, lambda n: screen(ports[1], n), 0.02),
+            until(stop, pressed, lambda n: press_with_fallback(ports, n), 0.01),
+        )
         await _until(lambda: len(pressed) >= 10)
-        await asyncio.to_thread(a.kill)                   # SIGKILL mid-work: presses in flight on it
+        await asyncio.to_thread(a.kill)  # SIGKILL mid-work: presses in flight on it
         killed_at = len(pressed)
         await _until(lambda: len(pressed) >= killed_at + 10)
-        await asyncio.to_thread(a.start, ports[0])        # back: its journal is replayed
+        await asyncio.to_thread(a.start, ports[0])  # back: its journal is replayed
         restarted_at = len(pressed)
         await _until(lambda: len(pressed) >= restarted_at + 10)
         stop.set()

@@ -67,7 +67,7 @@ async def test_logged_incident_is_in_the_logbook_and_journal_is_private(tmp_path
     assert await logbook_ids(store) == {iid}
     assert stat.S_IMODE(os.stat(book.journal.path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(book.journal.path.parent).st_mode) == 0o700
-    again, status = await book.record(press(book, "call-1"), pause=False)   # the same press again
+    again, status = await book.record(press(book, "call-1"), pause=False)  # the same press again
     assert (again, status) == ("", "duplicate")
     assert await logbook_ids(store) == {iid}
     await book.store.close()
@@ -85,7 +85,7 @@ async def test_redis_down_journals_then_stores_once(tmp_path, redis_server, stor
     assert up.journal.pending() == 5
     await up.work_once()
     assert await logbook_ids(store) == {iid for iid, _ in told}
-    await up.work_once()                                   # nothing twice
+    await up.work_once()  # nothing twice
     assert await store.redis.zcard(keys.INCIDENTS_BY_TIME) == 5
     await up.store.close()
 
@@ -93,12 +93,12 @@ async def test_redis_down_journals_then_stores_once(tmp_path, redis_server, stor
 async def test_redis_restart_without_data_loses_no_acknowledged_incident(tmp_path, own_redis):
     clock = Clock()
     book = logbook_for(own_redis.url, tmp_path / "journal.jsonl", clock)
-    await book.work_once()                                 # learns Redis's run_id and persistence
+    await book.work_once()  # learns Redis's run_id and persistence
     assert not book.durability.durable and book.durability.mode == "none"
     told = [await book.record(press(book, f"call-{i}"), pause=False) for i in range(40)]
     assert {s for _, s in told} == {"logged"}
     own_redis.kill()
-    own_redis.start()                                      # same port, no persistence: empty
+    own_redis.start()  # same port, no persistence: empty
     probe = build_store(book.config)
     assert await probe.redis.dbsize() == 0
     for _ in range(3):
@@ -106,7 +106,7 @@ async def test_redis_restart_without_data_loses_no_acknowledged_incident(tmp_pat
         await book.work_once()
     assert await logbook_ids(probe) == {iid for iid, _ in told}
     [[_, raw]] = [(k, v) for k, v in (await probe.redis.hgetall(keys.caller(N))).items() if k == "n"]
-    assert int(raw) == 40                                  # each stored once
+    assert int(raw) == 40  # each stored once
     await probe.close()
     await book.store.close()
 
@@ -120,7 +120,7 @@ async def test_durable_redis_settles_the_journal(tmp_path):
         _, status = await book.record(press(book, "call-1"), pause=False)
         assert status == "logged"
         await book.work_once()
-        assert book.journal.pending() == 0                 # on Redis's disk, after-care done
+        assert book.journal.pending() == 0  # on Redis's disk, after-care done
         await book.store.close()
     finally:
         server.cleanup()
@@ -131,8 +131,9 @@ async def test_stalled_redis_answers_within_the_budget_and_loses_nothing(tmp_pat
     await book.work_once()
     own_redis.pause()
     try:
-        told = await asyncio.wait_for(asyncio.gather(*(book.record(press(book, f"c{i}"), pause=False)
-                                                       for i in range(10))), 5)
+        told = await asyncio.wait_for(
+            asyncio.gather(*(book.record(press(book, f"c{i}"), pause=False) for i in range(10))), 5
+        )
     finally:
         own_redis.resume()
     assert {s for _, s in told} == {"journaled"}
@@ -148,7 +149,7 @@ async def test_stalled_redis_answers_within_the_budget_and_loses_nothing(tmp_pat
 async def test_a_missing_index_is_completed_by_writing_again(store):
     inc = Incident.new(N, "abuse", 5.0, linkedid="l", source="key")
     await store.add_incident(inc)
-    await store.redis.zrem(keys.INCIDENTS_BY_TIME, inc.id)   # as if the budget ran out in between
+    await store.redis.zrem(keys.INCIDENTS_BY_TIME, inc.id)  # as if the budget ran out in between
     await store.redis.hdel(keys.INCIDENT_OWNER, inc.id)
     assert await store.add_incident(inc) == (inc.id, False)
     assert await store.get_incident(inc.id) is not None
@@ -175,7 +176,7 @@ async def test_a_poison_incident_is_set_aside_and_the_rest_goes_on(tmp_path, red
     clock = Clock()
     book = logbook_for(redis_server.url, tmp_path / "journal.jsonl", clock)
     bad_caller = "+31687654321"
-    await store.redis.set(keys.caller(bad_caller), "not a hash")       # WRONGTYPE for ever
+    await store.redis.set(keys.caller(bad_caller), "not a hash")  # WRONGTYPE for ever
     _, status = await book.record(press(book, "x", bad_caller), pause=False)
     assert status == "journaled"
     iid, status = await book.record(press(book, "y"), pause=False)
@@ -184,7 +185,7 @@ async def test_a_poison_incident_is_set_aside_and_the_rest_goes_on(tmp_path, red
         for _ in range(8):
             clock.now += 120
             await book.work_once()
-    assert book.journal.pending() == 1 and iid in book.journal.entries   # kept: Redis has no disk
+    assert book.journal.pending() == 1 and iid in book.journal.entries  # kept: Redis has no disk
     assert "journal-entry-set-aside" in [e["event"] for e in logs]
     assert len(tmp_path.joinpath("journal.jsonl.poison").read_text().splitlines()) == 1
     await book.store.close()
@@ -204,18 +205,34 @@ async def test_compaction_keeps_only_what_is_live(tmp_path, redis_server):
 
 
 def test_only_what_no_retry_can_mend_is_poison():
-    from redis.exceptions import (BusyLoadingError, ConnectionError as RedisConnectionError, DataError,
-                                  NoPermissionError, ResponseError)
+    from redis.exceptions import (
+        BusyLoadingError,
+        DataError,
+        NoPermissionError,
+        ResponseError,
+    )
+    from redis.exceptions import (
+        ConnectionError as RedisConnectionError,
+    )
 
     from agi.incidents import is_outage
 
-    for exc in (RedisConnectionError("refused"), BusyLoadingError("LOADING"), NoPermissionError("NOPERM"),
-                ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's unable to persist"),
-                ResponseError("OOM command not allowed"), TimeoutError(), OSError("disk")):
+    for exc in (
+        RedisConnectionError("refused"),
+        BusyLoadingError("LOADING"),
+        NoPermissionError("NOPERM"),
+        ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's unable to persist"),
+        ResponseError("OOM command not allowed"),
+        TimeoutError(),
+        OSError("disk"),
+    ):
         assert is_outage(exc), exc
-    for exc in (ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
-                ResponseError("ERR Error running script (call to f_x): user_script:1: bad"), DataError("x"),
-                ValueError("a bug")):
+    for exc in (
+        ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        ResponseError("ERR Error running script (call to f_x): user_script:1: bad"),
+        DataError("x"),
+        ValueError("a bug"),
+    ):
         assert not is_outage(exc), exc
 
 
@@ -228,7 +245,7 @@ async def test_host_reboot_the_service_stores_its_journal_again(tmp_path, own_re
     await before.store.close()
     own_redis.kill()
     own_redis.start()
-    after = logbook_for(own_redis.url, path)          # a new process reads the journal
+    after = logbook_for(own_redis.url, path)  # a new process reads the journal
     await after.work_once()
     assert await logbook_ids(after.store) == {iid for iid, _ in told}
     await after.store.close()
@@ -241,35 +258,51 @@ async def test_an_erased_caller_does_not_come_back_from_the_journal(tmp_path, re
     other, _ = await book.record(press(book, "call-2", caller="+31687654321"), pause=False)
     await store.forget(N)
     await book.store.close()
-    restarted = logbook_for(redis_server.url, path)   # its first contact writes the journal again
+    restarted = logbook_for(redis_server.url, path)  # its first contact writes the journal again
     await restarted.work_once()
     assert await logbook_ids(store) == {other}
     assert iid not in restarted.journal.entries
     later, status = await restarted.record(press(restarted, "call-3"), pause=False)
-    assert status == "logged" and await logbook_ids(store) == {other, later}   # a new incident is new
+    assert status == "logged" and await logbook_ids(store) == {other, later}  # a new incident is new
     await restarted.store.close()
 
 
 async def test_nothing_taken_is_told_error_and_never_stored_behind_the_agents_back(tmp_path, redis_server, store):
-    (tmp_path / "journal.jsonl").mkdir()                 # the journal cannot be written
+    (tmp_path / "journal.jsonl").mkdir()  # the journal cannot be written
     down = logbook_for("redis://127.0.0.1:1/0", tmp_path / "journal.jsonl")
     iid, status = await down.record(press(down, "call-1"), pause=False)
     assert status == "error" and down.journal.pending() == 0
-    up = Logbook(down.config.model_copy(update={"redis": down.config.redis.model_copy(update={"url": redis_server.url})}),
-                 build_store(make_config(redis_server.url)), down.journal, None, Clock())
+    up = Logbook(
+        down.config.model_copy(update={"redis": down.config.redis.model_copy(update={"url": redis_server.url})}),
+        build_store(make_config(redis_server.url)),
+        down.journal,
+        None,
+        Clock(),
+    )
     await up.work_once()
-    assert await logbook_ids(store) == set()             # the agent logs it another way, once
+    assert await logbook_ids(store) == set()  # the agent logs it another way, once
     _, status = await up.record(press(up, "call-2"), pause=False)
-    assert status == "logged"                            # Redis alone still logs, and says so
+    assert status == "logged"  # Redis alone still logs, and says so
     await down.store.close()
     await up.store.close()
 
 
 async def test_a_journal_from_before_0_2_is_stored(tmp_path, redis_server, store):
     path = tmp_path / "journal.jsonl"
-    old = {"caller": N, "incident_id": "6b04179a2bbb", "category": "abuse", "at": 1763800000.0, "severity": 1,
-           "agent": "PJSIP/1", "queue": "q", "uniqueid": "u", "linkedid": "call-9", "note": "", "source": "key",
-           "actor": "PJSIP/1"}
+    old = {
+        "caller": N,
+        "incident_id": "6b04179a2bbb",
+        "category": "abuse",
+        "at": 1763800000.0,
+        "severity": 1,
+        "agent": "PJSIP/1",
+        "queue": "q",
+        "uniqueid": "u",
+        "linkedid": "call-9",
+        "note": "",
+        "source": "key",
+        "actor": "PJSIP/1",
+    }
     path.write_text(json.dumps(old) + "\n")
     book = logbook_for(redis_server.url, path)
     assert book.journal.pending() == 1

@@ -8,41 +8,57 @@ import json
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import structlog
 import structlog.testing
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from panoramisk import Manager
 
 from agi import logs
 
 NUMBER = "+31661777000"
-DIGITS = "661777000"          # in neither +31661777000 nor 0661777000 may this survive
+DIGITS = "661777000"  # in neither +31661777000 nor 0661777000 may this survive
 
 
 def scrub(text: str, enabled: bool = True) -> str:
     return logs.masker(enabled)(None, "info", {"event": text})["event"]
 
 
-@pytest.mark.parametrize("text,masked", [
-    ("Caller: +31661777000\r\nUniqueid: 1763800000.12\r\n", "Caller: +316****7000\r\nUniqueid: 1763800000.12\r\n"),
-    ("call from 0661777000.", "call from +316****7000."),
-    ("06-61777000 or +31 6 6177 7000", "+316****7000 or +316****7000"),
-    ("0031661777000", "+316****7000"),
-    ("Local/0661777000@grenswacht-00000001;1", "Local/+316****7000@grenswacht-00000001;1"),
-    ("PJSIP/0661777000-0000001a", "PJSIP/+316****7000-0000001a"),
-    ("+442079460958", "+442****0958"),
-])
+@pytest.mark.parametrize(
+    "text,masked",
+    [
+        ("Caller: +31661777000\r\nUniqueid: 1763800000.12\r\n", "Caller: +316****7000\r\nUniqueid: 1763800000.12\r\n"),
+        ("call from 0661777000.", "call from +316****7000."),
+        ("06-61777000 or +31 6 6177 7000", "+316****7000 or +316****7000"),
+        ("0031661777000", "+316****7000"),
+        ("Local/0661777000@grenswacht-00000001;1", "Local/+316****7000@grenswacht-00000001;1"),
+        ("PJSIP/0661777000-0000001a", "PJSIP/+316****7000-0000001a"),
+        ("+442079460958", "+442****0958"),
+    ],
+)
 def test_numbers_are_masked_in_the_service_style(text, masked):
     assert scrub(text) == masked
 
 
-@pytest.mark.parametrize("text", [
-    "1763800000.12", "linkedid 1763800000.1234567", "2026-11-23T11:20:00.123456Z", "2026-11-23 11:20:00Z",
-    "2026-11-23", "23-11-2026", "127.0.0.1:4573", "[::1]:4573", "6b04179a2bbb", "took 123 ms", "4573",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1763800000.12",
+        "linkedid 1763800000.1234567",
+        "2026-11-23T11:20:00.123456Z",
+        "2026-11-23 11:20:00Z",
+        "2026-11-23",
+        "23-11-2026",
+        "127.0.0.1:4573",
+        "[::1]:4573",
+        "6b04179a2bbb",
+        "took 123 ms",
+        "4573",
+    ],
+)
 def test_ids_times_and_addresses_survive(text):
     assert scrub(text) == text
 
@@ -55,8 +71,11 @@ def test_secrets_are_blanked_even_with_masking_off():
     assert scrub(NUMBER, enabled=False) == NUMBER
 
 
-@given(st.from_regex(r"\+31 ?6[ -]?[1-9][0-9]{3} ?[0-9]{4}", fullmatch=True),
-       st.text(alphabet="abc xyz:=,/\n", max_size=20), st.text(alphabet="abc xyz:=,/\n", max_size=20))
+@given(
+    st.from_regex(r"\+31 ?6[ -]?[1-9][0-9]{3} ?[0-9]{4}", fullmatch=True),
+    st.text(alphabet="abc xyz:=,/\n", max_size=20),
+    st.text(alphabet="abc xyz:=,/\n", max_size=20),
+)
 def test_a_number_anywhere_in_a_text_is_masked(number, before, after):
     out = scrub(f"{before} {number} {after}")
     digits = re.sub(r"[ -]", "", number)
@@ -84,13 +103,14 @@ def json_lines(stream: io.StringIO) -> list[dict]:
     assert DIGITS not in text
     lines = text.splitlines()
     assert lines
-    return [json.loads(line) for line in lines]          # every line is one JSON object
+    return [json.loads(line) for line in lines]  # every line is one JSON object
 
 
 def test_our_events_and_stdlib_records_are_one_masked_json_line_each(log_stream):
     logs.configure("INFO", log_stream, mask=True)
-    structlog.get_logger("grenswacht.test").info("screened 0661777000\nsecond line", caller=NUMBER,
-                                                 uniqueid="1763800000.12", nested={"numbers": [NUMBER]})
+    structlog.get_logger("grenswacht.test").info(
+        "screened 0661777000\nsecond line", caller=NUMBER, uniqueid="1763800000.12", nested={"numbers": [NUMBER]}
+    )
     logging.getLogger("redis.test").warning("lost %s\nand more", NUMBER)
     try:
         raise ValueError(f"bad caller {NUMBER}")
@@ -100,8 +120,11 @@ def test_our_events_and_stdlib_records_are_one_masked_json_line_each(log_stream)
     assert ours["event"] == "screened +316****7000\nsecond line" and ours["caller"] == "+316****7000"
     assert ours["uniqueid"] == "1763800000.12" and ours["nested"] == {"numbers": ["+316****7000"]}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", ours["timestamp"])
-    assert (redis_line["logger"], redis_line["level"], redis_line["event"]) == ("redis.test", "warning",
-                                                                                  "lost +316****7000\nand more")
+    assert (redis_line["logger"], redis_line["level"], redis_line["event"]) == (
+        "redis.test",
+        "warning",
+        "lost +316****7000\nand more",
+    )
     assert asyncio_line["logger"] == "asyncio" and "ValueError: bad caller +316****7000" in asyncio_line["exception"]
 
 
@@ -132,7 +155,7 @@ def test_the_time_stamp_is_utc_to_the_microsecond(log_stream):
     after = time.time()
     stamp = json.loads(log_stream.getvalue())["timestamp"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
-    at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
     assert before - 1e-6 <= at <= after + 1e-6
 
 
@@ -156,33 +179,44 @@ async def test_panoramisk_lines_are_json_and_masked(log_stream):
     async def fake_ami(reader, writer):
         writer.write(b"Asterisk Call Manager/6.0.0\r\n")
         login = await read_message(reader)
-        writer.write(f"Response: Success\r\nActionID: {login['ActionID']}\r\nMessage: Authentication accepted\r\n\r\n"
-                     .encode())
-        writer.write(b"Event: Newchannel\r\nChannel: PJSIP/trunk-00000001\r\nCallerIDNum: 0661777000\r\n"
-                     b"Uniqueid: 1763800000.12\r\n\r\n")
-        received.append(await read_message(reader))     # the UserEvent: never answered, the line drops
+        writer.write(
+            f"Response: Success\r\nActionID: {login['ActionID']}\r\nMessage: Authentication accepted\r\n\r\n".encode()
+        )
+        writer.write(
+            b"Event: Newchannel\r\nChannel: PJSIP/trunk-00000001\r\nCallerIDNum: 0661777000\r\n"
+            b"Uniqueid: 1763800000.12\r\n\r\n"
+        )
+        received.append(await read_message(reader))  # the UserEvent: never answered, the line drops
         writer.close()
         served.set()
 
     server = await asyncio.start_server(fake_ami, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     logged_in = asyncio.Event()
-    manager = Manager(host="127.0.0.1", port=port, username="gw", secret="hunter2", ping_delay=3600,
-                      reconnect_timeout=3600, loop=asyncio.get_running_loop(), on_login=lambda m: logged_in.set())
+    manager = Manager(
+        host="127.0.0.1",
+        port=port,
+        username="gw",
+        secret="hunter2",
+        ping_delay=3600,
+        reconnect_timeout=3600,
+        loop=asyncio.get_running_loop(),
+        on_login=lambda m: logged_in.set(),
+    )
     try:
         manager.connect()
-        manager.connect = lambda *a, **k: None          # one connection only: no reconnect after the drop
+        manager.connect = lambda *a, **k: None  # one connection only: no reconnect after the drop
         await asyncio.wait_for(logged_in.wait(), 5)
         manager.send_action({"Action": "UserEvent", "UserEvent": "GrenswachtIncident", "Caller": NUMBER})
         await asyncio.wait_for(served.wait(), 5)
         async with asyncio.timeout(5):
-            while not manager.awaiting_actions:          # panoramisk logs the lost action as it re-queues it
+            while not manager.awaiting_actions:  # panoramisk logs the lost action as it re-queues it
                 await asyncio.sleep(0.01)
     finally:
         manager.close()
         server.close()
         await server.wait_closed()
-    assert received[0]["Caller"] == NUMBER               # the number really went over the wire
+    assert received[0]["Caller"] == NUMBER  # the number really went over the wire
     lines = json_lines(log_stream)
     panoramisk = [line for line in lines if line.get("logger", "").startswith("panoramisk")]
     assert any("1763800000.12" in line["event"] and "+316****7000" in line["event"] for line in panoramisk)
@@ -206,11 +240,18 @@ def test_a_uniqueid_shape_is_left_alone_as_the_number_pattern_leaves_it(value):
     """The masker's shortcut for digits-dot-digits must agree with the full pattern."""
     process = logs.masker(True, "NL")
     assert process(None, "info", {"uniqueid": value})["uniqueid"] == value
-    assert logs._NUMBER.sub(lambda m: "MASKED" if len(m.group().replace(" ", "").replace("-", "").lstrip("+")) >= 8
-                            else m.group(), value) == value
+    assert (
+        logs._NUMBER.sub(
+            lambda m: "MASKED" if len(m.group().replace(" ", "").replace("-", "").lstrip("+")) >= 8 else m.group(),
+            value,
+        )
+        == value
+    )
 
 
-@pytest.mark.parametrize("value, masked", [("0661777000.", "+316****7000."), ("0661777000..5", "+316****7000..5"),
-                                           ("a 0661777000.", "a +316****7000.")])
+@pytest.mark.parametrize(
+    "value, masked",
+    [("0661777000.", "+316****7000."), ("0661777000..5", "+316****7000..5"), ("a 0661777000.", "a +316****7000.")],
+)
 def test_near_uniqueid_shapes_still_go_through_the_number_pattern(value, masked):
     assert logs.masker(True, "NL")(None, "info", {"v": value})["v"] == masked

@@ -17,9 +17,9 @@ from agi import metrics
 from agi.callbacks.appointments import new_appointment, save_new
 from agi.engine import Ban
 from agi.service import Service
+from redis_schema import keys
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, hostile, run_call
-from redis_schema import keys
 from tests.support.redis_server import free_port
 
 N = "+31612345678"
@@ -40,8 +40,11 @@ async def http(port: int, path: str, method: str = "GET", raw: bytes | None = No
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def scrape(port: int) -> dict[tuple[str, tuple], float]:
@@ -58,7 +61,9 @@ def value(s: dict, name: str, **labels) -> float:
 async def served(redis_server, store):
     port = free_port()
     # A budget a loaded test machine keeps with 40 calls at once (a slower read would fail open).
-    svc = Service(make_config(redis_server.url, metrics={"listen": f"127.0.0.1:{port}"}, agi={"screen_budget_ms": 1000}))
+    svc = Service(
+        make_config(redis_server.url, metrics={"listen": f"127.0.0.1:{port}"}, agi={"screen_budget_ms": 1000})
+    )
     svc.host, svc.port = await svc.start()
     svc.metrics_port = port
     yield svc
@@ -77,12 +82,13 @@ async def test_screenings_are_counted_by_action_and_reason_while_being_scraped(s
         for _ in range(10):
             await scrape(served.metrics_port)
 
-    results = await asyncio.gather(*(call(served, f"06{10000000 + i}") for i in range(40)), call(served),
-                                   scrape_meanwhile())
+    results = await asyncio.gather(
+        *(call(served, f"06{10000000 + i}") for i in range(40)), call(served), scrape_meanwhile()
+    )
     assert [r.variables["GW_REASON"] for r in results[:40]] == ["clean"] * 40
     assert results[40].variables["GW_REASON"] == "banned"
     after = await scrape(served.metrics_port)
-    delta = lambda name, **l: value(after, name, **l) - value(before, name, **l)   # noqa: E731
+    delta = lambda name, **l: value(after, name, **l) - value(before, name, **l)  # noqa: E731
     assert delta("grenswacht_screenings_total", action="allow", reason="clean") == 40
     assert delta("grenswacht_screenings_total", action="refuse", reason="banned") == 1
     assert delta("grenswacht_screening_seconds_count") == 41
@@ -123,9 +129,9 @@ async def test_fail_opens_and_store_errors_are_counted(redis_server):
         r = await call(svc)
         assert r.variables["GW_REASON"] == "store-unavailable"
         await hostile("duplicate", svc.host, svc.port)
-        assert await hostile("silent", svc.host, svc.port, bind="127.0.0.2") == b""   # not in [agi] peers
+        assert await hostile("silent", svc.host, svc.port, bind="127.0.0.2") == b""  # not in [agi] peers
         after = await scrape(port)
-        delta = lambda name, **l: value(after, name, **l) - value(before, name, **l)   # noqa: E731
+        delta = lambda name, **l: value(after, name, **l) - value(before, name, **l)  # noqa: E731
         assert delta("grenswacht_fail_opens_total", route="screen", reason="store-unavailable") == 1
         assert delta("grenswacht_fail_opens_total", route="screen", reason="bad-request") == 1
         assert delta("grenswacht_store_errors_total", operation="screen") == 1
@@ -160,7 +166,7 @@ async def test_a_metrics_port_in_use_does_not_stop_the_service(served, redis_ser
         [line] = [e for e in logs if e["event"] == "metrics-http-not-started"]
         assert line["log_level"] == "error" and line["listen"] == f"127.0.0.1:{served.metrics_port}"
         assert second.http is None
-        assert (await call(second)).variables["GW_ACTION"] == "allow"       # calls are served all the same
+        assert (await call(second)).variables["GW_ACTION"] == "allow"  # calls are served all the same
     finally:
         await second.stop()
 
@@ -174,7 +180,7 @@ async def test_the_http_endpoint_is_bounded_and_plain(served):
     assert (await http(port, "", raw=b"GET /metrics\r\n\r\n"))[0] == 400
     # A request head larger than the bound is closed without an answer.
     assert await http(port, "", raw=b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 10_000 + b"\r\n\r\n") == (0, "")
-    assert (await http(port, "/healthz"))[0] == 200     # and the server still answers
+    assert (await http(port, "/healthz"))[0] == 200  # and the server still answers
 
 
 WORKER = """
@@ -200,7 +206,7 @@ async def test_worker_processes_are_added_up_by_the_parent_endpoint(tmp_path, re
         assert value(s, "grenswacht_screenings_total", action="allow", reason="clean") == 2
         assert value(s, "grenswacht_fail_opens_total", route="screen", reason="store-unavailable") == 2
         assert value(s, "grenswacht_screening_seconds_count") == 4
-        assert value(s, "grenswacht_agi_slots") == 300          # livesum
+        assert value(s, "grenswacht_agi_slots") == 300  # livesum
         assert await http(port, "/readyz") == (200, "ready: the store answers; AMI not configured\n")
     finally:
         await asyncio.to_thread(stop)

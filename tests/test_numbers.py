@@ -4,7 +4,8 @@ import re
 
 import phonenumbers
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from agi import numbers
 from agi.numbers import ANONYMOUS, BadNumber, mask, normalise, parse_operator_number, parse_prefix
@@ -15,8 +16,22 @@ def test_one_caller_however_spelled(raw):
     assert normalise(raw, "NL") == "+31612345678"
 
 
-@pytest.mark.parametrize("raw", ["", None, "anonymous", "Restricted", "unknown", "unavailable", "PRIVATE", "abc", "12",
-                                 '"\nEXEC Dial(SIP/x)', "0" * 80])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        None,
+        "anonymous",
+        "Restricted",
+        "unknown",
+        "unavailable",
+        "PRIVATE",
+        "abc",
+        "12",
+        '"\nEXEC Dial(SIP/x)',
+        "0" * 80,
+    ],
+)
 def test_withheld_and_unparseable_are_anonymous(raw):
     assert normalise(raw, "NL") == ANONYMOUS
 
@@ -49,17 +64,37 @@ def test_operator_numbers_and_prefixes_are_checked():
 
 # What a supervisor types must be exact: no letters, no extensions, nothing dropped quietly.
 
-@pytest.mark.parametrize("raw", ["06123456ab", "0612345678x9", "0612345678 ext 9", "0612345678;ext=9", "06-abc",
-                                 "0612345678#", "++31612345678", "06/12345678", "0612\n345678", "tel:0612345678",
-                                 "\uff10\uff16\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18", "061234567",
-                                 "06123456789", "+3161234567", "", "()", "0" * 70])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "06123456ab",
+        "0612345678x9",
+        "0612345678 ext 9",
+        "0612345678;ext=9",
+        "06-abc",
+        "0612345678#",
+        "++31612345678",
+        "06/12345678",
+        "0612\n345678",
+        "tel:0612345678",
+        "\uff10\uff16\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",
+        "061234567",
+        "06123456789",
+        "+3161234567",
+        "",
+        "()",
+        "0" * 70,
+    ],
+)
 def test_operator_numbers_are_exact_or_refused(raw):
     with pytest.raises(BadNumber, match="is not a"):
         parse_operator_number(raw)
 
 
-@pytest.mark.parametrize("raw", ["0612345678", "+31 (0)6 1234 5678", "06.12.34.56.78", "(06) 1234-5678",
-                                 "0031 6 12345678", " +31612345678 "])
+@pytest.mark.parametrize(
+    "raw", ["0612345678", "+31 (0)6 1234 5678", "06.12.34.56.78", "(06) 1234-5678", "0031 6 12345678", " +31612345678 "]
+)
 def test_operator_numbers_in_common_spellings(raw):
     assert parse_operator_number(raw) == "+31612345678"
 
@@ -85,9 +120,12 @@ def test_any_letter_is_refused(raw, valid):
         parse_operator_number(raw, valid=valid)
 
 
-EXAMPLES = [(region, number) for region in sorted(phonenumbers.SUPPORTED_REGIONS)
-            for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE)
-            if (number := phonenumbers.example_number_for_type(region, kind)) is not None]
+EXAMPLES = [
+    (region, number)
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE)
+    if (number := phonenumbers.example_number_for_type(region, kind)) is not None
+]
 SEPARATORS = st.sampled_from(["", "", " ", "-", ".", "(", ")", " - "])
 
 
@@ -143,8 +181,8 @@ def test_the_e164_quick_path_for_each_country_code(code):
 
 def test_the_e164_quick_path_takes_the_common_cases_and_leaves_the_rest():
     assert numbers._already_e164("+31612345678") == "+31612345678"
-    assert numbers._already_e164("+3161") is None                 # not E.164-shaped
-    assert numbers._already_e164("+310612345678") is None         # a national prefix: the parser strips it
+    assert numbers._already_e164("+3161") is None  # not E.164-shaped
+    assert numbers._already_e164("+310612345678") is None  # a national prefix: the parser strips it
     assert normalise("+310612345678", "NL") == "+31612345678"
-    assert numbers._already_e164("+31 6 1234 5678") is None       # spaces: the parser
+    assert numbers._already_e164("+31 6 1234 5678") is None  # spaces: the parser
     assert numbers._already_e164("+316123456789012") == ANONYMOUS  # too long for the Netherlands

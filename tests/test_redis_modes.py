@@ -19,23 +19,33 @@ from agi.config import ConfigError, load_config
 from agi.engine import Incident
 from agi.service import build_store
 from redis_schema import keys
+from tests import test_cli, test_store
 from tests.conftest import make_config
 from tests.support.redis_cluster import RedisClusterSet, redis_cli
 from tests.support.redis_sentinel import SentinelSet
 from tests.support.redis_server import free_port
-from tests import test_cli, test_store
 from tests.test_cli import SCRIPT, j
 
 # The standalone suite's tests, collected again here (so with this module's fixtures) for each mode.
 REUSED = {
-    test_store: ("test_incident_round_trip_and_ttl", "test_same_call_same_source_is_logged_once",
-                 "test_ban_allow_and_clear", "test_malformed_fields_are_skipped_not_fatal",
-                 "test_purge_drops_only_what_is_past_retention", "test_one_caller_lives_in_one_cluster_slot",
-                 "test_bulk_load_writes_what_add_incident_writes", "test_one_incident_caller_stays_small",
-                 "test_an_absurd_stored_ban_time_still_refuses_and_shows"),
+    test_store: (
+        "test_incident_round_trip_and_ttl",
+        "test_same_call_same_source_is_logged_once",
+        "test_ban_allow_and_clear",
+        "test_malformed_fields_are_skipped_not_fatal",
+        "test_purge_drops_only_what_is_past_retention",
+        "test_one_caller_lives_in_one_cluster_slot",
+        "test_bulk_load_writes_what_add_incident_writes",
+        "test_one_incident_caller_stays_small",
+        "test_an_absurd_stored_ban_time_still_refuses_and_shows",
+    ),
     # The commands whose work spans slots or the whole keyspace (the rest are single-key Store calls).
-    test_cli: ("test_screen_follows_the_default_ladder", "test_forget_leaves_no_trace",
-               "test_purge_drops_what_is_past_retention", "test_stats"),
+    test_cli: (
+        "test_screen_follows_the_default_ladder",
+        "test_forget_leaves_no_trace",
+        "test_purge_drops_what_is_past_retention",
+        "test_stats",
+    ),
 }
 globals().update({name: getattr(module, name) for module, names in REUSED.items() for name in names})
 
@@ -48,8 +58,13 @@ def pytest_generate_tests(metafunc):
     through test_check_names_the_mode and test_cli_screen_and_forget."""
     if "mode" in metafunc.fixturenames:
         name = metafunc.function.__name__
-        modes = ["cluster"] if name in REUSED[test_cli] or name in CLUSTER_ONLY \
-            else ["sentinel"] if name == "test_cli_screen_and_forget" else ["cluster", "sentinel"]
+        modes = (
+            ["cluster"]
+            if name in REUSED[test_cli] or name in CLUSTER_ONLY
+            else ["sentinel"]
+            if name == "test_cli_screen_and_forget"
+            else ["cluster", "sentinel"]
+        )
         metafunc.parametrize("mode", modes, scope="module")
 
 
@@ -74,7 +89,7 @@ def config(deployment, mode):
 @pytest_asyncio.fixture
 async def store(config):
     store = build_store(config)
-    await store.redis.flushdb()          # a Cluster: on every primary
+    await store.redis.flushdb()  # a Cluster: on every primary
     yield store
     await store.close()
 
@@ -101,7 +116,7 @@ async def test_keyspace_wide_reads_cover_every_primary(store, deployment):
     days = [f"2026-01-{d:02d}" for d in range(1, 21)]
     await store.add_counts({(day, "screen.allow"): 1 for day in days})
     ha, settings = deployment
-    if settings["mode"] == "cluster":   # the data really is spread: each primary holds some callers
+    if settings["mode"] == "cluster":  # the data really is spread: each primary holds some callers
         holders = {ha.primary_for(keys.caller(n)).port for n in numbers}
         assert len(holders) == 3
     assert sorted([n async for n in store.all_callers()]) == numbers
@@ -111,7 +126,7 @@ async def test_keyspace_wide_reads_cover_every_primary(store, deployment):
 
 async def test_cooldown_and_callback_compare_and_set(store):
     assert await store.swap_cooldown("PJSIP/101", "", '{"a": 1}')
-    assert not await store.swap_cooldown("PJSIP/101", "", '{"a": 2}')          # someone else's state
+    assert not await store.swap_cooldown("PJSIP/101", "", '{"a": 2}')  # someone else's state
     assert await store.swap_cooldown("PJSIP/101", '{"a": 1}', "")
     assert await store.cooldowns() == {}
     assert await store.swap_callback("cb1", "", '{"status": "scheduled"}')
@@ -130,8 +145,11 @@ async def test_old_cooldowns_migrate_across_slots(store):
 async def test_durability_and_erasure_rewrite_cover_every_primary(store, deployment):
     ha, settings = deployment
     assert (await store.durability()).durable
-    primaries = [s.port for s in ha.servers if "role:master" in redis_cli(s.port, "info", "replication")] \
-        if settings["mode"] == "sentinel" else ha.primaries_of(ha.nodes[0].port)
+    primaries = (
+        [s.port for s in ha.servers if "role:master" in redis_cli(s.port, "info", "replication")]
+        if settings["mode"] == "sentinel"
+        else ha.primaries_of(ha.nodes[0].port)
+    )
     before = {p: _aof_rewrites(p) for p in primaries}
     assert await store.rewrite_persistence() == ["aof"]
     assert all(_aof_rewrites(p) > before[p] for p in primaries)
@@ -166,7 +184,7 @@ CLUSTER_ONLY = {"test_a_cluster_starts_from_any_seed_node"}
 
 async def test_a_cluster_starts_from_any_seed_node(deployment, mode):
     ha, settings = deployment
-    down = f"redis://127.0.0.1:{free_port()}/0"      # the first seed is down when the service starts
+    down = f"redis://127.0.0.1:{free_port()}/0"  # the first seed is down when the service starts
     store = build_store(make_config(down, redis={"mode": "cluster", "nodes": [f"127.0.0.1:{ha.nodes[3].port}"]}))
     try:
         await store.add_incident(Incident.new(N, "abuse", time.time()))
@@ -189,14 +207,17 @@ def test_check_names_the_mode(gw, deployment):
     assert f"({deployment[1]['mode']}" in out.splitlines()[1], out
 
 
-@pytest.mark.parametrize("body, needle", [
-    ('mode = "sentinel"\n', 'mode "sentinel" needs sentinels'),
-    ('sentinels = ["127.0.0.1:26379"]\n', 'sentinels are only used with mode = "sentinel"'),
-    ('mode = "sentinel"\nsentinels = ["nohost"]\n', "redis.sentinels.0: must look like HOST:PORT"),
-    ('mode = "cluster"\nurl = "redis://127.0.0.1:7000/2"\n', 'mode "cluster" needs a redis:// or rediss:// url'),
-    ('mode = "ring"\n', "redis.mode: Input should be"),
-    ('nodes = ["127.0.0.1:7000"]\n', 'nodes are only used with mode = "cluster"'),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ('mode = "sentinel"\n', 'mode "sentinel" needs sentinels'),
+        ('sentinels = ["127.0.0.1:26379"]\n', 'sentinels are only used with mode = "sentinel"'),
+        ('mode = "sentinel"\nsentinels = ["nohost"]\n', "redis.sentinels.0: must look like HOST:PORT"),
+        ('mode = "cluster"\nurl = "redis://127.0.0.1:7000/2"\n', 'mode "cluster" needs a redis:// or rediss:// url'),
+        ('mode = "ring"\n', "redis.mode: Input should be"),
+        ('nodes = ["127.0.0.1:7000"]\n', 'nodes are only used with mode = "cluster"'),
+    ],
+)
 def test_a_bad_mode_setting_is_one_sentence(tmp_path, body, needle):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[redis]\n" + body)

@@ -35,9 +35,11 @@ journal_path = "{journal}"
 {body}""")
 
 
-STRICT = '[protocols.default]\nwarn_at = 1\nsenior_at = 1\nrefuse_at = 5\n[dids]\n"0201111111" = "lenient"\n' \
-         '[protocols.lenient]\nwarn_at = 3\nsenior_at = 4\nrefuse_at = 5\n[prompts]\nlanguage = "en"\n' \
-         '[routing]\nsenior_destination = "Local/seniors@queues"\n'
+STRICT = (
+    '[protocols.default]\nwarn_at = 1\nsenior_at = 1\nrefuse_at = 5\n[dids]\n"0201111111" = "lenient"\n'
+    '[protocols.lenient]\nwarn_at = 3\nsenior_at = 4\nrefuse_at = 5\n[prompts]\nlanguage = "en"\n'
+    '[routing]\nsenior_destination = "Local/seniors@queues"\n'
+)
 
 
 def test_plan_applies_the_hot_sections_and_keeps_the_rest(tmp_path):
@@ -81,12 +83,12 @@ async def test_reload_changes_the_decision_without_a_restart_and_refuses_a_bad_f
         assert b"GW_ACTION=warn" in first
         writer.write(b"200 result=0\n")
         await writer.drain()
-        assert await asyncio.wait_for(reader.read(), 5) == b""       # finished normally, by the server
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # finished normally, by the server
         writer.close()
 
         v = await screen(svc)
         assert (v["GW_ACTION"], v["GW_SENIOR"], v["GW_PROMPTS"]) == ("senior", "Local/seniors@queues", "grenswacht/en")
-        assert (await screen(svc, did="0201111111"))["GW_ACTION"] == "allow"        # the new DID's protocol
+        assert (await screen(svc, did="0201111111"))["GW_ACTION"] == "allow"  # the new DID's protocol
         assert svc.deps.logbook.config is svc.deps.config is svc.config
 
         cfg.write_text(cfg.read_text() + "[protocols.default.weights]\nabuse = -1\n")
@@ -95,14 +97,16 @@ async def test_reload_changes_the_decision_without_a_restart_and_refuses_a_bad_f
         [line] = logs
         assert line["event"] == "config-reload-refused" and line["log_level"] == "error"
         assert "weight 'abuse' must be a plain name with a weight >= 0" in line["problem"]
-        assert (await screen(svc))["GW_ACTION"] == "senior"                       # the last good one is kept
+        assert (await screen(svc))["GW_ACTION"] == "senior"  # the last good one is kept
 
         write(cfg, redis_server.url, free_port(), journal, STRICT)
         cfg.write_text(cfg.read_text().replace("[redis]", '[metrics]\nlisten = "127.0.0.1:1"\n[redis]'))
         with capture_logs() as logs:
             assert svc.reload() is True
-        assert [(e["event"], e.get("sections")) for e in logs] == [("config-needs-restart", ["agi", "metrics"]),
-                                                                   ("config-reloaded", None)]
+        assert [(e["event"], e.get("sections")) for e in logs] == [
+            ("config-needs-restart", ["agi", "metrics"]),
+            ("config-reloaded", None),
+        ]
         assert svc.config.agi.listen == "127.0.0.1:0" and svc.config.metrics.listen == ""
     finally:
         await svc.stop()
@@ -155,9 +159,9 @@ async def test_sighup_to_the_service_process(serve, store, redis_server):
     calls = [run_call("127.0.0.1", port, agi_header("screen", f"06{20000000 + i}", "X")) for i in range(30)]
     proc.send_signal(signal.SIGHUP)
     answered = await asyncio.gather(*calls)
-    assert all(r.variables.get("GW_ACTION") == "allow" for r in answered)      # none dropped
+    assert all(r.variables.get("GW_ACTION") == "allow" for r in answered)  # none dropped
     await wait_for_action(port, "senior")
-    cfg.write_text("[agi\n")                                                    # not TOML
+    cfg.write_text("[agi\n")  # not TOML
     proc.send_signal(signal.SIGHUP)
     await asyncio.sleep(0.5)
     await wait_for_action(port, "senior")
@@ -178,12 +182,14 @@ def test_systemd_hears_ready_once_the_port_listens_and_stopping_at_the_end(tmp_p
         listener.bind(str(tmp_path / "notify"))
         listener.settimeout(20)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")} | {
-            "GRENSWACHT_CONFIG": str(cfg), "NOTIFY_SOCKET": str(tmp_path / "notify")}
+            "GRENSWACHT_CONFIG": str(cfg),
+            "NOTIFY_SOCKET": str(tmp_path / "notify"),
+        }
         proc = subprocess.Popen([SCRIPT, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             assert listener.recv(256) == b"READY=1"
             with socket.create_connection(("127.0.0.1", port), timeout=5):
-                pass                                   # it listens by the time it says so
+                pass  # it listens by the time it says so
             proc.send_signal(signal.SIGTERM)
             assert listener.recv(256) == b"STOPPING=1"
             assert proc.wait(20) == 0

@@ -13,13 +13,33 @@ N = "+31612345678"
 
 async def test_incident_round_trip_and_ttl(store):
     now = time.time()
-    iid, created = await store.add_incident(Incident.new(N, "threat", now, severity=3, agent="PJSIP/101", queue="support",
-                                            uniqueid="u1", linkedid="l1", note='says "x"\nand y', source="key"))
+    iid, created = await store.add_incident(
+        Incident.new(
+            N,
+            "threat",
+            now,
+            severity=3,
+            agent="PJSIP/101",
+            queue="support",
+            uniqueid="u1",
+            linkedid="l1",
+            note='says "x"\nand y',
+            source="key",
+        )
+    )
     assert created
     rec = await store.load_caller(N)
     [inc] = rec.incidents
-    assert (inc.id, inc.category, inc.severity, inc.agent, inc.queue, inc.uniqueid, inc.linkedid, inc.note) == \
-        (iid, "threat", 3, "PJSIP/101", "support", "u1", "l1", 'says "x"\nand y')
+    assert (inc.id, inc.category, inc.severity, inc.agent, inc.queue, inc.uniqueid, inc.linkedid, inc.note) == (
+        iid,
+        "threat",
+        3,
+        "PJSIP/101",
+        "support",
+        "u1",
+        "l1",
+        'says "x"\nand y',
+    )
     assert abs(inc.at - now) < 0.01
     ttl = await store.redis.ttl(keys.caller(N))
     assert 364 * keys.DAY < ttl <= 365 * keys.DAY
@@ -46,8 +66,10 @@ async def test_ban_allow_and_clear(store):
 
 
 async def test_malformed_fields_are_skipped_not_fatal(store):
-    await store.redis.hset(keys.caller(N), mapping={"x.i": "bad", "x.t": "not-a-time", "x.c": "abuse", "ban.until": "soon",
-                                                    "y.t": "5", "y.c": "abuse"})  # y has no id
+    await store.redis.hset(
+        keys.caller(N),
+        mapping={"x.i": "bad", "x.t": "not-a-time", "x.c": "abuse", "ban.until": "soon", "y.t": "5", "y.c": "abuse"},
+    )  # y has no id
     iid, _ = await store.add_incident(Incident.new(N, "abuse", 5.0))
     rec = await store.load_caller(N)
     assert [i.id for i in rec.incidents] == [iid] and rec.ban is None
@@ -71,9 +93,18 @@ async def test_one_caller_lives_in_one_cluster_slot(store):
 
 async def test_bulk_load_writes_what_add_incident_writes(store):
     from agi.engine import Ban as B
-    n = await store.bulk_load([(N, [Incident.new(N, "abuse", 10.0, agent="A", linkedid="x"),
-                                    Incident.new(N, "threat", 20.0)], B(until=99.0, reason="r", source="manual")),
-                               ("+31687654321", [], None)], batch=1)
+
+    n = await store.bulk_load(
+        [
+            (
+                N,
+                [Incident.new(N, "abuse", 10.0, agent="A", linkedid="x"), Incident.new(N, "threat", 20.0)],
+                B(until=99.0, reason="r", source="manual"),
+            ),
+            ("+31687654321", [], None),
+        ],
+        batch=1,
+    )
     assert n == 2
     rec = await store.load_caller(N)
     assert [(i.category, i.at, i.agent) for i in rec.incidents] == [("abuse", 10.0, "A"), ("threat", 20.0, "")]
@@ -83,11 +114,23 @@ async def test_bulk_load_writes_what_add_incident_writes(store):
 
 async def test_one_incident_caller_stays_small(store):
     """The layout keeps a typical caller with one key-press incident in Redis's compact encoding."""
-    await store.add_incident(Incident.new(N, "abuse", 1763800000.123, severity=1, agent="PJSIP/101", queue="support",
-                             uniqueid="1763800000.123", linkedid="1763800000.120", source="key", actor="PJSIP/101"))
+    await store.add_incident(
+        Incident.new(
+            N,
+            "abuse",
+            1763800000.123,
+            severity=1,
+            agent="PJSIP/101",
+            queue="support",
+            uniqueid="1763800000.123",
+            linkedid="1763800000.120",
+            source="key",
+            actor="PJSIP/101",
+        )
+    )
     assert await store.redis.object("encoding", keys.caller(N)) == "listpack"
     fields = await store.redis.hkeys(keys.caller(N))
-    assert all(len(f) <= 4 for f in fields)      # "n", "1.i", "1.t", ...: no id repeated per field
+    assert all(len(f) <= 4 for f in fields)  # "n", "1.i", "1.t", ...: no id repeated per field
 
 
 async def test_forget_rewrites_the_aof(tmp_path):
@@ -113,7 +156,7 @@ async def test_forget_rewrites_the_aof(tmp_path):
         assert on_disk(N) and on_disk(other)
         await store.forget(N)
         assert on_disk(N) == []
-        assert on_disk(other)                       # the rest is still there
+        assert on_disk(other)  # the rest is still there
     finally:
         await store.close()
         server.cleanup()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agi.fastagi import wire
+
 
 # Asterisk's own splitting of an AGI command line (res_agi.c parse_args), for checking.
 def asterisk_parse_args(line: str) -> list[str]:
@@ -61,7 +63,7 @@ def test_variable_names_are_never_caller_controlled(name):
 # quotes and backslashes are removed and the character after a backslash is taken literally.
 # At most arraylen arguments: the last one takes the rest of the string unsplit.
 def ast_app_separate_args(data: str, delim: str, remove_chars: bool, arraylen: int) -> list[str]:
-    buf = list(data)                       # the writable C buffer; past its end reads as NUL
+    buf = list(data)  # the writable C buffer; past its end reads as NUL
 
     def at(i):
         return buf[i] if 0 <= i < len(buf) else "\0"
@@ -69,7 +71,7 @@ def ast_app_separate_args(data: str, delim: str, remove_chars: bool, arraylen: i
     starts, scan, wasdelim = [], 0, None
     paren = quote = bracket = 0
     while at(scan) != "\0" and len(starts) < arraylen - 1:
-        starts.append(scan)                # array[argc] = scan
+        starts.append(scan)  # array[argc] = scan
         while at(scan) != "\0":
             ch = buf[scan]
             if ch == "(":
@@ -82,11 +84,11 @@ def ast_app_separate_args(data: str, delim: str, remove_chars: bool, arraylen: i
                 bracket = bracket - 1 if bracket else 0
             elif ch == '"' and delim != '"':
                 quote = 0 if quote else 1
-                if remove_chars:           # memmove(scan, scan + 1, ...); scan--
+                if remove_chars:  # memmove(scan, scan + 1, ...); scan--
                     del buf[scan]
                     scan -= 1
             elif ch == "\\":
-                if remove_chars:           # memmove: the next character is literal, skipped below
+                if remove_chars:  # memmove: the next character is literal, skipped below
                     del buf[scan]
                 else:
                     scan += 1
@@ -101,7 +103,7 @@ def ast_app_separate_args(data: str, delim: str, remove_chars: bool, arraylen: i
     if at(scan) != "\0" or (scan > 0 and scan - 1 == wasdelim):
         starts.append(scan)
     text = "".join(buf) + "\0"
-    return [text[i:text.index("\0", i)] if i < len(buf) else "" for i in starts]
+    return [text[i : text.index("\0", i)] if i < len(buf) else "" for i in starts]
 
 
 # MSet: main/pbx_variables.c pbx_builtin_setvar_multiple(): AST_STANDARD_APP_ARGS (',' with
@@ -121,34 +123,38 @@ def asterisk_exec_mset(line: str) -> list[tuple[str, str]]:
     return asterisk_mset(argv[2] if len(argv) == 3 else "")
 
 
-@pytest.mark.parametrize("data, delim, arraylen, expected", [
-    ("a,b,c", ",", 99, ["a", "b", "c"]),
-    ("a,b,", ",", 99, ["a", "b", ""]),
-    ("a,(b,c),d", ",", 99, ["a", "(b,c)", "d"]),
-    ("a,[b,c],d", ",", 99, ["a", "[b,c]", "d"]),
-    ("A=Jan[sen,B=x", ",", 99, ["A=Jan[sen,B=x"]),
-    ("A=x],B=y", ",", 99, ["A=x]", "B=y"]),
-    ('a,"b,c",d', ",", 99, ["a", "b,c", "d"]),
-    ("a\\,b,c", ",", 99, ["a,b", "c"]),
-    ("a,b,c", ",", 2, ["a", "b,c"]),
-    ("N=v=w", "=", 2, ["N", "v=w"]),
-    ("N=", "=", 2, ["N", ""]),
-    ("N", "=", 2, ["N"]),
-    ("", ",", 99, []),
-])
+@pytest.mark.parametrize(
+    "data, delim, arraylen, expected",
+    [
+        ("a,b,c", ",", 99, ["a", "b", "c"]),
+        ("a,b,", ",", 99, ["a", "b", ""]),
+        ("a,(b,c),d", ",", 99, ["a", "(b,c)", "d"]),
+        ("a,[b,c],d", ",", 99, ["a", "[b,c]", "d"]),
+        ("A=Jan[sen,B=x", ",", 99, ["A=Jan[sen,B=x"]),
+        ("A=x],B=y", ",", 99, ["A=x]", "B=y"]),
+        ('a,"b,c",d', ",", 99, ["a", "b,c", "d"]),
+        ("a\\,b,c", ",", 99, ["a,b", "c"]),
+        ("a,b,c", ",", 2, ["a", "b,c"]),
+        ("N=v=w", "=", 2, ["N", "v=w"]),
+        ("N=", "=", 2, ["N", ""]),
+        ("N", "=", 2, ["N"]),
+        ("", ",", 99, []),
+    ],
+)
 def test_the_splitter_port_matches_asterisk_documented_behaviour(data, delim, arraylen, expected):
     assert ast_app_separate_args(data, delim, True, arraylen) == expected
 
 
 # Caller-controlled text, rich in the characters Asterisk's parsers treat specially.
-_HOSTILE = st.lists(st.one_of(st.sampled_from("[]"), st.sampled_from('()"\\,=$;{}| \t\n'), st.characters()),
-                    max_size=40).map("".join)
+_HOSTILE = st.lists(
+    st.one_of(st.sampled_from("[]"), st.sampled_from('()"\\,=$;{}| \t\n'), st.characters()), max_size=40
+).map("".join)
 
 
 @given(_HOSTILE)
 def test_dialplan_safe_removes_argument_separators(value):
     out = wire.dialplan_safe(value)
-    assert not set(out) & set(',|()"\'\\${};`=\n\r')
+    assert not set(out) & set(",|()\"'\\${};`=\n\r")
     # Substituted into any application's arguments, it stays exactly one argument.
     assert ast_app_separate_args(f"a,{out},b", ",", True, 99) == ["a", out, "b"]
 
@@ -183,5 +189,5 @@ def test_the_common_results_parse_as_panoramisk_parses_them(line):
 
     first = wire.parse_result(line)
     assert first == parse_agi_result(line.decode().strip())
-    first["result"] = "changed"                    # a caller's copy: the next parse is unaffected
+    first["result"] = "changed"  # a caller's copy: the next parse is unaffected
     assert wire.parse_result(line)["result"] == (line[11:12].decode(), "")

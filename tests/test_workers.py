@@ -41,17 +41,23 @@ def test_a_bad_workers_value_is_a_config_error(tmp_path, value):
     cfg = write_config(tmp_path, f"[agi]\nworkers = {value}\n")
     with pytest.raises(ConfigError, match="workers"):
         load_config(cfg)
-    run = subprocess.run([sys.executable, "-m", "agi", "--config", str(cfg), "serve"], cwd=REPO,
-                         capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert run.returncode == 2
     assert "workers" in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("workers, setting, loop", [(1, "", "asyncio"), (1, "uvloop", "uvloop"),
-                                                    (2, "asyncio", "asyncio")])
+@pytest.mark.parametrize(
+    "workers, setting, loop", [(1, "", "asyncio"), (1, "uvloop", "uvloop"), (2, "asyncio", "asyncio")]
+)
 async def test_the_service_runs_on_the_event_loop_the_config_names(tmp_path, workers, setting, loop):
-    """"auto" (the default) is asyncio's own loop in one process (and uvloop in workers: the
+    """ "auto" (the default) is asyncio's own loop in one process (and uvloop in workers: the
     two-worker test above); a name overrides it."""
     redis = RedisServer().start()
     parent = Parent(tmp_path, redis, workers=workers, agi=f'event_loop = "{setting}"\n' if setting else "")
@@ -72,21 +78,30 @@ def test_uvloop_asked_for_but_missing_runs_asyncio_and_says_so(tmp_path):
     asyncio's own loop, with one warning line."""
     redis = RedisServer().start()
     port = free_port()
-    cfg = write_config(tmp_path, f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
-                                 f'event_loop = "uvloop"\n[storage]\njournal_path = "{tmp_path / "j.jsonl"}"\n')
+    cfg = write_config(
+        tmp_path,
+        f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
+        f'event_loop = "uvloop"\n[storage]\njournal_path = "{tmp_path / "j.jsonl"}"\n',
+    )
     log_path = tmp_path / "service.log"
     code = "import sys; sys.modules['uvloop'] = None; from agi.cli.main import main; sys.exit(main())"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-c", code, "--config", str(cfg), "serve"], cwd=REPO,
-                                stdout=log, stderr=log, env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"})
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "--config", str(cfg), "serve"],
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
+        )
     try:
         deadline = time.monotonic() + 30
         while '"grenswacht-started"' not in log_path.read_text():
             assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()[-2000:]
             time.sleep(0.1)
         lines = [json.loads(raw) for raw in log_path.read_text().splitlines() if raw.startswith("{")]
-        assert [(e["event"], e.get("wanted"), e.get("running")) for e in lines
-                if e["event"] == "event-loop-unavailable"] == [("event-loop-unavailable", "uvloop", "asyncio")]
+        assert [
+            (e["event"], e.get("wanted"), e.get("running")) for e in lines if e["event"] == "event-loop-unavailable"
+        ] == [("event-loop-unavailable", "uvloop", "asyncio")]
         assert [e["loop"] for e in lines if e["event"] == "grenswacht-started"] == ["asyncio"]
         firsts = asyncio.run(screen_calls(port, 5, 5))
         assert all(b"GW_ACTION=allow," in f for f in firsts)
@@ -112,11 +127,11 @@ def test_workers_default_to_one_and_accept_the_range(tmp_path):
 
 def test_journals_no_worker_opens_are_folded_into_the_first(tmp_path):
     base = tmp_path / "journal.jsonl"
-    base.write_bytes(b'{"op": "add", "n": 1}\n')                  # from a single-process run
-    (tmp_path / "journal.jsonl.w3").write_bytes(b'{"op": "add", "n": 3}')   # torn last line, larger run
-    (tmp_path / "journal.jsonl.w0").write_bytes(b'{"op": "add", "n": 0}')   # live, torn
+    base.write_bytes(b'{"op": "add", "n": 1}\n')  # from a single-process run
+    (tmp_path / "journal.jsonl.w3").write_bytes(b'{"op": "add", "n": 3}')  # torn last line, larger run
+    (tmp_path / "journal.jsonl.w0").write_bytes(b'{"op": "add", "n": 0}')  # live, torn
     (tmp_path / "journal.jsonl.w1").write_bytes(b'{"op": "add", "n": 11}\n')  # live
-    (tmp_path / "journal.jsonl.poison").write_bytes(b"junk\n")         # not a journal: left alone
+    (tmp_path / "journal.jsonl.poison").write_bytes(b"junk\n")  # not a journal: left alone
     assert adopt_orphan_journals(str(base), 2) == 2
     lines = (tmp_path / "journal.jsonl.w0").read_bytes().splitlines()
     assert sorted(json.loads(x)["n"] for x in lines) == [0, 1, 3]
@@ -130,15 +145,18 @@ def test_journals_no_worker_opens_are_folded_into_the_first(tmp_path):
 
 
 def test_the_parent_gives_up_with_status_1_when_workers_keep_dying(tmp_path, monkeypatch):
-    cfg = write_config(tmp_path, f'[agi]\nlisten = "127.0.0.1:{free_port()}"\nworkers = 2\n'
-                                 f'[storage]\njournal_path = "{tmp_path}/journal.jsonl"\n')
+    cfg = write_config(
+        tmp_path,
+        f'[agi]\nlisten = "127.0.0.1:{free_port()}"\nworkers = 2\n'
+        f'[storage]\njournal_path = "{tmp_path}/journal.jsonl"\n',
+    )
     config = load_config(cfg)
-    monkeypatch.setattr(sys, "executable", "/bin/false")     # every worker now exits at once, status 1
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker now exits at once, status 1
     parent = WorkersParent(config, str(cfg), max_failures=2)
     assert parent.run() == 1
     assert all(slot.proc is None or slot.proc.poll() is not None for slot in parent.slots)
     assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None
-    assert parent.metrics_dir and not Path(parent.metrics_dir).exists()     # removed at exit
+    assert parent.metrics_dir and not Path(parent.metrics_dir).exists()  # removed at exit
 
 
 class Parent:
@@ -147,13 +165,21 @@ class Parent:
     def __init__(self, tmp_path: Path, redis: RedisServer, workers: int = 2, agi: str = ""):
         self.port, self.metrics_port = free_port(), free_port()
         self.journal = tmp_path / "state" / "journal.jsonl"
-        self.cfg = cfg = write_config(tmp_path, f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{self.port}"\n'
-                                     f'workers = {workers}\n{agi}[storage]\njournal_path = "{self.journal}"\n'
-                                     f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n')
+        self.cfg = cfg = write_config(
+            tmp_path,
+            f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{self.port}"\n'
+            f'workers = {workers}\n{agi}[storage]\njournal_path = "{self.journal}"\n'
+            f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n',
+        )
         self.log_path = tmp_path / "service.log"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "agi", "--config", str(cfg), "serve"], cwd=REPO,
-                                     stdout=log, stderr=log, env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
+        )
 
     def lines(self) -> list[dict]:
         out = []
@@ -242,9 +268,9 @@ async def test_two_workers_share_the_port_and_both_screen(stack):
     pids = parent.worker_pids()
     assert sorted(pids) == [0, 1] and len(set(pids.values())) == 2 and parent.proc.pid not in pids.values()
     loops = {line["worker"]: line["loop"] for line in parent.lines() if line.get("event") == "worker-loop"}
-    assert loops == {0: "uvloop", 1: "uvloop"}           # event_loop = "auto": uvloop in workers
+    assert loops == {0: "uvloop", 1: "uvloop"}  # event_loop = "auto": uvloop in workers
     served: set[int] = set()
-    for _ in range(20):                      # until both have screened (the kernel picks who accepts)
+    for _ in range(20):  # until both have screened (the kernel picks who accepts)
         firsts = await screen_calls(parent.port, 200, 50)
         assert all(b"GW_ACTION=allow," in f for f in firsts), [f for f in firsts if b"GW_ACTION=allow," not in f][:3]
         served = {line.get("worker") for line in parent.lines() if line.get("event") == "screened"}
@@ -255,8 +281,9 @@ async def test_two_workers_share_the_port_and_both_screen(stack):
     screened = sum(line.get("event") == "screened" for line in parent.lines())
     with urllib.request.urlopen(f"http://127.0.0.1:{parent.metrics_port}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith("grenswacht_screenings_total{"))
+    counted = sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("grenswacht_screenings_total{")
+    )
     assert counted == screened
     # Both workers write to the one stream: every line is whole (one write per line), none merged or blank.
     text = parent.log_path.read_text()
@@ -266,7 +293,7 @@ async def test_two_workers_share_the_port_and_both_screen(stack):
 
 async def test_a_killed_worker_is_restarted_and_its_journal_replayed_once(stack):
     redis, parent = stack
-    redis.pause()                      # Redis stalls: the press is acknowledged from the journal alone
+    redis.pause()  # Redis stalls: the press is acknowledged from the journal alone
     uniqueid, status, logged = await press(parent.port, 7)
     assert status in ACKED and logged, status
     holders = [k for k in (0, 1) if logged in _read(Path(journal_of(str(parent.journal), 2, k)))]
@@ -274,14 +301,18 @@ async def test_a_killed_worker_is_restarted_and_its_journal_replayed_once(stack)
     k = holders[0]
     victim = parent.worker_pids()[k]
     os.kill(victim, signal.SIGKILL)
-    parent.wait_for(lambda line: line.get("event") == "worker-died" and line.get("pid") == victim
-                    and line.get("signal") == "SIGKILL")
-    parent.wait_for(lambda line: line.get("event") == "worker-started" and line.get("worker") == k
-                    and line.get("pid") != victim)
+    parent.wait_for(
+        lambda line: (
+            line.get("event") == "worker-died" and line.get("pid") == victim and line.get("signal") == "SIGKILL"
+        )
+    )
+    parent.wait_for(
+        lambda line: line.get("event") == "worker-started" and line.get("worker") == k and line.get("pid") != victim
+    )
     parent.wait_started(3)
     redis.resume()
     by_call = await wait_stored(redis.url, {uniqueid})
-    assert by_call.get(uniqueid) == [logged]          # stored, exactly once, under the id the agent was told
+    assert by_call.get(uniqueid) == [logged]  # stored, exactly once, under the id the agent was told
     restarted = parent.worker_pids()[k]
     assert any(line.get("event") == "journal-loaded" and line.get("worker") == k for line in parent.lines())
     assert alive(restarted) and not alive(victim)
@@ -295,8 +326,8 @@ async def test_sighup_is_passed_on_and_sigterm_stops_every_worker_cleanly(stack)
     parent.proc.send_signal(signal.SIGHUP)
     parent.wait_for(lambda line: line.get("event") == "workers-reload")
     assert all(b"GW_ACTION" in f for f in await screen_calls(parent.port, 20, 5))
-    assert parent.worker_pids() == dict(enumerate(pids)) and all(alive(pid) for pid in pids)   # none restarted
-    idle = [socket.create_connection(("127.0.0.1", parent.port)) for _ in range(5)]   # open, header-less peers
+    assert parent.worker_pids() == dict(enumerate(pids)) and all(alive(pid) for pid in pids)  # none restarted
+    idle = [socket.create_connection(("127.0.0.1", parent.port)) for _ in range(5)]  # open, header-less peers
     try:
         assert parent.stop() == 0
     finally:
@@ -306,8 +337,12 @@ async def test_sighup_is_passed_on_and_sigterm_stops_every_worker_cleanly(stack)
     events = [line.get("event") for line in parent.lines()]
     assert events.count("grenswacht-stopping") == 2 and "workers-stopped" in events
     assert "worker-died" not in events and "worker-stop-timeout" not in events
-    trouble = [line for line in parent.lines() if line.get("event") != "redis-not-durable"   # (a test Redis)
-               and (line.get("level") == "error" or "Traceback" in json.dumps(line))]
+    trouble = [
+        line
+        for line in parent.lines()
+        if line.get("event") != "redis-not-durable"  # (a test Redis)
+        and (line.get("level") == "error" or "Traceback" in json.dumps(line))
+    ]
     assert not trouble
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", parent.port), timeout=1).close()
@@ -322,18 +357,19 @@ def _read(path: Path) -> str:
 
 async def test_a_worker_restarted_while_the_file_is_broken_runs_on_the_last_good_config(stack):
     redis, parent = stack
-    parent.cfg.write_text("[agi\n")                  # an operator's typo, then a reload
+    parent.cfg.write_text("[agi\n")  # an operator's typo, then a reload
     parent.proc.send_signal(signal.SIGHUP)
     refused = parent.wait_for(lambda line: line.get("event") == "config-reload-refused")
     assert "not valid TOML" in refused[0]["problem"]
     victim = parent.worker_pids()[0]
-    os.kill(victim, signal.SIGKILL)                   # a worker dies while the file is still broken
-    parent.wait_for(lambda line: line.get("event") == "worker-started" and line.get("worker") == 0
-                    and line.get("pid") != victim)
-    parent.wait_started(3)                            # it starts, on the configuration that is running
+    os.kill(victim, signal.SIGKILL)  # a worker dies while the file is still broken
+    parent.wait_for(
+        lambda line: line.get("event") == "worker-started" and line.get("worker") == 0 and line.get("pid") != victim
+    )
+    parent.wait_started(3)  # it starts, on the configuration that is running
     assert all(b"GW_ACTION=allow," in f for f in await screen_calls(parent.port, 40, 10))
     events = [line.get("event") for line in parent.lines()]
-    assert "workers-keep-dying" not in events and "workers-reload" not in events   # the bad file reached no worker
+    assert "workers-keep-dying" not in events and "workers-reload" not in events  # the bad file reached no worker
     assert parent.proc.poll() is None
 
 
@@ -342,7 +378,7 @@ def test_a_sighup_while_the_workers_start_ends_none_of_them(tmp_path):
     parent = Parent(tmp_path, redis)
     try:
         parent.wait_for(lambda line: line.get("event") == "worker-started" and line.get("worker") == 1)
-        for _ in range(3):                            # systemctl start, then reloads at once
+        for _ in range(3):  # systemctl start, then reloads at once
             parent.proc.send_signal(signal.SIGHUP)
             time.sleep(0.05)
         parent.wait_started(2)

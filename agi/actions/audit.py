@@ -20,8 +20,9 @@ class AuditEntry:
     details: dict
 
 
-async def audit(store: Store, actor: str = "", action: str = "", text: str = "", limit: int = 200,
-                before: str = "+") -> list[AuditEntry]:
+async def audit(
+    store: Store, actor: str = "", action: str = "", text: str = "", limit: int = 200, before: str = "+"
+) -> list[AuditEntry]:
     """Newest first; filters by actor, action and a text found in the details."""
     out: list[AuditEntry] = []
     cursor, scanned = before, 0
@@ -34,8 +35,11 @@ async def audit(store: Store, actor: str = "", action: str = "", text: str = "",
         scanned += len(batch)
         for e in batch:
             details = {k: v for k, v in e.items() if k not in ("id", "actor", "action", "at")}
-            if ((not actor or e.get("actor") == actor) and (not action or e.get("action") == action)
-                    and (not text or any(text.lower() in str(v).lower() for v in details.values()))):
+            if (
+                (not actor or e.get("actor") == actor)
+                and (not action or e.get("action") == action)
+                and (not text or any(text.lower() in str(v).lower() for v in details.values()))
+            ):
                 try:
                     at = float(e.get("at", 0))
                 except ValueError:
@@ -48,8 +52,8 @@ async def audit(store: Store, actor: str = "", action: str = "", text: str = "",
 @dataclass(frozen=True)
 class Stats:
     days: list[str]
-    per_day: dict[str, dict[str, int]]       # category -> {day: n}
-    per_week: dict[str, dict[str, int]]      # category -> {YYYY-Www: n}
+    per_day: dict[str, dict[str, int]]  # category -> {day: n}
+    per_week: dict[str, dict[str, int]]  # category -> {YYYY-Www: n}
     screenings: dict[str, int]
     refused_while_banned: int
     repeat_callers: list[tuple[str, int]]
@@ -78,9 +82,16 @@ def stats_of(incidents, screenings: dict[str, int], refused: int, now: float, da
         if inc.debrief_at is None and inc.category not in ("handover", "callback"):
             age = (now - inc.at) / DAY
             ages["< 1d" if age < 1 else "1-3d" if age < 3 else "3-7d" if age < 7 else "> 7d"] += 1
-    return Stats(day_names, dict(per_day), {c: dict(sorted(v.items())) for c, v in per_week.items()},
-                 screenings, refused, [(c, n) for c, n in callers.most_common(10) if n > 1],
-                 agents.most_common(15), ages)
+    return Stats(
+        day_names,
+        dict(per_day),
+        {c: dict(sorted(v.items())) for c, v in per_week.items()},
+        screenings,
+        refused,
+        [(c, n) for c, n in callers.most_common(10) if n > 1],
+        agents.most_common(15),
+        ages,
+    )
 
 
 async def stats(store: Store, now: float, days: int, tz: str) -> Stats:

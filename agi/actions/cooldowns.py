@@ -15,7 +15,7 @@ async def running(store: Store, now: float) -> list[Cooldown]:
         try:
             state = Cooldown.load(interface, raw)
         except BadState:
-            continue          # the service sets a malformed entry aside
+            continue  # the service sets a malformed entry aside
         if state.until > now:
             out.append(state)
     return sorted(out, key=lambda c: c.until)

@@ -16,8 +16,8 @@ MAX_BAN_DAYS = 3650
 
 @dataclass(frozen=True)
 class Target:
-    kind: str    # "number" | "prefix"
-    value: str   # E.164 number or a prefix like +3185123
+    kind: str  # "number" | "prefix"
+    value: str  # E.164 number or a prefix like +3185123
 
 
 @dataclass(frozen=True)
@@ -97,18 +97,26 @@ async def _clear(store: Store, target: Target, what: str, action: str, missing: 
 async def active_bans(store: Store, now: float, limit: int = 1000) -> list[BanRow]:
     """Active bans, numbers (from the bans index, never a SCAN) and ranges, soonest end first."""
     numbers = await store.banned_numbers(now, limit)
-    rows = [BanRow(n, "number", r.ban.until, r.ban.source, r.ban.reason, r.ban.actor, r.ban.set_at)
-            for n, r in (await store.load_callers(numbers)).items() if r.ban is not None and r.ban.until > now]
+    rows = [
+        BanRow(n, "number", r.ban.until, r.ban.source, r.ban.reason, r.ban.actor, r.ban.set_at)
+        for n, r in (await store.load_callers(numbers)).items()
+        if r.ban is not None and r.ban.until > now
+    ]
     bans, _ = await store.load_prefixes()
-    rows += [BanRow(p, "prefix", b.until, "prefix", b.reason, b.actor, b.set_at) for p, b in bans.items() if b.until > now]
+    rows += [
+        BanRow(p, "prefix", b.until, "prefix", b.reason, b.actor, b.set_at) for p, b in bans.items() if b.until > now
+    ]
     return sorted(rows, key=lambda r: (r.until, r.target))
 
 
 async def allowlist(store: Store, limit: int = 1000) -> list[AllowRow]:
     """Allowlisted numbers (from the allowlist index, never a SCAN) and ranges."""
     numbers = await store.allowed_numbers(limit)
-    rows = [AllowRow(n, "number", r.allow.reason, r.allow.actor, r.allow.set_at)
-            for n, r in (await store.load_callers(numbers)).items() if r.allow is not None]
+    rows = [
+        AllowRow(n, "number", r.allow.reason, r.allow.actor, r.allow.set_at)
+        for n, r in (await store.load_callers(numbers)).items()
+        if r.allow is not None
+    ]
     _, allows = await store.load_prefixes()
     rows += [AllowRow(p, "prefix", a.reason, a.actor, a.set_at) for p, a in allows.items()]
     return sorted(rows, key=lambda r: (r.kind, r.target))

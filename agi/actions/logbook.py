@@ -26,7 +26,7 @@ class CallerView:
     decision: Decision
     record: CallerRecord
     window_days: int
-    appointments: tuple[Appointment, ...] = ()     # callback appointments (filled for an export)
+    appointments: tuple[Appointment, ...] = ()  # callback appointments (filled for an export)
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,14 @@ async def caller_view(config: Config, store: Store, number: str, now: float) -> 
 
 def matches(inc: Incident, f: Filters) -> bool:
     """Pure: whether an incident passes the logbook filters."""
-    return ((not f.agent or f.agent.lower() in inc.agent.lower()) and (not f.queue or f.queue == inc.queue)
-            and (not f.category or f.category == inc.category) and (f.since is None or inc.at >= f.since)
-            and (f.until is None or inc.at < f.until) and (not f.open_only or inc.debrief_at is None))
+    return (
+        (not f.agent or f.agent.lower() in inc.agent.lower())
+        and (not f.queue or f.queue == inc.queue)
+        and (not f.category or f.category == inc.category)
+        and (f.since is None or inc.at >= f.since)
+        and (f.until is None or inc.at < f.until)
+        and (not f.open_only or inc.debrief_at is None)
+    )
 
 
 async def query(store: Store, f: Filters, page: int = 1, per_page: int = 50, max_scan: int = 20_000) -> Page:
@@ -77,12 +82,12 @@ async def query(store: Store, f: Filters, page: int = 1, per_page: int = 50, max
     want, skip = per_page + 1, (page - 1) * per_page
     if f.caller:
         items = [i for i in reversed((await store.load_caller(f.caller)).incidents) if matches(i, f)]
-        chunk = items[skip:skip + want]
+        chunk = items[skip : skip + want]
         return Page(chunk[:per_page], page, len(chunk) > per_page)
     lo = f.since if f.since is not None else "-inf"
     hi = f"({f.until}" if f.until is not None else "+inf"
     out: list[Incident] = []
-    offset, batch, seen = 0, skip + want, 0     # unfiltered: one read of exactly the page; filtered: growing
+    offset, batch, seen = 0, skip + want, 0  # unfiltered: one read of exactly the page; filtered: growing
     while len(out) < skip + want and seen < max_scan:
         ids = await store.incident_page(lo, hi, offset, batch)
         if not ids:
@@ -93,7 +98,7 @@ async def query(store: Store, f: Filters, page: int = 1, per_page: int = 50, max
         if len(ids) < batch:
             break
         batch = min(batch * 2, 2000)
-    chunk = out[skip:skip + want]
+    chunk = out[skip : skip + want]
     return Page(chunk[:per_page], page, len(chunk) > per_page)
 
 
@@ -119,24 +124,34 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     return inc
 
 
-async def add(store: Store, config: Config, number: str, category: str, note: str, at: float, actor: str,
-              now: float) -> str:
+async def add(
+    store: Store, config: Config, number: str, category: str, note: str, at: float, actor: str, now: float
+) -> str:
     weights = config.protocol_for(None)[1].weights
     if category not in weights:
         raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
-    iid, _ = await store.add_incident(Incident.new(number, category, at, severity=weights[category], note=note,
-                                                   source="cli", actor=actor))
+    iid, _ = await store.add_incident(
+        Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
+    )
     await store.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
     return iid
 
 
-async def export_caller(config: Config, store: Store, number: str, actor: str, now: float, fmt: str = "json"
-                        ) -> CallerView:
+async def export_caller(
+    config: Config, store: Store, number: str, actor: str, now: float, fmt: str = "json"
+) -> CallerView:
     """One caller's data (a subject access request); the export itself is in the audit trail."""
     view = await caller_view(config, store, number, now)
     view = replace(view, appointments=tuple(await appointments.listing(store, now=now, caller=number)))
-    await store.audit(actor, "export", now, caller=number, format=fmt, incidents=len(view.record.incidents),
-                      callbacks=len(view.appointments))
+    await store.audit(
+        actor,
+        "export",
+        now,
+        caller=number,
+        format=fmt,
+        incidents=len(view.record.incidents),
+        callbacks=len(view.appointments),
+    )
     return view
 
 
@@ -152,7 +167,7 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
     if confirmation.strip() != number:
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
     removed = await store.forget(number)
-    await store.audit(actor, "forget", now, records=removed)     # the entry keeps no number
+    await store.audit(actor, "forget", now, records=removed)  # the entry keeps no number
     return removed
 
 

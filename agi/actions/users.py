@@ -26,7 +26,7 @@ _DUMMY = _hasher.hash("grenswacht-no-such-user")
 class User:
     name: str
     role: str
-    gen: int           # bumped on a password change or removal: ends every session of the user
+    gen: int  # bumped on a password change or removal: ends every session of the user
     created_at: float
     created_by: str
     hash: str = ""

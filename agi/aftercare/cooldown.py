@@ -25,7 +25,7 @@ from redis_schema.store import Store
 log = get_logger("grenswacht.cooldown")
 
 REASON = "grenswacht-cooldown"
-CLAIM_SECONDS = 30.0      # an instance ending a cool-down holds it this long; then another may
+CLAIM_SECONDS = 30.0  # an instance ending a cool-down holds it this long; then another may
 SWAP_TRIES = 8
 
 
@@ -39,22 +39,37 @@ class Cooldown:
     queues: tuple[str, ...]
     since: float
     until: float
-    claim: str = ""           # token of the instance ending it
-    lease: float = 0.0        # the claim holds until then
+    claim: str = ""  # token of the instance ending it
+    lease: float = 0.0  # the claim holds until then
 
     def dump(self) -> str:
-        return json.dumps({"queues": list(self.queues), "since": self.since, "until": self.until,
-                           "claim": self.claim, "lease": self.lease}, separators=(",", ":"), sort_keys=True)
+        return json.dumps(
+            {
+                "queues": list(self.queues),
+                "since": self.since,
+                "until": self.until,
+                "claim": self.claim,
+                "lease": self.lease,
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        )
 
     @classmethod
-    def load(cls, interface: str, raw: str) -> "Cooldown":
+    def load(cls, interface: str, raw: str) -> Cooldown:
         try:
             d = json.loads(raw)
             queues = d["queues"]
             if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
                 raise TypeError("queues")
-            return cls(interface, tuple(queues), float(d["since"]), float(d["until"]), str(d.get("claim", "")),
-                       float(d.get("lease", 0.0)))
+            return cls(
+                interface,
+                tuple(queues),
+                float(d["since"]),
+                float(d["until"]),
+                str(d.get("claim", "")),
+                float(d.get("lease", 0.0)),
+            )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise BadState(f"cool-down state of {interface} is malformed ({type(exc).__name__})") from None
 
@@ -62,12 +77,13 @@ class Cooldown:
 @dataclass(frozen=True)
 class StartPlan:
     state: Cooldown
-    to_pause: tuple[str, ...]                      # queues to pause now
+    to_pause: tuple[str, ...]  # queues to pause now
     left_alone: tuple[str, ...] = field(default=())  # paused by someone else: never touched
 
 
-def plan_start(existing: Cooldown | None, interface: str, pauses: dict[str, str | None], pressed_at: float,
-               seconds: int) -> StartPlan | None:
+def plan_start(
+    existing: Cooldown | None, interface: str, pauses: dict[str, str | None], pressed_at: float, seconds: int
+) -> StartPlan | None:
     """What a key press at ``pressed_at`` changes, given the member's pauses now. Pure.
 
     A second press extends the cool-down and adds queues; queues already paused by us stay
@@ -82,7 +98,7 @@ def plan_start(existing: Cooldown | None, interface: str, pauses: dict[str, str 
     if existing is not None:
         until = max(until, existing.until)
     since = min(existing.since, pressed_at) if existing else pressed_at
-    state = Cooldown(interface, tuple(sorted(queues)), since, until)   # a new press clears any claim
+    state = Cooldown(interface, tuple(sorted(queues)), since, until)  # a new press clears any claim
     return StartPlan(state, to_pause, tuple(sorted(q for q, r in pauses.items() if r not in (None, REASON))))
 
 
@@ -91,8 +107,16 @@ def due(state: Cooldown, now: float) -> bool:
     return state.until <= now and (not state.claim or state.lease <= now)
 
 
-async def start(store: Store, ami: AmiClient, interface: str, pressed_at: float, now: float, seconds: int,
-                *, only_if_missing: bool = False) -> list[str]:
+async def start(
+    store: Store,
+    ami: AmiClient,
+    interface: str,
+    pressed_at: float,
+    now: float,
+    seconds: int,
+    *,
+    only_if_missing: bool = False,
+) -> list[str]:
     """Pause ``interface`` for what is left of a cool-down that began at ``pressed_at``.
 
     Returns the queues paused. Raises on Redis or AMI trouble (the caller retries); applied
@@ -129,8 +153,14 @@ async def start(store: Store, ami: AmiClient, interface: str, pressed_at: float,
     for queue in plan.state.queues:
         if current.get(queue, "") is None and (queue in plan.to_pause or queue in ours_before):
             await ami.queue_pause(interface, queue, True, REASON)
-    log.info("cooldown-started", interface=interface, queues=list(plan.to_pause), until=round(plan.state.until, 1),
-             extended=existing is not None, left_alone=list(plan.left_alone))
+    log.info(
+        "cooldown-started",
+        interface=interface,
+        queues=list(plan.to_pause),
+        until=round(plan.state.until, 1),
+        extended=existing is not None,
+        left_alone=list(plan.left_alone),
+    )
     return list(plan.to_pause)
 
 
@@ -148,11 +178,17 @@ async def migrate(store: Store, now: float) -> int:
     for interface, raw in state.items():
         try:
             old = json.loads(raw)
-            new = Cooldown(interface, tuple(str(q) for q in old["queues"]), float(old["since"]),
-                           float(due.get(interface, old["since"])))
+            new = Cooldown(
+                interface,
+                tuple(str(q) for q in old["queues"]),
+                float(old["since"]),
+                float(due.get(interface, old["since"])),
+            )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             await store.quarantine("cooldown", interface, raw, now)
-            log.error("cooldown-state-set-aside", interface=interface, problem=type(exc).__name__, where="gw:quarantine")
+            log.error(
+                "cooldown-state-set-aside", interface=interface, problem=type(exc).__name__, where="gw:quarantine"
+            )
             continue
         moved += await store.swap_cooldown(interface, "", new.dump())
     if state:
@@ -180,7 +216,7 @@ async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = 
             continue
         claimed = replace(state, claim=token, lease=now + CLAIM_SECONDS).dump()
         if not await store.swap_cooldown(interface, raw, claimed):
-            continue                                   # changed meanwhile: next round decides
+            continue  # changed meanwhile: next round decides
         current = await ami.member_pauses(interface)
         for queue in state.queues:
             if current.get(queue) == REASON:

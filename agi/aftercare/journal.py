@@ -31,29 +31,35 @@ log = get_logger("grenswacht.journal")
 STORE = "store"
 # In the order they run; "recool" restores a cool-down that Redis lost (see agi.incidents).
 AFTERCARE_STEPS = ("cooldown", "recool", "userevent", "event", "webhook")
-SOON_STEPS = AFTERCARE_STEPS[:-1]         # the webhook runs apart: a slow receiver delays nothing
+SOON_STEPS = AFTERCARE_STEPS[:-1]  # the webhook runs apart: a slow receiver delays nothing
 FILE_MODE = 0o600
 
 
 @dataclass
 class Entry:
     incident: Incident
-    pause: bool                       # start a cool-down for the incident's agent
-    steps: set[str]                   # steps still to do
-    added: float                      # when it was acknowledged
-    confirmed: bool = False           # on Redis's disk
-    attempts: dict[str, int] = field(default_factory=dict)     # in memory only
-    next_try: dict[str, float] = field(default_factory=dict)   # in memory only
+    pause: bool  # start a cool-down for the incident's agent
+    steps: set[str]  # steps still to do
+    added: float  # when it was acknowledged
+    confirmed: bool = False  # on Redis's disk
+    attempts: dict[str, int] = field(default_factory=dict)  # in memory only
+    next_try: dict[str, float] = field(default_factory=dict)  # in memory only
 
     @classmethod
-    def new(cls, incident: Incident, pause: bool, added: float) -> "Entry":
+    def new(cls, incident: Incident, pause: bool, added: float) -> Entry:
         """An incident to store, with its after-care (a cool-down only for an agent's key press)."""
         steps = {STORE, "event", "userevent", "webhook"} | ({"cooldown"} if pause and incident.agent else set())
         return cls(incident, pause, steps, added)
 
     def line(self) -> dict:
-        return {"op": "add", "incident": self.incident.to_json(), "pause": self.pause, "steps": sorted(self.steps),
-                "added": self.added, "confirmed": self.confirmed}
+        return {
+            "op": "add",
+            "incident": self.incident.to_json(),
+            "pause": self.pause,
+            "steps": sorted(self.steps),
+            "added": self.added,
+            "confirmed": self.confirmed,
+        }
 
     def settled(self, now: float, keep_seconds: float) -> bool:
         return not self.steps and (self.confirmed or now - self.added > keep_seconds)
@@ -72,7 +78,7 @@ def _encode(record: dict) -> bytes:
 
 def _open_private(path: Path, flags: int) -> int:
     fd = os.open(path, flags | os.O_CREAT, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)          # also when it existed with a wider mode
+    os.fchmod(fd, FILE_MODE)  # also when it existed with a wider mode
     return fd
 
 
@@ -113,7 +119,7 @@ class Journal:
             self._append_sync(self.path.with_name(self.path.name + ".poison"), b"".join(b + b"\n" for b in bad), True)
             log.error("journal-lines-set-aside", lines=len(bad), where=str(self.path) + ".poison")
         if not raw.endswith(b"\n") and raw:
-            self._rewrite_sync(self._snapshot())   # a torn last line (killed mid-write): start cleanly
+            self._rewrite_sync(self._snapshot())  # a torn last line (killed mid-write): start cleanly
         return len(self.entries)
 
     def _apply(self, rec: dict) -> None:
@@ -123,8 +129,9 @@ class Journal:
         if op == "add":
             inc = Incident.from_json(rec["incident"])
             steps = set(rec["steps"]) & {STORE, *AFTERCARE_STEPS}
-            self.entries[inc.id] = Entry(inc, bool(rec["pause"]), steps, float(rec["added"]),
-                                         bool(rec.get("confirmed", False)))
+            self.entries[inc.id] = Entry(
+                inc, bool(rec["pause"]), steps, float(rec["added"]), bool(rec.get("confirmed", False))
+            )
             return
         entry = self.entries.get(rec["id"])
         if entry is None:
@@ -150,8 +157,11 @@ class Journal:
         if not inc.linkedid:
             return None
         for entry in self.entries.values():
-            if entry.incident.linkedid == inc.linkedid and entry.incident.source == inc.source \
-                    and entry.incident.caller == inc.caller:
+            if (
+                entry.incident.linkedid == inc.linkedid
+                and entry.incident.source == inc.source
+                and entry.incident.caller == inc.caller
+            ):
                 return entry
         return None
 
@@ -179,15 +189,16 @@ class Journal:
         async with self._lock:
             await asyncio.to_thread(self._append_sync, self.path.with_name(self.path.name + ".poison"), line, True)
         await self.note({"op": "drop", "id": entry.incident.id})
-        log.error("journal-entry-set-aside", incident=entry.incident.id, reason=reason,
-                  where=str(self.path) + ".poison")
+        log.error(
+            "journal-entry-set-aside", incident=entry.incident.id, reason=reason, where=str(self.path) + ".poison"
+        )
 
     async def compact(self) -> None:
         """Rewrite the file with only what is live, once most of it is history."""
         if self._lines <= 2 * len(self.entries) + 64:
             return
         async with self._lock:
-            data = self._snapshot()         # on the loop: entries change only here
+            data = self._snapshot()  # on the loop: entries change only here
             try:
                 await asyncio.to_thread(self._rewrite_sync, data)
             except OSError as exc:

@@ -15,8 +15,17 @@ from agi.engine import Incident
 
 USER_EVENT = "GrenswachtIncident"
 
-_AMI_NAMES = {"id": "IncidentId", "caller": "Caller", "category": "Category", "agent": "Agent", "queue": "Queue",
-              "uniqueid": "CallUniqueid", "linkedid": "CallLinkedid", "at": "At", "source": "Source"}
+_AMI_NAMES = {
+    "id": "IncidentId",
+    "caller": "Caller",
+    "category": "Category",
+    "agent": "Agent",
+    "queue": "Queue",
+    "uniqueid": "CallUniqueid",
+    "linkedid": "CallLinkedid",
+    "at": "At",
+    "source": "Source",
+}
 
 
 def payload(inc: Incident) -> dict[str, object]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from panoramisk import Manager
 
@@ -81,8 +82,16 @@ class _Manager(Manager):
 
 
 class AmiClient:
-    def __init__(self, host: str, port: int, username: str, secret: str, *, reconnect_max: float = 30.0,
-                 action_timeout: float = 5.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        reconnect_max: float = 30.0,
+        action_timeout: float = 5.0,
+    ):
         self.host, self.port, self.username = host, port, username
         self._secret = secret
         self.reconnect_max = reconnect_max
@@ -99,10 +108,19 @@ class AmiClient:
     async def connect(self) -> None:
         """Start connecting; returns at once. Use ``wait_connected`` to wait for the login."""
         loop = asyncio.get_running_loop()
-        self.manager = _Manager(host=self.host, port=self.port, username=self.username, secret=self._secret,
-                               ping_delay=10, ping_interval=10, reconnect_timeout=1, loop=loop,
-                               on_login=self._on_login, on_disconnect=self._on_disconnect,
-                               on_connect=lambda m: log.debug("ami-connected", host=self.host, port=self.port))
+        self.manager = _Manager(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            secret=self._secret,
+            ping_delay=10,
+            ping_interval=10,
+            reconnect_timeout=1,
+            loop=loop,
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
+            on_connect=lambda m: log.debug("ami-connected", host=self.host, port=self.port),
+        )
         self.manager.on_connect_failed = self._on_disconnect
         self.manager.on_login_refused = self._on_login_refused
         self.manager.connect()
@@ -125,8 +143,11 @@ class AmiClient:
     def _on_login_refused(self, manager) -> None:
         if not self._refused_logged:
             self._refused_logged = True
-            log.error("ami-login-refused", user=self.username,
-                      hint="check GRENSWACHT_AMI_SECRET and the user's entry in Asterisk's manager.conf")
+            log.error(
+                "ami-login-refused",
+                user=self.username,
+                hint="check GRENSWACHT_AMI_SECRET and the user's entry in Asterisk's manager.conf",
+            )
 
     def _on_disconnect(self, manager, exc) -> None:
         """Logged once per outage (and when it ends, by _on_login), not on every retry."""
@@ -136,8 +157,9 @@ class AmiClient:
         manager.reconnect_timeout = self._backoff
         if was_up or not self._down_logged:
             self._down_logged = True
-            log.warning("ami-disconnected", retrying_every_s_up_to=self.reconnect_max,
-                        error=type(exc).__name__ if exc else None)
+            log.warning(
+                "ami-disconnected", retrying_every_s_up_to=self.reconnect_max, error=type(exc).__name__ if exc else None
+            )
 
     async def close(self) -> None:
         if self.manager is not None:
@@ -174,8 +196,15 @@ class AmiClient:
         return out
 
     async def queue_pause(self, interface: str, queue: str, paused: bool, reason: str) -> None:
-        await self.action({"Action": "QueuePause", "Interface": interface, "Queue": queue,
-                           "Paused": "true" if paused else "false", "Reason": reason})
+        await self.action(
+            {
+                "Action": "QueuePause",
+                "Interface": interface,
+                "Queue": queue,
+                "Paused": "true" if paused else "false",
+                "Reason": reason,
+            }
+        )
 
     async def user_event(self, name: str, fields: Mapping[str, Any]) -> None:
         await self.action({"Action": "UserEvent", "UserEvent": name, **fields})

@@ -6,9 +6,9 @@ is a compare-and-set on the stored value, so concurrent changes never overwrite 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from agi.callbacks import rules as R
@@ -40,11 +40,16 @@ async def load_all(store: Store) -> list[Appointment]:
     return sorted(out, key=lambda a: (a.due, a.id))
 
 
-async def listing(store: Store, *, now: float, due_only: bool = False, agent: str | None = None,
-                  caller: str | None = None) -> list[Appointment]:
-    return [a for a in await load_all(store)
-            if (not due_only or (a.status in OPEN and a.due <= now))
-            and (agent is None or a.agent == agent) and (caller is None or a.caller == caller)]
+async def listing(
+    store: Store, *, now: float, due_only: bool = False, agent: str | None = None, caller: str | None = None
+) -> list[Appointment]:
+    return [
+        a
+        for a in await load_all(store)
+        if (not due_only or (a.status in OPEN and a.due <= now))
+        and (agent is None or a.agent == agent)
+        and (caller is None or a.caller == caller)
+    ]
 
 
 async def save_new(store: Store, appt: Appointment) -> Appointment:
@@ -68,14 +73,26 @@ async def update(store: Store, appointment_id: str, change: Callable[[Appointmen
     raise Conflict(f"appointment {appointment_id} kept changing; try again.")
 
 
-def new_appointment(*, caller: str, agent: str, queue: str, due: float, now: float, incident: str = "",
-                    by: str = "") -> Appointment:
-    return Appointment(id=Appointment.new_id(now), caller=caller, agent=agent, queue=queue, due=due, created=now,
-                       incident=incident, agreed=now, updated=now, by=by)
+def new_appointment(
+    *, caller: str, agent: str, queue: str, due: float, now: float, incident: str = "", by: str = ""
+) -> Appointment:
+    return Appointment(
+        id=Appointment.new_id(now),
+        caller=caller,
+        agent=agent,
+        queue=queue,
+        due=due,
+        created=now,
+        incident=incident,
+        agreed=now,
+        updated=now,
+        by=by,
+    )
 
 
-async def add(store: Store, rules: R.Rules, *, caller: str, due: float, now: float, agent: str = "",
-              by: str = "") -> Appointment:
+async def add(
+    store: Store, rules: R.Rules, *, caller: str, due: float, now: float, agent: str = "", by: str = ""
+) -> Appointment:
     """An operator's appointment (CLI, console): the time must be in the future and within hours."""
     R.check_manual(rules, now, due)
     return await save_new(store, new_appointment(caller=caller, agent=agent, queue="", due=due, now=now, by=by))
@@ -86,8 +103,9 @@ def _open_only(appt: Appointment, what: str) -> None:
         raise Conflict(f"appointment {appt.id} is {appt.status}, so it cannot be {what}.")
 
 
-async def move(store: Store, rules: R.Rules, appointment_id: str, *, due: float, now: float,
-               by: str = "") -> Appointment:
+async def move(
+    store: Store, rules: R.Rules, appointment_id: str, *, due: float, now: float, by: str = ""
+) -> Appointment:
     R.check_manual(rules, now, due)
 
     def change(a: Appointment) -> Appointment:
@@ -117,15 +135,17 @@ def parse_time(raw: str, timezone: str) -> float:
         raise R.BadTime(f"{raw!r} is not a time (expected ISO 8601, e.g. 2026-11-24T10:30).") from None
 
 
-async def operator_add(store: Store, rules: R.Rules, *, caller: str, due: float, now: float, agent: str,
-                       actor: str) -> Appointment:
+async def operator_add(
+    store: Store, rules: R.Rules, *, caller: str, due: float, now: float, agent: str, actor: str
+) -> Appointment:
     appt = await add(store, rules, caller=caller, due=due, now=now, agent=agent, by=actor)
     await store.audit(actor, "callback-add", now, appointment=appt.id, caller=caller, due=int(due))
     return appt
 
 
-async def operator_move(store: Store, rules: R.Rules, appointment_id: str, *, due: float, now: float,
-                        actor: str) -> Appointment:
+async def operator_move(
+    store: Store, rules: R.Rules, appointment_id: str, *, due: float, now: float, actor: str
+) -> Appointment:
     appt = await move(store, rules, appointment_id, due=due, now=now, by=actor)
     await store.audit(actor, "callback-move", now, appointment=appt.id, due=int(due))
     return appt

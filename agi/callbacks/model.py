@@ -7,9 +7,16 @@ import secrets
 from dataclasses import asdict, dataclass, fields
 
 SCHEDULED, CALLING, DONE, NO_ANSWER, FAILED, CANCELLED, MISSED = (
-    "scheduled", "calling", "done", "no-answer", "failed", "cancelled", "missed")
+    "scheduled",
+    "calling",
+    "done",
+    "no-answer",
+    "failed",
+    "cancelled",
+    "missed",
+)
 STATUSES = (SCHEDULED, CALLING, DONE, NO_ANSWER, FAILED, CANCELLED, MISSED)
-OPEN = (SCHEDULED, CALLING)            # still to be placed, or being placed
+OPEN = (SCHEDULED, CALLING)  # still to be placed, or being placed
 FINAL = tuple(s for s in STATUSES if s not in OPEN)
 
 
@@ -20,20 +27,20 @@ class BadAppointment(ValueError):
 @dataclass(frozen=True)
 class Appointment:
     id: str
-    caller: str             # E.164
-    agent: str              # the interface of the agent who made it (rung first)
+    caller: str  # E.164
+    agent: str  # the interface of the agent who made it (rung first)
     queue: str
-    due: float              # epoch seconds (UTC) of the agreed local time
+    due: float  # epoch seconds (UTC) of the agreed local time
     created: float
-    incident: str = ""      # the incident the key press logged
-    agreed: float = 0.0     # when the time was agreed (the press)
+    incident: str = ""  # the incident the key press logged
+    agreed: float = 0.0  # when the time was agreed (the press)
     attempts: int = 0
     status: str = SCHEDULED
-    outcome: str = ""       # last result: ANSWER, NOANSWER, BUSY, agent-no-answer, banned, ...
-    claim: str = ""         # token of the instance placing it
-    lease: float = 0.0      # the claim holds until then
+    outcome: str = ""  # last result: ANSWER, NOANSWER, BUSY, agent-no-answer, banned, ...
+    claim: str = ""  # token of the instance placing it
+    lease: float = 0.0  # the claim holds until then
     updated: float = 0.0
-    by: str = ""            # who made or last changed it
+    by: str = ""  # who made or last changed it
 
     @staticmethod
     def new_id(now: float) -> str:
@@ -43,7 +50,7 @@ class Appointment:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def load(cls, raw: str) -> "Appointment":
+    def load(cls, raw: str) -> Appointment:
         try:
             d = json.loads(raw)
             if not isinstance(d, dict):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from redis.exceptions import RedisError
 
@@ -44,13 +44,27 @@ def originate_fields(config: Config, appt: Appointment, channel: str) -> dict[st
     """The AMI Originate action for one attempt (pure)."""
     cb = config.callbacks
     cid = cb.caller_id or "anonymous"
-    variables = {"GW_CB_ID": appt.id, "GW_CB_NUMBER": appt.caller, "GW_CB_OUT": cb.outbound_context,
-                 "GW_CB_CID": cb.caller_id, "GW_CB_RING": str(cb.caller_ring_seconds),
-                 "GW_CB_AGREED": str(int(appt.agreed or appt.created)), "GW_CB_TZ": cb.timezone,
-                 "GW_PROMPTS": f"{config.prompts.path}/{config.prompts.language}"}
-    return {"Action": "Originate", "Channel": channel, "Context": CALL_CONTEXT, "Exten": "s", "Priority": "1",
-            "Timeout": str(cb.agent_ring_seconds * 1000), "CallerID": f"Callback <{cid}>", "Async": "false",
-            "Variable": ",".join(f"{k}={v}" for k, v in variables.items())}
+    variables = {
+        "GW_CB_ID": appt.id,
+        "GW_CB_NUMBER": appt.caller,
+        "GW_CB_OUT": cb.outbound_context,
+        "GW_CB_CID": cb.caller_id,
+        "GW_CB_RING": str(cb.caller_ring_seconds),
+        "GW_CB_AGREED": str(int(appt.agreed or appt.created)),
+        "GW_CB_TZ": cb.timezone,
+        "GW_PROMPTS": f"{config.prompts.path}/{config.prompts.language}",
+    }
+    return {
+        "Action": "Originate",
+        "Channel": channel,
+        "Context": CALL_CONTEXT,
+        "Exten": "s",
+        "Priority": "1",
+        "Timeout": str(cb.agent_ring_seconds * 1000),
+        "CallerID": f"Callback <{cid}>",
+        "Async": "false",
+        "Variable": ",".join(f"{k}={v}" for k, v in variables.items()),
+    }
 
 
 async def originate(ami: AmiClient, fields: dict[str, str], ring_seconds: int) -> bool:
@@ -69,8 +83,15 @@ async def originate(ami: AmiClient, fields: dict[str, str], ring_seconds: int) -
 
 
 class Placer:
-    def __init__(self, config: Config, store: Store, ami: AmiClient, logbook: Logbook,
-                 clock: Callable[[], float], token: str | None = None):
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        ami: AmiClient,
+        logbook: Logbook,
+        clock: Callable[[], float],
+        token: str | None = None,
+    ):
         self.config, self.store, self.ami, self.logbook, self.clock = config, store, ami, logbook, clock
         self.rules = R.Rules.from_config(config.callbacks)
         self.token = token or secrets.token_hex(6)
@@ -104,9 +125,14 @@ class Placer:
             if what == R.MISS:
                 await self._finish(appt, lambda a: R.missed(a, now) if R.decide(self.rules, a, now) == R.MISS else None)
             elif what == R.EXPIRED:
-                await self._finish(appt, lambda a: replace(a, status=FAILED, outcome="interrupted", claim="",
-                                                           lease=0.0, updated=now)
-                                   if R.decide(self.rules, a, now) == R.EXPIRED else None)
+                await self._finish(
+                    appt,
+                    lambda a: (
+                        replace(a, status=FAILED, outcome="interrupted", claim="", lease=0.0, updated=now)
+                        if R.decide(self.rules, a, now) == R.EXPIRED
+                        else None
+                    ),
+                )
             elif what == R.PLACE:
                 claimed = await self._claim(appt, now)
                 if claimed is not None:
@@ -129,13 +155,19 @@ class Placer:
     async def _claim(self, appt: Appointment, now: float) -> Appointment | None:
         record = await self.store.load_caller(appt.caller)
         if record.ban is not None and record.ban.until > now:
-            await self._finish(appt, lambda a: replace(a, status=CANCELLED, outcome="banned", claim="", lease=0.0,
-                                                       updated=now) if a.status == "scheduled" else None)
+            await self._finish(
+                appt,
+                lambda a: (
+                    replace(a, status=CANCELLED, outcome="banned", claim="", lease=0.0, updated=now)
+                    if a.status == "scheduled"
+                    else None
+                ),
+            )
             return None
         raw = appt.dump()
         mine = R.claimed(self.rules, appt, now, self.token)
         if not await self.store.swap_callback(appt.id, raw, mine.dump()):
-            return None                     # another instance (or an operator) changed it first
+            return None  # another instance (or an operator) changed it first
         log.info("callback-claimed", id=appt.id, attempt=appt.attempts + 1, agent=appt.agent)
         return mine
 
@@ -146,7 +178,7 @@ class Placer:
             try:
                 if await originate(self.ami, originate_fields(self.config, appt, channel), cb.agent_ring_seconds):
                     log.info("callback-agent-answered", id=appt.id, channel=channel)
-                    return                  # the dialplan reports the caller's outcome (route callback, result)
+                    return  # the dialplan reports the caller's outcome (route callback, result)
             except AmiError as exc:
                 log.warning("callback-originate-failed", id=appt.id, channel=channel, error=str(exc)[:120])
             log.info("callback-agent-no-answer", id=appt.id, channel=channel)
@@ -193,16 +225,41 @@ async def log_final(ctx, appt: Appointment) -> None:
     """
     if appt.status == DONE:
         now = ctx.clock()
-        await ctx.store.publish_event({"type": "callback", "id": appt.id, "caller": appt.caller, "agent": appt.agent,
-                                       "queue": appt.queue, "status": appt.status, "attempts": appt.attempts,
-                                       "at": now})
-        await ctx.store.audit("grenswacht", "callback-done", now, appointment=appt.id, caller=appt.caller, agent=appt.agent)
+        await ctx.store.publish_event(
+            {
+                "type": "callback",
+                "id": appt.id,
+                "caller": appt.caller,
+                "agent": appt.agent,
+                "queue": appt.queue,
+                "status": appt.status,
+                "attempts": appt.attempts,
+                "at": now,
+            }
+        )
+        await ctx.store.audit(
+            "grenswacht", "callback-done", now, appointment=appt.id, caller=appt.caller, agent=appt.agent
+        )
         log.info("callback-final", id=appt.id, status=appt.status, attempts=appt.attempts)
         return
     lb: Logbook = ctx.logbook
-    inc = lb.incident(appt.caller, ctx.config.callbacks.category, source=SOURCE, agent=appt.agent, actor="grenswacht",
-                      queue=appt.queue, linkedid=f"cb-{appt.id}-{appt.status}",
-                      note=f"callback {appt.status} ({appt.outcome}) after {appt.attempts} attempt(s); id {appt.id}")
+    inc = lb.incident(
+        appt.caller,
+        ctx.config.callbacks.category,
+        source=SOURCE,
+        agent=appt.agent,
+        actor="grenswacht",
+        queue=appt.queue,
+        linkedid=f"cb-{appt.id}-{appt.status}",
+        note=f"callback {appt.status} ({appt.outcome}) after {appt.attempts} attempt(s); id {appt.id}",
+    )
     iid, status = await lb.record(inc, pause=False)
-    log.error("callback-final", id=appt.id, status=appt.status, outcome=appt.outcome, incident=iid, logged=status,
-          caller=mask(appt.caller, ctx.config.numbers.mask_in_logs))
+    log.error(
+        "callback-final",
+        id=appt.id,
+        status=appt.status,
+        outcome=appt.outcome,
+        incident=iid,
+        logged=status,
+        caller=mask(appt.caller, ctx.config.numbers.mask_in_logs),
+    )

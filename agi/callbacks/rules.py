@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from agi.callbacks.model import CALLING, FAILED, MISSED, NO_ANSWER, SCHEDULED, DONE, Appointment
+from agi.callbacks.model import CALLING, DONE, FAILED, MISSED, NO_ANSWER, SCHEDULED, Appointment
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ANSWERED = "ANSWER"
@@ -26,25 +26,28 @@ class Rules:
     zone: ZoneInfo
     opens: time
     closes: time
-    closed_days: frozenset[int]          # weekday numbers, Monday 0
+    closed_days: frozenset[int]  # weekday numbers, Monday 0
     closed_dates: frozenset[date]
     margin: timedelta
-    default: time | None                 # None: the same time of day as the call
+    default: time | None  # None: the same time of day as the call
     retry: timedelta
     attempts: int
     grace: timedelta
-    lease: timedelta                     # how long a claim holds while a call is being placed
+    lease: timedelta  # how long a claim holds while a call is being placed
 
     @classmethod
-    def from_config(cls, cfg) -> "Rules":
+    def from_config(cls, cfg) -> Rules:
         """From ``agi.config.CallbacksConfig``."""
         return cls(
-            zone=ZoneInfo(cfg.timezone), opens=time.fromisoformat(cfg.opens), closes=time.fromisoformat(cfg.closes),
+            zone=ZoneInfo(cfg.timezone),
+            opens=time.fromisoformat(cfg.opens),
+            closes=time.fromisoformat(cfg.closes),
             closed_days=frozenset(DAYS.index(d) for d in cfg.closed_days),
             closed_dates=frozenset(date.fromisoformat(d) for d in cfg.closed_dates),
             margin=timedelta(minutes=cfg.margin_minutes),
             default=None if cfg.default == "same-time" else time.fromisoformat(cfg.default),
-            retry=timedelta(minutes=cfg.retry_minutes), attempts=cfg.attempts,
+            retry=timedelta(minutes=cfg.retry_minutes),
+            attempts=cfg.attempts,
             grace=timedelta(minutes=cfg.grace_minutes),
             # Ringing both sides, the whisper, and room for a slow PBX: the caller answering ends the claim.
             lease=timedelta(seconds=2 * cfg.agent_ring_seconds + cfg.caller_ring_seconds + 600),
@@ -128,8 +131,9 @@ def check_manual(rules: Rules, now: float, due: float) -> float:
     if due <= now:
         raise BadTime("that time is in the past.")
     if not is_open(rules, due):
-        raise BadTime(f"that time is outside the working hours ({rules.opens:%H:%M}-{rules.closes:%H:%M} "
-                      "on working days).")
+        raise BadTime(
+            f"that time is outside the working hours ({rules.opens:%H:%M}-{rules.closes:%H:%M} on working days)."
+        )
     return due
 
 

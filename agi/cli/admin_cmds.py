@@ -22,13 +22,15 @@ def target(args, config: Config, *, valid: bool = True) -> Target:
 async def ban_cmd(args, config: Config) -> int:
     t = target(args, config)
     async with open_store(config) as store:
-        until = await lists.ban(store, t, lists.ban_days(config, args.days, '--days'), args.reason or "", actor(args), time.time())
+        until = await lists.ban(
+            store, t, lists.ban_days(config, args.days, "--days"), args.reason or "", actor(args), time.time()
+        )
     print(f"{t.value}: banned until {iso(until)}")
     return 0
 
 
 async def unban_cmd(args, config: Config) -> int:
-    t = target(args, config, valid=False)   # also lifts what screening set on a spoofed number
+    t = target(args, config, valid=False)  # also lifts what screening set on a spoofed number
     async with open_store(config) as store:
         await lists.unban(store, t, actor(args), time.time())
     print(f"{t.value}: ban lifted")
@@ -57,8 +59,17 @@ async def bans_cmd(args, config: Config) -> int:
             found = await store.rebuild_list_indexes()
             print(f"indexed: {found[0]} ban(s), {found[1]} allowlist entry(ies)", file=sys.stderr)
         bans = await lists.active_bans(store, time.time())
-    rows = [{"target": b.target, "kind": b.kind, "until": iso(b.until), "source": b.source, "reason": b.reason,
-             "by": b.actor} for b in bans]
+    rows = [
+        {
+            "target": b.target,
+            "kind": b.kind,
+            "until": iso(b.until),
+            "source": b.source,
+            "reason": b.reason,
+            "by": b.actor,
+        }
+        for b in bans
+    ]
     if args.json:
         emit_json(rows)
     else:
@@ -69,8 +80,16 @@ async def bans_cmd(args, config: Config) -> int:
 async def warnings_list(args, config: Config) -> int:
     async with open_store(config) as store:
         due = await lists.due_warnings(store, config, time.time())
-    rows = [{"caller": w.caller, "action": w.action, "score": w.score, "incidents": w.incidents,
-             "last_incident": iso(w.last_incident)} for w in due]
+    rows = [
+        {
+            "caller": w.caller,
+            "action": w.action,
+            "score": w.score,
+            "incidents": w.incidents,
+            "last_incident": iso(w.last_incident),
+        }
+        for w in due
+    ]
     if args.json:
         emit_json(rows)
     else:
@@ -87,10 +106,12 @@ async def warnings_sent(args, config: Config) -> int:
 
 
 def register(sub) -> None:
-    for name, help, run in (("ban", "set a contact ban (screening refuses the caller)", ban_cmd),
-                            ("unban", "lift a ban", unban_cmd),
-                            ("allow", "put on the allowlist (screening always lets the caller through)", allow_cmd),
-                            ("disallow", "take off the allowlist", disallow_cmd)):
+    for name, help, run in (
+        ("ban", "set a contact ban (screening refuses the caller)", ban_cmd),
+        ("unban", "lift a ban", unban_cmd),
+        ("allow", "put on the allowlist (screening always lets the caller through)", allow_cmd),
+        ("disallow", "take off the allowlist", disallow_cmd),
+    ):
         p = add_command(sub, name, help, run)
         p.add_argument("number", help="a phone number, or with --prefix a number range like +3185123")
         p.add_argument("--prefix", action="store_true", help="NUMBER is a range: every number starting with it")
@@ -98,11 +119,15 @@ def register(sub) -> None:
         if name in ("ban", "allow"):
             p.add_argument("--reason")
         if name == "ban":
-            p.add_argument("--days", type=int,
-                           help=f"length of the ban, 1 to {MAX_BAN_DAYS} (default: the protocol's ban_days)")
+            p.add_argument(
+                "--days", type=int, help=f"length of the ban, 1 to {MAX_BAN_DAYS} (default: the protocol's ban_days)"
+            )
     p = add_command(sub, "bans", "active bans, numbers and ranges", bans_cmd, json_output=True)
-    p.add_argument("--rebuild-index", action="store_true",
-                   help="first index every caller's ban and allowlist entry (once, after upgrading from 0.2)")
+    p.add_argument(
+        "--rebuild-index",
+        action="store_true",
+        help="first index every caller's ban and allowlist entry (once, after upgrading from 0.2)",
+    )
     wsub = add_group(sub, "warnings", "callers due a written warning (and `warnings sent NUMBER`)", warnings_list)
     add_command(wsub, "list", "callers due a written warning", warnings_list, json_output=True)
     p = add_command(wsub, "sent", "record that a written warning was sent", warnings_sent)

@@ -49,8 +49,10 @@ async def list_cmd(args, config: Config) -> int:
     if args.json:
         emit_json([_row(a, config) for a in rows])
     else:
-        table(("id", "due", "caller", "agent", "status", "attempts", "outcome"),
-              [(a.id, local(a.due, config), a.caller, a.agent, a.status, a.attempts, a.outcome) for a in rows])
+        table(
+            ("id", "due", "caller", "agent", "status", "attempts", "outcome"),
+            [(a.id, local(a.due, config), a.caller, a.agent, a.status, a.attempts, a.outcome) for a in rows],
+        )
     return 0
 
 
@@ -62,8 +64,17 @@ async def add_cmd(args, config: Config) -> int:
     if not args.agent and not config.callbacks.fallback:
         raise UsageError("Nobody would be rung first: give --agent IFACE, or set [callbacks] fallback.")
     async with open_store(config) as store:
-        appt = await _guard(A.operator_add(store, _rules(config), caller=number, due=due, now=time.time(),
-                                           agent=args.agent or "", actor=actor(args)))
+        appt = await _guard(
+            A.operator_add(
+                store,
+                _rules(config),
+                caller=number,
+                due=due,
+                now=time.time(),
+                agent=args.agent or "",
+                actor=actor(args),
+            )
+        )
     print(f"callback {appt.id}: {number} at {local(appt.due, config)}")
     return 0
 
@@ -71,8 +82,9 @@ async def add_cmd(args, config: Config) -> int:
 async def move_cmd(args, config: Config) -> int:
     due = parse_at(args.at, config)
     async with open_store(config) as store:
-        appt = await _guard(A.operator_move(store, _rules(config), args.id, due=due, now=time.time(),
-                                            actor=actor(args)))
+        appt = await _guard(
+            A.operator_move(store, _rules(config), args.id, due=due, now=time.time(), actor=actor(args))
+        )
     print(f"callback {appt.id}: moved to {local(appt.due, config)}")
     return 0
 

@@ -39,10 +39,17 @@ async def journal(store: Store, config: Config) -> Result:
     """The write-ahead journal: where it is, that it can be written, and nothing set aside in it."""
     path = Path(config.storage.journal_path)
     folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
-    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK) \
-            or (path.exists() and (not path.is_file() or not os.access(path, os.W_OK))):
-        return Result(False, f"journal: {path} cannot be written by this user, so a key press is logged in "
-                             "Redis alone (and lost when Redis is down)")
+    if (
+        folder is None
+        or not folder.is_dir()
+        or not os.access(folder, os.W_OK)
+        or (path.exists() and (not path.is_file() or not os.access(path, os.W_OK)))  # noqa: ASYNC240
+    ):
+        return Result(
+            False,
+            f"journal: {path} cannot be written by this user, so a key press is logged in "
+            "Redis alone (and lost when Redis is down)",
+        )
     poison = path.with_name(path.name + ".poison")
     if poison.exists():
         return Result(False, f"journal: {poison} holds entries set aside as unreadable; look at them, then delete it")
@@ -55,12 +62,30 @@ CHECKS = (redis_reachable, redis_durability, journal)
 # ---- Asterisk, over AMI ----------------------------------------------------------------------------
 AMI_TIMEOUT = 5.0
 # The contexts of dialplan/grenswacht-extensions.conf, and what the service's AMI user must be allowed.
-CONTEXTS = ("grenswacht-screen", "grenswacht-agent-key", "grenswacht-closing", "grenswacht-handover",
-            "grenswacht-callback", "grenswacht-callback-closing")
+CONTEXTS = (
+    "grenswacht-screen",
+    "grenswacht-agent-key",
+    "grenswacht-closing",
+    "grenswacht-handover",
+    "grenswacht-callback",
+    "grenswacht-callback-closing",
+)
 NEEDED = {"read": ("call", "agent", "user"), "write": ("agent", "user", "originate")}
-PROMPTS = ("warning", "senior", "refused", "closing", "callback-agreed", "callback-at", "callback-closing",
-           "callback-confirm", "callback-default", "callback-time", "callback-today", "callback-tomorrow",
-           "callback-whisper")
+PROMPTS = (
+    "warning",
+    "senior",
+    "refused",
+    "closing",
+    "callback-agreed",
+    "callback-at",
+    "callback-closing",
+    "callback-confirm",
+    "callback-default",
+    "callback-time",
+    "callback-today",
+    "callback-tomorrow",
+    "callback-whisper",
+)
 DENIED = "Permission denied"
 
 
@@ -73,10 +98,18 @@ class Ami:
         quiet = logging.getLogger("grenswacht.check.ami")
         quiet.propagate, quiet.handlers = False, [logging.NullHandler()]
         host, port = config.ami.host_port
-        self.manager = _Manager(host=host, port=port, username=config.ami.username, secret=config.ami.secret,
-                                ping_delay=3600, reconnect_timeout=3600, log=quiet, loop=asyncio.get_running_loop())
+        self.manager = _Manager(
+            host=host,
+            port=port,
+            username=config.ami.username,
+            secret=config.ami.secret,
+            ping_delay=3600,
+            reconnect_timeout=3600,
+            log=quiet,
+            loop=asyncio.get_running_loop(),
+        )
 
-    async def __aenter__(self) -> "Ami":
+    async def __aenter__(self) -> Ami:
         try:
             async with asyncio.timeout(AMI_TIMEOUT):
                 await self.manager.connect()
@@ -85,12 +118,15 @@ class Ami:
         except (OSError, TimeoutError) as exc:
             self.manager.close()
             why = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else "no answer"
-            raise UsageError(f"{self.where} cannot be reached ({why}); is Asterisk running with the manager "
-                             "enabled on that address?") from None
+            raise UsageError(
+                f"{self.where} cannot be reached ({why}); is Asterisk running with the manager enabled on that address?"
+            ) from None
         if not getattr(self.manager, "authenticated", False):
             self.manager.close()
-            raise UsageError(f"{self.where} refused the login of user {self.config.ami.username!r}; check "
-                             "GRENSWACHT_AMI_SECRET and that user's entry in Asterisk's manager.conf.")
+            raise UsageError(
+                f"{self.where} refused the login of user {self.config.ami.username!r}; check "
+                "GRENSWACHT_AMI_SECRET and that user's entry in Asterisk's manager.conf."
+            )
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -102,8 +138,9 @@ class Ami:
             async with asyncio.timeout(AMI_TIMEOUT):
                 resp = await self.manager.send_action(check_action(fields))
         except TimeoutError:
-            raise UsageError(f"{self.where} did not answer the {fields['Action']} action within "
-                             f"{AMI_TIMEOUT:g} s.") from None
+            raise UsageError(
+                f"{self.where} did not answer the {fields['Action']} action within {AMI_TIMEOUT:g} s."
+            ) from None
         return dict(resp[0] if isinstance(resp, list) else resp)
 
     async def command(self, line: str) -> list[str] | None:
@@ -122,8 +159,10 @@ class Ami:
         if resp.get("Response") != "Error":
             return True
         if DENIED in str(resp.get("Message", "")):
-            raise UsageError(f"AMI user {self.config.ami.username!r} may not read the dialplan; add 'reporting' "
-                             "to its write permissions in manager.conf.")
+            raise UsageError(
+                f"AMI user {self.config.ami.username!r} may not read the dialplan; add 'reporting' "
+                "to its write permissions in manager.conf."
+            )
         return False
 
 
@@ -138,8 +177,11 @@ def permissions(lines: list[str]) -> dict[str, set[str]]:
 
 
 def missing_permissions(have: dict[str, set[str]]) -> list[str]:
-    return [f"{kind}={','.join(p for p in need if p not in have[kind])}" for kind, need in NEEDED.items()
-            if "all" not in have[kind] and any(p not in have[kind] for p in need)]
+    return [
+        f"{kind}={','.join(p for p in need if p not in have[kind])}"
+        for kind, need in NEEDED.items()
+        if "all" not in have[kind] and any(p not in have[kind] for p in need)
+    ]
 
 
 def feature_codes(lines: list[str]) -> dict[str, str]:
@@ -159,20 +201,29 @@ def feature_codes(lines: list[str]) -> dict[str, str]:
 def feature_problems(config: Config, codes: dict[str, str]) -> list[str]:
     """Each configured key whose applicationmap entry is missing or differs (pure)."""
     f = config.features
-    want = [("grenswacht-endlog", f.endlog, "features.endlog"), ("grenswacht-handover", f.handover, "features.handover"),
-            ("grenswacht-callback", config.callbacks.key, "callbacks.key")]
-    problems = [f"{setting} is {code} but the feature {name} is {codes.get(name) or 'not defined'}"
-                for name, code, setting in want if codes.get(name) != code]
+    want = [
+        ("grenswacht-endlog", f.endlog, "features.endlog"),
+        ("grenswacht-handover", f.handover, "features.handover"),
+        ("grenswacht-callback", config.callbacks.key, "callbacks.key"),
+    ]
+    problems = [
+        f"{setting} is {code} but the feature {name} is {codes.get(name) or 'not defined'}"
+        for name, code, setting in want
+        if codes.get(name) != code
+    ]
     endlogs = {c for n, c in codes.items() if n.startswith("grenswacht-endlog-")}
-    problems += [f"features.extra {code} has no grenswacht-endlog-* feature with that code"
-                 for code in f.extra if code not in endlogs]
+    problems += [
+        f"features.extra {code} has no grenswacht-endlog-* feature with that code"
+        for code in f.extra
+        if code not in endlogs
+    ]
     return problems
 
 
 def missing_prompts(folder: Path) -> list[str]:
     try:
         present = {p.stem for p in folder.iterdir()}
-    except OSError:          # absent, not a folder, or not readable by this user
+    except OSError:  # absent, not a folder, or not readable by this user
         present = set()
     return [name for name in PROMPTS if name not in present]
 
@@ -186,25 +237,35 @@ async def ami_login(ami: Ami, config: Config, args) -> Result:
 async def ami_permissions(ami: Ami, config: Config, args) -> Result:
     lines = await ami.command(f"manager show user {config.ami.username}")
     if lines is None:
-        return Result(False, f"ami permissions: not readable, since user {config.ami.username!r} lacks the 'command' "
-                             "write permission; the feature codes and the sounds folder cannot be checked either")
+        return Result(
+            False,
+            f"ami permissions: not readable, since user {config.ami.username!r} lacks the 'command' "
+            "write permission; the feature codes and the sounds folder cannot be checked either",
+        )
     have = permissions(lines)
     missing = missing_permissions(have)
     if missing:
-        raise UsageError(f"AMI user {config.ami.username!r} lacks the permissions {' '.join(missing)}; add them in "
-                         "manager.conf and run 'manager reload'.")
-    return Result(True, f"ami permissions: read={','.join(sorted(have['read']))} write={','.join(sorted(have['write']))}")
+        raise UsageError(
+            f"AMI user {config.ami.username!r} lacks the permissions {' '.join(missing)}; add them in "
+            "manager.conf and run 'manager reload'."
+        )
+    return Result(
+        True, f"ami permissions: read={','.join(sorted(have['read']))} write={','.join(sorted(have['write']))}"
+    )
 
 
 async def dialplan_contexts(ami: Ami, config: Config, args) -> Result:
     contexts = (*CONTEXTS, config.callbacks.outbound_context)
     for context in contexts:
         if not await ami.has_extension(context):
-            raise UsageError(f"the dialplan on Asterisk has no context {context!r}; include "
-                             "grenswacht-extensions.conf in extensions.conf (see dialplan/README.md) and run "
-                             "'dialplan reload'." if context in CONTEXTS else
-                             f"the dialplan on Asterisk has no context {context!r}, which callbacks.outbound_context "
-                             "names; add it (see dialplan/README.md) and run 'dialplan reload'.")
+            raise UsageError(
+                f"the dialplan on Asterisk has no context {context!r}; include "
+                "grenswacht-extensions.conf in extensions.conf (see dialplan/README.md) and run "
+                "'dialplan reload'."
+                if context in CONTEXTS
+                else f"the dialplan on Asterisk has no context {context!r}, which callbacks.outbound_context "
+                "names; add it (see dialplan/README.md) and run 'dialplan reload'."
+            )
     return Result(True, f"dialplan: the {len(contexts)} contexts are loaded ({', '.join(contexts)})")
 
 
@@ -214,8 +275,10 @@ async def features(ami: Ami, config: Config, args) -> Result:
         return Result(False, "feature codes: not checked (the AMI user lacks the 'command' write permission)")
     problems = feature_problems(config, feature_codes(lines))
     if problems:
-        raise UsageError(f"the feature codes on Asterisk differ from the configuration: {'; '.join(problems)} "
-                         "(see dialplan/grenswacht-applicationmap.conf, then 'module reload features').")
+        raise UsageError(
+            f"the feature codes on Asterisk differ from the configuration: {'; '.join(problems)} "
+            "(see dialplan/grenswacht-applicationmap.conf, then 'module reload features')."
+        )
     codes = [config.features.endlog, config.features.handover, *config.features.extra, config.callbacks.key]
     return Result(True, f"feature codes: {', '.join(codes)} match the applicationmap on Asterisk")
 
@@ -227,8 +290,9 @@ async def sounds_folder(ami: Ami | None, config: Config, args) -> Path | None:
     if args.sounds_dir:
         return Path(args.sounds_dir) / prompts.path / prompts.language
     lines = await ami.command("core show settings") if ami is not None else None
-    data = next((line.split(":", 1)[1].strip() for line in lines or () if line.strip().startswith("Data directory:")),
-                None)
+    data = next(
+        (line.split(":", 1)[1].strip() for line in lines or () if line.strip().startswith("Data directory:")), None
+    )
     return Path(data) / "sounds" / prompts.path / prompts.language if data else None
 
 
@@ -238,9 +302,11 @@ async def prompt_files(ami: Ami | None, config: Config, args) -> Result:
         return Result(False, "prompts: not checked (Asterisk's sounds folder is unknown: give --sounds-dir)")
     missing = missing_prompts(folder)
     if missing:
-        raise UsageError(f"the prompts folder {folder} lacks {', '.join(missing)}; copy dialplan/sounds/"
-                         f"{config.prompts.language} there (see dialplan/README.md), or give --sounds-dir if "
-                         "Asterisk's sounds are elsewhere on this machine.")
+        raise UsageError(
+            f"the prompts folder {folder} lacks {', '.join(missing)}; copy dialplan/sounds/"
+            f"{config.prompts.language} there (see dialplan/README.md), or give --sounds-dir if "
+            "Asterisk's sounds are elsewhere on this machine."
+        )
     return Result(True, f"prompts: all {len(PROMPTS)} in {folder}")
 
 
@@ -253,8 +319,10 @@ async def senior_destination(ami: Ami, config: Config, args) -> Result:
         exten, _, context = rest.partition("@")
         context = context.split("/", 1)[0]
         if not context or not await ami.has_extension(context, exten):
-            raise UsageError(f"routing.senior_destination {dest}: Asterisk's dialplan has no extension {exten!r} in "
-                             f"context {context!r}.")
+            raise UsageError(
+                f"routing.senior_destination {dest}: Asterisk's dialplan has no extension {exten!r} in "
+                f"context {context!r}."
+            )
         return Result(True, f"senior destination: {dest} exists in the dialplan")
     lines = await ami.command("core show channeltypes")
     if lines is None:
@@ -274,9 +342,16 @@ def show(result: Result) -> Result:
 
 async def asterisk_checks(config: Config, args) -> list[Result]:
     if not config.ami.secret:
-        results = [show(Result(False, "ami: not configured (set GRENSWACHT_AMI_SECRET), so there are no cool-down "
-                                      "pauses or callbacks, and the dialplan, feature codes and senior destination "
-                                      "on Asterisk are not checked"))]
+        results = [
+            show(
+                Result(
+                    False,
+                    "ami: not configured (set GRENSWACHT_AMI_SECRET), so there are no cool-down "
+                    "pauses or callbacks, and the dialplan, feature codes and senior destination "
+                    "on Asterisk are not checked",
+                )
+            )
+        ]
         if Path(config.prompts.path).is_absolute() or args.sounds_dir:
             results.append(show(await prompt_files(None, config, args)))
         return results
@@ -301,8 +376,16 @@ async def check_cmd(args, config: Config) -> int:
 
 
 def register(sub) -> None:
-    p = add_command(sub, "check", "check the configuration, Redis, AMI, the dialplan, feature codes, prompts and "
-                    "senior destination on Asterisk, one line each", check_cmd)
+    p = add_command(
+        sub,
+        "check",
+        "check the configuration, Redis, AMI, the dialplan, feature codes, prompts and "
+        "senior destination on Asterisk, one line each",
+        check_cmd,
+    )
     p.add_argument("--strict", action="store_true", help="exit with code 2 when any check gives a warning")
-    p.add_argument("--sounds-dir", help="Asterisk's sounds folder as seen from here, when it is not the one "
-                   "Asterisk reports (a chroot or a container)")
+    p.add_argument(
+        "--sounds-dir",
+        help="Asterisk's sounds folder as seen from here, when it is not the one "
+        "Asterisk reports (a chroot or a container)",
+    )

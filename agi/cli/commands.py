@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from agi.cli import (admin_cmds, callback_cmds, check_cmds, data_cmds, logbook_cmds, screening_cmds, users_cmds,
-                     web_cmds)
+from agi.cli import admin_cmds, callback_cmds, check_cmds, data_cmds, logbook_cmds, screening_cmds, users_cmds, web_cmds
 
 
 def register(sub) -> None:

@@ -7,9 +7,10 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agi.config import Config
 from agi.numbers import parse_operator_number
@@ -69,8 +70,8 @@ def number_arg(raw: str, config: Config, *, valid: bool = True) -> str:
 
 # Dates an operator may type: --since from the Unix epoch (nothing is older), --at from 2000;
 # both at most a day ahead (clock skew, time zones). Anything else is a typo.
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-EARLIEST_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def parse_date(raw: str, earliest: datetime = EPOCH) -> float:
@@ -80,8 +81,8 @@ def parse_date(raw: str, earliest: datetime = EPOCH) -> float:
     except ValueError:
         raise UsageError(f"{raw!r} is not a date (expected YYYY-MM-DD or an ISO 8601 time).") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    latest = datetime.now(timezone.utc) + timedelta(days=1)
+        dt = dt.replace(tzinfo=UTC)
+    latest = datetime.now(UTC) + timedelta(days=1)
     if not earliest <= dt <= latest:
         raise UsageError(f"{raw!r} is out of range (expected a date from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}).")
     return dt.timestamp()
@@ -92,7 +93,7 @@ def iso(ts: float | str | None) -> str:
     if ts is None or ts == "":
         return ""
     try:
-        return datetime.fromtimestamp(float(ts), timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     except (TypeError, ValueError, OverflowError, OSError):
         return "invalid"
 

@@ -12,8 +12,22 @@ from agi.cli.common import UsageError, actor, add_command, emit_json, iso, numbe
 from agi.cli.logbook_cmds import caller_summary, collect_incidents
 from agi.config import Config
 
-CSV_FIELDS = ("id", "caller", "at", "category", "severity", "agent", "queue", "uniqueid", "linkedid", "note", "source",
-              "actor", "debrief", "debrief_at")
+CSV_FIELDS = (
+    "id",
+    "caller",
+    "at",
+    "category",
+    "severity",
+    "agent",
+    "queue",
+    "uniqueid",
+    "linkedid",
+    "note",
+    "source",
+    "actor",
+    "debrief",
+    "debrief_at",
+)
 
 
 async def export_cmd(args, config: Config) -> int:
@@ -63,9 +77,13 @@ async def stats_cmd(args, config: Config) -> int:
     for inc in incidents:
         per_day[iso(inc["at"])[:10]][inc["category"]] += 1
     top = Counter(i["caller"] for i in incidents).most_common(10)
-    out = {"since": iso(since), "incidents_per_day": {d: dict(c) for d, c in sorted(per_day.items())},
-           "top_callers": [{"caller": c, "incidents": n} for c, n in top],
-           "screenings": dict(screenings), "refused_while_banned": refused_banned}
+    out = {
+        "since": iso(since),
+        "incidents_per_day": {d: dict(c) for d, c in sorted(per_day.items())},
+        "top_callers": [{"caller": c, "incidents": n} for c, n in top],
+        "screenings": dict(screenings),
+        "refused_while_banned": refused_banned,
+    }
     if args.json:
         emit_json(out)
         return 0
@@ -106,8 +124,9 @@ def register(sub) -> None:
     p.add_argument("--actor")
     p = add_command(sub, "purge", "drop incidents past the retention period now", purge_cmd)
     p.add_argument("--actor")
-    p = add_command(sub, "stats", "incidents per day and category, repeat callers, screenings", stats_cmd,
-                    json_output=True)
+    p = add_command(
+        sub, "stats", "incidents per day and category, repeat callers, screenings", stats_cmd, json_output=True
+    )
     p.add_argument("--since", help="YYYY-MM-DD (default: 30 days ago)")
     p = add_command(sub, "audit", "the audit trail of every change", audit_cmd, json_output=True)
     p.add_argument("--since", help="YYYY-MM-DD")

@@ -5,8 +5,18 @@ from __future__ import annotations
 import time
 
 from agi.actions import logbook
-from agi.cli.common import (EARLIEST_AT, actor, add_command, add_group, emit_json, iso, number_arg, open_store,
-                            parse_date, table)
+from agi.cli.common import (
+    EARLIEST_AT,
+    actor,
+    add_command,
+    add_group,
+    emit_json,
+    iso,
+    number_arg,
+    open_store,
+    parse_date,
+    table,
+)
 from agi.config import Config
 from agi.engine import CallerRecord
 from redis_schema.store import Store, incident_dict
@@ -14,21 +24,44 @@ from redis_schema.store import Store, incident_dict
 
 def caller_summary(number: str, record: CallerRecord, decision, protocol: str) -> dict:
     return {
-        "caller": number, "protocol": protocol, "action": decision.action.value, "reason": decision.reason.value,
-        "score": decision.score, "incidents_in_window": decision.incidents,
-        "ban": None if record.ban is None else {"until": iso(record.ban.until), "active": record.ban.until > time.time(),
-                                                "reason": record.ban.reason, "source": record.ban.source,
-                                                "by": record.ban.actor, "at": iso(record.ban.set_at)},
-        "allowlisted": None if record.allow is None else {"reason": record.allow.reason, "by": record.allow.actor,
-                                                          "at": iso(record.allow.set_at)},
+        "caller": number,
+        "protocol": protocol,
+        "action": decision.action.value,
+        "reason": decision.reason.value,
+        "score": decision.score,
+        "incidents_in_window": decision.incidents,
+        "ban": None
+        if record.ban is None
+        else {
+            "until": iso(record.ban.until),
+            "active": record.ban.until > time.time(),
+            "reason": record.ban.reason,
+            "source": record.ban.source,
+            "by": record.ban.actor,
+            "at": iso(record.ban.set_at),
+        },
+        "allowlisted": None
+        if record.allow is None
+        else {"reason": record.allow.reason, "by": record.allow.actor, "at": iso(record.allow.set_at)},
         "warning_sent": iso(record.warning_sent_at) or None,
         "incidents": [incident_dict(number, i) for i in record.incidents],
     }
 
 
 def incident_rows(items):
-    return [(i["id"], iso(i["at"]), i["caller"], i["category"], i["agent"], i["queue"],
-             "yes" if i.get("debrief_at") else "open", (i["note"] or "")[:40]) for i in items]
+    return [
+        (
+            i["id"],
+            iso(i["at"]),
+            i["caller"],
+            i["category"],
+            i["agent"],
+            i["queue"],
+            "yes" if i.get("debrief_at") else "open",
+            (i["note"] or "")[:40],
+        )
+        for i in items
+    ]
 
 
 INCIDENT_HEADERS = ("id", "time", "caller", "category", "agent", "queue", "debrief", "note")
@@ -44,10 +77,14 @@ async def caller_cmd(args, config: Config) -> int:
         return 0
     d = view.decision
     print(f"Caller {number}")
-    print(f"  now: {d.action.value} ({d.reason.value}), score {d.score} from {d.incidents} incident(s) "
-          f"in the window of protocol '{view.protocol}'")
+    print(
+        f"  now: {d.action.value} ({d.reason.value}), score {d.score} from {d.incidents} incident(s) "
+        f"in the window of protocol '{view.protocol}'"
+    )
     ban = summary["ban"]
-    print(f"  ban: {'until ' + ban['until'] + (' (active)' if ban['active'] else ' (expired)') + ', ' + ban['source'] + ', ' + (ban['reason'] or '-') if ban else 'none'}")
+    print(
+        f"  ban: {'until ' + ban['until'] + (' (active)' if ban['active'] else ' (expired)') + ', ' + ban['source'] + ', ' + (ban['reason'] or '-') if ban else 'none'}"
+    )
     allow = summary["allowlisted"]
     print(f"  allowlist: {'yes, ' + (allow['reason'] or '-') + ' (by ' + allow['by'] + ')' if allow else 'no'}")
     print(f"  written warning sent: {summary['warning_sent'] or 'no'}")
@@ -78,9 +115,13 @@ async def incidents_list(args, config: Config) -> int:
     caller = number_arg(args.caller, config, valid=False) if args.caller else None
     async with open_store(config) as store:
         items = await collect_incidents(store, since=since, caller=caller)
-    items = [i for i in items if (not args.agent or args.agent in i["agent"])
-             and (not args.category or i["category"] == args.category)
-             and (not args.open or not i.get("debrief_at"))]
+    items = [
+        i
+        for i in items
+        if (not args.agent or args.agent in i["agent"])
+        and (not args.category or i["category"] == args.category)
+        and (not args.open or not i.get("debrief_at"))
+    ]
     if args.json:
         emit_json(items)
     else:
@@ -119,8 +160,13 @@ async def incidents_debrief(args, config: Config) -> int:
 
 
 def register(sub) -> None:
-    p = add_command(sub, "caller", "everything about one caller: decision now and why, incidents, ban, allowlist",
-                    caller_cmd, json_output=True)
+    p = add_command(
+        sub,
+        "caller",
+        "everything about one caller: decision now and why, incidents, ban, allowlist",
+        caller_cmd,
+        json_output=True,
+    )
     p.add_argument("number")
 
     isub = add_group(sub, "incidents", "the incident logbook")
@@ -141,6 +187,9 @@ def register(sub) -> None:
     p = add_command(isub, "debrief", "record the debrief with the agent (their reflection)", incidents_debrief)
     p.add_argument("id")
     p.add_argument("--note", required=True)
-    p.add_argument("--answer", choices=logbook.DEBRIEF_ANSWERS,
-                   help="did the agent react consciously? conscious | impulsive | not-discussed")
+    p.add_argument(
+        "--answer",
+        choices=logbook.DEBRIEF_ANSWERS,
+        help="did the agent react consciously? conscious | impulsive | not-discussed",
+    )
     p.add_argument("--actor")

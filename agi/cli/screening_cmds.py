@@ -17,9 +17,9 @@ async def serve(args, config: Config) -> int:
 
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
     try:
-        if config.agi.workers > 1:     # the parent of N worker processes (agi.workers); blocks until stopped
+        if config.agi.workers > 1:  # the parent of N worker processes (agi.workers); blocks until stopped
             return workers.run_parent(config, args.config)
-        workers.adopt_orphan_journals(config.storage.journal_path, 1)   # left by a run with workers > 1
+        workers.adopt_orphan_journals(config.storage.journal_path, 1)  # left by a run with workers > 1
         from agi.service import Service
 
         await Service(config, config_path=args.config).run()
@@ -39,15 +39,25 @@ async def screen_cmd(args, config: Config) -> int:
         prefixes.replace(*await store.load_prefixes())
         result = await screen(config, store, prefixes, number, args.did, time.time(), None)
     d = result.decision
-    out = {"caller": number, "did": args.did, "protocol": result.protocol, "action": d.action.value,
-           "reason": d.reason.value, "score": d.score, "incidents": d.incidents,
-           "ban_until": iso(d.ban_until) or None, "would_set_ban_until": iso(d.new_ban.until) if d.new_ban else None}
+    out = {
+        "caller": number,
+        "did": args.did,
+        "protocol": result.protocol,
+        "action": d.action.value,
+        "reason": d.reason.value,
+        "score": d.score,
+        "incidents": d.incidents,
+        "ban_until": iso(d.ban_until) or None,
+        "would_set_ban_until": iso(d.new_ban.until) if d.new_ban else None,
+    }
     if args.json:
         emit_json(out)
     else:
-        print(f"{number}: {d.action.value} ({d.reason.value}); score {d.score} from {d.incidents} incident(s) "
-              f"in the window of protocol '{result.protocol}'"
-              + (f"; banned until {iso(d.ban_until)}" if d.ban_until else ""))
+        print(
+            f"{number}: {d.action.value} ({d.reason.value}); score {d.score} from {d.incidents} incident(s) "
+            f"in the window of protocol '{result.protocol}'"
+            + (f"; banned until {iso(d.ban_until)}" if d.ban_until else "")
+        )
     return 0
 
 

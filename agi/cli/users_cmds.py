@@ -29,8 +29,10 @@ async def add_cmd(args, config: Config) -> int:
 
 async def list_cmd(args, config: Config) -> int:
     async with open_store(config) as store:
-        rows = [{"name": u.name, "role": u.role, "created": iso(u.created_at), "by": u.created_by}
-                for u in await users.list_users(store)]
+        rows = [
+            {"name": u.name, "role": u.role, "created": iso(u.created_at), "by": u.created_by}
+            for u in await users.list_users(store)
+        ]
     if args.json:
         emit_json(rows)
     else:

@@ -32,8 +32,15 @@ async def web_cmd(args, config: Config) -> int:
 
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
     sock = bind(config.web.listen)
-    server = uvicorn.Server(uvicorn.Config(create_app(config), log_config=None, proxy_headers=True,
-                                           forwarded_allow_ips=config.web.trusted_proxies, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips=config.web.trusted_proxies,
+            access_log=False,
+        )
+    )
     try:
         await server.serve(sockets=[sock])
     finally:

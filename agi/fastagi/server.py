@@ -41,7 +41,8 @@ import socket
 import sys
 import time
 from collections import deque
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from agi import channel_vars as cv
 from agi.config import AgiConfig
@@ -102,9 +103,9 @@ class AgiSession:
     Commands have no timeout of their own: the connection's one deadline bounds them all.
     """
 
-    __slots__ = ("headers", "conn", "waiting_on_peer")
+    __slots__ = ("conn", "headers", "waiting_on_peer")
 
-    def __init__(self, headers: Mapping[str, str], conn: "_Connection"):
+    def __init__(self, headers: Mapping[str, str], conn: _Connection):
         self.headers = headers
         self.conn = conn
         self.waiting_on_peer = False
@@ -139,7 +140,7 @@ class AgiSession:
         while True:
             raw = await conn.readline()
             result = wire.parse_result(raw)
-            if result.get("status_code") == 100:      # "100 result=0 Trying..."
+            if result.get("status_code") == 100:  # "100 result=0 Trying..."
                 continue
             if result.get("error") == "AGIUsageError":  # 520- multi-line usage text
                 while not (await conn.readline()).startswith(b"520 "):
@@ -196,12 +197,12 @@ def find_block_end(buf: bytes | bytearray, start: int, stop: int) -> tuple[int, 
     there. A hostile peer sends a header of one long line: the regular expression is tried at
     every byte of it (2.2 ms of the event loop for one 256 KB read of a 1 MB header); this finds
     each newline with memchr and looks only around it (microseconds)."""
-    if buf.find(b"\r", start, stop) < 0:          # as Asterisk writes it: no CR, one search
+    if buf.find(b"\r", start, stop) < 0:  # as Asterisk writes it: no CR, one search
         i = buf.find(b"\n\n", start, stop)
         return None if i < 0 else (i, i + 2)
     i = buf.find(b"\n", start, stop)
     while i >= 0:
-        j = i + 2 if buf[i + 1:i + 2] == b"\r" else i + 1
+        j = i + 2 if buf[i + 1 : i + 2] == b"\r" else i + 1
         if j < stop and buf[j] == 10:
             return (i - 1 if i > start and buf[i - 1] == 13 else i), j + 1
         i = buf.find(b"\n", i + 1, stop)
@@ -251,19 +252,21 @@ def presize_fd_table(count: int) -> None:
         return
     try:
         os.close(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(0, count - 1)))
-    except OSError as exc:     # no descriptor free at or above it: the table grows as needed
+    except OSError as exc:  # no descriptor free at or above it: the table grows as needed
         log.info("fastagi-fd-table-not-presized", count=count, error=type(exc).__name__)
     finally:
         os.close(fd)
 
 
 if sys.version_info >= (3, 12):
+
     def _start_task(loop: asyncio.AbstractEventLoop, coro) -> asyncio.Task:
         """The request's first step (its route up to the first wait, the store read sent) runs
         now, in the ``data_received`` that completed the header, not after the loop's next pass
         over every other ready socket."""
         return asyncio.Task(coro, loop=loop, eager_start=True)
 else:
+
     def _start_task(loop: asyncio.AbstractEventLoop, coro) -> asyncio.Task:
         return loop.create_task(coro)
 
@@ -281,12 +284,12 @@ class _DueQueue:
     drops its transport and a request's end drops its task.
     """
 
-    __slots__ = ("_loop", "_delay", "_due", "_queue", "_timer")
+    __slots__ = ("_delay", "_due", "_loop", "_queue", "_timer")
 
     # A timer may fire up to the loop clock's resolution early (uvloop counts whole milliseconds).
     SLACK = 0.001
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, due: "Callable[[_Connection], None]"):
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, due: Callable[[_Connection], None]):
         self._loop, self._delay, self._due = loop, delay, due
         self._queue: deque[_Connection] = deque()
         self._timer: asyncio.TimerHandle | None = None
@@ -294,7 +297,7 @@ class _DueQueue:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def add(self, conn: "_Connection") -> None:
+    def add(self, conn: _Connection) -> None:
         self._queue.append(conn)
         if self._timer is None:
             self._timer = self._loop.call_at(conn.accepted + self._delay, self._fire)
@@ -305,7 +308,7 @@ class _DueQueue:
         try:
             while queue and queue[0].accepted + delay <= limit:
                 self._due(queue.popleft())
-        finally:    # what is left is watched still, even if one call above failed
+        finally:  # what is left is watched still, even if one call above failed
             if queue and self._timer is None:
                 self._timer = self._loop.call_at(queue[0].accepted + delay, self._fire)
 
@@ -324,8 +327,14 @@ class _Quiet:
     A ``count`` that fails does not change how the peer is served: the summary says how many
     were not counted."""
 
-    def __init__(self, window: float, limit: float, per_key: int, count: Callable[[str], None],
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        window: float,
+        limit: float,
+        per_key: int,
+        count: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.window, self.limit, self.per_key = window, limit, per_key
         self._count, self._clock = count, clock
         self._start = -math.inf
@@ -338,7 +347,7 @@ class _Quiet:
     def line(self, level: str, event: str, key: object, **fields: object) -> None:
         try:
             self._count(event)
-        except Exception:       # a metrics store that fails (e.g. a full /dev/shm): reported in flush
+        except Exception:  # a metrics store that fails (e.g. a full /dev/shm): reported in flush
             self._uncounted += 1
         now = self._clock()
         if now - self._start >= self.window:
@@ -402,23 +411,36 @@ class _Connection(asyncio.Protocol):
     ``MAX_PENDING_LINES`` waiting) and handed to :meth:`readline`.
     """
 
-    __slots__ = ("server", "peer", "transport", "buf", "accepted", "serving", "lines", "waiter", "gone", "ended",
-                 "header_at", "task", "expired")
+    __slots__ = (
+        "accepted",
+        "buf",
+        "ended",
+        "expired",
+        "gone",
+        "header_at",
+        "lines",
+        "peer",
+        "server",
+        "serving",
+        "task",
+        "transport",
+        "waiter",
+    )
 
     def __init__(self, server: FastAgiServer):
         self.server = server
         self.peer: str | None = None
-        self.transport: asyncio.Transport | None = None   # None again once connection_lost has run
+        self.transport: asyncio.Transport | None = None  # None again once connection_lost has run
         self.buf = bytearray()
         self.accepted = 0.0
         self.header_at = 0.0
-        self.serving = False                        # the header is in: a request runs
-        self.lines: deque[bytes] | None = None      # from the header on (an idle peer has none)
+        self.serving = False  # the header is in: a request runs
+        self.lines: deque[bytes] | None = None  # from the header on (an idle peer has none)
         self.waiter: asyncio.Future | None = None
-        self.gone: Exception | None = None          # why nothing can be sent or received any more
-        self.ended: Exception | None = None         # the peer half-closed: nothing more to receive
-        self.task: asyncio.Task | None = None       # the request's, once the header is in
-        self.expired = False                        # its period ran out: the task was cancelled for it
+        self.gone: Exception | None = None  # why nothing can be sent or received any more
+        self.ended: Exception | None = None  # the peer half-closed: nothing more to receive
+        self.task: asyncio.Task | None = None  # the request's, once the header is in
+        self.expired = False  # its period ran out: the task was cancelled for it
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -426,7 +448,7 @@ class _Connection(asyncio.Protocol):
             self.peer = self.server._admit(transport)
         finally:
             if self.peer is None:
-                transport.close()    # refused (or its log line failed): nothing read, nothing written
+                transport.close()  # refused (or its log line failed): nothing read, nothing written
         if self.peer is None:
             return
         self.accepted = self.server._loop.time()
@@ -437,11 +459,11 @@ class _Connection(asyncio.Protocol):
             self._result_data(data)
             return
         if not self.buf:
-            data = data.lstrip(b"\r\n")          # tolerate leading blank lines
+            data = data.lstrip(b"\r\n")  # tolerate leading blank lines
         scanned = max(0, len(self.buf) - 3)
         self.buf += data
         limit = self.server.settings.max_header_bytes
-        found = find_block_end(self.buf, scanned, min(len(self.buf), limit))   # past the limit: too large
+        found = find_block_end(self.buf, scanned, min(len(self.buf), limit))  # past the limit: too large
         if found is None and len(self.buf) <= limit:
             return
         if found is None:
@@ -507,12 +529,12 @@ class _Connection(asyncio.Protocol):
             if len(self.lines) >= MAX_PENDING_LINES:
                 problem = "too many lines"
                 break
-            self.lines.append(bytes(buf[start:end + 1]))
+            self.lines.append(bytes(buf[start : end + 1]))
             start = end + 1
         else:
             if len(buf) - start > wire.MAX_RESULT_LINE:
                 problem = "line too long"
-        if problem is not None:         # not Asterisk: nothing it sent is handed on
+        if problem is not None:  # not Asterisk: nothing it sent is handed on
             self.lines.clear()
             self._end(AgiProtocolError(problem))
             self.transport.abort()
@@ -537,9 +559,9 @@ class _Connection(asyncio.Protocol):
         period's queue (same order: both count from accept), even when its peer has gone: a
         route still at work holds its slot until the period ends."""
         if not self.serving:
-            if self.transport is not None and not self.transport.is_closing():   # not closed or dropped already
+            if self.transport is not None and not self.transport.is_closing():  # not closed or dropped already
                 self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
-        elif self.task is not None:     # the request still runs
+        elif self.task is not None:  # the request still runs
             self.server._period_due.add(self)
 
     def period_due(self) -> None:
@@ -549,15 +571,20 @@ class _Connection(asyncio.Protocol):
             self.task.cancel()
 
     def _drop(self, event: str, **fields: object) -> None:
-        self.transport.close()          # first: the socket goes even if the log line fails
+        self.transport.close()  # first: the socket goes even if the log line fails
         self.server._peer_line(event, self.peer, **fields)
 
 
 class FastAgiServer:
     """Serves the routes of an explicit table; one task per admitted connection."""
 
-    def __init__(self, routes: Mapping[str, Route], deps: object, settings: AgiConfig,
-                 on_peer_failure: Callable[[str], None] = lambda event: None):
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        deps: object,
+        settings: AgiConfig,
+        on_peer_failure: Callable[[str], None] = lambda event: None,
+    ):
         """``on_peer_failure(event)`` is called for every connection or request that ends in a
         peer failure (the event of its log line, whether that line is written or held back)."""
         self.routes = dict(routes)
@@ -569,7 +596,7 @@ class FastAgiServer:
         self._slot_wait = settings.slot_wait_ms / 1000
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._peer_of = functools.lru_cache(maxsize=4096)(self._allowed_peer)
-        self.max_open = 1 << 20       # set from the descriptor limit in start()
+        self.max_open = 1 << 20  # set from the descriptor limit in start()
         self._open: dict[str, int] = {}
         self._conns: set[asyncio.BaseTransport] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -577,7 +604,7 @@ class FastAgiServer:
         self._quiet_requests = _Quiet(REQUEST_WINDOW, math.inf, REQUEST_LINES, on_peer_failure)
         self._server: asyncio.base_events.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._header_due: _DueQueue | None = None      # set in start(), on the running loop
+        self._header_due: _DueQueue | None = None  # set in start(), on the running loop
         self._period_due: _DueQueue | None = None
 
     async def start(self, host: str, port: int, sock: socket.socket | None = None) -> tuple[str, int]:
@@ -591,12 +618,20 @@ class FastAgiServer:
         where = {"sock": sock} if sock is not None else {"host": host, "port": port, "reuse_address": True}
         self._server = await loop.create_server(lambda: _Connection(self), backlog=ACCEPT_BATCH, **where)
         for sock in self._server.sockets:
-            with sock.dup() as listener:        # a longer kernel queue than one loop pass accepts
+            with sock.dup() as listener:  # a longer kernel queue than one loop pass accepts
                 listener.listen(LISTEN_BACKLOG)
         sock = self._server.sockets[0].getsockname()
-        log.info("fastagi-listening", host=sock[0], port=sock[1], routes=sorted(self.routes),
-                 peers=[str(n) for n in self._networks], secret=self._secret is not None,
-                 fd_limit=limit, max_open=self.max_open, slots=self.settings.max_connections)
+        log.info(
+            "fastagi-listening",
+            host=sock[0],
+            port=sock[1],
+            routes=sorted(self.routes),
+            peers=[str(n) for n in self._networks],
+            secret=self._secret is not None,
+            fd_limit=limit,
+            max_open=self.max_open,
+            slots=self.settings.max_connections,
+        )
         return sock[0], sock[1]
 
     @property
@@ -623,7 +658,7 @@ class FastAgiServer:
                 await asyncio.wait_for(self._server.wait_closed(), STOP_GRACE_SECONDS)
             except TimeoutError:
                 log.warning("fastagi-stop-timeout", open=sum(self._open.values()))
-        for quiet in (self._quiet, self._quiet_requests):     # last: what the stop itself caused too
+        for quiet in (self._quiet, self._quiet_requests):  # last: what the stop itself caused too
             quiet.flush()
 
     # -- admission at accept -------------------------------------------------------------
@@ -667,13 +702,12 @@ class FastAgiServer:
     def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
         """Start the request's task, with the header already parsed."""
         task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.peer, conn.transport))
-        if not task.done():         # an eager start may have finished it already
-            conn.task = task        # until it ends (_serve): for the deadline queues
+        if not task.done():  # an eager start may have finished it already
+            conn.task = task  # until it ends (_serve): for the deadline queues
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, session: AgiSession, problem: str | None, peer: str,
-                     transport: asyncio.Transport) -> None:
+    async def _serve(self, session: AgiSession, problem: str | None, peer: str, transport: asyncio.Transport) -> None:
         """One request whose header is in, until its period is over (accept + header_timeout +
         command_timeout): then the period queue cancels this task, and the cancellation that
         was ours alone ends here as a timeout, as ``asyncio.timeout`` would."""
@@ -684,16 +718,17 @@ class FastAgiServer:
                 return
             await self._dispatch(session, problem)
         except asyncio.CancelledError:
-            if not conn.expired or asyncio.current_task().uncancel() > 0:   # somebody else's cancel: stop()
+            if not conn.expired or asyncio.current_task().uncancel() > 0:  # somebody else's cancel: stop()
                 raise
-            self._request_line("warning", "fastagi-timeout", session, waiting_on_peer=session.waiting_on_peer,
-                               seconds=self._period)
+            self._request_line(
+                "warning", "fastagi-timeout", session, waiting_on_peer=session.waiting_on_peer, seconds=self._period
+            )
         except PEER_FAILURES as exc:
             self._request_line("info", "fastagi-peer-gone", session, problem=type(exc).__name__, detail=str(exc))
-        except Exception:   # a fallback that failed: the call goes on (AGISTATUS), the log says why
+        except Exception:  # a fallback that failed: the call goes on (AGISTATUS), the log says why
             log.exception("fastagi-failed", route=session.route, channel=session.channel, uniqueid=session.uniqueid)
         finally:
-            conn.task = None        # a deadline queue may still hold the connection: not the task
+            conn.task = None  # a deadline queue may still hold the connection: not the task
             # A peer that does not read would keep a graceful close (and its socket) open.
             if transport.get_write_buffer_size():
                 transport.abort()
@@ -706,8 +741,12 @@ class FastAgiServer:
 
     def _request_line(self, level: str, event: str, session: AgiSession, **fields: object) -> None:
         """A request's failure line, with its route, channel and uniqueid (rate-limited)."""
-        self._quiet_requests.line(level, event, event, **{"route": session.route, "channel": session.channel,
-                                                          "uniqueid": session.uniqueid, **fields})
+        self._quiet_requests.line(
+            level,
+            event,
+            event,
+            **{"route": session.route, "channel": session.channel, "uniqueid": session.uniqueid, **fields},
+        )
 
     def _secret_matches(self, session: AgiSession) -> bool:
         given = script_secret(session.headers.get("agi_network_script", ""))
@@ -726,8 +765,13 @@ class FastAgiServer:
             await route.fallback(session, self.deps, "bad-request")
             return
         if not await self._take_slot():
-            self._request_line("warning", "fastagi-busy", session, slots=self.settings.max_connections,
-                               waited_ms=self.settings.slot_wait_ms)
+            self._request_line(
+                "warning",
+                "fastagi-busy",
+                session,
+                slots=self.settings.max_connections,
+                waited_ms=self.settings.slot_wait_ms,
+            )
             await route.fallback(session, self.deps, "busy")
             return
         try:
@@ -736,16 +780,17 @@ class FastAgiServer:
         except (asyncio.CancelledError, *PEER_FAILURES):
             raise
         except Exception:
-            log.exception("fastagi-route-failed", route=session.route, channel=session.channel,
-                          uniqueid=session.uniqueid)
+            log.exception(
+                "fastagi-route-failed", route=session.route, channel=session.channel, uniqueid=session.uniqueid
+            )
         finally:
             self._slots.release()
-        await route.fallback(session, self.deps, "error")   # within what is left of the deadline
+        await route.fallback(session, self.deps, "error")  # within what is left of the deadline
 
     async def _take_slot(self) -> bool:
         """A slot now if one is free, else within slot_wait_ms; never queued without bound."""
         if not self._slots.locked():
-            await self._slots.acquire()     # free: returns without waiting
+            await self._slots.acquire()  # free: returns without waiting
             return True
         try:
             async with asyncio.timeout(self._slot_wait):

@@ -22,7 +22,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DIALPLAN_UNSAFE = re.compile(r"[,|()\"'\\${};`=\x00-\x1f\x7f]")
 
 MAX_RESULT_LINE = 8192
-MSET_MAX_PAIRS = 99       # pbx_builtin_setvar_multiple: AST_APP_ARG(pair)[99]
+MSET_MAX_PAIRS = 99  # pbx_builtin_setvar_multiple: AST_APP_ARG(pair)[99]
 
 
 def quote(value: object) -> str:
@@ -31,7 +31,7 @@ def quote(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@functools.lru_cache(maxsize=1024)      # our own names: a handful, checked once each
+@functools.lru_cache(maxsize=1024)  # our own names: a handful, checked once each
 def variable_name(name: str) -> str:
     """Variable names are ours, never the caller's; refuse anything unexpected loudly."""
     if not _NAME.match(name):
@@ -72,7 +72,7 @@ def mset(variables: dict[str, object]) -> str:
     return f"EXEC MSet {quote(pairs)}"
 
 
-@functools.lru_cache(maxsize=4096)      # most values repeat from call to call (allow, clean, 0, a path)
+@functools.lru_cache(maxsize=4096)  # most values repeat from call to call (allow, clean, 0, a path)
 def _mset_value(value: str) -> str:
     return dialplan_safe(value, 256)
 
@@ -104,8 +104,9 @@ def _paired_brackets(text: str) -> str:
 
 
 # The answers to nearly every command we send (MSet, SET VARIABLE), as panoramisk parses them.
-_COMMON_RESULTS = {b"200 result=" + code: {"status_code": 200, "result": (code.decode(), ""), "msg": ""}
-                   for code in (b"0", b"1")}
+_COMMON_RESULTS = {
+    b"200 result=" + code: {"status_code": 200, "result": (code.decode(), ""), "msg": ""} for code in (b"0", b"1")
+}
 
 
 def parse_result(line: bytes) -> dict:

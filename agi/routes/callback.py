@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from agi import agent_leg, channel_vars as cv
+from agi import agent_leg
+from agi import channel_vars as cv
 from agi.callbacks import rules as R
 from agi.callbacks.appointments import Conflict, NotFound, new_appointment, save_new, update
 from agi.callbacks.model import SCHEDULED, BadAppointment
@@ -64,15 +65,30 @@ async def book(session: AgiSession, deps: Deps) -> None:
         return
     if leg.caller_channel:
         await session.exec("ChannelRedirect", leg.caller_channel, CLOSING_CONTEXT, "s", 1)
-    incident = deps.logbook.incident(leg.caller, deps.config.callbacks.category, source="key", agent=leg.agent,
-                                     actor=leg.agent, queue=leg.queue, uniqueid=session.uniqueid, linkedid=leg.linkedid)
+    incident = deps.logbook.incident(
+        leg.caller,
+        deps.config.callbacks.category,
+        source="key",
+        agent=leg.agent,
+        actor=leg.agent,
+        queue=leg.queue,
+        uniqueid=session.uniqueid,
+        linkedid=leg.linkedid,
+    )
     iid, status = await deps.logbook.record(incident, pause=False)
     appointment_id = ""
     if status != "duplicate" and leg.caller != "anonymous":
         now = deps.clock()
         rules = R.Rules.from_config(deps.config.callbacks)
-        appt = new_appointment(caller=leg.caller, agent=leg.agent, queue=leg.queue, due=R.default_due(rules, now),
-                               now=now, incident=iid, by=leg.agent)
+        appt = new_appointment(
+            caller=leg.caller,
+            agent=leg.agent,
+            queue=leg.queue,
+            due=R.default_due(rules, now),
+            now=now,
+            incident=iid,
+            by=leg.agent,
+        )
         await save_new(deps.store, appt)
         log.info("callback-booked", id=appt.id, agent=appt.agent, due=int(appt.due), incident=iid)
         appointment_id = appt.id
@@ -80,8 +96,15 @@ async def book(session: AgiSession, deps: Deps) -> None:
         # Logged, but nobody to call back: the agent hears the not-logged tone, not the beep.
         log.warning("callback-anonymous-caller", agent=leg.agent, hint="a withheld number cannot be called back")
         status = "no-caller"
-    await session.set_variables({cv.RESULT: status, cv.LOGGED: iid, CB_ID: appointment_id, CB_TZ: deps.config.callbacks.timezone,
-                                 cv.PROMPTS: f"{deps.config.prompts.path}/{deps.config.prompts.language}"})
+    await session.set_variables(
+        {
+            cv.RESULT: status,
+            cv.LOGGED: iid,
+            CB_ID: appointment_id,
+            CB_TZ: deps.config.callbacks.timezone,
+            cv.PROMPTS: f"{deps.config.prompts.path}/{deps.config.prompts.language}",
+        }
+    )
 
 
 async def keyed_time(session: AgiSession, deps: Deps) -> None:
@@ -106,8 +129,9 @@ async def confirm(session: AgiSession, deps: Deps) -> None:
         return
     due = float(raw_due)
     try:
-        appt = await update(deps.store, appointment_id,
-                            lambda a: replace(a, due=due, updated=now) if a.status == SCHEDULED else None)
+        appt = await update(
+            deps.store, appointment_id, lambda a: replace(a, due=due, updated=now) if a.status == SCHEDULED else None
+        )
     except (NotFound, Conflict, BadAppointment) as exc:
         log.warning("callback-confirm-failed", id=appointment_id, problem=str(exc)[:120])
         await session.set_variables({CB_OK: "0"})

@@ -7,7 +7,8 @@ happens; then the incident is logged once per call, and the after-care starts.
 
 from __future__ import annotations
 
-from agi import agent_leg, channel_vars as cv
+from agi import agent_leg
+from agi import channel_vars as cv
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
@@ -34,8 +35,16 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         return
     if leg.caller_channel:
         await session.exec("ChannelRedirect", leg.caller_channel, CLOSING_CONTEXT, "s", 1)
-    incident = deps.logbook.incident(leg.caller, category_of(session, deps), source="key", agent=leg.agent,
-                                     actor=leg.agent, queue=leg.queue, uniqueid=session.uniqueid, linkedid=leg.linkedid)
+    incident = deps.logbook.incident(
+        leg.caller,
+        category_of(session, deps),
+        source="key",
+        agent=leg.agent,
+        actor=leg.agent,
+        queue=leg.queue,
+        uniqueid=session.uniqueid,
+        linkedid=leg.linkedid,
+    )
     iid, status = await deps.logbook.record(incident, pause=True)
     await session.set_variables({cv.RESULT: status, cv.LOGGED: iid})
 

@@ -7,7 +7,8 @@ handed over, the call was not ended in anger.
 
 from __future__ import annotations
 
-from agi import agent_leg, channel_vars as cv
+from agi import agent_leg
+from agi import channel_vars as cv
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
@@ -20,14 +21,23 @@ HANDOVER_CONTEXT = "grenswacht-handover"
 async def handle(session: AgiSession, deps: Deps) -> None:
     leg = await agent_leg.read(session, deps.config.numbers.default_region)
     if leg.is_caller_side or not leg.caller_channel:
-        log.warning("handover-ignored", caller_side=leg.is_caller_side, channel=session.channel,
-                    uniqueid=session.uniqueid)
+        log.warning(
+            "handover-ignored", caller_side=leg.is_caller_side, channel=session.channel, uniqueid=session.uniqueid
+        )
         await session.set_variables({cv.RESULT: "ignored", cv.LOGGED: ""})
         return
     # Logged before the caller moves (bounded: journal and store budgets), so the senior's
     # display already counts this handover.
-    incident = deps.logbook.incident(leg.caller, "handover", source="handover", agent=leg.agent, actor=leg.agent,
-                                     queue=leg.queue, uniqueid=session.uniqueid, linkedid=leg.linkedid)
+    incident = deps.logbook.incident(
+        leg.caller,
+        "handover",
+        source="handover",
+        agent=leg.agent,
+        actor=leg.agent,
+        queue=leg.queue,
+        uniqueid=session.uniqueid,
+        linkedid=leg.linkedid,
+    )
     iid, status = await deps.logbook.record(incident, pause=False)
     await session.exec("ChannelRedirect", leg.caller_channel, HANDOVER_CONTEXT, "s", 1)
     await session.set_variables({cv.RESULT: status, cv.LOGGED: iid})

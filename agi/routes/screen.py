@@ -7,7 +7,7 @@ acts on. Fails open: store trouble or a bad request answer ``allow`` with a reas
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from agi import channel_vars as cv
 from agi import metrics
@@ -26,7 +26,7 @@ log = get_logger("grenswacht.route.screen")
 
 def iso(ts: float | None) -> str:
     """ISO 8601 UTC; the store clamps stored times to the year 9999, so this cannot overflow."""
-    return datetime.fromtimestamp(min(ts, MAX_TIME), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
+    return datetime.fromtimestamp(min(ts, MAX_TIME), UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
 
 
 def caller_of(session: AgiSession, deps: Deps) -> str:
@@ -42,9 +42,13 @@ def channel_values(config: Config, number: str, decision: Decision, caller_name:
     """The GW_* variables for this decision (agi.channel_vars documents each one)."""
     prompts = config.prompts
     values: dict[str, object] = {
-        cv.ACTION: decision.action.value, cv.REASON: decision.reason.value, cv.SCORE: decision.score,
-        cv.INCIDENTS: decision.incidents, cv.BAN_UNTIL: iso(decision.ban_until),
-        cv.PROMPTS: f"{prompts.path}/{prompts.language}", cv.CALLER_INHERIT: number,
+        cv.ACTION: decision.action.value,
+        cv.REASON: decision.reason.value,
+        cv.SCORE: decision.score,
+        cv.INCIDENTS: decision.incidents,
+        cv.BAN_UNTIL: iso(decision.ban_until),
+        cv.PROMPTS: f"{prompts.path}/{prompts.language}",
+        cv.CALLER_INHERIT: number,
     }
     if decision.action is Action.SENIOR:
         values.update(senior_values(config, decision.incidents, caller_name))
@@ -67,14 +71,28 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     decided = time.perf_counter()
     decision = result.decision
     if decision.reason is Reason.STORE_UNAVAILABLE:
-        log.warning("store-unavailable-fail-open", uniqueid=session.uniqueid, channel=session.channel,
-                    budget_ms=deps.config.agi.screen_budget_ms)
-    await session.set_variables(channel_values(deps.config, number, decision, session.headers.get("agi_calleridname", "")))
-    log.info("screened", action=decision.action.value, reason=decision.reason.value, score=decision.score,
-             incidents=decision.incidents, protocol=result.protocol, uniqueid=session.uniqueid,
-             caller=mask(number, deps.config.numbers.mask_in_logs),
-             ms=round((time.perf_counter() - started) * 1000, 2), decide_ms=round((decided - started) * 1000, 2),
-             header_ms=session.header_ms)
+        log.warning(
+            "store-unavailable-fail-open",
+            uniqueid=session.uniqueid,
+            channel=session.channel,
+            budget_ms=deps.config.agi.screen_budget_ms,
+        )
+    await session.set_variables(
+        channel_values(deps.config, number, decision, session.headers.get("agi_calleridname", ""))
+    )
+    log.info(
+        "screened",
+        action=decision.action.value,
+        reason=decision.reason.value,
+        score=decision.score,
+        incidents=decision.incidents,
+        protocol=result.protocol,
+        uniqueid=session.uniqueid,
+        caller=mask(number, deps.config.numbers.mask_in_logs),
+        ms=round((time.perf_counter() - started) * 1000, 2),
+        decide_ms=round((decided - started) * 1000, 2),
+        header_ms=session.header_ms,
+    )
     metrics.screened(decision.action.value, decision.reason.value, time.perf_counter() - started)
     # Writes that follow from the decision happen after Asterisk has its answer.
     if decision.new_ban is not None:

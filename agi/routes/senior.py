@@ -19,17 +19,25 @@ log = get_logger("grenswacht.route.senior")
 
 
 async def handle(session: AgiSession, deps: Deps) -> None:
-    number = normalise(await session.get_variable(cv.CALLER) or session.headers.get("agi_callerid"),
-                       deps.config.numbers.default_region)
-    result = await screen(deps.config, deps.store, deps.prefixes, number, None, deps.clock(),
-                          deps.config.agi.screen_budget_ms / 1000)
+    number = normalise(
+        await session.get_variable(cv.CALLER) or session.headers.get("agi_callerid"), deps.config.numbers.default_region
+    )
+    result = await screen(
+        deps.config, deps.store, deps.prefixes, number, None, deps.clock(), deps.config.agi.screen_budget_ms / 1000
+    )
     count = "?" if result.decision.reason is Reason.STORE_UNAVAILABLE else result.decision.incidents
     prompts = deps.config.prompts
-    await session.set_variables({**senior_values(deps.config, count, session.headers.get("agi_calleridname", "")),
-                                 cv.PROMPTS: f"{prompts.path}/{prompts.language}"})
+    await session.set_variables(
+        {
+            **senior_values(deps.config, count, session.headers.get("agi_calleridname", "")),
+            cv.PROMPTS: f"{prompts.path}/{prompts.language}",
+        }
+    )
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:
     prompts = deps.config.prompts
-    await session.set_variables({**senior_values(deps.config, "?", ""), cv.PROMPTS: f"{prompts.path}/{prompts.language}"})
+    await session.set_variables(
+        {**senior_values(deps.config, "?", ""), cv.PROMPTS: f"{prompts.path}/{prompts.language}"}
+    )
     log.warning("senior-fallback", reason=reason, uniqueid=session.uniqueid)

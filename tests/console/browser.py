@@ -29,8 +29,9 @@ def console_process(tmp_path: Path, redis_url: str):
     cfg = tmp_path / "console.toml"
     cfg.write_text(f'[redis]\nurl = "{redis_url}"\n[web]\nlisten = "127.0.0.1:{port}"\nlanguage = "en"\n')
     env = dict(os.environ, GRENSWACHT_WEB_SECRET="b" * 40)
-    proc = subprocess.Popen([SCRIPT, "--config", str(cfg), "web"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [SCRIPT, "--config", str(cfg), "web"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -55,8 +56,14 @@ def console_process(tmp_path: Path, redis_url: str):
 def chromium():
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,900", "--lang=en-GB"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,900",
+        "--lang=en-GB",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=ChromeService("/usr/bin/chromedriver"), options=opts)
     driver.set_page_load_timeout(20)

@@ -28,8 +28,12 @@ async def app(web_config, store):
 
 
 async def book(store, caller=N, due=TUESDAY_10 + 3600, agent="PJSIP/1001"):
-    return await A.save_new(store, A.new_appointment(caller=caller, agent=agent, queue="support", due=due,
-                                                     now=TUESDAY_10 - 600, incident="i1", by="PJSIP/1001"))
+    return await A.save_new(
+        store,
+        A.new_appointment(
+            caller=caller, agent=agent, queue="support", due=due, now=TUESDAY_10 - 600, incident="i1", by="PJSIP/1001"
+        ),
+    )
 
 
 async def test_the_page_lists_open_appointments_first_then_finished_ones(sup, store):
@@ -44,8 +48,8 @@ async def test_the_page_lists_open_appointments_first_then_finished_ones(sup, st
     # Open ones by due time, in local time (11:00 and 12:00 in Amsterdam), with a link to the caller page.
     assert open_part.index(sooner.id) < open_part.index(later.id) and done.id not in open_part
     assert "2026-11-24 11:00" in open_part and "2026-11-24 12:00" in open_part
-    assert '/caller?n=%2B31612345678' in open_part and "PJSIP/2002" in open_part and "support" in open_part
-    assert 'value="2026-11-24T12:00"' in open_part            # the move form, prefilled in local time
+    assert "/caller?n=%2B31612345678" in open_part and "PJSIP/2002" in open_part and "support" in open_part
+    assert 'value="2026-11-24T12:00"' in open_part  # the move form, prefilled in local time
     assert done.id in finished_part and "cancelled" in finished_part
     assert (await sup.post("/language", {"lang": "en", "back": "/callbacks"}, page="/callbacks")).status_code == 303
     assert "Recently finished" in (await sup.get("/callbacks")).text
@@ -59,7 +63,8 @@ async def test_move_changes_the_due_time_and_audits_the_user(sup, store):
     assert moved.due == datetime(2026, 11, 24, 14, 30, tzinfo=AMS).timestamp() and moved.by == "web:sup1"
     entries = [e for e in await store.audit_entries() if e.get("appointment") == appt.id]
     assert [(e["action"], e["actor"], int(e["due"])) for e in entries] == [
-        ("callback-move", "web:sup1", int(moved.due))]
+        ("callback-move", "web:sup1", int(moved.due))
+    ]
     assert "2026-11-24 14:30" in (await sup.get("/callbacks?saved=1")).text
 
 
@@ -70,7 +75,8 @@ async def test_cancel_sets_cancelled_and_audits_the_user(sup, store):
     [cancelled] = await A.load_all(store)
     assert (cancelled.status, cancelled.outcome, cancelled.by) == ("cancelled", "cancelled", "web:sup1")
     assert [(e["action"], e["actor"]) for e in await store.audit_entries() if e.get("appointment") == appt.id] == [
-        ("callback-cancel", "web:sup1")]
+        ("callback-cancel", "web:sup1")
+    ]
     # Cancelling it again is refused with one sentence; nothing changes.
     before = await snapshot(store)
     r = await sup.post("/callbacks/cancel", {"id": appt.id}, page="/callbacks")
@@ -92,19 +98,23 @@ async def test_cancel_from_the_caller_page_returns_there(sup, store):
 async def test_a_missing_or_wrong_csrf_token_is_refused_and_changes_nothing(sup, store, what, form):
     appt = await book(store)
     before = await snapshot(store)
-    r = await sup.post(f"/callbacks/{what}", {"id": appt.id, "at": "2026-11-24T14:30", **form},
-                       csrf=form.get("csrf", False))
+    r = await sup.post(
+        f"/callbacks/{what}", {"id": appt.id, "at": "2026-11-24T14:30", **form}, csrf=form.get("csrf", False)
+    )
     assert r.status_code == 403
     assert await snapshot(store) == before
 
 
-@pytest.mark.parametrize("at, words", [
-    ("2026-11-24T09:00", "that time is in the past."),
-    ("2026-11-24T19:00", "outside the working hours (08:30-17:00"),
-    ("2026-11-28T10:00", "outside the working hours"),                 # a Saturday
-    ("next tuesday", "is not a time (expected ISO 8601"),
-    ("", "is not a time"),
-])
+@pytest.mark.parametrize(
+    "at, words",
+    [
+        ("2026-11-24T09:00", "that time is in the past."),
+        ("2026-11-24T19:00", "outside the working hours (08:30-17:00"),
+        ("2026-11-28T10:00", "outside the working hours"),  # a Saturday
+        ("next tuesday", "is not a time (expected ISO 8601"),
+        ("", "is not a time"),
+    ],
+)
 async def test_a_bad_time_shows_the_sentence_and_changes_nothing(sup, store, at, words):
     appt = await book(store)
     before = await snapshot(store)

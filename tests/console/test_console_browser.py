@@ -32,18 +32,33 @@ async def seed(store) -> str:
     for k in range(60):
         number = f"+3161200{k % 17:04d}"
         cat = cats[k % len(cats)]
-        inc = Incident.new(number, cat, now - (k * 15.3) * 3600, severity=1, agent=agents[k % 4], queue="support",
-                           note="raised voice, personal insults" if cat != "handover" else "asked for a senior",
-                           source="handover" if cat == "handover" else "key")
+        inc = Incident.new(
+            number,
+            cat,
+            now - (k * 15.3) * 3600,
+            severity=1,
+            agent=agents[k % 4],
+            queue="support",
+            note="raised voice, personal insults" if cat != "handover" else "asked for a senior",
+            source="handover" if cat == "handover" else "key",
+        )
         iid, _ = await store.add_incident(inc)
         first = first or iid
-    await store.add_incident(Incident.new(N, "abuse", now - 3 * DAY, agent="PJSIP/anna", queue="support",
-                                          note="shouted", source="key"))
+    await store.add_incident(
+        Incident.new(N, "abuse", now - 3 * DAY, agent="PJSIP/anna", queue="support", note="shouted", source="key")
+    )
     await store.swap_cooldown("PJSIP/bram", "", Cooldown("PJSIP/bram", ("support",), now - 60, now + 240).dump())
     await lists.ban(store, Target("prefix", "+3185123"), 30, "robocalls", "sup-anne", now)
     day = time.strftime("%Y-%m-%d", time.gmtime(now))
-    await store.add_counts({(day, "screen.allow"): 812, (day, "screen.warn"): 41, (day, "screen.senior"): 12,
-                            (day, "screen.refuse"): 7, (day, "refused-while-banned"): 5})
+    await store.add_counts(
+        {
+            (day, "screen.allow"): 812,
+            (day, "screen.warn"): 41,
+            (day, "screen.senior"): 12,
+            (day, "screen.refuse"): 7,
+            (day, "refused-while-banned"): 5,
+        }
+    )
     return first
 
 
@@ -51,23 +66,25 @@ async def test_console_in_a_browser(tmp_path, redis_server, store, service):
     await users.add(store, "anne", "admin", PASSWORD, "setup", time.time())
     first = await seed(store)
     with console_process(tmp_path, redis_server.url) as base, chromium() as driver:
-        driver.get(base + "/logbook")                            # no session: the login page
+        driver.get(base + "/logbook")  # no session: the login page
         assert driver.current_url.endswith("/login")
         shot(driver, "login")
         login(driver, base, "anne", PASSWORD)
         shot(driver, "board")
-        assert "PJSIP/bram" in driver.page_source               # the cool-down, with an end-now button
+        assert "PJSIP/bram" in driver.page_source  # the cool-down, with an end-now button
         # The logbook, filtered.
         driver.get(base + "/logbook")
         rows = driver.find_elements(By.CSS_SELECTOR, "table.list tbody tr")
-        assert len(rows) == 50                                  # 61 seeded: 50 a page
+        assert len(rows) == 50  # 61 seeded: 50 a page
         shot(driver, "logbook")
-        driver.find_element(By.PARTIAL_LINK_TEXT, "Next").click()   # htmx swaps the list in place
+        driver.find_element(By.PARTIAL_LINK_TEXT, "Next").click()  # htmx swaps the list in place
         wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.list tbody tr")) == 11)
         assert "page=2" in driver.current_url
         driver.get(base + "/logbook?category=threat")
-        assert {r.find_elements(By.TAG_NAME, "td")[2].text for r in
-                driver.find_elements(By.CSS_SELECTOR, "table.list tbody tr")} == {"threat"}
+        assert {
+            r.find_elements(By.TAG_NAME, "td")[2].text
+            for r in driver.find_elements(By.CSS_SELECTOR, "table.list tbody tr")
+        } == {"threat"}
         # Debrief an incident through the form.
         driver.get(f"{base}/incidents/{first}")
         driver.find_element(By.CSS_SELECTOR, "input[name=answer][value=conscious]").click()
@@ -86,8 +103,9 @@ async def test_console_in_a_browser(tmp_path, redis_server, store, service):
         wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.ok")))
         assert "banned" in driver.find_element(By.CSS_SELECTOR, "p.decision").text
         shot(driver, "caller")
-        after = await run_call(service.host, service.port, agi_header("screen", callerid="0612345678",
-                                                                       uniqueid="1763800000.2"))
+        after = await run_call(
+            service.host, service.port, agi_header("screen", callerid="0612345678", uniqueid="1763800000.2")
+        )
         assert (after.variables["GW_ACTION"], after.variables["GW_REASON"]) == ("refuse", "banned")
         for page, name in (("/bans", "bans"), ("/warnings", "warnings"), ("/audit", "audit"), ("/admin", "admin")):
             driver.get(base + page)
@@ -99,8 +117,9 @@ async def test_console_in_a_browser(tmp_path, redis_server, store, service):
         assert "Geachte" in driver.page_source
         shot(driver, "letter")
         driver.get(base + "/stats")
-        wait(driver).until(lambda d: d.execute_script(
-            "return window.Chart && Object.keys(Chart.instances).length") == 5)
+        wait(driver).until(
+            lambda d: d.execute_script("return window.Chart && Object.keys(Chart.instances).length") == 5
+        )
         data = json.loads(driver.find_element(By.ID, "stats-data").get_attribute("textContent"))
         assert data["screenings"]["allow"] == 812
         shot(driver, "stats")

@@ -20,16 +20,41 @@ from tests.console.conftest import PASSWORD, Client, csrf_of
 from tests.support.redis_server import free_port
 
 N = "+31612345678"
-PAGES = ("/", "/logbook", "/logbook.csv", "/logbook.json", "/caller?n=0612345678", "/bans", "/warnings",
-         "/letter?n=0612345678", "/stats", "/audit", "/admin", "/admin/export?n=0612345678", "/events",
-         "/incidents/0123456789abcdef")
-POSTS = ("/caller/ban", "/caller/unban", "/bans/ban", "/incidents/0123456789abcdef/debrief", "/admin/erase",
-         "/admin/purge", "/admin/user-add", "/cooldowns/end", "/logout")
+PAGES = (
+    "/",
+    "/logbook",
+    "/logbook.csv",
+    "/logbook.json",
+    "/caller?n=0612345678",
+    "/bans",
+    "/warnings",
+    "/letter?n=0612345678",
+    "/stats",
+    "/audit",
+    "/admin",
+    "/admin/export?n=0612345678",
+    "/events",
+    "/incidents/0123456789abcdef",
+)
+POSTS = (
+    "/caller/ban",
+    "/caller/unban",
+    "/bans/ban",
+    "/incidents/0123456789abcdef/debrief",
+    "/admin/erase",
+    "/admin/purge",
+    "/admin/user-add",
+    "/cooldowns/end",
+    "/logout",
+)
 
 
 async def incident(store, number=N, category="abuse", note="shouted", agent="PJSIP/agent1", at=None):
-    iid, _ = await store.add_incident(Incident.new(number, category, at or time.time(), severity=1, note=note,
-                                                   agent=agent, queue="support", source="key"))
+    iid, _ = await store.add_incident(
+        Incident.new(
+            number, category, at or time.time(), severity=1, note=note, agent=agent, queue="support", source="key"
+        )
+    )
     return iid
 
 
@@ -40,8 +65,15 @@ async def snapshot(store) -> dict:
         if key.startswith("gw:login-fail:"):
             continue
         kind = await store.redis.type(key)
-        out[key] = (await store.redis.hgetall(key) if kind == "hash" else await store.redis.zrange(key, 0, -1, withscores=True)
-                    if kind == "zset" else await store.redis.xlen(key) if kind == "stream" else await store.redis.get(key))
+        out[key] = (
+            await store.redis.hgetall(key)
+            if kind == "hash"
+            else await store.redis.zrange(key, 0, -1, withscores=True)
+            if kind == "zset"
+            else await store.redis.xlen(key)
+            if kind == "stream"
+            else await store.redis.get(key)
+        )
     return out
 
 
@@ -66,7 +98,7 @@ async def test_login_needs_csrf_and_is_throttled(anon, store):
     for _ in range(3):
         r = await anon.login("sup1", "wrong password!")
         assert r.status_code == 401 and "verkeerd wachtwoord" in r.text
-    r = await anon.login("sup1")          # the right password, but throttled now
+    r = await anon.login("sup1")  # the right password, but throttled now
     assert r.status_code == 429 and "/login" not in r.headers.get("location", "")
     await store.redis.delete("gw:login-fail:user:sup1", "gw:login-fail:addr:127.0.0.1")
     r = await anon.login("sup1")
@@ -78,7 +110,7 @@ async def test_login_needs_csrf_and_is_throttled(anon, store):
 async def test_secure_cookie_when_configured(web_config, store):
     await users.add(store, "sup9", "supervisor", PASSWORD, "test", time.time())
     cfg = web_config.model_copy(update={"web": web_config.web.model_copy(update={"secure_cookies": True})})
-    c = Client(create_app(cfg, store), base_url="https://console")   # a browser sends a Secure cookie over TLS only
+    c = Client(create_app(cfg, store), base_url="https://console")  # a browser sends a Secure cookie over TLS only
     r = await c.login("sup9")
     assert "secure" in r.headers["set-cookie"].lower()
 
@@ -90,7 +122,7 @@ async def test_idle_session_expires(web_config, store):
     assert (await c.login("sup2")).status_code == 303
     assert (await c.get("/")).status_code == 200
     now[0] += 29 * 60
-    assert (await c.get("/")).status_code == 200          # activity keeps it alive
+    assert (await c.get("/")).status_code == 200  # activity keeps it alive
     now[0] += 31 * 60
     r = await c.get("/")
     assert r.status_code == 303 and r.headers["location"] == "/login?expired=1"
@@ -101,9 +133,22 @@ async def test_every_page_renders_for_a_supervisor(sup, store):
     iid = await incident(store, note="<script>alert(1)</script>")
     await incident(store, category="handover", note="to senior")
     await store.audit("sup0", "ban", time.time(), number=N)
-    for url in ("/", "/logbook", "/logbook?open=1&category=abuse", f"/incidents/{iid}", "/caller?n=0612345678",
-                "/bans", "/warnings", "/letter?n=0612345678&lang=nl", "/letter?n=0612345678&lang=en", "/stats",
-                "/stats?days=7", "/audit", "/audit?actor=sup0", "/caller"):
+    for url in (
+        "/",
+        "/logbook",
+        "/logbook?open=1&category=abuse",
+        f"/incidents/{iid}",
+        "/caller?n=0612345678",
+        "/bans",
+        "/warnings",
+        "/letter?n=0612345678&lang=nl",
+        "/letter?n=0612345678&lang=en",
+        "/stats",
+        "/stats?days=7",
+        "/audit",
+        "/audit?actor=sup0",
+        "/caller",
+    ):
         r = await sup.get(url)
         assert r.status_code == 200, url
         assert "<script>alert(1)</script>" not in r.text, url
@@ -115,8 +160,9 @@ async def test_every_page_renders_for_a_supervisor(sup, store):
 
 async def test_debrief_records_answer_who_and_when(sup, store):
     iid = await incident(store)
-    r = await sup.post(f"/incidents/{iid}/debrief", {"answer": "impulsive", "note": "we talked it through"},
-                       page=f"/incidents/{iid}")
+    r = await sup.post(
+        f"/incidents/{iid}/debrief", {"answer": "impulsive", "note": "we talked it through"}, page=f"/incidents/{iid}"
+    )
     assert r.status_code == 303
     inc = await logbook.get(store, iid)
     assert (inc.debrief_answer, inc.debrief, inc.debrief_by) == ("impulsive", "we talked it through", "web:sup1")
@@ -130,8 +176,9 @@ async def test_debrief_records_answer_who_and_when(sup, store):
 
 
 async def test_ban_from_the_caller_page_refuses_screening_then_lift(sup, store, web_config):
-    r = await sup.post("/caller/ban", {"number": "0612345678", "days": "7", "reason": "threatened staff"},
-                       page="/caller?n=0612345678")
+    r = await sup.post(
+        "/caller/ban", {"number": "0612345678", "days": "7", "reason": "threatened staff"}, page="/caller?n=0612345678"
+    )
     assert r.status_code == 303
     view = await logbook.caller_view(web_config, store, N, time.time())
     assert (view.decision.action.value, view.decision.reason.value) == ("refuse", "banned")
@@ -145,12 +192,17 @@ async def test_ban_from_the_caller_page_refuses_screening_then_lift(sup, store, 
 
 
 async def test_ranges_and_allowlist_on_the_bans_page(sup, store):
-    assert (await sup.post("/bans/ban", {"target": "+3185123", "kind": "prefix", "days": "30", "reason": "spam"},
-                           page="/bans")).status_code == 303
-    assert (await sup.post("/bans/allow", {"target": "+3120", "kind": "prefix", "reason": "town hall"},
-                           page="/bans")).status_code == 303
-    assert (await sup.post("/bans/allow", {"target": "0612345678", "kind": "number", "reason": "GP practice"},
-                           page="/bans")).status_code == 303
+    assert (
+        await sup.post(
+            "/bans/ban", {"target": "+3185123", "kind": "prefix", "days": "30", "reason": "spam"}, page="/bans"
+        )
+    ).status_code == 303
+    assert (
+        await sup.post("/bans/allow", {"target": "+3120", "kind": "prefix", "reason": "town hall"}, page="/bans")
+    ).status_code == 303
+    assert (
+        await sup.post("/bans/allow", {"target": "0612345678", "kind": "number", "reason": "GP practice"}, page="/bans")
+    ).status_code == 303
     assert "GP practice" in (await sup.get("/bans")).text
     assert (await sup.post("/bans/disallow", {"target": N, "kind": "number"}, page="/bans")).status_code == 303
     assert "GP practice" not in (await sup.get("/bans")).text and await store.redis.zcard("gw:allows") == 0
@@ -179,8 +231,13 @@ async def test_warnings_due_and_mark_sent(sup, store):
 async def test_logbook_filters_pages_and_downloads(sup, store):
     now = time.time()
     for k in range(60):
-        await incident(store, number=f"+3161234{k:04d}", category="abuse" if k % 2 else "threat",
-                       agent=f"PJSIP/agent{k % 3}", at=now - k * 60)
+        await incident(
+            store,
+            number=f"+3161234{k:04d}",
+            category="abuse" if k % 2 else "threat",
+            agent=f"PJSIP/agent{k % 3}",
+            at=now - k * 60,
+        )
     first = (await sup.get("/logbook")).text
     assert "+31612340000" in first and "Volgende" in first and "+31612340059" not in first
     second = (await sup.get("/logbook?page=2")).text
@@ -194,25 +251,31 @@ async def test_logbook_filters_pages_and_downloads(sup, store):
     assert (await store.audit_entries())[-1]["action"] == "export"
 
 
-@pytest.mark.parametrize("query, sentence", [
-    ("caller=06-abc", "is not a phone number"),
-    ("from=2026-13-45", "is not a date"),
-    ("category=rude", "is not in the protocol"),
-    ("from=2026-02-01&to=2026-01-01", "the start date is after the end date"),
-])
+@pytest.mark.parametrize(
+    "query, sentence",
+    [
+        ("caller=06-abc", "is not a phone number"),
+        ("from=2026-13-45", "is not a date"),
+        ("category=rude", "is not in the protocol"),
+        ("from=2026-02-01&to=2026-01-01", "the start date is after the end date"),
+    ],
+)
 async def test_bad_filter_shows_one_sentence(sup, store, query, sentence):
     r = await sup.get(f"/logbook?{query}")
     assert r.status_code == 400 and sentence in r.text and "Traceback" not in r.text
 
 
-@pytest.mark.parametrize("url, data, sentence", [
-    ("/caller/ban", {"number": "06123456ab"}, "is not a phone number"),
-    ("/caller/ban", {"number": "0612345678", "days": "0"}, "must be a whole number from 1 to 3650"),
-    ("/caller/ban", {"number": "0612345678", "days": "abc"}, "whole number of days"),
-    ("/bans/ban", {"target": "+31a", "kind": "prefix"}, "is not a number prefix"),
-    ("/bans/ban", {"target": "", "kind": "number"}, "enter a phone number"),
-    ("/caller/allow", {"number": "+3161234567"}, "is not a valid phone number"),
-])
+@pytest.mark.parametrize(
+    "url, data, sentence",
+    [
+        ("/caller/ban", {"number": "06123456ab"}, "is not a phone number"),
+        ("/caller/ban", {"number": "0612345678", "days": "0"}, "must be a whole number from 1 to 3650"),
+        ("/caller/ban", {"number": "0612345678", "days": "abc"}, "whole number of days"),
+        ("/bans/ban", {"target": "+31a", "kind": "prefix"}, "is not a number prefix"),
+        ("/bans/ban", {"target": "", "kind": "number"}, "enter a phone number"),
+        ("/caller/allow", {"number": "+3161234567"}, "is not a valid phone number"),
+    ],
+)
 async def test_bad_input_shows_one_sentence_and_stores_nothing(sup, store, url, data, sentence):
     before = await snapshot(store)
     r = await sup.post(url, data, page="/bans")
@@ -225,12 +288,16 @@ async def test_missing_or_wrong_csrf_is_403_and_changes_nothing(sup, store):
     iid = await incident(store)
     before = await snapshot(store)
     for csrf in (False, "wrong"):
-        for url, data in (("/caller/ban", {"number": N}), (f"/incidents/{iid}/debrief", {"note": "x"}),
-                          ("/bans/ban", {"target": N}), ("/logout", {})):
+        for url, data in (
+            ("/caller/ban", {"number": N}),
+            (f"/incidents/{iid}/debrief", {"note": "x"}),
+            ("/bans/ban", {"target": N}),
+            ("/logout", {}),
+        ):
             r = await sup.post(url, data, csrf=csrf)
             assert r.status_code == 403, url
     assert await snapshot(store) == before
-    assert (await sup.get("/")).status_code == 200      # still logged in: the forged logout did nothing
+    assert (await sup.get("/")).status_code == 200  # still logged in: the forged logout did nothing
 
 
 async def test_an_oversized_form_is_refused(sup, store):
@@ -245,9 +312,12 @@ async def test_supervisor_cannot_erase_or_manage_users(sup, store):
     before = await snapshot(store)
     assert (await sup.get("/admin")).status_code == 403
     assert (await sup.get("/admin/export?n=0612345678")).status_code == 403
-    for url, data in (("/admin/erase", {"number": N, "confirm": N}), ("/admin/purge", {}),
-                      ("/admin/user-add", {"name": "eve", "role": "admin", "password": "p" * 12}),
-                      ("/admin/user-remove", {"name": "admin1"})):
+    for url, data in (
+        ("/admin/erase", {"number": N, "confirm": N}),
+        ("/admin/purge", {}),
+        ("/admin/user-add", {"name": "eve", "role": "admin", "password": "p" * 12}),
+        ("/admin/user-remove", {"name": "admin1"}),
+    ):
         assert (await sup.post(url, data)).status_code == 403, url
     assert await snapshot(store) == before
 
@@ -261,7 +331,7 @@ async def test_admin_users_export_erase_purge(admin, app, store):
     assert (await other.get("/")).status_code == 200
     r = await admin.post("/admin/user-passwd", {"name": "sup3", "password": "another long one"}, page="/admin")
     assert r.status_code == 303
-    assert (await other.get("/")).status_code == 303          # the password change ended their session
+    assert (await other.get("/")).status_code == 303  # the password change ended their session
     r = await admin.post("/admin/user-add", {"name": "sup3", "role": "supervisor", "password": PASSWORD}, page="/admin")
     assert r.status_code == 400 and "already exists" in r.text
     r = await admin.post("/admin/user-add", {"name": "x", "role": "boss", "password": "short"}, page="/admin")
@@ -285,6 +355,7 @@ async def test_admin_users_export_erase_purge(admin, app, store):
 
 async def test_end_a_cooldown_now(sup, store):
     from agi.aftercare.cooldown import Cooldown
+
     now = time.time()
     state = Cooldown("PJSIP/agent1", ("support",), now, now + 300)
     await store.swap_cooldown("PJSIP/agent1", "", state.dump())
@@ -304,8 +375,9 @@ async def test_live_board_streams_a_new_incident(web_config, store):
     """Over a real socket (uvicorn): the event stream delivers an incident logged after it opened."""
     await users.add(store, "sup5", "supervisor", PASSWORD, "test", time.time())
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(web_config, store), host="127.0.0.1", port=port,
-                                           log_config=None, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(web_config, store), host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):

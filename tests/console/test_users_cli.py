@@ -21,11 +21,13 @@ def gw(tmp_path, redis_server, store):
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
 
     def run(*args, stdin="", ok=True):
-        out = subprocess.run([SCRIPT, "--config", str(cfg), *args], input=stdin, capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            [SCRIPT, "--config", str(cfg), *args], input=stdin, capture_output=True, text=True, timeout=60
+        )
         if ok:
             assert out.returncode == 0, out.stderr
         return out
+
     return run
 
 
@@ -44,15 +46,18 @@ async def test_users_add_list_passwd_remove(gw, store):
     assert actions == ["user-add", "user-passwd", "user-remove"]
 
 
-@pytest.mark.parametrize("args, stdin, needle", [
-    (("users", "add", "anne", "--role", "admin"), "pw\n", "--password-stdin"),
-    (("users", "add", "anne", "--role", "admin", "--password-stdin"), "short\n", "must be 10 to 1024 characters"),
-    (("users", "add", "anne", "--role", "admin", "--password-stdin"), "", "no password on standard input"),
-    (("users", "add", "a b", "--role", "admin", "--password-stdin"), "long enough pw\n", "is not a user name"),
-    (("users", "add", "anne", "--role", "boss", "--password-stdin"), "long enough pw\n", "invalid choice"),
-    (("users", "passwd", "nobody", "--password-stdin"), "long enough pw\n", "there is no user nobody"),
-    (("users", "remove", "nobody"), "", "there is no user nobody"),
-])
+@pytest.mark.parametrize(
+    "args, stdin, needle",
+    [
+        (("users", "add", "anne", "--role", "admin"), "pw\n", "--password-stdin"),
+        (("users", "add", "anne", "--role", "admin", "--password-stdin"), "short\n", "must be 10 to 1024 characters"),
+        (("users", "add", "anne", "--role", "admin", "--password-stdin"), "", "no password on standard input"),
+        (("users", "add", "a b", "--role", "admin", "--password-stdin"), "long enough pw\n", "is not a user name"),
+        (("users", "add", "anne", "--role", "boss", "--password-stdin"), "long enough pw\n", "invalid choice"),
+        (("users", "passwd", "nobody", "--password-stdin"), "long enough pw\n", "there is no user nobody"),
+        (("users", "remove", "nobody"), "", "there is no user nobody"),
+    ],
+)
 def test_bad_input_is_one_sentence_and_exit_2(gw, store, args, stdin, needle):
     out = gw(*args, stdin=stdin, ok=False)
     assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr
@@ -77,10 +82,11 @@ async def test_bans_rebuild_index_finds_bans_set_before_the_index(gw, store):
 
     from agi.engine import Allow
     from redis_schema import keys
+
     await store.redis.hset(keys.caller("+31612345678"), mapping={"ban.until": str(time.time() + 999), "ban.by": "old"})
     await store.set_allow("+31612345679", Allow(reason="GP", set_at=1.0, actor="old"))
     await store.redis.delete(keys.ALLOWS)
-    assert json.loads(gw("bans", "--json").stdout) == []            # not in the index yet
+    assert json.loads(gw("bans", "--json").stdout) == []  # not in the index yet
     out = gw("bans", "--json", "--rebuild-index")
     assert "indexed: 1 ban(s), 1 allowlist entry(ies)" in out.stderr
     assert [b["target"] for b in json.loads(out.stdout)] == ["+31612345678"]
@@ -91,6 +97,10 @@ async def test_cli_debrief_with_the_structured_answer(gw, store):
     iid = gw("incidents", "add", "0612345678", "--category", "abuse").stdout.strip()
     gw("incidents", "debrief", iid, "--note", "talked it through", "--answer", "impulsive", "--actor", "sup1")
     shown = json.loads(gw("incidents", "show", iid, "--json").stdout)
-    assert (shown["debrief_answer"], shown["debrief_by"], shown["debrief"]) == ("impulsive", "sup1", "talked it through")
+    assert (shown["debrief_answer"], shown["debrief_by"], shown["debrief"]) == (
+        "impulsive",
+        "sup1",
+        "talked it through",
+    )
     out = gw("incidents", "debrief", iid, "--note", "x", "--answer", "maybe", ok=False)
     assert out.returncode == 2 and "invalid choice" in out.stderr

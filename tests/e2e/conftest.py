@@ -42,8 +42,7 @@ def e2e_config(redis_server, asterisk, agi_port, tmp_path_factory):
         redis_server.url,
         agi={"listen": f"127.0.0.1:{agi_port}", "secret": asterisk.use_agi_secret()},
         routing={"senior_destination": "Local/senior@seniors"},
-        ami={"address": f"127.0.0.1:{asterisk.ami_port}", "username": asterisk.ami_user,
-             "secret": asterisk.ami_secret},
+        ami={"address": f"127.0.0.1:{asterisk.ami_port}", "username": asterisk.ami_user, "secret": asterisk.ami_secret},
         aftercare={"cooldown_seconds": 3},
         storage={"journal_path": str(journal)},
     )
@@ -68,8 +67,8 @@ async def ami(asterisk):
 async def e2e(grenswacht, ami, asterisk, store):
     """A clean store before each call; every channel hung up after."""
     await grenswacht.deps.store.redis.flushdb()
-    journal = grenswacht.deps.logbook.journal       # without Redis persistence it keeps incidents
-    for iid in list(journal.entries):               # for days; each test starts from nothing
+    journal = grenswacht.deps.logbook.journal  # without Redis persistence it keeps incidents
+    for iid in list(journal.entries):  # for days; each test starts from nothing
         await journal.note({"op": "drop", "id": iid})
     await unpause_all(asterisk, ami)
     ami.reset()

@@ -51,14 +51,17 @@ def side(e2e_config, asterisk, ami, tmp_path):
         redis = RedisServer().start()
         proxy = await TcpProxy("127.0.0.1", asterisk.ami_port).start()
         port = free_port()
-        config = e2e_config.model_copy(update={
-            "redis": e2e_config.redis.model_copy(update={"url": redis.url}),
-            "agi": e2e_config.agi.model_copy(update={"listen": f"127.0.0.1:{port}"}),
-            "ami": e2e_config.ami.model_copy(update={"address": f"127.0.0.1:{proxy.port}",
-                                                     "reconnect_max_seconds": 1.0}),
-            "aftercare": e2e_config.aftercare.model_copy(update={"cooldown_seconds": cooldown}),
-            "storage": e2e_config.storage.model_copy(update={"journal_path": str(tmp_path / "journal.jsonl")}),
-        })
+        config = e2e_config.model_copy(
+            update={
+                "redis": e2e_config.redis.model_copy(update={"url": redis.url}),
+                "agi": e2e_config.agi.model_copy(update={"listen": f"127.0.0.1:{port}"}),
+                "ami": e2e_config.ami.model_copy(
+                    update={"address": f"127.0.0.1:{proxy.port}", "reconnect_max_seconds": 1.0}
+                ),
+                "aftercare": e2e_config.aftercare.model_copy(update={"cooldown_seconds": cooldown}),
+                "storage": e2e_config.storage.model_copy(update={"journal_path": str(tmp_path / "journal.jsonl")}),
+            }
+        )
         svc = Service(config)
         await svc.start()
         await svc.deps.ami.wait_connected(10)
@@ -73,14 +76,19 @@ def side(e2e_config, asterisk, ami, tmp_path):
             for agent in AGENTS:
                 for queue in ("support", "sales"):
                     await ami.action(Action="QueuePause", Interface=agent, Queue=queue, Paused="false")
+
     return make
 
 
 def paused(agent: str | None = None, value: str = "1"):
     def match(e):
-        return (e.get("Event") == "QueueMemberPause" and e.get("Paused") == value
-                and (agent is None or e.get("Interface") == agent)
-                and (value == "0" or e.get("PausedReason") == "grenswacht-cooldown"))
+        return (
+            e.get("Event") == "QueueMemberPause"
+            and e.get("Paused") == value
+            and (agent is None or e.get("Interface") == agent)
+            and (value == "0" or e.get("PausedReason") == "grenswacht-cooldown")
+        )
+
     return match
 
 
@@ -90,7 +98,7 @@ async def test_ami_down_during_a_cooldown_the_agent_is_unpaused_when_it_returns(
         [inc] = await wait_until(s.incidents)
         await ami.wait_for(paused(inc.agent))
         s.proxy.cut()
-        await asyncio.sleep(5)                                   # the cool-down ends while AMI is away
+        await asyncio.sleep(5)  # the cool-down ends while AMI is away
         ami.reset()
         assert not [e for e in ami.events if paused(inc.agent, "0")(e)]
         s.proxy.restore()
@@ -103,12 +111,13 @@ async def test_ami_down_at_the_key_press_the_event_and_the_pause_follow(side, am
         s.proxy.cut()
         await wait_until(lambda: _disconnected(s))
         await ami.originate("0612345678", variables=s.variables())
-        [inc] = await wait_until(s.incidents)                    # logged without AMI
+        [inc] = await wait_until(s.incidents)  # logged without AMI
         await asyncio.sleep(1)
         assert not [e for e in ami.events if paused(inc.agent)(e)]
         s.proxy.restore()
-        ev = await ami.wait_for(lambda e: e.get("UserEvent") == "GrenswachtIncident" and e.get("IncidentId") == inc.id,
-                                timeout=30)
+        ev = await ami.wait_for(
+            lambda e: e.get("UserEvent") == "GrenswachtIncident" and e.get("IncidentId") == inc.id, timeout=30
+        )
         assert ev["Caller"] == N and float(ev["At"]) == inc.at  # the stored time, not a later one
         await ami.wait_for(paused(inc.agent), timeout=10)
         await ami.wait_for(paused(inc.agent, "0"), timeout=40)
@@ -118,11 +127,11 @@ async def test_redis_down_at_the_key_press_the_cooldown_follows_the_replay(side,
     async with side(cooldown=20) as s:
         lid = await ami.originate("0612345678", variables=s.variables())
         await ami.wait_for(on(lid, "UserEvent", UserEvent="GwTestAgentAnswered"))
-        s.redis.stop()                                           # the agent presses *0 a second later
+        s.redis.stop()  # the agent presses *0 a second later
         await ami.wait_for(on(lid, "Hangup", Context="grenswacht-closing"), timeout=30)
         journal = s.service.deps.logbook.journal
         assert [e for e in journal.entries.values() if STORE in e.steps]
-        s.redis.start()                                          # empty: it had no persistence
+        s.redis.start()  # empty: it had no persistence
         [inc] = await wait_until(s.incidents, timeout=30)
         assert inc.linkedid == lid
         await ami.wait_for(paused(inc.agent), timeout=15)
@@ -136,9 +145,9 @@ async def test_redis_restarted_empty_during_a_cooldown_the_agent_is_still_unpaus
         await ami.originate("0612345678", variables=s.variables())
         [inc] = await wait_until(s.incidents)
         await ami.wait_for(paused(inc.agent))
-        s.redis.kill()                                           # the cool-down state is gone with it
+        s.redis.kill()  # the cool-down state is gone with it
         s.redis.start()
-        await wait_until(lambda: _cooling(s, inc.agent), timeout=20)   # restored from the journal
+        await wait_until(lambda: _cooling(s, inc.agent), timeout=20)  # restored from the journal
         await ami.wait_for(paused(inc.agent, "0"), timeout=30)
         await wait_until(lambda: _no_cooldowns(s))
 
@@ -194,12 +203,12 @@ async def test_the_service_reads_answers_but_no_events_from_ami(asterisk, ami):
     try:
         assert await client.wait_connected(5)
         pauses = await client.member_pauses(AGENTS[0])
-        assert "support" in pauses                          # the list answer arrived
+        assert "support" in pauses  # the list answer arrived
         client.manager.register_event("*", lambda manager, event: heard.append(dict(event)))
         ami.reset()
         await client.user_event("GrenswachtProbe", {"Probe": "events-off"})
         await ami.wait_for(lambda e: e.get("UserEvent") == "GrenswachtProbe", timeout=5)
         await asyncio.sleep(0.5)
-        assert not [e for e in heard if e.get("Event")]       # the observer heard it; the service did not
+        assert not [e for e in heard if e.get("Event")]  # the observer heard it; the service did not
     finally:
         await client.close()

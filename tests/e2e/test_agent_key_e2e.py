@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from tests.e2e.test_screening_e2e import contexts, on, played, varset
 from agi.aftercare.journal import STORE
 from agi.engine import Incident
+from tests.e2e.test_screening_e2e import contexts, on, played, varset
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
 
@@ -37,8 +37,14 @@ async def call_and_press(ami, keys="*0", number="0612345678", **kw):
 async def test_end_and_log_closes_the_caller_logs_once_notifies_and_cools_down(e2e, ami):
     lid = await call_and_press(ami)
     # The caller's side hears the closing message and is hung up.
-    await ami.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Event") == "Newexten"
-                       and e.get("Context") == "grenswacht-closing" and e.get("Application") == "Playback")
+    await ami.wait_for(
+        lambda e: (
+            e.get("Linkedid") == lid
+            and e.get("Event") == "Newexten"
+            and e.get("Context") == "grenswacht-closing"
+            and e.get("Application") == "Playback"
+        )
+    )
     assert "grenswacht/nl/closing" in played(ami, lid)
     await ami.wait_for(on(lid, "Hangup", Context="grenswacht-closing"), timeout=30)
     # The agent heard the confirmation tone.
@@ -49,16 +55,29 @@ async def test_end_and_log_closes_the_caller_logs_once_notifies_and_cools_down(e
     assert inc.agent.startswith("Local/100") and inc.agent.endswith("@agents/n")
     assert inc.linkedid == lid and abs(inc.at - time.time()) < 30
     # The supervisor's AMI event, and the logbook stream entry.
-    ev = await ami.wait_for(lambda e: e.get("Event") == "UserEvent" and e.get("UserEvent") == "GrenswachtIncident"
-                            and e.get("IncidentId") == inc.id)
+    ev = await ami.wait_for(
+        lambda e: (
+            e.get("Event") == "UserEvent"
+            and e.get("UserEvent") == "GrenswachtIncident"
+            and e.get("IncidentId") == inc.id
+        )
+    )
     assert ev["Caller"] == N and ev["Category"] == "abuse" and ev["Agent"] == inc.agent
     stream = await e2e.deps.store.redis.xrange("gw:events")
     assert [f["id"] for _, f in stream] == [inc.id]
     # Cool-down: paused with our reason, then unpaused automatically (3 s in the test config).
-    await ami.wait_for(lambda e: e.get("Event") == "QueueMemberPause" and e.get("Interface") == inc.agent
-                       and e.get("Paused") == "1" and e.get("PausedReason") == "grenswacht-cooldown")
-    await ami.wait_for(lambda e: e.get("Event") == "QueueMemberPause" and e.get("Interface") == inc.agent
-                       and e.get("Paused") == "0", timeout=20)
+    await ami.wait_for(
+        lambda e: (
+            e.get("Event") == "QueueMemberPause"
+            and e.get("Interface") == inc.agent
+            and e.get("Paused") == "1"
+            and e.get("PausedReason") == "grenswacht-cooldown"
+        )
+    )
+    await ami.wait_for(
+        lambda e: e.get("Event") == "QueueMemberPause" and e.get("Interface") == inc.agent and e.get("Paused") == "0",
+        timeout=20,
+    )
     # The incident counts in the caller's next screening.
     lid2 = await ami.originate("0612345678")
     await ami.wait_for(on(lid2, "VarSet", Variable="GW_ACTION"))
@@ -69,7 +88,9 @@ async def test_a_retry_for_the_same_call_logs_nothing_new(e2e, ami):
     lid = await call_and_press(ami, keys="*0")
     [first] = await wait_until(lambda: incidents(e2e))
     # The same call's key press replayed: the route runs again with the same linkedid.
-    again, created = await e2e.deps.store.add_incident(Incident.new(N, "abuse", time.time(), linkedid=lid, source="key"))
+    again, created = await e2e.deps.store.add_incident(
+        Incident.new(N, "abuse", time.time(), linkedid=lid, source="key")
+    )
     assert (again, created) == (first.id, False)
     assert len(await incidents(e2e)) == 1
 
@@ -78,8 +99,14 @@ async def test_one_caller_up_the_whole_ladder(e2e, ami):
     seen = []
     for step in range(4):
         lid = await ami.originate("0612345678", variables={"__GW_TEST_KEYS": "*0", "__GW_TEST_SENIOR_KEYS": "*0"})
-        await ami.wait_for(lambda e: e.get("Linkedid") == lid and e.get("Event") == "VarSet"
-                           and e.get("Variable") == "GW_ACTION" and e.get("Value"))
+        await ami.wait_for(
+            lambda e: (
+                e.get("Linkedid") == lid
+                and e.get("Event") == "VarSet"
+                and e.get("Variable") == "GW_ACTION"
+                and e.get("Value")
+            )
+        )
         action = varset(ami, lid, "GW_ACTION")
         seen.append(action)
         if action == "refuse":
@@ -119,7 +146,7 @@ async def test_redis_down_during_the_key_press_the_incident_arrives_once_later(e
     [inc] = await wait_until(lambda: incidents(e2e), timeout=20)
     assert inc.linkedid == lid and inc.category == "abuse"
     await wait_until(lambda: _journal_has(e2e, 0))
-    await asyncio.sleep(2.5)   # another replay round: still exactly one
+    await asyncio.sleep(2.5)  # another replay round: still exactly one
     assert len(await incidents(e2e)) == 1
 
 
@@ -131,13 +158,21 @@ async def _journal_has(e2e, n):
 async def test_a_manual_pause_is_left_alone(e2e, ami):
     # Every agent is paused in "sales" by a supervisor before the call.
     for agent in ("1001", "1002"):
-        await ami.action(Action="QueuePause", Interface=f"Local/{agent}@agents/n", Queue="sales", Paused="true",
-                         Reason="supervisor")
+        await ami.action(
+            Action="QueuePause", Interface=f"Local/{agent}@agents/n", Queue="sales", Paused="true", Reason="supervisor"
+        )
     try:
         await call_and_press(ami)
         [inc] = await wait_until(lambda: incidents(e2e))
-        await ami.wait_for(lambda e: e.get("Event") == "QueueMemberPause" and e.get("Interface") == inc.agent
-                           and e.get("Queue") == "support" and e.get("Paused") == "0", timeout=20)
+        await ami.wait_for(
+            lambda e: (
+                e.get("Event") == "QueueMemberPause"
+                and e.get("Interface") == inc.agent
+                and e.get("Queue") == "support"
+                and e.get("Paused") == "0"
+            ),
+            timeout=20,
+        )
         await asyncio.sleep(1.5)
         status = await e2e.deps.ami.member_pauses(inc.agent)
         assert status == {"support": None, "sales": "supervisor"}

@@ -55,15 +55,30 @@ def cb_config(cb_redis, asterisk, tmp_path):
         return make_config(
             cb_redis.url,
             agi={"listen": f"127.0.0.1:{free_port()}", "secret": asterisk.agi_secret or None},
-            ami={"address": f"127.0.0.1:{asterisk.ami_port}", "username": asterisk.ami_user,
-                 "secret": asterisk.ami_secret},
+            ami={
+                "address": f"127.0.0.1:{asterisk.ami_port}",
+                "username": asterisk.ami_user,
+                "secret": asterisk.ami_secret,
+            },
             aftercare={"cooldown_seconds": 0},
             storage={"journal_path": str(tmp_path / f"journal-{free_port()}.jsonl")},
-            callbacks={"caller_id": CID, "outbound_context": "callback-out", "opens": "00:00", "closes": "23:59",
-                       "closed_days": [], "timezone": ZONE, "retry_minutes": 1, "attempts": 3,
-                       "agent_ring_seconds": 10, "caller_ring_seconds": 5, "grace_minutes": 5, "margin_minutes": 0,
-                       **callbacks},
+            callbacks={
+                "caller_id": CID,
+                "outbound_context": "callback-out",
+                "opens": "00:00",
+                "closes": "23:59",
+                "closed_days": [],
+                "timezone": ZONE,
+                "retry_minutes": 1,
+                "attempts": 3,
+                "agent_ring_seconds": 10,
+                "caller_ring_seconds": 5,
+                "grace_minutes": 5,
+                "margin_minutes": 0,
+                **callbacks,
+            },
         )
+
     return make
 
 
@@ -109,8 +124,11 @@ async def book(store, due: float) -> Appointment:
 
 
 def answered_callbacks(ami, since: int) -> list[dict]:
-    return [e for e in ami.events[since:] if e.get("Event") == "UserEvent"
-            and e.get("UserEvent") == "GwTestCallbackAnswered"]
+    return [
+        e
+        for e in ami.events[since:]
+        if e.get("Event") == "UserEvent" and e.get("UserEvent") == "GwTestCallbackAnswered"
+    ]
 
 
 async def test_star7_closes_the_caller_and_books_the_keyed_time(services, ami):
@@ -122,15 +140,22 @@ async def test_star7_closes_the_caller_and_books_the_keyed_time(services, ami):
     await ami.wait_for(on(lid, "Hangup", Context="grenswacht-callback-closing"), timeout=40)
     assert "grenswacht/nl/callback-closing" in played(ami, lid)
     # The agent was asked for the time, heard it back, confirmed: the appointment is for 10:30.
-    await ami.wait_for(lambda e: e.get("Event") == "Newexten" and e.get("Application") == "AGI"
-                       and ",confirm," in e.get("AppData", ""), timeout=40)
+    await ami.wait_for(
+        lambda e: (
+            e.get("Event") == "Newexten" and e.get("Application") == "AGI" and ",confirm," in e.get("AppData", "")
+        ),
+        timeout=40,
+    )
     now = svc.deps.clock()
     [appt] = await wait_until(lambda: _agreed(svc), timeout=30)
     local = datetime.fromtimestamp(appt.due, ZoneInfo(ZONE))
     today = datetime.fromtimestamp(now, ZoneInfo(ZONE))
     assert (local.hour, local.minute) == (10, 30)
-    assert local.date() == (today.date() if (today.hour, today.minute) < (10, 30) else
-                            R.next_working_day(R.Rules.from_config(svc.config.callbacks), today.date()))
+    assert local.date() == (
+        today.date()
+        if (today.hour, today.minute) < (10, 30)
+        else R.next_working_day(R.Rules.from_config(svc.config.callbacks), today.date())
+    )
     assert (appt.caller, appt.queue, appt.status) == (N, "support", "scheduled")
     assert appt.agent.startswith("Local/100") and appt.agent.endswith("@agents/n")
     # The press is an incident of its own category, weight 0.
@@ -150,8 +175,9 @@ async def test_placed_agent_first_with_our_caller_id_and_retried_when_not_answer
     since = len(ami.events)
     appt = await book(svc.deps.store, svc.deps.clock() + 3)
     # First attempt: the agent (1002) rings and answers first, then the caller rings out.
-    agent = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAgentAnswered" and e.get("Agent") == "1002",
-                               timeout=30)
+    agent = await ami.wait_for(
+        lambda e: e.get("UserEvent") == "GwTestAgentAnswered" and e.get("Agent") == "1002", timeout=30
+    )
     ringing = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestCallbackRinging", timeout=30)
     assert ami.events.index(agent) < ami.events.index(ringing) and ringing["Number"] == N
     retried = await wait_until(lambda: _with(svc, appt.id, status="scheduled", attempts=1), timeout=30)
@@ -185,7 +211,7 @@ async def test_placed_once_across_a_restart_and_with_two_instances(services, ami
         await store.close()
     second, third = await services(), await services()
     done = await wait_until(lambda: _with(second, appt.id, status="done"), timeout=60)
-    await asyncio.sleep(3)                     # a second placing would show by now
+    await asyncio.sleep(3)  # a second placing would show by now
     assert len(answered_callbacks(ami, since)) == 1
     assert done.attempts == 1 and third is not second
 
@@ -193,8 +219,12 @@ async def test_placed_once_across_a_restart_and_with_two_instances(services, ami
 async def test_an_agent_who_cannot_be_reached_means_the_fallback(services, ami):
     svc = await services(fallback="Local/1001@agents/n")
     store = svc.deps.store
-    appt = await A.save_new(store, A.new_appointment(caller=N, agent="Local/9999@nowhere", queue="support",
-                                                     due=svc.deps.clock() + 2, now=time.time(), by="test"))
+    appt = await A.save_new(
+        store,
+        A.new_appointment(
+            caller=N, agent="Local/9999@nowhere", queue="support", due=svc.deps.clock() + 2, now=time.time(), by="test"
+        ),
+    )
     agent = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAgentAnswered", timeout=30)
     assert agent["Agent"] == "1001"
     ev = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestCallbackAnswered", timeout=40)

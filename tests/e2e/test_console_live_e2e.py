@@ -25,12 +25,14 @@ async def test_a_key_press_appears_on_the_live_board_within_two_seconds(e2e, ami
         # Selenium blocks: it runs in a thread so the service (on this loop) keeps answering Asterisk.
         await asyncio.to_thread(login, driver, base, "sup", PASSWORD)
         assert await asyncio.to_thread(lambda: driver.find_elements(By.CSS_SELECTOR, "#live-rows tr")) == []
-        await asyncio.to_thread(WebDriverWait(driver, 10).until,
-                                lambda d: "on" in d.find_element(By.ID, "live-dot").get_attribute("class"))
+        await asyncio.to_thread(
+            WebDriverWait(driver, 10).until, lambda d: "on" in d.find_element(By.ID, "live-dot").get_attribute("class")
+        )
 
         def row_appears() -> float:
             WebDriverWait(driver, 30, poll_frequency=0.05).until(
-                lambda d: any(N in r.text for r in d.find_elements(By.CSS_SELECTOR, "#live-rows tr")))
+                lambda d: any(N in r.text for r in d.find_elements(By.CSS_SELECTOR, "#live-rows tr"))
+            )
             return time.time()
 
         seen = asyncio.create_task(asyncio.to_thread(row_appears))

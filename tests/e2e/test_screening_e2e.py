@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from agi.engine import Incident
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
@@ -14,19 +15,30 @@ N = "+31612345678"
 
 def on(linkedid, event, **fields):
     """Predicate: an AMI event of this call with these fields."""
+
     def match(e):
-        return (e.get("Linkedid") == linkedid and e.get("Event") == event
-                and all(e.get(k) == v for k, v in fields.items()))
+        return (
+            e.get("Linkedid") == linkedid and e.get("Event") == event and all(e.get(k) == v for k, v in fields.items())
+        )
+
     return match
 
 
 def varset(ami, linkedid, name):
-    vals = [e.get("Value", "") for e in ami.call_events(linkedid) if e.get("Event") == "VarSet" and e.get("Variable") == name]
+    vals = [
+        e.get("Value", "")
+        for e in ami.call_events(linkedid)
+        if e.get("Event") == "VarSet" and e.get("Variable") == name
+    ]
     return vals[-1] if vals else None
 
 
 def played(ami, linkedid):
-    return [e["AppData"] for e in ami.call_events(linkedid) if e.get("Event") == "Newexten" and e.get("Application") == "Playback"]
+    return [
+        e["AppData"]
+        for e in ami.call_events(linkedid)
+        if e.get("Event") == "Newexten" and e.get("Application") == "Playback"
+    ]
 
 
 def contexts(ami, linkedid):
@@ -36,7 +48,7 @@ def contexts(ami, linkedid):
 async def test_clean_caller_reaches_the_queue(e2e, ami):
     lid = await ami.originate("0612345678")
     ev = await ami.wait_for(on(lid, "UserEvent", UserEvent="GwTestAgentAnswered"))
-    assert ev["Caller"] == N                       # __GW_CALLER inherited by the agent's leg
+    assert ev["Caller"] == N  # __GW_CALLER inherited by the agent's leg
     assert varset(ami, lid, "GW_ACTION") == "allow" and varset(ami, lid, "GW_REASON") == "clean"
     assert played(ami, lid) == []
 
@@ -47,7 +59,7 @@ async def test_warned_caller_hears_the_warning_then_reaches_the_queue(e2e, ami):
     await ami.wait_for(on(lid, "UserEvent", UserEvent="GwTestAgentAnswered"), timeout=40)
     assert varset(ami, lid, "GW_ACTION") == "warn"
     assert played(ami, lid) == ["grenswacht/nl/warning"]
-    assert varset(ami, lid, "PLAYBACKSTATUS") == "SUCCESS"    # the prompt file exists and played
+    assert varset(ami, lid, "PLAYBACKSTATUS") == "SUCCESS"  # the prompt file exists and played
 
 
 async def test_senior_caller_goes_to_the_senior_with_the_count_on_the_display(e2e, ami):

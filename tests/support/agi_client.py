@@ -18,16 +18,40 @@ def unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
 
-def agi_header(script: str, callerid: str = "0612345678", calleridname: str = "Jansen", *, uniqueid: str = "1763800000.1",
-               channel: str = "PJSIP/trunk-00000001", extension: str = "0201234567", args: tuple[str, ...] = (),
-               extra: dict[str, str] | None = None) -> bytes:
+def agi_header(
+    script: str,
+    callerid: str = "0612345678",
+    calleridname: str = "Jansen",
+    *,
+    uniqueid: str = "1763800000.1",
+    channel: str = "PJSIP/trunk-00000001",
+    extension: str = "0201234567",
+    args: tuple[str, ...] = (),
+    extra: dict[str, str] | None = None,
+) -> bytes:
     headers = {
-        "agi_network": "yes", "agi_network_script": script, "agi_request": f"agi://127.0.0.1/{script}",
-        "agi_channel": channel, "agi_language": "en", "agi_type": "PJSIP", "agi_uniqueid": uniqueid,
-        "agi_version": "22.10.1", "agi_callerid": callerid, "agi_calleridname": calleridname,
-        "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0", "agi_callingtns": "0",
-        "agi_dnid": extension, "agi_rdnis": "unknown", "agi_context": "inbound", "agi_extension": extension,
-        "agi_priority": "2", "agi_enhanced": "0.0", "agi_accountcode": "", "agi_threadid": "140000000000",
+        "agi_network": "yes",
+        "agi_network_script": script,
+        "agi_request": f"agi://127.0.0.1/{script}",
+        "agi_channel": channel,
+        "agi_language": "en",
+        "agi_type": "PJSIP",
+        "agi_uniqueid": uniqueid,
+        "agi_version": "22.10.1",
+        "agi_callerid": callerid,
+        "agi_calleridname": calleridname,
+        "agi_callingpres": "0",
+        "agi_callingani2": "0",
+        "agi_callington": "0",
+        "agi_callingtns": "0",
+        "agi_dnid": extension,
+        "agi_rdnis": "unknown",
+        "agi_context": "inbound",
+        "agi_extension": extension,
+        "agi_priority": "2",
+        "agi_enhanced": "0.0",
+        "agi_accountcode": "",
+        "agi_threadid": "140000000000",
     }
     headers.update(extra or {})
     for i, a in enumerate(args, 1):
@@ -47,8 +71,15 @@ class AgiResult:
     closed_by_server: bool = False
 
 
-async def run_call(host: str, port: int, header: bytes, *, channel_vars: dict[str, str] | None = None,
-                   timeout: float = 10.0, bind: str | None = None) -> AgiResult:
+async def run_call(
+    host: str,
+    port: int,
+    header: bytes,
+    *,
+    channel_vars: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    bind: str | None = None,
+) -> AgiResult:
     """One call: connect (from the address ``bind``, e.g. 127.0.0.2, to act as another peer),
     send the header, answer commands until the server closes."""
     channel_vars = dict(channel_vars or {})
@@ -61,7 +92,7 @@ async def run_call(host: str, port: int, header: bytes, *, channel_vars: dict[st
             while True:
                 try:
                     line = await reader.readline()
-                except ConnectionResetError:    # closed with our bytes unread, e.g. a refused peer
+                except ConnectionResetError:  # closed with our bytes unread, e.g. a refused peer
                     line = b""
                 if not line:
                     result.closed_by_server = True
@@ -115,15 +146,25 @@ def hostile_payload(kind: str, script: str = "screen", uniqueid: str = "17638000
     if kind == "duplicate":
         return agi_header(script, uniqueid=uniqueid).replace(b"\n\n", b"\nagi_callerid: 0699999999\n\n")
     if kind == "injection":
-        return agi_header(script, '0612345678"\nEXEC Dial(PJSIP/evil)\nagi_arg_9: x', 'Jan" , EXEC Dial(x)',
-                          uniqueid=uniqueid)
+        return agi_header(
+            script, '0612345678"\nEXEC Dial(PJSIP/evil)\nagi_arg_9: x', 'Jan" , EXEC Dial(x)', uniqueid=uniqueid
+        )
     if kind in ("mute", "hangup"):
         return agi_header(script, uniqueid=uniqueid)
     raise ValueError(f"unknown hostile kind {kind!r}")
 
 
-async def hostile(kind: str, host: str, port: int, *, bind: str | None = None, script: str = "screen",
-                  uniqueid: str = "1763800000.66", timeout: float = 30.0, drip: float = 0.1) -> bytes:
+async def hostile(
+    kind: str,
+    host: str,
+    port: int,
+    *,
+    bind: str | None = None,
+    script: str = "screen",
+    uniqueid: str = "1763800000.66",
+    timeout: float = 30.0,
+    drip: float = 0.1,
+) -> bytes:
     """One hostile peer of this kind; returns every byte the server wrote to it before it closed.
 
     It never answers a command. A slowloris drips a valid header, one byte every ``drip`` seconds.
@@ -146,7 +187,7 @@ async def hostile(kind: str, host: str, port: int, *, bind: str | None = None, s
 
 async def _drip(writer: asyncio.StreamWriter, data: bytes, every: float) -> None:
     for i in range(len(data)):
-        writer.write(data[i:i + 1])
+        writer.write(data[i : i + 1])
         await asyncio.sleep(every)
 
 

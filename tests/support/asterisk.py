@@ -152,7 +152,9 @@ class Asterisk:
         return f"{self.base}/etc/asterisk.conf"
 
     def _moddir(self) -> str:
-        hits = sorted(self.root.glob("usr/lib/*/asterisk/modules")) or sorted(self.root.glob("usr/lib/asterisk/modules"))
+        hits = sorted(self.root.glob("usr/lib/*/asterisk/modules")) or sorted(
+            self.root.glob("usr/lib/asterisk/modules")
+        )
         if not hits:
             raise RuntimeError(f"no Asterisk modules under {self.root}; run scripts/provision-asterisk")
         return "/" + str(hits[0].relative_to(self.root))
@@ -163,12 +165,17 @@ class Asterisk:
             (hb / sub).mkdir(parents=True, exist_ok=True)
         etc = hb / "etc"
         # The project's files, installed as the README tells an administrator.
-        shutil.copytree(REPO / "dialplan", etc / "grenswacht", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("sounds", "*.md"))
+        shutil.copytree(
+            REPO / "dialplan", etc / "grenswacht", dirs_exist_ok=True, ignore=shutil.ignore_patterns("sounds", "*.md")
+        )
         sounds = hb / "data" / "sounds"
         sounds.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(REPO / "dialplan" / "sounds", sounds / "grenswacht", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("*.sh", "*.tsv"))
+        shutil.copytree(
+            REPO / "dialplan" / "sounds",
+            sounds / "grenswacht",
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("*.sh", "*.tsv"),
+        )
         # Everything else of the stock data folder (documentation is required to boot).
         for item in (self.root / "usr/share/asterisk").iterdir():
             if item.name != "sounds" and not (hb / "data" / item.name).is_symlink():
@@ -255,21 +262,30 @@ GRENSWACHT_AGI_SECRET={self.agi_secret}
             subprocess.run(["mount", "-t", "proc", "proc", str(proc_dir)], check=True)
 
     def rx(self, command: str, timeout: float = 20) -> str:
-        out = subprocess.run(["chroot", str(self.root), "asterisk", "-C", self.conf, "-rx", command],
-                             capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(
+            ["chroot", str(self.root), "asterisk", "-C", self.conf, "-rx", command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return out.stdout
 
-    def start(self) -> "Asterisk":
+    def start(self) -> Asterisk:
         self.write_config()
         self._mount_proc()
         log = open(self.host_base / "log" / "console.log", "wb")
-        self.proc = subprocess.Popen(["chroot", str(self.root), "asterisk", "-f", "-n", "-C", self.conf],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            ["chroot", str(self.root), "asterisk", "-f", "-n", "-C", self.conf],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"Asterisk exited at start (code {self.proc.returncode}); "
-                                   f"see {self.host_base}/log/console.log")
+                raise RuntimeError(
+                    f"Asterisk exited at start (code {self.proc.returncode}); see {self.host_base}/log/console.log"
+                )
             if (self.host_base / "run" / "asterisk.ctl").exists():
                 try:
                     self.rx("core waitfullybooted", timeout=30)
@@ -312,16 +328,22 @@ class AmiObserver:
 
     def __init__(self, asterisk: Asterisk, events: str = "on"):
         self.asterisk = asterisk
-        self.event_mask = events     # AMI's login Events: "on", or classes such as "agent"
+        self.event_mask = events  # AMI's login Events: "on", or classes such as "agent"
         self.events: list[dict] = []
-        self._since = 0          # wait_for looks at events from here on (see reset)
+        self._since = 0  # wait_for looks at events from here on (see reset)
         self._changed = asyncio.Event()
         self.manager: Manager | None = None
 
-    async def connect(self) -> "AmiObserver":
-        self.manager = Manager(host="127.0.0.1", port=self.asterisk.ami_port, username=self.asterisk.ami_user,
-                               secret=self.asterisk.ami_secret, ping_delay=3600, events=self.event_mask,
-                               loop=asyncio.get_running_loop())
+    async def connect(self) -> AmiObserver:
+        self.manager = Manager(
+            host="127.0.0.1",
+            port=self.asterisk.ami_port,
+            username=self.asterisk.ami_user,
+            secret=self.asterisk.ami_secret,
+            ping_delay=3600,
+            events=self.event_mask,
+            loop=asyncio.get_running_loop(),
+        )
         self.manager.register_event("*", self._on_event)
         await self.manager.connect()
         for _ in range(100):
@@ -374,13 +396,28 @@ class AmiObserver:
             except TimeoutError:
                 pass
 
-    async def originate(self, callerid: str, name: str = "Jansen", exten: str = "0201234567",
-                        context: str = "inbound", variables: dict[str, str] | None = None) -> str:
+    async def originate(
+        self,
+        callerid: str,
+        name: str = "Jansen",
+        exten: str = "0201234567",
+        context: str = "inbound",
+        variables: dict[str, str] | None = None,
+    ) -> str:
         """Place a call: a Local channel into `context` with this caller ID; returns its linkedid."""
         linkedid = f"gw-{uuid.uuid4().hex[:12]}"
-        fields = {"Action": "Originate", "Channel": f"Local/{exten}@{context}", "Context": "caller", "Exten": "s",
-                  "Priority": "1", "CallerID": f'"{name}" <{callerid}>' if name else callerid, "Async": "true",
-                  "ChannelId": linkedid, "OtherChannelId": linkedid + "-2", "Timeout": "30000"}
+        fields = {
+            "Action": "Originate",
+            "Channel": f"Local/{exten}@{context}",
+            "Context": "caller",
+            "Exten": "s",
+            "Priority": "1",
+            "CallerID": f'"{name}" <{callerid}>' if name else callerid,
+            "Async": "true",
+            "ChannelId": linkedid,
+            "OtherChannelId": linkedid + "-2",
+            "Timeout": "30000",
+        }
         if variables:
             fields["Variable"] = ",".join(f"{k}={v}" for k, v in variables.items())
         resp = await self.action(**fields)

@@ -10,9 +10,20 @@ import time
 
 from tests.support.redis_server import RedisServer
 
-CLUSTER_ARGS = ("--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
-                "--cluster-replica-validity-factor", "0", "--appendonly", "yes", "--appendfsync", "always",
-                "--repl-diskless-sync-delay", "0")
+CLUSTER_ARGS = (
+    "--cluster-enabled",
+    "yes",
+    "--cluster-node-timeout",
+    "1000",
+    "--cluster-replica-validity-factor",
+    "0",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--repl-diskless-sync-delay",
+    "0",
+)
 
 
 def cluster_port() -> int:
@@ -33,8 +44,9 @@ def redis_cli(port: int, *args: str, timeout: float = 10.0) -> str:
     cli = shutil.which("redis-cli")
     if cli is None:
         raise RuntimeError("redis-cli is not installed; run scripts/setup (apt-get install redis-server)")
-    done = subprocess.run([cli, "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run(
+        [cli, "-h", "127.0.0.1", "-p", str(port), *args], capture_output=True, text=True, timeout=timeout
+    )
     return done.stdout
 
 
@@ -49,14 +61,21 @@ class RedisClusterSet:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.nodes[0].port}/0"
 
-    def start(self) -> "RedisClusterSet":
+    def start(self) -> RedisClusterSet:
         try:
             for node in self.nodes:
                 node.extra_args += ("--cluster-config-file", str(node.dir / "nodes.conf"))
                 node.start()
-            out = redis_cli(self.nodes[0].port, "--cluster", "create",
-                            *(f"127.0.0.1:{n.port}" for n in self.nodes), "--cluster-replicas", "1",
-                            "--cluster-yes", timeout=60)
+            out = redis_cli(
+                self.nodes[0].port,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+                timeout=60,
+            )
             if "[OK] All 16384 slots covered" not in out:
                 raise RuntimeError(f"redis-cli --cluster create failed: {out[-500:]}")
             self.wait_ok()
@@ -71,10 +90,14 @@ class RedisClusterSet:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             alive = [n for n in self.nodes if n.proc is not None]
-            if all("cluster_state:ok" in redis_cli(n.port, "cluster", "info") for n in alive) and \
-                    all(len(self.primaries_of(n.port)) == len(self.nodes) // 2 for n in alive) and \
-                    all("role:master" in info or "master_link_status:up" in info
-                        for info in (redis_cli(n.port, "info", "replication") for n in alive)):
+            if (
+                all("cluster_state:ok" in redis_cli(n.port, "cluster", "info") for n in alive)
+                and all(len(self.primaries_of(n.port)) == len(self.nodes) // 2 for n in alive)
+                and all(
+                    "role:master" in info or "master_link_status:up" in info
+                    for info in (redis_cli(n.port, "info", "replication") for n in alive)
+                )
+            ):
                 return
             time.sleep(0.1)
         raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")

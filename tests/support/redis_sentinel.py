@@ -18,15 +18,18 @@ class Sentinel(RedisServer):
     def __init__(self, service: str, primary_port: int):
         super().__init__()
         self.conf = self.dir / "sentinel.conf"
-        self.conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
-                             f"sentinel monitor {service} 127.0.0.1 {primary_port} 2\n"
-                             f"sentinel down-after-milliseconds {service} 1000\n"
-                             f"sentinel failover-timeout {service} 5000\n"
-                             f"sentinel parallel-syncs {service} 1\n")
+        self.conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {service} 127.0.0.1 {primary_port} 2\n"
+            f"sentinel down-after-milliseconds {service} 1000\n"
+            f"sentinel failover-timeout {service} 5000\n"
+            f"sentinel parallel-syncs {service} 1\n"
+        )
 
-    def start(self) -> "Sentinel":
-        self.proc = subprocess.Popen([self.binary, str(self.conf), "--sentinel"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+    def start(self) -> Sentinel:
+        self.proc = subprocess.Popen(
+            [self.binary, str(self.conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while "PONG" not in redis_cli(self.port, "ping"):
             if time.monotonic() > deadline:
@@ -54,7 +57,7 @@ class SentinelSet:
     def sentinels(self) -> list[str]:
         return [f"127.0.0.1:{p}" for p in self.sentinel_ports]
 
-    def start(self) -> "SentinelSet":
+    def start(self) -> SentinelSet:
         try:
             self.primary.start()
             self.replica.start()
@@ -78,9 +81,13 @@ class SentinelSet:
                 ports = {self.primary_port(i) for i in range(3)}
                 info = redis_cli(self.sentinel_ports[0], "sentinel", "master", self.service)
                 fields = dict(zip(info.split()[::2], info.split()[1::2]))
-                if len(ports) == 1 and None not in ports and fields.get("num-slaves") == "1" \
-                        and fields.get("num-other-sentinels") == "2" and "master_link_status:up" in \
-                        redis_cli(self.replica.port, "info", "replication"):
+                if (
+                    len(ports) == 1
+                    and None not in ports
+                    and fields.get("num-slaves") == "1"
+                    and fields.get("num-other-sentinels") == "2"
+                    and "master_link_status:up" in redis_cli(self.replica.port, "info", "replication")
+                ):
                     return
             except (OSError, subprocess.SubprocessError):
                 pass

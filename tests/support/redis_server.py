@@ -24,7 +24,7 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed; run scripts/setup (apt-get install redis-server)")
         self.port = port or free_port()
         self.password = password
-        self.extra_args = tuple(extra_args)   # e.g. ("--appendonly", "yes", "--appendfsync", "always")
+        self.extra_args = tuple(extra_args)  # e.g. ("--appendonly", "yes", "--appendfsync", "always")
         self.dir = Path(tempfile.mkdtemp(prefix="gw-redis-"))
         self.proc: subprocess.Popen | None = None
 
@@ -32,12 +32,27 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.dir), "--daemonize", "no", "--loglevel", "warning"]
+    def start(self) -> RedisServer:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
         if self.password:
             args += ["--requirepass", self.password]
-        args += list(self.extra_args)        # later options override the defaults above
+        args += list(self.extra_args)  # later options override the defaults above
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

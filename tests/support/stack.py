@@ -35,8 +35,7 @@ async def running_pbx(agents: tuple[str, ...], settings: dict, *, with_ami: bool
         ast.start()
         data = {"redis": {"url": redis.url}, "agi": {"listen": f"127.0.0.1:{agi_port}"}, **settings}
         if with_ami:
-            data["ami"] = {"address": f"127.0.0.1:{ast.ami_port}", "username": ast.ami_user,
-                           "secret": ast.ami_secret}
+            data["ami"] = {"address": f"127.0.0.1:{ast.ami_port}", "username": ast.ami_user, "secret": ast.ami_secret}
         config = Config.model_validate(data)
         svc = Service(config)
         await svc.start()
