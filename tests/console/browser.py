@@ -18,7 +18,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.redis_server import free_port
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# Screenshots go to build/screenshots (ignored by git), so a test run leaves the clone clean;
+# scripts/refresh-screenshots points this at docs/console to renew the pictures in the docs.
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("GRENSWACHT_SCREENSHOTS") or ROOT / "build" / "screenshots")
 SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 
 
@@ -74,7 +77,7 @@ def chromium():
 
 
 def shot(driver, name: str) -> Path:
-    """Save a full-page screenshot to docs/console/NAME.png."""
+    """Save a full-page screenshot to SHOTS/NAME.png (build/screenshots unless refreshing the docs)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = driver.execute_script("return Math.max(document.body.scrollHeight, 900)")
     driver.set_window_size(1400, min(int(height) + 40, 2400))

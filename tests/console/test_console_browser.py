@@ -1,6 +1,6 @@
 """The console in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium).
 
-Logs in, walks every page (saving a screenshot of each to docs/console/), debriefs an incident,
+Logs in, walks every page (saving a screenshot of each to build/screenshots/, or docs/console/ under scripts/refresh-screenshots), debriefs an incident,
 bans a number and sees the next FastAGI screening of it refuse.
 """
 
