@@ -15,6 +15,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, MutableMapping
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -33,11 +35,14 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}-[0-9]{2}-[0-9]{4}")
 _SECRET = re.compile(r"(?i)((?:secret|password)['\"]?\s*[:=]\s*['\"]?)[^\s&;,'\"]+")
 
 
-def masker(enabled: bool = True, region: str = "NL"):
+Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
+
+
+def masker(enabled: bool = True, region: str = "NL") -> Processor:
     """A structlog processor: mask numbers (when ``enabled``) and blank secrets in every string."""
 
-    def mask_run(match: re.Match) -> str:
-        run = match.group()
+    def mask_run(match: re.Match[str]) -> str:
+        run: str = match.group()
         digits = run.replace(" ", "").replace("-", "")
         if len(digits.lstrip("+")) < 8 or _DATE.fullmatch(run):
             return run
@@ -56,7 +61,7 @@ def masker(enabled: bool = True, region: str = "NL"):
             value = _SECRET.sub(r"\1****", value)
         return _NUMBER.sub(mask_run, value) if enabled and len(value) >= 8 and _EIGHT_DIGITS.search(value) else value
 
-    def clean(value):
+    def clean(value: object) -> object:
         if isinstance(value, str):
             return clean_str(value)
         if isinstance(value, dict):
@@ -65,9 +70,9 @@ def masker(enabled: bool = True, region: str = "NL"):
             return [clean(v) for v in value]
         return value
 
-    def clean_event(event: dict) -> dict:
+    def clean_event(event: MutableMapping[str, Any]) -> dict[str, Any]:
         # A line's values are mostly short strings and numbers: those without a call each.
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in event.items():
             kind = type(value)
             if kind is str:
@@ -81,7 +86,7 @@ def masker(enabled: bool = True, region: str = "NL"):
     return lambda logger, method_name, event_dict: clean_event(event_dict)
 
 
-def _dumps(event: dict, **_: object) -> str:
+def _dumps(event: dict[str, Any], **_: object) -> str:
     """The JSON line, rendered by orjson (a fraction of json.dumps's time per screening line);
     what orjson refuses (an integer beyond 64 bits) goes through json."""
     try:
@@ -90,7 +95,7 @@ def _dumps(event: dict, **_: object) -> str:
         return json.dumps(event, default=repr)
 
 
-def _timestamp(logger, method_name, event_dict: dict) -> dict:
+def _timestamp(logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """``timestamp``: ISO 8601 UTC to the microsecond, as structlog's ``TimeStamper(fmt="iso",
     utc=True)`` writes it, with the part up to the second formatted once per second."""
     now = time.time()
@@ -101,7 +106,7 @@ def _timestamp(logger, method_name, event_dict: dict) -> dict:
     return event_dict
 
 
-_second: list = [None, ""]
+_second: list[Any] = [None, ""]
 
 
 class _Logger:
@@ -114,10 +119,10 @@ class _Logger:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._config: dict | None = None
-        self._bound = None
+        self._config: dict[str, Any] | None = None
+        self._bound: Any = None
 
-    def __getattr__(self, attr: str):
+    def __getattr__(self, attr: str) -> Any:
         config = structlog.get_config()
         known = self._config
         if (
@@ -137,13 +142,13 @@ def get_logger(name: str) -> _Logger:
     return _Logger(name)
 
 
-def configure(level: str | None = None, stream=None, *, mask: bool = True, region: str = "NL") -> None:
+def configure(level: str | None = None, stream: TextIO | None = None, *, mask: bool = True, region: str = "NL") -> None:
     level_name = (level or os.environ.get("GRENSWACHT_LOG_LEVEL", "INFO")).upper()
     lvl = getattr(logging, level_name, logging.INFO)
     out = stream or sys.stderr
     # The time stamp is ours and never holds a number: added after the masker, which then need
     # not scan it (that was a measurable share of the screening line's cost).
-    tail = [
+    tail: list[structlog.typing.Processor] = [
         structlog.processors.format_exc_info,
         masker(mask, region),
         _timestamp,
@@ -169,8 +174,8 @@ def configure(level: str | None = None, stream=None, *, mask: bool = True, regio
     root.addHandler(handler)
     root.setLevel(lvl)
     panoramisk = logging.getLogger("panoramisk.manager")
-    for old in [f for f in panoramisk.filters if isinstance(f, _RetryNoise)]:
-        panoramisk.removeFilter(old)
+    for noise in [f for f in panoramisk.filters if isinstance(f, _RetryNoise)]:
+        panoramisk.removeFilter(noise)
     panoramisk.addFilter(_RetryNoise())
 
 

@@ -59,7 +59,7 @@ def _already_e164(text: str) -> str | None:
     return text if len(national) in lengths else ANONYMOUS
 
 
-def _countries() -> dict[str, tuple[re.Pattern | None, frozenset[int]]]:
+def _countries() -> dict[str, tuple[re.Pattern[str] | None, frozenset[int]]]:
     """Per country code (as digits): its national-prefix-for-parsing pattern (None: it has none)
     and the national lengths that ``is_possible_number`` accepts (its general description's
     possible lengths and local-only lengths). A code without metadata is left out: the parser
@@ -72,6 +72,8 @@ def _countries() -> dict[str, tuple[re.Pattern | None, frozenset[int]]]:
         if meta is None:
             continue
         general = meta.general_desc
+        if general is None:
+            continue
         lengths = frozenset(general.possible_length or ()) | frozenset(general.possible_length_local_only or ())
         if -1 in (general.possible_length or ()):
             lengths = frozenset()

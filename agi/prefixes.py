@@ -7,8 +7,11 @@ call, so the service refreshes this cache every few seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from agi.engine import Allow, Ban
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -24,7 +27,7 @@ class PrefixCache:
         return _longest(self.bans, number), _longest(self.allows, number)
 
 
-def _longest(table: dict, number: str):
+def _longest(table: dict[str, _T], number: str) -> _T | None:
     if not table:
         return None
     for end in range(len(number), 1, -1):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from panoramisk import Manager
@@ -44,7 +44,7 @@ def check_action(fields: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-class _Manager(Manager):
+class _Manager(Manager):  # type: ignore[misc]  # panoramisk has no type information
     """panoramisk's Manager, told about failed connection attempts and kept closed once closed.
 
     It logs in with ``Events: off``: Grenswacht only sends actions, and the answers to them (list
@@ -53,30 +53,31 @@ class _Manager(Manager):
     the PBX) and the service would parse each one beside its screening."""
 
     closed = False
-    on_connect_failed = None
-    on_login_refused = None
+    on_connect_failed: Callable[[Any, BaseException], None] | None = None
+    on_login_refused: Callable[[Any], None] | None = None
 
-    def __init__(self, **config):
+    def __init__(self, **config: Any) -> None:
         config.setdefault("events", "off")
         super().__init__(**config)
 
-    def connect(self, *args, **kwargs):
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
         if self.closed:
             return None
         return super().connect(*args, **kwargs)
 
-    def connection_made(self, f):
-        if not f.cancelled() and f.exception() is not None and self.on_connect_failed is not None:
-            self.on_connect_failed(self, f.exception())
+    def connection_made(self, f: asyncio.Future[Any]) -> Any:
+        exc = None if f.cancelled() else f.exception()
+        if exc is not None and self.on_connect_failed is not None:
+            self.on_connect_failed(self, exc)
         return super().connection_made(f)
 
-    def login(self, future):
-        authenticated = super().login(future)
+    def login(self, future: asyncio.Future[Any]) -> bool:
+        authenticated: bool = super().login(future)
         if not authenticated and self.on_login_refused is not None:
             self.on_login_refused(self)
         return authenticated
 
-    def close(self):
+    def close(self) -> None:
         self.closed = True
         super().close()
 
@@ -91,12 +92,12 @@ class AmiClient:
         *,
         reconnect_max: float = 30.0,
         action_timeout: float = 5.0,
-    ):
+    ) -> None:
         self.host, self.port, self.username = host, port, username
         self._secret = secret
         self.reconnect_max = reconnect_max
         self.action_timeout = action_timeout
-        self.manager: Manager | None = None
+        self.manager: _Manager | None = None
         self._backoff = 1.0
         self._logged_in = asyncio.Event()
         self._down_logged = self._refused_logged = False
@@ -133,14 +134,14 @@ class AmiClient:
         except TimeoutError:
             return False
 
-    def _on_login(self, manager) -> None:
+    def _on_login(self, manager: Any) -> None:
         self._backoff = 1.0
         manager.reconnect_timeout = 1
         self._logged_in.set()
         self._down_logged = self._refused_logged = False
         log.info("ami-logged-in", user=self.username)
 
-    def _on_login_refused(self, manager) -> None:
+    def _on_login_refused(self, manager: Any) -> None:
         if not self._refused_logged:
             self._refused_logged = True
             log.error(
@@ -149,7 +150,7 @@ class AmiClient:
                 hint="check GRENSWACHT_AMI_SECRET and the user's entry in Asterisk's manager.conf",
             )
 
-    def _on_disconnect(self, manager, exc) -> None:
+    def _on_disconnect(self, manager: Any, exc: BaseException | None) -> None:
         """Logged once per outage (and when it ends, by _on_login), not on every retry."""
         was_up = self._logged_in.is_set()
         self._logged_in.clear()
