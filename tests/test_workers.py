@@ -18,10 +18,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
-from agi.config import ConfigError, load_config
+from agi.config import Config, ConfigError, load_config
+from agi.workers import MAX_FAILURES, MIN_UPTIME, adopt_orphan_journals, journal_of
 from agi.workers import Parent as WorkersParent
-from agi.workers import adopt_orphan_journals, journal_of
 from bench.loadgen import header as screen_header
 from bench.loadgen import one_call
 from tests.support.redis_server import RedisServer, free_port
@@ -144,19 +145,96 @@ def test_journals_no_worker_opens_are_folded_into_the_first(tmp_path):
     assert oct(base.stat().st_mode & 0o777) == "0o600"
 
 
-def test_the_parent_gives_up_with_status_1_when_workers_keep_dying(tmp_path, monkeypatch):
+def _two_worker_config(tmp_path: Path) -> tuple[Config, Path]:
     cfg = write_config(
         tmp_path,
         f'[agi]\nlisten = "127.0.0.1:{free_port()}"\nworkers = 2\n'
         f'[storage]\njournal_path = "{tmp_path}/journal.jsonl"\n',
     )
-    config = load_config(cfg)
+    return load_config(cfg), cfg
+
+
+def test_the_parent_gives_up_at_the_fifth_early_death_as_the_readme_says(tmp_path, monkeypatch):
+    """5 early deaths in a row of one slot: 5 starts, 5 deaths, then exit 1 (issue 27 bug 7: it
+    used to start a sixth time). The README's number is the code's."""
+    assert MAX_FAILURES == 5 and "exit 1 after\n5 early deaths in a row" in (REPO / "README.md").read_text()
+    config, cfg = _two_worker_config(tmp_path)
     monkeypatch.setattr(sys, "executable", "/bin/false")  # every worker now exits at once, status 1
-    parent = WorkersParent(config, str(cfg), max_failures=2)
-    assert parent.run() == 1
-    assert all(slot.proc is None or slot.proc.poll() is not None for slot in parent.slots)
+    parent = WorkersParent(config, str(cfg))
+    with capture_logs() as logs:
+        assert parent.run() == 1
+    gave_up = [e for e in logs if e["event"] == "workers-keep-dying"]
+    assert [(e["deaths"], e["within_seconds"]) for e in gave_up] == [(5, MIN_UPTIME)]
+    slot = gave_up[0]["worker"]
+    started = [e for e in logs if e["event"] == "worker-started" and e["worker"] == slot]
+    died = [e for e in logs if e["event"] == "worker-died" and e["worker"] == slot]
+    assert len(started) == 5
+    assert [(e["exit_code"], e["restart_in_s"]) for e in died] == [(1, 0.5), (1, 1.0), (1, 2.0), (1, 4.0), (1, None)]
+    assert [e["pid"] for e in died] == [e["pid"] for e in started]
+    assert [s.proc for s in parent.slots if s.proc is not None and s.proc.returncode != 1] == []  # none left running
     assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None
     assert parent.metrics_dir and not Path(parent.metrics_dir).exists()  # removed at exit
+
+
+def test_a_worker_that_cannot_be_started_counts_as_an_early_death(tmp_path, monkeypatch):
+    """Popen itself failing (here: no such interpreter) is not the parent's end: it is retried
+    with the backoff like a death, and only the fifth failure in a row gives up."""
+    config, cfg = _two_worker_config(tmp_path)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    parent = WorkersParent(config, str(cfg))
+    with capture_logs() as logs:
+        assert parent.run() == 1
+    slot = next(e for e in logs if e["event"] == "workers-keep-dying")["worker"]
+    died = [e for e in logs if e["event"] == "worker-died" and e["worker"] == slot]
+    assert [(e["error"], e["restart_in_s"]) for e in died] == [
+        ("FileNotFoundError", s) for s in (0.5, 1.0, 2.0, 4.0, None)
+    ]
+    assert not [e for e in logs if e["event"] == "worker-started"]
+
+
+# A stand-in worker: runs until SIGTERM, then exits 0 after at least 0.3 s (a stop that takes a moment).
+STAND_IN_WORKER = "#!/bin/sh\ntrap 'sleep 0.3; exit 0' TERM\nwhile :; do sleep 0.2; done\n"
+
+
+def test_the_parent_survives_sleeps_that_fail_and_keeps_its_workers(tmp_path, monkeypatch):
+    """The failure of issue 32: time.sleep raising OSError(514) in the parent's loop ended the
+    parent and with it every worker. Here the parent's sleep fails 40 times in a row while it
+    watches and then at every other call while it stops the workers: it keeps watching, restarts
+    nothing, logs one rate-limited line with the count, and stops the workers only on SIGTERM."""
+    config, cfg = _two_worker_config(tmp_path)
+    worker = tmp_path / "worker"
+    worker.write_text(STAND_IN_WORKER)
+    worker.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(worker))
+    injected = [0]  # OSErrors raised
+    stopping = [0]  # 0 while watching, then the calls made while stopping + 1
+
+    def flaky_sleep(seconds: float) -> None:
+        if stopping[0]:  # every other wait of the stop fails
+            stopping[0] += 1
+            if stopping[0] % 2 == 0:
+                injected[0] += 1
+                raise OSError(514, "Unknown error 514")
+        elif all(s.proc is not None and s.proc.poll() is None for s in parent.slots):  # both workers up
+            if injected[0] < 40:
+                injected[0] += 1
+                raise OSError(514, "Unknown error 514")
+            stopping[0] = 1
+            os.kill(os.getpid(), signal.SIGTERM)  # the parent's own handler (run() installed it)
+        time.sleep(seconds)
+
+    parent = WorkersParent(config, str(cfg), sleep=flaky_sleep)
+    with capture_logs() as logs:
+        assert parent.run() == 0
+    assert injected[0] > 40  # failures in the stop's waits too
+    assert parent.troubles == injected[0]
+    events = [e["event"] for e in logs]
+    assert events.count("worker-started") == 2
+    assert "worker-died" not in events and "workers-keep-dying" not in events and "worker-stop-timeout" not in events
+    trouble = [e for e in logs if e["event"] == "workers-parent-trouble"]
+    assert [(e["operation"], e["errno"], e["count"], e["log_level"]) for e in trouble] == [("sleep", 514, 1, "warning")]
+    assert [e["troubles"] for e in logs if e["event"] == "workers-stopped"] == [injected[0]]
+    assert [s.proc.returncode for s in parent.slots if s.proc is not None] == [0, 0]  # SIGTERM, not SIGKILL
 
 
 class Parent:
