@@ -25,6 +25,7 @@ from agi.workers import MAX_FAILURES, MIN_UPTIME, adopt_orphan_journals, journal
 from agi.workers import Parent as WorkersParent
 from bench.loadgen import header as screen_header
 from bench.loadgen import one_call
+from tests.support.agi_client import agi_header, run_call
 from tests.support.redis_server import RedisServer, free_port
 from tests.test_faults import ACKED, press, wait_stored
 
@@ -466,3 +467,179 @@ def test_a_sighup_while_the_workers_start_ends_none_of_them(tmp_path):
     finally:
         assert parent.stop() == 0
         redis.cleanup()
+
+
+# The parent as `grenswacht serve` runs it, in an interpreter whose time.sleep fails now and then
+# with OSError(514), as the kernel made it fail under a script-started parent (issue 32). Only the
+# parent is affected: the workers are fresh interpreters.
+FLAKY_SLEEP_PARENT = """
+import sys, time
+real_sleep, calls = time.sleep, [0]
+def flaky_sleep(seconds):
+    calls[0] += 1
+    if calls[0] % 3 == 0:
+        raise OSError(514, "Unknown error 514")
+    real_sleep(seconds)
+time.sleep = flaky_sleep
+from agi.cli.main import main
+sys.exit(main())
+"""
+
+LOAD_SECONDS = 60.0  # issue 32: under load for a minute
+KILLS = 6  # SIGKILLs, alternating between the two workers
+KILL_EVERY = 8.0  # seconds of load between kills
+CLIENTS = 4
+PACE = 0.02  # each client's pause between calls (about 150 calls/s in all)
+
+
+class LogTail:
+    """The service's log read as it grows; "screened" lines are counted, not kept."""
+
+    def __init__(self, path: Path, proc: subprocess.Popen):
+        self.path, self.proc, self.offset, self.events, self.screened = path, proc, 0, [], 0
+
+    def read(self) -> list[dict]:
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        whole = data[: data.rfind(b"\n") + 1]
+        self.offset += len(whole)
+        for raw in whole.splitlines():
+            if b'"event":"screened"' in raw:
+                self.screened += 1
+                continue
+            try:
+                self.events.append(json.loads(raw))
+            except ValueError:
+                self.events.append({"event": "not-json", "text": raw.decode(errors="replace")})
+        return self.events
+
+    async def wait(self, predicate, count: int = 1, timeout: float = 60.0) -> list[dict]:
+        """Until ``count`` lines match (the deadline, or the service's end, fails the test with the log's end)."""
+        deadline = time.monotonic() + timeout
+        while len(found := [e for e in self.read() if predicate(e)]) < count:
+            assert self.proc.poll() is None, f"the service ended ({self.proc.returncode}): {self.events[-15:]}"
+            assert time.monotonic() < deadline, f"fewer than {count} such lines; last lines: {self.events[-15:]}"
+            await asyncio.sleep(0.05)
+        return found
+
+
+class SteadyLoad:
+    """CLIENTS FastAGI clients calling "screen" one call after another; a call is answered when
+    the service set GW_ACTION. ``quiet()`` holds new calls and waits until none is in flight."""
+
+    def __init__(self, port: int):
+        self.port, self.sent, self.answered, self.unanswered = port, 0, 0, []
+        self.in_flight, self.gate, self.done = 0, asyncio.Event(), False
+        self.gate.set()
+
+    async def client(self, c: int) -> None:
+        while not self.done:
+            await self.gate.wait()
+            if not self.gate.is_set() or self.done:
+                continue
+            n, self.sent, self.in_flight = self.sent, self.sent + 1, self.in_flight + 1
+            header = agi_header("screen", f"0612{n:06d}", uniqueid=f"1764000000.{n}", args=("0201234567",))
+            try:
+                result = await run_call("127.0.0.1", self.port, header, timeout=15.0)
+                if "GW_ACTION" in result.variables:
+                    self.answered += 1
+                else:
+                    self.unanswered.append((n, result.commands[-3:]))
+            except (OSError, TimeoutError) as exc:
+                self.unanswered.append((n, repr(exc)))
+            finally:
+                self.in_flight -= 1
+            await asyncio.sleep(PACE)
+
+    async def quiet(self, timeout: float = 30.0) -> None:
+        self.gate.clear()
+        deadline = time.monotonic() + timeout
+        while self.in_flight:
+            assert time.monotonic() < deadline, f"{self.in_flight} calls still in flight after {timeout} s"
+            await asyncio.sleep(0.005)
+
+
+def start_detached(cmd: list[str], log_path: Path) -> subprocess.Popen:
+    """As systemd and scripts start a service: no terminal, stdin closed, its own session."""
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
+        )
+
+
+@pytest.mark.timeout(300)
+async def test_worker_mode_started_like_systemd_stays_up_under_load_while_workers_are_killed(tmp_path):
+    """Issue 32: started without a terminal (stdin closed, its own session, output to a file), with
+    a parent whose sleeps fail with errno 514, two workers screen a steady load for a minute
+    while each is SIGKILLed in turn: every call sent is answered, the parent stays up, and every
+    killed worker comes back. A worker is killed only while no call is in flight (a call on a
+    worker that is killed mid-call is lost with it, by design: the dialplan lets it through);
+    the load resumes at once, while the worker is still down."""
+    redis = RedisServer().start()
+    port = free_port()
+    cfg = write_config(
+        tmp_path,
+        f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\nworkers = 2\n'
+        f'[storage]\njournal_path = "{tmp_path / "state" / "journal.jsonl"}"\n',
+    )
+    log_path = tmp_path / "service.log"
+    proc = start_detached([sys.executable, "-c", FLAKY_SLEEP_PARENT, "--config", str(cfg), "serve"], log_path)
+    tail = LogTail(log_path, proc)
+    load = SteadyLoad(port)
+    clients: list[asyncio.Task] = []
+    victims: list[int] = []
+    try:
+        await tail.wait(lambda e: e.get("event") == "grenswacht-started", count=2)
+        clients = [asyncio.create_task(load.client(c)) for c in range(CLIENTS)]
+        began = time.monotonic()
+        while len(victims) < KILLS or time.monotonic() - began < LOAD_SECONDS:
+            await asyncio.sleep(KILL_EVERY if len(victims) < KILLS else LOAD_SECONDS - (time.monotonic() - began))
+            if len(victims) == KILLS:
+                break
+            slot = len(victims) % 2
+            victim = {e["worker"]: e["pid"] for e in tail.read() if e.get("event") == "worker-started"}[slot]
+            await load.quiet()
+            os.kill(victim, signal.SIGKILL)
+            await tail.wait(lambda e, v=victim: e.get("event") == "worker-died" and e.get("pid") == v)
+            load.gate.set()  # the other worker takes the calls while this one comes back
+            victims.append(victim)
+            await tail.wait(
+                lambda e, k=slot, v=victim: e.get("event") == "worker-started" and e["worker"] == k and e["pid"] != v
+            )
+            await tail.wait(lambda e: e.get("event") == "grenswacht-started", count=2 + len(victims))
+        load.done = True
+        await asyncio.gather(*clients)
+        assert proc.poll() is None  # the parent is still up
+        assert load.unanswered == [] and load.answered == load.sent > 0
+        events = tail.read()
+        died = [(e["pid"], e.get("signal")) for e in events if e.get("event") == "worker-died"]
+        assert died == [(v, "SIGKILL") for v in victims]
+        assert "workers-keep-dying" not in [e.get("event") for e in events]
+        now = {e["worker"]: e["pid"] for e in events if e.get("event") == "worker-started"}
+        assert sorted(now) == [0, 1] and all(alive(pid) for pid in now.values())
+        assert not set(now.values()) & set(victims) and not any(alive(v) for v in victims)
+        trouble = [e for e in events if e.get("event") == "workers-parent-trouble"]
+        assert trouble and trouble[0]["errno"] == 514 and trouble[0]["count"] == 1  # it happened, and was survived
+        assert len(trouble) <= 1 + (time.monotonic() - began) // 60  # at most a line a minute, not one per tick
+    finally:
+        load.done = True
+        load.gate.set()
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        redis.cleanup()
+    assert proc.returncode == 0
+    assert [e["troubles"] > 0 for e in tail.read() if e.get("event") == "workers-stopped"] == [True]
