@@ -38,6 +38,20 @@ def write_config(tmp_path: Path, text: str) -> Path:
     return cfg
 
 
+def start_detached(cmd: list[str], log_path: Path) -> subprocess.Popen:
+    """As systemd and scripts start a service: no terminal, stdin closed, its own session."""
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
+        )
+
+
 @pytest.mark.parametrize("value", ["0", "65", '"two"', "-1"])
 def test_a_bad_workers_value_is_a_config_error(tmp_path, value):
     cfg = write_config(tmp_path, f"[agi]\nworkers = {value}\n")
@@ -87,14 +101,7 @@ def test_uvloop_asked_for_but_missing_runs_asyncio_and_says_so(tmp_path):
     )
     log_path = tmp_path / "service.log"
     code = "import sys; sys.modules['uvloop'] = None; from agi.cli.main import main; sys.exit(main())"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code, "--config", str(cfg), "serve"],
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
-        )
+    proc = start_detached([sys.executable, "-c", code, "--config", str(cfg), "serve"], log_path)
     try:
         deadline = time.monotonic() + 30
         while '"grenswacht-started"' not in log_path.read_text():
@@ -558,20 +565,6 @@ class SteadyLoad:
         while self.in_flight:
             assert time.monotonic() < deadline, f"{self.in_flight} calls still in flight after {timeout} s"
             await asyncio.sleep(0.005)
-
-
-def start_detached(cmd: list[str], log_path: Path) -> subprocess.Popen:
-    """As systemd and scripts start a service: no terminal, stdin closed, its own session."""
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(
-            cmd,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
-        )
 
 
 @pytest.mark.timeout(300)
