@@ -272,8 +272,9 @@ class Parent:
         try:
             load_config(source)
             self._copy_config(source)
-        except (ConfigError, OSError) as exc:
-            log.error("config-reload-refused", path=source, problem=str(exc)[:200], kept="the running configuration")
+        except Exception as exc:  # ConfigError, OSError, and whatever else a file can raise (bad UTF-8: ValueError)
+            problem = str(exc)[:200] if isinstance(exc, ConfigError | OSError) else f"{type(exc).__name__}: {exc}"[:200]
+            log.error("config-reload-refused", path=source, problem=problem, kept="the running configuration")
             return
         self._signal_all(signal.SIGHUP)
         log.info("workers-reload", workers=len(self.slots))

@@ -205,16 +205,21 @@ def test_a_worker_that_cannot_be_started_counts_as_an_early_death(tmp_path, monk
 STAND_IN_WORKER = "#!/bin/sh\ntrap 'sleep 0.3; exit 0' TERM\nwhile :; do sleep 0.2; done\n"
 
 
+def use_stand_in_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent starts the stand-in instead of ``python -m agi.workers``."""
+    worker = tmp_path / "worker"
+    worker.write_text(STAND_IN_WORKER)
+    worker.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(worker))
+
+
 def test_the_parent_survives_sleeps_that_fail_and_keeps_its_workers(tmp_path, monkeypatch):
     """The failure of issue 32: time.sleep raising OSError(514) in the parent's loop ended the
     parent and with it every worker. Here the parent's sleep fails 40 times in a row while it
     watches and then at every other call while it stops the workers: it keeps watching, restarts
     nothing, logs one rate-limited line with the count, and stops the workers only on SIGTERM."""
     config, cfg = _two_worker_config(tmp_path)
-    worker = tmp_path / "worker"
-    worker.write_text(STAND_IN_WORKER)
-    worker.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(worker))
+    use_stand_in_workers(tmp_path, monkeypatch)
     injected = [0]  # OSErrors raised
     stopping = [0]  # 0 while watching, then the calls made while stopping + 1
 
@@ -244,6 +249,34 @@ def test_the_parent_survives_sleeps_that_fail_and_keeps_its_workers(tmp_path, mo
     assert [(e["operation"], e["errno"], e["count"], e["log_level"]) for e in trouble] == [("sleep", 514, 1, "warning")]
     assert [e["troubles"] for e in logs if e["event"] == "workers-stopped"] == [injected[0]]
     assert [s.proc.returncode for s in parent.slots if s.proc is not None] == [0, 0]  # SIGTERM, not SIGKILL
+
+
+def test_a_reload_of_a_file_that_is_not_utf8_leaves_the_parent_and_its_workers_running(tmp_path, monkeypatch):
+    """load_config raises UnicodeDecodeError (not ConfigError) for such a file; the parent's
+    reload let it out of the watch loop, and the parent's end stopped every worker."""
+    config, cfg = _two_worker_config(tmp_path)
+    use_stand_in_workers(tmp_path, monkeypatch)
+    step = [0]
+
+    def sleep(seconds: float) -> None:
+        running = all(s.proc is not None and s.proc.poll() is None for s in parent.slots)
+        if step[0] == 0 and running:
+            step[0] = 1
+            cfg.write_bytes(b'[agi]\nlisten = "\xff\xfe"\n')
+            os.kill(os.getpid(), signal.SIGHUP)
+        elif step[0] == 1 and any(e["event"] == "config-reload-refused" for e in logs):
+            step[0] = 2
+            os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(seconds)
+
+    parent = WorkersParent(config, str(cfg), sleep=sleep)
+    with capture_logs() as logs:
+        assert parent.run() == 0
+    refused = [e for e in logs if e["event"] == "config-reload-refused"]
+    assert [e["problem"].split(":")[0] for e in refused] == ["UnicodeDecodeError"]
+    events = [e["event"] for e in logs]
+    assert events.count("worker-started") == 2 and "worker-died" not in events and "workers-reload" not in events
+    assert [s.proc.returncode for s in parent.slots if s.proc is not None] == [0, 0]  # stopped by SIGTERM only
 
 
 class Parent:
