@@ -1,9 +1,11 @@
 """Background jobs run under a supervisor: a job that crashes is logged and restarted with backoff.
 
-No job can die silently: an unexpected exception is logged once with its traceback and the
-job name, then the job starts again after a delay that doubles up to ``MAX_BACKOFF`` (and
-resets once a run has lasted a while). ``CancelledError`` always propagates: that is how the
-service stops its jobs.
+No job can die silently: an unexpected exception (``OSError`` included, e.g. errno 514 out of
+a sleep) is logged once with its traceback and the job name, then the job starts again after a
+delay that doubles up to ``MAX_BACKOFF`` (and resets once a run has lasted a while).
+``CancelledError`` always propagates: that is how the service stops its jobs. A log stream that
+cannot be written (a closed pipe, a full disk) ends neither the supervisor nor an ``Outage``'s
+job: the line is lost, the loop goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from agi.logs import get_logger
 
@@ -30,12 +33,12 @@ async def supervise(
         started = time.monotonic()
         try:
             await job()
-            log.error("job-returned", job=name, restart_in_s=backoff)
+            _say(log.error, "job-returned", job=name, restart_in_s=backoff)
         except asyncio.CancelledError:
             raise
         except Exception:
             reraise_cancel()
-            log.exception("job-crashed", job=name, restart_in_s=backoff)
+            _say(log.exception, "job-crashed", job=name, restart_in_s=backoff)
         if time.monotonic() - started > HEALTHY_AFTER:
             backoff = min_backoff
         await asyncio.sleep(backoff)
@@ -46,7 +49,7 @@ class Jobs:
     """The service's supervised background tasks."""
 
     def __init__(self) -> None:
-        self.tasks: list[asyncio.Task] = []
+        self.tasks: list[asyncio.Task[None]] = []
 
     def start(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         self.tasks.append(asyncio.create_task(supervise(name, job), name=name))
@@ -62,6 +65,14 @@ class Jobs:
             except Exception:  # supervise() only ends by cancellation; anything else is a bug
                 log.exception("job-stop-failed", job=task.get_name())
         self.tasks.clear()
+
+
+def _say(method: Callable[..., object], event: str, **fields: object) -> None:
+    """A supervisor's log line; one that cannot be written must not end the loop that says it."""
+    try:
+        method(event, **fields)
+    except (OSError, ValueError):  # a closed or broken stream (ValueError: "I/O operation on closed file")
+        pass
 
 
 def reraise_cancel() -> None:
@@ -83,16 +94,17 @@ def reraise_cancel() -> None:
 class Outage:
     """Log a recurring failure once when it starts and once when it ends, not on every retry."""
 
-    def __init__(self, logger, what: str) -> None:
-        self.log, self.what, self.since = logger, what, None
+    def __init__(self, logger: Any, what: str) -> None:
+        self.log, self.what = logger, what
+        self.since: float | None = None
 
     def failed(self, exc: BaseException) -> None:
         reraise_cancel()
         if self.since is None:
             self.since = time.monotonic()
-            self.log.warning(f"{self.what}-failed", error=type(exc).__name__, detail=str(exc)[:160])
+            _say(self.log.warning, f"{self.what}-failed", error=type(exc).__name__, detail=str(exc)[:160])
 
     def ok(self) -> None:
         if self.since is not None:
-            self.log.info(f"{self.what}-recovered", after_s=round(time.monotonic() - self.since, 1))
+            _say(self.log.info, f"{self.what}-recovered", after_s=round(time.monotonic() - self.since, 1))
             self.since = None

@@ -12,8 +12,16 @@ worker that dies leaves its waiting connections to the others.
   this run will open (the plain ``<journal_path>`` of a single-process run, ``.wK`` with K >= N
   of a larger run) into ``.w0``, so nothing acknowledged is left behind when N changes.
 - **Restarts.** A worker that dies is started again in its slot (one log line, backoff 0.5 s
-  doubling to 30 s while it keeps dying within ``MIN_UPTIME`` of its start). After
-  ``MAX_FAILURES`` such early deaths in a row the parent stops the rest and exits 1.
+  doubling to 30 s while it keeps dying within ``MIN_UPTIME`` of its start). A worker that
+  cannot be started at all counts as an early death. At the ``MAX_FAILURES``-th early death in
+  a row of one slot (5: five starts, five deaths) the parent stops the rest and exits 1.
+- **Nothing transient ends the parent.** Its loops survive an ``OSError`` (``InterruptedError``
+  included) from a sleep, a wait, a poll, a signal sent, a start or a log line: one
+  ``workers-parent-trouble`` line at the first and then at most one every
+  ``TROUBLE_LOG_SECONDS`` with the count so far, and the loop goes on (seen: errno 514,
+  ERESTARTNOHAND, out of ``time.sleep`` in a parent started without a terminal). Only a stop
+  signal or a slot's repeated early deaths stop the workers. ``Parent(sleep=...)`` replaces
+  the one sleep every loop waits with (how the tests make it fail).
 - **Signals.** SIGTERM/SIGINT: every worker gets SIGTERM (a graceful, bounded stop); any left
   after ``STOP_SECONDS`` is killed. SIGHUP is passed on to every worker. A worker gets SIGTERM
   if the parent dies (``PR_SET_PDEATHSIG``).
@@ -37,6 +45,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +66,8 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 STOP_SECONDS = 30.0  # SIGTERM to SIGKILL (a Service's stop is bounded well below this)
 TICK = 0.1
+KILL_WAIT_SECONDS = 10.0  # after SIGKILL, for the kernel to end it
+TROUBLE_LOG_SECONDS = 60.0  # at most one workers-parent-trouble line per this long (with a count)
 
 # The hook for an HTTP server in the parent (/metrics over PROMETHEUS_MULTIPROC_DIR, /healthz):
 # called once the workers are started, with the configuration and the metrics directory; it
@@ -179,7 +190,10 @@ class Slot:
 
 
 class Parent:
-    """Starts, watches and stops the workers; ``run`` returns the exit status."""
+    """Starts, watches and stops the workers; ``run`` returns the exit status.
+
+    ``sleep`` is the one way any of its loops waits (``time.sleep`` unless a test gives another).
+    """
 
     def __init__(
         self,
@@ -190,15 +204,21 @@ class Parent:
         min_uptime: float = MIN_UPTIME,
         max_failures: int = MAX_FAILURES,
         stop_seconds: float = STOP_SECONDS,
+        sleep: Callable[[float], None] | None = None,
     ):
         self.config, self.config_path, self.http = config, config_path, http
         self.min_uptime, self.max_failures, self.stop_seconds = min_uptime, max_failures, stop_seconds
+        self.sleep: Callable[[float], None] = sleep or time.sleep
         self.slots = [Slot(k) for k in range(config.agi.workers)]
         self._stop = False
         self._hup = False
         self._stop_http: Callable[[], None] | None = None
         self.metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR while running
         self.good_config: str | None = None  # the workers' copy of the last file that loaded
+        self._idle = threading.Event()  # never set: the fallback wait of _pause
+        self.troubles = 0  # transient OSErrors the loops survived
+        self._trouble_logged_at: float | None = None
+        self._troubles_logged = 0
 
     def run(self) -> int:
         host, port = self.config.agi.host_port
@@ -234,6 +254,7 @@ class Parent:
             self._copy_config(source)
 
     def _copy_config(self, source: str) -> None:
+        assert self.good_config is not None
         with open(source, "rb") as fh:
             data = fh.read()
         staged = self.good_config + ".new"
@@ -251,8 +272,9 @@ class Parent:
         try:
             load_config(source)
             self._copy_config(source)
-        except (ConfigError, OSError) as exc:
-            log.error("config-reload-refused", path=source, problem=str(exc)[:200], kept="the running configuration")
+        except Exception as exc:  # ConfigError, OSError, and whatever else a file can raise (bad UTF-8: ValueError)
+            problem = str(exc)[:200] if isinstance(exc, ConfigError | OSError) else f"{type(exc).__name__}: {exc}"[:200]
+            log.error("config-reload-refused", path=source, problem=problem, kept="the running configuration")
             return
         self._signal_all(signal.SIGHUP)
         log.info("workers-reload", workers=len(self.slots))
@@ -263,61 +285,150 @@ class Parent:
         else:
             self._stop = True
 
+    def _trouble(self, operation: str, exc: OSError) -> None:
+        """A transient OSError one of the loops survived: counted; logged at the first and then
+        at most once every TROUBLE_LOG_SECONDS (with the count), never a line per tick."""
+        self.troubles += 1
+        now = time.monotonic()
+        if self._trouble_logged_at is not None and now - self._trouble_logged_at < TROUBLE_LOG_SECONDS:
+            return
+        self._trouble_logged_at = now
+        try:
+            log.warning(
+                "workers-parent-trouble",
+                operation=operation,
+                error=type(exc).__name__,
+                errno=exc.errno,
+                detail=str(exc)[:160],
+                count=self.troubles,
+                since_last_line=self.troubles - self._troubles_logged,
+                kept="watching the workers",
+            )
+        except (OSError, ValueError):  # the log stream itself is broken: there is no one to tell
+            return
+        self._troubles_logged = self.troubles
+
+    def _pause(self, seconds: float) -> None:
+        """The loops' one wait: an OSError out of the sleep (e.g. errno 514) is survived, and the
+        rest of the pause is waited on a lock instead (a sleep that keeps failing must not make
+        the loop spin)."""
+        until = time.monotonic() + seconds
+        try:
+            self.sleep(seconds)
+        except OSError as exc:  # InterruptedError included
+            self._trouble("sleep", exc)
+            self._idle.wait(max(0.0, until - time.monotonic()))
+
     def _watch(self, sock: socket.socket, metrics_dir: str) -> int:
         announced = False
         while not self._stop:
-            now = time.monotonic()
-            for slot in self.slots:
-                if slot.proc is not None and slot.proc.poll() is not None and not self._died(slot, now):
-                    log.error(
-                        "workers-keep-dying",
-                        worker=slot.index,
-                        deaths=slot.failures,
-                        within_seconds=self.min_uptime,
-                    )
+            try:
+                if not self._tick(sock):
                     return 1
-                if slot.restart_at is not None and now >= slot.restart_at:
-                    self._spawn(slot, sock)
-            if not announced:
-                announced = True
-                reload.notify("READY=1")  # the port is bound: calls queue until a worker accepts
-                if self.http is not None:
-                    self._stop_http = self.http(self.config, metrics_dir)
-            if self._hup:
-                self._hup = False
-                self._reload()
-            time.sleep(TICK)
-        log.info("workers-stopping", workers=len(self.slots))
+                if not announced:
+                    announced = True
+                    reload.notify("READY=1")  # the port is bound: calls queue until a worker accepts
+                    if self.http is not None:
+                        self._stop_http = self.http(self.config, metrics_dir)
+                if self._hup:
+                    self._hup = False
+                    self._reload()
+            except OSError as exc:  # a poll, a signal or a log line failed: the next tick tries again
+                self._trouble("watch", exc)
+            self._pause(TICK)
+        self._say("info", "workers-stopping", workers=len(self.slots), troubles=self.troubles)
         reload.notify("STOPPING=1")
         return 0
 
-    def _spawn(self, slot: Slot, sock: socket.socket) -> None:
+    def _tick(self, sock: socket.socket) -> bool:
+        """Restart what died and start what is due; False when a slot keeps dying (give up)."""
+        now = time.monotonic()
+        for slot in self.slots:
+            going = True
+            if slot.proc is not None and slot.proc.poll() is not None:
+                going = self._died(slot, now)
+            if going and slot.restart_at is not None and now >= slot.restart_at:
+                going = self._spawn(slot, sock)
+            if not going:
+                self._say(
+                    "error",
+                    "workers-keep-dying",
+                    worker=slot.index,
+                    deaths=slot.failures,
+                    within_seconds=self.min_uptime,
+                )
+                return False
+        return True
+
+    def _spawn(self, slot: Slot, sock: socket.socket) -> bool:
+        """Start the slot's worker; a start that fails counts as an early death (False: give up)."""
         cmd = [sys.executable, "-m", "agi.workers", "--index", str(slot.index), "--fd", str(sock.fileno())]
         if self.good_config:
             cmd += ["--config", self.good_config]
         env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}  # systemd hears from the parent only
-        slot.proc = subprocess.Popen(cmd, pass_fds=(sock.fileno(),), env=env, preexec_fn=_parent_death_signal())
-        slot.started, slot.restart_at = time.monotonic(), None
-        log.info("worker-started", worker=slot.index, pid=slot.proc.pid)
+        slot.started = time.monotonic()
+        try:
+            slot.proc = subprocess.Popen(cmd, pass_fds=(sock.fileno(),), env=env, preexec_fn=_parent_death_signal())
+        except (OSError, subprocess.SubprocessError) as exc:
+            return self._failed(slot, slot.started, error=type(exc).__name__, detail=str(exc)[:160])
+        slot.restart_at = None
+        self._say("info", "worker-started", worker=slot.index, pid=slot.proc.pid)
+        return True
 
     def _died(self, slot: Slot, now: float) -> bool:
         """Schedule the slot's restart; False when it keeps dying (give up)."""
+        assert slot.proc is not None and slot.proc.returncode is not None
         code, pid = slot.proc.returncode, slot.proc.pid
         slot.proc = None
-        _mark_dead(pid)
+        self._forget_metrics(pid)
+        how: dict[str, object] = {"signal": _signal_name(-code)} if code < 0 else {"exit_code": code}
+        return self._failed(slot, now, pid=pid, **how)
+
+    def _failed(self, slot: Slot, now: float, **how: object) -> bool:
+        """A death (or a failed start): schedule the restart, or False at the max_failures-th early one."""
         slot.failures = slot.failures + 1 if now - slot.started < self.min_uptime else 1
-        if slot.failures > self.max_failures:
+        if slot.failures >= self.max_failures:
+            slot.restart_at = None
+            self._say("error", "worker-died", worker=slot.index, restart_in_s=None, **how)
             return False
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (slot.failures - 1))
         slot.restart_at = now + delay
-        how = {"signal": _signal_name(-code)} if code < 0 else {"exit_code": code}
-        log.error("worker-died", worker=slot.index, pid=pid, restart_in_s=delay, **how)
+        self._say("error", "worker-died", worker=slot.index, restart_in_s=delay, **how)
         return True
+
+    def _forget_metrics(self, pid: int) -> None:
+        try:
+            _mark_dead(pid)
+        except OSError as exc:  # its metrics files stay; the restart must not be lost
+            self._trouble("metrics", exc)
+
+    def _say(self, level: str, event: str, **fields: object) -> None:
+        """A line from the loops; a broken log stream is a trouble, not the parent's end."""
+        try:
+            getattr(log, level)(event, **fields)
+        except OSError as exc:
+            self._trouble("log", exc)
+
+    def _send(self, proc: subprocess.Popen, sig: int) -> None:
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            pass  # gone already
+        except OSError as exc:
+            self._trouble("signal", exc)
 
     def _signal_all(self, sig: int) -> None:
         for slot in self.slots:
             if slot.proc is not None and slot.proc.poll() is None:
-                slot.proc.send_signal(sig)
+                self._send(slot.proc, sig)
+
+    def _wait_gone(self, proc: subprocess.Popen, deadline: float) -> bool:
+        """Until the process has exited (reaped) or the deadline; a failed sleep is survived."""
+        while proc.poll() is None:
+            if time.monotonic() >= deadline:
+                return False
+            self._pause(min(TICK, max(0.0, deadline - time.monotonic())))
+        return True
 
     def _stop_all(self) -> None:
         """SIGTERM to every worker, SIGKILL to any still there after stop_seconds."""
@@ -326,14 +437,14 @@ class Parent:
         for slot in self.slots:
             if slot.proc is None:
                 continue
-            try:
-                slot.proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.error("worker-stop-timeout", worker=slot.index, pid=slot.proc.pid, seconds=self.stop_seconds)
-                slot.proc.kill()
-                slot.proc.wait()
-            _mark_dead(slot.proc.pid)
-        log.info("workers-stopped", workers=len(self.slots))
+            if not self._wait_gone(slot.proc, deadline):
+                self._say(
+                    "error", "worker-stop-timeout", worker=slot.index, pid=slot.proc.pid, seconds=self.stop_seconds
+                )
+                self._send(slot.proc, signal.SIGKILL)
+                self._wait_gone(slot.proc, time.monotonic() + KILL_WAIT_SECONDS)
+            self._forget_metrics(slot.proc.pid)
+        self._say("info", "workers-stopped", workers=len(self.slots), troubles=self.troubles)
 
 
 def run_parent(config: Config, config_path: str | None) -> int:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
+import pytest
+import structlog
 from structlog.testing import capture_logs
 
+from agi import logs
+from agi.logs import get_logger
 from agi.supervisor import Jobs, Outage, supervise
 
 
@@ -60,3 +68,81 @@ def test_an_outage_is_logged_once_and_its_end_once():
         outage.ok()
         outage.ok()
     assert [e["event"] for e in logs] == ["thing-failed", "thing-recovered"]
+
+
+@contextmanager
+def broken_log_stream() -> Iterator[None]:
+    """The service's logging (agi.logs.configure) writing to a pipe nobody reads any more: every
+    line raises BrokenPipeError, as when a script that started the service has gone."""
+    saved, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stream = os.fdopen(write_end, "w")
+    logs.configure(stream=stream)
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+        with suppress(OSError):
+            stream.close()
+
+
+async def test_a_job_failing_with_oserror_is_restarted_even_when_no_line_can_be_written():
+    """An OSError (errno 514 as issue 32 saw it) out of a job restarts it; and a log stream that
+    raises must not end the supervisor (it did: the crash line's BrokenPipeError ended the task,
+    and the job was gone for good without a word)."""
+    runs: list[int] = []
+
+    async def job() -> None:
+        runs.append(1)
+        raise OSError(514, "Unknown error 514")
+
+    with broken_log_stream():
+        task = asyncio.create_task(supervise("flaky", job, min_backoff=0.01, max_backoff=0.02))
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(runs) < 4 and not task.done():
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        assert not task.done(), task.exception()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert len(runs) >= 4
+
+
+async def test_jobs_restart_a_job_that_raises_oserror_and_log_it():
+    runs: list[int] = []
+
+    async def job() -> None:
+        runs.append(1)
+        if len(runs) < 3:
+            raise InterruptedError(4, "Interrupted system call")
+        await asyncio.sleep(3600)
+
+    with capture_logs() as logs_seen:
+        jobs = Jobs()
+        jobs.start("sleeper", job)
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(runs) < 3:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        await jobs.stop()
+    assert [(e["event"], e["job"]) for e in logs_seen if e["event"].startswith("job-")] == [
+        ("job-crashed", "sleeper")
+    ] * 2
+    assert len(runs) == 3 and jobs.tasks == []
+
+
+async def test_an_outage_whose_line_cannot_be_written_does_not_end_its_job():
+    with broken_log_stream():
+        outage = Outage(get_logger("grenswacht.test"), "thing")
+        outage.failed(OSError(514, "Unknown error 514"))
+        assert outage.since is not None
+        outage.ok()
+        assert outage.since is None
