@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -438,6 +439,7 @@ class Store:
                 pending += 1
             if ban is not None:
                 pipe.hset(keys.caller(number), mapping=_ban_fields(ban))
+                self._keep_for_ban(pipe, number, ban)
                 pipe.zadd(keys.BANS, {number: ban.until})
                 pending += 1
             if pending >= batch:
@@ -546,21 +548,36 @@ class Store:
         await self.redis.hset(keys.QUARANTINE, f"{kind}:{name}:{at:.3f}", raw)
 
     def _touch(self, pipe, number: str) -> None:
-        pipe.expire(keys.caller(number), self.retention)
+        """A write keeps the caller for the retention from now, and never for less than they
+        had: a ban that ends later set the TTL to its end (``_keep_for_ban``); so does
+        add_incident.lua."""
+        pipe.expire(keys.caller(number), self.retention, nx=True)  # a new key (or one without a TTL)
+        pipe.expire(keys.caller(number), self.retention, gt=True)
+
+    def _ban_ttl(self, ban: Ban) -> int:
+        """The caller's TTL with this ban: the retention, or up to the ban's end if that is later,
+        so a ban longer than the retention keeps refusing until it ends."""
+        return max(self.retention, math.ceil(min(ban.until, MAX_TIME) - time.time()))
+
+    def _keep_for_ban(self, pipe, number: str, ban: Ban) -> None:
+        pipe.expire(keys.caller(number), self._ban_ttl(ban))
 
     async def set_ban(self, number: str, ban: Ban) -> None:
         mapping = _ban_fields(ban)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.caller(number), mapping=mapping)
-            self._touch(pipe, number)
+            self._keep_for_ban(pipe, number, ban)
             await pipe.execute()
         # The bans index lives in another Cluster slot: written after, idempotent.
         await self.redis.zadd(keys.BANS, {number: ban.until})
 
     async def clear_ban(self, number: str) -> bool:
-        removed = bool(await self.redis.hdel(keys.caller(number), *keys.BAN_FIELDS))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.caller(number), *keys.BAN_FIELDS)
+            pipe.expire(keys.caller(number), self.retention)  # no longer kept for the ban's sake
+            removed, _ = await pipe.execute()
         await self.redis.zrem(keys.BANS, number)
-        return removed
+        return bool(removed)
 
     async def banned_numbers(self, now: float, limit: int = 1000) -> list[str]:
         """Numbers whose ban (per the index) ends after ``now``, soonest end first."""
@@ -590,6 +607,8 @@ class Store:
             for number, rec in (await self.load_callers(batch)).items():
                 if rec.ban is not None:
                     await self.redis.zadd(keys.BANS, {number: rec.ban.until})
+                    # Kept until the ban ends (an earlier version kept a banned caller only for the retention).
+                    await self.redis.expire(keys.caller(number), self._ban_ttl(rec.ban), gt=True)
                     bans += 1
                 if rec.allow is not None:
                     await self.redis.zadd(keys.ALLOWS, {number: rec.allow.set_at})
