@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+from structlog.testing import capture_logs
 
 from agi.actions import lists
+from agi.ami.client import AmiClient
+from agi.callbacks import appointments as A
+from agi.callbacks.model import Appointment
+from agi.callbacks.placer import Placer
 from agi.engine import DAY, Allow, Ban, Incident
+from agi.service import build
 from redis_schema import keys
+from redis_schema.store import Store, connect
+from tests.conftest import make_config
 
 N = "+31612345678"
 
@@ -63,3 +73,55 @@ async def test_seeded_and_earlier_long_bans_keep_their_caller_until_they_end(sto
     await store.redis.expire(keys.caller(N), store.retention)
     await store.rebuild_list_indexes()
     assert await store.redis.ttl(keys.caller(N)) >= await _ends_in(store, N)
+
+
+# ---- bug 4: an appointment erased while the placer handles it ends only its own handling ---------
+class ErasedMeanwhile(Store):
+    """The placer's own store; another supervisor's `forget` of ``victim`` lands right after the
+    placer read the appointments (real Redis, real erasure: only the moment is chosen)."""
+
+    def __init__(self, redis, eraser: Store, victim: str):
+        super().__init__(redis)
+        self.eraser, self.victim = eraser, victim
+
+    async def callbacks(self) -> dict[str, str]:
+        found = await super().callbacks()
+        if self.victim:
+            victim, self.victim = self.victim, ""
+            await self.eraser.forget(victim)
+        return found
+
+
+async def test_an_appointment_erased_while_placed_leaves_the_others_alone(redis_server, store):
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam")).timestamp()
+    deps = build(make_config(redis_server.url, callbacks={"caller_id": "+31201234567"}), clock=lambda: now)
+    erased, missed, due = "+31611111111", "+31622222222", "+31633333333"
+
+    def booked(caller: str, minutes_ago: float) -> A.Appointment:
+        return A.new_appointment(
+            caller=caller, agent="PJSIP/1001", queue="support", due=now - minutes_ago * 60, now=now - 3600
+        )
+
+    gone = await A.save_new(store, booked(erased, 40))  # missed, and erased while the placer handles it
+    late = await A.save_new(store, booked(missed, 35))  # missed: marked and reported
+    placed = await A.save_new(store, booked(due, 1))  # due: claimed and placed (AMI is down: a retry)
+    ami = AmiClient("127.0.0.1", 1, "grenswacht", "secret")  # not connected: an attempt fails at once
+    placer = Placer(
+        deps.config, ErasedMeanwhile(connect(redis_server.url), store, erased), ami, deps.logbook, deps.clock
+    )
+    try:
+        with capture_logs() as logs:
+            assert await placer.round() == [placed.id]
+            await placer.wait_calls()
+    finally:
+        await placer.store.close()
+        await deps.store.close()
+    assert await store.callback(gone.id) == ""
+    assert Appointment.load(await store.callback(late.id)).status == "missed"
+    [inc] = (await store.load_caller(missed)).incidents
+    assert inc.category == "callback" and "missed" in inc.note
+    retried = Appointment.load(await store.callback(placed.id))
+    assert (retried.status, retried.attempts, retried.outcome) == ("scheduled", 1, "agent-no-answer")
+    told = [e for e in logs if e["event"] == "callback-changed-meanwhile"]
+    assert [e["id"] for e in told] == [gone.id]
+    assert not [e for e in logs if e["event"] == "callback-placing-failed"]
