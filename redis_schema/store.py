@@ -755,8 +755,16 @@ class Store:
         return last[0][0] if last else "0-0"
 
     # ---- retention and erasure ------------------------------------------------------------
-    async def forget(self, number: str) -> int:
-        """Erase every record of a caller: their hash, index entries, events and stats mentions."""
+    async def forget(self, number: str, timeout: float = 30.0) -> int:
+        """Erase every record of a caller (``erase_caller``), then from Redis's files on disk
+        (``rewrite_persistence``, ``TimeoutError`` after ``timeout`` s: the records are gone by then)."""
+        removed = await self.erase_caller(number)
+        await self.rewrite_persistence(timeout)
+        return removed
+
+    async def erase_caller(self, number: str) -> int:
+        """Erase every record of a caller from Redis's memory: their hash, index entries, callback
+        appointments, events and audit entries. Returns how many records were removed."""
         record = await self.load_caller(number)
         removed = 0
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -778,8 +786,7 @@ class Store:
         removed += await self._forget_in_stream(keys.AUDIT, number)
         # So that no copy of an incident still on its way (the service's journal) brings it back.
         await self.redis.zadd(keys.FORGOTTEN, {_digest(number): time.time()})
-        await self.rewrite_persistence()  # the AOF and RDB files still hold the number until then
-        return removed
+        return removed  # the AOF and RDB files still hold the number until rewrite_persistence
 
     async def rewrite_persistence(self, timeout: float = 30.0) -> list[str]:
         """Have Redis rewrite its files so erased data leaves the disk too; returns what was rewritten.

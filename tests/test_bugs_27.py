@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from agi.service import build
 from redis_schema import keys
 from redis_schema.store import Store, connect
 from tests.conftest import make_config
+from tests.support.redis_server import RedisServer
 
 N = "+31612345678"
 
@@ -125,3 +127,56 @@ async def test_an_appointment_erased_while_placed_leaves_the_others_alone(redis_
     told = [e for e in logs if e["event"] == "callback-changed-meanwhile"]
     assert [e["id"] for e in told] == [gone.id]
     assert not [e for e in logs if e["event"] == "callback-placing-failed"]
+
+
+# ---- bug 3: an erasure whose rewrite on disk is not confirmed in time is audited and said so -----
+REWRITE_SECONDS_PER_KEY = 1  # Redis's own test knob: each key delays an AOF rewrite by this much
+
+
+def slow_rewrite_redis() -> RedisServer:
+    """A real Redis with AOF whose rewrite takes about a second per key (rdb-key-save-delay, in µs)."""
+    delay = str(REWRITE_SECONDS_PER_KEY * 1_000_000)
+    return RedisServer(extra_args=("--appendonly", "yes", "--rdb-key-save-delay", delay)).start()
+
+
+async def seed_for_erasure(store: Store, others: int = 40) -> None:
+    """The caller to erase and ``others`` callers, so the rewrite after the erasure takes ``others`` s."""
+    now = time.time()
+    callers = [(N, [Incident.new(N, "abuse", now, note="shouted")], None)]
+    callers += [(f"+3161{k:07d}", [Incident.new(f"+3161{k:07d}", "abuse", now)], None) for k in range(others)]
+    await store.bulk_load(callers)
+    await store.audit("sup1", "ban", now, number=N)  # an audit entry naming the number: erased too
+
+
+async def test_forget_whose_rewrite_outlasts_the_wait_is_audited_and_says_so(tmp_path):
+    from tests.test_cli import SCRIPT
+
+    server = slow_rewrite_redis()
+    store = build(make_config(server.url)).store
+    cfg = tmp_path / "grenswacht.toml"
+    cfg.write_text(f'[redis]\nurl = "{server.url}"\n')
+    try:
+        await seed_for_erasure(store)
+        out = subprocess.run(
+            [SCRIPT, "--config", str(cfg), "forget", "0612345678", "--yes", "--wait", "0.5", "--actor", "dpo"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and out.stdout == ""
+        assert out.stderr == (
+            "grenswacht: erased: 2 record(s) removed, but durability not confirmed within 0.5 s: Redis is still "
+            "rewriting its files on disk, which may hold the number until then; run forget again later.\n"
+        )
+        assert (await store.load_caller(N)).incidents == ()
+        audit = [(e["actor"], e["action"], e.get("records"), e.get("wait")) for e in await store.audit_entries()]
+        assert audit == [("dpo", "forget", "2", None), ("dpo", "forget-not-on-disk", None, "0.5 s")]
+        bad = subprocess.run(
+            [SCRIPT, "--config", str(cfg), "forget", "0612345678", "--yes", "--wait", "0"],
+            capture_output=True,
+            text=True,
+        )
+        assert (bad.returncode, bad.stderr) == (2, "grenswacht: --wait must be more than 0 and at most 3600 seconds.\n")
+    finally:
+        await store.close()
+        server.cleanup()

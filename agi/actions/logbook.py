@@ -17,6 +17,7 @@ from redis_schema.store import Store, incident_dict
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
 _ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
 MAX_NOTE = 2000
+ERASE_WAIT_SECONDS = 30.0  # how long an erasure waits for Redis to rewrite its files on disk
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,34 @@ async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dic
     return items
 
 
-async def erase(store: Store, number: str, confirmation: str, actor: str, now: float) -> int:
-    """Erase every record of a caller; ``confirmation`` must repeat the number exactly."""
+class ErasedNotOnDisk(ActionError):
+    """The records are erased, but Redis did not confirm in time that its files on disk no longer hold them."""
+
+    def __init__(self, removed: int, wait: float) -> None:
+        super().__init__(
+            f"erased: {removed} record(s) removed, but durability not confirmed within {wait:g} s: Redis is "
+            "still rewriting its files on disk, which may hold the number until then; run forget again later."
+        )
+        self.removed, self.wait = removed, wait
+
+
+async def erase(store: Store, number: str, confirmation: str, actor: str, now: float, wait: float | None = None) -> int:
+    """Erase every record of a caller; ``confirmation`` must repeat the number exactly.
+
+    The erasure is audited as soon as the records are gone, before Redis rewrites its files
+    (waiting up to ``wait`` seconds, default ``ERASE_WAIT_SECONDS``); when that is not confirmed
+    in time, :class:`ErasedNotOnDisk` says so (an ActionError: one sentence, CLI exit code 2).
+    """
     if confirmation.strip() != number:
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
-    removed = await store.forget(number)
+    wait = ERASE_WAIT_SECONDS if wait is None else wait
+    removed = await store.erase_caller(number)
     await store.audit(actor, "forget", now, records=removed)  # the entry keeps no number
+    try:
+        await store.rewrite_persistence(wait)
+    except TimeoutError:
+        await store.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
+        raise ErasedNotOnDisk(removed, wait) from None
     return removed
 
 
