@@ -665,6 +665,23 @@ class Store:
         """Incident ids from newest to oldest between ``end`` and ``start`` (scores), one page of the index."""
         return await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, end, start, start=offset, num=count)
 
+    async def incident_index(
+        self, start: float | str, end: float | str, after: tuple[float, str] | None, count: int
+    ) -> list[tuple[str, float]]:
+        """Up to ``count`` (id, time) of the logbook index from newest to oldest between ``end`` and
+        ``start`` (scores), strictly after the entry ``after`` (time, id) in that order: a cursor
+        that stays put when newer incidents arrive."""
+        if after is None:
+            return await self.redis.zrevrangebyscore(
+                keys.INCIDENTS_BY_TIME, end, start, start=0, num=count, withscores=True
+            )
+        at, last = after
+        # Entries of the same time come newest id first: those up to ``last`` were read already.
+        ties = await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, at, at)
+        return await self.redis.zrevrangebyscore(
+            keys.INCIDENTS_BY_TIME, at, start, start=sum(i >= last for i in ties), num=count, withscores=True
+        )
+
     async def incidents_by_id(self, ids: list[str]) -> list[Incident]:
         """The incidents with these ids (owner index, then one HGETALL per caller), in the order given."""
         owners = await self.owners(ids)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from agi.actions import lists
+from agi.actions import lists, logbook
 from agi.ami.client import AmiClient
 from agi.callbacks import appointments as A
 from agi.callbacks.model import Appointment
@@ -180,3 +180,35 @@ async def test_forget_whose_rewrite_outlasts_the_wait_is_audited_and_says_so(tmp
     finally:
         await store.close()
         server.cleanup()
+
+
+# ---- bug 5: a rare match past the scan budget is reached through the next page -------------------
+BUDGET = 20_000  # the index entries one logbook page reads at most (logbook.query's max_scan)
+
+
+async def seed_past_the_budget(store: Store, now: float) -> str:
+    """BUDGET + 3000 incidents in the index (pipelined), and one rare match older than a page's scan reaches
+    (before the fix the last batch could overshoot the budget by up to 2,000 entries)."""
+    common = [
+        (f"+3162{k:07d}", [Incident.new(f"+3162{k:07d}", "abuse", now - k, agent="PJSIP/common")], None)
+        for k in range(BUDGET + 3000)
+    ]
+    rare = Incident.new("+31699999999", "threat", now - BUDGET - 2500.5, agent="PJSIP/rare")
+    await store.bulk_load([*common, ("+31699999999", [rare], None)])
+    assert await store.redis.zcard(keys.INCIDENTS_BY_TIME) == BUDGET + 3001
+    return rare.id
+
+
+async def test_a_rare_match_past_the_scan_budget_is_on_the_next_page(store):
+    now = time.time()
+    rare = await seed_past_the_budget(store, now)
+    f = logbook.Filters(agent="rare")
+    first = await logbook.query(store, f, 1, 50)
+    assert (first.items, first.more) == ([], True)  # nothing within the budget, but the scan is not done
+    second = await logbook.query(store, f, 2, 50, after=logbook.position(first.after))
+    assert ([i.id for i in second.items], second.more, second.after) == ([rare], False, "")
+    # Unfiltered pages continue where the previous one ended, by position as by page number.
+    top = await logbook.query(store, logbook.Filters(), 1, 50)
+    assert top.more and len(top.items) == 50
+    nxt = await logbook.query(store, logbook.Filters(), 2, 50, after=logbook.position(top.after))
+    assert [i.id for i in nxt.items] == [i.id for i in (await logbook.query(store, logbook.Filters(), 2, 50)).items]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
 from agi.actions import logbook, users
@@ -9,7 +11,9 @@ from agi.service import build_store
 from console.app import COOKIE, create_app
 from tests.conftest import make_config
 from tests.console.conftest import PASSWORD, Client, logged_in
-from tests.test_bugs_27 import N, seed_for_erasure, slow_rewrite_redis
+from tests.test_bugs_27 import N, seed_for_erasure, seed_past_the_budget, slow_rewrite_redis
+
+NEXT = re.compile(r'<a href="(/logbook\?[^"]*)">Volgende')
 
 
 async def test_a_removed_then_re_added_user_does_not_revive_an_old_session(admin, app, store):
@@ -55,3 +59,16 @@ async def test_an_erasure_whose_rewrite_outlasts_the_wait_is_audited_and_shown_i
     finally:
         await store.close()
         server.cleanup()
+
+
+async def test_the_logbook_offers_more_when_a_sparse_filter_outruns_the_scan_budget(sup, store):
+    """Bug 5: a rare match past one page's scan is reached through the page's "next" link."""
+    await seed_past_the_budget(store, time.time())
+    first = (await sup.get("/logbook?agent=rare")).text
+    assert "+31699999999" not in first
+    [link] = NEXT.findall(first)  # "Volgende": more may match past where this page's scan stopped
+    assert "agent=rare" in link and "after=" in link
+    second = (await sup.get(html.unescape(link))).text
+    assert "+31699999999" in second and not NEXT.findall(second)
+    r = await sup.get("/logbook?agent=rare&after=yesterday")
+    assert r.status_code == 400 and "is not a position in the logbook" in html.unescape(r.text)
