@@ -547,7 +547,7 @@ class Store:
         """Set a malformed entry aside where an operator can look at it (never on the call path)."""
         await self.redis.hset(keys.QUARANTINE, f"{kind}:{name}:{at:.3f}", raw)
 
-    def _touch(self, pipe, number: str) -> None:
+    def _touch(self, pipe: Any, number: str) -> None:
         """A write keeps the caller for the retention from now, and never for less than they
         had: a ban that ends later set the TTL to its end (``_keep_for_ban``); so does
         add_incident.lua."""
@@ -559,7 +559,7 @@ class Store:
         so a ban longer than the retention keeps refusing until it ends."""
         return max(self.retention, math.ceil(min(ban.until, MAX_TIME) - time.time()))
 
-    def _keep_for_ban(self, pipe, number: str, ban: Ban) -> None:
+    def _keep_for_ban(self, pipe: Any, number: str, ban: Ban) -> None:
         pipe.expire(keys.caller(number), self._ban_ttl(ban))
 
     async def set_ban(self, number: str, ban: Ban) -> None:
@@ -671,16 +671,16 @@ class Store:
         """Up to ``count`` (id, time) of the logbook index from newest to oldest between ``end`` and
         ``start`` (scores), strictly after the entry ``after`` (time, id) in that order: a cursor
         that stays put when newer incidents arrive."""
-        if after is None:
-            return await self.redis.zrevrangebyscore(
-                keys.INCIDENTS_BY_TIME, end, start, start=0, num=count, withscores=True
-            )
-        at, last = after
-        # Entries of the same time come newest id first: those up to ``last`` were read already.
-        ties = await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, at, at)
-        return await self.redis.zrevrangebyscore(
-            keys.INCIDENTS_BY_TIME, at, start, start=sum(i >= last for i in ties), num=count, withscores=True
+        top, skip = end, 0
+        if after is not None:
+            top, last = after
+            # Entries of the same time come newest id first: those down to ``last`` were read already.
+            ties = await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, top, top)
+            skip = sum(str(i) >= last for i in ties)
+        rows = await self.redis.zrevrangebyscore(
+            keys.INCIDENTS_BY_TIME, top, start, start=skip, num=count, withscores=True
         )
+        return [(str(iid), float(at)) for iid, at in rows]
 
     async def incidents_by_id(self, ids: list[str]) -> list[Incident]:
         """The incidents with these ids (owner index, then one HGETALL per caller), in the order given."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from agi.actions import lists, logbook
@@ -82,7 +83,7 @@ class ErasedMeanwhile(Store):
     """The placer's own store; another supervisor's `forget` of ``victim`` lands right after the
     placer read the appointments (real Redis, real erasure: only the moment is chosen)."""
 
-    def __init__(self, redis, eraser: Store, victim: str):
+    def __init__(self, redis: Redis, eraser: Store, victim: str) -> None:
         super().__init__(redis)
         self.eraser, self.victim = eraser, victim
 
@@ -212,3 +213,17 @@ async def test_a_rare_match_past_the_scan_budget_is_on_the_next_page(store):
     assert top.more and len(top.items) == 50
     nxt = await logbook.query(store, logbook.Filters(), 2, 50, after=logbook.position(top.after))
     assert [i.id for i in nxt.items] == [i.id for i in (await logbook.query(store, logbook.Filters(), 2, 50)).items]
+
+
+async def test_positions_page_through_incidents_of_the_same_time_once_each(store):
+    at = time.time()
+    ids = {(await store.add_incident(Incident.new(f"+3161000000{k}", "abuse", at)))[0] for k in range(5)}
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await logbook.query(store, logbook.Filters(category="abuse"), 1, 2, after=after)
+        seen += [i.id for i in page.items]
+        if not page.more:
+            break
+        after = logbook.position(page.after)
+    assert sorted(seen) == sorted(ids) and len(seen) == 5
