@@ -373,16 +373,17 @@ class Console:
         try:
             f = self.filters(q)
             page = int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1
+            after = logbook.position(q.get("after", ""))  # where a "next" link continues a sparse filter
         except ActionError as exc:
             return self.show(
                 ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="", categories=self.categories()
             )
-        result = await logbook.query(self.store, f, page, 50)
+        result = await logbook.query(self.store, f, page, 50, after=after)
         if fmt:
             items = [incident_dict(i.caller, i) for i in result.items]
             await self.store.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
             return _download(items, fmt, f"logbook-p{page}")
-        qs = urlencode({k: v for k, v in q.items() if k != "page" and v})
+        qs = urlencode({k: v for k, v in q.items() if k not in ("page", "after") and v})
         return self.show(ctx, "logbook.html", page=result, q=q, qs=qs, categories=self.categories())
 
     def categories(self) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -438,6 +439,7 @@ class Store:
                 pending += 1
             if ban is not None:
                 pipe.hset(keys.caller(number), mapping=_ban_fields(ban))
+                self._keep_for_ban(pipe, number, ban)
                 pipe.zadd(keys.BANS, {number: ban.until})
                 pending += 1
             if pending >= batch:
@@ -545,22 +547,37 @@ class Store:
         """Set a malformed entry aside where an operator can look at it (never on the call path)."""
         await self.redis.hset(keys.QUARANTINE, f"{kind}:{name}:{at:.3f}", raw)
 
-    def _touch(self, pipe, number: str) -> None:
-        pipe.expire(keys.caller(number), self.retention)
+    def _touch(self, pipe: Any, number: str) -> None:
+        """A write keeps the caller for the retention from now, and never for less than they
+        had: a ban that ends later set the TTL to its end (``_keep_for_ban``); so does
+        add_incident.lua."""
+        pipe.expire(keys.caller(number), self.retention, nx=True)  # a new key (or one without a TTL)
+        pipe.expire(keys.caller(number), self.retention, gt=True)
+
+    def _ban_ttl(self, ban: Ban) -> int:
+        """The caller's TTL with this ban: the retention, or up to the ban's end if that is later,
+        so a ban longer than the retention keeps refusing until it ends."""
+        return max(self.retention, math.ceil(min(ban.until, MAX_TIME) - time.time()))
+
+    def _keep_for_ban(self, pipe: Any, number: str, ban: Ban) -> None:
+        pipe.expire(keys.caller(number), self._ban_ttl(ban))
 
     async def set_ban(self, number: str, ban: Ban) -> None:
         mapping = _ban_fields(ban)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.caller(number), mapping=mapping)
-            self._touch(pipe, number)
+            self._keep_for_ban(pipe, number, ban)
             await pipe.execute()
         # The bans index lives in another Cluster slot: written after, idempotent.
         await self.redis.zadd(keys.BANS, {number: ban.until})
 
     async def clear_ban(self, number: str) -> bool:
-        removed = bool(await self.redis.hdel(keys.caller(number), *keys.BAN_FIELDS))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(keys.caller(number), *keys.BAN_FIELDS)
+            pipe.expire(keys.caller(number), self.retention)  # no longer kept for the ban's sake
+            removed, _ = await pipe.execute()
         await self.redis.zrem(keys.BANS, number)
-        return removed
+        return bool(removed)
 
     async def banned_numbers(self, now: float, limit: int = 1000) -> list[str]:
         """Numbers whose ban (per the index) ends after ``now``, soonest end first."""
@@ -590,6 +607,8 @@ class Store:
             for number, rec in (await self.load_callers(batch)).items():
                 if rec.ban is not None:
                     await self.redis.zadd(keys.BANS, {number: rec.ban.until})
+                    # Kept until the ban ends (an earlier version kept a banned caller only for the retention).
+                    await self.redis.expire(keys.caller(number), self._ban_ttl(rec.ban), gt=True)
                     bans += 1
                 if rec.allow is not None:
                     await self.redis.zadd(keys.ALLOWS, {number: rec.allow.set_at})
@@ -645,6 +664,23 @@ class Store:
     async def incident_page(self, start: float | str, end: float | str, offset: int, count: int) -> list[str]:
         """Incident ids from newest to oldest between ``end`` and ``start`` (scores), one page of the index."""
         return await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, end, start, start=offset, num=count)
+
+    async def incident_index(
+        self, start: float | str, end: float | str, after: tuple[float, str] | None, count: int
+    ) -> list[tuple[str, float]]:
+        """Up to ``count`` (id, time) of the logbook index from newest to oldest between ``end`` and
+        ``start`` (scores), strictly after the entry ``after`` (time, id) in that order: a cursor
+        that stays put when newer incidents arrive."""
+        top, skip = end, 0
+        if after is not None:
+            top, last = after
+            # Entries of the same time come newest id first: those down to ``last`` were read already.
+            ties = await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, top, top)
+            skip = sum(str(i) >= last for i in ties)
+        rows = await self.redis.zrevrangebyscore(
+            keys.INCIDENTS_BY_TIME, top, start, start=skip, num=count, withscores=True
+        )
+        return [(str(iid), float(at)) for iid, at in rows]
 
     async def incidents_by_id(self, ids: list[str]) -> list[Incident]:
         """The incidents with these ids (owner index, then one HGETALL per caller), in the order given."""
@@ -736,8 +772,16 @@ class Store:
         return last[0][0] if last else "0-0"
 
     # ---- retention and erasure ------------------------------------------------------------
-    async def forget(self, number: str) -> int:
-        """Erase every record of a caller: their hash, index entries, events and stats mentions."""
+    async def forget(self, number: str, timeout: float = 30.0) -> int:
+        """Erase every record of a caller (``erase_caller``), then from Redis's files on disk
+        (``rewrite_persistence``, ``TimeoutError`` after ``timeout`` s: the records are gone by then)."""
+        removed = await self.erase_caller(number)
+        await self.rewrite_persistence(timeout)
+        return removed
+
+    async def erase_caller(self, number: str) -> int:
+        """Erase every record of a caller from Redis's memory: their hash, index entries, callback
+        appointments, events and audit entries. Returns how many records were removed."""
         record = await self.load_caller(number)
         removed = 0
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -759,8 +803,7 @@ class Store:
         removed += await self._forget_in_stream(keys.AUDIT, number)
         # So that no copy of an incident still on its way (the service's journal) brings it back.
         await self.redis.zadd(keys.FORGOTTEN, {_digest(number): time.time()})
-        await self.rewrite_persistence()  # the AOF and RDB files still hold the number until then
-        return removed
+        return removed  # the AOF and RDB files still hold the number until rewrite_persistence
 
     async def rewrite_persistence(self, timeout: float = 30.0) -> list[str]:
         """Have Redis rewrite its files so erased data leaves the disk too; returns what was rewritten.

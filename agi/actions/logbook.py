@@ -12,11 +12,12 @@ from agi.callbacks.model import Appointment
 from agi.config import Config
 from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.screening import screen
-from redis_schema.store import Store, incident_dict
+from redis_schema.store import MAX_TIME, Store, incident_dict
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
 _ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
 MAX_NOTE = 2000
+ERASE_WAIT_SECONDS = 30.0  # how long an erasure waits for Redis to rewrite its files on disk
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,25 @@ class Page:
     items: list[Incident] = field(default_factory=list)
     page: int = 1
     more: bool = False
+    after: str = ""  # where the next page continues (``position``); "" when there is none
+
+
+def position(raw: str) -> tuple[float, str] | None:
+    """A logbook position as the console's links carry it ("<time>_<incident id>"); "" is the newest."""
+    if not raw:
+        return None
+    at, _, iid = raw.partition("_")
+    try:
+        when = float(at)
+    except ValueError:
+        when = float("nan")
+    if not (0 <= when < MAX_TIME and _ID.match(iid)):
+        raise ActionError(f"{raw[:60]!r} is not a position in the logbook.")
+    return when, iid
+
+
+def _position_str(at: float, iid: str) -> str:
+    return f"{at!r}_{iid}"
 
 
 def incident_id(raw: str) -> str:
@@ -73,33 +93,54 @@ def matches(inc: Incident, f: Filters) -> bool:
     )
 
 
-async def query(store: Store, f: Filters, page: int = 1, per_page: int = 50, max_scan: int = 20_000) -> Page:
+async def query(
+    store: Store,
+    f: Filters,
+    page: int = 1,
+    per_page: int = 50,
+    max_scan: int = 20_000,
+    after: tuple[float, str] | None = None,
+) -> Page:
     """One page of incidents, newest first. Reads the time index in batches and stops at a full page.
 
-    ``max_scan`` bounds the index entries read for one page when filters match rarely.
+    ``after`` (a ``position``): the page begins after that index entry, else at the newest,
+    ``page - 1`` pages in. ``max_scan`` bounds the index entries read for one page when filters
+    match rarely; when it runs out first, the page holds what was found, ``more`` is set and
+    ``after`` is where the next page continues the scan, so no match is ever out of reach.
     """
     page = max(1, page)
-    want, skip = per_page + 1, (page - 1) * per_page
+    skip = 0 if after is not None else (page - 1) * per_page
+    want = skip + per_page + 1
     if f.caller:
         items = [i for i in reversed((await store.load_caller(f.caller)).incidents) if matches(i, f)]
         chunk = items[skip : skip + want]
         return Page(chunk[:per_page], page, len(chunk) > per_page)
     lo = f.since if f.since is not None else "-inf"
     hi = f"({f.until}" if f.until is not None else "+inf"
-    out: list[Incident] = []
-    offset, batch, seen = 0, skip + want, 0  # unfiltered: one read of exactly the page; filtered: growing
-    while len(out) < skip + want and seen < max_scan:
-        ids = await store.incident_page(lo, hi, offset, batch)
-        if not ids:
+    out: list[tuple[Incident, float]] = []
+    batch, seen, ended = want, 0, False  # unfiltered: one read of exactly the page; filtered: growing
+    while len(out) < want and seen < max_scan:
+        count = min(batch, max_scan - seen)
+        rows = await store.incident_index(lo, hi, after, count)
+        if not rows:
+            ended = True
             break
-        offset += len(ids)
-        seen += len(ids)
-        out += [i for i in await store.incidents_by_id(ids) if matches(i, f)]
-        if len(ids) < batch:
+        seen += len(rows)
+        after = rows[-1][1], rows[-1][0]  # (time, id) of the last entry read
+        found = {i.id: i for i in await store.incidents_by_id([iid for iid, _ in rows])}
+        out += [(found[iid], at) for iid, at in rows if iid in found and matches(found[iid], f)]
+        if len(rows) < count:
+            ended = True
             break
         batch = min(batch * 2, 2000)
-    chunk = out[skip : skip + want]
-    return Page(chunk[:per_page], page, len(chunk) > per_page)
+    shown = out[skip : skip + per_page]
+    if len(out) > skip + per_page:  # a full page, and at least one more match
+        inc, at = shown[-1]
+        return Page([i for i, _ in shown], page, True, _position_str(at, inc.id))
+    if ended or after is None:
+        return Page([i for i, _ in shown], page, False)
+    # The scan budget ran out before the end of the index: more may match after where it stopped.
+    return Page([i for i, _ in shown], page, True, _position_str(*after))
 
 
 async def get(store: Store, iid: str) -> Incident:
@@ -162,12 +203,34 @@ async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dic
     return items
 
 
-async def erase(store: Store, number: str, confirmation: str, actor: str, now: float) -> int:
-    """Erase every record of a caller; ``confirmation`` must repeat the number exactly."""
+class ErasedNotOnDisk(ActionError):
+    """The records are erased, but Redis did not confirm in time that its files on disk no longer hold them."""
+
+    def __init__(self, removed: int, wait: float) -> None:
+        super().__init__(
+            f"erased: {removed} record(s) removed, but durability not confirmed within {wait:g} s: Redis is "
+            "still rewriting its files on disk, which may hold the number until then; run forget again later."
+        )
+        self.removed, self.wait = removed, wait
+
+
+async def erase(store: Store, number: str, confirmation: str, actor: str, now: float, wait: float | None = None) -> int:
+    """Erase every record of a caller; ``confirmation`` must repeat the number exactly.
+
+    The erasure is audited as soon as the records are gone, before Redis rewrites its files
+    (waiting up to ``wait`` seconds, default ``ERASE_WAIT_SECONDS``); when that is not confirmed
+    in time, :class:`ErasedNotOnDisk` says so (an ActionError: one sentence, CLI exit code 2).
+    """
     if confirmation.strip() != number:
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
-    removed = await store.forget(number)
+    wait = ERASE_WAIT_SECONDS if wait is None else wait
+    removed = await store.erase_caller(number)
     await store.audit(actor, "forget", now, records=removed)  # the entry keeps no number
+    try:
+        await store.rewrite_persistence(wait)
+    except TimeoutError:
+        await store.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
+        raise ErasedNotOnDisk(removed, wait) from None
     return removed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -26,7 +27,7 @@ _DUMMY = _hasher.hash("grenswacht-no-such-user")
 class User:
     name: str
     role: str
-    gen: int  # bumped on a password change or removal: ends every session of the user
+    gen: int  # random when added, bumped on a password change: ends every session of the user
     created_at: float
     created_by: str
     hash: str = ""
@@ -53,6 +54,12 @@ def _parse(name: str, raw: str) -> User | None:
         return None
 
 
+def fresh_generation() -> int:
+    """A new account's session generation: random, so a session of an earlier account of the same
+    name (removed, then added again) never matches it. Below 2**53: exact in any JSON reader."""
+    return secrets.randbelow(2**53)
+
+
 def _dump(u: User) -> str:
     return json.dumps({"role": u.role, "gen": u.gen, "at": u.created_at, "by": u.created_by, "hash": u.hash})
 
@@ -63,7 +70,7 @@ async def add(store: Store, name: str, role: str, password: str, actor: str, now
         raise ActionError(f"the role must be {' or '.join(ROLES)}.")
     if await store.user(name):
         raise ActionError(f"user {name} already exists.")
-    user = User(name, role, 0, now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
+    user = User(name, role, fresh_generation(), now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
     await store.put_user(name, _dump(user))
     await store.audit(actor, "user-add", now, user=name, role=role)
     return user

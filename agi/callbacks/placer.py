@@ -23,8 +23,8 @@ from redis.exceptions import RedisError
 
 from agi.ami.client import AmiClient, AmiError, check_action
 from agi.callbacks import rules as R
-from agi.callbacks.appointments import load_all, update
-from agi.callbacks.model import CALLING, CANCELLED, DONE, FAILED, Appointment
+from agi.callbacks.appointments import Conflict, NotFound, load_all, update
+from agi.callbacks.model import CALLING, CANCELLED, DONE, FAILED, Appointment, BadAppointment
 from agi.config import Config
 from agi.incidents import Logbook
 from agi.logs import get_logger
@@ -82,6 +82,14 @@ async def originate(ami: AmiClient, fields: dict[str, str], ring_seconds: int) -
     return dict(resp).get("Response") == "Success"
 
 
+# An appointment that a forget or a purge erased, or that kept changing, while it was handled.
+GONE = (NotFound, Conflict, BadAppointment)
+
+
+def _log_gone(appointment_id: str, exc: Exception) -> None:
+    log.info("callback-changed-meanwhile", id=appointment_id[:32], problem=str(exc)[:120])
+
+
 class Placer:
     def __init__(
         self,
@@ -117,30 +125,43 @@ class Placer:
                 task.cancel()
 
     async def round(self) -> list[str]:
-        """One pass; returns the ids claimed for placing (their calls run as tasks)."""
+        """One pass; returns the ids claimed for placing (their calls run as tasks).
+
+        An appointment erased or changed meanwhile (a forget, a purge, an operator) ends only its
+        own handling, logged once: the others in this round, and the calls in flight, go on.
+        """
         now = self.clock()
         started = []
         for appt in await load_all(self.store):
-            what = R.decide(self.rules, appt, now)
-            if what == R.MISS:
-                await self._finish(appt, lambda a: R.missed(a, now) if R.decide(self.rules, a, now) == R.MISS else None)
-            elif what == R.EXPIRED:
-                await self._finish(
-                    appt,
-                    lambda a: (
-                        replace(a, status=FAILED, outcome="interrupted", claim="", lease=0.0, updated=now)
-                        if R.decide(self.rules, a, now) == R.EXPIRED
-                        else None
-                    ),
-                )
-            elif what == R.PLACE:
-                claimed = await self._claim(appt, now)
-                if claimed is not None:
-                    started.append(claimed.id)
-                    task = asyncio.get_running_loop().create_task(self._place(claimed))
-                    self._calls.add(task)
-                    task.add_done_callback(self._call_done)
+            try:
+                claimed = await self._handle(appt, now)
+            except GONE as exc:
+                _log_gone(appt.id, exc)
+                continue
+            if claimed is not None:
+                started.append(claimed.id)
+                task = asyncio.get_running_loop().create_task(self._place(claimed))
+                self._calls.add(task)
+                task.add_done_callback(self._call_done)
         return started
+
+    async def _handle(self, appt: Appointment, now: float) -> Appointment | None:
+        """What is due for one appointment; returns it when claimed for placing."""
+        what = R.decide(self.rules, appt, now)
+        if what == R.MISS:
+            await self._finish(appt, lambda a: R.missed(a, now) if R.decide(self.rules, a, now) == R.MISS else None)
+        elif what == R.EXPIRED:
+            await self._finish(
+                appt,
+                lambda a: (
+                    replace(a, status=FAILED, outcome="interrupted", claim="", lease=0.0, updated=now)
+                    if R.decide(self.rules, a, now) == R.EXPIRED
+                    else None
+                ),
+            )
+        elif what == R.PLACE:
+            return await self._claim(appt, now)
+        return None
 
     def _call_done(self, task: asyncio.Task) -> None:
         self._calls.discard(task)
@@ -182,7 +203,10 @@ class Placer:
             except AmiError as exc:
                 log.warning("callback-originate-failed", id=appt.id, channel=channel, error=str(exc)[:120])
             log.info("callback-agent-no-answer", id=appt.id, channel=channel)
-        await report_outcome(self, appt.id, AGENT_NO_ANSWER, self.token)
+        try:
+            await report_outcome(self, appt.id, AGENT_NO_ANSWER, self.token)
+        except GONE as exc:
+            _log_gone(appt.id, exc)
 
     async def _finish(self, appt: Appointment, change) -> None:
         new = await update(self.store, appt.id, change)

@@ -55,8 +55,10 @@ async def forget_cmd(args, config: Config) -> int:
     number = number_arg(args.number, config, valid=False)
     if not args.yes:
         raise UsageError(f"forget erases every record of {number} for good; repeat with --yes to confirm.")
+    if not 0 < args.wait <= 3600:
+        raise UsageError("--wait must be more than 0 and at most 3600 seconds.")
     async with open_store(config) as store:
-        removed = await logbook.erase(store, number, number, actor(args), time.time())
+        removed = await logbook.erase(store, number, number, actor(args), time.time(), args.wait)
     print(f"erased: {removed} record(s) removed")
     return 0
 
@@ -121,6 +123,13 @@ def register(sub) -> None:
     p = add_command(sub, "forget", "erase every record of a caller (GDPR erasure)", forget_cmd)
     p.add_argument("number")
     p.add_argument("--yes", action="store_true", help="confirm the erasure")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=logbook.ERASE_WAIT_SECONDS,
+        metavar="SECONDS",
+        help="how long to wait for Redis to rewrite its files on disk (default 30)",
+    )
     p.add_argument("--actor")
     p = add_command(sub, "purge", "drop incidents past the retention period now", purge_cmd)
     p.add_argument("--actor")

@@ -9,7 +9,7 @@
 -- ARGV[1]  incident id
 -- ARGV[2]  linkedid used for de-duplication ('' = only the id de-duplicates)
 -- ARGV[3]  source (key, handover, cli)
--- ARGV[4]  retention TTL in seconds for the caller hash
+-- ARGV[4]  retention TTL in seconds for the caller hash (a longer TTL, a ban's, is kept)
 -- ARGV[5..] suffix, value pairs ("t", "1763800000", "c", "abuse", ...)
 -- Returns {stored incident id, its time, 1 if created by this call else 0}
 local key, id, linkedid, source, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -33,5 +33,7 @@ for i = 5, #ARGV, 2 do
   redis.call('HSET', key, n .. '.' .. ARGV[i], ARGV[i + 1])
   if ARGV[i] == 't' then at = ARGV[i + 1] end
 end
-redis.call('EXPIRE', key, ttl)
+-- The retention from now, never shortened: a ban ending later keeps the caller until its end.
+redis.call('EXPIRE', key, ttl, 'NX')
+redis.call('EXPIRE', key, ttl, 'GT')
 return {id, at, 1}
