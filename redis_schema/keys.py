@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "gw:"
 
 
@@ -22,13 +24,18 @@ EVENTS = PREFIX + "events"  # STREAM logbook event log (incidents, for wallboard
 AUDIT = PREFIX + "audit"  # STREAM audit trail of every change
 COOLDOWNS = PREFIX + "cooldowns"  # HASH agent interface -> JSON cool-down state (one key: atomic)
 CALLBACKS = PREFIX + "callbacks"  # HASH appointment id -> JSON appointment (one key: compare-and-set)
-FORGOTTEN = PREFIX + "forgotten"  # ZSET sha256(number) -> time of the erasure (see SCHEMA.md)
+FORGOTTEN = PREFIX + "forgotten"  # ZSET forgotten_member(number) -> time of the erasure (see SCHEMA.md)
 OLD_COOLDOWN_DUE = PREFIX + "cooldown:due"  # before 0.2: migrated into COOLDOWNS at start
 OLD_COOLDOWN_STATE = PREFIX + "cooldown:state"
 QUARANTINE = PREFIX + "quarantine"  # HASH "<kind>:<name>:<time>" -> a malformed entry set aside
 BANS = PREFIX + "bans"  # ZSET number -> ban end (epoch s): the bans page never SCANs callers
 ALLOWS = PREFIX + "allows"  # ZSET number -> when it was allowlisted (the allowlist page)
 USERS = PREFIX + "users"  # HASH console user name -> JSON {role, hash, gen, at, by}
+
+
+def forgotten_member(number: str) -> str:
+    """A number's member in FORGOTTEN: its SHA-256, so the record of an erasure holds no number."""
+    return hashlib.sha256(number.encode()).hexdigest()
 
 
 def login_failures(who: str) -> str:

@@ -7,7 +7,6 @@ Values read back are checked: a malformed field is skipped and logged, never a c
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -235,7 +234,7 @@ def _fmt(value: Any) -> str:
 
 
 def _digest(number: str) -> str:
-    return hashlib.sha256(number.encode()).hexdigest()
+    return keys.forgotten_member(number)
 
 
 def _lua(name: str) -> str:
@@ -417,6 +416,11 @@ class Store:
     async def forgotten_since(self, number: str) -> float | None:
         """When this number was last erased (kept ``unconfirmed_keep_hours``), else None."""
         return _num(await self.redis.zscore(keys.FORGOTTEN, _digest(number)))
+
+    async def erasures_since(self, since: float) -> dict[str, float]:
+        """Erasures recorded at or after ``since``: ``keys.forgotten_member(number)`` -> when."""
+        found = await self.redis.zrangebyscore(keys.FORGOTTEN, since, "+inf", withscores=True)
+        return {member: float(at) for member, at in found}
 
     async def bulk_load(self, callers: Iterable[tuple[str, list[Incident], Ban | None]], batch: int = 2000) -> int:
         """Load many callers' histories, pipelined, through the same Lua write as a key press.

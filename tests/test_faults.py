@@ -206,3 +206,34 @@ async def test_a_stopped_service_stops_within_bounds_with_open_connections(setup
         except ConnectionResetError:
             pass
         writer.close()
+
+
+async def test_forget_reaches_every_file_the_service_writes(setup):
+    """Erasure from the CLI (another process) takes the number out of the running service's files
+    at once: its journal (where a Redis without persistence keeps every incident for 72 hours),
+    the journal's history lines, its poison file, the temporary files, and its log."""
+    redis, svc, port, tmp = setup
+    results = await presses(port, 0, 5)
+    assert all(status == "logged" for _, status, _ in results), results
+    journal = tmp / "state" / "journal.jsonl"
+    assert CALLER.encode() in journal.read_bytes()  # pending: Redis cannot confirm it is on disk
+    # A line set aside for an operator names the number too.
+    (tmp / "state" / "journal.jsonl.poison").write_bytes(b'{"op":"add","caller":"' + CALLER.encode() + b'"\n')
+    with open(svc.log_path, "rb") as f:
+        f.seek(0, 2)
+        log_start = f.tell()
+    erased = subprocess.run(
+        [sys.executable, "-m", "agi", "--config", str(svc.config_path), "forget", CALLER, "--yes"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
+    assert erased.returncode == 0, erased.stderr
+    deadline = time.monotonic() + 20  # the service checks for erasures every second
+    while b'"journal-erased"' not in svc.log_path.read_bytes()[log_start:] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    forms = (CALLER, CALLER.lstrip("+"), "0" + CALLER[3:])  # E.164, digits, national
+    files = [p for p in tmp.rglob("*") if p.is_file()]
+    assert journal in files and svc.log_path in files
+    found = {str(p): form for p in files for form in forms if form.encode() in p.read_bytes()}
+    assert not found, found
