@@ -10,7 +10,31 @@ PREFIX = "gw:"
 # Per caller: one hash holding the caller's incidents, ban, allowlist entry and warning.
 # The {hash tag} keeps every key of one caller in one Redis Cluster slot.
 def caller(number: str) -> str:
+    """The caller's hash; for a ``home`` of a withheld caller's key press, that press's own hash."""
+    if number.startswith(WITHHELD_HOME):
+        return f"{PREFIX}w:{{{number[len(WITHHELD_HOME) :]}}}"
     return f"{PREFIX}c:{{{number}}}"
+
+
+# Withheld callers are all one "number", so their incidents would pile up in one hash that
+# screening reads whole on every withheld call and add_incident.lua on every key press. Each
+# press of a withheld caller has a hash of its own instead ("gw:w:{linkedid/source}"), named
+# in the logbook index by its "home": the incident's owner in INCIDENT_OWNER.
+ANONYMOUS = "anonymous"
+WITHHELD_HOME = ANONYMOUS + "/"
+
+
+def incident_home(caller: str, incident_id: str, linkedid: str, source: str) -> str:
+    """The number whose hash (``caller(home)``) holds an incident: the caller's own, or for a
+    withheld caller one per key press (the same press under another id finds it there)."""
+    if caller != ANONYMOUS:
+        return caller
+    return WITHHELD_HOME + (f"{linkedid}/{source}" if linkedid else incident_id)
+
+
+def shown_number(home: str) -> str:
+    """The caller of an incident stored under ``home``."""
+    return ANONYMOUS if home.startswith(WITHHELD_HOME) else home
 
 
 CALLER_SCAN = PREFIX + "c:{*}"
