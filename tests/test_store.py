@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from agi.actions import logbook
+from agi.cli.logbook_cmds import collect_incidents
 from agi.engine import Allow, Ban, Incident, Reason, decide
 from redis_schema import keys
 from redis_schema.store import _incident_args
@@ -232,3 +234,19 @@ async def test_withheld_incidents_in_the_shared_hash_are_moved_out_with_their_de
     assert [i.id for i in found] == ids and {i.caller for i in found} == {keys.ANONYMOUS}
     assert (found[1].debrief, found[1].debrief_answer, found[1].debrief_by) == ("spoken", "conscious", "sup")
     assert len([k async for k in store.redis.scan_iter(match="gw:w:*")]) == 30
+
+
+async def test_the_logbook_filtered_by_a_withheld_caller_finds_every_press(store):
+    """Each withheld press has a hash of its own, so "caller anonymous" is answered from the
+    logbook index, by the console's filter and the CLI's listing alike."""
+    now = time.time()
+    ids = set()
+    for n in range(5):
+        inc = Incident.new(keys.ANONYMOUS, "abuse", now - n, severity=2, linkedid=f"l{n}", source="key")
+        ids.add((await store.add_incident(inc))[0])
+    await store.add_incident(Incident.new(N, "abuse", now, severity=2, linkedid="x", source="key"))
+    page = await logbook.query(store, logbook.Filters(caller=keys.ANONYMOUS))
+    assert {i.id for i in page.items} == ids and not page.more
+    listed = await collect_incidents(store, caller=keys.ANONYMOUS)
+    assert {d["id"] for d in listed} == ids and {d["caller"] for d in listed} == {keys.ANONYMOUS}
+    assert [d["caller"] for d in await collect_incidents(store, caller=N)] == [N]
