@@ -220,25 +220,24 @@ class Journal:
             return not any(gone(a or b) for a, b in _NUMBERS.findall(line.decode(errors="replace")))
 
         async with self._lock:
-            data = self._snapshot()
+            data = self._snapshot()  # on the loop: entries change only here
             try:
-                if doomed or self._lines > len(self.entries) or self.path.exists():
-                    await asyncio.to_thread(self._rewrite_sync, data)
-                await asyncio.to_thread(self._filter_sync, poison, keep)
+                await asyncio.to_thread(self._erase_sync, data, poison, keep)
             except OSError as exc:
                 self._disk.failed(exc)
         return len(doomed)
 
-    @staticmethod
-    def _filter_sync(path: Path, keep: Callable[[bytes], bool]) -> None:
-        """Rewrite ``path`` (atomically, 0600) with only the lines ``keep`` accepts, if it exists."""
+    def _erase_sync(self, data: bytes, poison: Path, keep: Callable[[bytes], bool]) -> None:
+        """Rewrite the journal with ``data`` and the poison file with the lines ``keep`` accepts."""
+        if self.path.exists():
+            self._rewrite_sync(data)
         try:
-            lines = path.read_bytes().splitlines(keepends=True)
+            lines = poison.read_bytes().splitlines(keepends=True)
         except FileNotFoundError:
             return
         kept = [line for line in lines if keep(line)]
         if len(kept) != len(lines):
-            _replace_sync(path, b"".join(kept))
+            _replace_sync(poison, b"".join(kept))
 
     async def compact(self) -> None:
         """Rewrite the file with only what is live, once most of it is history."""
