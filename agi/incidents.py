@@ -35,6 +35,7 @@ GIVE_UP_SECONDS = 24 * 3600  # a UserEvent not delivered in a day is dropped (lo
 POISON_ATTEMPTS = 5  # a step failing this often for a reason that is not an outage
 RESTART_CHECK_SECONDS = 5.0
 DURABILITY_CHECK_SECONDS = 60.0
+ERASURE_CLOCK_SLACK = 600.0  # erasures are stamped by the clock of whoever ran them
 
 # Redis or AMI away, busy, out of disk (MISCONF), memory or permissions: wait for them and
 # never give up on the incident. Only what no retry can mend is poison: a value Redis will
@@ -69,6 +70,7 @@ class Logbook:
         self._next_durability_check = 0.0
         self._failing: set[tuple[str, str]] = set()  # (id, step) already reported failing
         self._store_outage = False
+        self._erasures: dict[str, float] = {}  # erasures already taken out of the journal
 
     def _mask(self, number: str) -> str:
         return mask(number, self.config.numbers.mask_in_logs)
@@ -160,6 +162,7 @@ class Logbook:
         now = self.clock()
         if STORE in steps:
             await self._watch_redis(now)
+            await self._watch_erasures()
         keep = self.config.storage.unconfirmed_keep_hours * 3600
         redis_away = False  # one outage per pass, not one timeout per entry
         for entry in list(self.journal.entries.values()):
@@ -273,6 +276,21 @@ class Logbook:
                 only_if_missing=step == "recool",
             )
         return True
+
+    async def _watch_erasures(self) -> None:
+        """Take an erased caller out of the journal's files within a pass (a second) of the erasure,
+        wherever it ran (CLI, console, another host): ``gw:forgotten`` is how it is told."""
+        since = max(self._erasures.values(), default=0.0) - ERASURE_CLOCK_SLACK
+        try:
+            found = await self.store.erasures_since(since)
+        except OUTAGE:
+            return
+        new = {member: at for member, at in found.items() if self._erasures.get(member) != at}
+        if not new:
+            return
+        dropped = await self.journal.erase(new)
+        self._erasures = found  # older ones are behind the slack: never read again
+        log.info("journal-erased", callers=len(new), entries=dropped)
 
     async def _watch_redis(self, now: float) -> None:
         """Notice a Redis restart (new run_id) and persistence changes; never raises for an outage."""

@@ -19,7 +19,9 @@ Guarantees (screening fails open on any of the errors raised here):
   its reply is read and thrown away, so no later caller ever gets somebody else's reply.
 - Connecting (TCP or unix socket, TLS for ``rediss://``, AUTH, SELECT) has a deadline (2 s); one
   attempt at a time per connection, which concurrent requests share; after a failed attempt,
-  requests on that connection fail at once for a short backoff instead of one connect per call.
+  requests on that connection fail at once for a short backoff instead of one connect per call,
+  unless another connection is up: they go on that one meanwhile (after a Redis restart, the
+  first connection back serves every request, and ends the other connections' backoff).
 - At most ``max_in_flight`` requests wait on one connection; beyond that a request fails at once.
 - A request may carry a deadline (screening's budget): past it, it fails with the builtin
   ``TimeoutError`` and keeps its place, as above. When the oldest request on a connection has
@@ -219,19 +221,26 @@ class _Slot:
         conn = self.conn
         if conn is not None:
             return conn
-        loop = asyncio.get_running_loop()
-        if self.attempt is None:
-            if loop.time() < self.retry_at:
-                raise ConnectionError(f"Redis unreachable, retrying shortly: {self.last_error}")
-            self.attempt = loop.create_task(self._connect())
-            self.attempt.add_done_callback(self._attempt_done)
+        attempt = self.reconnect()
+        if attempt is None:
+            raise ConnectionError(f"Redis unreachable, retrying shortly: {self.last_error}")
         try:
-            return await asyncio.shield(self.attempt)  # a caller's timeout does not end the shared attempt
+            return await asyncio.shield(attempt)  # a caller's timeout does not end the shared attempt
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # this caller was cancelled
             raise ConnectionError("Redis reader closed") from None  # the attempt was, by close()
+
+    def reconnect(self) -> asyncio.Future | None:
+        """The connect attempt under way, or a new one; None while backing off after a failed one."""
+        if self.attempt is None:
+            loop = asyncio.get_running_loop()
+            if loop.time() < self.retry_at:
+                return None
+            self.attempt = loop.create_task(self._connect())
+            self.attempt.add_done_callback(self._attempt_done)
+        return self.attempt
 
     def _attempt_done(self, attempt: asyncio.Future) -> None:
         self.attempt = None
@@ -295,6 +304,8 @@ class _Slot:
         if conn.closed:
             raise ConnectionError(f"Redis at {r.where} closed the connection while it was set up")
         self.conn = conn
+        for slot in r._slots:  # Redis is back: no other connection waits out a backoff now
+            slot.retry_at = 0.0
         return conn
 
     def close(self) -> None:
@@ -382,10 +393,21 @@ class CallerReader:
         slot = self._next()
         deadline = math.inf if budget is None else asyncio.get_running_loop().time() + budget
         conn = slot.conn
-        if conn is None:  # rare: a first request, or after a loss
-            async with asyncio.timeout_at(None if budget is None else deadline):
-                conn = await slot.connection()
+        if conn is None:  # rare: a first request, or after a loss (a Redis restart loses them all)
+            conn = self._live()
+            if conn is None:
+                async with asyncio.timeout_at(None if budget is None else deadline):
+                    conn = await slot.connection()
+            else:  # another connection is back already: use it while this one reconnects
+                slot.reconnect()
         return _pairs(await conn.send(hiredis.pack_command(("HGETALL", key)), deadline))
+
+    def _live(self) -> _Connection | None:
+        """A connection that is up, if any."""
+        for slot in self._slots:
+            if slot.conn is not None and not slot.conn.closed:
+                return slot.conn
+        return None
 
     async def close(self) -> None:
         """Close every connection; requests still waiting fail with ConnectionError."""

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "gw:"
 
 
 # Per caller: one hash holding the caller's incidents, ban, allowlist entry and warning.
 # The {hash tag} keeps every key of one caller in one Redis Cluster slot.
 def caller(number: str) -> str:
+    """The caller's hash; for a ``home`` of a withheld caller's key press, that press's own hash."""
+    if number.startswith(WITHHELD_HOME):
+        return f"{PREFIX}w:{{{number[len(WITHHELD_HOME) :]}}}"
     return f"{PREFIX}c:{{{number}}}"
+
+
+# Withheld callers are all one "number", so their incidents would pile up in one hash that
+# screening reads whole on every withheld call and add_incident.lua on every key press. Each
+# press of a withheld caller has a hash of its own instead ("gw:w:{linkedid/source}"), named
+# in the logbook index by its "home": the incident's owner in INCIDENT_OWNER.
+ANONYMOUS = "anonymous"
+WITHHELD_HOME = ANONYMOUS + "/"
+
+
+def incident_home(caller: str, incident_id: str, linkedid: str, source: str) -> str:
+    """The number whose hash (``caller(home)``) holds an incident: the caller's own, or for a
+    withheld caller one per key press (the same press under another id finds it there)."""
+    if caller != ANONYMOUS:
+        return caller
+    return WITHHELD_HOME + (f"{linkedid}/{source}" if linkedid else incident_id)
+
+
+def shown_number(home: str) -> str:
+    """The caller of an incident stored under ``home``."""
+    return ANONYMOUS if home.startswith(WITHHELD_HOME) else home
 
 
 CALLER_SCAN = PREFIX + "c:{*}"
@@ -22,13 +48,18 @@ EVENTS = PREFIX + "events"  # STREAM logbook event log (incidents, for wallboard
 AUDIT = PREFIX + "audit"  # STREAM audit trail of every change
 COOLDOWNS = PREFIX + "cooldowns"  # HASH agent interface -> JSON cool-down state (one key: atomic)
 CALLBACKS = PREFIX + "callbacks"  # HASH appointment id -> JSON appointment (one key: compare-and-set)
-FORGOTTEN = PREFIX + "forgotten"  # ZSET sha256(number) -> time of the erasure (see SCHEMA.md)
+FORGOTTEN = PREFIX + "forgotten"  # ZSET forgotten_member(number) -> time of the erasure (see SCHEMA.md)
 OLD_COOLDOWN_DUE = PREFIX + "cooldown:due"  # before 0.2: migrated into COOLDOWNS at start
 OLD_COOLDOWN_STATE = PREFIX + "cooldown:state"
 QUARANTINE = PREFIX + "quarantine"  # HASH "<kind>:<name>:<time>" -> a malformed entry set aside
 BANS = PREFIX + "bans"  # ZSET number -> ban end (epoch s): the bans page never SCANs callers
 ALLOWS = PREFIX + "allows"  # ZSET number -> when it was allowlisted (the allowlist page)
 USERS = PREFIX + "users"  # HASH console user name -> JSON {role, hash, gen, at, by}
+
+
+def forgotten_member(number: str) -> str:
+    """A number's member in FORGOTTEN: its SHA-256, so the record of an erasure holds no number."""
+    return hashlib.sha256(number.encode()).hexdigest()
 
 
 def login_failures(who: str) -> str:

@@ -7,7 +7,6 @@ Values read back are checked: a malformed field is skipped and logged, never a c
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import math
 import time
@@ -192,7 +191,7 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
                 debrief_at=_num(data.get("debrief_at")),
                 debrief_answer=data.get("debrief_answer", ""),
                 debrief_by=data.get("debrief_by", ""),
-                caller=number,
+                caller=keys.shown_number(number),
             )
         )
     incidents.sort(key=lambda i: (i.at, i.id))
@@ -211,7 +210,7 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
             reason=allow.get("reason", ""), set_at=_num(allow.get("set_at")) or 0.0, actor=allow.get("actor", "")
         )
     return CallerRecord(
-        number=number,
+        number=keys.shown_number(number),
         incidents=tuple(incidents),
         ban=ban_rec,
         allow=allow_rec,
@@ -236,11 +235,15 @@ def _fmt(value: Any) -> str:
 
 
 def _digest(number: str) -> str:
-    return hashlib.sha256(number.encode()).hexdigest()
+    return keys.forgotten_member(number)
 
 
 def _lua(name: str) -> str:
     return resources.files("redis_schema").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
+
+
+def _home(inc: Incident) -> str:
+    return keys.incident_home(inc.caller, inc.id, inc.linkedid, inc.source)
 
 
 def _incident_args(inc: Incident, retention: int) -> list[str]:
@@ -387,7 +390,8 @@ class Store:
     async def _add_in_cluster(self, inc: Incident, on_disk: bool, timeout_ms: int) -> tuple[str, bool, bool]:
         """add_incident_on_disk on a Cluster: a pipeline sends each node's commands on one connection,
         so a WAIT after them (sent to that node) covers them. WAITAOF is not used: see durability()."""
-        key = keys.caller(inc.caller)
+        home = _home(inc)
+        key = keys.caller(home)
         await self.redis.initialize()  # the slots map (get_node_from_key), read on first use
         async with self.redis.pipeline(transaction=False) as pipe:
             # EVAL, not EVALSHA: a replica promoted by a failover has no script cache.
@@ -397,7 +401,7 @@ class Store:
             (got_id, at, created), *acked = await pipe.execute()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
-            pipe.hset(keys.INCIDENT_OWNER, got_id, inc.caller)
+            pipe.hset(keys.INCIDENT_OWNER, got_id, home)
             if on_disk:
                 for node in {
                     self.redis.get_node_from_key(k).name: self.redis.get_node_from_key(k)
@@ -408,16 +412,22 @@ class Store:
         return got_id, bool(created), on_disk and all(int(n) >= 1 for n in acked + more)
 
     async def _add(self, client: Redis, inc: Incident) -> tuple[str, bool]:
+        home = _home(inc)
         got_id, at, created = await self._add_incident(
-            keys=[keys.caller(inc.caller)], args=_incident_args(inc, self.retention), client=client
+            keys=[keys.caller(home)], args=_incident_args(inc, self.retention), client=client
         )
         await client.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
-        await client.hset(keys.INCIDENT_OWNER, got_id, inc.caller)
+        await client.hset(keys.INCIDENT_OWNER, got_id, home)
         return got_id, bool(created)
 
     async def forgotten_since(self, number: str) -> float | None:
         """When this number was last erased (kept ``unconfirmed_keep_hours``), else None."""
         return _num(await self.redis.zscore(keys.FORGOTTEN, _digest(number)))
+
+    async def erasures_since(self, since: float) -> dict[str, float]:
+        """Erasures recorded at or after ``since``: ``keys.forgotten_member(number)`` -> when."""
+        found = await self.redis.zrangebyscore(keys.FORGOTTEN, since, "+inf", withscores=True)
+        return {member: float(at) for member, at in found}
 
     async def bulk_load(self, callers: Iterable[tuple[str, list[Incident], Ban | None]], batch: int = 2000) -> int:
         """Load many callers' histories, pipelined, through the same Lua write as a key press.
@@ -431,10 +441,11 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         for number, incidents, ban in callers:
             for inc in incidents:
+                home = keys.incident_home(number, inc.id, inc.linkedid, inc.source)
                 # (execute_command: a Cluster pipeline refuses evalsha by name, yet routes it by its one key)
-                pipe.execute_command("EVALSHA", sha, 1, keys.caller(number), *_incident_args(inc, self.retention))
+                pipe.execute_command("EVALSHA", sha, 1, keys.caller(home), *_incident_args(inc, self.retention))
                 pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)
-                pipe.hset(keys.INCIDENT_OWNER, inc.id, number)
+                pipe.hset(keys.INCIDENT_OWNER, inc.id, home)
                 written += 1
                 pending += 1
             if ban is not None:
@@ -659,6 +670,8 @@ class Store:
         mapping = {f"{s}.d": note, f"{s}.dt": _fmt(at), f"{s}.db": actor}
         if answer:
             mapping[f"{s}.da"] = answer
+        if number == keys.ANONYMOUS:  # its own hash, or (logged before it had one) the shared one
+            number = await self.incident_owner(incident.id) or number
         await self.redis.hset(keys.caller(number), mapping=mapping)
 
     async def incident_page(self, start: float | str, end: float | str, offset: int, count: int) -> list[str]:
@@ -857,8 +870,32 @@ class Store:
             await self.redis.xdel(stream, *doomed)
         return len(doomed)
 
+    async def move_withheld_incidents(self, batch: int = 500) -> int:
+        """Move incidents of withheld callers out of the hash they all shared (``gw:c:{anonymous}``,
+        before each key press of a withheld caller had a hash of its own), each into its own,
+        with the logbook's owner entry; ban, allowlist and warning fields stay. Safe to repeat
+        and to run in several processes at once: an interrupted move is completed by the next."""
+        shared = keys.caller(keys.ANONYMOUS)
+        raw = await self.redis.hgetall(shared)
+        incidents = parse_caller(keys.ANONYMOUS, raw).incidents
+        for start in range(0, len(incidents), batch):
+            chunk = incidents[start : start + batch]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for inc in chunk:
+                    own = {f"1.{x}": raw[f"{inc.slot}.{x}"] for x in keys.INCIDENT_FIELDS if f"{inc.slot}.{x}" in raw}
+                    pipe.hset(keys.caller(_home(inc)), mapping={keys.NEXT_INDEX: "1", **own})
+                    pipe.expire(keys.caller(_home(inc)), self.retention)
+                    pipe.hset(keys.INCIDENT_OWNER, inc.id, _home(inc))
+                await pipe.execute()
+            # Only once each is in its own hash and the index names it there.
+            await self.redis.hdel(shared, *(f"{i.slot}.{x}" for i in chunk for x in keys.INCIDENT_FIELDS))
+        if incidents:
+            log.info("withheld-incidents-moved", incidents=len(incidents))
+        return len(incidents)
+
     async def purge(self, now: float) -> int:
         """Drop incidents older than retention, with their index entries. Returns how many."""
+        await self.move_withheld_incidents()  # once, after an upgrade; then a read of a small hash
         await self.redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)  # past any journal's keep
         cutoff = now - self.retention
         # Appointments: a finished one is kept for the retention after its last change.
@@ -885,5 +922,5 @@ class Store:
 def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
     d = asdict(inc)
     del d["slot"]  # a storage detail, not part of the record
-    d["caller"] = number
+    d["caller"] = keys.shown_number(number)
     return d

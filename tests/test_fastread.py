@@ -188,6 +188,34 @@ async def test_redis_killed_then_restarted_on_the_same_port(own_redis):
         await reader.close()
 
 
+async def test_after_a_restart_the_first_answer_ends_every_connections_backoff(own_redis):
+    """Redis restarted on the same port: once one connection is back, no request fails on another
+    that is still waiting out the backoff of an attempt made while Redis was away (at 300 calls/s,
+    0.1 s of backoff failed about 30 calls open after the first one was screened again). The
+    backoff is long here so that the window cannot close before the requests that test it."""
+    server = own_redis()
+    reader = CallerReader.from_url(server.url, backoff=60.0, connections=2)
+    try:
+        assert await reader.hgetall("gw:c:{a}") == {}  # connection 1
+        assert await reader.hgetall("gw:c:{a}") == {}  # connection 2: both open
+        server.stop()
+        async with asyncio.timeout(PROMPT):  # until one connection tried to reconnect: it backs off
+            while True:
+                with pytest.raises(ConnectionError) as failed:
+                    await reader.hgetall("gw:c:{a}")
+                if "Cannot connect" in str(failed.value):
+                    break
+        restarted = own_redis(port=server.port)
+        redis = Redis.from_url(restarted.url, decode_responses=True)
+        await redis.hset("gw:c:{a}", "v", "after restart")
+        await redis.aclose()
+        assert await reader.hgetall("gw:c:{a}") == {"v": "after restart"}  # the other reconnects
+        for _ in range(10):  # the first one's turns, too
+            assert await reader.hgetall("gw:c:{a}") == {"v": "after restart"}
+    finally:
+        await reader.close()
+
+
 def test_timeouts_in_the_url_win_as_in_redis_py():
     reader = CallerReader.from_url(
         "redis://127.0.0.1:1/2?socket_timeout=1.5&socket_connect_timeout=0.5", socket_timeout=9.0

@@ -206,3 +206,83 @@ async def test_a_stopped_service_stops_within_bounds_with_open_connections(setup
         except ConnectionResetError:
             pass
         writer.close()
+
+
+async def test_forget_reaches_every_file_the_service_writes(setup):
+    """Erasure from the CLI (another process) takes the number out of the running service's files
+    at once: its journal (where a Redis without persistence keeps every incident for 72 hours),
+    the journal's history lines, its poison file, the temporary files, and its log."""
+    redis, svc, port, tmp = setup
+    results = await presses(port, 0, 5)
+    assert all(status == "logged" for _, status, _ in results), results
+    journal = tmp / "state" / "journal.jsonl"
+    assert CALLER.encode() in journal.read_bytes()  # pending: Redis cannot confirm it is on disk
+    # A line set aside for an operator names the number too.
+    (tmp / "state" / "journal.jsonl.poison").write_bytes(b'{"op":"add","caller":"' + CALLER.encode() + b'"\n')
+    with open(svc.log_path, "rb") as f:
+        f.seek(0, 2)
+        log_start = f.tell()
+    erased = subprocess.run(
+        [sys.executable, "-m", "agi", "--config", str(svc.config_path), "forget", CALLER, "--yes"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
+    assert erased.returncode == 0, erased.stderr
+    deadline = time.monotonic() + 20  # the service checks for erasures every second
+    while b'"journal-erased"' not in svc.log_path.read_bytes()[log_start:] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    forms = (CALLER, CALLER.lstrip("+"), "0" + CALLER[3:])  # E.164, digits, national
+    files = [p for p in tmp.rglob("*") if p.is_file()]
+    assert journal in files and svc.log_path in files
+    found = {str(p): form for p in files for form in forms if form.encode() in p.read_bytes()}
+    assert not found, found
+
+
+async def screen_at(port: int, rate: float, until: asyncio.Event, out: list[tuple[float, str]]) -> None:
+    """Screening calls at ``rate`` per second until ``until`` is set; (time answered, GW_REASON) each."""
+
+    async def call(n: int) -> None:
+        header = agi_header("screen", uniqueid=f"1763900000.{n}")
+        try:
+            r = await run_call("127.0.0.1", port, header, timeout=10)
+            out.append((time.monotonic(), r.variables.get("GW_REASON", "no-answer")))
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            out.append((time.monotonic(), type(exc).__name__))
+
+    calls = []
+    started = time.monotonic()
+    while not until.is_set():
+        calls.append(asyncio.create_task(call(len(calls))))
+        await asyncio.sleep(max(0.0, started + len(calls) / rate - time.monotonic()))
+    await asyncio.gather(*calls)
+
+
+async def test_after_a_redis_restart_every_call_is_screened_again(setup):
+    """A Redis restart (same port) under 300 calls/s: once the first call after it is screened, so
+    is every later one; no connection left over from before it makes a call fail open."""
+    redis, svc, port, _ = setup
+    answers: list[tuple[float, str]] = []
+    stop = asyncio.Event()
+    load = asyncio.create_task(screen_at(port, 300, stop, answers))
+
+    async def until(what: str, done) -> None:
+        deadline = time.monotonic() + 60
+        while not done():
+            assert time.monotonic() < deadline and not load.done(), f"still waiting for {what}"
+            await asyncio.sleep(0.05)
+
+    await until("a second of calls screened", lambda: len(answers) >= 300)
+    await asyncio.to_thread(redis.stop)
+    down = len(answers)
+    # A second of calls failing open while Redis is away: every connection has tried and failed.
+    await until("the outage to be noticed", lambda: [r for _, r in answers[down:]].count("store-unavailable") >= 300)
+    back = time.monotonic()
+    await asyncio.to_thread(redis.start)
+    await until("three seconds of calls after the restart", lambda: sum(at > back for at, _ in answers) >= 900)
+    stop.set()
+    await load
+    after = [reason for at, reason in sorted(answers) if at > back]
+    first = next(i for i, reason in enumerate(after) if reason == "clean")
+    failed = [reason for reason in after[first:] if reason != "clean"]
+    assert not failed, f"{len(failed)} of {len(after) - first} calls after the first screened one: {set(failed)}"

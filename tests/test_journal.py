@@ -309,3 +309,32 @@ async def test_a_journal_from_before_0_2_is_stored(tmp_path, redis_server, store
     await book.work_once()
     assert await logbook_ids(store) == {"6b04179a2bbb"}
     await book.store.close()
+
+
+async def test_forget_takes_settled_history_out_of_the_journal_at_once(tmp_path):
+    """With a durable Redis an incident leaves the journal's live entries within a pass, but its
+    add line stays in the file until a compaction: an erasure rewrites the file at the next pass."""
+    server = RedisServer(extra_args=("--appendonly", "yes", "--appendfsync", "always")).start()
+    path = tmp_path / "journal.jsonl"
+    try:
+        book = logbook_for(server.url, path)
+        await book.work_once()
+        await book.record(press(book, "call-0", caller="+31687654321"), pause=False)
+        for n in range(3):
+            assert (await book.record(press(book, f"call-{n + 1}"), pause=False))[1] == "logged"
+        await book.work_once()
+        assert book.journal.pending() == 0 and N.encode() in path.read_bytes()  # history, not live
+        await book.store.forget(N)
+        with capture_logs() as logs:
+            await book.work_once()
+        assert N.encode() not in path.read_bytes() and N[1:].encode() not in path.read_bytes()
+        assert [e["entries"] for e in logs if e["event"] == "journal-erased"] == [0]
+        assert oct(os.stat(path).st_mode & 0o777) == "0o600" and not path.with_name(path.name + ".tmp").exists()
+        with capture_logs() as logs:
+            await book.work_once()
+        assert not [e for e in logs if e["event"] == "journal-erased"]  # nothing new: not rewritten again
+        later, status = await book.record(press(book, "call-9"), pause=False)
+        assert status == "logged" and N.encode() in path.read_bytes()  # a new incident is new
+        await book.store.close()
+    finally:
+        server.cleanup()

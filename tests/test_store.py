@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from agi.engine import Allow, Ban, Incident
+from agi.actions import logbook
+from agi.cli.logbook_cmds import collect_incidents
+from agi.engine import Allow, Ban, Incident, Reason, decide
 from redis_schema import keys
+from redis_schema.store import _incident_args
 
 N = "+31612345678"
 
@@ -175,3 +178,75 @@ async def test_an_absurd_stored_ban_time_still_refuses_and_shows(store, config):
     assert iso(result.decision.ban_until) == "9999-12-31T23:59:59Z"
     await store.redis.hset(keys.caller(N), mapping={"ban.until": "nan"})
     assert (await store.load_caller(N)).ban is None
+
+
+async def test_withheld_callers_share_no_growing_hash(store, config):
+    """Key presses on withheld callers (issue 27, bug 6): the hash that screening and
+    add_incident.lua read for them stays as small as it was, each press has a hash of its own
+    holding that one incident, and the logbook still has every one of them, as keys.ANONYMOUS."""
+    now = time.time()
+    await store.set_ban(keys.ANONYMOUS, Ban(until=now - 1, reason="old", source="manual", set_at=now - 9, actor="x"))
+    shared = await store.redis.hlen(keys.caller(keys.ANONYMOUS))
+    ids = []
+    for n in range(60):
+        inc = Incident.new(
+            keys.ANONYMOUS, "abuse", now - n, severity=2, agent="PJSIP/1", linkedid=f"l{n}", source="key"
+        )
+        ids.append((await store.add_incident(inc))[0])
+    assert await store.redis.hlen(keys.caller(keys.ANONYMOUS)) == shared  # not one field more
+    sizes = {await store.redis.hlen(key) async for key in store.redis.scan_iter(match="gw:w:*")}
+    assert len([k async for k in store.redis.scan_iter(match="gw:w:*")]) == 60 and max(sizes) <= 12
+    again = Incident.new(keys.ANONYMOUS, "abuse", now, severity=2, agent="PJSIP/1", linkedid="l7", source="key")
+    assert await store.add_incident(again) == (ids[7], False)  # the same press under another id: once
+    found = await store.incidents_by_id(ids)
+    assert [i.id for i in found] == ids and {i.caller for i in found} == {keys.ANONYMOUS}
+    number, inc = await store.get_incident(ids[3])
+    await store.set_debrief(inc.caller, inc, "talked it through", now, "sup")
+    assert (await store.get_incident(ids[3]))[1].debrief == "talked it through"
+    assert await store.redis.hlen(keys.caller(keys.ANONYMOUS)) == shared
+    # Screening a withheld caller: the protocol's treatment for them, as before.
+    record = await store.load_caller(keys.ANONYMOUS)
+    assert decide(record, config.protocol_for(None)[1], now).reason is Reason.ANONYMOUS
+
+
+async def test_withheld_incidents_in_the_shared_hash_are_moved_out_with_their_debrief(store):
+    """Data written before each withheld press had a hash of its own: purge moves every incident
+    out of gw:c:{anonymous} (the ban stays), the logbook still finds each with its debrief, and
+    moving again (another process, an interrupted run) changes nothing."""
+    now = time.time()
+    shared = keys.caller(keys.ANONYMOUS)
+    ids = []
+    for n in range(30):  # as add_incident.lua wrote them then: all into the one shared hash
+        inc = Incident.new(
+            keys.ANONYMOUS, "abuse", now - n, severity=2, linkedid=f"l{n}" if n % 2 else "", source="key"
+        )
+        await store._add_incident(keys=[shared], args=_incident_args(inc, store.retention))
+        await store.redis.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at})
+        await store.redis.hset(keys.INCIDENT_OWNER, inc.id, keys.ANONYMOUS)
+        ids.append(inc.id)
+    await store.set_debrief(keys.ANONYMOUS, (await store.get_incident(ids[1]))[1], "spoken", now, "sup", "conscious")
+    await store.set_ban(keys.ANONYMOUS, Ban(until=now + 99, reason="r", source="manual", set_at=now, actor="x"))
+    assert await store.purge(now) == 0
+    record = await store.load_caller(keys.ANONYMOUS)
+    assert record.incidents == () and record.ban is not None and record.ban.until == round(now + 99, 3)
+    assert await store.move_withheld_incidents() == 0
+    found = await store.incidents_by_id(ids)
+    assert [i.id for i in found] == ids and {i.caller for i in found} == {keys.ANONYMOUS}
+    assert (found[1].debrief, found[1].debrief_answer, found[1].debrief_by) == ("spoken", "conscious", "sup")
+    assert len([k async for k in store.redis.scan_iter(match="gw:w:*")]) == 30
+
+
+async def test_the_logbook_filtered_by_a_withheld_caller_finds_every_press(store):
+    """Each withheld press has a hash of its own, so "caller anonymous" is answered from the
+    logbook index, by the console's filter and the CLI's listing alike."""
+    now = time.time()
+    ids = set()
+    for n in range(5):
+        inc = Incident.new(keys.ANONYMOUS, "abuse", now - n, severity=2, linkedid=f"l{n}", source="key")
+        ids.add((await store.add_incident(inc))[0])
+    await store.add_incident(Incident.new(N, "abuse", now, severity=2, linkedid="x", source="key"))
+    page = await logbook.query(store, logbook.Filters(caller=keys.ANONYMOUS))
+    assert {i.id for i in page.items} == ids and not page.more
+    listed = await collect_incidents(store, caller=keys.ANONYMOUS)
+    assert {d["id"] for d in listed} == ids and {d["caller"] for d in listed} == {keys.ANONYMOUS}
+    assert [d["caller"] for d in await collect_incidents(store, caller=N)] == [N]

@@ -11,6 +11,7 @@ from agi.callbacks import appointments
 from agi.callbacks.model import Appointment
 from agi.config import Config
 from agi.engine import DAY, CallerRecord, Decision, Incident
+from agi.numbers import ANONYMOUS
 from agi.screening import screen
 from redis_schema.store import MAX_TIME, Store, incident_dict
 
@@ -90,6 +91,7 @@ def matches(inc: Incident, f: Filters) -> bool:
         and (f.since is None or inc.at >= f.since)
         and (f.until is None or inc.at < f.until)
         and (not f.open_only or inc.debrief_at is None)
+        and (not f.caller or f.caller == inc.caller)
     )
 
 
@@ -111,7 +113,7 @@ async def query(
     page = max(1, page)
     skip = 0 if after is not None else (page - 1) * per_page
     want = skip + per_page + 1
-    if f.caller:
+    if f.caller and f.caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
         items = [i for i in reversed((await store.load_caller(f.caller)).incidents) if matches(i, f)]
         chunk = items[skip : skip + want]
         return Page(chunk[:per_page], page, len(chunk) > per_page)

@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.supervisor import Outage
+from redis_schema.keys import forgotten_member
 
 log = get_logger("grenswacht.journal")
 
@@ -33,6 +36,9 @@ STORE = "store"
 AFTERCARE_STEPS = ("cooldown", "recool", "userevent", "event", "webhook")
 SOON_STEPS = AFTERCARE_STEPS[:-1]  # the webhook runs apart: a slow receiver delays nothing
 FILE_MODE = 0o600
+# What may name a caller in a line of the poison file, which may not even be JSON: a caller
+# field, or anything written like an E.164 number.
+_NUMBERS = re.compile(r'"caller"\s*:\s*"([^"\\]{1,64})"|(\+\d{6,15})')
 
 
 @dataclass
@@ -193,6 +199,46 @@ class Journal:
             "journal-entry-set-aside", incident=entry.incident.id, reason=reason, where=str(self.path) + ".poison"
         )
 
+    async def erase(self, erased: Mapping[str, float]) -> int:
+        """Take the callers erased (``keys.forgotten_member(number)`` -> when) out of every file now.
+
+        Drops the entries of an erased caller logged before the erasure, then rewrites the
+        journal (history lines of dropped entries name callers too) and the poison file without
+        them, atomically. Returns how many entries were dropped.
+        """
+
+        def gone(number: str, at: float = float("-inf")) -> bool:
+            when = erased.get(forgotten_member(number))
+            return when is not None and when >= at
+
+        doomed = [iid for iid, e in self.entries.items() if gone(e.incident.caller, e.incident.at)]
+        for iid in doomed:
+            del self.entries[iid]
+        poison = self.path.with_name(self.path.name + ".poison")
+
+        def keep(line: bytes) -> bool:
+            return not any(gone(a or b) for a, b in _NUMBERS.findall(line.decode(errors="replace")))
+
+        async with self._lock:
+            data = self._snapshot()  # on the loop: entries change only here
+            try:
+                await asyncio.to_thread(self._erase_sync, data, poison, keep)
+            except OSError as exc:
+                self._disk.failed(exc)
+        return len(doomed)
+
+    def _erase_sync(self, data: bytes, poison: Path, keep: Callable[[bytes], bool]) -> None:
+        """Rewrite the journal with ``data`` and the poison file with the lines ``keep`` accepts."""
+        if self.path.exists():
+            self._rewrite_sync(data)
+        try:
+            lines = poison.read_bytes().splitlines(keepends=True)
+        except FileNotFoundError:
+            return
+        kept = [line for line in lines if keep(line)]
+        if len(kept) != len(lines):
+            _replace_sync(poison, b"".join(kept))
+
     async def compact(self) -> None:
         """Rewrite the file with only what is live, once most of it is history."""
         if self._lines <= 2 * len(self.entries) + 64:
@@ -225,17 +271,22 @@ class Journal:
         return b"".join(_encode(e.line()) for e in list(self.entries.values()))
 
     def _rewrite_sync(self, data: bytes) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = _open_private(tmp, os.O_WRONLY | os.O_TRUNC)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _replace_sync(self.path, data)
         self._lines = data.count(b"\n")
+
+
+def _replace_sync(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: a private temporary file, fsynced, renamed."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = _open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -19,6 +19,7 @@ from agi.cli.common import (
 )
 from agi.config import Config
 from agi.engine import CallerRecord
+from agi.numbers import ANONYMOUS
 from redis_schema.store import Store, incident_dict
 
 
@@ -95,7 +96,7 @@ async def caller_cmd(args, config: Config) -> int:
 
 async def collect_incidents(store: Store, *, since: float | None = None, caller: str | None = None) -> list[dict]:
     """Incidents from the logbook index (or one caller), oldest first, as plain dicts."""
-    if caller:
+    if caller and caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
         record = await store.load_caller(caller)
         return [incident_dict(caller, i) for i in record.incidents if since is None or i.at >= since]
     ids = await store.incident_ids(since)
@@ -105,7 +106,7 @@ async def collect_incidents(store: Store, *, since: float | None = None, caller:
     for iid, _ in ids:
         number = owners.get(iid)
         for inc in records[number].incidents if number else ():
-            if inc.id == iid:
+            if inc.id == iid and (not caller or inc.caller == caller):
                 out.append(incident_dict(number, inc))
     return out
 
