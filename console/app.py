@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from agi import wiring
 from agi.actions import ActionError, audit, cooldowns, lists, logbook, users
 from agi.actions.lists import Target
 from agi.callbacks import appointments
@@ -687,10 +688,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     """The console; with no store given, it builds (and closes) its own from the configuration."""
     from contextlib import asynccontextmanager
 
-    from agi.service import build_store
-
     own = store is None
-    store = store or build_store(config)
+    store = store or wiring.build_store(config)
     c = Console(config, store, clock)
     sup, adm = c.page("supervisor"), c.page("admin")
 

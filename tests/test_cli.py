@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agi.cli.common import iso
+from agi.counters import ScreeningCounters
 from agi.engine import Ban, Incident
 
 N = "+31612345678"
@@ -149,8 +150,10 @@ async def test_purge_drops_what_is_past_retention(gw, store):
 async def test_stats(gw, store):
     gw("incidents", "add", "0612345678", "--category", "abuse")
     gw("incidents", "add", "0612345678", "--category", "threat")
-    await store.count_screening("refuse", "banned", time.time())
-    await store.count_screening("allow", "clean", time.time())
+    counters = ScreeningCounters()
+    counters.count("refuse", "banned", time.time())
+    counters.count("allow", "clean", time.time())
+    await counters.flush(store)
     out = j(gw("stats", "--json"))
     day = time.strftime("%Y-%m-%d", time.gmtime())
     assert out["incidents_per_day"] == {day: {"abuse": 1, "threat": 1}}

@@ -135,7 +135,7 @@ async def test_one_incident_caller_stays_small(store):
 
 async def test_forget_rewrites_the_aof(tmp_path):
     """After an erasure the number is in no file Redis keeps on disk."""
-    from agi.service import build_store
+    from agi.wiring import build_store
     from tests.conftest import make_config
     from tests.support.redis_server import RedisServer
 

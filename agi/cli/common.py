@@ -12,6 +12,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agi import wiring
+from agi.actions import ActionError
+from agi.actions.formats import iso as iso  # the commands print times as the audit trail writes them
 from agi.config import Config
 from agi.numbers import parse_operator_number
 
@@ -50,10 +53,7 @@ def add_command(sub, name: str, help: str, run, *, json_output: bool = False):
 @asynccontextmanager
 async def open_store(config: Config):
     """The store, for one command; a refused supervisor action (agi.actions) becomes a UsageError."""
-    from agi.actions import ActionError
-    from agi.service import build_store
-
-    store = build_store(config)
+    store = wiring.build_store(config)
     try:
         await store.ping()
         yield store
@@ -86,16 +86,6 @@ def parse_date(raw: str, earliest: datetime = EPOCH) -> float:
     if not earliest <= dt <= latest:
         raise UsageError(f"{raw!r} is out of range (expected a date from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}).")
     return dt.timestamp()
-
-
-def iso(ts: float | str | None) -> str:
-    """A stored time as UTC text; ``invalid`` for a value no calendar holds (never raises)."""
-    if ts is None or ts == "":
-        return ""
-    try:
-        return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    except (TypeError, ValueError, OverflowError, OSError):
-        return "invalid"
 
 
 def actor(args) -> str:
