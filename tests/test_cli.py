@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -155,7 +157,7 @@ async def test_stats(gw, store):
     counters.count("allow", "clean", time.time())
     await counters.flush(store)
     out = j(gw("stats", "--json"))
-    day = time.strftime("%Y-%m-%d", time.gmtime())
+    day = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m-%d")  # [web] timezone, as the console
     assert out["incidents_per_day"] == {day: {"abuse": 1, "threat": 1}}
     assert out["top_callers"] == [{"caller": N, "incidents": 2}]
     assert out["screenings"] == {"refuse": 1, "allow": 1} and out["refused_while_banned"] == 1

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from agi import wiring
@@ -74,14 +74,17 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def parse_date(raw: str, earliest: datetime = EPOCH) -> float:
-    """YYYY-MM-DD or an ISO 8601 timestamp (UTC unless it says otherwise), from ``earliest`` to tomorrow."""
+def parse_date(raw: str, earliest: datetime = EPOCH, zone: tzinfo = UTC) -> float:
+    """YYYY-MM-DD or an ISO 8601 timestamp (in ``zone`` unless it says otherwise), from ``earliest`` to tomorrow.
+
+    The reading commands pass the console's zone, ``[web] timezone``: a day is the same day in both.
+    """
     try:
         dt = datetime.fromisoformat(raw)
     except ValueError:
         raise UsageError(f"{raw!r} is not a date (expected YYYY-MM-DD or an ISO 8601 time).") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        dt = dt.replace(tzinfo=zone)
     latest = datetime.now(UTC) + timedelta(days=1)
     if not earliest <= dt <= latest:
         raise UsageError(f"{raw!r} is out of range (expected a date from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}).")
