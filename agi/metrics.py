@@ -21,8 +21,9 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -132,7 +133,7 @@ def screened(action: str, reason: str, seconds: float) -> None:
 
 
 # The labelled children of SCREENINGS by (action, reason): a few, looked up once each.
-_SCREENING_CHILDREN: dict[tuple[str, str], object] = {}
+_SCREENING_CHILDREN: dict[tuple[str, str], Counter] = {}
 
 
 def peer_failure(event: str) -> None:
@@ -144,7 +145,7 @@ def peer_failure(event: str) -> None:
     child.inc()
 
 
-_PEER_FAILURE_CHILDREN: dict[str, object] = {}
+_PEER_FAILURE_CHILDREN: dict[str, Counter] = {}
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class _CountedRoute:
     route: Route[Deps]
 
     @property
-    def handle(self) -> Callable[[AgiSession, Deps], Awaitable[None]]:
+    def handle(self) -> Callable[[AgiSession, Deps], Coroutine[Any, Any, None]]:
         return self.route.handle  # the route's own: no extra frame per request
 
     async def fallback(self, session: AgiSession, deps: Deps, reason: str) -> None:
