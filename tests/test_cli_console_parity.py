@@ -119,3 +119,18 @@ async def test_the_audit_search_of_the_cli_is_the_consoles(gw, console, store):
     ids = [e.id for e in await audit.audit(store, "sup1", "", "agent 7")]
     assert [e["id"] for e in gw("audit", "--actor", "sup1", "--text", "agent 7", "--json")] == ids
     assert [e["action"] for e in gw("audit", "--action", "ban", "--json")] == ["ban", "ban"]
+
+
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (("incidents", "list", "--category", "nope"), "category 'nope' is not in the protocol's weights."),
+        (("stats", "--days", "0"), "statistics cover 1 to 366 days, not 0."),
+        (("audit", "--limit", "0"), "--limit must be 1 to 50000, not 0."),
+    ],
+)
+def test_what_the_console_refuses_the_cli_refuses_with_one_sentence(tmp_path, args, sentence):
+    cfg = tmp_path / "grenswacht.toml"
+    cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')  # refused before the store is asked
+    out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stderr, out.stdout) == (2, f"grenswacht: {sentence}\n", "")
