@@ -1,4 +1,4 @@
-"""The dependencies handed to every route: built once by the composition root (agi.service.build)."""
+"""The dependencies handed to every route: built once by the composition root (agi.wiring.build)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from agi.ami.client import AmiClient
 from agi.config import Config
+from agi.config_holder import ConfigHolder
 from agi.counters import ScreeningCounters
 from agi.incidents import Logbook
 from agi.logs import get_logger
@@ -20,7 +21,7 @@ log = get_logger("grenswacht.deps")
 
 @dataclass
 class Deps:
-    config: Config
+    settings: ConfigHolder  # the running configuration, shared with the logbook and the placer
     store: Store
     logbook: Logbook
     ami: AmiClient | None  # None when no AMI secret is configured
@@ -28,6 +29,11 @@ class Deps:
     counters: ScreeningCounters = field(default_factory=ScreeningCounters)
     clock: Callable[[], float] = time.time
     _background: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def config(self) -> Config:
+        """The running configuration: a route reads it once per request (swapped on reload)."""
+        return self.settings.current
 
     def later(self, coro: Coroutine, what: str) -> None:
         """Run a write that must not hold up the call; failures are logged, never raised."""

@@ -21,6 +21,7 @@ from agi.aftercare import cooldown, notify
 from agi.aftercare.journal import AFTERCARE_STEPS, SOON_STEPS, STORE, Entry, Journal
 from agi.ami.client import AmiClient, AmiError
 from agi.config import Config
+from agi.config_holder import ConfigHolder
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import mask
@@ -55,13 +56,13 @@ def is_outage(exc: BaseException) -> bool:
 class Logbook:
     def __init__(
         self,
-        config: Config,
+        settings: ConfigHolder,
         store: Store,
         journal: Journal,
         ami: AmiClient | None,
         clock: Callable[[], float] = time.time,
     ):
-        self.config, self.store, self.journal, self.ami, self.clock = config, store, journal, ami, clock
+        self.settings, self.store, self.journal, self.ami, self.clock = settings, store, journal, ami, clock
         self.durability = Durability(False, "unknown", "not checked yet")
         self._kick = asyncio.Event()
         self._busy: set[str] = set()  # entries a route is storing right now
@@ -69,6 +70,11 @@ class Logbook:
         self._next_restart_check = 0.0
         self._next_durability_check = 0.0
         self._failing: set[tuple[str, str]] = set()  # (id, step) already reported failing
+
+    @property
+    def config(self) -> Config:
+        """The running configuration (swapped on reload, agi.config_holder)."""
+        return self.settings.current
         self._store_outage = False
         self._erasures: dict[str, float] = {}  # erasures already taken out of the journal
 

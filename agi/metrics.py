@@ -2,9 +2,9 @@
 
 The endpoints listen on ``[metrics] listen`` (e.g. ``127.0.0.1:9464``; empty disables them).
 
-- **One process** (``[agi] workers = 1``): ``Service.start`` calls :func:`start`, which runs the
-  sampler job and the HTTP server in the service's event loop; ``/readyz`` asks the live store and
-  AMI client.
+- **One process** (``[agi] workers = 1``): the sampler is one of the service's jobs (agi.wiring)
+  and ``Service.start`` calls :func:`start_http`, which serves in the service's event loop;
+  ``/readyz`` asks the live store and AMI client.
 - **Worker processes** (``PROMETHEUS_MULTIPROC_DIR`` set by agi.workers before the workers start):
   every worker runs the sampler, which writes its values to that folder, and no HTTP server; the
   parent serves them all through :func:`parent_http` (``MultiProcessCollector``). Counters and the
@@ -21,9 +21,9 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,13 +40,11 @@ from redis.exceptions import RedisError
 from agi.callbacks.appointments import load_all
 from agi.callbacks.model import FAILED, SCHEDULED
 from agi.config import Config, split_host_port
+from agi.deps import Deps
+from agi.fastagi.server import AgiSession, FastAgiServer, Route
 from agi.logs import get_logger
 from agi.supervisor import reraise_cancel
-
-if TYPE_CHECKING:
-    from agi.deps import Deps
-    from agi.fastagi.server import FastAgiServer
-    from agi.supervisor import Jobs
+from redis_schema.store import Store
 
 log = get_logger("grenswacht.metrics")
 
@@ -135,7 +133,7 @@ def screened(action: str, reason: str, seconds: float) -> None:
 
 
 # The labelled children of SCREENINGS by (action, reason): a few, looked up once each.
-_SCREENING_CHILDREN: dict[tuple[str, str], object] = {}
+_SCREENING_CHILDREN: dict[tuple[str, str], Counter] = {}
 
 
 def peer_failure(event: str) -> None:
@@ -147,7 +145,7 @@ def peer_failure(event: str) -> None:
     child.inc()
 
 
-_PEER_FAILURE_CHILDREN: dict[str, object] = {}
+_PEER_FAILURE_CHILDREN: dict[str, Counter] = {}
 
 
 @dataclass(frozen=True)
@@ -155,18 +153,18 @@ class _CountedRoute:
     """A route whose fail-open fallback is counted; ``handle`` is the route's own."""
 
     name: str
-    route: object
+    route: Route[Deps]
 
     @property
-    def handle(self):
-        return self.route.handle
+    def handle(self) -> Callable[[AgiSession, Deps], Coroutine[Any, Any, None]]:
+        return self.route.handle  # the route's own: no extra frame per request
 
-    async def fallback(self, session, deps, reason: str) -> None:
+    async def fallback(self, session: AgiSession, deps: Deps, reason: str) -> None:
         FAIL_OPENS.labels(self.name, reason).inc()
         await self.route.fallback(session, deps, reason)
 
 
-def counted(routes: Mapping[str, object]) -> dict[str, object]:
+def counted(routes: Mapping[str, Route[Deps]]) -> dict[str, Route[Deps]]:
     """The route table with every fallback counted in ``grenswacht_fail_opens``."""
     return {name: _CountedRoute(name, route) for name, route in routes.items()}
 
@@ -333,15 +331,14 @@ async def serve_http(listen: str, ready: Ready, registry: CollectorRegistry | No
     return server
 
 
-# ---- wiring ---------------------------------------------------------------------------------------
-async def start(config: Config, deps: Deps, server: FastAgiServer, jobs: Jobs) -> asyncio.Server | None:
-    """Start the sampler job; and, in a single process with [metrics] listen set, the HTTP server
-    (None when it could not listen: the service runs on without it)."""
-    jobs.start("metrics", lambda: sampler(deps, server))
+# ---- starting and stopping ------------------------------------------------------------------------
+async def start_http(config: Config, ready: Ready) -> asyncio.Server | None:
+    """In a single process with [metrics] listen set, the HTTP server (None otherwise, and when it
+    could not listen: the service runs on without it)."""
     if not config.metrics.listen or multiprocess_dir():
         return None
     try:
-        return await serve_http(config.metrics.listen, service_ready(deps))
+        return await serve_http(config.metrics.listen, ready)
     except OSError as exc:  # calls go on without metrics: one log line, never a failed start
         log.error("metrics-http-not-started", listen=config.metrics.listen, error=exc.strerror or str(exc)[:120])
         return None
@@ -361,41 +358,42 @@ def _gauge_value(registry: CollectorRegistry, name: str) -> float | None:
     return None
 
 
-def parent_http(config: Config, metrics_dir: str) -> Callable[[], None] | None:
-    """agi.workers' hook: serve every worker's metrics, and health, from the parent (its own thread).
+def parent_http(config: Config, metrics_dir: str, make_store: Callable[[], Store]) -> Callable[[], None] | None:
+    """Serve every worker's metrics, and health, from the worker parent (its own thread); agi.wiring
+    passes ``make_store``, called in that thread's event loop.
 
     ``/readyz`` there: the store answers within the budget, and every worker is logged in to AMI.
     """
     if not config.metrics.listen:
         return None
-    from agi.service import build_store
-
     loop = asyncio.new_event_loop()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=metrics_dir)
     started = threading.Event()
     failure: list[BaseException] = []
-    holder: dict[str, object] = {}
-
-    async def ready() -> tuple[bool, str]:
-        budget = config.agi.screen_budget_ms
-        error = await store_answer(holder["store"].ping, budget)
-        connected = _gauge_value(registry, "grenswacht_ami_connected") == 1
-        return readiness(error, bool(config.ami.secret), connected, budget)
+    stopping = asyncio.Event()  # bound to the thread's loop on its first wait
 
     async def main() -> None:
-        holder["store"] = build_store(config)
+        store = make_store()
+
+        async def ready() -> tuple[bool, str]:
+            budget = config.agi.screen_budget_ms
+            error = await store_answer(store.ping, budget)
+            connected = _gauge_value(registry, "grenswacht_ami_connected") == 1
+            return readiness(error, bool(config.ami.secret), connected, budget)
+
         try:
-            holder["server"] = await serve_http(config.metrics.listen, ready, registry)
-        except OSError as exc:
-            failure.append(exc)
-            return
+            try:
+                server = await serve_http(config.metrics.listen, ready, registry)
+            except OSError as exc:
+                failure.append(exc)
+                return
+            finally:
+                started.set()
+            await stopping.wait()
+            await stop_http(server)
         finally:
-            started.set()
-        holder["stop"] = asyncio.Event()
-        await holder["stop"].wait()
-        await stop_http(holder["server"])
-        await holder["store"].close()
+            await store.close()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), name="metrics-http", daemon=True)
     thread.start()
@@ -405,8 +403,8 @@ def parent_http(config: Config, metrics_dir: str) -> Callable[[], None] | None:
         return None
 
     def stop() -> None:
-        if "stop" in holder and not loop.is_closed():
-            loop.call_soon_threadsafe(holder["stop"].set)
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
         thread.join(5)
 
     return stop

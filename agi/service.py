@@ -1,122 +1,31 @@
-"""The long-running service, and its composition root.
+"""The long-running service: the FastAGI server and its supervised background jobs.
 
-``build`` makes every part once and hands each its dependencies through its constructor;
-``Service`` runs the FastAGI server and the supervised background jobs (agi.supervisor).
+agi.wiring makes every part (the composition root); ``Service`` starts, reloads and stops them:
+``run`` until a signal, or ``start``/``stop`` in tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import secrets
 import signal
 import socket
-import time
-from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from agi import logs, metrics, reload
+from agi import logs, metrics, reload, wiring
 from agi.aftercare import cooldown
-from agi.aftercare.journal import Journal
-from agi.ami.client import AmiClient, AmiError
-from agi.callbacks.placer import Placer
-from agi.callbacks.rules import Rules
-from agi.config import Config, split_host_port
+from agi.config import Config
 from agi.deps import Deps
-from agi.fastagi.server import FastAgiServer
-from agi.incidents import Logbook
 from agi.logs import get_logger
-from agi.routes import ROUTES
-from agi.supervisor import Jobs, Outage
-from redis_schema.fastread import CallerReader
-from redis_schema.store import Store, connect
+from agi.supervisor import Jobs
 
 log = get_logger("grenswacht.service")
 
-PREFIX_REFRESH_SECONDS = 5.0
-PURGE_EVERY_SECONDS = 3600.0
-COOLDOWN_CHECK_SECONDS = 1.0
 STOP_PHASE_SECONDS = 5.0
 START_CHECK_SECONDS = 2.0
 # Middle-generation collections per full one (CPython's default is 10); see run().
 FULL_COLLECTION_EVERY = 100
-
-
-def build_store(config: Config) -> Store:
-    r = config.redis
-    pool = r.max_connections
-    if r.mode == "cluster":
-        # redis-py's cluster pool per node cannot wait for a free connection: it fails at once when
-        # full. Size it for every call the FastAGI server admits, plus the background jobs.
-        pool = max(pool, config.agi.max_connections + 64)
-    redis = connect(
-        r.url,
-        password=r.password,
-        max_connections=pool,
-        pool_timeout=r.pool_timeout,
-        mode=r.mode,
-        sentinels=[split_host_port(s) for s in r.sentinels],
-        service_name=r.service_name,
-        nodes=[split_host_port(n) for n in r.nodes],
-    )
-    # The screening read bypasses redis-py on a standalone Redis (it connects on first use);
-    # Sentinel and Cluster keep redis-py, which follows failovers and slots.
-    reader = CallerReader.from_url(r.url, password=r.password) if r.mode == "standalone" else None
-    return Store(redis, retention_days=config.storage.retention_days, reader=reader)
-
-
-def build_ami(config: Config) -> AmiClient | None:
-    if not config.ami.secret:
-        return None
-    host, port = config.ami.host_port
-    return AmiClient(host, port, config.ami.username, config.ami.secret, reconnect_max=config.ami.reconnect_max_seconds)
-
-
-def build(config: Config, *, clock: Callable[[], float] = time.time) -> Deps:
-    """The composition root: every part of the service, wired once."""
-    store = build_store(config)
-    ami = build_ami(config)
-    logbook = Logbook(config, store, Journal(config.storage.journal_path), ami, clock)
-    return Deps(config=config, store=store, logbook=logbook, ami=ami, clock=clock)
-
-
-async def refresh_prefixes(deps: Deps) -> None:
-    outage = Outage(log, "prefix-refresh")
-    while True:
-        try:
-            deps.prefixes.replace(*await deps.store.load_prefixes())
-            outage.ok()
-        except (RedisError, OSError) as exc:
-            outage.failed(exc)
-        await asyncio.sleep(PREFIX_REFRESH_SECONDS)
-
-
-async def purge_loop(deps: Deps) -> None:
-    outage = Outage(log, "retention-purge")
-    while True:
-        try:
-            dropped = await deps.store.purge(deps.clock())
-            outage.ok()
-            if dropped:
-                log.info("retention-purge", incidents=dropped)
-        except (RedisError, OSError) as exc:
-            outage.failed(exc)
-        await asyncio.sleep(PURGE_EVERY_SECONDS)
-
-
-async def end_cooldowns(store: Store, ami: AmiClient, clock: Callable[[], float]) -> None:
-    """Ends due cool-downs, waiting while AMI or Redis is away (claims keep it to one instance)."""
-    token = secrets.token_hex(6)
-    outage = Outage(log, "cooldown-check")
-    while True:
-        if ami.connected:
-            try:
-                await cooldown.end_due(store, ami, clock(), token)
-                outage.ok()
-            except (AmiError, RedisError, OSError, TimeoutError) as exc:
-                outage.failed(exc)
-        await asyncio.sleep(COOLDOWN_CHECK_SECONDS)
 
 
 class Service:
@@ -130,13 +39,11 @@ class Service:
         sock: socket.socket | None = None,
         config_path: str | None = None,
     ):
-        self.config = config
         self.config_path = config_path  # re-read on SIGHUP (default: $GRENSWACHT_CONFIG)
         self.sock = sock  # a listening socket inherited from agi.workers, or None to bind [agi] listen
-        self.deps = deps or build(config)
-        self.server = FastAgiServer(metrics.counted(ROUTES), self.deps, config.agi, metrics.peer_failure)
+        parts = wiring.assemble(deps or wiring.build(config))
+        self.deps, self.server, self.placer, self._job_list = parts.deps, parts.server, parts.placer, parts.jobs
         self.jobs = Jobs()
-        self.placer: Placer | None = None
         self.http: asyncio.Server | None = None  # /metrics, /healthz, /readyz (agi.metrics)
         self.address: tuple[str, int] | None = None
         self._reload_pending = False
@@ -157,31 +64,28 @@ class Service:
             log.warning("redis-not-reachable-at-start", error=type(exc).__name__)
         if deps.ami is not None:
             await deps.ami.connect()
-            self.jobs.start("cooldowns", lambda: end_cooldowns(deps.store, deps.ami, deps.clock))
-            self.placer = placer = Placer(self.config, deps.store, deps.ami, deps.logbook, deps.clock)
-            self.jobs.start("callbacks", placer.run)
         else:
             log.warning(
                 "ami-not-configured", hint="set GRENSWACHT_AMI_SECRET to enable cool-down pauses and UserEvents"
             )
-        self.jobs.start("prefixes", lambda: refresh_prefixes(deps))
-        self.jobs.start("purge", lambda: purge_loop(deps))
-        self.jobs.start("counters", lambda: deps.counters.run(deps.store))
-        self.jobs.start("aftercare", deps.logbook.run)
-        self.jobs.start("webhooks", deps.logbook.run_webhooks)
-        self.http = await metrics.start(self.config, deps, self.server, self.jobs)
+        for job in self._job_list:
+            self.jobs.start(job.name, job.run)
+        self.http = await metrics.start_http(self.config, metrics.service_ready(deps))
         return self.address
+
+    @property
+    def config(self) -> Config:
+        """The running configuration (the one holder every part reads, agi.config_holder)."""
+        return self.deps.config
 
     def reload(self) -> bool:
         """SIGHUP: take over the hot sections of the re-read file (agi.reload); False when it is refused."""
         result = reload.reread(reload.config_path(self.config_path), self.config)
         if result is None:
             return False
-        self.config = self.deps.config = self.deps.logbook.config = result.config
+        self.deps.settings.swap(result.config)  # routes, logbook and placer read it from here on
         if "numbers" in result.changed:  # the log masker follows [numbers] too
             logs.configure(mask=result.config.numbers.mask_in_logs, region=result.config.numbers.default_region)
-        if self.placer is not None:
-            self.placer.config, self.placer.rules = result.config, Rules.from_config(result.config.callbacks)
         return True
 
     async def stop(self) -> None:

@@ -71,7 +71,7 @@ TROUBLE_LOG_SECONDS = 60.0  # at most one workers-parent-trouble line per this l
 
 # The hook for an HTTP server in the parent (/metrics over PROMETHEUS_MULTIPROC_DIR, /healthz):
 # called once the workers are started, with the configuration and the metrics directory; it
-# returns a callable that stops it (or None). None here: agi.metrics.parent_http is used.
+# returns a callable that stops it (or None). None here: agi.wiring.parent_http is used.
 ParentHttp = Callable[[Config, str], "Callable[[], None] | None"]
 parent_http: ParentHttp | None = None
 
@@ -455,9 +455,9 @@ def run_parent(config: Config, config_path: str | None) -> int:
     """
     http = parent_http
     if http is None:
-        from agi import metrics
+        from agi import wiring
 
-        http = metrics.parent_http
+        http = wiring.parent_http
     return Parent(config, config_path, http=http).run()
 
 

@@ -65,7 +65,7 @@ async def burst_scenario(workers: int, rounds: int, observer_events: str = OBSER
 
     ``workers`` 0: the bare baseline server (bench/baseline.py) answers the screening AGI
     instead of Grenswacht, which shows what the FastAGI round trip itself costs in a burst."""
-    from bench.run import start, wait_port
+    from bench.procs import start, wait_port
 
     redis = RedisServer().start()
     agi_port = free_port()
@@ -128,7 +128,7 @@ async def burst_scenario(workers: int, rounds: int, observer_events: str = OBSER
 
 
 def main() -> int:
-    from bench.run import table
+    from bench.procs import table
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", default="0,1,2", help="[agi] workers, comma-separated (0: the bare baseline server)")

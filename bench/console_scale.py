@@ -21,7 +21,7 @@ import httpx
 from agi.actions import users
 from agi.config import Config
 from agi.engine import DAY, Ban, Incident
-from agi.service import build_store
+from agi.wiring import build_store
 from console.app import create_app
 from redis_schema import keys
 from tests.console.conftest import csrf_of

@@ -16,7 +16,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO))
 from agi.engine import DAY, Ban, Incident  # noqa: E402
 from bench.burst import burst_scenario  # noqa: E402
 from bench.loadgen import Result, closed_loop, open_loop  # noqa: E402
+from bench.procs import cpu_seconds, start, table, wait_port  # noqa: E402
 from redis_schema import keys  # noqa: E402
 from redis_schema.store import Store, connect  # noqa: E402
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
@@ -106,46 +106,6 @@ async def seed(url: str, population: int) -> dict:
     }
 
 
-def start(cmd: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
-    out = open(log, "w") if log else subprocess.DEVNULL
-    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
-
-
-async def wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time so far of a process and its children (a parent's workers), from /proc."""
-    total = 0.0
-    for p in [pid, *children(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
-
-
 def steps(port: int, duration: float, population: int, rate: float) -> list:
     """The load steps, each a coroutine factory: closed loop at concurrency 1, 50, 200; open loop at ``rate``."""
     out = [lambda c=c: closed_loop("127.0.0.1", port, c, duration, population) for c in (1, 50, 200)]
@@ -213,15 +173,6 @@ async def asterisk_setup(calls: int) -> dict:
             "unscreened_p90_ms": round(p90["unscreened"], 2),
             "ratio_median": round(med["inbound"] / med["unscreened"], 3),
         }
-
-
-def table(rows: list[dict]) -> str:
-    cols = list(rows[0])
-    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
-    head = "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(str(r[c]).ljust(w) for c, w in zip(cols, widths)) + " |" for r in rows]
-    return "\n".join([head, sep, *body])
 
 
 async def main() -> int:

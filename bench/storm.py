@@ -155,7 +155,7 @@ def row(name: str, r: Result, hostile_open: int, cpu_s: float) -> dict:
 
 
 async def main() -> int:
-    from bench.run import cpu_seconds, start, table, wait_port
+    from bench.procs import cpu_seconds, start, table, wait_port
     from tests.support.redis_server import RedisServer, free_port
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

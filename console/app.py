@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -29,7 +29,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from agi.actions import ActionError, audit, cooldowns, lists, logbook, users
+from agi import wiring
+from agi.actions import ActionError, audit, cooldowns, lists, logbook, queries, users
 from agi.actions.lists import Target
 from agi.callbacks import appointments
 from agi.callbacks.model import OPEN
@@ -188,17 +189,6 @@ class Console:
             raise ActionError("the ban length must be a whole number of days.")
         return lists.ban_days(self.config, int(days) if days else None)
 
-    def day(self, raw: str, end: bool = False) -> float | None:
-        if not raw:
-            return None
-        try:
-            d = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=self.zone)
-        except ValueError:
-            raise ActionError(f"{raw!r} is not a date (YYYY-MM-DD).") from None
-        if not 2000 <= d.year <= 2100:
-            raise ActionError(f"{raw!r} is out of range (a date from 2000 to 2100).")
-        return (d + timedelta(days=1) if end else d).timestamp()
-
     # ---- authentication -------------------------------------------------------------------
     def page(self, role: str = "supervisor"):
         """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx."""
@@ -354,15 +344,16 @@ class Console:
         )
 
     def filters(self, q) -> logbook.Filters:
-        caller = self.number(q["caller"]) if q.get("caller") else None
-        category = q.get("category", "")
-        if category and category not in self.config.protocol_for(None)[1].weights:
-            raise ActionError(f"category {category!r} is not in the protocol's weights.")
-        since, until = self.day(q.get("from", "")), self.day(q.get("to", ""), end=True)
-        if since is not None and until is not None and since >= until:
-            raise ActionError("the start date is after the end date.")
-        return logbook.Filters(
-            caller, q.get("agent", "")[:100], q.get("queue", "")[:100], category, since, until, q.get("open") == "1"
+        """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
+        return queries.incident_filters(
+            self.config,
+            caller=self.number(q["caller"]) if q.get("caller") else None,
+            agent=q.get("agent", ""),
+            queue=q.get("queue", ""),
+            category=q.get("category", ""),
+            since=queries.local_day(q.get("from", ""), self.zone),
+            until=queries.local_day(q.get("to", ""), self.zone, end=True),
+            open_only=q.get("open") == "1",
         )
 
     async def logbook_page(self, ctx: Ctx) -> Response:
@@ -688,10 +679,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     """The console; with no store given, it builds (and closes) its own from the configuration."""
     from contextlib import asynccontextmanager
 
-    from agi.service import build_store
-
     own = store is None
-    store = store or build_store(config)
+    store = store or wiring.build_store(config)
     c = Console(config, store, clock)
     sup, adm = c.page("supervisor"), c.page("admin")
 

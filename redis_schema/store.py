@@ -347,14 +347,6 @@ class Store:
                     refused += count
         return screenings, refused
 
-    async def count_screening(self, action: str, reason: str, now: float) -> None:
-        """Count one screening at once (tests, tools); the service batches through agi.counters."""
-        from agi.counters import ScreeningCounters
-
-        counters = ScreeningCounters()
-        counters.count(action, reason, now)
-        await counters.flush(self)
-
     # ---- writes ---------------------------------------------------------------------------
     async def add_incident(self, inc: Incident) -> tuple[str, bool]:
         """Store an incident once, and always complete its logbook index. Returns (stored id, created).

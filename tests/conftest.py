@@ -8,7 +8,8 @@ import pytest
 import pytest_asyncio
 
 from agi.config import Config
-from agi.service import Service, build_store
+from agi.service import Service
+from agi.wiring import build_store
 from tests.support.redis_server import RedisServer
 
 

@@ -16,7 +16,7 @@ from agi.callbacks import rules as R
 from agi.callbacks.model import Appointment
 from agi.callbacks.placer import Placer, originate_fields, report_outcome
 from agi.engine import Ban
-from agi.service import build
+from agi.wiring import build
 from tests import test_cli
 from tests.conftest import make_config
 
@@ -80,21 +80,21 @@ async def test_a_malformed_entry_is_skipped(deps):
 
 async def test_two_instances_claim_a_due_appointment_once(deps):
     appt = await A.save_new(deps.store, booked(deps))
-    placers = [Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token=f"p{i}") for i in range(4)]
+    placers = [Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token=f"p{i}") for i in range(4)]
     got = await asyncio.gather(*(p._claim(appt, TUESDAY_10) for p in placers))
     winners = [g for g in got if g is not None]
     assert len(winners) == 1
     stored = Appointment.load(await deps.store.callback(appt.id))
     assert (stored.status, stored.claim) == ("calling", winners[0].claim)
     # A restarted instance (new token) sees it claimed: nothing to place until the lease ends.
-    fresh = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="restarted")
+    fresh = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="restarted")
     assert R.decide(fresh.rules, stored, TUESDAY_10 + 60) == R.WAIT
     assert await fresh._claim(appt, TUESDAY_10 + 60) is None  # the stale copy no longer matches
 
 
 async def test_missed_while_down_is_marked_and_logged(deps):
     appt = await A.save_new(deps.store, booked(deps, due=TUESDAY_10 - 31 * 60))
-    placer = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="t")
+    placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     assert await placer.round() == []
     stored = Appointment.load(await deps.store.callback(appt.id))
     assert stored.status == "missed"
@@ -109,7 +109,7 @@ async def test_a_banned_caller_is_not_called_back_and_the_supervisor_is_told(dep
     await deps.store.set_ban(
         N, Ban(until=TUESDAY_10 + 86400, reason="threat", source="manual", set_at=TUESDAY_10, actor="sup1")
     )
-    placer = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="t")
+    placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     assert await placer.round() == []
     stored = Appointment.load(await deps.store.callback(appt.id))
     assert (stored.status, stored.outcome) == ("cancelled", "banned")
@@ -122,7 +122,7 @@ async def test_a_banned_caller_is_not_called_back_and_the_supervisor_is_told(dep
 
 async def test_an_expired_claim_is_failed_and_reported(deps):
     appt = await A.save_new(deps.store, booked(deps))
-    placer = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="t")
+    placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     claimed = await placer._claim(appt, TUESDAY_10)
     deps.clock_obj.now = claimed.lease + 1
     await placer.round()
@@ -132,7 +132,7 @@ async def test_an_expired_claim_is_failed_and_reported(deps):
 
 async def test_outcomes_retry_then_finish(deps):
     appt = await A.save_new(deps.store, booked(deps))
-    placer = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="t")
+    placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     await placer._claim(appt, TUESDAY_10)
     retried = await report_outcome(deps, appt.id, "NOANSWER")
     assert (retried.status, retried.attempts, retried.due) == ("scheduled", 1, TUESDAY_10 + 15 * 60)
@@ -149,7 +149,7 @@ async def test_outcomes_retry_then_finish(deps):
 
 async def test_the_last_retry_not_answered_is_reported(deps):
     appt = await A.save_new(deps.store, replace(booked(deps), attempts=2))
-    placer = Placer(deps.config, deps.store, None, deps.logbook, deps.clock, token="t")
+    placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     await placer._claim(appt, TUESDAY_10)
     final = await report_outcome(deps, appt.id, "BUSY")
     assert (final.status, final.attempts) == ("no-answer", 3)

@@ -9,11 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from agi.cli.common import iso
+from agi.counters import ScreeningCounters
 from agi.engine import Ban, Incident
 
 N = "+31612345678"
@@ -149,10 +152,12 @@ async def test_purge_drops_what_is_past_retention(gw, store):
 async def test_stats(gw, store):
     gw("incidents", "add", "0612345678", "--category", "abuse")
     gw("incidents", "add", "0612345678", "--category", "threat")
-    await store.count_screening("refuse", "banned", time.time())
-    await store.count_screening("allow", "clean", time.time())
+    counters = ScreeningCounters()
+    counters.count("refuse", "banned", time.time())
+    counters.count("allow", "clean", time.time())
+    await counters.flush(store)
     out = j(gw("stats", "--json"))
-    day = time.strftime("%Y-%m-%d", time.gmtime())
+    day = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m-%d")  # [web] timezone, as the console
     assert out["incidents_per_day"] == {day: {"abuse": 1, "threat": 1}}
     assert out["top_callers"] == [{"caller": N, "incidents": 2}]
     assert out["screenings"] == {"refuse": 1, "allow": 1} and out["refused_while_banned"] == 1

@@ -19,7 +19,7 @@ import pytest
 
 from agi.config import Config
 from agi.engine import Incident
-from agi.service import build_store
+from agi.wiring import build_store
 from redis_schema import keys
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, run_call

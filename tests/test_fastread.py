@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from agi.engine import Incident, Reason
 from agi.prefixes import PrefixCache
 from agi.screening import screen
-from agi.service import build_store
+from agi.wiring import build_store
 from redis_schema.fastread import CallerReader, _Connection
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer, free_port

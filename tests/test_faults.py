@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agi.service import build_store
+from agi.wiring import build_store
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, run_call
 from tests.support.redis_server import RedisServer, free_port

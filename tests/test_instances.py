@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agi.aftercare.journal import STORE, Journal
 from agi.engine import Incident
-from agi.service import build_store
+from agi.wiring import build_store
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer, free_port
 from tests.test_failover import screen, until

@@ -15,9 +15,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from agi.aftercare.journal import STORE, Entry, Journal
+from agi.config_holder import ConfigHolder
 from agi.engine import Incident
 from agi.incidents import Logbook
-from agi.service import build_store
+from agi.wiring import build_store
 from redis_schema import keys
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer
@@ -37,7 +38,7 @@ def logbook_for(url: str, path, clock=None) -> Logbook:
     config = make_config(url, storage={"journal_path": str(path)})
     journal = Journal(path)
     journal.load()
-    return Logbook(config, build_store(config), journal, None, clock or Clock())
+    return Logbook(ConfigHolder(config), build_store(config), journal, None, clock or Clock())
 
 
 def press(book: Logbook, linkedid: str, caller: str = N) -> Incident:
@@ -273,7 +274,9 @@ async def test_nothing_taken_is_told_error_and_never_stored_behind_the_agents_ba
     iid, status = await down.record(press(down, "call-1"), pause=False)
     assert status == "error" and down.journal.pending() == 0
     up = Logbook(
-        down.config.model_copy(update={"redis": down.config.redis.model_copy(update={"url": redis_server.url})}),
+        ConfigHolder(
+            down.config.model_copy(update={"redis": down.config.redis.model_copy(update={"url": redis_server.url})})
+        ),
         build_store(make_config(redis_server.url)),
         down.journal,
         None,

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from agi import metrics
+from agi import metrics, wiring
 from agi.callbacks.appointments import new_appointment, save_new
 from agi.engine import Ban
 from agi.service import Service
@@ -185,7 +185,7 @@ async def test_the_http_endpoint_is_bounded_and_plain(served):
 
 WORKER = """
 import sys
-from agi import metrics
+from agi import metrics, wiring
 metrics.screened("allow", "clean", 0.002)
 metrics.screened("allow", "store-unavailable", 0.1)
 metrics.SLOTS.set(int(sys.argv[1])); metrics.AMI_CONNECTED.set(1)
@@ -200,7 +200,7 @@ async def test_worker_processes_are_added_up_by_the_parent_endpoint(tmp_path, re
         subprocess.run([sys.executable, "-c", WORKER, str(slots)], env=env, check=True, timeout=60, cwd=ROOT)
     port = free_port()
     cfg = make_config(redis_server.url, metrics={"listen": f"127.0.0.1:{port}"})
-    stop = await asyncio.to_thread(metrics.parent_http, cfg, str(folder))
+    stop = await asyncio.to_thread(wiring.parent_http, cfg, str(folder))
     try:
         s = await scrape(port)
         assert value(s, "grenswacht_screenings_total", action="allow", reason="clean") == 2
@@ -210,4 +210,4 @@ async def test_worker_processes_are_added_up_by_the_parent_endpoint(tmp_path, re
         assert await http(port, "/readyz") == (200, "ready: the store answers; AMI not configured\n")
     finally:
         await asyncio.to_thread(stop)
-    assert await asyncio.to_thread(metrics.parent_http, make_config(redis_server.url), str(folder)) is None
+    assert await asyncio.to_thread(wiring.parent_http, make_config(redis_server.url), str(folder)) is None

@@ -17,7 +17,7 @@ import pytest_asyncio
 from agi.aftercare import cooldown
 from agi.config import ConfigError, load_config
 from agi.engine import Incident
-from agi.service import build_store
+from agi.wiring import build_store
 from redis_schema import keys
 from tests import test_cli, test_store
 from tests.conftest import make_config

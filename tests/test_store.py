@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from agi.actions import logbook
-from agi.cli.logbook_cmds import collect_incidents
+from agi.actions.queries import every_incident
 from agi.engine import Allow, Ban, Incident, Reason, decide
 from redis_schema import keys
 from redis_schema.store import _incident_args
@@ -138,7 +138,7 @@ async def test_one_incident_caller_stays_small(store):
 
 async def test_forget_rewrites_the_aof(tmp_path):
     """After an erasure the number is in no file Redis keeps on disk."""
-    from agi.service import build_store
+    from agi.wiring import build_store
     from tests.conftest import make_config
     from tests.support.redis_server import RedisServer
 
@@ -247,6 +247,6 @@ async def test_the_logbook_filtered_by_a_withheld_caller_finds_every_press(store
     await store.add_incident(Incident.new(N, "abuse", now, severity=2, linkedid="x", source="key"))
     page = await logbook.query(store, logbook.Filters(caller=keys.ANONYMOUS))
     assert {i.id for i in page.items} == ids and not page.more
-    listed = await collect_incidents(store, caller=keys.ANONYMOUS)
-    assert {d["id"] for d in listed} == ids and {d["caller"] for d in listed} == {keys.ANONYMOUS}
-    assert [d["caller"] for d in await collect_incidents(store, caller=N)] == [N]
+    listed = await every_incident(store, logbook.Filters(caller=keys.ANONYMOUS))
+    assert {i.id for i in listed} == ids and {i.caller for i in listed} == {keys.ANONYMOUS}
+    assert [i.caller for i in await every_incident(store, logbook.Filters(caller=N))] == [N]

@@ -21,11 +21,18 @@ class AuditEntry:
 
 
 async def audit(
-    store: Store, actor: str = "", action: str = "", text: str = "", limit: int = 200, before: str = "+"
+    store: Store,
+    actor: str = "",
+    action: str = "",
+    text: str = "",
+    limit: int = 200,
+    before: str = "+",
+    since: float | None = None,
 ) -> list[AuditEntry]:
-    """Newest first; filters by actor, action and a text found in the details."""
+    """Newest first; filters by actor, action, a text found in the details and a time (``since``)."""
     out: list[AuditEntry] = []
     cursor, scanned = before, 0
+    floor = (int(since * 1000), 0) if since is not None else None  # an entry id starts with its time in ms
     while len(out) < limit and scanned < 50_000:
         batch = await store.audit_recent(500, cursor)
         if cursor != "+" and batch and batch[0]["id"] == cursor.lstrip("("):
@@ -33,6 +40,9 @@ async def audit(
         if not batch:
             break
         scanned += len(batch)
+        last = batch[-1]["id"]
+        if floor is not None:
+            batch = [e for e in batch if _id_key(e["id"]) >= floor]
         for e in batch:
             details = {k: v for k, v in e.items() if k not in ("id", "actor", "action", "at")}
             if (
@@ -45,8 +55,16 @@ async def audit(
                 except ValueError:
                     at = 0.0
                 out.append(AuditEntry(e["id"], at, e.get("actor", ""), e.get("action", ""), details))
-        cursor = "(" + batch[-1]["id"]
+        if floor is not None and _id_key(last) < floor:
+            break  # what is older is all before ``since``
+        cursor = "(" + last
     return out[:limit]
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ("<ms>-<seq>") as numbers, to compare in time order."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agi.actions.errors import ActionError
-from agi.cli.common import iso
+from agi.actions.formats import iso
 from agi.config import Config
 from agi.engine import DAY, Action, Allow, Ban, decide, rung_at_least
 from agi.prefixes import PrefixCache

@@ -75,9 +75,9 @@ def incident_id(raw: str) -> str:
     return raw
 
 
-async def caller_view(config: Config, store: Store, number: str, now: float) -> CallerView:
-    """The decision now and why, through the same screening function as a live call."""
-    result = await screen(config, store, await load_prefixes(store), number, None, now, None)
+async def caller_view(config: Config, store: Store, number: str, now: float, did: str | None = None) -> CallerView:
+    """The decision now and why, through the same screening function as a live call (to ``did``)."""
+    result = await screen(config, store, await load_prefixes(store), number, did, now, None)
     record = result.record if result.record is not None else CallerRecord(number)
     return CallerView(number, result.protocol, result.decision, record, config.protocol_for(None)[1].window_days)
 

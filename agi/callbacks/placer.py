@@ -26,6 +26,7 @@ from agi.callbacks import rules as R
 from agi.callbacks.appointments import Conflict, NotFound, load_all, update
 from agi.callbacks.model import CALLING, CANCELLED, DONE, FAILED, Appointment, BadAppointment
 from agi.config import Config
+from agi.config_holder import ConfigHolder
 from agi.incidents import Logbook
 from agi.logs import get_logger
 from agi.numbers import mask
@@ -93,17 +94,30 @@ def _log_gone(appointment_id: str, exc: Exception) -> None:
 class Placer:
     def __init__(
         self,
-        config: Config,
+        settings: ConfigHolder,
         store: Store,
         ami: AmiClient,
         logbook: Logbook,
         clock: Callable[[], float],
         token: str | None = None,
     ):
-        self.config, self.store, self.ami, self.logbook, self.clock = config, store, ami, logbook, clock
-        self.rules = R.Rules.from_config(config.callbacks)
+        self.settings, self.store, self.ami, self.logbook, self.clock = settings, store, ami, logbook, clock
+        self._rules = (settings.current.callbacks, R.Rules.from_config(settings.current.callbacks))
         self.token = token or secrets.token_hex(6)
         self._calls: set[asyncio.Task] = set()
+
+    @property
+    def config(self) -> Config:
+        """The running configuration (swapped on reload, agi.config_holder)."""
+        return self.settings.current
+
+    @property
+    def rules(self) -> R.Rules:
+        """The callback rules of the running [callbacks] section, made again when a reload changed it."""
+        section = self.settings.current.callbacks
+        if self._rules[0] is not section:
+            self._rules = (section, R.Rules.from_config(section))
+        return self._rules[1]
 
     def _mask(self, number: str) -> str:
         return mask(number, self.config.numbers.mask_in_logs)

@@ -9,9 +9,12 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from agi import wiring
+from agi.actions import ActionError
+from agi.actions.formats import iso as iso  # the commands print times as the audit trail writes them
 from agi.config import Config
 from agi.numbers import parse_operator_number
 
@@ -50,10 +53,7 @@ def add_command(sub, name: str, help: str, run, *, json_output: bool = False):
 @asynccontextmanager
 async def open_store(config: Config):
     """The store, for one command; a refused supervisor action (agi.actions) becomes a UsageError."""
-    from agi.actions import ActionError
-    from agi.service import build_store
-
-    store = build_store(config)
+    store = wiring.build_store(config)
     try:
         await store.ping()
         yield store
@@ -74,28 +74,21 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def parse_date(raw: str, earliest: datetime = EPOCH) -> float:
-    """YYYY-MM-DD or an ISO 8601 timestamp (UTC unless it says otherwise), from ``earliest`` to tomorrow."""
+def parse_date(raw: str, earliest: datetime = EPOCH, zone: tzinfo = UTC) -> float:
+    """YYYY-MM-DD or an ISO 8601 timestamp (in ``zone`` unless it says otherwise), from ``earliest`` to tomorrow.
+
+    The reading commands pass the console's zone, ``[web] timezone``: a day is the same day in both.
+    """
     try:
         dt = datetime.fromisoformat(raw)
     except ValueError:
         raise UsageError(f"{raw!r} is not a date (expected YYYY-MM-DD or an ISO 8601 time).") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
+        dt = dt.replace(tzinfo=zone)
     latest = datetime.now(UTC) + timedelta(days=1)
     if not earliest <= dt <= latest:
         raise UsageError(f"{raw!r} is out of range (expected a date from {earliest:%Y-%m-%d} to {latest:%Y-%m-%d}).")
     return dt.timestamp()
-
-
-def iso(ts: float | str | None) -> str:
-    """A stored time as UTC text; ``invalid`` for a value no calendar holds (never raises)."""
-    if ts is None or ts == "":
-        return ""
-    try:
-        return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    except (TypeError, ValueError, OverflowError, OSError):
-        return "invalid"
 
 
 def actor(args) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import sys
 import time
-from collections import Counter, defaultdict
+from zoneinfo import ZoneInfo
 
-from agi.actions import logbook
+from agi.actions import audit, logbook, queries
 from agi.cli.common import UsageError, actor, add_command, emit_json, iso, number_arg, open_store, parse_date, table
-from agi.cli.logbook_cmds import caller_summary, collect_incidents
+from agi.cli.logbook_cmds import caller_summary
 from agi.config import Config
+
+MAX_STATS_DAYS = 366  # the console's longest chart
+MAX_AUDIT_ENTRIES = 50_000  # the audit search reads at most this many entries
 
 CSV_FIELDS = (
     "id",
@@ -71,46 +74,52 @@ async def purge_cmd(args, config: Config) -> int:
 
 
 async def stats_cmd(args, config: Config) -> int:
-    since = parse_date(args.since) if args.since else time.time() - 30 * 86400
+    """The console's statistics (agi.actions.audit.stats): days in [web] timezone, repeat callers."""
+    zone, now = ZoneInfo(config.web.timezone), time.time()
+    days = queries.stats_days(parse_date(args.since, zone=zone), now, zone) if args.since else args.days
+    if not 1 <= days <= MAX_STATS_DAYS:
+        raise UsageError(f"statistics cover 1 to {MAX_STATS_DAYS} days, not {days}.")
     async with open_store(config) as store:
-        incidents = await collect_incidents(store, since=since)
-        screenings, refused_banned = await store.screening_counts(iso(since)[:10])
-    per_day: dict[str, Counter] = defaultdict(Counter)
-    for inc in incidents:
-        per_day[iso(inc["at"])[:10]][inc["category"]] += 1
-    top = Counter(i["caller"] for i in incidents).most_common(10)
+        s = await audit.stats(store, now, days, config.web.timezone)
+    per_day = {d: {c: n[d] for c, n in sorted(s.per_day.items()) if n[d]} for d in s.days}
     out = {
-        "since": iso(since),
-        "incidents_per_day": {d: dict(c) for d, c in sorted(per_day.items())},
-        "top_callers": [{"caller": c, "incidents": n} for c, n in top],
-        "screenings": dict(screenings),
-        "refused_while_banned": refused_banned,
+        "since": s.days[0],
+        "timezone": config.web.timezone,
+        "incidents_per_day": {d: counts for d, counts in per_day.items() if counts},
+        "top_callers": [{"caller": c, "incidents": n} for c, n in s.repeat_callers],
+        "per_agent": [{"agent": a, "incidents": n} for a, n in s.per_agent],
+        "open_by_age": s.open_by_age,
+        "screenings": s.screenings,
+        "refused_while_banned": s.refused_while_banned,
     }
     if args.json:
         emit_json(out)
         return 0
-    print(f"Since {out['since']}\n\nIncidents per day")
-    cats = sorted({c for d in per_day.values() for c in d})
-    table(("day", *cats), [(d, *(per_day[d].get(c, 0) for c in cats)) for d in sorted(per_day)])
+    print(f"Since {out['since']} ({out['timezone']})\n\nIncidents per day")
+    cats = sorted(s.per_day)
+    table(("day", *cats), [(d, *(s.per_day[c][d] for c in cats)) for d in out["incidents_per_day"]])
     print("\nTop repeat callers")
-    table(("caller", "incidents"), top)
+    table(("caller", "incidents"), s.repeat_callers)
     print("\nScreenings by decision")
-    table(("decision", "calls"), sorted(screenings.items()))
-    print(f"\nRefused attempts while banned: {refused_banned}")
+    table(("decision", "calls"), sorted(s.screenings.items()))
+    print(f"\nRefused attempts while banned: {s.refused_while_banned}")
     return 0
 
 
 async def audit_cmd(args, config: Config) -> int:
-    since = parse_date(args.since) if args.since else None
+    """The console's audit search (agi.actions.audit.audit), oldest first."""
+    since = parse_date(args.since, zone=ZoneInfo(config.web.timezone)) if args.since else None
+    if not 1 <= args.limit <= MAX_AUDIT_ENTRIES:
+        raise UsageError(f"--limit must be 1 to {MAX_AUDIT_ENTRIES}, not {args.limit}.")
     async with open_store(config) as store:
-        entries = await store.audit_entries(since)
+        found = await audit.audit(store, args.actor or "", args.action or "", args.text or "", args.limit, since=since)
+    entries = [{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, **e.details} for e in reversed(found)]
     if args.json:
         emit_json(entries)
         return 0
     rows = []
-    for e in entries:
-        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("id", "actor", "action", "at"))
-        rows.append((iso(e.get("at")), e.get("actor"), e.get("action"), details))
+    for e in reversed(found):
+        rows.append((iso(e.at), e.actor, e.action, ", ".join(f"{k}={v}" for k, v in e.details.items())))
     table(("time", "actor", "action", "details"), rows)
     return 0
 
@@ -136,6 +145,12 @@ def register(sub) -> None:
     p = add_command(
         sub, "stats", "incidents per day and category, repeat callers, screenings", stats_cmd, json_output=True
     )
-    p.add_argument("--since", help="YYYY-MM-DD (default: 30 days ago)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--since", help="YYYY-MM-DD, a day in [web] timezone (default: the last 30 days)")
+    when.add_argument("--days", type=int, default=30, help=f"the last N days, today included (1 to {MAX_STATS_DAYS})")
     p = add_command(sub, "audit", "the audit trail of every change", audit_cmd, json_output=True)
-    p.add_argument("--since", help="YYYY-MM-DD")
+    p.add_argument("--since", help="YYYY-MM-DD (a day in [web] timezone) or ISO 8601 time")
+    p.add_argument("--actor", help="only entries by this actor")
+    p.add_argument("--action", help="only this action, e.g. ban or forget")
+    p.add_argument("--text", help="only entries whose details contain this text (any case)")
+    p.add_argument("--limit", type=int, default=200, help=f"the newest N matching entries (1 to {MAX_AUDIT_ENTRIES})")

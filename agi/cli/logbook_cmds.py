@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from zoneinfo import ZoneInfo
 
-from agi.actions import logbook
+from agi.actions import ActionError, logbook, queries
 from agi.cli.common import (
     EARLIEST_AT,
+    UsageError,
     actor,
     add_command,
     add_group,
@@ -19,8 +21,7 @@ from agi.cli.common import (
 )
 from agi.config import Config
 from agi.engine import CallerRecord
-from agi.numbers import ANONYMOUS
-from redis_schema.store import Store, incident_dict
+from redis_schema.store import incident_dict
 
 
 def caller_summary(number: str, record: CallerRecord, decision, protocol: str) -> dict:
@@ -94,35 +95,24 @@ async def caller_cmd(args, config: Config) -> int:
     return 0
 
 
-async def collect_incidents(store: Store, *, since: float | None = None, caller: str | None = None) -> list[dict]:
-    """Incidents from the logbook index (or one caller), oldest first, as plain dicts."""
-    if caller and caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
-        record = await store.load_caller(caller)
-        return [incident_dict(caller, i) for i in record.incidents if since is None or i.at >= since]
-    ids = await store.incident_ids(since)
-    owners = await store.owners(i for i, _ in ids)
-    records = await store.load_callers(n for n in owners.values() if n)
-    out = []
-    for iid, _ in ids:
-        number = owners.get(iid)
-        for inc in records[number].incidents if number else ():
-            if inc.id == iid and (not caller or inc.caller == caller):
-                out.append(incident_dict(number, inc))
-    return out
-
-
 async def incidents_list(args, config: Config) -> int:
-    since = parse_date(args.since) if args.since else None
+    """The console's logbook question (agi.actions.queries), every page of it, oldest first."""
+    since = parse_date(args.since, zone=ZoneInfo(config.web.timezone)) if args.since else None
     caller = number_arg(args.caller, config, valid=False) if args.caller else None
+    try:
+        f = queries.incident_filters(
+            config,
+            caller=caller,
+            agent=args.agent or "",
+            category=args.category or "",
+            since=since,
+            open_only=args.open,
+        )
+    except ActionError as exc:
+        raise UsageError(str(exc)) from None
     async with open_store(config) as store:
-        items = await collect_incidents(store, since=since, caller=caller)
-    items = [
-        i
-        for i in items
-        if (not args.agent or args.agent in i["agent"])
-        and (not args.category or i["category"] == args.category)
-        and (not args.open or not i.get("debrief_at"))
-    ]
+        found = await queries.every_incident(store, f)
+    items = [incident_dict(i.caller, i) for i in reversed(found)]
     if args.json:
         emit_json(items)
     else:
@@ -173,8 +163,8 @@ def register(sub) -> None:
     isub = add_group(sub, "incidents", "the incident logbook")
     p = add_command(isub, "list", "list incidents", incidents_list, json_output=True)
     p.add_argument("--caller")
-    p.add_argument("--agent", help="agent interface or part of it")
-    p.add_argument("--since", help="YYYY-MM-DD or ISO 8601 time")
+    p.add_argument("--agent", help="agent interface or part of it (any case)")
+    p.add_argument("--since", help="YYYY-MM-DD (a day in [web] timezone) or ISO 8601 time")
     p.add_argument("--category")
     p.add_argument("--open", action="store_true", help="only incidents still awaiting a debrief")
     p = add_command(isub, "show", "one incident", incidents_show, json_output=True)

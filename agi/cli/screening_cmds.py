@@ -6,10 +6,9 @@ import errno
 import os
 import time
 
+from agi.actions import logbook
 from agi.cli.common import UsageError, add_command, emit_json, iso, number_arg, open_store
 from agi.config import Config
-from agi.prefixes import PrefixCache
-from agi.screening import screen
 
 
 async def serve(args, config: Config) -> int:
@@ -35,14 +34,12 @@ async def serve(args, config: Config) -> int:
 async def screen_cmd(args, config: Config) -> int:
     number = number_arg(args.number, config, valid=False)
     async with open_store(config) as store:
-        prefixes = PrefixCache()
-        prefixes.replace(*await store.load_prefixes())
-        result = await screen(config, store, prefixes, number, args.did, time.time(), None)
-    d = result.decision
+        view = await logbook.caller_view(config, store, number, time.time(), did=args.did)
+    d = view.decision
     out = {
         "caller": number,
         "did": args.did,
-        "protocol": result.protocol,
+        "protocol": view.protocol,
         "action": d.action.value,
         "reason": d.reason.value,
         "score": d.score,
@@ -55,7 +52,7 @@ async def screen_cmd(args, config: Config) -> int:
     else:
         print(
             f"{number}: {d.action.value} ({d.reason.value}); score {d.score} from {d.incidents} incident(s) "
-            f"in the window of protocol '{result.protocol}'"
+            f"in the window of protocol '{view.protocol}'"
             + (f"; banned until {iso(d.ban_until)}" if d.ban_until else "")
         )
     return 0

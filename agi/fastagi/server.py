@@ -42,7 +42,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Generic, Protocol, TypeVar
 
 from agi import channel_vars as cv
 from agi.config import AgiConfig
@@ -168,12 +168,18 @@ class AgiSession:
         return await self.command(wire.exec_app(app, *args))
 
 
-class Route(Protocol):
+# What the routes are handed (agi.deps.Deps in the service): the server only passes it on, so it
+# names no type of the layers above it.
+DepsT = TypeVar("DepsT")
+DepsT_contra = TypeVar("DepsT_contra", contravariant=True)
+
+
+class Route(Protocol[DepsT_contra]):
     """A route module: ``handle`` serves a request, ``fallback`` answers one that cannot be trusted."""
 
-    async def handle(self, session: AgiSession, deps: Any) -> None: ...
+    async def handle(self, session: AgiSession, deps: DepsT_contra) -> None: ...
 
-    async def fallback(self, session: AgiSession, deps: Any, reason: str) -> None: ...
+    async def fallback(self, session: AgiSession, deps: DepsT_contra, reason: str) -> None: ...
 
 
 def route_name(script: str) -> str:
@@ -575,13 +581,13 @@ class _Connection(asyncio.Protocol):
         self.server._peer_line(event, self.peer, **fields)
 
 
-class FastAgiServer:
-    """Serves the routes of an explicit table; one task per admitted connection."""
+class FastAgiServer(Generic[DepsT]):
+    """Serves the routes of an explicit table, handing each request ``deps``; one task per admitted connection."""
 
     def __init__(
         self,
-        routes: Mapping[str, Route],
-        deps: object,
+        routes: Mapping[str, Route[DepsT]],
+        deps: DepsT,
         settings: AgiConfig,
         on_peer_failure: Callable[[str], None] = lambda event: None,
     ):

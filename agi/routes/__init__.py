@@ -12,9 +12,11 @@ reason)``; the second answers a request that cannot be trusted or whose handler 
 | callback | the agent's channel (book, time, confirm); the placed call (result) | grenswacht-agent-key (*7), grenswacht-callback |
 """
 
+from agi.deps import Deps
+from agi.fastagi.server import Route
 from agi.routes import callback, endlog, handover, screen, senior
 
-ROUTES = {
+ROUTES: dict[str, Route[Deps]] = {
     "screen": screen,
     "endlog": endlog,
     "handover": handover,

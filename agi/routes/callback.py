@@ -28,6 +28,7 @@ from agi.callbacks.placer import report_outcome
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
+from agi.routes.values import prompts_dir
 
 log = get_logger("grenswacht.route.callback")
 
@@ -102,7 +103,7 @@ async def book(session: AgiSession, deps: Deps) -> None:
             cv.LOGGED: iid,
             CB_ID: appointment_id,
             CB_TZ: deps.config.callbacks.timezone,
-            cv.PROMPTS: f"{deps.config.prompts.path}/{deps.config.prompts.language}",
+            cv.PROMPTS: prompts_dir(deps.config),
         }
     )
 

@@ -15,9 +15,9 @@ from agi.config import Config
 from agi.deps import Deps
 from agi.engine import Action, Decision, Reason
 from agi.fastagi.server import AgiSession
-from agi.fastagi.wire import dialplan_safe
 from agi.logs import get_logger
 from agi.numbers import mask, normalise
+from agi.routes.values import prompts_dir, senior_values
 from agi.screening import screen
 from redis_schema.store import MAX_TIME
 
@@ -40,26 +40,18 @@ def did_of(session: AgiSession) -> str:
 
 def channel_values(config: Config, number: str, decision: Decision, caller_name: str) -> dict[str, object]:
     """The GW_* variables for this decision (agi.channel_vars documents each one)."""
-    prompts = config.prompts
     values: dict[str, object] = {
         cv.ACTION: decision.action.value,
         cv.REASON: decision.reason.value,
         cv.SCORE: decision.score,
         cv.INCIDENTS: decision.incidents,
         cv.BAN_UNTIL: iso(decision.ban_until),
-        cv.PROMPTS: f"{prompts.path}/{prompts.language}",
+        cv.PROMPTS: prompts_dir(config),
         cv.CALLER_INHERIT: number,
     }
     if decision.action is Action.SENIOR:
         values.update(senior_values(config, decision.incidents, caller_name))
     return values
-
-
-def senior_values(config: Config, incidents: int | str, caller_name: str) -> dict[str, object]:
-    """Where the senior colleague is and what their phone shows: "[GW 2] Jansen"."""
-    name = dialplan_safe(caller_name)
-    name = "" if name.lower() == "unknown" else name
-    return {cv.SENIOR: config.routing.senior_destination, cv.CID_NAME: f"[GW {incidents}] {name}".strip()}
 
 
 async def handle(session: AgiSession, deps: Deps) -> None:

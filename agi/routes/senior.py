@@ -12,7 +12,7 @@ from agi.engine import Reason
 from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
 from agi.numbers import normalise
-from agi.routes.screen import senior_values
+from agi.routes.values import prompts_dir, senior_values
 from agi.screening import screen
 
 log = get_logger("grenswacht.route.senior")
@@ -26,18 +26,14 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         deps.config, deps.store, deps.prefixes, number, None, deps.clock(), deps.config.agi.screen_budget_ms / 1000
     )
     count = "?" if result.decision.reason is Reason.STORE_UNAVAILABLE else result.decision.incidents
-    prompts = deps.config.prompts
     await session.set_variables(
         {
             **senior_values(deps.config, count, session.headers.get("agi_calleridname", "")),
-            cv.PROMPTS: f"{prompts.path}/{prompts.language}",
+            cv.PROMPTS: prompts_dir(deps.config),
         }
     )
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:
-    prompts = deps.config.prompts
-    await session.set_variables(
-        {**senior_values(deps.config, "?", ""), cv.PROMPTS: f"{prompts.path}/{prompts.language}"}
-    )
+    await session.set_variables({**senior_values(deps.config, "?", ""), cv.PROMPTS: prompts_dir(deps.config)})
     log.warning("senior-fallback", reason=reason, uniqueid=session.uniqueid)

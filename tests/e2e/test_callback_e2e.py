@@ -18,7 +18,8 @@ import pytest_asyncio
 from agi.callbacks import appointments as A
 from agi.callbacks import rules as R
 from agi.callbacks.model import Appointment
-from agi.service import Service, build, build_store
+from agi.service import Service
+from agi.wiring import build, build_store
 from tests.conftest import make_config
 from tests.e2e.test_agent_key_e2e import wait_until
 from tests.e2e.test_screening_e2e import on, played
