@@ -70,13 +70,13 @@ class Logbook:
         self._next_restart_check = 0.0
         self._next_durability_check = 0.0
         self._failing: set[tuple[str, str]] = set()  # (id, step) already reported failing
+        self._store_outage = False
+        self._erasures: dict[str, float] = {}  # erasures already taken out of the journal
 
     @property
     def config(self) -> Config:
         """The running configuration (swapped on reload, agi.config_holder)."""
         return self.settings.current
-        self._store_outage = False
-        self._erasures: dict[str, float] = {}  # erasures already taken out of the journal
 
     def _mask(self, number: str) -> str:
         return mask(number, self.config.numbers.mask_in_logs)
