@@ -99,7 +99,10 @@ def iso(ts: float | str | None) -> str:
 
 
 def actor(args) -> str:
-    return getattr(args, "actor", None) or os.environ.get("SUDO_USER") or getpass.getuser()
+    """--actor, else the user behind sudo, else the login name; a name (agi.actions.bounds) or ActionError."""
+    from agi.actions.bounds import actor_name
+
+    return actor_name(getattr(args, "actor", None) or os.environ.get("SUDO_USER") or getpass.getuser())
 
 
 def emit_json(data: Any) -> None:
