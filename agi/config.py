@@ -242,7 +242,7 @@ class ProtocolConfig(_Frozen):
     def _weights(cls, value: Mapping[str, int]) -> Mapping[str, int]:
         for name, weight in value.items():
             if not name.isidentifier() or not 0 <= weight <= MAX_WEIGHT:
-                raise ValueError(f"weight {name!r} must be a plain name with a weight from 0 to {MAX_WEIGHT}")
+                raise ValueError(f"weight {name!r} must be a plain name with a weight >= 0 and <= {MAX_WEIGHT}")
         return dict(value)
 
     @model_validator(mode="after")

@@ -37,7 +37,7 @@ def test_example_file_in_the_repo_loads():
         ("[agi]\nlisten = '127.0.0.1:0'\n", "agi.listen: the port of '127.0.0.1:0' must be from 1 to 65535"),
         ("[web]\nlisten = '127.0.0.1:0'\n", "web.listen: the port of"),
         ("[ami]\naddress = '127.0.0.1:0'\n", "ami.address: the port of"),
-        ("[protocols.default.weights]\nabuse = 1000000000000000000\n", "with a weight from 0 to 100"),
+        ("[protocols.default.weights]\nabuse = 1000000000000000000\n", "with a weight >= 0 and <= 100"),
         ("[protocols.default]\nrefuse_at = 1000000000000000000\n", "protocols.default.refuse_at"),
         (
             "[features]\nendlog_category = 'nonexistent'\n",
