@@ -491,6 +491,15 @@ class Config(_Frozen):
         return name, self.protocols[name]
 
 
+# The settings that come only from the environment: (section, key, variable; or variable_FILE).
+SECRETS = (
+    ("redis", "password", "GRENSWACHT_REDIS_PASSWORD"),
+    ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
+    ("agi", "secret", "GRENSWACHT_AGI_SECRET"),
+    ("web", "secret", "GRENSWACHT_WEB_SECRET"),
+)
+
+
 def _secret(env: Mapping[str, str], name: str) -> str | None:
     if env.get(name):
         return env[name]
@@ -527,12 +536,7 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
             raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror}).") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}).") from None
-    for section, key, var in (
-        ("redis", "password", "GRENSWACHT_REDIS_PASSWORD"),
-        ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
-        ("agi", "secret", "GRENSWACHT_AGI_SECRET"),
-        ("web", "secret", "GRENSWACHT_WEB_SECRET"),
-    ):
+    for section, key, var in SECRETS:
         table = data.get(section)
         if isinstance(table, dict) and key in table:
             raise ConfigError(f"{section}.{key}: secrets do not belong in the file; set {var} or {var}_FILE.")
