@@ -312,6 +312,10 @@ async def test_a_reason_or_note_past_its_limit_is_refused(gw, store):
     assert await store.redis.dbsize() == 0
     gw("ban", "0612345678", "--reason", "x" * 300)
     assert j(gw("caller", "0612345678", "--json"))["ban"]["reason"] == "x" * 300
+    # A note may have line breaks; a table shows it on its one row.
+    gw(*add, "--note", "line one\nline two")
+    assert gw("incidents", "list").stdout.splitlines()[2].endswith("line one\\nline two")
+    assert len(gw("incidents", "list").stdout.splitlines()) == 3
 
 
 def test_output_cut_short_by_its_reader_ends_quietly(gw, tmp_path, redis_server):
