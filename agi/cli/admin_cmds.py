@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 from agi.actions import lists
 from agi.actions.bounds import MAX_REASON
@@ -21,18 +20,22 @@ def target(args, config: Config, *, valid: bool = True) -> Target:
     return Target("number", number_arg(args.number, config, valid=valid))
 
 
-def wide_ok(t: Target, args, config: Config) -> dict[str, Any]:
-    """A range as wide as a country only with --yes; the action's arguments that say so."""
-    digits = config.numbers.min_prefix_digits
-    lists.checked_range(t, digits, args.yes, ask="repeat with --yes if you mean the whole range")
-    return {"confirmed": args.yes, "min_prefix_digits": digits}
+def wide_ok(t: Target, args, config: Config) -> bool:
+    """A range as wide as a country only with --yes (refused here, in the CLI's words); whether it was given."""
+    lists.checked_range(
+        t, config.numbers.min_prefix_digits, args.yes, ask="repeat with --yes if you mean the whole range"
+    )
+    return bool(args.yes)
 
 
 async def ban_cmd(args, config: Config) -> int:
     t = target(args, config)
-    days, who, confirm = lists.ban_days(config, args.days, "--days"), actor(args), wide_ok(t, args, config)
+    days, who, sure = lists.ban_days(config, args.days, "--days"), actor(args), wide_ok(t, args, config)
+    digits = config.numbers.min_prefix_digits
     async with open_store(config) as store:
-        until = await lists.ban(store, t, days, args.reason or "", who, time.time(), **confirm)
+        until = await lists.ban(
+            store, t, days, args.reason or "", who, time.time(), confirmed=sure, min_prefix_digits=digits
+        )
     print(f"{t.value}: banned until {iso(until)}")
     return 0
 
@@ -47,9 +50,9 @@ async def unban_cmd(args, config: Config) -> int:
 
 async def allow_cmd(args, config: Config) -> int:
     t = target(args, config)
-    who, confirm = actor(args), wide_ok(t, args, config)
+    who, sure, digits = actor(args), wide_ok(t, args, config), config.numbers.min_prefix_digits
     async with open_store(config) as store:
-        await lists.allow(store, t, args.reason or "", who, time.time(), **confirm)
+        await lists.allow(store, t, args.reason or "", who, time.time(), confirmed=sure, min_prefix_digits=digits)
     print(f"{t.value}: on the allowlist")
     return 0
 
