@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import resource
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,10 +19,24 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 ENV_CONFIG = "GRENSWACHT_CONFIG"
 Action = Literal["allow", "warn", "senior", "refuse"]
+# Banning or allowlisting a number range with fewer digits than this after the country code
+# (+31 is a whole country, +3120 a city) needs a confirmation (`--yes`, the console's tick box).
+DEFAULT_MIN_PREFIX_DIGITS = 3
+# Descriptors a process needs besides its connections: listening sockets, AMI, journal, logs.
+FD_HEADROOM = 64
 
 
 class ConfigError(Exception):
@@ -39,6 +54,21 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _host_port(value: str) -> str:
+    """HOST:PORT with a port from 1 to 65535."""
+    if split_host_port(value)[1] == 0:
+        raise ValueError(f"the port of {value!r} must be from 1 to 65535")
+    return value
+
+
+def _listen(value: str, info: ValidationInfo) -> str:
+    """An address to listen on. Port 0 (any free port, which the dialplan could not know) only
+    when the caller asks for it in the validation context (``ephemeral_ports``: tests)."""
+    if (info.context or {}).get("ephemeral_ports"):
+        return split_host_port(value) and value
+    return _host_port(value)
+
+
 def _plain(value: str) -> str:
     """A value the dialplan substitutes into an application argument as it is."""
     if not value or any(c in value for c in ",\r\n\"'()|$[]{};=\\` "):
@@ -46,7 +76,19 @@ def _plain(value: str) -> str:
     return value
 
 
-HostPort = Annotated[str, AfterValidator(lambda v: split_host_port(v) and v)]
+def _optional_listen(value: str, info: ValidationInfo) -> str:
+    return _listen(value, info) if value else value
+
+
+def fd_limit() -> int | None:
+    """The descriptors this process may open once the service raised its soft limit to the hard
+    one (agi.fastagi.server.raise_fd_limit); None when unlimited."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return None if hard == resource.RLIM_INFINITY else hard
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+Listen = Annotated[str, AfterValidator(_listen)]
 Plain = Annotated[str, AfterValidator(_plain)]
 
 
@@ -113,7 +155,7 @@ HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")  # a local time of day
 
 
 class AgiConfig(_Frozen):
-    listen: HostPort = "127.0.0.1:4573"
+    listen: Listen = "127.0.0.1:4573"
     # Who may speak FastAGI: the PBX's addresses or networks. Anyone else is closed at once.
     peers: tuple[Network, ...] = ("127.0.0.1/32", "::1/128")
     # Optional shared secret the dialplan passes with each request (GRENSWACHT_AGI_SECRET[_FILE]).
@@ -163,6 +205,9 @@ class AgiConfig(_Frozen):
 class NumbersConfig(_Frozen):
     default_region: str = "NL"
     mask_in_logs: bool = True
+    # Digits after the country code a banned or allowlisted number range needs before it is set
+    # without a confirmation (`--yes`); +31 has 0, +3120 has 2, +31201 has 3.
+    min_prefix_digits: int = Field(DEFAULT_MIN_PREFIX_DIGITS, ge=0, le=12)
 
     @field_validator("default_region")
     @classmethod
@@ -173,6 +218,10 @@ class NumbersConfig(_Frozen):
         return value
 
 
+MAX_WEIGHT = 100  # an incident's weight, 0 to this
+MAX_THRESHOLD = 10_000  # a rung's score
+
+
 class ProtocolConfig(_Frozen):
     """One screening protocol; the default one follows the seed texts."""
 
@@ -180,9 +229,9 @@ class ProtocolConfig(_Frozen):
     weights: Mapping[str, int] = Field(
         default_factory=lambda: {"abuse": 1, "intimidation": 2, "threat": 3, "handover": 0, "callback": 0}
     )
-    warn_at: int = Field(1, ge=1)
-    senior_at: int = Field(2, ge=1)
-    refuse_at: int = Field(3, ge=1)
+    warn_at: int = Field(1, ge=1, le=MAX_THRESHOLD)
+    senior_at: int = Field(2, ge=1, le=MAX_THRESHOLD)
+    refuse_at: int = Field(3, ge=1, le=MAX_THRESHOLD)
     ban_days: int = Field(90, ge=0, le=3650)
     anonymous: Action = "allow"
     # The rung from which a caller is due a written warning (see `grenswacht warnings`).
@@ -192,8 +241,8 @@ class ProtocolConfig(_Frozen):
     @classmethod
     def _weights(cls, value: Mapping[str, int]) -> Mapping[str, int]:
         for name, weight in value.items():
-            if not name.isidentifier() or weight < 0:
-                raise ValueError(f"weight {name!r} must be a plain name with a weight >= 0")
+            if not name.isidentifier() or not 0 <= weight <= MAX_WEIGHT:
+                raise ValueError(f"weight {name!r} must be a plain name with a weight >= 0 and <= {MAX_WEIGHT}")
         return dict(value)
 
     @model_validator(mode="after")
@@ -227,10 +276,26 @@ class AmiConfig(_Frozen):
         return split_host_port(self.address)
 
 
+def webhook_allowed(url: str) -> bool:
+    """An http or https URL with a host: the only webhooks posted (no file:, ftp: or data:)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or IPv6 literal
+        return False
+
+
 class AftercareConfig(_Frozen):
     cooldown_seconds: int = Field(300, ge=0, le=86_400)
     webhook_url: str | None = None
     webhook_attempts: int = Field(5, ge=1, le=50)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not webhook_allowed(value):
+            raise ValueError(f"{value[:80]!r} must be an http:// or https:// URL with a host")
+        return value
 
 
 class FeatureCodesConfig(_Frozen):
@@ -324,7 +389,7 @@ class CallbacksConfig(_Frozen):
 class WebConfig(_Frozen):
     """The supervisor console (`grenswacht web`, console/)."""
 
-    listen: HostPort = "127.0.0.1:8080"
+    listen: Listen = "127.0.0.1:8080"
     timezone: str = "Europe/Amsterdam"  # times are shown in this zone; the store keeps UTC
     language: Literal["nl", "en"] = "nl"  # default; each user can switch
     session_idle_minutes: int = Field(30, ge=1, le=24 * 60)
@@ -362,7 +427,7 @@ class WebConfig(_Frozen):
 class MetricsConfig(_Frozen):
     """Prometheus /metrics and the /healthz, /readyz endpoints (agi.metrics); empty: off."""
 
-    listen: Annotated[str, AfterValidator(lambda v: (split_host_port(v) and v) if v else v)] = ""
+    listen: Annotated[str, AfterValidator(_optional_listen)] = ""
 
 
 class StorageConfig(_Frozen):
@@ -399,11 +464,45 @@ class Config(_Frozen):
         for did, name in self.dids.items():
             if name not in self.protocols:
                 raise ValueError(f"dids.{did}: names protocol {name!r}, which is not defined")
+        named = [
+            ("features.endlog_category", self.features.endlog_category),
+            *((f"features.extra.{code}", category) for code, category in self.features.extra.items()),
+            ("callbacks.category", self.callbacks.category),
+        ]
+        for key, category in named:
+            for name, protocol in self.protocols.items():
+                if category not in protocol.weights:
+                    raise ValueError(
+                        f"{key}: names category {category!r}, which is not in [protocols.{name}.weights] "
+                        f"({', '.join(protocol.weights)})"
+                    )
         return self
+
+    def fd_problem(self) -> str | None:
+        """Why this process cannot hold the connections configured (``serve`` and ``check`` ask;
+        the other commands open a handful of descriptors and need not), or None."""
+        limit, need = fd_limit(), self.agi.max_connections + self.redis.max_connections + FD_HEADROOM
+        if limit is None or need <= limit:
+            return None
+        return (
+            f"agi.max_connections: {self.agi.max_connections} connections, with redis.max_connections "
+            f"{self.redis.max_connections} and {FD_HEADROOM} more, need {need} file descriptors, but this "
+            f"process may open {limit} (RLIMIT_NOFILE); lower it, or raise the limit (LimitNOFILE= in "
+            "the systemd unit, ulimit -n)."
+        )
 
     def protocol_for(self, did: str | None) -> tuple[str, ProtocolConfig]:
         name = self.dids.get(did or "", "default")
         return name, self.protocols[name]
+
+
+# The settings that come only from the environment: (section, key, variable; or variable_FILE).
+SECRETS = (
+    ("redis", "password", "GRENSWACHT_REDIS_PASSWORD"),
+    ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
+    ("agi", "secret", "GRENSWACHT_AGI_SECRET"),
+    ("web", "secret", "GRENSWACHT_WEB_SECRET"),
+)
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
@@ -420,11 +519,11 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
 
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    key = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "is not a known setting"
-    return f"{key}: {msg}."
+    return f"{key}: {msg}." if key else f"{msg}."  # a check across sections names its keys itself
 
 
 def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -442,12 +541,7 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
             raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror}).") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}).") from None
-    for section, key, var in (
-        ("redis", "password", "GRENSWACHT_REDIS_PASSWORD"),
-        ("ami", "secret", "GRENSWACHT_AMI_SECRET"),
-        ("agi", "secret", "GRENSWACHT_AGI_SECRET"),
-        ("web", "secret", "GRENSWACHT_WEB_SECRET"),
-    ):
+    for section, key, var in SECRETS:
         table = data.get(section)
         if isinstance(table, dict) and key in table:
             raise ConfigError(f"{section}.{key}: secrets do not belong in the file; set {var} or {var}_FILE.")

@@ -430,13 +430,18 @@ class Console:
 
     async def change_lists(self, what: str, raw: str, kind: str, ctx: Ctx) -> bool:
         """Ban, lift, allowlist or disallow a number or range; False when ``what`` is none of these."""
-        now, reason = self.clock(), ctx.form.get("reason", "")[:300]
+        now, reason = self.clock(), ctx.form.get("reason", "")  # its length is the action's to refuse
         if kind not in ("number", "prefix"):
             raise ActionError("choose a number or a number range.")
+        # A range as wide as a country needs the form's tick box (the CLI's --yes).
+        sure, digits = ctx.form.get("confirm_range") == "yes", self.config.numbers.min_prefix_digits
         if what == "ban":
-            await lists.ban(self.store, self.target(raw, kind), self.ban_days(ctx.form), reason, ctx.actor, now)
+            target = self.target(raw, kind)
+            days = self.ban_days(ctx.form)
+            await lists.ban(self.store, target, days, reason, ctx.actor, now, confirmed=sure, min_prefix_digits=digits)
         elif what == "allow":
-            await lists.allow(self.store, self.target(raw, kind), reason, ctx.actor, now)
+            target = self.target(raw, kind)
+            await lists.allow(self.store, target, reason, ctx.actor, now, confirmed=sure, min_prefix_digits=digits)
         elif what in ("unban", "disallow"):
             # Lifting also works for a number screening banned although it is not a valid one.
             change = lists.unban if what == "unban" else lists.disallow

@@ -56,6 +56,10 @@ _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
     "disallow": ("Van uitzonderingslijst af", "Remove from allowlist"),
     "number": ("Nummer", "Number"),
     "range": ("Nummerreeks", "Number range"),
+    "confirm_range": (
+        "Ik bedoel de hele reeks (nodig voor een land of een groot deel ervan)",
+        "I mean the whole range (needed for a country or a large part of one)",
+    ),
     "kind": ("Soort", "Kind"),
     "source": ("Bron", "Source"),
     "warning_sent": ("Schriftelijke waarschuwing verstuurd", "Written warning sent"),

@@ -34,7 +34,7 @@ def make_config(redis_url: str, **sections) -> Config:
             data[name].update(value)
         else:
             data[name] = value
-    return Config.model_validate(data)
+    return Config.model_validate(data, context={"ephemeral_ports": True})
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 
 from agi.cli.common import iso
 from agi.counters import ScreeningCounters
@@ -265,3 +266,94 @@ def test_unreachable_store_is_one_sentence_and_exit_2(tmp_path):
     cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')
     out = subprocess.run([SCRIPT, "--config", str(cfg), "caller", "0612345678"], capture_output=True, text=True)
     assert out.returncode == 2 and "store is unreachable" in out.stderr and "Traceback" not in out.stderr
+
+
+# ---- bounds on everything typed (issue 32, item 5) -----------------------------------------------------
+
+
+def one_sentence(out, needle: str) -> None:
+    assert out.returncode == 2, out.stderr
+    assert needle in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+async def test_an_actor_with_a_line_break_is_refused_and_cannot_forge_an_audit_row(gw, store):
+    for args in (
+        ("ban", "0612345678", "--actor", "evil\nactor"),
+        ("incidents", "add", "0612345678", "--category", "abuse", "--actor", "evil\x1b[2Jactor"),
+        ("callbacks", "cancel", "0123456789ab", "--actor", "x" * 65),
+        ("purge", "--actor", "   "),
+    ):
+        one_sentence(gw(*args, ok=False), "is not a name (1 to 64 printable characters")
+    assert await store.redis.dbsize() == 0
+    gw("ban", "0612345678", "--actor", "Jan de Vries")
+    assert [e["actor"] for e in j(gw("audit", "--json"))] == ["Jan de Vries"]
+
+
+async def test_a_prefix_as_wide_as_a_country_needs_yes(gw, store):
+    for args in (("ban", "--prefix", "+31"), ("ban", "--prefix", "+3120"), ("allow", "--prefix", "0031")):
+        one_sentence(gw(*args, ok=False), "repeat with --yes if you mean the whole range")
+    one_sentence(gw("ban", "--prefix", "+12", ok=False), "+12 covers every number of a country")
+    assert await store.redis.dbsize() == 0
+    gw("ban", "--prefix", "+31", "--yes", "--reason", "spoofed from abroad")
+    gw("ban", "--prefix", "+1212")  # country code 1 and 3 digits: an area, no confirmation needed
+    assert j(gw("screen", "+31612345678", "--json"))["reason"] == "prefix-banned"
+    assert sorted(b["target"] for b in j(gw("bans", "--json"))) == ["+1212", "+31"]
+
+
+async def test_the_minimum_range_is_a_setting(gw, store, tmp_path, redis_server):
+    cfg = tmp_path / "narrow.toml"
+    cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[numbers]\nmin_prefix_digits = 5\n')
+    out = subprocess.run([SCRIPT, "--config", str(cfg), "ban", "--prefix", "+31851"], capture_output=True, text=True)
+    one_sentence(out, "it has 3 of the 5 digits after the country code")
+
+
+async def test_a_reason_or_note_past_its_limit_is_refused(gw, store):
+    one_sentence(gw("ban", "0612345678", "--reason", "x" * 100_000, ok=False), "the reason is longer than 300")
+    one_sentence(gw("allow", "0612345678", "--reason", "care\nhome", ok=False), "the reason must be one line")
+    add = ("incidents", "add", "0612345678", "--category", "abuse")
+    one_sentence(gw(*add, "--note", "x" * 2001, ok=False), "the note is longer than 2000 characters")
+    one_sentence(gw(*add, "--note", "bell\x07", ok=False), "must not contain control characters")
+    assert await store.redis.dbsize() == 0
+    gw("ban", "0612345678", "--reason", "x" * 300)
+    assert j(gw("caller", "0612345678", "--json"))["ban"]["reason"] == "x" * 300
+    # A note may have line breaks; a table shows it on its one row.
+    gw(*add, "--note", "line one\nline two")
+    assert gw("incidents", "list").stdout.splitlines()[2].endswith("line one\\nline two")
+    assert len(gw("incidents", "list").stdout.splitlines()) == 3
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(gw, tmp_path, redis_server):
+    # More than a pipe holds, so the writes go on after the reader has gone.
+    with redis.Redis.from_url(redis_server.url) as client, client.pipeline(transaction=False) as pipe:
+        for k in range(4000):
+            pipe.xadd("gw:audit", {"actor": "sup1", "action": "ban", "at": str(time.time()), "number": N, "n": k})
+        pipe.execute()
+    cfg = tmp_path / "g.toml"
+    cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
+    proc = subprocess.Popen(
+        [SCRIPT, "--config", str(cfg), "audit"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().startswith("time")
+    proc.stdout.close()  # as `| head -1` does
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""
+
+
+def test_connections_beyond_the_file_limit_are_refused_by_serve(tmp_path, redis_server):
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+
+    def run(command: str, max_connections: int) -> subprocess.CompletedProcess:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[agi]\nmax_connections = {max_connections}\n')
+        return subprocess.run(
+            [SCRIPT, "--config", str(cfg), command], capture_output=True, text=True, preexec_fn=low_limit, timeout=60
+        )
+
+    one_sentence(run("serve", 100_000), "need 100128 file descriptors, but this process may open 4096 (RLIMIT_NOFILE)")
+    one_sentence(run("check", 100_000), "need 100128 file descriptors")
+    # The commands that open a handful of descriptors run whatever the service is sized for.
+    assert run("bans", 100_000).returncode == 0

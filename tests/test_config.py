@@ -33,6 +33,27 @@ def test_example_file_in_the_repo_loads():
         ("[redis]\npassword = 'x'\n", "redis.password: secrets do not belong in the file"),
         ("[redis]\nurl = 'redis://:pw@host:6379'\n", "redis.url"),
         ("[agi\n", "not valid TOML"),
+        # issue 32, item 5: accepted before, refused now
+        ("[agi]\nlisten = '127.0.0.1:0'\n", "agi.listen: the port of '127.0.0.1:0' must be from 1 to 65535"),
+        ("[web]\nlisten = '127.0.0.1:0'\n", "web.listen: the port of"),
+        ("[ami]\naddress = '127.0.0.1:0'\n", "ami.address: the port of"),
+        ("[protocols.default.weights]\nabuse = 1000000000000000000\n", "with a weight >= 0 and <= 100"),
+        ("[protocols.default]\nrefuse_at = 1000000000000000000\n", "protocols.default.refuse_at"),
+        (
+            "[features]\nendlog_category = 'nonexistent'\n",
+            "features.endlog_category: names category 'nonexistent', which is not in [protocols.default.weights]",
+        ),
+        ("[features.extra]\n'*9' = 'nope'\n", "features.extra.*9: names category 'nope'"),
+        (
+            "[protocols.default]\n[protocols.strict.weights]\nabuse = 2\n",
+            "features.extra.*9: names category 'threat', which is not in [protocols.strict.weights] (abuse)",
+        ),
+        (
+            "[aftercare]\nwebhook_url = 'file:///etc/passwd'\n",
+            "aftercare.webhook_url: 'file:///etc/passwd' must be an http:// or https:// URL",
+        ),
+        ("[aftercare]\nwebhook_url = 'https://'\n", "must be an http:// or https:// URL with a host"),
+        ("[numbers]\nmin_prefix_digits = -1\n", "numbers.min_prefix_digits"),
     ],
 )
 def test_bad_keys_are_named_in_one_sentence(tmp_path, text, needle):
@@ -73,3 +94,32 @@ def test_agi_secret_comes_from_the_environment_and_must_be_url_safe(tmp_path):
     assert "has,comma" not in str(err.value)  # a secret is never echoed
     with pytest.raises(ConfigError, match="secrets do not belong in the file"):
         load_config(write(tmp_path, '[agi]\nsecret = "x"\n'), env={})
+
+
+def test_ports_and_webhooks_in_range_still_load(tmp_path):
+    text = (
+        "[agi]\nlisten = '127.0.0.1:65535'\n[aftercare]\nwebhook_url = 'https://hooks.example.org/gw'\n"
+        "[metrics]\nlisten = '[::1]:1'\n[protocols.default.weights]\nabuse = 100\nthreat = 0\ncallback = 0\n"
+        "[features]\nendlog_category = 'threat'\n[features.extra]\n'*9' = 'abuse'\n"
+    )
+    cfg = load_config(write(tmp_path, text), env={})
+    assert cfg.agi.host_port == ("127.0.0.1", 65535) and cfg.protocols["default"].weights["abuse"] == 100
+
+
+def test_a_free_port_is_only_for_callers_that_ask_for_one():
+    from agi.config import Config
+
+    cfg = Config.model_validate({"agi": {"listen": "127.0.0.1:0"}}, context={"ephemeral_ports": True})
+    assert cfg.agi.host_port == ("127.0.0.1", 0)
+    with pytest.raises(ValueError, match="must be from 1 to 65535"):
+        Config.model_validate({"agi": {"listen": "127.0.0.1:0"}})
+
+
+def test_a_webhook_that_is_not_http_is_never_opened():
+    from agi.aftercare.notify import WebhookError, post_webhook
+    from agi.engine import Incident
+
+    # Reaching post_webhook another way than the config, file: ended in a TypeError traceback.
+    for url in ("file:///etc/passwd", "ftp://example.org/x", "data:,x"):
+        with pytest.raises(WebhookError, match="not an http"):
+            post_webhook(url, Incident.new("+31612345678", "abuse", 0.0))

@@ -65,7 +65,8 @@ async def screen(svc, did: str = "0207654321") -> dict[str, str]:
 
 async def test_reload_changes_the_decision_without_a_restart_and_refuses_a_bad_file(tmp_path, redis_server, store):
     cfg, journal = tmp_path / "gw.toml", tmp_path / "j.jsonl"
-    write(cfg, redis_server.url, 0, journal)
+    port = free_port()  # a file's listen port is from 1 to 65535
+    write(cfg, redis_server.url, port, journal)
     await store.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
     svc = Service(load_config(cfg), config_path=str(cfg))
     svc.host, svc.port = await svc.start()
@@ -76,7 +77,7 @@ async def test_reload_changes_the_decision_without_a_restart_and_refuses_a_bad_f
         writer.write(agi_header("screen", "0612345678", "Jansen"))
         await writer.drain()
         first = await asyncio.wait_for(reader.readline(), 5)
-        write(cfg, redis_server.url, 0, journal, STRICT)
+        write(cfg, redis_server.url, port, journal, STRICT)
         with capture_logs() as logs:
             assert svc.reload() is True
         assert [e["event"] for e in logs] == ["config-reloaded"]
@@ -107,7 +108,7 @@ async def test_reload_changes_the_decision_without_a_restart_and_refuses_a_bad_f
             ("config-needs-restart", ["agi", "metrics"]),
             ("config-reloaded", None),
         ]
-        assert svc.config.agi.listen == "127.0.0.1:0" and svc.config.metrics.listen == ""
+        assert svc.config.agi.listen == f"127.0.0.1:{port}" and svc.config.metrics.listen == ""
     finally:
         await svc.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from agi.actions.bounds import actor_name
 from agi.actions.errors import ActionError
 from agi.aftercare.cooldown import BadState, Cooldown
 from redis_schema.store import Store
@@ -23,6 +24,7 @@ async def running(store: Store, now: float) -> list[Cooldown]:
 
 async def end_now(store: Store, interface: str, actor: str, now: float) -> None:
     """Bring the cool-down's end forward to now; the service's cool-down job unpauses the agent."""
+    actor = actor_name(actor)
     raw = await store.cooldown(interface)
     if not raw:
         raise ActionError(f"{interface} is not in a cool-down.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agi.actions.bounds import actor_name, reason_text, wide_range
 from agi.actions.errors import ActionError
 from agi.actions.formats import iso
-from agi.config import Config
+from agi.config import DEFAULT_MIN_PREFIX_DIGITS, Config
 from agi.engine import DAY, Action, Allow, Ban, decide, rung_at_least
 from agi.prefixes import PrefixCache
 from redis_schema.store import Store
@@ -57,8 +58,30 @@ def ban_days(config: Config, days: int | None, label: str = "the ban length in d
     return days
 
 
-async def ban(store: Store, target: Target, days: int, reason: str, actor: str, now: float) -> float:
-    """Set a contact ban; returns its end."""
+def checked_range(
+    target: Target, min_prefix_digits: int, confirmed: bool, ask: str = "confirm that you mean the whole range"
+) -> None:
+    """A ban or allowlist entry for a range as wide as a country needs ``confirmed`` (pure);
+    ``ask`` says how to confirm (the CLI: --yes)."""
+    why = wide_range(target.value, min_prefix_digits) if target.kind == "prefix" else None
+    if why and not confirmed:
+        raise ActionError(f"{why}; {ask}.")
+
+
+async def ban(
+    store: Store,
+    target: Target,
+    days: int,
+    reason: str,
+    actor: str,
+    now: float,
+    *,
+    confirmed: bool = False,
+    min_prefix_digits: int = DEFAULT_MIN_PREFIX_DIGITS,
+) -> float:
+    """Set a contact ban; returns its end. A range as wide as a country needs ``confirmed``."""
+    actor, reason = actor_name(actor), reason_text(reason)
+    checked_range(target, min_prefix_digits, confirmed)
     until = now + days * DAY
     if target.kind == "prefix":
         await store.set_prefix("ban", target.value, {"until": until, "reason": reason, "at": now, "by": actor})
@@ -68,7 +91,19 @@ async def ban(store: Store, target: Target, days: int, reason: str, actor: str, 
     return until
 
 
-async def allow(store: Store, target: Target, reason: str, actor: str, now: float) -> None:
+async def allow(
+    store: Store,
+    target: Target,
+    reason: str,
+    actor: str,
+    now: float,
+    *,
+    confirmed: bool = False,
+    min_prefix_digits: int = DEFAULT_MIN_PREFIX_DIGITS,
+) -> None:
+    """Put on the allowlist (screening lets it through); a range as wide as a country needs ``confirmed``."""
+    actor, reason = actor_name(actor), reason_text(reason)
+    checked_range(target, min_prefix_digits, confirmed)
     if target.kind == "prefix":
         await store.set_prefix("allow", target.value, {"reason": reason, "at": now, "by": actor})
     else:
@@ -85,6 +120,7 @@ async def disallow(store: Store, target: Target, actor: str, now: float) -> None
 
 
 async def _clear(store: Store, target: Target, what: str, action: str, missing: str, actor: str, now: float) -> None:
+    actor = actor_name(actor)
     if target.kind == "prefix":
         removed = await store.clear_prefix(what, target.value)
     else:
@@ -150,5 +186,6 @@ async def due_warnings(store: Store, config: Config, now: float) -> list[Warning
 
 
 async def mark_warning_sent(store: Store, number: str, actor: str, now: float) -> None:
+    actor = actor_name(actor)
     await store.mark_warning_sent(number, now, actor)
     await store.audit(actor, "warning-sent", now, number=number)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from agi.actions.bounds import actor_name, note_text
 from agi.actions.errors import ActionError
 from agi.actions.lists import load_prefixes
 from agi.callbacks import appointments
@@ -17,7 +18,6 @@ from redis_schema.store import MAX_TIME, Store, incident_dict
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
 _ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
-MAX_NOTE = 2000
 ERASE_WAIT_SECONDS = 30.0  # how long an erasure waits for Redis to rewrite its files on disk
 
 
@@ -154,13 +154,12 @@ async def get(store: Store, iid: str) -> Incident:
 
 async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, now: float) -> Incident:
     """Record the debrief with the agent: the seed-004 answer and their reflection."""
+    actor = actor_name(actor)
     if answer and answer not in DEBRIEF_ANSWERS:
         raise ActionError(f"the answer must be one of {', '.join(DEBRIEF_ANSWERS)}.")
-    note = note.strip()
+    note = note_text(note)
     if not note and not answer:
         raise ActionError("the debrief is empty: choose an answer or write a note.")
-    if len(note) > MAX_NOTE:
-        raise ActionError(f"the note is longer than {MAX_NOTE} characters.")
     inc = await get(store, iid)
     await store.set_debrief(inc.caller, inc, note, now, actor, answer)
     await store.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
@@ -170,6 +169,7 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
 async def add(
     store: Store, config: Config, number: str, category: str, note: str, at: float, actor: str, now: float
 ) -> str:
+    actor, note = actor_name(actor), note_text(note)
     weights = config.protocol_for(None)[1].weights
     if category not in weights:
         raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
@@ -184,6 +184,7 @@ async def export_caller(
     config: Config, store: Store, number: str, actor: str, now: float, fmt: str = "json"
 ) -> CallerView:
     """One caller's data (a subject access request); the export itself is in the audit trail."""
+    actor = actor_name(actor)
     view = await caller_view(config, store, number, now)
     view = replace(view, appointments=tuple(await appointments.listing(store, now=now, caller=number)))
     await store.audit(
@@ -199,6 +200,7 @@ async def export_caller(
 
 
 async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dict]:
+    actor = actor_name(actor)
     ids = [i for i, _ in await store.incident_ids(None)]
     items = [incident_dict(i.caller, i) for i in await store.incidents_by_id(ids)]
     await store.audit(actor, "export", now, format=fmt, incidents=len(items))
@@ -223,6 +225,7 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
     (waiting up to ``wait`` seconds, default ``ERASE_WAIT_SECONDS``); when that is not confirmed
     in time, :class:`ErasedNotOnDisk` says so (an ActionError: one sentence, CLI exit code 2).
     """
+    actor = actor_name(actor)
     if confirmation.strip() != number:
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
     wait = ERASE_WAIT_SECONDS if wait is None else wait
@@ -237,6 +240,7 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
 
 
 async def purge(store: Store, actor: str, now: float) -> int:
+    actor = actor_name(actor)
     dropped = await store.purge(now)
     await store.audit(actor, "purge", now, incidents=dropped)
     return dropped

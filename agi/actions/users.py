@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from agi.actions.bounds import actor_name
 from agi.actions.errors import ActionError
 from redis_schema.store import Store
 
@@ -65,7 +66,7 @@ def _dump(u: User) -> str:
 
 
 async def add(store: Store, name: str, role: str, password: str, actor: str, now: float) -> User:
-    name = user_name(name)
+    actor, name = actor_name(actor), user_name(name)
     if role not in ROLES:
         raise ActionError(f"the role must be {' or '.join(ROLES)}.")
     if await store.user(name):
@@ -86,7 +87,7 @@ async def get(store: Store, name: str) -> User | None:
 
 
 async def passwd(store: Store, name: str, password: str, actor: str, now: float) -> None:
-    name = user_name(name)
+    actor, name = actor_name(actor), user_name(name)
     user = await get(store, name)
     if user is None:
         raise ActionError(f"there is no user {name}.")
@@ -97,7 +98,7 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
 
 
 async def remove(store: Store, name: str, actor: str, now: float) -> None:
-    name = user_name(name)
+    actor, name = actor_name(actor), user_name(name)
     if not await store.remove_user(name):
         raise ActionError(f"there is no user {name}.")
     await store.audit(actor, "user-remove", now, user=name)

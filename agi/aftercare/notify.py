@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.request
 
+from agi.config import webhook_allowed
 from agi.engine import Incident
 
 USER_EVENT = "GrenswachtIncident"
@@ -43,7 +44,12 @@ class WebhookError(Exception):
 
 
 def post_webhook(url: str, inc: Incident, timeout: float = 5.0) -> None:
-    """One attempt (blocking: run it in a thread); raises WebhookError on any failure."""
+    """One attempt (blocking: run it in a thread); raises WebhookError on any failure.
+
+    Only http and https: the configuration refuses any other scheme, and so does this, for a URL
+    that reached here another way (urllib would open file: and ftp: URLs too)."""
+    if not webhook_allowed(url):
+        raise WebhookError("not an http(s) URL")
     body = json.dumps(payload(inc)).encode()
     req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:

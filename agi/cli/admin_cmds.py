@@ -6,6 +6,7 @@ import sys
 import time
 
 from agi.actions import lists
+from agi.actions.bounds import MAX_REASON
 from agi.actions.lists import MAX_BAN_DAYS, Target
 from agi.cli.common import actor, add_command, add_group, emit_json, iso, number_arg, open_store, table
 from agi.config import Config
@@ -19,11 +20,21 @@ def target(args, config: Config, *, valid: bool = True) -> Target:
     return Target("number", number_arg(args.number, config, valid=valid))
 
 
+def wide_ok(t: Target, args, config: Config) -> bool:
+    """A range as wide as a country only with --yes (refused here, in the CLI's words); whether it was given."""
+    lists.checked_range(
+        t, config.numbers.min_prefix_digits, args.yes, ask="repeat with --yes if you mean the whole range"
+    )
+    return bool(args.yes)
+
+
 async def ban_cmd(args, config: Config) -> int:
     t = target(args, config)
+    days, who, sure = lists.ban_days(config, args.days, "--days"), actor(args), wide_ok(t, args, config)
+    digits = config.numbers.min_prefix_digits
     async with open_store(config) as store:
         until = await lists.ban(
-            store, t, lists.ban_days(config, args.days, "--days"), args.reason or "", actor(args), time.time()
+            store, t, days, args.reason or "", who, time.time(), confirmed=sure, min_prefix_digits=digits
         )
     print(f"{t.value}: banned until {iso(until)}")
     return 0
@@ -39,8 +50,9 @@ async def unban_cmd(args, config: Config) -> int:
 
 async def allow_cmd(args, config: Config) -> int:
     t = target(args, config)
+    who, sure, digits = actor(args), wide_ok(t, args, config), config.numbers.min_prefix_digits
     async with open_store(config) as store:
-        await lists.allow(store, t, args.reason or "", actor(args), time.time())
+        await lists.allow(store, t, args.reason or "", who, time.time(), confirmed=sure, min_prefix_digits=digits)
     print(f"{t.value}: on the allowlist")
     return 0
 
@@ -117,7 +129,12 @@ def register(sub) -> None:
         p.add_argument("--prefix", action="store_true", help="NUMBER is a range: every number starting with it")
         p.add_argument("--actor")
         if name in ("ban", "allow"):
-            p.add_argument("--reason")
+            p.add_argument("--reason", help=f"one line, at most {MAX_REASON} characters")
+            p.add_argument(
+                "--yes",
+                action="store_true",
+                help="confirm a range as wide as a country ([numbers] min_prefix_digits after the country code)",
+            )
         if name == "ban":
             p.add_argument(
                 "--days", type=int, help=f"length of the ban, 1 to {MAX_BAN_DAYS} (default: the protocol's ban_days)"

@@ -361,6 +361,9 @@ async def asterisk_checks(config: Config, args) -> list[Result]:
 
 async def check_cmd(args, config: Config) -> int:
     source = args.config or os.environ.get(ENV_CONFIG) or "the built-in defaults"
+    problem = config.fd_problem()
+    if problem is not None:  # `serve` would refuse to start: as an error here too
+        raise UsageError(problem)
     results = [show(Result(True, f"config: {source} is valid"))]
     # An unreachable Redis ends here: main reports it in one sentence, with exit code 2.
     async with open_store(config) as store:

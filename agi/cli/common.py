@@ -92,7 +92,10 @@ def parse_date(raw: str, earliest: datetime = EPOCH, zone: tzinfo = UTC) -> floa
 
 
 def actor(args) -> str:
-    return getattr(args, "actor", None) or os.environ.get("SUDO_USER") or getpass.getuser()
+    """--actor, else the user behind sudo, else the login name; a name (agi.actions.bounds) or ActionError."""
+    from agi.actions.bounds import actor_name
+
+    return actor_name(getattr(args, "actor", None) or os.environ.get("SUDO_USER") or getpass.getuser())
 
 
 def emit_json(data: Any) -> None:
@@ -100,8 +103,17 @@ def emit_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def cell(value: Any) -> str:
+    """A value on one line of a table: a line break or another control character is shown escaped
+    (\\n), so that no stored text (a note, or data from an older version) can add a row of its own."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    rows = [["" if v is None else str(v) for v in row] for row in rows]
+    rows = [[cell(v) for v in row] for row in rows]
     if not rows:
         print("(none)")
         return

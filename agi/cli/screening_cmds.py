@@ -14,6 +14,9 @@ from agi.config import Config
 async def serve(args, config: Config) -> int:
     from agi import logs, workers
 
+    problem = config.fd_problem()
+    if problem is not None:
+        raise UsageError(problem)
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
     try:
         if config.agi.workers > 1:  # the parent of N worker processes (agi.workers); blocks until stopped

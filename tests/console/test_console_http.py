@@ -198,7 +198,11 @@ async def test_ranges_and_allowlist_on_the_bans_page(sup, store):
         )
     ).status_code == 303
     assert (
-        await sup.post("/bans/allow", {"target": "+3120", "kind": "prefix", "reason": "town hall"}, page="/bans")
+        await sup.post(
+            "/bans/allow",
+            {"target": "+3120", "kind": "prefix", "reason": "town hall", "confirm_range": "yes"},
+            page="/bans",
+        )
     ).status_code == 303
     assert (
         await sup.post("/bans/allow", {"target": "0612345678", "kind": "number", "reason": "GP practice"}, page="/bans")
@@ -215,6 +219,16 @@ async def test_ranges_and_allowlist_on_the_bans_page(sup, store):
     assert await store.load_prefixes() == ({}, {})
     r = await sup.post("/bans/unban", {"target": "+3185123", "kind": "prefix"}, page="/bans")
     assert r.status_code == 400 and "has no ban" in r.text
+
+
+async def test_a_country_wide_range_is_set_only_with_the_tick_box(sup, store):
+    assert 'name="confirm_range"' in (await sup.get("/bans")).text
+    form = {"target": "+31", "kind": "prefix", "reason": "spoofed from abroad"}
+    r = await sup.post("/bans/ban", form, page="/bans")
+    assert r.status_code == 400 and "+31 covers every number of a country" in r.text
+    assert await store.load_prefixes() == ({}, {})
+    assert (await sup.post("/bans/ban", {**form, "confirm_range": "yes"}, page="/bans")).status_code == 303
+    assert (await store.load_prefixes())[0]["+31"].reason == "spoofed from abroad"
 
 
 async def test_warnings_due_and_mark_sent(sup, store):
@@ -274,6 +288,11 @@ async def test_bad_filter_shows_one_sentence(sup, store, query, sentence):
         ("/bans/ban", {"target": "+31a", "kind": "prefix"}, "is not a number prefix"),
         ("/bans/ban", {"target": "", "kind": "number"}, "enter a phone number"),
         ("/caller/allow", {"number": "+3161234567"}, "is not a valid phone number"),
+        # issue 32, item 5: a whole country in one click, and a reason of any length
+        ("/bans/ban", {"target": "+31", "kind": "prefix"}, "+31 covers every number of a country"),
+        ("/bans/allow", {"target": "+3120", "kind": "prefix"}, "confirm that you mean the whole range"),
+        ("/caller/ban", {"number": "0612345678", "reason": "x" * 301}, "the reason is longer than 300 characters"),
+        ("/bans/ban", {"target": "0612345678", "reason": "a\nb"}, "the reason must be one line"),
     ],
 )
 async def test_bad_input_shows_one_sentence_and_stores_nothing(sup, store, url, data, sentence):

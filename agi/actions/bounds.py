@@ -1,0 +1,70 @@
+"""Bounds on what a supervisor types: who they are, reasons and notes, and how wide a range is.
+
+One place for the CLI and the console (both call the actions that call these), so both refuse
+the same input with the same sentence. Every check is pure and runs before anything is written.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from agi.actions.errors import ActionError
+
+MAX_ACTOR = 64  # characters of a name in the audit trail and on a record ("set by")
+MAX_REASON = 300  # one line: a ban's or an allowlist entry's reason (the console's field holds as much)
+MAX_NOTE = 2000  # an incident's note or a debrief: several lines
+
+
+def actor_name(raw: str) -> str:
+    """Who made a change: a name of printable characters on one line (no control characters)."""
+    name = raw.strip()
+    if not name or len(name) > MAX_ACTOR or not name.isprintable():
+        raise ActionError(
+            f"the actor {raw[:MAX_ACTOR]!r} is not a name (1 to {MAX_ACTOR} printable characters, "
+            "no line breaks or control characters)."
+        )
+    return name
+
+
+def reason_text(raw: str) -> str:
+    """A reason: one line of at most MAX_REASON characters."""
+    text = raw.strip()
+    if len(text) > MAX_REASON:
+        raise ActionError(f"the reason is longer than {MAX_REASON} characters.")
+    if not text.isprintable():
+        raise ActionError("the reason must be one line without control characters.")
+    return text
+
+
+def note_text(raw: str) -> str:
+    """A note: at most MAX_NOTE characters; line breaks and tabs are kept, other control characters refused."""
+    text = raw.replace("\r\n", "\n").strip()
+    if len(text) > MAX_NOTE:
+        raise ActionError(f"the note is longer than {MAX_NOTE} characters.")
+    if not text.replace("\n", "").replace("\t", "").isprintable():
+        raise ActionError("the note must not contain control characters other than line breaks and tabs.")
+    return text
+
+
+def country_code_length(digits: str) -> int:
+    """Digits of the country code a range's digits start with (country codes are prefix-free);
+    3 when they start with none (too short for one, or unassigned)."""
+    for size in (1, 2, 3):
+        if len(digits) >= size and int(digits[:size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return size
+    return 3
+
+
+def wide_range(prefix: str, min_digits: int) -> str | None:
+    """Pure: why a range like +31 is too wide to ban or allowlist without confirmation, or None.
+
+    Too wide: fewer than ``min_digits`` digits after the country code ([numbers] min_prefix_digits).
+    """
+    digits = prefix.lstrip("+")
+    after = len(digits) - country_code_length(digits)
+    if after >= min_digits:
+        return None
+    return (
+        f"{prefix} covers every number of a country or a large part of one (it has {max(after, 0)} "
+        f"of the {min_digits} digits after the country code that [numbers] min_prefix_digits asks for)"
+    )
