@@ -17,7 +17,7 @@ from agi.callbacks import appointments as A
 from agi.callbacks.model import Appointment
 from agi.callbacks.placer import Placer
 from agi.engine import DAY, Allow, Ban, Incident
-from agi.service import build
+from agi.wiring import build
 from redis_schema import keys
 from redis_schema.store import Store, connect
 from tests.conftest import make_config
@@ -110,7 +110,7 @@ async def test_an_appointment_erased_while_placed_leaves_the_others_alone(redis_
     placed = await A.save_new(store, booked(due, 1))  # due: claimed and placed (AMI is down: a retry)
     ami = AmiClient("127.0.0.1", 1, "grenswacht", "secret")  # not connected: an attempt fails at once
     placer = Placer(
-        deps.config, ErasedMeanwhile(connect(redis_server.url), store, erased), ami, deps.logbook, deps.clock
+        deps.settings, ErasedMeanwhile(connect(redis_server.url), store, erased), ami, deps.logbook, deps.clock
     )
     try:
         with capture_logs() as logs:

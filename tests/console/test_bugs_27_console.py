@@ -7,7 +7,7 @@ import re
 import time
 
 from agi.actions import logbook, users
-from agi.service import build_store
+from agi.wiring import build_store
 from console.app import COOKIE, create_app
 from tests.conftest import make_config
 from tests.console.conftest import PASSWORD, Client, logged_in
