@@ -422,7 +422,6 @@ class _Connection(asyncio.Protocol):
     __slots__ = (
         "accepted",
         "buf",
-        "counted",
         "ended",
         "expired",
         "gone",
@@ -450,7 +449,6 @@ class _Connection(asyncio.Protocol):
         self.ended: Exception | None = None  # the peer half-closed: nothing more to receive
         self.task: asyncio.Task | None = None  # the request's, once the header is in
         self.expired = False  # its period ran out: the task was cancelled for it
-        self.counted = False  # counted in its peer's max_per_peer (with a secret: once shown)
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
@@ -718,19 +716,19 @@ class FastAgiServer:
         if total >= self.max_open:
             self._peer_line("fastagi-over-capacity", peer, open=total, max_open=self.max_open)
             return None
-        if not self._count_in_peer(conn, peer):
+        if not self._count_in_peer(peer):
             return None
         self._conns.add(transport)
         return peer
 
-    def _count_in_peer(self, conn: _Connection, peer: str) -> bool:
-        """Count the connection in its peer's ``max_per_peer``; False (and the line) when full."""
+    def _count_in_peer(self, peer: str) -> bool:
+        """Count a connection in its peer's ``max_per_peer`` (without a secret from accept, with
+        one from the moment it showed it: then it is ``serving``); False (and the line) when full."""
         n = self._open.get(peer, 0)
         if n >= self.settings.max_per_peer:
             self._peer_line("fastagi-peer-over-limit", peer, max_per_peer=self.settings.max_per_peer)
             return False
         self._open[peer] = n + 1
-        conn.counted = True
         return True
 
     def _drop_oldest_unauthenticated(self) -> None:
@@ -754,18 +752,16 @@ class FastAgiServer:
         if not self._secret_matches(script):
             conn._drop("fastagi-refused-secret", route=wire.dialplan_safe(route_name(script)))
             return False
-        if not self._count_in_peer(conn, conn.peer):
+        if not self._count_in_peer(conn.peer):
             conn.transport.close()
             return False
-        return True
+        return True  # the caller sets conn.serving at once: from now on it counts in its peer
 
     def _release(self, conn: _Connection, transport: asyncio.BaseTransport | None) -> None:
         self._conns.discard(transport)
-        if not conn.counted:
-            if self._unauthenticated is not None:
-                self._unauthenticated.pop(conn, None)
+        if self._unauthenticated is not None and not conn.serving:  # not counted in its peer
+            self._unauthenticated.pop(conn, None)
             return
-        conn.counted = False
         peer = conn.peer
         left = self._open.get(peer, 1) - 1
         if left > 0:
