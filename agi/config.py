@@ -172,6 +172,10 @@ class AgiConfig(_Frozen):
     max_per_peer: int = Field(500, ge=1, le=100_000)
     # How long a new connection may wait for a free slot before it is answered fail-open.
     slot_wait_ms: int = Field(50, ge=0, le=5_000)
+    # With a secret: connections that have not shown it yet (their header not complete), kept
+    # apart from what calls need; when full, the oldest of them is closed to make room. Larger
+    # than one burst the loop accepts before it reads a header (the kernel's queue: 4,096).
+    max_unauthenticated: int = Field(10_000, ge=64, le=100_000)
     # Worker processes on the one listening port (agi.workers); 1 is a single process.
     workers: int = Field(1, ge=1, le=64)
     # The service's event loop: asyncio's own, uvloop's, or "auto" (see ``loop``; the trade-off

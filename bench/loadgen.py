@@ -3,7 +3,7 @@ then an answer to every command (``200 result=1`` to SET VARIABLE, ``200 result=
 GET VARIABLE, ``200 result=0`` to EXEC), until the server closes the connection.
 
 Latency is connect-to-close of each call. A call answered fail-open (``GW_REASON`` error,
-store-unavailable or bad-request) counts as a call and in ``fail_open``. Closed loop: N calls in flight at all times (how much
+store-unavailable, bad-request or busy) counts as a call and in ``fail_open``. Closed loop: N calls in flight at all times (how much
 the server can take). Open loop: calls started on a fixed schedule (what a busy PBX offers),
 each timed from its own connect, so the generator's own backlog does not count as latency.
 """
@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-FAIL_OPEN = (b"GW_REASON=error", b"GW_REASON=store-unavailable", b"GW_REASON=bad-request")
+FAIL_OPEN = (b"GW_REASON=error", b"GW_REASON=store-unavailable", b"GW_REASON=bad-request", b"GW_REASON=busy")
 
 
 def header(number: str, uniqueid: str, script: str = "screen") -> bytes:
@@ -139,9 +139,12 @@ async def closed_loop(host: str, port: int, concurrency: int, duration: float, p
         return await _closed_loop(host, port, concurrency, duration, population)
 
 
-async def open_loop(host: str, port: int, rate: float, duration: float, population: int) -> Result:
+async def open_loop(
+    host: str, port: int, rate: float, duration: float, population: int, script: str = "screen"
+) -> Result:
+    """``script``: the AGI script as the dialplan writes it, e.g. ``screen?secret=...``."""
     with generator_gc_paused():
-        return await _open_loop(host, port, rate, duration, population)
+        return await _open_loop(host, port, rate, duration, population, script)
 
 
 async def _closed_loop(host: str, port: int, concurrency: int, duration: float, population: int) -> Result:
@@ -161,7 +164,7 @@ async def _closed_loop(host: str, port: int, concurrency: int, duration: float, 
     return res
 
 
-async def _open_loop(host: str, port: int, rate: float, duration: float, population: int) -> Result:
+async def _open_loop(host: str, port: int, rate: float, duration: float, population: int, script: str) -> Result:
     res = Result(f"open {int(rate)}/s")
     gen = numbers(population, 99)
     total = int(rate * duration)
@@ -173,7 +176,7 @@ async def _open_loop(host: str, port: int, rate: float, duration: float, populat
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(_timed(res, host, port, header(next(gen), f"{i}.1"))))
+        tasks.append(asyncio.create_task(_timed(res, host, port, header(next(gen), f"{i}.1", script))))
     await asyncio.gather(*tasks)
     res.seconds = max(time.perf_counter() - t0, duration)
     return res

@@ -4,6 +4,7 @@ storm of hostile FastAGI connections, against `grenswacht serve` in its own proc
     bash bench/run --storm                       # 300 calls/s; 10,000 hostile connections at 1,000/s
     bash bench/run --storm --connect-rate 0      # the same 10,000 opened as fast as possible
     bash bench/run --storm --hostile 2000 --duration 5
+    bash bench/run --storm --secret --from-pbx --idle 1000 --reopen   # issue 32: from the PBX's own address
 
 The storm runs in a process of its own (this file with --storm-port, at nice 10), so that it
 does not slow the legitimate generator's event loop; both generators run on uvloop. It opens
@@ -12,6 +13,12 @@ does not slow the legitimate generator's event loop; both generators run on uvlo
 below (tests/support/agi_client.py); each plays its part until the service closes it (with
 --reopen a new one takes its place). The legitimate calls come from 127.0.0.1, from the moment
 the storm starts, for --duration seconds.
+
+--from-pbx: the storm (and --idle) comes from 127.0.0.1 itself, the legitimate caller's address,
+as a local process on the PBX would; the service then allows 127.0.0.1/32 alone. --idle N adds N
+connections that never send a byte, each reopened as soon as the service closes it, for the whole
+run. --secret: the service has an [agi] secret, the legitimate calls pass it, and every hostile
+request carries a wrong one (so each kind must receive nothing at all).
 
 Reported per run: the service's CPU (percent of one core, its workers included), calls,
 errors, calls answered fail-open, p50, p99 and the longest call (connect to close). Targets:
@@ -27,6 +34,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import sys
 import time
 from collections import Counter
@@ -91,35 +99,68 @@ def established(port: int) -> int:
 # -- the storm process -------------------------------------------------------------------------
 
 
-async def storm(port: int, count: int, peers: int, seconds: float, reopen: bool, rate: float) -> dict:
+WRONG_SECRET_SCRIPT = "screen?secret=not-the-secret-0000"
+
+
+async def storm(
+    port: int,
+    count: int,
+    peers: int,
+    seconds: float,
+    reopen: bool,
+    rate: float,
+    *,
+    from_pbx: bool = False,
+    idle: int = 0,
+    wrong_secret: bool = False,
+) -> dict:
     """Open ``count`` hostile connections, ``rate`` a second (0: as fast as this process can); each
     plays its kind until the service closes it.
 
     With ``reopen``, a place opens a new connection when its last one is closed (at most one a
     second per place), so that ``count`` stay open for ``seconds``; without, the storm ends when
-    the service has closed them all (one period at the most).
+    the service has closed them all (one period at the most). ``idle`` places more hold a
+    connection that never sends a byte, reopened when closed, for ``seconds``. ``from_pbx``: all
+    from 127.0.0.1; ``wrong_secret``: every request with a wrong secret (each must get nothing).
     """
     from agi.fastagi.server import raise_fd_limit
 
     raise_fd_limit()
     results: dict[str, Counter] = {kind: Counter() for kind in MIX}
+    results["idle"] = Counter()
+    script = WRONG_SECRET_SCRIPT if wrong_secret else "screen"
     end = time.monotonic() + seconds
 
     async def place(i: int) -> None:
-        kind, bind = kind_of(i), f"127.0.0.{2 + i % peers}"
+        kind = "idle" if i >= count else kind_of(i)
+        bind = "127.0.0.1" if from_pbx else f"127.0.0.{2 + i % peers}"
         while True:
             began = time.monotonic()
             try:
-                got = await hostile(kind, "127.0.0.1", port, bind=bind, uniqueid=f"storm.{i}", timeout=60, drip=0.5)
-                results[kind]["as expected" if received_as_expected(kind, got) else "unexpected"] += 1
+                got = await hostile(
+                    "silent" if kind == "idle" else kind,
+                    "127.0.0.1",
+                    port,
+                    bind=bind,
+                    script=script,
+                    uniqueid=f"storm.{i}",
+                    timeout=60,
+                    drip=0.5,
+                )
+                expected = got == b"" if wrong_secret or kind == "idle" else received_as_expected(kind, got)
+                results[kind]["as expected" if expected else "unexpected"] += 1
             except (OSError, TimeoutError) as exc:
                 results[kind][type(exc).__name__] += 1
-            if not reopen or time.monotonic() >= end:
+            if not (reopen or kind == "idle") or time.monotonic() >= end:
                 return
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
 
     print("start", flush=True)
     tasks, t0 = [], time.monotonic()
+    for i in range(count, count + idle):  # the idle ones first: in place before the storm grows
+        tasks.append(asyncio.create_task(place(i)))
+        if i % 500 == 499:
+            await asyncio.sleep(0)
     for i in range(count):
         tasks.append(asyncio.create_task(place(i)))
         if rate and (delay := t0 + i / rate - time.monotonic()) > 0:
@@ -136,8 +177,8 @@ async def storm(port: int, count: int, peers: int, seconds: float, reopen: bool,
 # -- the benchmark -----------------------------------------------------------------------------
 
 
-async def legit(port: int, rate: float, duration: float) -> Result:
-    return await open_loop("127.0.0.1", port, rate, duration, 1_000_000)
+async def legit(port: int, rate: float, duration: float, script: str = "screen") -> Result:
+    return await open_loop("127.0.0.1", port, rate, duration, 1_000_000, script)
 
 
 def row(name: str, r: Result, hostile_open: int, cpu_s: float) -> dict:
@@ -183,6 +224,18 @@ async def main() -> int:
         help=f"the storm process's scheduling: nice {STORM_NICE} (default), or SCHED_IDLE (only CPU time "
         "nobody else uses, as if the attackers ran on another machine)",
     )
+    ap.add_argument(
+        "--from-pbx",
+        action="store_true",
+        help="the storm (and --idle) from 127.0.0.1, the legitimate caller's own address (the service "
+        "allows 127.0.0.1/32 alone)",
+    )
+    ap.add_argument("--idle", type=int, default=0, help="connections that never send a byte, kept open all run")
+    ap.add_argument(
+        "--secret",
+        action="store_true",
+        help="the service has an [agi] secret; legitimate calls pass it, hostile requests a wrong one",
+    )
     ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)  # internal: be the storm process
     args = ap.parse_args()
     if args.storm_port:
@@ -192,13 +245,28 @@ async def main() -> int:
         lower_priority(args.attacker)
         print(
             json.dumps(
-                await storm(args.storm_port, args.hostile, args.peers, args.duration, args.reopen, args.connect_rate)
+                await storm(
+                    args.storm_port,
+                    args.hostile,
+                    args.peers,
+                    args.duration,
+                    args.reopen,
+                    args.connect_rate,
+                    from_pbx=args.from_pbx,
+                    idle=args.idle,
+                    wrong_secret=args.secret,
+                )
             ),
             flush=True,
         )
         return 0
-    if not 0 < args.hostile <= 50_000 or not 0 < args.duration <= 600 or not 0 < args.peers <= 250:
-        print("storm: --hostile 1..50000, --duration 1..600 s, --peers 1..250", file=sys.stderr)
+    if (
+        not 0 < args.hostile <= 50_000
+        or not 0 <= args.idle <= 10_000
+        or not 0 < args.duration <= 600
+        or not 0 < args.peers <= 250
+    ):
+        print("storm: --hostile 1..50000, --idle 0..10000, --duration 1..600 s, --peers 1..250", file=sys.stderr)
         return 2
 
     out_dir = REPO / "bench" / "results"
@@ -208,24 +276,29 @@ async def main() -> int:
     try:
         port = free_port()
         cfg = out_dir / "storm.toml"
+        peers = "127.0.0.1/32" if args.from_pbx else "127.0.0.0/8"
         cfg.write_text(
             f'[redis]\nurl = "{redis.url}"\nmax_connections = 64\n'
-            f'[agi]\nlisten = "127.0.0.1:{port}"\npeers = ["127.0.0.0/8"]\nworkers = {args.workers}\n'
+            f'[agi]\nlisten = "127.0.0.1:{port}"\npeers = ["{peers}"]\nworkers = {args.workers}\n'
             f'[storage]\njournal_path = "{out_dir / "storm-journal.jsonl"}"\n'
         )
+        secret = secrets.token_hex(24) if args.secret else ""  # never written down: the run's alone
+        script = f"screen?secret={secret}" if secret else "screen"
+        env = {"GRENSWACHT_LOG_LEVEL": args.log_level, **({"GRENSWACHT_AGI_SECRET": secret} if secret else {})}
         service = start(
-            [sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
-            env={"GRENSWACHT_LOG_LEVEL": args.log_level},
-            log=out_dir / "storm-service.log",
+            [sys.executable, "-m", "agi", "--config", str(cfg), "serve"], env=env, log=out_dir / "storm-service.log"
         )
         await wait_port(port)
-        await legit(port, args.rate, 1.0)  # warm-up
+        await legit(port, args.rate, 1.0, script)  # warm-up
         load = os.getloadavg()[0]
         print(f"legitimate calls alone: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
         cpu0 = cpu_seconds(service.pid)
-        alone = await legit(port, args.rate, args.duration)
+        alone = await legit(port, args.rate, args.duration, script)
         cpu_alone = cpu_seconds(service.pid) - cpu0
-        print(f"starting the storm: {args.hostile:,} hostile connections from {args.peers} peers ...", flush=True)
+        where = "127.0.0.1 (the PBX's own address)" if args.from_pbx else f"{args.peers} peers"
+        print(
+            f"starting the storm: {args.hostile:,} hostile, {args.idle:,} idle connections from {where} ...", flush=True
+        )
         storm_proc = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
@@ -241,12 +314,17 @@ async def main() -> int:
             str(args.connect_rate),
             "--attacker",
             args.attacker,
+            "--idle",
+            str(args.idle),
             *(["--reopen"] if args.reopen else []),
+            *(["--from-pbx"] if args.from_pbx else []),
+            *(["--secret"] if args.secret else []),
             stdout=asyncio.subprocess.PIPE,
         )
         await asyncio.wait_for(storm_proc.stdout.readline(), 60)  # "start": the storm begins now
         cpu0 = cpu_seconds(service.pid)
-        beside = await legit(port, args.rate, args.duration)
+        beside = await legit(port, args.rate, args.duration, script)
+        load_after = os.getloadavg()[0]
         cpu_beside = cpu_seconds(service.pid) - cpu0
         report = json.loads(await asyncio.wait_for(storm_proc.stdout.readline(), 60))
         await storm_proc.wait()
@@ -263,22 +341,27 @@ async def main() -> int:
     kinds = [
         {
             "kind": kind,
-            "share_pct": MIX[kind],
+            "share_pct": MIX.get(kind, "-"),
             **{k: c.get(k, 0) for k in ("as expected", "unexpected")},
             "errors": sum(v for k, v in c.items() if k not in ("as expected", "unexpected")),
         }
         for kind, c in report["connections"].items()
+        if kind in MIX or args.idle
     ]
     ratio = beside.pct(99) / alone.pct(99)
     longest = max(beside.latencies, default=float("inf")) * 1000
     text = "\n".join(
         [
             f"Machine: {platform.node()} — {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average (1 min) before the runs: {load:.2f}",
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average (1 min) before the runs: "
+            f"{load:.2f}, after: {load_after:.2f}",
             f"Command: bash bench/run --storm --rate {args.rate:g} --duration {args.duration:g} "
             f"--hostile {args.hostile} --peers {args.peers} --connect-rate {args.connect_rate:g} "
             f"--log-level {args.log_level} --workers {args.workers} --attacker {args.attacker}"
-            + (" --reopen" if args.reopen else ""),
+            + (f" --idle {args.idle}" if args.idle else "")
+            + (" --reopen" if args.reopen else "")
+            + (" --from-pbx" if args.from_pbx else "")
+            + (" --secret" if args.secret else ""),
             "",
             "Legitimate calls (open loop, connect to close)",
             "",
@@ -289,7 +372,8 @@ async def main() -> int:
             table(kinds),
             "",
             f"p99 with the storm / alone: {ratio:.2f}x (target <= 3x); longest legitimate call {longest:.1f} ms "
-            f"(target <= 500 ms); {beside.fail_open} of {beside.calls} answered fail-open.",
+            f"(target <= 500 ms); {beside.fail_open} of {beside.calls} answered fail-open; "
+            f"{beside.errors} refused (closed without an answer, or not connected).",
         ]
     )
     (out_dir / "storm.md").write_text(text + "\n")

@@ -51,13 +51,17 @@ def lines(out: subprocess.CompletedProcess) -> list[str]:
     return checks
 
 
+AGI_SECRET = {"GRENSWACHT_AGI_SECRET": "0123456789abcdef0123"}
+
+
 def test_durable_redis_passes_every_check(tmp_path, durable_redis):
-    out = check(tmp_path, durable_redis.url)
+    out = check(tmp_path, durable_redis.url, env=AGI_SECRET)
     assert out.returncode == 0, out.stderr
     checks = lines(out)
-    assert [c.split()[0] for c in checks] == ["ok", "ok", "ok", "ok", "WARNING"]
-    assert "aof-always" in checks[2] and checks[4].startswith(NO_AMI)
-    out = check(tmp_path, durable_redis.url, "--strict")  # without AMI, strict says so
+    assert [c.split()[0] for c in checks] == ["ok", "ok", "ok", "ok", "ok", "WARNING"]
+    assert "aof-always" in checks[2] and checks[4].startswith("ok       agi secret: set")
+    assert checks[5].startswith(NO_AMI)
+    out = check(tmp_path, durable_redis.url, "--strict", env=AGI_SECRET)  # without AMI, strict says so
     assert (
         out.returncode == 2
         and out.stderr == "grenswacht: 1 check(s) gave a warning, and --strict makes that an error.\n"
@@ -67,9 +71,9 @@ def test_durable_redis_passes_every_check(tmp_path, durable_redis):
 def test_prompts_are_checked_in_the_folder_the_config_names(tmp_path, durable_redis):
     out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{SOUNDS}"\nlanguage = "en"\n')
     assert out.returncode == 0, out.stderr
-    assert lines(out)[5] == f"ok       prompts: all 13 in {SOUNDS / 'en'}"
+    assert lines(out)[6] == f"ok       prompts: all 13 in {SOUNDS / 'en'}"
     out = check(tmp_path, durable_redis.url, "--sounds-dir", str(SOUNDS.parent), extra='[prompts]\npath = "sounds"\n')
-    assert out.returncode == 0 and lines(out)[5] == f"ok       prompts: all 13 in {SOUNDS / 'nl'}"
+    assert out.returncode == 0 and lines(out)[6] == f"ok       prompts: all 13 in {SOUNDS / 'nl'}"
     (tmp_path / "nl").mkdir()
     (tmp_path / "nl" / "refused.wav").write_bytes(b"")
     out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{tmp_path}"\nlanguage = "nl"\n')
@@ -92,7 +96,7 @@ def test_an_unreachable_ami_is_one_sentence_and_exit_2(tmp_path, durable_redis):
 def test_redis_without_persistence_is_a_clear_warning(tmp_path, redis_server):
     out = check(tmp_path, redis_server.url)
     assert out.returncode == 0, out.stderr
-    config, reachable, durability, journal, ami = lines(out)
+    config, reachable, durability, journal, secret, ami = lines(out)
     assert config.startswith("ok") and reachable.startswith("ok")
     assert durability.startswith("WARNING") and "(none)" in durability
     assert "would lose acknowledged incidents on restart" in durability and "appendfsync always" in durability
@@ -101,8 +105,16 @@ def test_redis_without_persistence_is_a_clear_warning(tmp_path, redis_server):
 def test_strict_makes_a_warning_exit_2(tmp_path, redis_server):
     out = check(tmp_path, redis_server.url, "--strict")
     assert out.returncode == 2
-    assert out.stderr.splitlines() == ["grenswacht: 2 check(s) gave a warning, and --strict makes that an error."]
+    assert out.stderr.splitlines() == ["grenswacht: 3 check(s) gave a warning, and --strict makes that an error."]
     assert "WARNING" in out.stdout
+
+
+def test_without_an_agi_secret_check_says_any_local_user_can_force_fail_open(tmp_path, durable_redis):
+    out = check(tmp_path, durable_redis.url)
+    assert out.returncode == 0, out.stderr
+    secret = lines(out)[4]
+    assert secret.startswith("WARNING  agi secret: not set, so any local user on the PBX")
+    assert "unscreened (fail-open)" in secret and "GRENSWACHT_AGI_SECRET" in secret
 
 
 def test_snapshots_only_are_not_enough(tmp_path):

@@ -74,7 +74,7 @@ def test_every_sound_the_dialplan_plays_ships():
     }
     days = {"callback-today", "callback-tomorrow"}  # callback-${GW_CB_DAY}: the day read back
     for lang in ("nl", "en"):
-        for name in prompts | days | {"callback-closing"}:
+        for name in prompts | days | {"callback-closing", "unavailable"}:
             assert (DIALPLAN / "sounds" / lang / f"{name}.wav").stat().st_size > 8000, (lang, name)
     # The closing prompts' fallback folder, the agent's tones (stock "beep", our "not logged").
     others = played - {f"${{GW_PROMPTS}}/{n}" for n in prompts}
@@ -82,6 +82,7 @@ def test_every_sound_the_dialplan_plays_ships():
     assert others == {
         fallback + "closing",
         fallback + "callback-closing",
+        fallback + "unavailable",
         "${GW_PROMPTS}/callback-${GW_CB_DAY}",
         "beep",
         "grenswacht/tones/not-logged",
@@ -98,6 +99,116 @@ def test_every_agi_call_passes_the_shared_secret():
 def test_no_hangup_because_the_senior_did_not_answer():
     lines = dialplan_lines()
     dials = [i for i, line in enumerate(lines) if ",Dial(" in line]
-    assert len(dials) == 3  # the senior, the handover's, the callback's caller
+    assert len(dials) == 4  # the senior, an unscreened call's destination, the handover's, the callback's caller
     for i in dials:  # the next step tells an answered call from one that must go on
         assert lines[i + 1].strip().startswith('same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?'), lines[i + 1]
+
+
+# -- what a call that was not screened does (GRENSWACHT_UNSCREENED) ------------------------------
+
+_STEP = re.compile(r"^\s*(?:exten => s,1|same => n(?:\((\w+)\))?),(\w+)\((.*)\)$")
+
+
+def context_steps(name: str) -> list[tuple[str | None, str, str]]:
+    """The steps of one context of the dialplan: (label, application, its argument text)."""
+    lines = dialplan_lines()
+    start = lines.index(f"[{name}]") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+    steps = []
+    for line in lines[start:end]:
+        m = _STEP.match(line)
+        assert m, line
+        steps.append((m.group(1), m.group(2), m.group(3)))
+    return steps
+
+
+def substitute(text: str, variables: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: variables.get(m.group(1), ""), text)
+
+
+def condition(expression: str, variables: dict[str, str]) -> bool:
+    """``$["${A}" = "x" | "${B}" != "y" & ...]`` as Asterisk evaluates it (& before |)."""
+    text = substitute(expression.removeprefix("$[").removesuffix("]"), variables)
+    compared = re.sub(
+        r'"([^"]*)"\s*(!=|=)\s*"([^"]*)"', lambda m: str(int((m.group(1) == m.group(3)) == (m.group(2) == "="))), text
+    )
+    assert re.fullmatch(r"[01 |&]+", compared), compared  # nothing this little evaluator does not know
+    return any(all(term.strip() == "1" for term in part.split("&")) for part in compared.split("|"))
+
+
+def run_screen(globals_: dict[str, str], agi: dict[str, str], dialstatus: str = "NOANSWER") -> list[str]:
+    """Walk [grenswacht-screen] for one call: ``agi`` is what the AGI step left (AGISTATUS and
+    the GW_* variables). Returns the steps that reach the caller, up to Return or Hangup."""
+    steps = context_steps("grenswacht-screen")
+    labels = {label: i for i, (label, _, _) in enumerate(steps) if label}
+    variables, seen, i = dict(globals_), [], 0
+    for _ in range(len(steps) * 2):
+        _, app, args = steps[i]
+        i += 1
+        if app == "AGI":
+            variables.update(agi)
+        elif app == "MSet":
+            variables.update(pair.split("=", 1) for pair in args.split(","))
+        elif app == "GotoIf":
+            expression, _, target = args.rpartition("?")
+            if condition(expression, variables):
+                i = labels[target]
+        elif app == "Dial":
+            seen.append(f"Dial({substitute(args, variables)})")
+            variables["DIALSTATUS"] = dialstatus
+        elif app in ("Answer", "Playback", "Return", "Hangup"):
+            seen.append(f"{app}({args})" if app == "Playback" else app)
+            if app in ("Return", "Hangup"):
+                return seen
+    raise AssertionError("the walk did not end")
+
+
+# The service's fail-open answers (agi.engine.Reason): allow, without a screening behind it.
+UNSCREENED_REASONS = ("store-unavailable", "bad-request", "busy", "error")
+
+
+def test_the_dialplan_knows_every_fail_open_reason_of_the_service():
+    from agi.engine import Reason
+
+    assert {r.value for r in Reason if r.name in ("STORE_UNAVAILABLE", "BAD_REQUEST", "BUSY", "ERROR")} == set(
+        UNSCREENED_REASONS
+    )
+    [check] = [args for _, app, args in context_steps("grenswacht-screen") if app == "GotoIf" and "GW_REASON" in args]
+    assert set(re.findall(r'"\$\{GW_REASON\}" = "([\w-]+)"', check)) == set(UNSCREENED_REASONS)
+
+
+UNAVAILABLE = 'Playback(${IF($["${GW_PROMPTS}" = ""]?grenswacht/nl:${GW_PROMPTS})}/unavailable)'
+NOT_REACHED = {"AGISTATUS": "FAILURE"}
+CLOSED = {"AGISTATUS": "SUCCESS"}  # the service closed the connection without an answer
+
+
+def test_an_unscreened_call_continues_by_default():
+    for agi in (NOT_REACHED, CLOSED, {"AGISTATUS": "SUCCESS", "GW_ACTION": "allow", "GW_REASON": "busy"}):
+        assert run_screen({}, agi) == ["Return"]
+        assert run_screen({"GRENSWACHT_UNSCREENED": "continue"}, agi) == ["Return"]
+
+
+def test_an_unscreened_call_can_be_refused_politely_or_sent_to_a_fallback():
+    unscreened = [
+        NOT_REACHED,
+        CLOSED,
+        *({"AGISTATUS": "SUCCESS", "GW_ACTION": "allow", "GW_REASON": reason} for reason in UNSCREENED_REASONS),
+    ]
+    dial = {"GRENSWACHT_UNSCREENED": "dial", "GRENSWACHT_UNSCREENED_DIAL": "Local/s@senior-queue"}
+    for agi in unscreened:
+        assert run_screen({"GRENSWACHT_UNSCREENED": "refuse"}, agi) == ["Answer", UNAVAILABLE, "Hangup"], agi
+        assert run_screen(dial, agi, "ANSWER") == ["Dial(Local/s@senior-queue,30)", "Hangup"], agi
+        # not answered there: nobody is hung up for it, the call goes on to the normal route
+        assert run_screen(dial, agi, "NOANSWER") == ["Dial(Local/s@senior-queue,30)", "Return"], agi
+        assert run_screen({"GRENSWACHT_UNSCREENED": "dial"}, agi) == ["Return"], agi  # no destination set
+
+
+def test_the_unscreened_choice_leaves_screened_calls_alone():
+    choice = {"GRENSWACHT_UNSCREENED": "refuse"}
+    screened = {"AGISTATUS": "SUCCESS", "GW_PROMPTS": "grenswacht/en"}
+    assert run_screen(choice, {**screened, "GW_ACTION": "allow", "GW_REASON": "clean"}) == ["Return"]
+    assert run_screen(choice, {**screened, "GW_ACTION": "refuse", "GW_REASON": "banned"}) == [
+        "Answer",
+        "Playback(${GW_PROMPTS}/refused)",
+        "Hangup",
+    ]

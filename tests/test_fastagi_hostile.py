@@ -543,3 +543,102 @@ async def test_a_route_still_at_work_after_its_peer_is_gone_ends_with_the_period
     [timeout] = [e for e in logs if e["event"] == "fastagi-timeout"]
     assert timeout["uniqueid"] == "stuck"
     assert not tracebacks(logs) and not asyncio_errors()
+
+
+# -- admission by credential: a local process on the PBX's own address (issue 32) ----------------
+
+
+def screen_header(n: int, secret: str = SECRET) -> bytes:
+    return agi_header(f"screen?secret={secret}", uniqueid=f"legit.{n}")
+
+
+async def until(condition, seconds: float = 10.0) -> None:
+    """Wait (bounded) until the server has caught up with what the test did."""
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_idle_sockets_from_the_pbx_address_cannot_keep_an_authenticated_call_out(serve, redis):
+    """Without the secret shown, a socket from 127.0.0.1 does not count in 127.0.0.1's limit: a
+    local user holding 3x max_per_peer idle sockets open does not refuse one call of the PBX."""
+    server = await serve(secret=SECRET, header_timeout=60.0, max_per_peer=40)
+    idle = [await connect(server.host, server.port, "127.0.0.1") for _ in range(120)]
+    await until(lambda: len(server._conns) + server.failures["fastagi-peer-over-limit"] == 120)
+    legit = await asyncio.gather(*(run_call(server.host, server.port, screen_header(n)) for n in range(30)))
+    assert [r.commands for r in legit] == [[SCREENED]] * 30
+    assert sorted(await redis.lrange("test:served", 0, -1)) == sorted(f"legit.{n}" for n in range(30))
+    assert not any(reader.at_eof() for reader, _ in idle)  # served around, not dropped: the pool has room
+    assert server.failures["fastagi-peer-over-limit"] == 0
+    for _, writer in idle:
+        writer.close()
+
+
+async def test_a_wrong_secret_storm_from_the_pbx_address_takes_no_capacity_from_calls(serve, redis, asyncio_errors):
+    """Junk, slow and wrong-secret requests from 127.0.0.1, well over max_per_peer and the slots,
+    beside calls from the same address: every call is answered by the route, not refused."""
+    server = await serve(
+        secret=SECRET, header_timeout=5.0, command_timeout=5.0, max_per_peer=20, max_connections=4, slot_wait_ms=0
+    )
+    kinds = [(kind, i) for i in range(12) for kind in HOSTILE_KINDS]  # 108: over 5x max_per_peer
+    with capture_logs() as logs:
+        storm = [
+            asyncio.create_task(
+                hostile(
+                    kind, server.host, server.port, bind="127.0.0.1", script="screen?secret=guess", uniqueid=f"h.{i}"
+                )
+            )
+            for kind, i in kinds
+        ]
+        # each one in place: still open (the idle and slow ones), or closed and counted
+        await until(lambda: len(server._conns) + sum(server.failures.values()) >= len(kinds))
+        legit = []
+        for batch in range(10):  # as many at once as there are slots: none may be taken by the storm
+            calls = (run_call(server.host, server.port, screen_header(n)) for n in range(batch * 4, batch * 4 + 4))
+            legit += await asyncio.gather(*calls)
+        received = await asyncio.gather(*storm)
+    assert [r.commands for r in legit] == [[SCREENED]] * 40
+    assert all(r.closed_by_server for r in legit)
+    assert all(got == b"" for got in received)  # nothing for a request without the secret
+    assert sorted(await redis.lrange("test:served", 0, -1)) == sorted(f"legit.{n}" for n in range(40))
+    assert server.failures["fastagi-refused-secret"] >= 60 and server.failures["fastagi-peer-over-limit"] == 0
+    assert server.failures["fastagi-busy"] == 0
+    assert not tracebacks(logs) and not asyncio_errors()
+
+
+async def test_a_full_server_closes_the_oldest_unauthenticated_socket_not_the_call(serve, redis):
+    """Over max_unauthenticated, or at the server's cap on open sockets, the socket that waited
+    longest without the secret makes room: the newcomer (a call whose header is on its way) is
+    accepted. Each one closed so is counted."""
+    server = await serve(secret=SECRET, header_timeout=60.0, max_unauthenticated=64)
+    idle = [await connect(server.host, server.port, "127.0.0.1") for _ in range(200)]
+    await until(lambda: server.failures["fastagi-unauthenticated-dropped"] == 200 - 64)
+    assert (await call_with_secret(server, 1)).commands == [SCREENED]
+    oldest = [await asyncio.wait_for(read_to_end(reader), 10) for reader, _ in idle[:100]]
+    assert oldest == [b""] * 100  # the first ones made room (each closed without a byte)
+    assert not any(reader.at_eof() for reader, _ in idle[-50:])  # the newest are still open
+    server.max_open = len(server._conns)  # now the server's own cap is reached, too
+    assert (await call_with_secret(server, 2)).commands == [SCREENED]
+    assert server.failures["fastagi-over-capacity"] == 0
+    assert await redis.lrange("test:served", 0, -1) == ["legit.1", "legit.2"]
+    for _, writer in idle:
+        writer.close()
+
+
+async def call_with_secret(server, n: int):
+    return await run_call(server.host, server.port, screen_header(n), bind="127.0.0.1")
+
+
+async def test_with_a_secret_max_per_peer_still_bounds_requests_that_showed_it(serve, redis):
+    """The per-peer limit now counts requests that showed the secret: a peer over it is closed."""
+    Stuck.started = asyncio.Event()
+    server = await serve(secret=SECRET, header_timeout=0.5, command_timeout=1.0, max_per_peer=1)
+    reader, writer = await connect(server.host, server.port)
+    writer.write(agi_header(f"stuck?secret={SECRET}", uniqueid="stuck"))
+    await asyncio.wait_for(Stuck.started.wait(), 10)
+    over = await call_with_secret(server, 1)
+    assert over.commands == [] and over.closed_by_server
+    assert server.failures["fastagi-peer-over-limit"] == 1
+    writer.close()
+    await until(lambda: not server._open)  # the stuck request's period is over: its place is free
+    assert (await call_with_secret(server, 2)).commands == [SCREENED]

@@ -56,7 +56,19 @@ async def journal(store: Store, config: Config) -> Result:
     return Result(True, f"journal: {path} can be written")
 
 
-CHECKS = (redis_reachable, redis_durability, journal)
+async def agi_secret(store: Store, config: Config) -> Result:
+    """Without the shared secret, the PBX's address is all a FastAGI request needs."""
+    if config.agi.secret:
+        return Result(True, "agi secret: set; only requests that show it count towards what calls need")
+    return Result(
+        False,
+        "agi secret: not set, so any local user on the PBX (or a peer address) can open enough "
+        "connections to make every call go on unscreened (fail-open); set GRENSWACHT_AGI_SECRET "
+        "for the service and the dialplan (dialplan/README.md, section 6)",
+    )
+
+
+CHECKS = (redis_reachable, redis_durability, journal, agi_secret)
 
 
 # ---- Asterisk, over AMI ----------------------------------------------------------------------------

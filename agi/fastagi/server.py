@@ -15,7 +15,15 @@ Admission, in this order, so that no peer can stall a call and only the PBX may 
    accepted: each stage is one queue on one loop timer (:class:`_DueQueue`), not a timer per
    connection.
 3. With ``[agi] secret`` set, the ``secret`` query parameter of ``agi_network_script``
-   must match (constant time); otherwise the connection is closed without running the route.
+   must match (constant time), checked as soon as the header block is complete (Asterisk
+   writes it at once), before a task or slot: otherwise the connection is closed. With a
+   secret, the address alone buys no capacity that a call needs: a connection that has not
+   shown the secret is counted in a pool of its own (``max_unauthenticated``) and, when that
+   pool or the server is full, the oldest of them is closed to make room, never a newcomer
+   refused; ``max_per_peer`` counts only connections that showed the secret. So a local
+   process on the PBX's own address (idle sockets, junk, a wrong secret) cannot keep a call
+   from its answer. Without a secret, every socket counts from accept (point 1), and any
+   local user can fill the PBX's own ``max_per_peer``: its calls then go on unscreened.
 4. Only then a slot (``max_connections``), waited for at most ``slot_wait_ms``: a header
    read holds no slot, so idle or slow peers cannot queue the calls behind them. Without a
    slot the route's fail-open fallback answers at once.
@@ -40,7 +48,7 @@ import resource
 import socket
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Generic, Protocol, TypeVar
 
@@ -451,7 +459,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
         try:
-            self.peer = self.server._admit(transport)
+            self.peer = self.server._admit(self, transport)
         finally:
             if self.peer is None:
                 transport.close()  # refused (or its log line failed): nothing read, nothing written
@@ -480,6 +488,8 @@ class _Connection(asyncio.Protocol):
         if block_end != len(self.buf):
             problem = problem or "bytes after the AGI header"
         self.buf = bytearray()
+        if self.server._secret is not None and not self.server._authenticate(self, headers):
+            return
         self.serving = True
         self.lines = deque()
         self.header_at = self.server._loop.time()
@@ -503,7 +513,7 @@ class _Connection(asyncio.Protocol):
         if self.peer is None:
             return
         self._end(AgiHangup("connection closed"))
-        self.server._release(self.peer, transport)
+        self.server._release(self, transport)
 
     # -- the command phase ------------------------------------------------------------------
 
@@ -603,8 +613,11 @@ class FastAgiServer(Generic[DepsT]):
         self._slots = asyncio.Semaphore(settings.max_connections)
         self._peer_of = functools.lru_cache(maxsize=4096)(self._allowed_peer)
         self.max_open = 1 << 20  # set from the descriptor limit in start()
-        self._open: dict[str, int] = {}
+        self._open: dict[str, int] = {}  # per peer: the connections counted in max_per_peer
         self._conns: set[asyncio.BaseTransport] = set()
+        # With a secret: the connections that have not shown it yet, oldest first (what is
+        # closed first to make room). Without one, None: every socket counts from accept.
+        self._unauthenticated: OrderedDict[_Connection, None] | None = OrderedDict() if self._secret else None
         self._tasks: set[asyncio.Task] = set()
         self._quiet = _Quiet(QUIET_WINDOW, QUIET_LINES, 1, on_peer_failure)
         self._quiet_requests = _Quiet(REQUEST_WINDOW, math.inf, REQUEST_LINES, on_peer_failure)
@@ -637,7 +650,16 @@ class FastAgiServer(Generic[DepsT]):
             fd_limit=limit,
             max_open=self.max_open,
             slots=self.settings.max_connections,
+            **({"max_unauthenticated": self.settings.max_unauthenticated} if self._secret else {}),
         )
+        if self._secret is None:
+            log.warning(
+                "fastagi-no-secret",
+                problem="no [agi] secret: any local user on a peer address can fill max_per_peer "
+                "and make every call go on unscreened (fail-open)",
+                fix="set GRENSWACHT_AGI_SECRET(_FILE) and the dialplan's GRENSWACHT_AGI_SECRET "
+                "(dialplan/README.md, section 6)",
+            )
         return sock[0], sock[1]
 
     @property
@@ -679,26 +701,74 @@ class FastAgiServer(Generic[DepsT]):
             addr = addr.ipv4_mapped
         return str(addr) if any(addr in net for net in self._networks) else None
 
-    def _admit(self, transport: asyncio.BaseTransport) -> str | None:
+    def _admit(self, conn: _Connection, transport: asyncio.BaseTransport) -> str | None:
         peername = transport.get_extra_info("peername")
         host = peername[0] if isinstance(peername, tuple) and peername else str(peername)
         peer = self._peer_of(host)
         if peer is None:
             self._peer_line("fastagi-refused-peer", host)
             return None
+        pool = self._unauthenticated
+        if pool is not None:  # with a secret: room is made among those who have not shown it
+            if len(pool) >= self.settings.max_unauthenticated or len(self._conns) >= self.max_open:
+                self._drop_oldest_unauthenticated()
+            if len(self._conns) >= self.max_open:  # every one of them has shown the secret
+                self._peer_line("fastagi-over-capacity", peer, open=len(self._conns), max_open=self.max_open)
+                return None
+            pool[conn] = None
+            self._conns.add(transport)
+            return peer
         total = len(self._conns)
         if total >= self.max_open:
             self._peer_line("fastagi-over-capacity", peer, open=total, max_open=self.max_open)
             return None
-        if self._open.get(peer, 0) >= self.settings.max_per_peer:
-            self._peer_line("fastagi-peer-over-limit", peer, max_per_peer=self.settings.max_per_peer)
+        if not self._count_in_peer(peer):
             return None
-        self._open[peer] = self._open.get(peer, 0) + 1
         self._conns.add(transport)
         return peer
 
-    def _release(self, peer: str, transport: asyncio.BaseTransport | None) -> None:
+    def _count_in_peer(self, peer: str) -> bool:
+        """Count a connection in its peer's ``max_per_peer`` (without a secret from accept, with
+        one from the moment it showed it: then it is ``serving``); False (and the line) when full."""
+        n = self._open.get(peer, 0)
+        if n >= self.settings.max_per_peer:
+            self._peer_line("fastagi-peer-over-limit", peer, max_per_peer=self.settings.max_per_peer)
+            return False
+        self._open[peer] = n + 1
+        return True
+
+    def _drop_oldest_unauthenticated(self) -> None:
+        """Close the connection that has waited longest without showing the secret. Asterisk
+        writes its header at once, so that is an idle, slow or junk peer; a legitimate one would
+        need max_unauthenticated newer connections accepted before its header is read."""
+        pool = self._unauthenticated
+        while pool:
+            conn, _ = pool.popitem(last=False)
+            transport = conn.transport
+            self._conns.discard(transport)
+            if transport is not None and not transport.is_closing():  # not closed for a reason of its own
+                conn._drop("fastagi-unauthenticated-dropped", max_unauthenticated=self.settings.max_unauthenticated)
+                return
+
+    def _authenticate(self, conn: _Connection, headers: dict[str, str]) -> bool:
+        """With a secret, when the header block is complete: the right secret takes the connection
+        out of the unauthenticated pool into its peer's count; else it is closed (and False)."""
+        self._unauthenticated.pop(conn, None)
+        script = headers.get("agi_network_script", "")
+        if not self._secret_matches(script):
+            conn._drop("fastagi-refused-secret", route=wire.dialplan_safe(route_name(script)))
+            return False
+        if not self._count_in_peer(conn.peer):
+            conn.transport.close()
+            return False
+        return True  # the caller sets conn.serving at once: from now on it counts in its peer
+
+    def _release(self, conn: _Connection, transport: asyncio.BaseTransport | None) -> None:
         self._conns.discard(transport)
+        if self._unauthenticated is not None and not conn.serving:  # not counted in its peer
+            self._unauthenticated.pop(conn, None)
+            return
+        peer = conn.peer
         left = self._open.get(peer, 1) - 1
         if left > 0:
             self._open[peer] = left
@@ -707,21 +777,18 @@ class FastAgiServer(Generic[DepsT]):
 
     def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
         """Start the request's task, with the header already parsed."""
-        task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.peer, conn.transport))
+        task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.transport))
         if not task.done():  # an eager start may have finished it already
             conn.task = task  # until it ends (_serve): for the deadline queues
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, session: AgiSession, problem: str | None, peer: str, transport: asyncio.Transport) -> None:
+    async def _serve(self, session: AgiSession, problem: str | None, transport: asyncio.Transport) -> None:
         """One request whose header is in, until its period is over (accept + header_timeout +
         command_timeout): then the period queue cancels this task, and the cancellation that
         was ours alone ends here as a timeout, as ``asyncio.timeout`` would."""
         conn = session.conn
         try:
-            if self._secret is not None and not self._secret_matches(session):
-                self._peer_line("fastagi-refused-secret", peer, route=wire.dialplan_safe(session.route))
-                return
             await self._dispatch(session, problem)
         except asyncio.CancelledError:
             if not conn.expired or asyncio.current_task().uncancel() > 0:  # somebody else's cancel: stop()
@@ -754,8 +821,8 @@ class FastAgiServer(Generic[DepsT]):
             **{"route": session.route, "channel": session.channel, "uniqueid": session.uniqueid, **fields},
         )
 
-    def _secret_matches(self, session: AgiSession) -> bool:
-        given = script_secret(session.headers.get("agi_network_script", ""))
+    def _secret_matches(self, script: str) -> bool:
+        given = script_secret(script)
         return given is not None and hmac.compare_digest(given.encode(), self._secret)
 
     async def _dispatch(self, session: AgiSession, problem: str | None) -> None:
