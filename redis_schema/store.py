@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -26,6 +26,17 @@ from agi.engine import Allow, Ban, CallerRecord, Incident
 from agi.logs import get_logger
 from redis_schema import keys
 from redis_schema.fastread import CallerReader
+from redis_schema.records import MAX_TIME as MAX_TIME  # re-exported: screening shows capped times
+from redis_schema.records import (
+    NAME_OF,
+    debrief_hash,
+    decode_incidents,
+    incident_args,
+    incident_field_names,
+    incident_row,
+)
+from redis_schema.records import fmt as _fmt
+from redis_schema.records import num as _num
 
 log = get_logger("grenswacht.store")
 
@@ -97,20 +108,6 @@ def connect(
     return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections too
 
 
-# Stored times beyond the year 9999 cannot be shown or compared sensibly; they are read as this.
-MAX_TIME = 253_402_300_799.0
-
-
-def _num(value: str | None, kind=float):
-    try:
-        number = kind(value) if value not in (None, "") else None
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if number is not None and not -MAX_TIME <= number <= MAX_TIME:  # inf, nan and absurd years
-        return MAX_TIME if number == number and number > 0 else None
-    return number
-
-
 @dataclass(frozen=True)
 class Durability:
     """Whether an acknowledged write survives a Redis restart, as far as Redis tells."""
@@ -153,6 +150,10 @@ def durability_of(version: str, aof_enabled: bool, appendfsync: str | None, save
     return Durability(False, "none", f"Redis has no persistence, so a restart loses every incident; {fix}.")
 
 
+def _skipped(slot: str) -> None:
+    log.warning("malformed-incident-skipped", slot=slot)
+
+
 def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
     """Turn the caller hash into a CallerRecord, skipping malformed entries."""
     groups: dict[str, dict[str, str]] = {}
@@ -165,36 +166,9 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
             allow[keys.ALLOW_FIELDS[name]] = value
         elif "." in name and not name.startswith(("ban.", "allow.", "warn.")):
             slot, _, suffix = name.partition(".")
-            if suffix in keys.INCIDENT_FIELDS:
-                groups.setdefault(slot, {})[keys.INCIDENT_FIELDS[suffix]] = value
-    incidents = []
-    for slot, data in groups.items():
-        at = _num(data.get("at"))
-        if at is None or not data.get("category") or not data.get("id"):
-            log.warning("malformed-incident-skipped", slot=slot)
-            continue
-        incidents.append(
-            Incident(
-                id=data["id"],
-                slot=slot,
-                at=at,
-                category=data["category"],
-                severity=_num(data.get("severity"), int) or 0,
-                agent=data.get("agent", ""),
-                queue=data.get("queue", ""),
-                uniqueid=data.get("uniqueid", ""),
-                linkedid=data.get("linkedid", ""),
-                note=data.get("note", ""),
-                source=data.get("source", ""),
-                actor=data.get("actor", ""),
-                debrief=data.get("debrief", ""),
-                debrief_at=_num(data.get("debrief_at")),
-                debrief_answer=data.get("debrief_answer", ""),
-                debrief_by=data.get("debrief_by", ""),
-                caller=number,
-            )
-        )
-    incidents.sort(key=lambda i: (i.at, i.id))
+            if suffix in NAME_OF:
+                groups.setdefault(slot, {})[NAME_OF[suffix]] = value
+    incidents = decode_incidents(number, groups, _skipped)
     ban_rec = None
     if "until" in ban and _num(ban["until"]) is not None:
         ban_rec = Ban(
@@ -228,28 +202,12 @@ def _ban_fields(ban: Ban) -> dict[str, str]:
     }
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(round(value, 3))
-    return str(value)
-
-
 def _digest(number: str) -> str:
     return hashlib.sha256(number.encode()).hexdigest()
 
 
 def _lua(name: str) -> str:
     return resources.files("redis_schema").joinpath(f"lua/{name}.lua").read_text(encoding="utf-8")
-
-
-def _incident_args(inc: Incident, retention: int) -> list[str]:
-    """ARGV of add_incident.lua: id, linkedid, source, TTL, then the incident's stored fields."""
-    args = [inc.id, inc.linkedid, inc.source, str(retention)]
-    for name in ("at", "category", "severity", "agent", "queue", "uniqueid", "linkedid", "note", "source", "actor"):
-        value = getattr(inc, name)
-        if value not in ("", None):
-            args += [keys.INCIDENT_SUFFIX[name], _fmt(value)]
-    return args
 
 
 class Store:
@@ -390,7 +348,7 @@ class Store:
         await self.redis.initialize()  # the slots map (get_node_from_key), read on first use
         async with self.redis.pipeline(transaction=False) as pipe:
             # EVAL, not EVALSHA: a replica promoted by a failover has no script cache.
-            pipe.execute_command("EVAL", self._add_incident.script, 1, key, *_incident_args(inc, self.retention))
+            pipe.execute_command("EVAL", self._add_incident.script, 1, key, *incident_args(inc, self.retention))
             if on_disk:
                 pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=self.redis.get_node_from_key(key))
             (got_id, at, created), *acked = await pipe.execute()
@@ -408,7 +366,7 @@ class Store:
 
     async def _add(self, client: Redis, inc: Incident) -> tuple[str, bool]:
         got_id, at, created = await self._add_incident(
-            keys=[keys.caller(inc.caller)], args=_incident_args(inc, self.retention), client=client
+            keys=[keys.caller(inc.caller)], args=incident_args(inc, self.retention), client=client
         )
         await client.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
         await client.hset(keys.INCIDENT_OWNER, got_id, inc.caller)
@@ -431,7 +389,7 @@ class Store:
         for number, incidents, ban in callers:
             for inc in incidents:
                 # (execute_command: a Cluster pipeline refuses evalsha by name, yet routes it by its one key)
-                pipe.execute_command("EVALSHA", sha, 1, keys.caller(number), *_incident_args(inc, self.retention))
+                pipe.execute_command("EVALSHA", sha, 1, keys.caller(number), *incident_args(inc, self.retention))
                 pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)
                 pipe.hset(keys.INCIDENT_OWNER, inc.id, number)
                 written += 1
@@ -636,10 +594,7 @@ class Store:
     async def set_debrief(
         self, number: str, incident: Incident, note: str, at: float, actor: str, answer: str = ""
     ) -> None:
-        s = incident.slot
-        mapping = {f"{s}.d": note, f"{s}.dt": _fmt(at), f"{s}.db": actor}
-        if answer:
-            mapping[f"{s}.da"] = answer
+        mapping = debrief_hash(incident.slot, note, at, actor, answer)
         await self.redis.hset(keys.caller(number), mapping=mapping)
 
     async def incident_page(self, start: float | str, end: float | str, offset: int, count: int) -> list[str]:
@@ -832,7 +787,7 @@ class Store:
             for iid in owners:
                 if iid in slots:
                     number, slot = slots[iid]
-                    pipe.hdel(keys.caller(number), *(f"{slot}.{s}" for s in keys.INCIDENT_FIELDS))
+                    pipe.hdel(keys.caller(number), *incident_field_names(slot))
                 pipe.zrem(keys.INCIDENTS_BY_TIME, iid)
                 pipe.hdel(keys.INCIDENT_OWNER, iid)
             await pipe.execute()
@@ -840,7 +795,5 @@ class Store:
 
 
 def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
-    d = asdict(inc)
-    del d["slot"]  # a storage detail, not part of the record
-    d["caller"] = number
-    return d
+    """The incident as exports and ``--json`` show it (see redis_schema.incident_row)."""
+    return incident_row(inc, number)

@@ -1,0 +1,244 @@
+"""One codec per record: the field table of each stored value, and every shape made from it.
+
+An incident travels as one typed value (:class:`agi.engine.Incident`) from the key press to
+Redis, the journal, the notifications and the exports. Its field table, :data:`INCIDENT`, is the
+only place its fields are listed; from it come:
+
+- the caller-hash fields ``<slot>.<suffix>`` and the ``add_incident.lua`` arguments
+  (:func:`incident_args`, :func:`incident_hash`, :func:`decode_incidents`),
+- the journal line (:func:`incident_to_json`, :func:`incident_from_json`),
+- the logbook event, the webhook body and the AMI UserEvent headers (:func:`incident_event`,
+  :func:`incident_ami`),
+- the export row, and the one CSV and JSON writer that the CLI and the console share
+  (:func:`incident_row`, :func:`export_csv`, :func:`export_json`).
+
+Decoding never raises on what Redis holds: a malformed incident is skipped (the caller logs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agi.engine import Incident
+
+# Stored times beyond the year 9999 cannot be shown or compared sensibly; they are read as this.
+MAX_TIME = 253_402_300_799.0
+
+
+def num(value: str | None, kind: type[float] | type[int] = float) -> float | int | None:
+    """A stored number, or None when absent or malformed (never raises)."""
+    try:
+        number = kind(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if number is not None and not -MAX_TIME <= number <= MAX_TIME:  # inf, nan and absurd years
+        return MAX_TIME if number == number and number > 0 else None
+    return number
+
+
+def fmt(value: Any) -> str:
+    """A value as Redis stores it: times with millisecond precision, the rest as text."""
+    if isinstance(value, float):
+        return repr(round(value, 3))
+    return str(value)
+
+
+# ---- the incident --------------------------------------------------------------------------
+
+STR, FLOAT, INT, OPT_FLOAT = "str", "float", "int", "float|None"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a record: its attribute, where and how it is stored, who else carries it."""
+
+    name: str  # attribute of the typed value, and its key in the journal line, export and events
+    suffix: str  # caller-hash field "<slot>.<suffix>"; "" = not a field of the hash
+    kind: str  # STR | FLOAT | INT | OPT_FLOAT
+    at_add: bool = False  # written by add_incident.lua when the incident is stored
+    ami: str = ""  # the AMI UserEvent header; set = also in the logbook event and the webhook
+
+
+INCIDENT: tuple[Field, ...] = (
+    Field("id", "i", STR, ami="IncidentId"),  # ARGV[1] of add_incident.lua, stored once as "<n>.i"
+    Field("at", "t", FLOAT, True, "At"),  # epoch seconds, UTC
+    Field("category", "c", STR, True, "Category"),
+    Field("severity", "s", INT, True),
+    Field("agent", "a", STR, True, "Agent"),
+    Field("queue", "q", STR, True, "Queue"),
+    Field("uniqueid", "u", STR, True, "CallUniqueid"),
+    Field("linkedid", "l", STR, True, "CallLinkedid"),
+    Field("note", "n", STR, True),
+    Field("source", "o", STR, True, "Source"),
+    Field("actor", "by", STR, True),
+    Field("debrief", "d", STR),  # the debrief fields are written later (set_debrief)
+    Field("debrief_at", "dt", OPT_FLOAT),
+    Field("debrief_answer", "da", STR),
+    Field("debrief_by", "db", STR),
+    Field("caller", "", STR, ami="Caller"),  # the caller hash's own number, not a field in it
+)
+# "slot" is not in the table: a storage detail (the "<n>" of the hash fields), never carried on.
+
+SUFFIX_OF = {f.name: f.suffix for f in INCIDENT if f.suffix}
+NAME_OF = {f.suffix: f.name for f in INCIDENT if f.suffix}
+_ADD_ARGS = tuple((f.name, f.suffix) for f in INCIDENT if f.at_add)
+_AMI = tuple((f.name, f.ami) for f in INCIDENT if f.ami)
+_NAMES = tuple(f.name for f in INCIDENT)
+_NUMERIC = {f.name: f.kind for f in INCIDENT if f.kind != STR}
+
+
+def incident_args(inc: Incident, retention: int) -> list[str]:
+    """ARGV of add_incident.lua: id, linkedid, source, TTL, then suffix/value pairs of what is set."""
+    args = [inc.id, inc.linkedid, inc.source, str(retention)]
+    for name, suffix in _ADD_ARGS:
+        value = getattr(inc, name)
+        if value != "" and value is not None:
+            args += (suffix, fmt(value))
+    return args
+
+
+def incident_hash(slot: str, inc: Incident) -> dict[str, str]:
+    """The caller-hash fields of an incident at ``slot`` (what add_incident.lua and set_debrief write)."""
+    return {
+        f"{slot}.{f.suffix}": fmt(value)
+        for f in INCIDENT
+        if f.suffix and (value := getattr(inc, f.name)) != "" and value is not None
+    }
+
+
+def debrief_hash(slot: str, note: str, at: float, actor: str, answer: str) -> dict[str, str]:
+    """The fields set_debrief writes (an empty answer leaves a stored one as it is)."""
+    mapping = {
+        f"{slot}.{SUFFIX_OF['debrief']}": note,
+        f"{slot}.{SUFFIX_OF['debrief_at']}": fmt(at),
+        f"{slot}.{SUFFIX_OF['debrief_by']}": actor,
+    }
+    if answer:
+        mapping[f"{slot}.{SUFFIX_OF['debrief_answer']}"] = answer
+    return mapping
+
+
+def incident_field_names(slot: str) -> list[str]:
+    """Every hash field an incident at ``slot`` may have (to delete it)."""
+    return [f"{slot}.{s}" for s in NAME_OF]
+
+
+def _int_or_zero(value: str) -> int:
+    return int(num(value, int) or 0)
+
+
+_DECODE_STORED: dict[str, Callable[[str], Any]] = {
+    name: (_int_or_zero if kind == INT else num) for name, kind in _NUMERIC.items() if name != "at"
+}
+
+
+def decode_incidents(
+    number: str, groups: Mapping[str, dict[str, str]], skipped: Callable[[str], None]
+) -> list[Incident]:
+    """Incidents from the caller hash's fields grouped by slot (name -> stored text), oldest first.
+
+    One without a time, category or id is skipped (``skipped(slot)`` is told); a malformed
+    severity reads as 0, a malformed debrief time as None.
+    """
+    incidents = []
+    for slot, stored in groups.items():
+        data: dict[str, Any] = stored  # decoded in place: no copy per incident
+        at = num(data.get("at"))
+        if at is None or not data.get("category") or not data.get("id"):
+            skipped(slot)
+            continue
+        data["at"] = at
+        for name, decode in _DECODE_STORED.items():
+            if name in data:
+                data[name] = decode(data[name])
+        incidents.append(Incident(slot=slot, caller=number, **data))
+    incidents.sort(key=lambda i: (i.at, i.id))
+    return incidents
+
+
+def incident_to_json(inc: Incident) -> dict[str, Any]:
+    """The fields that are set, for the journal line (the slot is a storage detail)."""
+    return {name: value for name in _NAMES if (value := getattr(inc, name)) != "" and value is not None}
+
+
+def incident_from_json(data: Mapping[str, Any]) -> Incident:
+    """Inverse of incident_to_json; raises ValueError/TypeError on a malformed value."""
+    values: dict[str, Any] = {}
+    for f in INCIDENT:
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.kind == STR:
+            if not isinstance(value, str):
+                raise TypeError(f"{f.name} is not text")
+        elif f.kind == INT:
+            value = int(value)
+        elif value is not None or f.kind == FLOAT:
+            value = float(value)
+        values[f.name] = value
+    if not values.get("id") or not values.get("category") or not values.get("caller") or "at" not in values:
+        raise ValueError("incident without id, time, category or caller")
+    return Incident(**values)
+
+
+def incident_event(inc: Incident) -> dict[str, Any]:
+    """The incident as the logbook event stream and the webhook carry it."""
+    out: dict[str, Any] = {"type": "incident"}
+    for name, _ in _AMI:
+        value = getattr(inc, name)
+        if value != "" and value is not None:
+            out[name] = value
+    return out
+
+
+def incident_ami(inc: Incident) -> dict[str, str]:
+    """CamelCase AMI headers; values are ours or Asterisk's, and check_action refuses line breaks."""
+    return {header: str(value) for name, header in _AMI if (value := getattr(inc, name)) != "" and value is not None}
+
+
+# ---- exports: one row per incident, one CSV and one JSON writer --------------------------------
+
+EXPORT_COLUMNS = ("id", "caller", *(n for n in _NAMES if n not in ("id", "caller")))
+
+
+def incident_row(inc: Incident, number: str | None = None) -> dict[str, Any]:
+    """Every field of an incident (unset ones as "" or None), for exports and ``--json`` output."""
+    row = {name: getattr(inc, name) for name in _NAMES}
+    if number is not None:
+        row["caller"] = number
+    return row
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(column: str, value: Any) -> Any:
+    """A cell that a spreadsheet would run as a formula (= + - @, tab, CR first) is quoted with '.
+    The caller's number is exempt: an E.164 number starts with + and nothing runs it there."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA) and column != "caller":
+        return "'" + value
+    return value
+
+
+def export_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Incident rows (:func:`incident_row`) as CSV, formula-safe: the CLI's and the console's file."""
+    buf = io.StringIO()
+    # RFC 4180's CRLF line ends: with "\n" alone, a cell holding a lone CR was left unquoted and
+    # broke its row in two when read back.
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(k, v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def export_json(data: Any) -> str:
+    """An export as JSON: indented, non-ASCII kept, anything else as text."""
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,165 @@
+"""The record codecs (redis_schema.records): each shape made from a field table reads back as the value.
+
+Property tests: any incident goes to the caller hash (through the real Lua write) and back, to a
+journal line and back, and to an export row, CSV and JSON, unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agi.aftercare import notify
+from agi.aftercare.journal import Entry, Journal, _encode
+from agi.engine import Incident
+from redis_schema import keys, records
+from redis_schema.store import parse_caller
+
+FIXTURE_OK = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=24)
+times = st.integers(0, 253_402_300_799_000).map(lambda ms: ms / 1000)  # millisecond precision, as stored
+callers = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True) | st.just("anonymous")
+incidents = st.builds(
+    Incident,
+    id=st.text("0123456789abcdef", min_size=1, max_size=16),
+    at=times,
+    category=text.filter(bool),
+    severity=st.integers(-(2**31), 2**31),
+    agent=text,
+    queue=text,
+    uniqueid=text,
+    linkedid=text,
+    note=text,
+    source=text,
+    actor=text,
+    debrief=text,
+    debrief_at=st.none() | times,
+    debrief_answer=text,
+    debrief_by=text,
+    caller=callers,
+)
+
+
+def test_every_field_of_the_value_is_in_the_table_once():
+    names = [f.name for f in records.INCIDENT]
+    assert sorted(names) == sorted(n for n in Incident.__dataclass_fields__ if n != "slot")
+    suffixes = [f.suffix for f in records.INCIDENT if f.suffix]
+    assert len(set(suffixes)) == len(suffixes)
+
+
+@given(incidents)
+def test_incident_to_hash_fields_and_back(inc):
+    raw = {keys.NEXT_INDEX: "3", **records.incident_hash("3", inc)}
+    assert parse_caller(inc.caller, raw).incidents == (replace(inc, slot="3"),)
+
+
+def _undebriefed(inc: Incident) -> Incident:
+    return replace(inc, debrief="", debrief_at=None, debrief_answer="", debrief_by="")
+
+
+@FIXTURE_OK
+@given(inc=incidents)
+async def test_incident_through_the_lua_write_and_back(store, inc):
+    await store.redis.delete(keys.caller(inc.caller))
+    assert await store.add_incident(inc) == (inc.id, True)
+    # The Lua arguments made from the table write exactly the fields the table names ...
+    raw = await store.redis.hgetall(keys.caller(inc.caller))
+    assert raw == {keys.NEXT_INDEX: "1", **records.incident_hash("1", _undebriefed(inc))}
+    # ... and the debrief, written later, completes the value.
+    expected = _undebriefed(inc)
+    if inc.debrief_at is not None:
+        await store.set_debrief(
+            inc.caller, replace(inc, slot="1"), inc.debrief, inc.debrief_at, inc.debrief_by, inc.debrief_answer
+        )
+        expected = inc
+    assert (await store.load_caller(inc.caller)).incidents == (replace(expected, slot="1"),)
+
+
+@given(incidents)
+def test_incident_to_journal_line_and_back(inc):
+    line = json.loads(_encode(Entry.new(inc, True, 1.0).line()))
+    assert records.incident_from_json(line["incident"]) == inc
+
+
+@FIXTURE_OK
+@given(inc=incidents)
+def test_a_journal_file_reads_back_every_field(tmp_path, inc):
+    path = tmp_path / f"journal-{inc.id}.jsonl"
+    path.write_bytes(_encode(Entry.new(inc, False, 1.0).line()))
+    journal = Journal(path)
+    journal.load()
+    assert journal.entries[inc.id].incident == inc
+
+
+def test_a_journal_line_from_before_0_2_still_reads(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    old = {"incident_id": "0123456789ab", "caller": "+31612345678", "at": 5.5, "category": "abuse", "source": "key"}
+    path.write_text(json.dumps(old) + "\n")
+    journal = Journal(path)
+    journal.load()
+    entry = journal.entries["0123456789ab"]
+    assert entry.incident == Incident("0123456789ab", 5.5, "abuse", source="key", caller="+31612345678")
+    assert entry.pause
+
+
+def test_a_malformed_journal_incident_is_refused():
+    for bad in ({"id": "x", "at": 1, "caller": "+3161"}, {"id": "x", "at": 1, "category": 3, "caller": "+3161"}):
+        try:
+            records.incident_from_json(bad)
+        except (ValueError, TypeError) as exc:
+            assert exc
+        else:
+            raise AssertionError(f"{bad} was read")
+
+
+@given(incidents)
+def test_incident_to_event_webhook_and_ami(inc):
+    event = notify.payload(inc)
+    carried = {"id", "at", "category", "agent", "queue", "uniqueid", "linkedid", "source", "caller"}
+    assert event == {"type": "incident", **{k: getattr(inc, k) for k in carried if getattr(inc, k) != ""}}
+    ami = {
+        "id": "IncidentId",
+        "caller": "Caller",
+        "category": "Category",
+        "agent": "Agent",
+        "queue": "Queue",
+        "uniqueid": "CallUniqueid",
+        "linkedid": "CallLinkedid",
+        "at": "At",
+        "source": "Source",
+    }
+    assert notify.event_fields(inc) == {ami[k]: str(v) for k, v in event.items() if k != "type"}
+    assert json.loads(json.dumps(event)) == event  # the webhook body
+
+
+def _expected_cell(column: str, value):
+    if isinstance(value, str):  # numbers are never quoted: -1 is a number, not a formula
+        return "'" + value if column != "caller" and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return "" if value is None else str(value)
+
+
+@given(st.lists(incidents, max_size=4))
+def test_incident_to_export_row_csv_and_json(incs):
+    rows = [records.incident_row(i) for i in incs]
+    assert [list(r) for r in rows] == [[f.name for f in records.INCIDENT]] * len(incs)
+    parsed = list(csv.DictReader(io.StringIO(records.export_csv(rows), newline="")))
+    assert [list(p) for p in parsed] == [list(records.EXPORT_COLUMNS)] * len(incs)
+    assert parsed == [{c: _expected_cell(c, getattr(i, c)) for c in records.EXPORT_COLUMNS} for i in incs]
+    assert json.loads(records.export_json(rows)) == rows
+
+
+def test_a_formula_in_any_cell_is_neutralised_but_not_the_callers_number():
+    inc = Incident("i1", 1.0, "abuse", note='=HYPERLINK("http://x","y")', agent="@a", queue="-1", caller="+3161")
+    [row] = list(csv.DictReader(io.StringIO(records.export_csv([records.incident_row(inc)]))))
+    assert (row["note"], row["agent"], row["queue"], row["caller"]) == (
+        '\'=HYPERLINK("http://x","y")',
+        "'@a",
+        "'-1",
+        "+3161",
+    )
