@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from collections import Counter, defaultdict
@@ -11,23 +10,7 @@ from agi.actions import logbook
 from agi.cli.common import UsageError, actor, add_command, emit_json, iso, number_arg, open_store, parse_date, table
 from agi.cli.logbook_cmds import caller_summary, collect_incidents
 from agi.config import Config
-
-CSV_FIELDS = (
-    "id",
-    "caller",
-    "at",
-    "category",
-    "severity",
-    "agent",
-    "queue",
-    "uniqueid",
-    "linkedid",
-    "note",
-    "source",
-    "actor",
-    "debrief",
-    "debrief_at",
-)
+from redis_schema.records import export_csv, export_json
 
 
 async def export_cmd(args, config: Config) -> int:
@@ -42,12 +25,9 @@ async def export_cmd(args, config: Config) -> int:
             incidents = await logbook.export_all(store, actor(args), time.time(), args.format)
             data = {"incidents": incidents}
     if args.format == "json":
-        emit_json({"exported_at": iso(time.time()), **data})
+        sys.stdout.write(export_json({"exported_at": iso(time.time()), **data}) + "\n")
     else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for inc in incidents:
-            writer.writerow({k: ("" if v is None else v) for k, v in inc.items()})
+        sys.stdout.write(export_csv(incidents))  # the console's writer: formulas neutralised
     return 0
 
 
