@@ -20,11 +20,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from agi.engine import Incident
+from agi.engine import Allow, Ban, Incident
+from redis_schema import keys
 
 # Stored times beyond the year 9999 cannot be shown or compared sensibly; they are read as this.
 MAX_TIME = 253_402_300_799.0
@@ -242,3 +244,259 @@ def export_csv(rows: Iterable[Mapping[str, Any]]) -> str:
 def export_json(data: Any) -> str:
     """An export as JSON: indented, non-ASCII kept, anything else as text."""
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+# ---- the caller hash's ban and allowlist entry ------------------------------------------------
+
+
+def ban_hash(ban: Ban) -> dict[str, str]:
+    """The caller-hash fields of a ban (keys.BAN_FIELDS names them)."""
+    return {field: fmt(getattr(ban, name)) for field, name in keys.BAN_FIELDS.items()}
+
+
+def allow_hash(allow: Allow) -> dict[str, str]:
+    """The caller-hash fields of an allowlist entry (keys.ALLOW_FIELDS names them)."""
+    return {field: fmt(getattr(allow, name)) for field, name in keys.ALLOW_FIELDS.items()}
+
+
+def decode_ban(stored: Mapping[str, str]) -> Ban | None:
+    """A ban from its fields (attribute -> stored text); None without a readable end."""
+    until = num(stored.get("until"))
+    if until is None:
+        return None
+    return Ban(
+        until=until,
+        reason=stored.get("reason", ""),
+        source=stored.get("source", "manual"),
+        set_at=num(stored.get("set_at")) or 0.0,
+        actor=stored.get("actor", ""),
+    )
+
+
+def decode_allow(stored: Mapping[str, str]) -> Allow | None:
+    """An allowlist entry from its fields; None when there are none."""
+    if not stored:
+        return None
+    return Allow(
+        reason=stored.get("reason", ""), set_at=num(stored.get("set_at")) or 0.0, actor=stored.get("actor", "")
+    )
+
+
+# ---- records stored as one JSON value per hash field: appointment, cool-down, console user -----
+
+STRS = "list[str]"
+
+
+class BadRecord(ValueError):
+    """A stored record that cannot be read (set aside, reported)."""
+
+
+class BadAppointment(BadRecord):
+    """A stored appointment that cannot be read."""
+
+
+class BadState(BadRecord):
+    """A stored cool-down entry that cannot be read."""
+
+
+def _read(kind: str, value: Any) -> Any:
+    if kind == STR:
+        if not isinstance(value, str):
+            raise TypeError("not text")
+        return value
+    if kind == INT:
+        return int(value)
+    if kind == STRS:
+        if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+            raise TypeError("not a list of text")
+        return tuple(value)
+    return float(value)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class JsonCodec(Generic[T]):
+    """A record stored as one compact JSON object per hash field (keys sorted: its text is stable,
+    so a compare-and-set on the text works). ``key``: the attribute that is the hash field itself."""
+
+    cls: type[T]
+    table: tuple[Field, ...]  # suffix = the JSON key; at_add = required
+    key: str = ""
+    error: type[BadRecord] = BadRecord
+
+    def dump(self, value: T) -> str:
+        data = {f.suffix: getattr(value, f.name) for f in self.table}
+        return json.dumps(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}, separators=(",", ":"), sort_keys=True
+        )
+
+    def load(self, field: str, raw: str) -> T:
+        """The record stored at hash field ``field``; raises ``self.error`` when it cannot be read."""
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            values = {self.key: field} if self.key else {}
+            for f in self.table:
+                if f.suffix in data:
+                    values[f.name] = _read(f.kind, data[f.suffix])
+                elif f.at_add:
+                    raise KeyError(f.suffix)
+            return self.cls(**values)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self.error(
+                f"{self.cls.__name__.lower()} {field} is malformed ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+SCHEDULED, CALLING, DONE, NO_ANSWER, FAILED, CANCELLED, MISSED = (
+    "scheduled",
+    "calling",
+    "done",
+    "no-answer",
+    "failed",
+    "cancelled",
+    "missed",
+)
+STATUSES = (SCHEDULED, CALLING, DONE, NO_ANSWER, FAILED, CANCELLED, MISSED)
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """A callback appointment (agi.callbacks), from the key press to Redis and the logbook."""
+
+    id: str
+    caller: str  # E.164
+    agent: str  # the interface of the agent who made it (rung first)
+    queue: str
+    due: float = 0.0  # epoch seconds (UTC) of the agreed local time
+    created: float = 0.0
+    incident: str = ""  # the incident the key press logged
+    agreed: float = 0.0  # when the time was agreed (the press)
+    attempts: int = 0
+    status: str = SCHEDULED
+    outcome: str = ""  # last result: ANSWER, NOANSWER, BUSY, agent-no-answer, banned, ...
+    claim: str = ""  # token of the instance placing it
+    lease: float = 0.0  # the claim holds until then
+    updated: float = 0.0
+    by: str = ""  # who made or last changed it
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r}")
+
+    @staticmethod
+    def new_id(now: float) -> str:
+        return f"{int(now):08x}{secrets.token_hex(4)}"
+
+    def dump(self) -> str:
+        return APPOINTMENT.dump(self)
+
+    @classmethod
+    def load(cls, raw: str) -> Appointment:
+        try:
+            field = json.loads(raw).get("id", "")
+        except (ValueError, AttributeError):
+            field = ""
+        return APPOINTMENT.load(field if isinstance(field, str) else "", raw)
+
+    def public(self) -> dict[str, Any]:
+        """As shown to operators and exported (the claim is a detail of the placer)."""
+        return {f.name: getattr(self, f.name) for f in APPOINTMENT.table if f.name not in ("claim", "lease")}
+
+
+APPOINTMENT: JsonCodec[Appointment] = JsonCodec(
+    Appointment,
+    (
+        Field("id", "id", STR, True),
+        Field("caller", "caller", STR, True),
+        Field("agent", "agent", STR, True),
+        Field("queue", "queue", STR, True),
+        Field("due", "due", FLOAT),
+        Field("created", "created", FLOAT),
+        Field("incident", "incident", STR),
+        Field("agreed", "agreed", FLOAT),
+        Field("attempts", "attempts", INT),
+        Field("status", "status", STR),
+        Field("outcome", "outcome", STR),
+        Field("claim", "claim", STR),
+        Field("lease", "lease", FLOAT),
+        Field("updated", "updated", FLOAT),
+        Field("by", "by", STR),
+    ),
+    error=BadAppointment,
+)
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """One agent's cool-down (agi.aftercare.cooldown); the hash field is the agent's interface."""
+
+    interface: str
+    queues: tuple[str, ...]
+    since: float
+    until: float
+    claim: str = ""  # token of the instance ending it
+    lease: float = 0.0  # the claim holds until then
+
+    def dump(self) -> str:
+        return COOLDOWN.dump(self)
+
+    @classmethod
+    def load(cls, interface: str, raw: str) -> Cooldown:
+        return COOLDOWN.load(interface, raw)
+
+
+COOLDOWN: JsonCodec[Cooldown] = JsonCodec(
+    Cooldown,
+    (
+        Field("queues", "queues", STRS, True),
+        Field("since", "since", FLOAT, True),
+        Field("until", "until", FLOAT, True),
+        Field("claim", "claim", STR),
+        Field("lease", "lease", FLOAT),
+    ),
+    key="interface",
+    error=BadState,
+)
+
+
+def cooldown_before_0_2(interface: str, raw: str, due: float | None) -> Cooldown:
+    """A cool-down in the layout before 0.2 ({queues, since}; its end kept apart, ``due``)."""
+    try:
+        old = json.loads(raw)
+        return Cooldown(
+            interface,
+            tuple(str(q) for q in old["queues"]),
+            float(old["since"]),
+            float(due if due is not None else old["since"]),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BadState(f"cooldown {interface} is malformed ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class User:
+    """A console user (agi.actions.users); the hash field is the user name."""
+
+    name: str
+    role: str
+    gen: int = 0  # bumped on a password change or removal: ends every session of the user
+    created_at: float = 0.0
+    created_by: str = ""
+    hash: str = ""
+
+
+USER: JsonCodec[User] = JsonCodec(
+    User,
+    (
+        Field("role", "role", STR, True),
+        Field("gen", "gen", INT),
+        Field("created_at", "at", FLOAT),
+        Field("created_by", "by", STR),
+        Field("hash", "hash", STR, True),
+    ),
+    key="name",
+)

@@ -29,12 +29,21 @@ from redis_schema.fastread import CallerReader
 from redis_schema.records import MAX_TIME as MAX_TIME  # re-exported: screening shows capped times
 from redis_schema.records import (
     NAME_OF,
+    USER,
+    BadRecord,
+    JsonCodec,
+    T,
+    User,
+    allow_hash,
     debrief_hash,
+    decode_allow,
+    decode_ban,
     decode_incidents,
     incident_args,
     incident_field_names,
     incident_row,
 )
+from redis_schema.records import ban_hash as _ban_fields
 from redis_schema.records import fmt as _fmt
 from redis_schema.records import num as _num
 
@@ -169,37 +178,13 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
             if suffix in NAME_OF:
                 groups.setdefault(slot, {})[NAME_OF[suffix]] = value
     incidents = decode_incidents(number, groups, _skipped)
-    ban_rec = None
-    if "until" in ban and _num(ban["until"]) is not None:
-        ban_rec = Ban(
-            until=_num(ban["until"]),
-            reason=ban.get("reason", ""),
-            source=ban.get("source", "manual"),
-            set_at=_num(ban.get("set_at")) or 0.0,
-            actor=ban.get("actor", ""),
-        )
-    allow_rec = None
-    if allow:
-        allow_rec = Allow(
-            reason=allow.get("reason", ""), set_at=_num(allow.get("set_at")) or 0.0, actor=allow.get("actor", "")
-        )
     return CallerRecord(
         number=number,
         incidents=tuple(incidents),
-        ban=ban_rec,
-        allow=allow_rec,
+        ban=decode_ban(ban),
+        allow=decode_allow(allow),
         warning_sent_at=_num(raw.get(keys.WARNING_SENT)),
     )
-
-
-def _ban_fields(ban: Ban) -> dict[str, str]:
-    return {
-        "ban.until": _fmt(ban.until),
-        "ban.reason": ban.reason,
-        "ban.src": ban.source,
-        "ban.at": _fmt(ban.set_at),
-        "ban.by": ban.actor,
-    }
 
 
 def _digest(number: str) -> str:
@@ -526,7 +511,7 @@ class Store:
         return await self.redis.zrangebyscore(keys.BANS, now, "+inf", start=0, num=limit)
 
     async def set_allow(self, number: str, allow: Allow) -> None:
-        mapping = {"allow.reason": allow.reason, "allow.at": _fmt(allow.set_at), "allow.by": allow.actor}
+        mapping = allow_hash(allow)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.caller(number), mapping=mapping)
             self._touch(pipe, number)
@@ -609,15 +594,28 @@ class Store:
         return [found[i] for i in ids if i in found]
 
     # ---- console users --------------------------------------------------------------------
-    async def users(self) -> dict[str, str]:
-        """Console users: name -> raw JSON (agi.actions.users parses it)."""
-        return await self.redis.hgetall(keys.USERS)
+    async def users(self) -> dict[str, User]:
+        """Console users by name (one that cannot be read is skipped and logged)."""
+        return self._decoded(USER, await self.redis.hgetall(keys.USERS))
 
-    async def user(self, name: str) -> str:
-        return await self.redis.hget(keys.USERS, name) or ""
+    async def user(self, name: str) -> User | None:
+        return self._decoded(USER, {name: await self.redis.hget(keys.USERS, name) or ""}).get(name)
 
-    async def put_user(self, name: str, raw: str) -> None:
-        await self.redis.hset(keys.USERS, name, raw)
+    async def put_user(self, user: User) -> None:
+        await self.redis.hset(keys.USERS, user.name, USER.dump(user))
+
+    @staticmethod
+    def _decoded(codec: JsonCodec[T], raw: Mapping[str, str]) -> dict[str, T]:
+        """Records of one hash by field, skipping (and logging) those that cannot be read."""
+        out = {}
+        for name, text in raw.items():
+            if not text:
+                continue
+            try:
+                out[name] = codec.load(name, text)
+            except BadRecord as exc:
+                log.warning("malformed-record-skipped", problem=str(exc))
+        return out
 
     async def remove_user(self, name: str) -> bool:
         return bool(await self.redis.hdel(keys.USERS, name))

@@ -7,6 +7,7 @@ journal line and back, and to an export row, CSV and JSON, unchanged.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import replace
@@ -16,8 +17,9 @@ from hypothesis import strategies as st
 
 from agi.aftercare import notify
 from agi.aftercare.journal import Entry, Journal, _encode
-from agi.engine import Incident
+from agi.engine import Allow, Ban, Incident
 from redis_schema import keys, records
+from redis_schema.records import Appointment, Cooldown, User
 from redis_schema.store import parse_caller
 
 FIXTURE_OK = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -163,3 +165,76 @@ def test_a_formula_in_any_cell_is_neutralised_but_not_the_callers_number():
         "'-1",
         "+3161",
     )
+
+
+bans = st.builds(Ban, until=times, reason=text, source=text, set_at=times, actor=text)
+allows = st.builds(Allow, reason=text, set_at=times, actor=text)
+
+
+@given(bans, allows)
+def test_ban_and_allowlist_entry_to_hash_fields_and_back(ban, allow):
+    record = parse_caller("+31612345678", {**records.ban_hash(ban), **records.allow_hash(allow)})
+    assert (record.ban, record.allow) == (ban, allow)
+
+
+appointments = st.builds(
+    Appointment,
+    id=text,
+    caller=callers,
+    agent=text,
+    queue=text,
+    due=times,
+    created=times,
+    incident=text,
+    agreed=times,
+    attempts=st.integers(0, 1000),
+    status=st.sampled_from(records.STATUSES),
+    outcome=text,
+    claim=text,
+    lease=times,
+    updated=times,
+    by=text,
+)
+cooldowns = st.builds(Cooldown, interface=text, queues=st.lists(text, max_size=4).map(tuple), since=times, until=times)
+users_ = st.builds(User, name=text, role=text, gen=st.integers(0, 10**6), created_at=times, created_by=text, hash=text)
+
+
+@given(appointments)
+def test_appointment_to_json_and_back(appt):
+    assert Appointment.load(appt.dump()) == appt
+    assert json.loads(appt.dump()) == dataclasses.asdict(appt)  # the layout stored before: same text
+
+
+@given(cooldowns)
+def test_cooldown_to_json_and_back(state):
+    assert Cooldown.load(state.interface, state.dump()) == state
+
+
+@given(users_)
+def test_user_to_json_and_back(user):
+    assert records.USER.load(user.name, records.USER.dump(user)) == user
+
+
+def test_stored_text_of_before_reads_and_malformed_is_refused():
+    old_user = '{"role": "admin", "gen": 3, "at": 1.5, "by": "test", "hash": "h"}'  # json.dumps' default layout
+    assert records.USER.load("ann", old_user) == User("ann", "admin", 3, 1.5, "test", "h")
+    assert records.USER.load("ann", '{"role": "admin", "hash": "h"}') == User("ann", "admin", hash="h")
+    for codec, bad in (
+        (records.USER, '{"hash": "h"}'),
+        (records.USER, "[1]"),
+        (records.COOLDOWN, '{"queues": [1], "since": 1, "until": 2}'),
+        (records.APPOINTMENT, '{"id": "a", "caller": "+31", "agent": "x", "queue": "q", "status": "lost"}'),
+    ):
+        try:
+            codec.load("x", bad)
+        except records.BadRecord:
+            continue
+        raise AssertionError(f"{bad} was read")
+
+
+async def test_users_leave_the_store_typed_and_a_malformed_one_is_skipped(store):
+    ann = User("ann", "admin", 2, 1.5, "test", "argon2-hash")
+    await store.put_user(ann)
+    await store.redis.hset(keys.USERS, "bob", "{not json")
+    assert await store.users() == {"ann": ann}
+    assert (await store.user("ann"), await store.user("bob"), await store.user("carol")) == (ann, None, None)

@@ -19,6 +19,7 @@ from agi.config import ConfigError, load_config
 from agi.engine import Incident
 from agi.service import build_store
 from redis_schema import keys
+from redis_schema.records import User
 from tests import test_cli, test_store
 from tests.conftest import make_config
 from tests.support.redis_cluster import RedisClusterSet, redis_cli
@@ -172,8 +173,8 @@ async def test_events_audit_and_console_users(store):
     assert [f["caller"] for _, f in await store.read_events("0-0", 10)] == [N]
     await store.audit("sup", "ban", 1.0, target=N)
     assert [e["action"] for e in await store.audit_entries()] == ["ban"]
-    await store.put_user("ann", "{}")
-    assert await store.users() == {"ann": "{}"}
+    await store.put_user(User("ann", "admin", 2, 1.5, "test", "argon2-hash"))
+    assert await store.users() == {"ann": User("ann", "admin", 2, 1.5, "test", "argon2-hash")}
     assert await store.count_login_failure("ann", 60) == 1 and await store.login_failures("ann") == 1
     await store.clear_login_failures("ann")
     assert await store.login_failures("ann") == 0

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from agi.actions.errors import ActionError
+from redis_schema.records import User
 from redis_schema.store import Store
 
 ROLES = ("supervisor", "admin")
@@ -20,16 +19,6 @@ MAX_PASSWORD = 1024
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist takes as long as for a real user.
 _DUMMY = _hasher.hash("grenswacht-no-such-user")
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: str
-    gen: int  # bumped on a password change or removal: ends every session of the user
-    created_at: float
-    created_by: str
-    hash: str = ""
 
 
 def user_name(raw: str) -> str:
@@ -45,37 +34,24 @@ def _password(password: str) -> str:
     return password
 
 
-def _parse(name: str, raw: str) -> User | None:
-    try:
-        d = json.loads(raw)
-        return User(name, d["role"], int(d.get("gen", 0)), float(d.get("at", 0)), d.get("by", ""), d["hash"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _dump(u: User) -> str:
-    return json.dumps({"role": u.role, "gen": u.gen, "at": u.created_at, "by": u.created_by, "hash": u.hash})
-
-
 async def add(store: Store, name: str, role: str, password: str, actor: str, now: float) -> User:
     name = user_name(name)
     if role not in ROLES:
         raise ActionError(f"the role must be {' or '.join(ROLES)}.")
-    if await store.user(name):
+    if await store.user(name) is not None:
         raise ActionError(f"user {name} already exists.")
     user = User(name, role, 0, now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
-    await store.put_user(name, _dump(user))
+    await store.put_user(user)
     await store.audit(actor, "user-add", now, user=name, role=role)
     return user
 
 
 async def list_users(store: Store) -> list[User]:
-    return sorted((u for n, raw in (await store.users()).items() if (u := _parse(n, raw))), key=lambda u: u.name)
+    return sorted((await store.users()).values(), key=lambda u: u.name)
 
 
 async def get(store: Store, name: str) -> User | None:
-    raw = await store.user(name)
-    return _parse(name, raw) if raw else None
+    return await store.user(name)
 
 
 async def passwd(store: Store, name: str, password: str, actor: str, now: float) -> None:
@@ -85,7 +61,7 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
         raise ActionError(f"there is no user {name}.")
     pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
     new = User(name, user.role, user.gen + 1, user.created_at, user.created_by, pw_hash)
-    await store.put_user(name, _dump(new))
+    await store.put_user(new)
     await store.audit(actor, "user-passwd", now, user=name)
 
 

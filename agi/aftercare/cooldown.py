@@ -14,12 +14,12 @@ restart or outage can leave an agent paused for good.
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field, replace
 
 from agi.ami.client import AmiClient
 from agi.logs import get_logger
+from redis_schema.records import BadState, Cooldown, cooldown_before_0_2
 from redis_schema.store import Store
 
 log = get_logger("grenswacht.cooldown")
@@ -27,51 +27,6 @@ log = get_logger("grenswacht.cooldown")
 REASON = "grenswacht-cooldown"
 CLAIM_SECONDS = 30.0  # an instance ending a cool-down holds it this long; then another may
 SWAP_TRIES = 8
-
-
-class BadState(ValueError):
-    """A stored cool-down entry that cannot be read (set aside, reported)."""
-
-
-@dataclass(frozen=True)
-class Cooldown:
-    interface: str
-    queues: tuple[str, ...]
-    since: float
-    until: float
-    claim: str = ""  # token of the instance ending it
-    lease: float = 0.0  # the claim holds until then
-
-    def dump(self) -> str:
-        return json.dumps(
-            {
-                "queues": list(self.queues),
-                "since": self.since,
-                "until": self.until,
-                "claim": self.claim,
-                "lease": self.lease,
-            },
-            separators=(",", ":"),
-            sort_keys=True,
-        )
-
-    @classmethod
-    def load(cls, interface: str, raw: str) -> Cooldown:
-        try:
-            d = json.loads(raw)
-            queues = d["queues"]
-            if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
-                raise TypeError("queues")
-            return cls(
-                interface,
-                tuple(queues),
-                float(d["since"]),
-                float(d["until"]),
-                str(d.get("claim", "")),
-                float(d.get("lease", 0.0)),
-            )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise BadState(f"cool-down state of {interface} is malformed ({type(exc).__name__})") from None
 
 
 @dataclass(frozen=True)
@@ -177,18 +132,10 @@ async def migrate(store: Store, now: float) -> int:
     moved = 0
     for interface, raw in state.items():
         try:
-            old = json.loads(raw)
-            new = Cooldown(
-                interface,
-                tuple(str(q) for q in old["queues"]),
-                float(old["since"]),
-                float(due.get(interface, old["since"])),
-            )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            new = cooldown_before_0_2(interface, raw, due.get(interface))
+        except BadState as exc:
             await store.quarantine("cooldown", interface, raw, now)
-            log.error(
-                "cooldown-state-set-aside", interface=interface, problem=type(exc).__name__, where="gw:quarantine"
-            )
+            log.error("cooldown-state-set-aside", interface=interface, problem=str(exc), where="gw:quarantine")
             continue
         moved += await store.swap_cooldown(interface, "", new.dump())
     if state:
