@@ -323,6 +323,7 @@ class JsonCodec(Generic[T]):
 
     cls: type[T]
     table: tuple[Field, ...]  # suffix = the JSON key; at_add = required
+    kind: str  # names it in gw:quarantine and the log
     key: str = ""
     error: type[BadRecord] = BadRecord
 
@@ -426,6 +427,7 @@ APPOINTMENT: JsonCodec[Appointment] = JsonCodec(
         Field("updated", "updated", FLOAT),
         Field("by", "by", STR),
     ),
+    "callback",
     error=BadAppointment,
 )
 
@@ -458,6 +460,7 @@ COOLDOWN: JsonCodec[Cooldown] = JsonCodec(
         Field("claim", "claim", STR),
         Field("lease", "lease", FLOAT),
     ),
+    "cooldown",
     key="interface",
     error=BadState,
 )
@@ -498,5 +501,6 @@ USER: JsonCodec[User] = JsonCodec(
         Field("created_by", "by", STR),
         Field("hash", "hash", STR, True),
     ),
+    "user",
     key="name",
 )

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -26,11 +26,14 @@ from agi.engine import Allow, Ban, CallerRecord, Incident
 from agi.logs import get_logger
 from redis_schema import keys
 from redis_schema.fastread import CallerReader
-from redis_schema.records import MAX_TIME as MAX_TIME  # re-exported: screening shows capped times
 from redis_schema.records import (
+    APPOINTMENT,
+    COOLDOWN,
     NAME_OF,
     USER,
+    Appointment,
     BadRecord,
+    Cooldown,
     JsonCodec,
     T,
     User,
@@ -43,6 +46,7 @@ from redis_schema.records import (
     incident_field_names,
     incident_row,
 )
+from redis_schema.records import MAX_TIME as MAX_TIME  # re-exported: screening shows capped times
 from redis_schema.records import ban_hash as _ban_fields
 from redis_schema.records import fmt as _fmt
 from redis_schema.records import num as _num
@@ -439,39 +443,63 @@ class Store:
         ids = [str((await self.redis.info("server", **node)).get("run_id", "")) for node in await self._nodes()]
         return ",".join(sorted(ids))
 
-    # ---- cool-downs -----------------------------------------------------------------------
-    async def cooldowns(self) -> dict[str, str]:
-        """Every agent in cool-down: interface -> raw state (agi.aftercare.cooldown parses it)."""
-        return await self.redis.hgetall(keys.COOLDOWNS)
-
-    async def cooldown(self, interface: str) -> str:
-        return await self.redis.hget(keys.COOLDOWNS, interface) or ""
-
-    async def swap_cooldown(self, interface: str, expected: str, new: str) -> bool:
-        """Compare-and-set one agent's state ('' expected = absent, '' new = delete)."""
-        return bool(await self._hash_cas(keys=[keys.COOLDOWNS], args=[interface, expected, new]))
-
-    # ---- callback appointments (agi.callbacks parses them) ---------------------------------
-    async def callbacks(self) -> dict[str, str]:
-        """Every callback appointment: id -> raw JSON."""
-        return await self.redis.hgetall(keys.CALLBACKS)
-
-    async def callback(self, appointment_id: str) -> str:
-        return await self.redis.hget(keys.CALLBACKS, appointment_id) or ""
-
-    async def swap_callback(self, appointment_id: str, expected: str, new: str) -> bool:
-        """Compare-and-set one appointment ('' expected = absent, '' new = delete)."""
-        return bool(await self._hash_cas(keys=[keys.CALLBACKS], args=[appointment_id, expected, new]))
-
-    async def _drop_callbacks(self, keep) -> int:
-        """Delete every appointment whose parsed JSON ``keep`` rejects (compare-and-set each)."""
-        dropped = 0
-        for aid, raw in (await self.callbacks()).items():
+    # ---- cool-downs and callback appointments: compare-and-set on a typed value -----------------
+    async def _read_records(self, hash_key: str, codec: JsonCodec[T], raw: Mapping[str, str]) -> dict[str, T]:
+        """The readable records of one hash, by field. One that cannot be read is set aside (in
+        gw:quarantine, for an operator) and removed; one stored in an older layout is written again
+        in the current one, so that a compare-and-set on the value read matches the stored text."""
+        out: dict[str, T] = {}
+        for name, text in raw.items():
             try:
-                data = json.loads(raw)
-            except ValueError:
-                data = None
-            if not keep(data if isinstance(data, dict) else {}) and await self.swap_callback(aid, raw, ""):
+                value = codec.load(name, text)
+            except BadRecord as exc:
+                await self.quarantine(codec.kind, name, text, time.time())
+                await self._hash_cas(keys=[hash_key], args=[name, text, ""])
+                log.error("record-set-aside", kind=codec.kind, problem=str(exc)[:160], where=keys.QUARANTINE)
+                continue
+            canonical = codec.dump(value)
+            if canonical != text:  # changed meanwhile: the caller's own swap fails and reads again
+                await self._hash_cas(keys=[hash_key], args=[name, text, canonical])
+            out[name] = value
+        return out
+
+    async def _read_one(self, hash_key: str, codec: JsonCodec[T], name: str) -> T | None:
+        text = await self.redis.hget(hash_key, name)
+        return (await self._read_records(hash_key, codec, {name: text} if text else {})).get(name)
+
+    async def _swap(self, hash_key: str, codec: JsonCodec[T], name: str, expected: T | None, new: T | None) -> bool:
+        """Compare-and-set one record (None expected = absent, None new = delete)."""
+        old_text = "" if expected is None else codec.dump(expected)
+        new_text = "" if new is None else codec.dump(new)
+        return bool(await self._hash_cas(keys=[hash_key], args=[name, old_text, new_text]))
+
+    async def cooldowns(self) -> dict[str, Cooldown]:
+        """Every agent in cool-down, by interface."""
+        return await self._read_records(keys.COOLDOWNS, COOLDOWN, await self.redis.hgetall(keys.COOLDOWNS))
+
+    async def cooldown(self, interface: str) -> Cooldown | None:
+        return await self._read_one(keys.COOLDOWNS, COOLDOWN, interface)
+
+    async def swap_cooldown(self, interface: str, expected: Cooldown | None, new: Cooldown | None) -> bool:
+        """Compare-and-set one agent's state (None expected = absent, None new = delete)."""
+        return await self._swap(keys.COOLDOWNS, COOLDOWN, interface, expected, new)
+
+    async def callbacks(self) -> dict[str, Appointment]:
+        """Every callback appointment, by id."""
+        return await self._read_records(keys.CALLBACKS, APPOINTMENT, await self.redis.hgetall(keys.CALLBACKS))
+
+    async def callback(self, appointment_id: str) -> Appointment | None:
+        return await self._read_one(keys.CALLBACKS, APPOINTMENT, appointment_id)
+
+    async def swap_callback(self, appointment_id: str, expected: Appointment | None, new: Appointment | None) -> bool:
+        """Compare-and-set one appointment (None expected = absent, None new = delete)."""
+        return await self._swap(keys.CALLBACKS, APPOINTMENT, appointment_id, expected, new)
+
+    async def _drop_callbacks(self, keep: Callable[[Appointment], bool]) -> int:
+        """Delete every appointment that ``keep`` rejects (compare-and-set each)."""
+        dropped = 0
+        for aid, appt in (await self.callbacks()).items():
+            if not keep(appt) and await self.swap_callback(aid, appt, None):
                 dropped += 1
         return dropped
 
@@ -595,27 +623,14 @@ class Store:
 
     # ---- console users --------------------------------------------------------------------
     async def users(self) -> dict[str, User]:
-        """Console users by name (one that cannot be read is skipped and logged)."""
-        return self._decoded(USER, await self.redis.hgetall(keys.USERS))
+        """Console users by name."""
+        return await self._read_records(keys.USERS, USER, await self.redis.hgetall(keys.USERS))
 
     async def user(self, name: str) -> User | None:
-        return self._decoded(USER, {name: await self.redis.hget(keys.USERS, name) or ""}).get(name)
+        return await self._read_one(keys.USERS, USER, name)
 
     async def put_user(self, user: User) -> None:
         await self.redis.hset(keys.USERS, user.name, USER.dump(user))
-
-    @staticmethod
-    def _decoded(codec: JsonCodec[T], raw: Mapping[str, str]) -> dict[str, T]:
-        """Records of one hash by field, skipping (and logging) those that cannot be read."""
-        out = {}
-        for name, text in raw.items():
-            if not text:
-                continue
-            try:
-                out[name] = codec.load(name, text)
-            except BadRecord as exc:
-                log.warning("malformed-record-skipped", problem=str(exc))
-        return out
 
     async def remove_user(self, name: str) -> bool:
         return bool(await self.redis.hdel(keys.USERS, name))
@@ -707,7 +722,7 @@ class Store:
         if stale:
             await self.redis.zrem(keys.INCIDENTS_BY_TIME, *stale)
             await self.redis.hdel(keys.INCIDENT_OWNER, *stale)
-        removed += await self._drop_callbacks(lambda a: a.get("caller") != number)
+        removed += await self._drop_callbacks(lambda a: a.caller != number)
         removed += await self._forget_in_stream(keys.EVENTS, number)
         removed += await self._forget_in_stream(keys.AUDIT, number)
         # So that no copy of an incident still on its way (the service's journal) brings it back.
@@ -772,9 +787,7 @@ class Store:
         await self.redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)  # past any journal's keep
         cutoff = now - self.retention
         # Appointments: a finished one is kept for the retention after its last change.
-        await self._drop_callbacks(
-            lambda a: a.get("status") in ("scheduled", "calling") or (_num(str(a.get("updated", ""))) or now) > cutoff
-        )
+        await self._drop_callbacks(lambda a: a.status in ("scheduled", "calling") or (a.updated or now) > cutoff)
         old = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff)
         if not old:
             return 0
