@@ -326,6 +326,7 @@ class JsonCodec(Generic[T]):
     kind: str  # names it in gw:quarantine and the log
     key: str = ""
     error: type[BadRecord] = BadRecord
+    fixed: tuple[tuple[str, Any], ...] = ()  # attributes every value read has (not stored)
 
     def dump(self, value: T) -> str:
         data = {f.suffix: getattr(value, f.name) for f in self.table}
@@ -339,7 +340,7 @@ class JsonCodec(Generic[T]):
             data = json.loads(raw)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
-            values = {self.key: field} if self.key else {}
+            values = dict(self.fixed, **({self.key: field} if self.key else {}))
             for f in self.table:
                 if f.suffix in data:
                     values[f.name] = _read(f.kind, data[f.suffix])
@@ -503,4 +504,20 @@ USER: JsonCodec[User] = JsonCodec(
     ),
     "user",
     key="name",
+)
+
+
+PREFIX_BAN: JsonCodec[Ban] = JsonCodec(
+    Ban,
+    (
+        Field("until", "until", FLOAT, True),
+        Field("reason", "reason", STR),
+        Field("set_at", "at", FLOAT),
+        Field("actor", "by", STR),
+    ),
+    "prefix-ban",
+    fixed=(("source", "prefix"),),
+)
+PREFIX_ALLOW: JsonCodec[Allow] = JsonCodec(
+    Allow, (Field("reason", "reason", STR), Field("set_at", "at", FLOAT), Field("actor", "by", STR)), "prefix-allow"
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from redis_schema.records import (
     APPOINTMENT,
     COOLDOWN,
     NAME_OF,
+    PREFIX_ALLOW,
+    PREFIX_BAN,
     USER,
     Appointment,
     BadRecord,
@@ -245,25 +246,8 @@ class Store:
             pipe.hgetall(keys.PREFIX_BANS)
             pipe.hgetall(keys.PREFIX_ALLOWS)
             raw_bans, raw_allows = await pipe.execute()
-        bans, allows = {}, {}
-        for prefix, value in raw_bans.items():
-            try:
-                d = json.loads(value)
-                bans[prefix] = Ban(
-                    until=float(d["until"]),
-                    reason=d.get("reason", ""),
-                    source="prefix",
-                    set_at=float(d.get("at", 0)),
-                    actor=d.get("by", ""),
-                )
-            except (ValueError, KeyError, TypeError):
-                log.warning("malformed-prefix-ban-skipped", prefix=prefix)
-        for prefix, value in raw_allows.items():
-            try:
-                d = json.loads(value)
-                allows[prefix] = Allow(reason=d.get("reason", ""), set_at=float(d.get("at", 0)), actor=d.get("by", ""))
-            except (ValueError, KeyError, TypeError):
-                log.warning("malformed-prefix-allow-skipped", prefix=prefix)
+        bans = await self._read_records(keys.PREFIX_BANS, PREFIX_BAN, raw_bans)
+        allows = await self._read_records(keys.PREFIX_ALLOWS, PREFIX_ALLOW, raw_allows)
         return bans, allows
 
     async def add_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
@@ -578,8 +562,11 @@ class Store:
         """Allowlisted numbers (from the index), newest first."""
         return await self.redis.zrevrange(keys.ALLOWS, 0, limit - 1)
 
-    async def set_prefix(self, kind: str, prefix: str, entry: Mapping[str, Any]) -> None:
-        await self.redis.hset(keys.PREFIX_BANS if kind == "ban" else keys.PREFIX_ALLOWS, prefix, json.dumps(entry))
+    async def set_prefix_ban(self, prefix: str, ban: Ban) -> None:
+        await self.redis.hset(keys.PREFIX_BANS, prefix, PREFIX_BAN.dump(ban))
+
+    async def set_prefix_allow(self, prefix: str, allow: Allow) -> None:
+        await self.redis.hset(keys.PREFIX_ALLOWS, prefix, PREFIX_ALLOW.dump(allow))
 
     async def clear_prefix(self, kind: str, prefix: str) -> bool:
         return bool(await self.redis.hdel(keys.PREFIX_BANS if kind == "ban" else keys.PREFIX_ALLOWS, prefix))
@@ -806,5 +793,5 @@ class Store:
 
 
 def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
-    """The incident as exports and ``--json`` show it (see redis_schema.incident_row)."""
+    """The incident as exports and ``--json`` show it (see redis_schema.records.incident_row)."""
     return incident_row(inc, number)

@@ -239,3 +239,17 @@ async def test_users_leave_the_store_typed_and_a_malformed_one_is_set_aside(stor
     assert await store.users() == {"ann": ann}
     assert list((await store.redis.hgetall(keys.QUARANTINE)).values()) == ["{not json"]
     assert (await store.user("ann"), await store.user("bob"), await store.user("carol")) == (ann, None, None)
+
+
+@given(bans.map(lambda b: dataclasses.replace(b, source="prefix")), allows)
+def test_prefix_ban_and_allow_to_json_and_back(ban, allow):
+    assert records.PREFIX_BAN.load("+3120", records.PREFIX_BAN.dump(ban)) == ban
+    assert records.PREFIX_ALLOW.load("+3120", records.PREFIX_ALLOW.dump(allow)) == allow
+
+
+async def test_prefix_lists_stored_before_still_read(store):
+    await store.redis.hset(keys.PREFIX_BANS, "+3190", json.dumps({"until": 9.5, "reason": "r", "at": 1, "by": "sup"}))
+    await store.redis.hset(keys.PREFIX_ALLOWS, "+3180", json.dumps({"reason": "care", "at": 2, "by": "sup"}))
+    bans, allows = await store.load_prefixes()
+    assert bans == {"+3190": Ban(until=9.5, reason="r", source="prefix", set_at=1.0, actor="sup")}
+    assert allows == {"+3180": Allow(reason="care", set_at=2.0, actor="sup")}

@@ -61,7 +61,9 @@ async def ban(store: Store, target: Target, days: int, reason: str, actor: str, 
     """Set a contact ban; returns its end."""
     until = now + days * DAY
     if target.kind == "prefix":
-        await store.set_prefix("ban", target.value, {"until": until, "reason": reason, "at": now, "by": actor})
+        await store.set_prefix_ban(
+            target.value, Ban(until=until, reason=reason, source="prefix", set_at=now, actor=actor)
+        )
     else:
         await store.set_ban(target.value, Ban(until=until, reason=reason, source="manual", set_at=now, actor=actor))
     await store.audit(actor, "ban", now, **{target.kind: target.value, "until": iso(until), "reason": reason})
@@ -70,7 +72,7 @@ async def ban(store: Store, target: Target, days: int, reason: str, actor: str, 
 
 async def allow(store: Store, target: Target, reason: str, actor: str, now: float) -> None:
     if target.kind == "prefix":
-        await store.set_prefix("allow", target.value, {"reason": reason, "at": now, "by": actor})
+        await store.set_prefix_allow(target.value, Allow(reason=reason, set_at=now, actor=actor))
     else:
         await store.set_allow(target.value, Allow(reason=reason, set_at=now, actor=actor))
     await store.audit(actor, "allow", now, **{target.kind: target.value, "reason": reason})
