@@ -182,12 +182,12 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
             slot, _, suffix = name.partition(".")
             if suffix in NAME_OF:
                 groups.setdefault(slot, {})[NAME_OF[suffix]] = value
-    incidents = decode_incidents(number, groups, _skipped)
+    incidents = decode_incidents(number, groups, _skipped) if groups else ()  # most callers: none
     return CallerRecord(
         number=number,
         incidents=tuple(incidents),
-        ban=decode_ban(ban),
-        allow=decode_allow(allow),
+        ban=decode_ban(ban) if ban else None,
+        allow=decode_allow(allow) if allow else None,
         warning_sent_at=_num(raw.get(keys.WARNING_SENT)),
     )
 
