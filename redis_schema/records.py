@@ -12,7 +12,14 @@ only place its fields are listed; from it come:
 - the export row, and the one CSV and JSON writer that the CLI and the console share
   (:func:`incident_row`, :func:`export_csv`, :func:`export_json`).
 
-Decoding never raises on what Redis holds: a malformed incident is skipped (the caller logs it).
+The ban and allowlist entry of the caller hash have their field tables in keys.BAN_FIELDS and
+keys.ALLOW_FIELDS (:func:`ban_hash`, :func:`decode_ban`, ...). The records kept as one JSON value
+per hash field — appointment, cool-down, console user, prefix ban and allow — each have one
+:class:`JsonCodec` (:data:`APPOINTMENT`, :data:`COOLDOWN`, :data:`USER`, :data:`PREFIX_BAN`,
+:data:`PREFIX_ALLOW`); Store gives and takes their typed values.
+
+Decoding never raises on what Redis holds: a malformed incident is skipped (the caller logs it);
+a malformed JSON record raises :class:`BadRecord`, which Store turns into a quarantined entry.
 """
 
 from __future__ import annotations
@@ -64,6 +71,7 @@ class Field:
     kind: str  # STR | FLOAT | INT | OPT_FLOAT
     at_add: bool = False  # written by add_incident.lua when the incident is stored
     ami: str = ""  # the AMI UserEvent header; set = also in the logbook event and the webhook
+    required: bool = False  # a JSON record without it cannot be read
 
 
 INCIDENT: tuple[Field, ...] = (
@@ -322,7 +330,7 @@ class JsonCodec(Generic[T]):
     so a compare-and-set on the text works). ``key``: the attribute that is the hash field itself."""
 
     cls: type[T]
-    table: tuple[Field, ...]  # suffix = the JSON key; at_add = required
+    table: tuple[Field, ...]  # suffix = the JSON key
     kind: str  # names it in gw:quarantine and the log
     key: str = ""
     error: type[BadRecord] = BadRecord
@@ -344,7 +352,7 @@ class JsonCodec(Generic[T]):
             for f in self.table:
                 if f.suffix in data:
                     values[f.name] = _read(f.kind, data[f.suffix])
-                elif f.at_add:
+                elif f.required:
                     raise KeyError(f.suffix)
             return self.cls(**values)
         except (ValueError, TypeError, KeyError) as exc:
@@ -412,10 +420,10 @@ class Appointment:
 APPOINTMENT: JsonCodec[Appointment] = JsonCodec(
     Appointment,
     (
-        Field("id", "id", STR, True),
-        Field("caller", "caller", STR, True),
-        Field("agent", "agent", STR, True),
-        Field("queue", "queue", STR, True),
+        Field("id", "id", STR, required=True),
+        Field("caller", "caller", STR, required=True),
+        Field("agent", "agent", STR, required=True),
+        Field("queue", "queue", STR, required=True),
         Field("due", "due", FLOAT),
         Field("created", "created", FLOAT),
         Field("incident", "incident", STR),
@@ -455,9 +463,9 @@ class Cooldown:
 COOLDOWN: JsonCodec[Cooldown] = JsonCodec(
     Cooldown,
     (
-        Field("queues", "queues", STRS, True),
-        Field("since", "since", FLOAT, True),
-        Field("until", "until", FLOAT, True),
+        Field("queues", "queues", STRS, required=True),
+        Field("since", "since", FLOAT, required=True),
+        Field("until", "until", FLOAT, required=True),
         Field("claim", "claim", STR),
         Field("lease", "lease", FLOAT),
     ),
@@ -496,11 +504,11 @@ class User:
 USER: JsonCodec[User] = JsonCodec(
     User,
     (
-        Field("role", "role", STR, True),
+        Field("role", "role", STR, required=True),
         Field("gen", "gen", INT),
         Field("created_at", "at", FLOAT),
         Field("created_by", "by", STR),
-        Field("hash", "hash", STR, True),
+        Field("hash", "hash", STR, required=True),
     ),
     "user",
     key="name",
@@ -510,7 +518,7 @@ USER: JsonCodec[User] = JsonCodec(
 PREFIX_BAN: JsonCodec[Ban] = JsonCodec(
     Ban,
     (
-        Field("until", "until", FLOAT, True),
+        Field("until", "until", FLOAT, required=True),
         Field("reason", "reason", STR),
         Field("set_at", "at", FLOAT),
         Field("actor", "by", STR),
