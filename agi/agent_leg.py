@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from agi import channel_vars as cv
+from agi.engine import CallFields
 from agi.fastagi.server import AgiSession
 from agi.numbers import ANONYMOUS, normalise
 
@@ -26,6 +27,17 @@ class AgentLeg:
     agent: str  # queue member interface, or the agent's device
     queue: str
     is_caller_side: bool  # the code was pressed on the screened (caller's) channel
+
+    def incident_fields(self, source: str, uniqueid: str) -> CallFields:
+        """What this leg tells about an incident logged from it (the agent logs it)."""
+        return CallFields(
+            source=source,
+            agent=self.agent,
+            actor=self.agent,
+            queue=self.queue,
+            uniqueid=uniqueid,
+            linkedid=self.linkedid,
+        )
 
 
 def device_of(channel: str) -> str:

@@ -8,8 +8,9 @@ that follows from the decision (a new protocol ban) is the caller's job.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypedDict, Unpack
 
 from agi.config import ProtocolConfig
 
@@ -48,6 +49,18 @@ def new_incident_id(now: float) -> str:
     return f"{int(now):08x}{secrets.token_hex(4)}"
 
 
+class CallFields(TypedDict, total=False):
+    """What the call (or the person logging it) tells about a new incident."""
+
+    agent: str
+    queue: str
+    uniqueid: str
+    linkedid: str
+    note: str
+    source: str
+    actor: str
+
+
 @dataclass(frozen=True)
 class Incident:
     """One incident, the same value from the route to storage, journal and notification."""
@@ -71,25 +84,14 @@ class Incident:
     caller: str = ""  # E.164 or "anonymous"
 
     @classmethod
-    def new(cls, caller: str, category: str, at: float, **fields) -> Incident:
-        """A new incident with a fresh id (fields: any of the optional ones above).
+    def new(cls, caller: str, category: str, at: float, *, severity: int = 0, **fields: Unpack[CallFields]) -> Incident:
+        """A new incident with a fresh id (its codec: redis_schema.records).
 
         The time keeps millisecond precision, as stored, so every copy of it agrees.
         """
-        return cls(id=new_incident_id(at), at=round(at, 3), category=category, caller=caller, **fields)
-
-    def to_json(self) -> dict:
-        """The fields that are set, for the journal and events (slot is a storage detail)."""
-        return {k: v for k, v in self.__dict__.items() if k != "slot" and v not in ("", None)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> Incident:
-        """Inverse of to_json; raises ValueError/TypeError/KeyError on a malformed value."""
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "slot"}
-        inc = cls(**known)
-        if not isinstance(inc.id, str) or not inc.id or not isinstance(inc.category, str) or not inc.caller:
-            raise ValueError("incident without id, category or caller")
-        return replace(inc, at=float(inc.at), severity=int(inc.severity))
+        return cls(
+            id=new_incident_id(at), at=round(at, 3), category=category, severity=severity, caller=caller, **fields
+        )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Unpack
 
 from redis.exceptions import DataError, RedisError, ResponseError
 
@@ -22,7 +23,7 @@ from agi.aftercare.journal import AFTERCARE_STEPS, SOON_STEPS, STORE, Entry, Jou
 from agi.ami.client import AmiClient, AmiError
 from agi.config import Config
 from agi.config_holder import ConfigHolder
-from agi.engine import Incident
+from agi.engine import CallFields, Incident
 from agi.logs import get_logger
 from agi.numbers import mask
 from redis_schema.store import Durability, Store
@@ -82,7 +83,7 @@ class Logbook:
         return mask(number, self.config.numbers.mask_in_logs)
 
     # ---- the call path ---------------------------------------------------------------------
-    def incident(self, caller: str, category: str, **fields) -> Incident:
+    def incident(self, caller: str, category: str, **fields: Unpack[CallFields]) -> Incident:
         """A new incident now, with the default protocol's weight for its category."""
         weights = self.config.protocol_for(None)[1].weights
         return Incident.new(caller, category, self.clock(), severity=weights.get(category, 1), **fields)

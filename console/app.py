@@ -7,10 +7,7 @@ roles are checked here on the server. Templates escape everything (Jinja2 autoes
 from __future__ import annotations
 
 import asyncio
-import csv
 import hmac
-import io
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +36,7 @@ from agi.config import Config
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
+from redis_schema.records import export_csv, export_json
 from redis_schema.store import Store, incident_dict
 
 log = get_logger("grenswacht.console")
@@ -58,22 +56,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-CSV_FIELDS = (
-    "id",
-    "caller",
-    "at",
-    "category",
-    "severity",
-    "agent",
-    "queue",
-    "note",
-    "source",
-    "actor",
-    "debrief_answer",
-    "debrief",
-    "debrief_by",
-    "debrief_at",
-)
 
 
 @dataclass
@@ -644,7 +626,7 @@ class Console:
             "callbacks": [a.public() for a in view.appointments],
         }
         return Response(
-            json.dumps(data, indent=2, ensure_ascii=False),
+            export_json(data),
             media_type="application/json",
             headers={"Content-Disposition": 'attachment; filename="caller-export.json"', "Cache-Control": "no-store"},
         )
@@ -663,21 +645,11 @@ def _duration(seconds: float) -> str:
 
 
 def _download(items: list[dict], fmt: str, name: str) -> Response:
+    """An export as a file: the same writer as `grenswacht export` (redis_schema.records)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"', "Cache-Control": "no-store"}
     if fmt == "json":
-        return Response(json.dumps(items, indent=2, ensure_ascii=False), media_type="application/json", headers=headers)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for item in items:
-        # A cell starting with = + - @ would be a formula in a spreadsheet: quote it.
-        writer.writerow(
-            {
-                k: ("'" + v if isinstance(v, str) and v[:1] in "=+-@" and k != "caller" else "" if v is None else v)
-                for k, v in item.items()
-            }
-        )
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(export_json(items), media_type="application/json", headers=headers)
+    return Response(export_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def create_app(config: Config, store: Store | None = None, clock: Callable[[], float] = time.time) -> Starlette:

@@ -75,26 +75,8 @@ def stats(day: str) -> str:
 STATS_SCAN = PREFIX + "stats:*"
 
 # Field names inside the caller hash. Incident fields are "<n>.<suffix>", n a short per-caller
-# index counted in field NEXT_INDEX; "<n>.i" holds the incident's global id.
+# index counted in field NEXT_INDEX; the suffixes are in redis_schema.records.INCIDENT.
 NEXT_INDEX = "n"
-INCIDENT_FIELDS = {
-    "i": "id",
-    "t": "at",
-    "c": "category",
-    "s": "severity",
-    "a": "agent",
-    "q": "queue",
-    "u": "uniqueid",
-    "l": "linkedid",
-    "n": "note",
-    "o": "source",
-    "by": "actor",
-    "d": "debrief",
-    "dt": "debrief_at",
-    "da": "debrief_answer",
-    "db": "debrief_by",
-}
-INCIDENT_SUFFIX = {v: k for k, v in INCIDENT_FIELDS.items()}
 BAN_FIELDS = {"ban.until": "until", "ban.reason": "reason", "ban.src": "source", "ban.at": "set_at", "ban.by": "actor"}
 ALLOW_FIELDS = {"allow.reason": "reason", "allow.at": "set_at", "allow.by": "actor"}
 WARNING_SENT = "warn.at"

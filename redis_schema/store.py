@@ -7,11 +7,10 @@ Values read back are checked: a malformed field is skipped and logged, never a c
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -26,6 +25,32 @@ from agi.engine import Allow, Ban, CallerRecord, Incident
 from agi.logs import get_logger
 from redis_schema import keys
 from redis_schema.fastread import CallerReader
+from redis_schema.records import (
+    APPOINTMENT,
+    COOLDOWN,
+    NAME_OF,
+    PREFIX_ALLOW,
+    PREFIX_BAN,
+    USER,
+    Appointment,
+    BadRecord,
+    Cooldown,
+    JsonCodec,
+    T,
+    User,
+    allow_hash,
+    debrief_hash,
+    decode_allow,
+    decode_ban,
+    decode_incidents,
+    incident_args,
+    incident_field_names,
+    incident_row,
+)
+from redis_schema.records import MAX_TIME as MAX_TIME  # re-exported: screening shows capped times
+from redis_schema.records import ban_hash as _ban_fields
+from redis_schema.records import fmt as _fmt
+from redis_schema.records import num as _num
 
 log = get_logger("grenswacht.store")
 
@@ -97,20 +122,6 @@ def connect(
     return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections too
 
 
-# Stored times beyond the year 9999 cannot be shown or compared sensibly; they are read as this.
-MAX_TIME = 253_402_300_799.0
-
-
-def _num(value: str | None, kind=float):
-    try:
-        number = kind(value) if value not in (None, "") else None
-    except (TypeError, ValueError, OverflowError):
-        return None
-    if number is not None and not -MAX_TIME <= number <= MAX_TIME:  # inf, nan and absurd years
-        return MAX_TIME if number == number and number > 0 else None
-    return number
-
-
 @dataclass(frozen=True)
 class Durability:
     """Whether an acknowledged write survives a Redis restart, as far as Redis tells."""
@@ -153,6 +164,10 @@ def durability_of(version: str, aof_enabled: bool, appendfsync: str | None, save
     return Durability(False, "none", f"Redis has no persistence, so a restart loses every incident; {fix}.")
 
 
+def _skipped(slot: str) -> None:
+    log.warning("malformed-incident-skipped", slot=slot)
+
+
 def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
     """Turn the caller hash into a CallerRecord, skipping malformed entries."""
     groups: dict[str, dict[str, str]] = {}
@@ -165,73 +180,16 @@ def parse_caller(number: str, raw: Mapping[str, str]) -> CallerRecord:
             allow[keys.ALLOW_FIELDS[name]] = value
         elif "." in name and not name.startswith(("ban.", "allow.", "warn.")):
             slot, _, suffix = name.partition(".")
-            if suffix in keys.INCIDENT_FIELDS:
-                groups.setdefault(slot, {})[keys.INCIDENT_FIELDS[suffix]] = value
-    incidents = []
-    for slot, data in groups.items():
-        at = _num(data.get("at"))
-        if at is None or not data.get("category") or not data.get("id"):
-            log.warning("malformed-incident-skipped", slot=slot)
-            continue
-        incidents.append(
-            Incident(
-                id=data["id"],
-                slot=slot,
-                at=at,
-                category=data["category"],
-                severity=_num(data.get("severity"), int) or 0,
-                agent=data.get("agent", ""),
-                queue=data.get("queue", ""),
-                uniqueid=data.get("uniqueid", ""),
-                linkedid=data.get("linkedid", ""),
-                note=data.get("note", ""),
-                source=data.get("source", ""),
-                actor=data.get("actor", ""),
-                debrief=data.get("debrief", ""),
-                debrief_at=_num(data.get("debrief_at")),
-                debrief_answer=data.get("debrief_answer", ""),
-                debrief_by=data.get("debrief_by", ""),
-                caller=keys.shown_number(number),
-            )
-        )
-    incidents.sort(key=lambda i: (i.at, i.id))
-    ban_rec = None
-    if "until" in ban and _num(ban["until"]) is not None:
-        ban_rec = Ban(
-            until=_num(ban["until"]),
-            reason=ban.get("reason", ""),
-            source=ban.get("source", "manual"),
-            set_at=_num(ban.get("set_at")) or 0.0,
-            actor=ban.get("actor", ""),
-        )
-    allow_rec = None
-    if allow:
-        allow_rec = Allow(
-            reason=allow.get("reason", ""), set_at=_num(allow.get("set_at")) or 0.0, actor=allow.get("actor", "")
-        )
+            if suffix in NAME_OF:
+                groups.setdefault(slot, {})[NAME_OF[suffix]] = value
+    incidents = decode_incidents(keys.shown_number(number), groups, _skipped) if groups else ()  # most callers: none
     return CallerRecord(
         number=keys.shown_number(number),
         incidents=tuple(incidents),
-        ban=ban_rec,
-        allow=allow_rec,
+        ban=decode_ban(ban) if ban else None,
+        allow=decode_allow(allow) if allow else None,
         warning_sent_at=_num(raw.get(keys.WARNING_SENT)),
     )
-
-
-def _ban_fields(ban: Ban) -> dict[str, str]:
-    return {
-        "ban.until": _fmt(ban.until),
-        "ban.reason": ban.reason,
-        "ban.src": ban.source,
-        "ban.at": _fmt(ban.set_at),
-        "ban.by": ban.actor,
-    }
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(round(value, 3))
-    return str(value)
 
 
 def _digest(number: str) -> str:
@@ -244,16 +202,6 @@ def _lua(name: str) -> str:
 
 def _home(inc: Incident) -> str:
     return keys.incident_home(inc.caller, inc.id, inc.linkedid, inc.source)
-
-
-def _incident_args(inc: Incident, retention: int) -> list[str]:
-    """ARGV of add_incident.lua: id, linkedid, source, TTL, then the incident's stored fields."""
-    args = [inc.id, inc.linkedid, inc.source, str(retention)]
-    for name in ("at", "category", "severity", "agent", "queue", "uniqueid", "linkedid", "note", "source", "actor"):
-        value = getattr(inc, name)
-        if value not in ("", None):
-            args += [keys.INCIDENT_SUFFIX[name], _fmt(value)]
-    return args
 
 
 class Store:
@@ -302,25 +250,8 @@ class Store:
             pipe.hgetall(keys.PREFIX_BANS)
             pipe.hgetall(keys.PREFIX_ALLOWS)
             raw_bans, raw_allows = await pipe.execute()
-        bans, allows = {}, {}
-        for prefix, value in raw_bans.items():
-            try:
-                d = json.loads(value)
-                bans[prefix] = Ban(
-                    until=float(d["until"]),
-                    reason=d.get("reason", ""),
-                    source="prefix",
-                    set_at=float(d.get("at", 0)),
-                    actor=d.get("by", ""),
-                )
-            except (ValueError, KeyError, TypeError):
-                log.warning("malformed-prefix-ban-skipped", prefix=prefix)
-        for prefix, value in raw_allows.items():
-            try:
-                d = json.loads(value)
-                allows[prefix] = Allow(reason=d.get("reason", ""), set_at=float(d.get("at", 0)), actor=d.get("by", ""))
-            except (ValueError, KeyError, TypeError):
-                log.warning("malformed-prefix-allow-skipped", prefix=prefix)
+        bans = await self._read_records(keys.PREFIX_BANS, PREFIX_BAN, raw_bans)
+        allows = await self._read_records(keys.PREFIX_ALLOWS, PREFIX_ALLOW, raw_allows)
         return bans, allows
 
     async def add_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
@@ -387,7 +318,7 @@ class Store:
         await self.redis.initialize()  # the slots map (get_node_from_key), read on first use
         async with self.redis.pipeline(transaction=False) as pipe:
             # EVAL, not EVALSHA: a replica promoted by a failover has no script cache.
-            pipe.execute_command("EVAL", self._add_incident.script, 1, key, *_incident_args(inc, self.retention))
+            pipe.execute_command("EVAL", self._add_incident.script, 1, key, *incident_args(inc, self.retention))
             if on_disk:
                 pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=self.redis.get_node_from_key(key))
             (got_id, at, created), *acked = await pipe.execute()
@@ -406,7 +337,7 @@ class Store:
     async def _add(self, client: Redis, inc: Incident) -> tuple[str, bool]:
         home = _home(inc)
         got_id, at, created = await self._add_incident(
-            keys=[keys.caller(home)], args=_incident_args(inc, self.retention), client=client
+            keys=[keys.caller(home)], args=incident_args(inc, self.retention), client=client
         )
         await client.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
         await client.hset(keys.INCIDENT_OWNER, got_id, home)
@@ -435,7 +366,7 @@ class Store:
             for inc in incidents:
                 home = keys.incident_home(number, inc.id, inc.linkedid, inc.source)
                 # (execute_command: a Cluster pipeline refuses evalsha by name, yet routes it by its one key)
-                pipe.execute_command("EVALSHA", sha, 1, keys.caller(home), *_incident_args(inc, self.retention))
+                pipe.execute_command("EVALSHA", sha, 1, keys.caller(home), *incident_args(inc, self.retention))
                 pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)
                 pipe.hset(keys.INCIDENT_OWNER, inc.id, home)
                 written += 1
@@ -501,39 +432,63 @@ class Store:
         ids = [str((await self.redis.info("server", **node)).get("run_id", "")) for node in await self._nodes()]
         return ",".join(sorted(ids))
 
-    # ---- cool-downs -----------------------------------------------------------------------
-    async def cooldowns(self) -> dict[str, str]:
-        """Every agent in cool-down: interface -> raw state (agi.aftercare.cooldown parses it)."""
-        return await self.redis.hgetall(keys.COOLDOWNS)
-
-    async def cooldown(self, interface: str) -> str:
-        return await self.redis.hget(keys.COOLDOWNS, interface) or ""
-
-    async def swap_cooldown(self, interface: str, expected: str, new: str) -> bool:
-        """Compare-and-set one agent's state ('' expected = absent, '' new = delete)."""
-        return bool(await self._hash_cas(keys=[keys.COOLDOWNS], args=[interface, expected, new]))
-
-    # ---- callback appointments (agi.callbacks parses them) ---------------------------------
-    async def callbacks(self) -> dict[str, str]:
-        """Every callback appointment: id -> raw JSON."""
-        return await self.redis.hgetall(keys.CALLBACKS)
-
-    async def callback(self, appointment_id: str) -> str:
-        return await self.redis.hget(keys.CALLBACKS, appointment_id) or ""
-
-    async def swap_callback(self, appointment_id: str, expected: str, new: str) -> bool:
-        """Compare-and-set one appointment ('' expected = absent, '' new = delete)."""
-        return bool(await self._hash_cas(keys=[keys.CALLBACKS], args=[appointment_id, expected, new]))
-
-    async def _drop_callbacks(self, keep) -> int:
-        """Delete every appointment whose parsed JSON ``keep`` rejects (compare-and-set each)."""
-        dropped = 0
-        for aid, raw in (await self.callbacks()).items():
+    # ---- cool-downs and callback appointments: compare-and-set on a typed value -----------------
+    async def _read_records(self, hash_key: str, codec: JsonCodec[T], raw: Mapping[str, str]) -> dict[str, T]:
+        """The readable records of one hash, by field. One that cannot be read is set aside (in
+        gw:quarantine, for an operator) and removed; one stored in an older layout is written again
+        in the current one, so that a compare-and-set on the value read matches the stored text."""
+        out: dict[str, T] = {}
+        for name, text in raw.items():
             try:
-                data = json.loads(raw)
-            except ValueError:
-                data = None
-            if not keep(data if isinstance(data, dict) else {}) and await self.swap_callback(aid, raw, ""):
+                value = codec.load(name, text)
+            except BadRecord as exc:
+                await self.quarantine(codec.kind, name, text, time.time())
+                await self._hash_cas(keys=[hash_key], args=[name, text, ""])
+                log.error("record-set-aside", kind=codec.kind, problem=str(exc)[:160], where=keys.QUARANTINE)
+                continue
+            canonical = codec.dump(value)
+            if canonical != text:  # changed meanwhile: the caller's own swap fails and reads again
+                await self._hash_cas(keys=[hash_key], args=[name, text, canonical])
+            out[name] = value
+        return out
+
+    async def _read_one(self, hash_key: str, codec: JsonCodec[T], name: str) -> T | None:
+        text = await self.redis.hget(hash_key, name)
+        return (await self._read_records(hash_key, codec, {name: text} if text else {})).get(name)
+
+    async def _swap(self, hash_key: str, codec: JsonCodec[T], name: str, expected: T | None, new: T | None) -> bool:
+        """Compare-and-set one record (None expected = absent, None new = delete)."""
+        old_text = "" if expected is None else codec.dump(expected)
+        new_text = "" if new is None else codec.dump(new)
+        return bool(await self._hash_cas(keys=[hash_key], args=[name, old_text, new_text]))
+
+    async def cooldowns(self) -> dict[str, Cooldown]:
+        """Every agent in cool-down, by interface."""
+        return await self._read_records(keys.COOLDOWNS, COOLDOWN, await self.redis.hgetall(keys.COOLDOWNS))
+
+    async def cooldown(self, interface: str) -> Cooldown | None:
+        return await self._read_one(keys.COOLDOWNS, COOLDOWN, interface)
+
+    async def swap_cooldown(self, interface: str, expected: Cooldown | None, new: Cooldown | None) -> bool:
+        """Compare-and-set one agent's state (None expected = absent, None new = delete)."""
+        return await self._swap(keys.COOLDOWNS, COOLDOWN, interface, expected, new)
+
+    async def callbacks(self) -> dict[str, Appointment]:
+        """Every callback appointment, by id."""
+        return await self._read_records(keys.CALLBACKS, APPOINTMENT, await self.redis.hgetall(keys.CALLBACKS))
+
+    async def callback(self, appointment_id: str) -> Appointment | None:
+        return await self._read_one(keys.CALLBACKS, APPOINTMENT, appointment_id)
+
+    async def swap_callback(self, appointment_id: str, expected: Appointment | None, new: Appointment | None) -> bool:
+        """Compare-and-set one appointment (None expected = absent, None new = delete)."""
+        return await self._swap(keys.CALLBACKS, APPOINTMENT, appointment_id, expected, new)
+
+    async def _drop_callbacks(self, keep: Callable[[Appointment], bool]) -> int:
+        """Delete every appointment that ``keep`` rejects (compare-and-set each)."""
+        dropped = 0
+        for aid, appt in (await self.callbacks()).items():
+            if not keep(appt) and await self.swap_callback(aid, appt, None):
                 dropped += 1
         return dropped
 
@@ -588,7 +543,7 @@ class Store:
         return await self.redis.zrangebyscore(keys.BANS, now, "+inf", start=0, num=limit)
 
     async def set_allow(self, number: str, allow: Allow) -> None:
-        mapping = {"allow.reason": allow.reason, "allow.at": _fmt(allow.set_at), "allow.by": allow.actor}
+        mapping = allow_hash(allow)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.caller(number), mapping=mapping)
             self._touch(pipe, number)
@@ -629,8 +584,11 @@ class Store:
         """Allowlisted numbers (from the index), newest first."""
         return await self.redis.zrevrange(keys.ALLOWS, 0, limit - 1)
 
-    async def set_prefix(self, kind: str, prefix: str, entry: Mapping[str, Any]) -> None:
-        await self.redis.hset(keys.PREFIX_BANS if kind == "ban" else keys.PREFIX_ALLOWS, prefix, json.dumps(entry))
+    async def set_prefix_ban(self, prefix: str, ban: Ban) -> None:
+        await self.redis.hset(keys.PREFIX_BANS, prefix, PREFIX_BAN.dump(ban))
+
+    async def set_prefix_allow(self, prefix: str, allow: Allow) -> None:
+        await self.redis.hset(keys.PREFIX_ALLOWS, prefix, PREFIX_ALLOW.dump(allow))
 
     async def clear_prefix(self, kind: str, prefix: str) -> bool:
         return bool(await self.redis.hdel(keys.PREFIX_BANS if kind == "ban" else keys.PREFIX_ALLOWS, prefix))
@@ -658,10 +616,7 @@ class Store:
     async def set_debrief(
         self, number: str, incident: Incident, note: str, at: float, actor: str, answer: str = ""
     ) -> None:
-        s = incident.slot
-        mapping = {f"{s}.d": note, f"{s}.dt": _fmt(at), f"{s}.db": actor}
-        if answer:
-            mapping[f"{s}.da"] = answer
+        mapping = debrief_hash(incident.slot, note, at, actor, answer)
         if number == keys.ANONYMOUS:  # its own hash, or (logged before it had one) the shared one
             number = await self.incident_owner(incident.id) or number
         await self.redis.hset(keys.caller(number), mapping=mapping)
@@ -695,15 +650,15 @@ class Store:
         return [found[i] for i in ids if i in found]
 
     # ---- console users --------------------------------------------------------------------
-    async def users(self) -> dict[str, str]:
-        """Console users: name -> raw JSON (agi.actions.users parses it)."""
-        return await self.redis.hgetall(keys.USERS)
+    async def users(self) -> dict[str, User]:
+        """Console users by name."""
+        return await self._read_records(keys.USERS, USER, await self.redis.hgetall(keys.USERS))
 
-    async def user(self, name: str) -> str:
-        return await self.redis.hget(keys.USERS, name) or ""
+    async def user(self, name: str) -> User | None:
+        return await self._read_one(keys.USERS, USER, name)
 
-    async def put_user(self, name: str, raw: str) -> None:
-        await self.redis.hset(keys.USERS, name, raw)
+    async def put_user(self, user: User) -> None:
+        await self.redis.hset(keys.USERS, user.name, USER.dump(user))
 
     async def remove_user(self, name: str) -> bool:
         return bool(await self.redis.hdel(keys.USERS, name))
@@ -803,7 +758,7 @@ class Store:
         if stale:
             await self.redis.zrem(keys.INCIDENTS_BY_TIME, *stale)
             await self.redis.hdel(keys.INCIDENT_OWNER, *stale)
-        removed += await self._drop_callbacks(lambda a: a.get("caller") != number)
+        removed += await self._drop_callbacks(lambda a: a.caller != number)
         removed += await self._forget_in_stream(keys.EVENTS, number)
         removed += await self._forget_in_stream(keys.AUDIT, number)
         # So that no copy of an incident still on its way (the service's journal) brings it back.
@@ -874,13 +829,13 @@ class Store:
             chunk = incidents[start : start + batch]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for inc in chunk:
-                    own = {f"1.{x}": raw[f"{inc.slot}.{x}"] for x in keys.INCIDENT_FIELDS if f"{inc.slot}.{x}" in raw}
+                    own = {f"1.{x}": raw[f"{inc.slot}.{x}"] for x in NAME_OF if f"{inc.slot}.{x}" in raw}
                     pipe.hset(keys.caller(_home(inc)), mapping={keys.NEXT_INDEX: "1", **own})
                     pipe.expire(keys.caller(_home(inc)), self.retention)
                     pipe.hset(keys.INCIDENT_OWNER, inc.id, _home(inc))
                 await pipe.execute()
             # Only once each is in its own hash and the index names it there.
-            await self.redis.hdel(shared, *(f"{i.slot}.{x}" for i in chunk for x in keys.INCIDENT_FIELDS))
+            await self.redis.hdel(shared, *(name for i in chunk for name in incident_field_names(i.slot)))
         if incidents:
             log.info("withheld-incidents-moved", incidents=len(incidents))
         return len(incidents)
@@ -891,9 +846,7 @@ class Store:
         await self.redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)  # past any journal's keep
         cutoff = now - self.retention
         # Appointments: a finished one is kept for the retention after its last change.
-        await self._drop_callbacks(
-            lambda a: a.get("status") in ("scheduled", "calling") or (_num(str(a.get("updated", ""))) or now) > cutoff
-        )
+        await self._drop_callbacks(lambda a: a.status in ("scheduled", "calling") or (a.updated or now) > cutoff)
         old = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff)
         if not old:
             return 0
@@ -904,7 +857,7 @@ class Store:
             for iid in owners:
                 if iid in slots:
                     number, slot = slots[iid]
-                    pipe.hdel(keys.caller(number), *(f"{slot}.{s}" for s in keys.INCIDENT_FIELDS))
+                    pipe.hdel(keys.caller(number), *incident_field_names(slot))
                 pipe.zrem(keys.INCIDENTS_BY_TIME, iid)
                 pipe.hdel(keys.INCIDENT_OWNER, iid)
             await pipe.execute()
@@ -912,7 +865,5 @@ class Store:
 
 
 def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
-    d = asdict(inc)
-    del d["slot"]  # a storage detail, not part of the record
-    d["caller"] = keys.shown_number(number)
-    return d
+    """The incident as exports and ``--json`` show it (see redis_schema.records.incident_row)."""
+    return incident_row(inc, keys.shown_number(number))

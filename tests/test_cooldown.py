@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from agi.aftercare.cooldown import REASON, BadState, Cooldown, due, plan_start, set_aside
+from agi.aftercare.cooldown import REASON, BadState, Cooldown, due, plan_start
 from redis_schema import keys
 
 A = "PJSIP/1001"
@@ -67,21 +67,28 @@ def test_malformed_state_is_refused():
 
 
 async def test_swap_is_compare_and_set(store):
-    one = Cooldown(A, ("q",), 1.0, 2.0).dump()
-    two = Cooldown(A, ("q", "r"), 1.0, 3.0).dump()
-    assert await store.swap_cooldown(A, "", one)
-    assert not await store.swap_cooldown(A, "", two)  # someone wrote first
-    assert not await store.swap_cooldown(A, two, "")  # not what is there
+    one = Cooldown(A, ("q",), 1.0, 2.0)
+    two = Cooldown(A, ("q", "r"), 1.0, 3.0)
+    assert await store.swap_cooldown(A, None, one)
+    assert not await store.swap_cooldown(A, None, two)  # someone wrote first
+    assert not await store.swap_cooldown(A, two, None)  # not what is there
     assert await store.swap_cooldown(A, one, two)
     assert await store.cooldown(A) == two
-    assert await store.swap_cooldown(A, two, "")
+    assert await store.swap_cooldown(A, two, None)
     assert await store.cooldowns() == {}
 
 
 async def test_poison_entry_is_set_aside_for_an_operator(store):
     await store.redis.hset(keys.COOLDOWNS, A, "{broken")
     with capture_logs() as logs:
-        await set_aside(store, A, "{broken", 5.0, BadState("x"))
-    assert await store.cooldowns() == {}
+        assert await store.cooldowns() == {}
+    assert await store.redis.hgetall(keys.COOLDOWNS) == {}
     assert list((await store.redis.hgetall(keys.QUARANTINE)).values()) == ["{broken"]
-    assert logs[0]["event"] == "cooldown-state-set-aside" and logs[0]["log_level"] == "error"
+    assert (logs[0]["event"], logs[0]["kind"], logs[0]["log_level"]) == ("record-set-aside", "cooldown", "error")
+
+
+async def test_a_state_in_an_older_text_layout_is_rewritten_so_compare_and_set_matches(store):
+    await store.redis.hset(keys.COOLDOWNS, A, '{"queues": ["q"], "since": 1, "until": 2}')  # ints, spaced
+    state = await store.cooldown(A)
+    assert state == Cooldown(A, ("q",), 1.0, 2.0)
+    assert await store.swap_cooldown(A, state, None)

@@ -17,7 +17,7 @@ from agi import metrics, wiring
 from agi.callbacks.appointments import new_appointment, save_new
 from agi.engine import Ban
 from agi.service import Service
-from redis_schema import keys
+from redis_schema.records import Cooldown
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, hostile, run_call
 from tests.support.redis_server import free_port
@@ -145,7 +145,8 @@ async def test_fail_opens_and_store_errors_are_counted(redis_server):
 
 async def test_gauges_follow_the_journal_the_cooldowns_and_the_callbacks(served, store):
     now = time.time()
-    await store.redis.hset(keys.COOLDOWNS, mapping={"PJSIP/a": "x", "PJSIP/b": "y"})
+    for agent in ("PJSIP/a", "PJSIP/b"):
+        await store.swap_cooldown(agent, None, Cooldown(agent, ("q",), now, now + 300))
     for due, status in ((now - 60, "scheduled"), (now + 3600, "scheduled"), (now - 600, "failed")):
         appt = new_appointment(caller=N, agent="PJSIP/a", queue="q", due=due, now=now - 7200)
         await save_new(store, replace(appt, status=status))

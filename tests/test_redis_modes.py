@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from dataclasses import replace
 
 import pytest
 import pytest_asyncio
@@ -19,6 +20,7 @@ from agi.config import ConfigError, load_config
 from agi.engine import Incident
 from agi.wiring import build_store
 from redis_schema import keys
+from redis_schema.records import Appointment, Cooldown, User
 from tests import test_cli, test_store
 from tests.conftest import make_config
 from tests.support.redis_cluster import RedisClusterSet, redis_cli
@@ -125,20 +127,22 @@ async def test_keyspace_wide_reads_cover_every_primary(store, deployment):
 
 
 async def test_cooldown_and_callback_compare_and_set(store):
-    assert await store.swap_cooldown("PJSIP/101", "", '{"a": 1}')
-    assert not await store.swap_cooldown("PJSIP/101", "", '{"a": 2}')  # someone else's state
-    assert await store.swap_cooldown("PJSIP/101", '{"a": 1}', "")
+    one, two = Cooldown("PJSIP/101", ("q",), 1.0, 2.0), Cooldown("PJSIP/101", ("q",), 1.0, 3.0)
+    assert await store.swap_cooldown("PJSIP/101", None, one)
+    assert not await store.swap_cooldown("PJSIP/101", None, two)  # someone else's state
+    assert await store.swap_cooldown("PJSIP/101", one, None)
     assert await store.cooldowns() == {}
-    assert await store.swap_callback("cb1", "", '{"status": "scheduled"}')
-    assert not await store.swap_callback("cb1", "", '{"status": "calling"}')
-    assert await store.callback("cb1") == '{"status": "scheduled"}'
+    scheduled = Appointment("cb1", N, "PJSIP/101", "q", 5.0, 1.0)
+    assert await store.swap_callback("cb1", None, scheduled)
+    assert not await store.swap_callback("cb1", None, replace(scheduled, status="calling"))
+    assert await store.callback("cb1") == scheduled
 
 
 async def test_old_cooldowns_migrate_across_slots(store):
     await store.redis.hset(keys.OLD_COOLDOWN_STATE, "PJSIP/7", json.dumps({"queues": ["q1"], "since": 100.0}))
     await store.redis.zadd(keys.OLD_COOLDOWN_DUE, {"PJSIP/7": 400.0})
     assert await cooldown.migrate(store, 200.0) == 1
-    assert json.loads(await store.cooldown("PJSIP/7"))["until"] == 400.0
+    assert (await store.cooldown("PJSIP/7")).until == 400.0
     assert await store.old_cooldowns() == ({}, {})
 
 
@@ -172,8 +176,8 @@ async def test_events_audit_and_console_users(store):
     assert [f["caller"] for _, f in await store.read_events("0-0", 10)] == [N]
     await store.audit("sup", "ban", 1.0, target=N)
     assert [e["action"] for e in await store.audit_entries()] == ["ban"]
-    await store.put_user("ann", "{}")
-    assert await store.users() == {"ann": "{}"}
+    await store.put_user(User("ann", "admin", 2, 1.5, "test", "argon2-hash"))
+    assert await store.users() == {"ann": User("ann", "admin", 2, 1.5, "test", "argon2-hash")}
     assert await store.count_login_failure("ann", 60) == 1 and await store.login_failures("ann") == 1
     await store.clear_login_failures("ann")
     assert await store.login_failures("ann") == 0

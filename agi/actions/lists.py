@@ -84,7 +84,9 @@ async def ban(
     checked_range(target, min_prefix_digits, confirmed)
     until = now + days * DAY
     if target.kind == "prefix":
-        await store.set_prefix("ban", target.value, {"until": until, "reason": reason, "at": now, "by": actor})
+        await store.set_prefix_ban(
+            target.value, Ban(until=until, reason=reason, source="prefix", set_at=now, actor=actor)
+        )
     else:
         await store.set_ban(target.value, Ban(until=until, reason=reason, source="manual", set_at=now, actor=actor))
     await store.audit(actor, "ban", now, **{target.kind: target.value, "until": iso(until), "reason": reason})
@@ -105,7 +107,7 @@ async def allow(
     actor, reason = actor_name(actor), reason_text(reason)
     checked_range(target, min_prefix_digits, confirmed)
     if target.kind == "prefix":
-        await store.set_prefix("allow", target.value, {"reason": reason, "at": now, "by": actor})
+        await store.set_prefix_allow(target.value, Allow(reason=reason, set_at=now, actor=actor))
     else:
         await store.set_allow(target.value, Allow(reason=reason, set_at=now, actor=actor))
     await store.audit(actor, "allow", now, **{target.kind: target.value, "reason": reason})

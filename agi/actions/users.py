@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from agi.actions.bounds import actor_name
 from agi.actions.errors import ActionError
+from redis_schema.records import User
 from redis_schema.store import Store
 
 ROLES = ("supervisor", "admin")
@@ -22,16 +21,6 @@ MAX_PASSWORD = 1024
 _hasher = PasswordHasher()
 # Verifying against this when the user does not exist takes as long as for a real user.
 _DUMMY = _hasher.hash("grenswacht-no-such-user")
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: str
-    gen: int  # random when added, bumped on a password change: ends every session of the user
-    created_at: float
-    created_by: str
-    hash: str = ""
 
 
 def user_name(raw: str) -> str:
@@ -47,43 +36,30 @@ def _password(password: str) -> str:
     return password
 
 
-def _parse(name: str, raw: str) -> User | None:
-    try:
-        d = json.loads(raw)
-        return User(name, d["role"], int(d.get("gen", 0)), float(d.get("at", 0)), d.get("by", ""), d["hash"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
 def fresh_generation() -> int:
     """A new account's session generation: random, so a session of an earlier account of the same
     name (removed, then added again) never matches it. Below 2**53: exact in any JSON reader."""
     return secrets.randbelow(2**53)
 
 
-def _dump(u: User) -> str:
-    return json.dumps({"role": u.role, "gen": u.gen, "at": u.created_at, "by": u.created_by, "hash": u.hash})
-
-
 async def add(store: Store, name: str, role: str, password: str, actor: str, now: float) -> User:
     actor, name = actor_name(actor), user_name(name)
     if role not in ROLES:
         raise ActionError(f"the role must be {' or '.join(ROLES)}.")
-    if await store.user(name):
+    if await store.user(name) is not None:
         raise ActionError(f"user {name} already exists.")
     user = User(name, role, fresh_generation(), now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
-    await store.put_user(name, _dump(user))
+    await store.put_user(user)
     await store.audit(actor, "user-add", now, user=name, role=role)
     return user
 
 
 async def list_users(store: Store) -> list[User]:
-    return sorted((u for n, raw in (await store.users()).items() if (u := _parse(n, raw))), key=lambda u: u.name)
+    return sorted((await store.users()).values(), key=lambda u: u.name)
 
 
 async def get(store: Store, name: str) -> User | None:
-    raw = await store.user(name)
-    return _parse(name, raw) if raw else None
+    return await store.user(name)
 
 
 async def passwd(store: Store, name: str, password: str, actor: str, now: float) -> None:
@@ -93,7 +69,7 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
         raise ActionError(f"there is no user {name}.")
     pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
     new = User(name, user.role, user.gen + 1, user.created_at, user.created_by, pw_hash)
-    await store.put_user(name, _dump(new))
+    await store.put_user(new)
     await store.audit(actor, "user-passwd", now, user=name)
 
 

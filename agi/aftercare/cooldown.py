@@ -14,12 +14,12 @@ restart or outage can leave an agent paused for good.
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field, replace
 
 from agi.ami.client import AmiClient
 from agi.logs import get_logger
+from redis_schema.records import BadState, Cooldown, cooldown_before_0_2
 from redis_schema.store import Store
 
 log = get_logger("grenswacht.cooldown")
@@ -27,51 +27,6 @@ log = get_logger("grenswacht.cooldown")
 REASON = "grenswacht-cooldown"
 CLAIM_SECONDS = 30.0  # an instance ending a cool-down holds it this long; then another may
 SWAP_TRIES = 8
-
-
-class BadState(ValueError):
-    """A stored cool-down entry that cannot be read (set aside, reported)."""
-
-
-@dataclass(frozen=True)
-class Cooldown:
-    interface: str
-    queues: tuple[str, ...]
-    since: float
-    until: float
-    claim: str = ""  # token of the instance ending it
-    lease: float = 0.0  # the claim holds until then
-
-    def dump(self) -> str:
-        return json.dumps(
-            {
-                "queues": list(self.queues),
-                "since": self.since,
-                "until": self.until,
-                "claim": self.claim,
-                "lease": self.lease,
-            },
-            separators=(",", ":"),
-            sort_keys=True,
-        )
-
-    @classmethod
-    def load(cls, interface: str, raw: str) -> Cooldown:
-        try:
-            d = json.loads(raw)
-            queues = d["queues"]
-            if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
-                raise TypeError("queues")
-            return cls(
-                interface,
-                tuple(queues),
-                float(d["since"]),
-                float(d["until"]),
-                str(d.get("claim", "")),
-                float(d.get("lease", 0.0)),
-            )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise BadState(f"cool-down state of {interface} is malformed ({type(exc).__name__})") from None
 
 
 @dataclass(frozen=True)
@@ -130,19 +85,14 @@ async def start(
         return []
     pauses = await ami.member_pauses(interface)
     for _ in range(SWAP_TRIES):
-        raw = await store.cooldown(interface)
-        try:
-            existing = Cooldown.load(interface, raw) if raw else None
-        except BadState as exc:
-            await set_aside(store, interface, raw, now, exc)
-            existing, raw = None, ""
+        existing = await store.cooldown(interface)  # one that cannot be read is set aside there
         if only_if_missing and existing is not None:
             return []
         plan = plan_start(existing, interface, pauses, pressed_at, seconds)
         if plan is None:
             log.info("cooldown-no-queues", interface=interface)
             return []
-        if await store.swap_cooldown(interface, raw, plan.state.dump()):
+        if await store.swap_cooldown(interface, existing, plan.state):
             break
     else:
         raise RuntimeError(f"cool-down state of {interface} kept changing")
@@ -164,33 +114,18 @@ async def start(
     return list(plan.to_pause)
 
 
-async def set_aside(store: Store, interface: str, raw: str, now: float, exc: Exception) -> None:
-    """A poison entry: keep it for an operator, drop it from the live state, say so once."""
-    await store.quarantine("cooldown", interface, raw, now)
-    await store.swap_cooldown(interface, raw, "")
-    log.error("cooldown-state-set-aside", interface=interface, problem=str(exc), where="gw:quarantine")
-
-
 async def migrate(store: Store, now: float) -> int:
     """Move cool-downs kept in the layout before 0.2 into the current one (at start)."""
     state, due = await store.old_cooldowns()
     moved = 0
     for interface, raw in state.items():
         try:
-            old = json.loads(raw)
-            new = Cooldown(
-                interface,
-                tuple(str(q) for q in old["queues"]),
-                float(old["since"]),
-                float(due.get(interface, old["since"])),
-            )
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            new = cooldown_before_0_2(interface, raw, due.get(interface))
+        except BadState as exc:
             await store.quarantine("cooldown", interface, raw, now)
-            log.error(
-                "cooldown-state-set-aside", interface=interface, problem=type(exc).__name__, where="gw:quarantine"
-            )
+            log.error("cooldown-state-set-aside", interface=interface, problem=str(exc), where="gw:quarantine")
             continue
-        moved += await store.swap_cooldown(interface, "", new.dump())
+        moved += await store.swap_cooldown(interface, None, new)
     if state:
         await store.drop_old_cooldowns()
         log.info("cooldowns-migrated", moved=moved)
@@ -206,16 +141,11 @@ async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = 
     """
     token = token or secrets.token_hex(6)
     ended = []
-    for interface, raw in (await store.cooldowns()).items():
-        try:
-            state = Cooldown.load(interface, raw)
-        except BadState as exc:
-            await set_aside(store, interface, raw, now, exc)
-            continue
+    for interface, state in (await store.cooldowns()).items():  # one that cannot be read is set aside
         if not due(state, now):
             continue
-        claimed = replace(state, claim=token, lease=now + CLAIM_SECONDS).dump()
-        if not await store.swap_cooldown(interface, raw, claimed):
+        claimed = replace(state, claim=token, lease=now + CLAIM_SECONDS)
+        if not await store.swap_cooldown(interface, state, claimed):
             continue  # changed meanwhile: next round decides
         current = await ami.member_pauses(interface)
         for queue in state.queues:
@@ -223,7 +153,7 @@ async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = 
                 await ami.queue_pause(interface, queue, False, REASON)
             else:
                 log.info("cooldown-pause-left-alone", interface=interface, queue=queue, reason=current.get(queue))
-        if await store.swap_cooldown(interface, claimed, ""):
+        if await store.swap_cooldown(interface, claimed, None):
             log.info("cooldown-ended", interface=interface)
             ended.append(interface)
         else:
@@ -237,10 +167,9 @@ async def _repause(store: Store, ami: AmiClient, interface: str, now: float) -> 
     Only then: a state that another instance has claimed (our lease ran out while AMI was
     slow) is theirs to end, and one already over needs no pause.
     """
-    raw = await store.cooldown(interface)
-    if not raw:
+    state = await store.cooldown(interface)
+    if state is None:
         return
-    state = Cooldown.load(interface, raw)
     if state.claim or state.until <= now:
         return
     current = await ami.member_pauses(interface)

@@ -24,9 +24,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.supervisor import Outage
+from redis_schema import records
 from redis_schema.keys import forgotten_member
 
 log = get_logger("grenswacht.journal")
@@ -60,7 +63,7 @@ class Entry:
     def line(self) -> dict:
         return {
             "op": "add",
-            "incident": self.incident.to_json(),
+            "incident": records.incident_to_json(self.incident),
             "pause": self.pause,
             "steps": sorted(self.steps),
             "added": self.added,
@@ -75,11 +78,12 @@ def _from_before_0_2(rec: dict) -> dict:
     """A line of the journal before 0.2 (an incident Redis could not take): store it, with after-care."""
     fields = {k: v for k, v in rec.items() if k not in ("incident_id", "caller")}
     incident = {**fields, "id": rec["incident_id"], "caller": rec["caller"]}
-    return Entry.new(Incident.from_json(incident), rec.get("source") == "key", float(rec["at"])).line()
+    return Entry.new(records.incident_from_json(incident), rec.get("source") == "key", float(rec["at"])).line()
 
 
 def _encode(record: dict) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One line: compact UTF-8 JSON (orjson: the same text as json.dumps, a tenth of the time)."""
+    return orjson.dumps(record) + b"\n"
 
 
 def _open_private(path: Path, flags: int) -> int:
@@ -133,7 +137,7 @@ class Journal:
             rec = _from_before_0_2(rec)
         op = rec["op"]
         if op == "add":
-            inc = Incident.from_json(rec["incident"])
+            inc = records.incident_from_json(rec["incident"])
             steps = set(rec["steps"]) & {STORE, *AFTERCARE_STEPS}
             self.entries[inc.id] = Entry(
                 inc, bool(rec["pause"]), steps, float(rec["added"]), bool(rec.get("confirmed", False))

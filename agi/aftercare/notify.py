@@ -13,30 +13,19 @@ import urllib.request
 
 from agi.config import webhook_allowed
 from agi.engine import Incident
+from redis_schema import records
 
 USER_EVENT = "GrenswachtIncident"
-
-_AMI_NAMES = {
-    "id": "IncidentId",
-    "caller": "Caller",
-    "category": "Category",
-    "agent": "Agent",
-    "queue": "Queue",
-    "uniqueid": "CallUniqueid",
-    "linkedid": "CallLinkedid",
-    "at": "At",
-    "source": "Source",
-}
 
 
 def payload(inc: Incident) -> dict[str, object]:
     """The incident as the logbook event stream and the webhook carry it."""
-    return {"type": "incident", **{k: v for k, v in inc.to_json().items() if k in _AMI_NAMES}}
+    return records.incident_event(inc)
 
 
 def event_fields(inc: Incident) -> dict[str, str]:
     """CamelCase AMI headers; values are ours or Asterisk's, and check_action refuses line breaks."""
-    return {_AMI_NAMES[k]: str(v) for k, v in inc.to_json().items() if k in _AMI_NAMES}
+    return records.incident_ami(inc)
 
 
 class WebhookError(Exception):

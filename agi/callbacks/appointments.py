@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from agi.callbacks import rules as R
-from agi.callbacks.model import CANCELLED, OPEN, SCHEDULED, Appointment, BadAppointment
+from agi.callbacks.model import CANCELLED, OPEN, SCHEDULED, Appointment
 from agi.logs import get_logger
 from redis_schema.store import Store
 
@@ -30,14 +30,8 @@ class Conflict(ValueError):
 
 
 async def load_all(store: Store) -> list[Appointment]:
-    """Every readable appointment, by due time; a malformed one is skipped and logged."""
-    out = []
-    for aid, raw in (await store.callbacks()).items():
-        try:
-            out.append(Appointment.load(raw))
-        except BadAppointment as exc:
-            log.warning("callback-malformed-skipped", id=aid[:32], problem=str(exc)[:120])
-    return sorted(out, key=lambda a: (a.due, a.id))
+    """Every readable appointment, by due time (Store sets a malformed one aside)."""
+    return sorted((await store.callbacks()).values(), key=lambda a: (a.due, a.id))
 
 
 async def listing(
@@ -53,7 +47,7 @@ async def listing(
 
 
 async def save_new(store: Store, appt: Appointment) -> Appointment:
-    if not await store.swap_callback(appt.id, "", appt.dump()):
+    if not await store.swap_callback(appt.id, None, appt):
         raise Conflict(f"appointment {appt.id} already exists.")
     return appt
 
@@ -61,14 +55,13 @@ async def save_new(store: Store, appt: Appointment) -> Appointment:
 async def update(store: Store, appointment_id: str, change: Callable[[Appointment], Appointment | None]) -> Appointment:
     """Apply ``change`` (pure; None: leave it) to the stored appointment, compare-and-set, retried."""
     for _ in range(SWAP_TRIES):
-        raw = await store.callback(appointment_id)
-        if not raw:
+        current = await store.callback(appointment_id)
+        if current is None:
             raise NotFound(f"no callback appointment with id {appointment_id!r}.")
-        current = Appointment.load(raw)
         new = change(current)
         if new is None or new == current:
             return current
-        if await store.swap_callback(appointment_id, raw, new.dump()):
+        if await store.swap_callback(appointment_id, current, new):
             return new
     raise Conflict(f"appointment {appointment_id} kept changing; try again.")
 

@@ -199,9 +199,8 @@ class Placer:
                 ),
             )
             return None
-        raw = appt.dump()
         mine = R.claimed(self.rules, appt, now, self.token)
-        if not await self.store.swap_callback(appt.id, raw, mine.dump()):
+        if not await self.store.swap_callback(appt.id, appt, mine):
             return None  # another instance (or an operator) changed it first
         log.info("callback-claimed", id=appt.id, attempt=appt.attempts + 1, agent=appt.agent)
         return mine

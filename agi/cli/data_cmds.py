@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from zoneinfo import ZoneInfo
@@ -11,26 +10,10 @@ from agi.actions import audit, logbook, queries
 from agi.cli.common import UsageError, actor, add_command, emit_json, iso, number_arg, open_store, parse_date, table
 from agi.cli.logbook_cmds import caller_summary
 from agi.config import Config
+from redis_schema.records import export_csv, export_json
 
 MAX_STATS_DAYS = 366  # the console's longest chart
 MAX_AUDIT_ENTRIES = 50_000  # the audit search reads at most this many entries
-
-CSV_FIELDS = (
-    "id",
-    "caller",
-    "at",
-    "category",
-    "severity",
-    "agent",
-    "queue",
-    "uniqueid",
-    "linkedid",
-    "note",
-    "source",
-    "actor",
-    "debrief",
-    "debrief_at",
-)
 
 
 async def export_cmd(args, config: Config) -> int:
@@ -45,12 +28,9 @@ async def export_cmd(args, config: Config) -> int:
             incidents = await logbook.export_all(store, actor(args), time.time(), args.format)
             data = {"incidents": incidents}
     if args.format == "json":
-        emit_json({"exported_at": iso(time.time()), **data})
+        sys.stdout.write(export_json({"exported_at": iso(time.time()), **data}) + "\n")
     else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for inc in incidents:
-            writer.writerow({k: ("" if v is None else v) for k, v in inc.items()})
+        sys.stdout.write(export_csv(incidents))  # the console's writer: formulas neutralised
     return 0
 
 

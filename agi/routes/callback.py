@@ -67,14 +67,7 @@ async def book(session: AgiSession, deps: Deps) -> None:
     if leg.caller_channel:
         await session.exec("ChannelRedirect", leg.caller_channel, CLOSING_CONTEXT, "s", 1)
     incident = deps.logbook.incident(
-        leg.caller,
-        deps.config.callbacks.category,
-        source="key",
-        agent=leg.agent,
-        actor=leg.agent,
-        queue=leg.queue,
-        uniqueid=session.uniqueid,
-        linkedid=leg.linkedid,
+        leg.caller, deps.config.callbacks.category, **leg.incident_fields("key", session.uniqueid)
     )
     iid, status = await deps.logbook.record(incident, pause=False)
     appointment_id = ""

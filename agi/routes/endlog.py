@@ -36,14 +36,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     if leg.caller_channel:
         await session.exec("ChannelRedirect", leg.caller_channel, CLOSING_CONTEXT, "s", 1)
     incident = deps.logbook.incident(
-        leg.caller,
-        category_of(session, deps),
-        source="key",
-        agent=leg.agent,
-        actor=leg.agent,
-        queue=leg.queue,
-        uniqueid=session.uniqueid,
-        linkedid=leg.linkedid,
+        leg.caller, category_of(session, deps), **leg.incident_fields("key", session.uniqueid)
     )
     iid, status = await deps.logbook.record(incident, pause=True)
     await session.set_variables({cv.RESULT: status, cv.LOGGED: iid})

@@ -28,16 +28,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         return
     # Logged before the caller moves (bounded: journal and store budgets), so the senior's
     # display already counts this handover.
-    incident = deps.logbook.incident(
-        leg.caller,
-        "handover",
-        source="handover",
-        agent=leg.agent,
-        actor=leg.agent,
-        queue=leg.queue,
-        uniqueid=session.uniqueid,
-        linkedid=leg.linkedid,
-    )
+    incident = deps.logbook.incident(leg.caller, "handover", **leg.incident_fields("handover", session.uniqueid))
     iid, status = await deps.logbook.record(incident, pause=False)
     await session.exec("ChannelRedirect", leg.caller_channel, HANDOVER_CONTEXT, "s", 1)
     await session.set_variables({cv.RESULT: status, cv.LOGGED: iid})

@@ -1,0 +1,531 @@
+"""One codec per record: the field table of each stored value, and every shape made from it.
+
+An incident travels as one typed value (:class:`agi.engine.Incident`) from the key press to
+Redis, the journal, the notifications and the exports. Its field table, :data:`INCIDENT`, is the
+only place its fields are listed; from it come:
+
+- the caller-hash fields ``<slot>.<suffix>`` and the ``add_incident.lua`` arguments
+  (:func:`incident_args`, :func:`incident_hash`, :func:`decode_incidents`),
+- the journal line (:func:`incident_to_json`, :func:`incident_from_json`),
+- the logbook event, the webhook body and the AMI UserEvent headers (:func:`incident_event`,
+  :func:`incident_ami`),
+- the export row, and the one CSV and JSON writer that the CLI and the console share
+  (:func:`incident_row`, :func:`export_csv`, :func:`export_json`).
+
+The ban and allowlist entry of the caller hash have their field tables in keys.BAN_FIELDS and
+keys.ALLOW_FIELDS (:func:`ban_hash`, :func:`decode_ban`, ...). The records kept as one JSON value
+per hash field — appointment, cool-down, console user, prefix ban and allow — each have one
+:class:`JsonCodec` (:data:`APPOINTMENT`, :data:`COOLDOWN`, :data:`USER`, :data:`PREFIX_BAN`,
+:data:`PREFIX_ALLOW`); Store gives and takes their typed values.
+
+Decoding never raises on what Redis holds: a malformed incident is skipped (the caller logs it);
+a malformed JSON record raises :class:`BadRecord`, which Store turns into a quarantined entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from agi.engine import Allow, Ban, Incident
+from redis_schema import keys
+
+# Stored times beyond the year 9999 cannot be shown or compared sensibly; they are read as this.
+MAX_TIME = 253_402_300_799.0
+
+
+def num(value: str | None, kind: type[float] | type[int] = float) -> float | int | None:
+    """A stored number, or None when absent or malformed (never raises)."""
+    try:
+        number = kind(value) if value not in (None, "") else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if number is not None and not -MAX_TIME <= number <= MAX_TIME:  # inf, nan and absurd years
+        return MAX_TIME if number == number and number > 0 else None
+    return number
+
+
+def fmt(value: Any) -> str:
+    """A value as Redis stores it: times with millisecond precision, the rest as text."""
+    if isinstance(value, float):
+        return repr(round(value, 3))
+    return str(value)
+
+
+# ---- the incident --------------------------------------------------------------------------
+
+STR, FLOAT, INT, OPT_FLOAT = "str", "float", "int", "float|None"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a record: its attribute, where and how it is stored, who else carries it."""
+
+    name: str  # attribute of the typed value, and its key in the journal line, export and events
+    suffix: str  # caller-hash field "<slot>.<suffix>"; "" = not a field of the hash
+    kind: str  # STR | FLOAT | INT | OPT_FLOAT
+    at_add: bool = False  # written by add_incident.lua when the incident is stored
+    ami: str = ""  # the AMI UserEvent header; set = also in the logbook event and the webhook
+    required: bool = False  # a JSON record without it cannot be read
+
+
+INCIDENT: tuple[Field, ...] = (
+    Field("id", "i", STR, ami="IncidentId"),  # ARGV[1] of add_incident.lua, stored once as "<n>.i"
+    Field("at", "t", FLOAT, True, "At"),  # epoch seconds, UTC
+    Field("category", "c", STR, True, "Category"),
+    Field("severity", "s", INT, True),
+    Field("agent", "a", STR, True, "Agent"),
+    Field("queue", "q", STR, True, "Queue"),
+    Field("uniqueid", "u", STR, True, "CallUniqueid"),
+    Field("linkedid", "l", STR, True, "CallLinkedid"),
+    Field("note", "n", STR, True),
+    Field("source", "o", STR, True, "Source"),
+    Field("actor", "by", STR, True),
+    Field("debrief", "d", STR),  # the debrief fields are written later (set_debrief)
+    Field("debrief_at", "dt", OPT_FLOAT),
+    Field("debrief_answer", "da", STR),
+    Field("debrief_by", "db", STR),
+    Field("caller", "", STR, ami="Caller"),  # the caller hash's own number, not a field in it
+)
+# "slot" is not in the table: a storage detail (the "<n>" of the hash fields), never carried on.
+
+SUFFIX_OF = {f.name: f.suffix for f in INCIDENT if f.suffix}
+NAME_OF = {f.suffix: f.name for f in INCIDENT if f.suffix}
+_ADD_ARGS = tuple((f.name, f.suffix) for f in INCIDENT if f.at_add)
+_AMI = tuple((f.name, f.ami) for f in INCIDENT if f.ami)
+_NAMES = tuple(f.name for f in INCIDENT)
+_NUMERIC = {f.name: f.kind for f in INCIDENT if f.kind != STR}
+
+
+def incident_args(inc: Incident, retention: int) -> list[str]:
+    """ARGV of add_incident.lua: id, linkedid, source, TTL, then suffix/value pairs of what is set."""
+    args = [inc.id, inc.linkedid, inc.source, str(retention)]
+    for name, suffix in _ADD_ARGS:
+        value = getattr(inc, name)
+        if value != "" and value is not None:
+            args += (suffix, fmt(value))
+    return args
+
+
+def incident_hash(slot: str, inc: Incident) -> dict[str, str]:
+    """The caller-hash fields of an incident at ``slot`` (what add_incident.lua and set_debrief write)."""
+    return {
+        f"{slot}.{f.suffix}": fmt(value)
+        for f in INCIDENT
+        if f.suffix and (value := getattr(inc, f.name)) != "" and value is not None
+    }
+
+
+def debrief_hash(slot: str, note: str, at: float, actor: str, answer: str) -> dict[str, str]:
+    """The fields set_debrief writes (an empty answer leaves a stored one as it is)."""
+    mapping = {
+        f"{slot}.{SUFFIX_OF['debrief']}": note,
+        f"{slot}.{SUFFIX_OF['debrief_at']}": fmt(at),
+        f"{slot}.{SUFFIX_OF['debrief_by']}": actor,
+    }
+    if answer:
+        mapping[f"{slot}.{SUFFIX_OF['debrief_answer']}"] = answer
+    return mapping
+
+
+def incident_field_names(slot: str) -> list[str]:
+    """Every hash field an incident at ``slot`` may have (to delete it)."""
+    return [f"{slot}.{s}" for s in NAME_OF]
+
+
+def _int_or_zero(value: str) -> int:
+    return int(num(value, int) or 0)
+
+
+_DECODE_STORED: dict[str, Callable[[str], Any]] = {
+    name: (_int_or_zero if kind == INT else num) for name, kind in _NUMERIC.items() if name != "at"
+}
+
+
+def decode_incidents(
+    number: str, groups: Mapping[str, dict[str, str]], skipped: Callable[[str], None]
+) -> list[Incident]:
+    """Incidents from the caller hash's fields grouped by slot (name -> stored text), oldest first.
+
+    One without a time, category or id is skipped (``skipped(slot)`` is told); a malformed
+    severity reads as 0, a malformed debrief time as None.
+    """
+    incidents = []
+    for slot, stored in groups.items():
+        data: dict[str, Any] = stored  # decoded in place: no copy per incident
+        at = num(data.get("at"))
+        if at is None or not data.get("category") or not data.get("id"):
+            skipped(slot)
+            continue
+        data["at"] = at
+        for name, decode in _DECODE_STORED.items():
+            if name in data:
+                data[name] = decode(data[name])
+        incidents.append(Incident(slot=slot, caller=number, **data))
+    incidents.sort(key=lambda i: (i.at, i.id))
+    return incidents
+
+
+def incident_to_json(inc: Incident) -> dict[str, Any]:
+    """The fields that are set, for the journal line (the slot is a storage detail)."""
+    return {name: value for name in _NAMES if (value := getattr(inc, name)) != "" and value is not None}
+
+
+def incident_from_json(data: Mapping[str, Any]) -> Incident:
+    """Inverse of incident_to_json; raises ValueError/TypeError on a malformed value."""
+    values: dict[str, Any] = {}
+    for f in INCIDENT:
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.kind == STR:
+            if not isinstance(value, str):
+                raise TypeError(f"{f.name} is not text")
+        elif f.kind == INT:
+            value = int(value)
+        elif value is not None or f.kind == FLOAT:
+            value = float(value)
+        values[f.name] = value
+    if not values.get("id") or not values.get("category") or not values.get("caller") or "at" not in values:
+        raise ValueError("incident without id, time, category or caller")
+    return Incident(**values)
+
+
+def incident_event(inc: Incident) -> dict[str, Any]:
+    """The incident as the logbook event stream and the webhook carry it."""
+    out: dict[str, Any] = {"type": "incident"}
+    for name, _ in _AMI:
+        value = getattr(inc, name)
+        if value != "" and value is not None:
+            out[name] = value
+    return out
+
+
+def incident_ami(inc: Incident) -> dict[str, str]:
+    """CamelCase AMI headers; values are ours or Asterisk's, and check_action refuses line breaks."""
+    return {header: str(value) for name, header in _AMI if (value := getattr(inc, name)) != "" and value is not None}
+
+
+# ---- exports: one row per incident, one CSV and one JSON writer --------------------------------
+
+EXPORT_COLUMNS = ("id", "caller", *(n for n in _NAMES if n not in ("id", "caller")))
+
+
+def incident_row(inc: Incident, number: str | None = None) -> dict[str, Any]:
+    """Every field of an incident (unset ones as "" or None), for exports and ``--json`` output."""
+    row = {name: getattr(inc, name) for name in _NAMES}
+    if number is not None:
+        row["caller"] = number
+    return row
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(column: str, value: Any) -> Any:
+    """A cell that a spreadsheet would run as a formula (= + - @, tab, CR first) is quoted with '.
+    The caller's number is exempt: an E.164 number starts with + and nothing runs it there."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA) and column != "caller":
+        return "'" + value
+    return value
+
+
+def export_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Incident rows (:func:`incident_row`) as CSV, formula-safe: the CLI's and the console's file."""
+    buf = io.StringIO()
+    # RFC 4180's CRLF line ends: with "\n" alone, a cell holding a lone CR was left unquoted and
+    # broke its row in two when read back.
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(k, v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def export_json(data: Any) -> str:
+    """An export as JSON: indented, non-ASCII kept, anything else as text."""
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+# ---- the caller hash's ban and allowlist entry ------------------------------------------------
+
+
+def ban_hash(ban: Ban) -> dict[str, str]:
+    """The caller-hash fields of a ban (keys.BAN_FIELDS names them)."""
+    return {field: fmt(getattr(ban, name)) for field, name in keys.BAN_FIELDS.items()}
+
+
+def allow_hash(allow: Allow) -> dict[str, str]:
+    """The caller-hash fields of an allowlist entry (keys.ALLOW_FIELDS names them)."""
+    return {field: fmt(getattr(allow, name)) for field, name in keys.ALLOW_FIELDS.items()}
+
+
+def decode_ban(stored: Mapping[str, str]) -> Ban | None:
+    """A ban from its fields (attribute -> stored text); None without a readable end."""
+    until = num(stored.get("until"))
+    if until is None:
+        return None
+    return Ban(
+        until=until,
+        reason=stored.get("reason", ""),
+        source=stored.get("source", "manual"),
+        set_at=num(stored.get("set_at")) or 0.0,
+        actor=stored.get("actor", ""),
+    )
+
+
+def decode_allow(stored: Mapping[str, str]) -> Allow | None:
+    """An allowlist entry from its fields; None when there are none."""
+    if not stored:
+        return None
+    return Allow(
+        reason=stored.get("reason", ""), set_at=num(stored.get("set_at")) or 0.0, actor=stored.get("actor", "")
+    )
+
+
+# ---- records stored as one JSON value per hash field: appointment, cool-down, console user -----
+
+STRS = "list[str]"
+
+
+class BadRecord(ValueError):
+    """A stored record that cannot be read (set aside, reported)."""
+
+
+class BadAppointment(BadRecord):
+    """A stored appointment that cannot be read."""
+
+
+class BadState(BadRecord):
+    """A stored cool-down entry that cannot be read."""
+
+
+def _read(kind: str, value: Any) -> Any:
+    if kind == STR:
+        if not isinstance(value, str):
+            raise TypeError("not text")
+        return value
+    if kind == INT:
+        return int(value)
+    if kind == STRS:
+        if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+            raise TypeError("not a list of text")
+        return tuple(value)
+    return float(value)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class JsonCodec(Generic[T]):
+    """A record stored as one compact JSON object per hash field (keys sorted: its text is stable,
+    so a compare-and-set on the text works). ``key``: the attribute that is the hash field itself."""
+
+    cls: type[T]
+    table: tuple[Field, ...]  # suffix = the JSON key
+    kind: str  # names it in gw:quarantine and the log
+    key: str = ""
+    error: type[BadRecord] = BadRecord
+    fixed: tuple[tuple[str, Any], ...] = ()  # attributes every value read has (not stored)
+
+    def dump(self, value: T) -> str:
+        data = {f.suffix: getattr(value, f.name) for f in self.table}
+        return json.dumps(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}, separators=(",", ":"), sort_keys=True
+        )
+
+    def load(self, field: str, raw: str) -> T:
+        """The record stored at hash field ``field``; raises ``self.error`` when it cannot be read."""
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            values = dict(self.fixed, **({self.key: field} if self.key else {}))
+            for f in self.table:
+                if f.suffix in data:
+                    values[f.name] = _read(f.kind, data[f.suffix])
+                elif f.required:
+                    raise KeyError(f.suffix)
+            return self.cls(**values)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self.error(
+                f"{self.cls.__name__.lower()} {field} is malformed ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+SCHEDULED, CALLING, DONE, NO_ANSWER, FAILED, CANCELLED, MISSED = (
+    "scheduled",
+    "calling",
+    "done",
+    "no-answer",
+    "failed",
+    "cancelled",
+    "missed",
+)
+STATUSES = (SCHEDULED, CALLING, DONE, NO_ANSWER, FAILED, CANCELLED, MISSED)
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """A callback appointment (agi.callbacks), from the key press to Redis and the logbook."""
+
+    id: str
+    caller: str  # E.164
+    agent: str  # the interface of the agent who made it (rung first)
+    queue: str
+    due: float = 0.0  # epoch seconds (UTC) of the agreed local time
+    created: float = 0.0
+    incident: str = ""  # the incident the key press logged
+    agreed: float = 0.0  # when the time was agreed (the press)
+    attempts: int = 0
+    status: str = SCHEDULED
+    outcome: str = ""  # last result: ANSWER, NOANSWER, BUSY, agent-no-answer, banned, ...
+    claim: str = ""  # token of the instance placing it
+    lease: float = 0.0  # the claim holds until then
+    updated: float = 0.0
+    by: str = ""  # who made or last changed it
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r}")
+
+    @staticmethod
+    def new_id(now: float) -> str:
+        return f"{int(now):08x}{secrets.token_hex(4)}"
+
+    def dump(self) -> str:
+        return APPOINTMENT.dump(self)
+
+    @classmethod
+    def load(cls, raw: str) -> Appointment:
+        try:
+            field = json.loads(raw).get("id", "")
+        except (ValueError, AttributeError):
+            field = ""
+        return APPOINTMENT.load(field if isinstance(field, str) else "", raw)
+
+    def public(self) -> dict[str, Any]:
+        """As shown to operators and exported (the claim is a detail of the placer)."""
+        return {f.name: getattr(self, f.name) for f in APPOINTMENT.table if f.name not in ("claim", "lease")}
+
+
+APPOINTMENT: JsonCodec[Appointment] = JsonCodec(
+    Appointment,
+    (
+        Field("id", "id", STR, required=True),
+        Field("caller", "caller", STR, required=True),
+        Field("agent", "agent", STR, required=True),
+        Field("queue", "queue", STR, required=True),
+        Field("due", "due", FLOAT),
+        Field("created", "created", FLOAT),
+        Field("incident", "incident", STR),
+        Field("agreed", "agreed", FLOAT),
+        Field("attempts", "attempts", INT),
+        Field("status", "status", STR),
+        Field("outcome", "outcome", STR),
+        Field("claim", "claim", STR),
+        Field("lease", "lease", FLOAT),
+        Field("updated", "updated", FLOAT),
+        Field("by", "by", STR),
+    ),
+    "callback",
+    error=BadAppointment,
+)
+
+
+@dataclass(frozen=True)
+class Cooldown:
+    """One agent's cool-down (agi.aftercare.cooldown); the hash field is the agent's interface."""
+
+    interface: str
+    queues: tuple[str, ...]
+    since: float
+    until: float
+    claim: str = ""  # token of the instance ending it
+    lease: float = 0.0  # the claim holds until then
+
+    def dump(self) -> str:
+        return COOLDOWN.dump(self)
+
+    @classmethod
+    def load(cls, interface: str, raw: str) -> Cooldown:
+        return COOLDOWN.load(interface, raw)
+
+
+COOLDOWN: JsonCodec[Cooldown] = JsonCodec(
+    Cooldown,
+    (
+        Field("queues", "queues", STRS, required=True),
+        Field("since", "since", FLOAT, required=True),
+        Field("until", "until", FLOAT, required=True),
+        Field("claim", "claim", STR),
+        Field("lease", "lease", FLOAT),
+    ),
+    "cooldown",
+    key="interface",
+    error=BadState,
+)
+
+
+def cooldown_before_0_2(interface: str, raw: str, due: float | None) -> Cooldown:
+    """A cool-down in the layout before 0.2 ({queues, since}; its end kept apart, ``due``)."""
+    try:
+        old = json.loads(raw)
+        return Cooldown(
+            interface,
+            tuple(str(q) for q in old["queues"]),
+            float(old["since"]),
+            float(due if due is not None else old["since"]),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BadState(f"cooldown {interface} is malformed ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class User:
+    """A console user (agi.actions.users); the hash field is the user name."""
+
+    name: str
+    role: str
+    gen: int = 0  # random when added, bumped on a password change: ends every session of the user
+    created_at: float = 0.0
+    created_by: str = ""
+    hash: str = ""
+
+
+USER: JsonCodec[User] = JsonCodec(
+    User,
+    (
+        Field("role", "role", STR, required=True),
+        Field("gen", "gen", INT),
+        Field("created_at", "at", FLOAT),
+        Field("created_by", "by", STR),
+        Field("hash", "hash", STR, required=True),
+    ),
+    "user",
+    key="name",
+)
+
+
+PREFIX_BAN: JsonCodec[Ban] = JsonCodec(
+    Ban,
+    (
+        Field("until", "until", FLOAT, required=True),
+        Field("reason", "reason", STR),
+        Field("set_at", "at", FLOAT),
+        Field("actor", "by", STR),
+    ),
+    "prefix-ban",
+    fixed=(("source", "prefix"),),
+)
+PREFIX_ALLOW: JsonCodec[Allow] = JsonCodec(
+    Allow, (Field("reason", "reason", STR), Field("set_at", "at", FLOAT), Field("actor", "by", STR)), "prefix-allow"
+)
