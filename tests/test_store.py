@@ -9,7 +9,7 @@ from agi.actions import logbook
 from agi.actions.queries import every_incident
 from agi.engine import Allow, Ban, Incident, Reason, decide
 from redis_schema import keys
-from redis_schema.store import _incident_args
+from redis_schema.records import incident_args
 
 N = "+31612345678"
 
@@ -220,7 +220,7 @@ async def test_withheld_incidents_in_the_shared_hash_are_moved_out_with_their_de
         inc = Incident.new(
             keys.ANONYMOUS, "abuse", now - n, severity=2, linkedid=f"l{n}" if n % 2 else "", source="key"
         )
-        await store._add_incident(keys=[shared], args=_incident_args(inc, store.retention))
+        await store._add_incident(keys=[shared], args=incident_args(inc, store.retention))
         await store.redis.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at})
         await store.redis.hset(keys.INCIDENT_OWNER, inc.id, keys.ANONYMOUS)
         ids.append(inc.id)
