@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import replace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from agi.aftercare import notify
@@ -68,6 +68,8 @@ def _undebriefed(inc: Incident) -> Incident:
 @FIXTURE_OK
 @given(inc=incidents)
 async def test_incident_through_the_lua_write_and_back(store, inc):
+    # A withheld caller's press is stored in a hash of its own (tests/test_store.py covers it).
+    assume(inc.caller != keys.ANONYMOUS)
     await store.redis.delete(keys.caller(inc.caller))
     assert await store.add_incident(inc) == (inc.id, True)
     # The Lua arguments made from the table write exactly the fields the table names ...

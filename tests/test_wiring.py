@@ -6,11 +6,12 @@ from pathlib import Path
 
 from agi.config import load_config
 from agi.service import Service
+from tests.support.redis_server import free_port
 
 
-def write(path: Path, redis_url: str, journal: Path, body: str = "") -> None:
+def write(path: Path, redis_url: str, journal: Path, body: str = "", port: int = free_port()) -> None:
     path.write_text(
-        f'[redis]\nurl = "{redis_url}"\n[agi]\nlisten = "127.0.0.1:0"\n'
+        f'[redis]\nurl = "{redis_url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
         f'[storage]\njournal_path = "{journal}"\n[ami]\naddress = "127.0.0.1:1"\n{body}'
     )
 
