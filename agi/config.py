@@ -545,6 +545,8 @@ def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | 
             raise ConfigError(f"config file {str(path)!r} cannot be read ({exc.strerror}).") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML ({exc}).") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text (byte {exc.start}).") from None
     for section, key, var in SECRETS:
         table = data.get(section)
         if isinstance(table, dict) and key in table:

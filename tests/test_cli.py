@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -266,6 +267,25 @@ def test_unreachable_store_is_one_sentence_and_exit_2(tmp_path):
     cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')
     out = subprocess.run([SCRIPT, "--config", str(cfg), "caller", "0612345678"], capture_output=True, text=True)
     assert out.returncode == 2 and "store is unreachable" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_redis_password_missing_or_a_wrong_database_each_name_the_setting(tmp_path):
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer(password="s3cret-pass-word").start()
+    try:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[redis]\nurl = "redis://127.0.0.1:{server.port}/0"\n')
+        out = subprocess.run([SCRIPT, "--config", str(cfg), "bans"], capture_output=True, text=True, timeout=60)
+        one_sentence(out, "Redis refused the login: set GRENSWACHT_REDIS_PASSWORD")
+        cfg.write_text(f'[redis]\nurl = "redis://127.0.0.1:{server.port}/999"\n')
+        env = {**os.environ, "GRENSWACHT_REDIS_PASSWORD": "s3cret-pass-word"}
+        out = subprocess.run(
+            [SCRIPT, "--config", str(cfg), "bans"], capture_output=True, text=True, timeout=60, env=env
+        )
+        one_sentence(out, "Redis has no database with the number at the end of [redis] url")
+    finally:
+        server.stop()
 
 
 # ---- bounds on everything typed (issue 32, item 5) -----------------------------------------------------

@@ -63,6 +63,13 @@ def test_bad_keys_are_named_in_one_sentence(tmp_path, text, needle):
     assert "\n" not in str(err.value)
 
 
+def test_a_file_that_is_not_utf8_is_one_sentence(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[agi]\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text \(byte 12\)"):
+        load_config(str(path), env={})
+
+
 def test_secrets_come_from_env_or_file_and_are_not_shown(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("s3cret\n")

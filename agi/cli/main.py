@@ -12,7 +12,7 @@ import os
 import select
 import sys
 
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from agi.actions import ActionError
 from agi.cli import commands
@@ -64,16 +64,33 @@ def main(argv: list[str] | None = None) -> int:
         if stdout_closed():  # the reader stopped reading (| head): not an error
             quiet_stdout()
             return 0
-        return unreachable(exc)
+        return failed(exc)
     except (RedisError, OSError) as exc:
-        return unreachable(exc)
+        return failed(exc)
     except KeyboardInterrupt:
         return 130
 
 
-def unreachable(exc: Exception) -> int:
-    print(f"grenswacht: the store is unreachable ({type(exc).__name__}: {str(exc)[:120]}).", file=sys.stderr)
+def failed(exc: Exception) -> int:
+    """One sentence for a failure outside the command's own checks, naming what to change."""
+    print(f"grenswacht: {problem(exc)}.", file=sys.stderr)
     return 2
+
+
+def problem(exc: Exception) -> str:
+    text = " ".join(str(exc).split())[:300]
+    if isinstance(exc, AuthenticationError) or any(w in text for w in ("NOAUTH", "WRONGPASS", "HELLO must be called")):
+        return (
+            "Redis refused the login: set GRENSWACHT_REDIS_PASSWORD (or GRENSWACHT_REDIS_PASSWORD_FILE) "
+            f"to the password of [redis] url ({type(exc).__name__}: {text})"
+        )
+    if isinstance(exc, ResponseError) and "DB index is out of range" in text:
+        return "Redis has no database with the number at the end of [redis] url (e.g. redis://host:6379/0)"
+    if isinstance(exc, RedisError | TimeoutError | ConnectionError):
+        return f"the store is unreachable ({type(exc).__name__}: {text})"
+    # Anything else the machine refused (a file, a descriptor, a signal): not the store's fault.
+    where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+    return f"the command failed{where}: {type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":
