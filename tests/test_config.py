@@ -66,7 +66,7 @@ def test_bad_keys_are_named_in_one_sentence(tmp_path, text, needle):
 def test_a_file_that_is_not_utf8_is_one_sentence(tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes("[agi]\n# caf\xe9\n".encode("latin-1"))
-    with pytest.raises(ConfigError, match=r"is not UTF-8 text \(byte 12\)"):
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text \(byte 11\)"):
         load_config(str(path), env={})
 
 
