@@ -41,7 +41,8 @@ import asyncio
 import itertools
 import math
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import RedisSSLContext, SSLConnection, parse_url
@@ -58,6 +59,10 @@ from redis.exceptions import (
 
 _MORE = object()  # hiredis: no complete reply buffered yet
 
+Command = tuple[str | int, ...]
+# hiredis's stub types the command as a 1-tuple (Tuple[X] for Tuple[X, ...]) and leaves the result untyped.
+_pack_command = cast(Callable[[Command], bytes], hiredis.pack_command)
+
 
 def _pairs(reply: Any) -> dict[str, str]:
     """HGETALL's flat [field, value, field, value, ...] as a dict, as redis-py returns it."""
@@ -73,19 +78,19 @@ class _Connection(asyncio.Protocol):
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        on_lost,
+        on_lost: Callable[[_Connection], None],
         *,
         max_in_flight: int,
         socket_timeout: float,
         max_reply_bytes: int,
-    ):
+    ) -> None:
         self.loop = loop
         self.on_lost = on_lost
         self.max_in_flight = max_in_flight
         self.socket_timeout = socket_timeout
         self.max_reply_bytes = max_reply_bytes
         self.reader = hiredis.Reader(replyError=ResponseError, encoding="utf-8", notEnoughData=_MORE)
-        self.pending: deque[tuple[asyncio.Future, float, float]] = deque()  # (future, sent at, deadline)
+        self.pending: deque[tuple[asyncio.Future[Any], float, float]] = deque()  # (future, sent at, deadline)
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.timer: asyncio.TimerHandle | None = None
@@ -96,7 +101,7 @@ class _Connection(asyncio.Protocol):
 
     # ---- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream connection's: it writes
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -135,7 +140,7 @@ class _Connection(asyncio.Protocol):
         self._fail_all(ConnectionError(reason))
 
     # ---- requests --------------------------------------------------------------------------
-    def send(self, command: bytes, deadline: float = math.inf) -> asyncio.Future:
+    def send(self, command: bytes, deadline: float = math.inf) -> asyncio.Future[Any]:
         """Queue one packed command; its future gets the decoded reply, or TimeoutError at
         ``deadline`` (loop time)."""
         if self.closed or self.transport is None or self.transport.is_closing():
@@ -163,8 +168,9 @@ class _Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self.in_turn = False
-        if self.outbox and not self.closed and not self.transport.is_closing():
-            self.transport.write(b"".join(self.outbox))
+        transport = self.transport  # set: send() wrote on it before it scheduled this
+        if self.outbox and not self.closed and transport is not None and not transport.is_closing():
+            transport.write(b"".join(self.outbox))
         self.outbox.clear()
 
     def _check(self) -> None:
@@ -210,10 +216,10 @@ class _Connection(asyncio.Protocol):
 class _Slot:
     """One of the reader's connections, reconnected on demand (one attempt at a time)."""
 
-    def __init__(self, reader: CallerReader):
+    def __init__(self, reader: CallerReader) -> None:
         self.reader = reader
         self.conn: _Connection | None = None
-        self.attempt: asyncio.Future | None = None
+        self.attempt: asyncio.Task[_Connection] | None = None
         self.retry_at = 0.0
         self.last_error: BaseException | None = None
 
@@ -232,7 +238,7 @@ class _Slot:
                 raise  # this caller was cancelled
             raise ConnectionError("Redis reader closed") from None  # the attempt was, by close()
 
-    def reconnect(self) -> asyncio.Future | None:
+    def reconnect(self) -> asyncio.Task[_Connection] | None:
         """The connect attempt under way, or a new one; None while backing off after a failed one."""
         if self.attempt is None:
             loop = asyncio.get_running_loop()
@@ -242,7 +248,7 @@ class _Slot:
             self.attempt.add_done_callback(self._attempt_done)
         return self.attempt
 
-    def _attempt_done(self, attempt: asyncio.Future) -> None:
+    def _attempt_done(self, attempt: asyncio.Task[_Connection]) -> None:
         self.attempt = None
         if attempt.cancelled():
             return
@@ -259,7 +265,7 @@ class _Slot:
         r = self.reader
         loop = asyncio.get_running_loop()
         conn: _Connection | None = None
-        replies: list[asyncio.Future] = []
+        replies: list[asyncio.Future[Any]] = []
 
         def factory() -> _Connection:
             nonlocal conn
@@ -282,7 +288,7 @@ class _Slot:
                         factory, r.host, r.port, ssl=ssl, server_hostname=r.host if ssl else None
                     )
                 assert conn is not None
-                replies = [conn.send(hiredis.pack_command(command)) for command in r.handshake]
+                replies = [conn.send(_pack_command(command)) for command in r.handshake]
                 for reply in replies:
                     try:
                         await reply
@@ -338,7 +344,7 @@ class CallerReader:
         connect_timeout: float = 2.0,
         backoff: float = 0.1,
         max_reply_bytes: int = 16 * 1024 * 1024,
-    ):
+    ) -> None:
         if connections < 1 or max_in_flight < 1:
             raise ValueError("connections and max_in_flight must be at least 1")
         self.host, self.port, self.path, self.ssl = host, port, path, ssl
@@ -348,9 +354,11 @@ class CallerReader:
         self.connect_timeout = connect_timeout
         self.backoff = backoff
         self.max_reply_bytes = max_reply_bytes
-        handshake: list[tuple] = []
-        if password is not None or username is not None:
-            handshake.append(("AUTH", username, password or "") if username else ("AUTH", password))
+        handshake: list[Command] = []
+        if username:
+            handshake.append(("AUTH", username, password or ""))
+        elif password is not None:
+            handshake.append(("AUTH", password))
         self.authenticates = bool(handshake)
         if db:
             handshake.append(("SELECT", db))
@@ -400,7 +408,7 @@ class CallerReader:
                     conn = await slot.connection()
             else:  # another connection is back already: use it while this one reconnects
                 slot.reconnect()
-        return _pairs(await conn.send(hiredis.pack_command(("HGETALL", key)), deadline))
+        return _pairs(await conn.send(_pack_command(("HGETALL", key)), deadline))
 
     def _live(self) -> _Connection | None:
         """A connection that is up, if any."""

@@ -39,7 +39,7 @@ from redis_schema import keys
 MAX_TIME = 253_402_300_799.0
 
 
-def num(value: str | None, kind: type[float] | type[int] = float) -> float | int | None:
+def num(value: str | float | None, kind: type[float] | type[int] = float) -> float | int | None:
     """A stored number, or None when absent or malformed (never raises)."""
     try:
         number = kind(value) if value not in (None, "") else None
@@ -138,12 +138,13 @@ def incident_field_names(slot: str) -> list[str]:
     return [f"{slot}.{s}" for s in NAME_OF]
 
 
-def _int_or_zero(value: str) -> int:
+def int_or_zero(value: str | None) -> int:
+    """A stored count, 0 when absent or malformed."""
     return int(num(value, int) or 0)
 
 
 _DECODE_STORED: dict[str, Callable[[str], Any]] = {
-    name: (_int_or_zero if kind == INT else num) for name, kind in _NUMERIC.items() if name != "at"
+    name: (int_or_zero if kind == INT else num) for name, kind in _NUMERIC.items() if name != "at"
 }
 
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedSSLConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from agi.engine import Allow, Ban, CallerRecord, Incident
 from agi.logs import get_logger
@@ -46,6 +48,7 @@ from redis_schema.records import (
     incident_args,
     incident_field_names,
     incident_row,
+    int_or_zero,
 )
 from redis_schema.records import MAX_TIME as MAX_TIME  # re-exported: screening shows capped times
 from redis_schema.records import ban_hash as _ban_fields
@@ -53,6 +56,15 @@ from redis_schema.records import fmt as _fmt
 from redis_schema.records import num as _num
 
 log = get_logger("grenswacht.store")
+
+Client = Redis | RedisCluster  # what connect() returns: standalone and Sentinel give a Redis
+# redis-py types every reply as bytes | str, whatever decode_responses says; connect() sets
+# decode_responses=True, so every reply is str: the casts to these say so.
+Hash = dict[str, str]
+Scored = list[tuple[str, float]]  # ZRANGE ... WITHSCORES (score_cast_func float)
+Entries = list[tuple[str, dict[str, str]]]  # XRANGE: (entry id, fields)
+# What HSET takes: a Mapping's key type is invariant, so a dict[str, str] is cast to it.
+Fields = Mapping[FieldT, EncodableT]
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -70,7 +82,7 @@ def connect(
     sentinels: Iterable[tuple[str, int]] = (),
     service_name: str = "grenswacht",
     nodes: Iterable[tuple[str, int]] = (),
-) -> Redis | RedisCluster:
+) -> Client:
     """A client whose pool waits (up to ``pool_timeout``) for a free connection instead of failing.
 
     A pooled connection that broke (Redis restarted) is retried twice on a fresh one, quickly;
@@ -81,7 +93,8 @@ def connect(
     owning their key's slot, keyspace-wide ones (SCAN, SCRIPT LOAD) to every primary.
     """
     retry = Retry(ExponentialBackoff(cap=0.1, base=0.005), 2)
-    timeouts = dict(socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 2.0))
+    connect_timeout = min(socket_timeout, 2.0)
+    timeouts = dict(socket_timeout=socket_timeout, socket_connect_timeout=connect_timeout)
     if mode == "cluster":
         return RedisCluster.from_url(
             url,
@@ -97,8 +110,13 @@ def connect(
         opts = {k: v for k, v in parsed.items() if k in ("db", "username")}
         if url.startswith("rediss://"):
             opts["connection_class"] = SentinelManagedSSLConnection
-        manager = Sentinel(list(sentinels), sentinel_kwargs=dict(timeouts), **timeouts)
-        return manager.master_for(
+        manager = Sentinel(
+            list(sentinels),
+            sentinel_kwargs=dict(timeouts),
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+        )
+        client: Redis = manager.master_for(  # (redis-py leaves master_for's result untyped)
             service_name,
             connection_pool_class=_BlockingSentinelPool,
             password=password,
@@ -109,6 +127,7 @@ def connect(
             retry=retry,
             **opts,
         )
+        return client
     pool = BlockingConnectionPool.from_url(
         url,
         password=password,
@@ -207,7 +226,7 @@ def _home(inc: Incident) -> str:
 class Store:
     """Grenswacht's Redis storage; one instance per process, shared by every route."""
 
-    def __init__(self, redis: Redis, *, retention_days: int = 365, reader: CallerReader | None = None):
+    def __init__(self, redis: Client, *, retention_days: int = 365, reader: CallerReader | None = None) -> None:
         self.redis = redis
         self.reader = reader  # the lean screening read (standalone Redis); None: redis-py reads it
         self.retention = retention_days * keys.DAY
@@ -218,7 +237,7 @@ class Store:
     async def _nodes(self) -> list[dict[str, Any]]:
         """Keyword arguments that send a server-wide command to each server holding data: the one
         server, or every primary of a Cluster (a Sentinel client talks to the primary only)."""
-        if not self.cluster:
+        if not isinstance(self.redis, RedisCluster):
             return [{}]
         await self.redis.initialize()  # the slots map, read on first use
         return [{"target_nodes": node} for node in self.redis.get_primaries()]
@@ -242,7 +261,7 @@ class Store:
             raw = await self.reader.hgetall(key, budget)
         else:
             async with asyncio.timeout(budget):  # None: no limit
-                raw = await self.redis.hgetall(key)
+                raw = cast(Hash, await self.redis.hgetall(key))
         return parse_caller(number, raw)
 
     async def load_prefixes(self) -> tuple[dict[str, Ban], dict[str, Allow]]:
@@ -270,8 +289,8 @@ class Store:
         async for key in self.redis.scan_iter(match=keys.STATS_SCAN, count=500):
             if key.rsplit(":", 1)[1] < first_day:
                 continue
-            for name, value in (await self.redis.hgetall(key)).items():
-                count = _num(value, int) or 0
+            for name, value in cast(Hash, await self.redis.hgetall(key)).items():
+                count = int_or_zero(value)
                 if name.startswith("screen."):
                     screenings[name[7:]] = screenings.get(name[7:], 0) + count
                 elif name == "refused-while-banned":
@@ -298,43 +317,48 @@ class Store:
         holds it too (WAIT, on the connection that wrote); otherwise the journal keeps it and
         writes it again when the primary changes (Store.run_id).
         """
-        if self.cluster:
-            return await self._add_in_cluster(inc, mode == "aof-always", timeout_ms)
+        if isinstance(self.redis, RedisCluster):
+            return await self._add_in_cluster(self.redis, inc, mode == "aof-always", timeout_ms)
         async with self.redis.client() as conn:
             got_id, created = await self._add(conn, inc)
             on_disk = mode == "aof-always"
+            # (the ignores: redis-py leaves Redis.execute_command unannotated)
             if mode == "waitaof":
-                local, _ = await conn.execute_command("WAITAOF", 1, 0, timeout_ms)
+                local, _ = await conn.execute_command("WAITAOF", 1, 0, timeout_ms)  # type: ignore[no-untyped-call]
                 on_disk = int(local) >= 1
             if on_disk and isinstance(self.redis.connection_pool, SentinelConnectionPool):
-                on_disk = int(await conn.execute_command("WAIT", 1, timeout_ms)) >= 1
+                on_disk = int(await conn.execute_command("WAIT", 1, timeout_ms)) >= 1  # type: ignore[no-untyped-call]
             return got_id, created, on_disk
 
-    async def _add_in_cluster(self, inc: Incident, on_disk: bool, timeout_ms: int) -> tuple[str, bool, bool]:
+    async def _add_in_cluster(
+        self, cluster: RedisCluster, inc: Incident, on_disk: bool, timeout_ms: int
+    ) -> tuple[str, bool, bool]:
         """add_incident_on_disk on a Cluster: a pipeline sends each node's commands on one connection,
         so a WAIT after them (sent to that node) covers them. WAITAOF is not used: see durability()."""
         home = _home(inc)
         key = keys.caller(home)
-        await self.redis.initialize()  # the slots map (get_node_from_key), read on first use
-        async with self.redis.pipeline(transaction=False) as pipe:
+        await cluster.initialize()  # the slots map (get_node_from_key), read on first use
+        async with cluster.pipeline(transaction=False) as pipe:
             # EVAL, not EVALSHA: a replica promoted by a failover has no script cache.
             pipe.execute_command("EVAL", self._add_incident.script, 1, key, *incident_args(inc, self.retention))
             if on_disk:
-                pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=self.redis.get_node_from_key(key))
+                pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=cluster.get_node_from_key(key))
             (got_id, at, created), *acked = await pipe.execute()
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with cluster.pipeline(transaction=False) as pipe:
             pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
             pipe.hset(keys.INCIDENT_OWNER, got_id, home)
             if on_disk:
-                for node in {
-                    self.redis.get_node_from_key(k).name: self.redis.get_node_from_key(k)
+                # (cast: get_node_from_key returns None only for a replica=True lookup)
+                owners = [
+                    cast(ClusterNode, cluster.get_node_from_key(k))
                     for k in (keys.INCIDENTS_BY_TIME, keys.INCIDENT_OWNER)
-                }.values():
+                ]
+                for node in {n.name: n for n in owners}.values():
                     pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=node)
             _, _, *more = await pipe.execute()
         return got_id, bool(created), on_disk and all(int(n) >= 1 for n in acked + more)
 
-    async def _add(self, client: Redis, inc: Incident) -> tuple[str, bool]:
+    async def _add(self, client: Client, inc: Incident) -> tuple[str, bool]:
         home = _home(inc)
         got_id, at, created = await self._add_incident(
             keys=[keys.caller(home)], args=incident_args(inc, self.retention), client=client
@@ -349,7 +373,7 @@ class Store:
 
     async def erasures_since(self, since: float) -> dict[str, float]:
         """Erasures recorded at or after ``since``: ``keys.forgotten_member(number)`` -> when."""
-        found = await self.redis.zrangebyscore(keys.FORGOTTEN, since, "+inf", withscores=True)
+        found = cast(Scored, await self.redis.zrangebyscore(keys.FORGOTTEN, since, "+inf", withscores=True))
         return {member: float(at) for member, at in found}
 
     async def bulk_load(self, callers: Iterable[tuple[str, list[Incident], Ban | None]], batch: int = 2000) -> int:
@@ -372,7 +396,7 @@ class Store:
                 written += 1
                 pending += 1
             if ban is not None:
-                pipe.hset(keys.caller(number), mapping=_ban_fields(ban))
+                pipe.hset(keys.caller(number), mapping=cast(Fields, _ban_fields(ban)))
                 self._keep_for_ban(pipe, number, ban)
                 pipe.zadd(keys.BANS, {number: ban.until})
                 pending += 1
@@ -388,7 +412,7 @@ class Store:
     async def durability(self) -> Durability:
         """What Redis's persistence settings mean for an acknowledged incident (a Cluster: its
         weakest primary; ``waitaof`` counts as not durable there, see add_incident_on_disk)."""
-        found = []
+        found: list[Durability] = []
         for node in await self._nodes():
             server = await self.redis.info("server", **node)
             persistence = await self.redis.info("persistence", **node)
@@ -415,11 +439,11 @@ class Store:
 
     async def topology(self) -> str:
         """How Redis is deployed, for `grenswacht check`: standalone, sentinel or cluster."""
-        if self.cluster:
+        if isinstance(self.redis, RedisCluster):
             return f"cluster, {len(await self._nodes())} primaries"
         pool = self.redis.connection_pool
         if isinstance(pool, SentinelConnectionPool):
-            host, port = await pool.get_master_address()
+            host, port = await pool.get_master_address()  # type: ignore[no-untyped-call]  # redis-py: unannotated
             return f"sentinel, {pool.service_name} on {host}:{port}"
         return "standalone"
 
@@ -453,7 +477,7 @@ class Store:
         return out
 
     async def _read_one(self, hash_key: str, codec: JsonCodec[T], name: str) -> T | None:
-        text = await self.redis.hget(hash_key, name)
+        text = cast(str | None, await self.redis.hget(hash_key, name))
         return (await self._read_records(hash_key, codec, {name: text} if text else {})).get(name)
 
     async def _swap(self, hash_key: str, codec: JsonCodec[T], name: str, expected: T | None, new: T | None) -> bool:
@@ -464,7 +488,7 @@ class Store:
 
     async def cooldowns(self) -> dict[str, Cooldown]:
         """Every agent in cool-down, by interface."""
-        return await self._read_records(keys.COOLDOWNS, COOLDOWN, await self.redis.hgetall(keys.COOLDOWNS))
+        return await self._read_records(keys.COOLDOWNS, COOLDOWN, cast(Hash, await self.redis.hgetall(keys.COOLDOWNS)))
 
     async def cooldown(self, interface: str) -> Cooldown | None:
         return await self._read_one(keys.COOLDOWNS, COOLDOWN, interface)
@@ -475,7 +499,9 @@ class Store:
 
     async def callbacks(self) -> dict[str, Appointment]:
         """Every callback appointment, by id."""
-        return await self._read_records(keys.CALLBACKS, APPOINTMENT, await self.redis.hgetall(keys.CALLBACKS))
+        return await self._read_records(
+            keys.CALLBACKS, APPOINTMENT, cast(Hash, await self.redis.hgetall(keys.CALLBACKS))
+        )
 
     async def callback(self, appointment_id: str) -> Appointment | None:
         return await self._read_one(keys.CALLBACKS, APPOINTMENT, appointment_id)
@@ -494,8 +520,10 @@ class Store:
 
     async def old_cooldowns(self) -> tuple[dict[str, str], dict[str, float]]:
         """Cool-downs in the layout before 0.2 (state hash, due zset), to migrate at start."""
-        state = await self.redis.hgetall(keys.OLD_COOLDOWN_STATE)
-        due = dict(await self.redis.zrange(keys.OLD_COOLDOWN_DUE, 0, -1, withscores=True)) if state else {}
+        state = cast(Hash, await self.redis.hgetall(keys.OLD_COOLDOWN_STATE))
+        due = (
+            dict(cast(Scored, await self.redis.zrange(keys.OLD_COOLDOWN_DUE, 0, -1, withscores=True))) if state else {}
+        )
         return state, due
 
     async def drop_old_cooldowns(self) -> None:
@@ -505,7 +533,7 @@ class Store:
         """Set a malformed entry aside where an operator can look at it (never on the call path)."""
         await self.redis.hset(keys.QUARANTINE, f"{kind}:{name}:{at:.3f}", raw)
 
-    def _touch(self, pipe: Any, number: str) -> None:
+    def _touch(self, pipe: Pipeline | ClusterPipeline, number: str) -> None:
         """A write keeps the caller for the retention from now, and never for less than they
         had: a ban that ends later set the TTL to its end (``_keep_for_ban``); so does
         add_incident.lua."""
@@ -517,13 +545,13 @@ class Store:
         so a ban longer than the retention keeps refusing until it ends."""
         return max(self.retention, math.ceil(min(ban.until, MAX_TIME) - time.time()))
 
-    def _keep_for_ban(self, pipe: Any, number: str, ban: Ban) -> None:
+    def _keep_for_ban(self, pipe: Pipeline | ClusterPipeline, number: str, ban: Ban) -> None:
         pipe.expire(keys.caller(number), self._ban_ttl(ban))
 
     async def set_ban(self, number: str, ban: Ban) -> None:
         mapping = _ban_fields(ban)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.caller(number), mapping=mapping)
+            pipe.hset(keys.caller(number), mapping=cast(Fields, mapping))
             self._keep_for_ban(pipe, number, ban)
             await pipe.execute()
         # The bans index lives in another Cluster slot: written after, idempotent.
@@ -540,12 +568,12 @@ class Store:
     async def banned_numbers(self, now: float, limit: int = 1000) -> list[str]:
         """Numbers whose ban (per the index) ends after ``now``, soonest end first."""
         await self.redis.zremrangebyscore(keys.BANS, "-inf", now)  # expired: tidy the index
-        return await self.redis.zrangebyscore(keys.BANS, now, "+inf", start=0, num=limit)
+        return cast(list[str], await self.redis.zrangebyscore(keys.BANS, now, "+inf", start=0, num=limit))
 
     async def set_allow(self, number: str, allow: Allow) -> None:
         mapping = allow_hash(allow)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.caller(number), mapping=mapping)
+            pipe.hset(keys.caller(number), mapping=cast(Fields, mapping))
             self._touch(pipe, number)
             await pipe.execute()
         await self.redis.zadd(keys.ALLOWS, {number: allow.set_at})  # index: another slot, idempotent
@@ -582,7 +610,7 @@ class Store:
 
     async def allowed_numbers(self, limit: int = 1000) -> list[str]:
         """Allowlisted numbers (from the index), newest first."""
-        return await self.redis.zrevrange(keys.ALLOWS, 0, limit - 1)
+        return cast(list[str], await self.redis.zrevrange(keys.ALLOWS, 0, limit - 1))
 
     async def set_prefix_ban(self, prefix: str, ban: Ban) -> None:
         await self.redis.hset(keys.PREFIX_BANS, prefix, PREFIX_BAN.dump(ban))
@@ -601,7 +629,7 @@ class Store:
 
     # ---- logbook --------------------------------------------------------------------------
     async def incident_owner(self, incident_id: str) -> str | None:
-        return await self.redis.hget(keys.INCIDENT_OWNER, incident_id)
+        return cast(str | None, await self.redis.hget(keys.INCIDENT_OWNER, incident_id))
 
     async def get_incident(self, incident_id: str) -> tuple[str, Incident] | None:
         number = await self.incident_owner(incident_id)
@@ -619,11 +647,12 @@ class Store:
         mapping = debrief_hash(incident.slot, note, at, actor, answer)
         if number == keys.ANONYMOUS:  # its own hash, or (logged before it had one) the shared one
             number = await self.incident_owner(incident.id) or number
-        await self.redis.hset(keys.caller(number), mapping=mapping)
+        await self.redis.hset(keys.caller(number), mapping=cast(Fields, mapping))
 
     async def incident_page(self, start: float | str, end: float | str, offset: int, count: int) -> list[str]:
         """Incident ids from newest to oldest between ``end`` and ``start`` (scores), one page of the index."""
-        return await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, end, start, start=offset, num=count)
+        ids = await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, end, start, start=offset, num=count)
+        return cast(list[str], ids)
 
     async def incident_index(
         self, start: float | str, end: float | str, after: tuple[float, str] | None, count: int
@@ -635,12 +664,12 @@ class Store:
         if after is not None:
             top, last = after
             # Entries of the same time come newest id first: those down to ``last`` were read already.
-            ties = await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, top, top)
+            ties = cast(list[str], await self.redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, top, top))
             skip = sum(str(i) >= last for i in ties)
         rows = await self.redis.zrevrangebyscore(
             keys.INCIDENTS_BY_TIME, top, start, start=skip, num=count, withscores=True
         )
-        return [(str(iid), float(at)) for iid, at in rows]
+        return [(str(iid), float(at)) for iid, at in cast(Scored, rows)]
 
     async def incidents_by_id(self, ids: list[str]) -> list[Incident]:
         """The incidents with these ids (owner index, then one HGETALL per caller), in the order given."""
@@ -652,7 +681,7 @@ class Store:
     # ---- console users --------------------------------------------------------------------
     async def users(self) -> dict[str, User]:
         """Console users by name."""
-        return await self._read_records(keys.USERS, USER, await self.redis.hgetall(keys.USERS))
+        return await self._read_records(keys.USERS, USER, cast(Hash, await self.redis.hgetall(keys.USERS)))
 
     async def user(self, name: str) -> User | None:
         return await self._read_one(keys.USERS, USER, name)
@@ -664,7 +693,7 @@ class Store:
         return bool(await self.redis.hdel(keys.USERS, name))
 
     async def login_failures(self, who: str) -> int:
-        return _num(await self.redis.get(keys.login_failures(who)), int) or 0
+        return int_or_zero(cast(str | None, await self.redis.get(keys.login_failures(who))))
 
     async def count_login_failure(self, who: str, window: int) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -680,13 +709,13 @@ class Store:
         rows = await self.redis.zrangebyscore(
             keys.INCIDENTS_BY_TIME, since if since is not None else "-inf", "+inf", withscores=True
         )
-        return [(iid, at) for iid, at in rows]
+        return [(iid, at) for iid, at in cast(Scored, rows)]
 
     async def owners(self, ids: Iterable[str]) -> dict[str, str | None]:
         ids = list(ids)
         if not ids:
             return {}
-        return dict(zip(ids, await self.redis.hmget(keys.INCIDENT_OWNER, ids)))
+        return dict(zip(ids, cast(list[str | None], await self.redis.hmget(keys.INCIDENT_OWNER, ids))))
 
     async def load_callers(self, numbers: Iterable[str]) -> dict[str, CallerRecord]:
         numbers = list(dict.fromkeys(numbers))
@@ -696,39 +725,44 @@ class Store:
             raws = await pipe.execute()
         return {n: parse_caller(n, raw) for n, raw in zip(numbers, raws)}
 
-    async def all_callers(self):
+    async def all_callers(self) -> AsyncIterator[str]:
         """Every caller number with a record (SCAN; for supervisor tools, not the call path)."""
         async for key in self.redis.scan_iter(match=keys.CALLER_SCAN, count=1000):
             yield key[key.index("{") + 1 : key.rindex("}")]
 
     async def publish_event(self, event: Mapping[str, Any]) -> str:
-        return await self.redis.xadd(
+        entry_id = await self.redis.xadd(
             keys.EVENTS,
             {k: _fmt(v) for k, v in event.items() if v is not None},
             maxlen=keys.EVENTS_MAXLEN,
             approximate=True,
         )
+        return cast(str, entry_id)
 
     async def audit(self, actor: str, action: str, at: float, **details: Any) -> str:
-        entry = {"actor": actor, "action": action, "at": _fmt(at)}
+        entry: dict[FieldT, EncodableT] = {"actor": actor, "action": action, "at": _fmt(at)}
         entry.update({k: _fmt(v) for k, v in details.items() if v not in (None, "")})
-        return await self.redis.xadd(keys.AUDIT, entry)
+        return cast(str, await self.redis.xadd(keys.AUDIT, entry))
 
     async def audit_entries(self, since: float | None = None) -> list[dict[str, str]]:
         start = f"{int(since * 1000)}-0" if since is not None else "-"
-        return [dict(fields, id=eid) for eid, fields in await self.redis.xrange(keys.AUDIT, min=start)]
+        return [dict(fields, id=eid) for eid, fields in cast(Entries, await self.redis.xrange(keys.AUDIT, min=start))]
 
     async def audit_recent(self, count: int, before: str = "+") -> list[dict[str, str]]:
         """Audit entries newest first, at most ``count``, older than the entry id ``before``."""
-        return [dict(fields, id=eid) for eid, fields in await self.redis.xrevrange(keys.AUDIT, max=before, count=count)]
+        entries = cast(Entries, await self.redis.xrevrange(keys.AUDIT, max=before, count=count))
+        return [dict(fields, id=eid) for eid, fields in entries]
 
     async def read_events(self, last_id: str, block_ms: int, count: int = 100) -> list[tuple[str, dict[str, str]]]:
         """Logbook events after ``last_id`` ('$' = from now), waiting up to ``block_ms`` for one."""
-        got = await self.redis.xread({keys.EVENTS: last_id}, block=block_ms, count=count)
+        # [[stream, entries], ...]: lists, read as pairs
+        got = cast(
+            list[tuple[str, Entries]], await self.redis.xread({keys.EVENTS: last_id}, block=block_ms, count=count)
+        )
         return [(eid, fields) for _, entries in got for eid, fields in entries]
 
     async def last_event_id(self) -> str:
-        last = await self.redis.xrevrange(keys.EVENTS, count=1)
+        last = cast(Entries, await self.redis.xrevrange(keys.EVENTS, count=1))
         return last[0][0] if last else "0-0"
 
     # ---- retention and erasure ------------------------------------------------------------
@@ -754,7 +788,8 @@ class Store:
             results = await pipe.execute()
         removed += int(results[0])
         # Index entries whose hash had already expired still name the number.
-        stale = [iid for iid, owner in (await self.redis.hgetall(keys.INCIDENT_OWNER)).items() if owner == number]
+        owners = cast(Hash, await self.redis.hgetall(keys.INCIDENT_OWNER))
+        stale = [iid for iid, owner in owners.items() if owner == number]
         if stale:
             await self.redis.zrem(keys.INCIDENTS_BY_TIME, *stale)
             await self.redis.hdel(keys.INCIDENT_OWNER, *stale)
@@ -801,10 +836,10 @@ class Store:
             await asyncio.sleep(0.05)
 
     async def _forget_in_stream(self, stream: str, number: str) -> int:
-        doomed = []
+        doomed: list[str] = []
         last = "-"
         while True:
-            batch = await self.redis.xrange(stream, min=last, count=1000)
+            batch = cast(Entries, await self.redis.xrange(stream, min=last, count=1000))
             if not batch:
                 break
             for eid, data in batch:
@@ -823,14 +858,14 @@ class Store:
         with the logbook's owner entry; ban, allowlist and warning fields stay. Safe to repeat
         and to run in several processes at once: an interrupted move is completed by the next."""
         shared = keys.caller(keys.ANONYMOUS)
-        raw = await self.redis.hgetall(shared)
+        raw = cast(Hash, await self.redis.hgetall(shared))
         incidents = parse_caller(keys.ANONYMOUS, raw).incidents
         for start in range(0, len(incidents), batch):
             chunk = incidents[start : start + batch]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for inc in chunk:
                     own = {f"1.{x}": raw[f"{inc.slot}.{x}"] for x in NAME_OF if f"{inc.slot}.{x}" in raw}
-                    pipe.hset(keys.caller(_home(inc)), mapping={keys.NEXT_INDEX: "1", **own})
+                    pipe.hset(keys.caller(_home(inc)), mapping=cast(Fields, {keys.NEXT_INDEX: "1", **own}))
                     pipe.expire(keys.caller(_home(inc)), self.retention)
                     pipe.hset(keys.INCIDENT_OWNER, inc.id, _home(inc))
                 await pipe.execute()
@@ -847,7 +882,7 @@ class Store:
         cutoff = now - self.retention
         # Appointments: a finished one is kept for the retention after its last change.
         await self._drop_callbacks(lambda a: a.status in ("scheduled", "calling") or (a.updated or now) > cutoff)
-        old = await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff)
+        old = cast(list[str], await self.redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff))
         if not old:
             return 0
         owners = await self.owners(old)
