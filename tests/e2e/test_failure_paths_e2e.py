@@ -68,7 +68,7 @@ async def test_agent_hears_the_not_logged_tone_when_grenswacht_cannot_log(e2e, a
     assert "beep" not in played(ami, lid)
     assert "grenswacht-closing" not in contexts(ami, lid)
     assert not (await e2e.deps.store.load_caller(N)).incidents
-    assert "agent key not logged (AGISTATUS=FAILURE GW_RESULT=)" in asterisk.log_text()
+    await asterisk.wait_for_log("agent key not logged (AGISTATUS=FAILURE GW_RESULT=)")
 
 
 async def test_agent_hears_the_not_logged_tone_when_grenswacht_ignores_the_key(e2e, ami):

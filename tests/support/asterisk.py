@@ -9,12 +9,15 @@ on loopback only. Used by the end-to-end tests, the demo and the benchmark.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
 import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -270,9 +273,23 @@ GRENSWACHT_AGI_SECRET={self.agi_secret}
         )
         return out.stdout
 
+    @contextmanager
+    def _root_lock(self) -> Iterator[None]:
+        """Instances in one root (pytest-xdist workers, the demo, other test runs) share its /proc
+        mount: one instance mounts it while another, ending, decides whether to unmount it. A lock
+        file in the root makes each of those one step."""
+        (self.root / "gw-run").mkdir(exist_ok=True)
+        with open(self.root / "gw-run" / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def start(self) -> Asterisk:
-        self.write_config()
-        self._mount_proc()
+        with self._root_lock():
+            self.write_config()
+            self._mount_proc()
         log = open(self.host_base / "log" / "console.log", "wb")
         self.proc = subprocess.Popen(
             ["chroot", str(self.root), "asterisk", "-f", "-n", "-C", self.conf],
@@ -312,15 +329,29 @@ GRENSWACHT_AGI_SECRET={self.agi_secret}
 
     def cleanup(self) -> None:
         self.stop()
-        shutil.rmtree(self.host_base, ignore_errors=True)
-        # Unmount proc when no other instance of ours runs in this root.
-        others = [p for p in (self.root / "gw-run").glob("*") if p.is_dir()] if (self.root / "gw-run").exists() else []
-        if not others and os.path.ismount(self.root / "proc"):
-            subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
+        with self._root_lock():
+            shutil.rmtree(self.host_base, ignore_errors=True)
+            # Unmount proc when no other instance of ours runs in this root.
+            others = [p for p in (self.root / "gw-run").glob("*") if p.is_dir()]
+            if not others and os.path.ismount(self.root / "proc"):
+                subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
 
     def log_text(self) -> str:
         p = self.host_base / "log" / "messages.log"
         return p.read_text(errors="replace") if p.exists() else ""
+
+    async def wait_for_log(self, text: str, timeout: float = 20.0) -> str:
+        """The first line of messages.log with ``text``, waiting for it up to ``timeout``.
+        Asterisk's logger thread writes the file after the fact: a line logged before an AMI event
+        may reach the file after the event has reached a test."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = next((line for line in self.log_text().splitlines() if text in line), None)
+            if line is not None:
+                return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no line with {text!r} in Asterisk's log after {timeout:g} s")
+            await asyncio.sleep(0.05)
 
 
 class AmiObserver:
