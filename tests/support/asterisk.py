@@ -140,6 +140,7 @@ class Asterisk:
     # The dialplan's GRENSWACHT_AGI_SECRET global ([agi] secret); empty: none.
     agi_secret: str = ""
     proc: subprocess.Popen | None = None
+    log_mark: int = 0  # where the current test's part of messages.log begins (mark_log)
 
     @property
     def base(self) -> str:
@@ -336,21 +337,36 @@ GRENSWACHT_AGI_SECRET={self.agi_secret}
             if not others and os.path.ismount(self.root / "proc"):
                 subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
 
-    def log_text(self) -> str:
+    def log_text(self, since: int = 0) -> str:
+        """messages.log, from byte ``since`` on (see mark_log)."""
         p = self.host_base / "log" / "messages.log"
-        return p.read_text(errors="replace") if p.exists() else ""
+        if not p.exists():
+            return ""
+        with open(p, "rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace")
+
+    def mark_log(self) -> None:
+        """Start a new test: lines logged so far no longer satisfy wait_for_log."""
+        p = self.host_base / "log" / "messages.log"
+        self.log_mark = p.stat().st_size if p.exists() else 0
 
     async def wait_for_log(self, text: str, timeout: float = 20.0) -> str:
-        """The first line of messages.log with ``text``, waiting for it up to ``timeout``.
-        Asterisk's logger thread writes the file after the fact: a line logged before an AMI event
-        may reach the file after the event has reached a test."""
+        """The first line of messages.log since mark_log with ``text``, waiting for it up to
+        ``timeout``. Asterisk's logger thread writes the file after the fact: a line logged before
+        an AMI event may reach the file after the event has reached a test."""
         deadline = time.monotonic() + timeout
         while True:
-            line = next((line for line in self.log_text().splitlines() if text in line), None)
+            line = next((line for line in self.log_text(self.log_mark).splitlines() if text in line), None)
             if line is not None:
                 return line
             if time.monotonic() > deadline:
-                raise AssertionError(f"no line with {text!r} in Asterisk's log after {timeout:g} s")
+                lines = self.log_text(self.log_mark).splitlines()
+                warnings = [line for line in lines if "WARNING[" in line or "ERROR[" in line]
+                raise AssertionError(
+                    f"no line with {text!r} in Asterisk's log after {timeout:g} s; its warnings and errors since the test began:\n"
+                    + "\n".join(warnings[-10:])
+                )
             await asyncio.sleep(0.05)
 
 
