@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -38,10 +39,20 @@ def test_member_of_no_queue_has_nothing_to_do():
     assert plan_start(None, A, {"support": "lunch"}, 1.0, 300) is None
 
 
-@given(st.floats(0, 1e6), st.floats(0, 1e6), st.floats(0, 1e6), st.text(max_size=4))
-def test_due_only_when_over_and_unclaimed_or_lease_lapsed(until, now, lease, claim):
-    state = Cooldown(A, ("q",), 0.0, until, claim, lease)
-    assert due(state, now) == (until <= now and (not claim or lease <= now))
+@pytest.mark.parametrize(
+    ("until", "claim", "lease", "now", "expected"),
+    [
+        (100.0, "", 0.0, 99.9, False),  # still running, nobody ending it
+        (100.0, "", 0.0, 100.0, True),  # over at its end, to the second
+        (100.0, "", 0.0, 500.0, True),
+        (100.0, "tok", 200.0, 150.0, False),  # over, but someone alive is ending it
+        (100.0, "tok", 200.0, 200.0, True),  # ... until their lease lapses
+        (100.0, "tok", 200.0, 250.0, True),
+        (100.0, "tok", 50.0, 99.0, False),  # a lapsed lease does not end a running cool-down
+    ],
+)
+def test_due_only_when_over_and_unclaimed_or_lease_lapsed(until, claim, lease, now, expected):
+    assert due(Cooldown(A, ("q",), 0.0, until, claim, lease), now) is expected
 
 
 @given(st.lists(st.text(min_size=1, max_size=8), max_size=4), st.floats(0, 1e9), st.floats(0, 1e9))

@@ -138,7 +138,7 @@ def end(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-async def wait_for_action(port: int, action: str, deadline: float = 10.0) -> None:
+async def wait_for_action(port: int, action: str, deadline: float = 30.0) -> None:
     end = time.monotonic() + deadline
     last = None
     while time.monotonic() < end:
@@ -150,6 +150,15 @@ async def wait_for_action(port: int, action: str, deadline: float = 10.0) -> Non
             pass
         await asyncio.sleep(0.1)
     raise AssertionError(f"still {last} after {deadline} s")
+
+
+async def wait_for_log(log: Path, text: str, deadline: float = 30.0) -> None:
+    """Until the service's log has a line with ``text`` (the event itself, not a guess at its time)."""
+    end = time.monotonic() + deadline
+    while text not in log.read_text():
+        if time.monotonic() > end:
+            raise AssertionError(f"no {text!r} in the log after {deadline} s")
+        await asyncio.sleep(0.05)
 
 
 async def test_sighup_to_the_service_process(serve, store, redis_server):
@@ -164,7 +173,7 @@ async def test_sighup_to_the_service_process(serve, store, redis_server):
     await wait_for_action(port, "senior")
     cfg.write_text("[agi\n")  # not TOML
     proc.send_signal(signal.SIGHUP)
-    await asyncio.sleep(0.5)
+    await wait_for_log(log, "config-reload-refused")
     await wait_for_action(port, "senior")
     assert proc.poll() is None
     text = log.read_text()

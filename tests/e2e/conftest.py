@@ -72,6 +72,7 @@ async def e2e(grenswacht, ami, asterisk, store):
         await journal.note({"op": "drop", "id": iid})
     await unpause_all(asterisk, ami)
     ami.reset()
+    asterisk.mark_log()
     yield grenswacht
     asterisk.rx("channel request hangup all")
     await unpause_all(asterisk, ami)

@@ -80,7 +80,8 @@ async def test_end_and_log_closes_the_caller_logs_once_notifies_and_cools_down(e
     )
     # The incident counts in the caller's next screening.
     lid2 = await ami.originate("0612345678")
-    await ami.wait_for(on(lid2, "VarSet", Variable="GW_ACTION"))
+    # The dialplan first empties GW_ACTION (MSet), then the screening sets it.
+    await ami.wait_for(lambda e: on(lid2, "VarSet", Variable="GW_ACTION")(e) and e.get("Value"))
     assert varset(ami, lid2, "GW_ACTION") == "warn"
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
 
 from agi.callbacks import appointments as A
-from agi.callbacks import rules as R
 from agi.callbacks.model import Appointment
 from agi.service import Service
 from agi.wiring import build, build_store
@@ -132,7 +132,21 @@ def answered_callbacks(ami, since: int) -> list[dict]:
     ]
 
 
-async def test_star7_closes_the_caller_and_books_the_keyed_time(services, ami):
+def offset_to(clock_time: str) -> float:
+    """The clock offset that makes it ``clock_time`` (HH:MM) today in ZONE."""
+    hour, minute = map(int, clock_time.split(":"))
+    today = datetime.now(ZoneInfo(ZONE)).date()
+    return datetime.combine(today, dtime(hour, minute), ZoneInfo(ZONE)).timestamp() - time.time()
+
+
+@pytest.mark.parametrize(
+    ("clock_time", "days_ahead", "day", "not_day"),
+    [("08:00", 0, "today", "tomorrow"), ("11:00", 1, "tomorrow", "today")],
+)
+async def test_star7_closes_the_caller_and_books_the_keyed_time(services, ami, clock_time, days_ahead, day, not_day):
+    """The agent keys 10:30: today when it is earlier than that, tomorrow (every day is open here)
+    when it is later; the service's clock is set to say which."""
+    services.clock.offset = offset_to(clock_time)
     svc = await services()
     # The confirming 1 twice: on a busy machine the first may come while the time is still read back.
     keys = "*7" + "W" * 3 + "1030" + "W" * 9 + "1" + "W" * 6 + "1"
@@ -147,22 +161,17 @@ async def test_star7_closes_the_caller_and_books_the_keyed_time(services, ami):
         ),
         timeout=40,
     )
-    now = svc.deps.clock()
     [appt] = await wait_until(lambda: _agreed(svc), timeout=30)
     local = datetime.fromtimestamp(appt.due, ZoneInfo(ZONE))
-    today = datetime.fromtimestamp(now, ZoneInfo(ZONE))
-    assert (local.hour, local.minute) == (10, 30)
-    assert local.date() == (
-        today.date()
-        if (today.hour, today.minute) < (10, 30)
-        else R.next_working_day(R.Rules.from_config(svc.config.callbacks), today.date())
-    )
+    today = datetime.fromtimestamp(svc.deps.clock(), ZoneInfo(ZONE)).date()
+    assert (local.date(), local.hour, local.minute) == (today + timedelta(days=days_ahead), 10, 30)
     assert (appt.caller, appt.queue, appt.status) == (N, "support", "scheduled")
     assert appt.agent.startswith("Local/100") and appt.agent.endswith("@agents/n")
     # The press is an incident of its own category, weight 0.
     [inc] = (await svc.deps.store.load_caller(N)).incidents
     assert (inc.category, inc.id) == ("callback", appt.incident)
-    assert "callback-today" in " ".join(played(ami, lid)) or "callback-tomorrow" in " ".join(played(ami, lid))
+    heard = played(ami, lid)  # the day read back to the agent
+    assert f"grenswacht/nl/callback-{day}" in heard and f"grenswacht/nl/callback-{not_day}" not in heard
 
 
 async def _agreed(svc):

@@ -100,7 +100,7 @@ async def test_fastagi_down_the_call_still_reaches_the_normal_route(e2e, ami, as
         lid = await ami.originate("0612345678")
         await ami.wait_for(on(lid, "UserEvent", UserEvent="GwTestAgentAnswered"))
         assert varset(ami, lid, "GW_REASON") == "agi-unreachable"
-        assert "Grenswacht not reached (AGISTATUS=FAILURE)" in asterisk.log_text()
+        await asterisk.wait_for_log("Grenswacht not reached (AGISTATUS=FAILURE)")
     finally:
         await e2e.server.start(host, port)
 

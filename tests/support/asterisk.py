@@ -9,12 +9,15 @@ on loopback only. Used by the end-to-end tests, the demo and the benchmark.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
 import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,6 +140,7 @@ class Asterisk:
     # The dialplan's GRENSWACHT_AGI_SECRET global ([agi] secret); empty: none.
     agi_secret: str = ""
     proc: subprocess.Popen | None = None
+    log_mark: int = 0  # where the current test's part of messages.log begins (mark_log)
 
     @property
     def base(self) -> str:
@@ -270,9 +274,23 @@ GRENSWACHT_AGI_SECRET={self.agi_secret}
         )
         return out.stdout
 
+    @contextmanager
+    def _root_lock(self) -> Iterator[None]:
+        """Instances in one root (pytest-xdist workers, the demo, other test runs) share its /proc
+        mount: one instance mounts it while another, ending, decides whether to unmount it. A lock
+        file in the root makes each of those one step."""
+        (self.root / "gw-run").mkdir(exist_ok=True)
+        with open(self.root / "gw-run" / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def start(self) -> Asterisk:
-        self.write_config()
-        self._mount_proc()
+        with self._root_lock():
+            self.write_config()
+            self._mount_proc()
         log = open(self.host_base / "log" / "console.log", "wb")
         self.proc = subprocess.Popen(
             ["chroot", str(self.root), "asterisk", "-f", "-n", "-C", self.conf],
@@ -312,15 +330,44 @@ GRENSWACHT_AGI_SECRET={self.agi_secret}
 
     def cleanup(self) -> None:
         self.stop()
-        shutil.rmtree(self.host_base, ignore_errors=True)
-        # Unmount proc when no other instance of ours runs in this root.
-        others = [p for p in (self.root / "gw-run").glob("*") if p.is_dir()] if (self.root / "gw-run").exists() else []
-        if not others and os.path.ismount(self.root / "proc"):
-            subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
+        with self._root_lock():
+            shutil.rmtree(self.host_base, ignore_errors=True)
+            # Unmount proc when no other instance of ours runs in this root.
+            others = [p for p in (self.root / "gw-run").glob("*") if p.is_dir()]
+            if not others and os.path.ismount(self.root / "proc"):
+                subprocess.run(["umount", "-l", str(self.root / "proc")], check=False)
 
-    def log_text(self) -> str:
+    def log_text(self, since: int = 0) -> str:
+        """messages.log, from byte ``since`` on (see mark_log)."""
         p = self.host_base / "log" / "messages.log"
-        return p.read_text(errors="replace") if p.exists() else ""
+        if not p.exists():
+            return ""
+        with open(p, "rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace")
+
+    def mark_log(self) -> None:
+        """Start a new test: lines logged so far no longer satisfy wait_for_log."""
+        p = self.host_base / "log" / "messages.log"
+        self.log_mark = p.stat().st_size if p.exists() else 0
+
+    async def wait_for_log(self, text: str, timeout: float = 20.0) -> str:
+        """The first line of messages.log since mark_log with ``text``, waiting for it up to
+        ``timeout``. Asterisk's logger thread writes the file after the fact: a line logged before
+        an AMI event may reach the file after the event has reached a test."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = next((line for line in self.log_text(self.log_mark).splitlines() if text in line), None)
+            if line is not None:
+                return line
+            if time.monotonic() > deadline:
+                lines = self.log_text(self.log_mark).splitlines()
+                warnings = [line for line in lines if "WARNING[" in line or "ERROR[" in line]
+                raise AssertionError(
+                    f"no line with {text!r} in Asterisk's log after {timeout:g} s; its warnings and errors since the test began:\n"
+                    + "\n".join(warnings[-10:])
+                )
+            await asyncio.sleep(0.05)
 
 
 class AmiObserver:

@@ -54,7 +54,7 @@ class RedisServer:
             args += ["--requirepass", self.password]
         args += list(self.extra_args)  # later options override the defaults above
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # generous: a loaded machine starts several at once
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
