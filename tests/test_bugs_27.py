@@ -125,7 +125,11 @@ async def test_an_appointment_erased_while_placed_leaves_the_others_alone(redis_
     [inc] = (await store.load_caller(missed)).incidents
     assert inc.category == "callback" and "missed" in inc.note
     retried = await store.callback(placed.id)
-    assert retried is not None and (retried.status, retried.attempts, retried.outcome) == ("scheduled", 1, "agent-no-answer")
+    assert retried is not None and (retried.status, retried.attempts, retried.outcome) == (
+        "scheduled",
+        1,
+        "agent-no-answer",
+    )
     told = [e for e in logs if e["event"] == "callback-changed-meanwhile"]
     assert [e["id"] for e in told] == [gone.id]
     assert not [e for e in logs if e["event"] == "callback-placing-failed"]
