@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 
@@ -19,8 +20,14 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist takes as long as for a real user.
-_DUMMY = _hasher.hash("grenswacht-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the user does not exist takes as long as for a real user.
+    Made on first use: an argon2 hash costs a third of a second, which every CLI command paid
+    at import."""
+    return _hasher.hash("grenswacht-no-such-user")
 
 
 def user_name(raw: str) -> str:
@@ -84,7 +91,7 @@ async def verify(store: Store, name: str, password: str) -> User | None:
     """The user if the password is right; None otherwise (same cost whether or not the user exists)."""
     user = await get(store, name.strip().lower()) if _NAME.match(name.strip().lower()) else None
     try:
-        await asyncio.to_thread(_hasher.verify, user.hash if user else _DUMMY, password[:MAX_PASSWORD])
+        await asyncio.to_thread(_hasher.verify, user.hash if user else _dummy_hash(), password[:MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         return None
     return user
