@@ -10,10 +10,11 @@ import asyncio
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,7 @@ from agi.config import Config
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
-from redis_schema.records import export_csv, export_json
+from redis_schema.records import User, export_csv, export_json
 from redis_schema.store import Store, incident_dict
 
 log = get_logger("grenswacht.console")
@@ -57,15 +58,20 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+R = TypeVar("R", bound=Response)
+# A page's handler (given the authenticated request), and what Starlette calls.
+Handler: TypeAlias = Callable[["Ctx"], Awaitable[Response]]
+Endpoint: TypeAlias = Callable[[Request], Awaitable[Response]]
+
 
 @dataclass
 class Ctx:
     """One authenticated request: who, their session, the submitted form."""
 
     request: Request
-    user: users.User
-    session: dict
-    form: dict = field(default_factory=dict)
+    user: User
+    session: dict[str, Any]
+    form: dict[str, str] = field(default_factory=dict)
 
     @property
     def actor(self) -> str:
@@ -75,7 +81,7 @@ class Ctx:
 class Console:
     def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time):
         self.config, self.store, self.clock = config, store, clock
-        self._due: tuple[float, list] | None = None  # (computed at, callers due a written warning)
+        self._due: tuple[float, list[lists.WarningDue]] | None = None  # (computed at, callers due a written warning)
         self._sent: set[str] = set()  # marked sent since: left out of the cached list
         self.zone = ZoneInfo(config.web.timezone)
         secret = config.web.secret
@@ -97,7 +103,7 @@ class Console:
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
 
     # ---- helpers --------------------------------------------------------------------------
-    def local(self, ts: float | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         if ts in (None, ""):
             return ""
         try:
@@ -105,7 +111,7 @@ class Console:
         except (TypeError, ValueError, OverflowError, OSError):
             return "?"
 
-    def read_session(self, request: Request) -> dict:
+    def read_session(self, request: Request) -> dict[str, Any]:
         raw = request.cookies.get(COOKIE, "")
         try:
             data = self.signer.loads(raw) if raw else {}
@@ -117,7 +123,7 @@ class Console:
             data["l"] = self.config.web.language
         return data
 
-    def write_session(self, response: Response, session: dict) -> Response:
+    def write_session(self, response: R, session: dict[str, Any]) -> R:
         response.set_cookie(
             COOKIE,
             self.signer.dumps(session),
@@ -128,7 +134,15 @@ class Console:
         )
         return response
 
-    def render(self, request: Request, session: dict, name: str, status: int = 200, user=None, **ctx) -> HTMLResponse:
+    def render(
+        self,
+        request: Request,
+        session: dict[str, Any],
+        name: str,
+        status: int = 200,
+        user: User | None = None,
+        **ctx: Any,
+    ) -> HTMLResponse:
         lang = session.get("l", "nl")
         html = self.env.get_template(name).render(
             t=lambda key: translate(lang, key),
@@ -141,7 +155,7 @@ class Console:
         )
         return self.write_session(HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS), session)
 
-    async def form(self, request: Request) -> dict | None:
+    async def form(self, request: Request) -> dict[str, str] | None:
         """The posted form; None when it is larger than MAX_BODY or of unknown length."""
         length = request.headers.get("content-length", "")
         if not length.isdigit() or int(length) > MAX_BODY:
@@ -165,17 +179,17 @@ class Console:
                 raise ActionError(str(exc)) from None
         return Target("number", self.number(raw, valid))
 
-    def ban_days(self, form: dict) -> int:
+    def ban_days(self, form: dict[str, str]) -> int:
         days = form.get("days", "").strip()
         if days and not days.isdigit():
             raise ActionError("the ban length must be a whole number of days.")
         return lists.ban_days(self.config, int(days) if days else None)
 
     # ---- authentication -------------------------------------------------------------------
-    def page(self, role: str = "supervisor"):
+    def page(self, role: str = "supervisor") -> Callable[[Handler], Endpoint]:
         """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx."""
 
-        def wrap(fn: Callable[[Ctx], Awaitable[Response]]):
+        def wrap(fn: Handler) -> Endpoint:
             async def endpoint(request: Request) -> Response:
                 session = self.read_session(request)
                 now = self.clock()
@@ -189,11 +203,12 @@ class Console:
                         user = found
                 if user is None:
                     return self.write_session(RedirectResponse("/login", 303), {"c": session["c"], "l": session["l"]})
-                form = {}
+                form: dict[str, str] = {}
                 if request.method == "POST":
-                    form = await self.form(request)
-                    if form is None:
+                    posted = await self.form(request)
+                    if posted is None:
                         return Response("Request too large.", 413)
+                    form = posted
                     if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
                         log.warning("console-csrf-refused", user=user.name, path=request.url.path)
                         return Response("Forbidden: the form's security token is missing or wrong.", 403)
@@ -270,7 +285,7 @@ class Console:
         return RedirectResponse(back if back.startswith("/") and not back.startswith("//") else "/", 303)
 
     # ---- pages ----------------------------------------------------------------------------
-    def show(self, ctx: Ctx, name: str, status: int = 200, **kw) -> HTMLResponse:
+    def show(self, ctx: Ctx, name: str, status: int = 200, **kw: Any) -> HTMLResponse:
         return self.render(ctx.request, ctx.session, name, status, user=ctx.user, **kw)
 
     async def board(self, ctx: Ctx) -> Response:
@@ -295,7 +310,7 @@ class Console:
         row = self.env.get_template("_incident_row.html")
         lang = ctx.session["l"]
 
-        async def stream():
+        async def stream() -> AsyncIterator[str]:
             nonlocal last
             loop = asyncio.get_running_loop()
             deadline = loop.time() + STREAM_SECONDS
@@ -325,7 +340,7 @@ class Console:
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
 
-    def filters(self, q) -> logbook.Filters:
+    def filters(self, q: Mapping[str, str]) -> logbook.Filters:
         """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
         return queries.incident_filters(
             self.config,
@@ -644,7 +659,7 @@ def _duration(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def _download(items: list[dict], fmt: str, name: str) -> Response:
+def _download(items: list[dict[str, Any]], fmt: str, name: str) -> Response:
     """An export as a file: the same writer as `grenswacht export` (redis_schema.records)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"', "Cache-Control": "no-store"}
     if fmt == "json":
@@ -662,7 +677,7 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     sup, adm = c.page("supervisor"), c.page("admin")
 
     @asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         if own:
             await store.close()

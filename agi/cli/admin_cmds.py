@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
 from agi.actions import lists
 from agi.actions.bounds import MAX_REASON
 from agi.actions.lists import MAX_BAN_DAYS, Target
-from agi.cli.common import actor, add_command, add_group, emit_json, iso, number_arg, open_store, table
+from agi.cli.common import Subparsers, actor, add_command, add_group, emit_json, iso, number_arg, open_store, table
 from agi.config import Config
 from agi.numbers import parse_prefix
 
 
-def target(args, config: Config, *, valid: bool = True) -> Target:
+def target(args: argparse.Namespace, config: Config, *, valid: bool = True) -> Target:
     """A number, or with --prefix a number range like +3185123."""
     if args.prefix:
         return Target("prefix", parse_prefix(args.number))
     return Target("number", number_arg(args.number, config, valid=valid))
 
 
-def wide_ok(t: Target, args, config: Config) -> bool:
+def wide_ok(t: Target, args: argparse.Namespace, config: Config) -> bool:
     """A range as wide as a country only with --yes (refused here, in the CLI's words); whether it was given."""
     lists.checked_range(
         t, config.numbers.min_prefix_digits, args.yes, ask="repeat with --yes if you mean the whole range"
@@ -28,7 +29,7 @@ def wide_ok(t: Target, args, config: Config) -> bool:
     return bool(args.yes)
 
 
-async def ban_cmd(args, config: Config) -> int:
+async def ban_cmd(args: argparse.Namespace, config: Config) -> int:
     t = target(args, config)
     days, who, sure = lists.ban_days(config, args.days, "--days"), actor(args), wide_ok(t, args, config)
     digits = config.numbers.min_prefix_digits
@@ -40,7 +41,7 @@ async def ban_cmd(args, config: Config) -> int:
     return 0
 
 
-async def unban_cmd(args, config: Config) -> int:
+async def unban_cmd(args: argparse.Namespace, config: Config) -> int:
     t = target(args, config, valid=False)  # also lifts what screening set on a spoofed number
     async with open_store(config) as store:
         await lists.unban(store, t, actor(args), time.time())
@@ -48,7 +49,7 @@ async def unban_cmd(args, config: Config) -> int:
     return 0
 
 
-async def allow_cmd(args, config: Config) -> int:
+async def allow_cmd(args: argparse.Namespace, config: Config) -> int:
     t = target(args, config)
     who, sure, digits = actor(args), wide_ok(t, args, config), config.numbers.min_prefix_digits
     async with open_store(config) as store:
@@ -57,7 +58,7 @@ async def allow_cmd(args, config: Config) -> int:
     return 0
 
 
-async def disallow_cmd(args, config: Config) -> int:
+async def disallow_cmd(args: argparse.Namespace, config: Config) -> int:
     t = target(args, config, valid=False)
     async with open_store(config) as store:
         await lists.disallow(store, t, actor(args), time.time())
@@ -65,7 +66,7 @@ async def disallow_cmd(args, config: Config) -> int:
     return 0
 
 
-async def bans_cmd(args, config: Config) -> int:
+async def bans_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         if args.rebuild_index:
             found = await store.rebuild_list_indexes()
@@ -89,7 +90,7 @@ async def bans_cmd(args, config: Config) -> int:
     return 0
 
 
-async def warnings_list(args, config: Config) -> int:
+async def warnings_list(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         due = await lists.due_warnings(store, config, time.time())
     rows = [
@@ -109,7 +110,7 @@ async def warnings_list(args, config: Config) -> int:
     return 0
 
 
-async def warnings_sent(args, config: Config) -> int:
+async def warnings_sent(args: argparse.Namespace, config: Config) -> int:
     number = number_arg(args.number, config)
     async with open_store(config) as store:
         await lists.mark_warning_sent(store, number, actor(args), time.time())
@@ -117,7 +118,7 @@ async def warnings_sent(args, config: Config) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     for name, help, run in (
         ("ban", "set a contact ban (screening refuses the caller)", ban_cmd),
         ("unban", "lift a ban", unban_cmd),

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import time
+from collections.abc import Awaitable
 from datetime import datetime
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from agi.callbacks import appointments as A
 from agi.callbacks import rules as R
 from agi.callbacks.model import Appointment
-from agi.cli.common import UsageError, actor, add_command, add_group, emit_json, number_arg, open_store, table
+from agi.cli.common import (
+    Subparsers,
+    UsageError,
+    actor,
+    add_command,
+    add_group,
+    emit_json,
+    number_arg,
+    open_store,
+    table,
+)
 from agi.config import Config
+
+T = TypeVar("T")
 
 _IFACE = re.compile(r"^[A-Za-z0-9_/@.\-]{1,128}$")
 
@@ -28,7 +43,7 @@ def local(ts: float, config: Config) -> str:
     return datetime.fromtimestamp(ts, ZoneInfo(config.callbacks.timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _row(a: Appointment, config: Config) -> dict:
+def _row(a: Appointment, config: Config) -> dict[str, Any]:
     return {**a.public(), "due_local": local(a.due, config)}
 
 
@@ -36,14 +51,14 @@ def _rules(config: Config) -> R.Rules:
     return R.Rules.from_config(config.callbacks)
 
 
-async def _guard(coro):
+async def _guard(coro: Awaitable[T]) -> T:
     try:
         return await coro
     except (R.BadTime, A.NotFound, A.Conflict) as exc:
         raise UsageError(str(exc)[0].upper() + str(exc)[1:]) from None
 
 
-async def list_cmd(args, config: Config) -> int:
+async def list_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         rows = await A.listing(store, now=time.time(), due_only=args.due, agent=args.agent)
     if args.json:
@@ -56,7 +71,7 @@ async def list_cmd(args, config: Config) -> int:
     return 0
 
 
-async def add_cmd(args, config: Config) -> int:
+async def add_cmd(args: argparse.Namespace, config: Config) -> int:
     number = number_arg(args.number, config)
     due = parse_at(args.at, config)
     if args.agent and not _IFACE.match(args.agent):
@@ -79,7 +94,7 @@ async def add_cmd(args, config: Config) -> int:
     return 0
 
 
-async def move_cmd(args, config: Config) -> int:
+async def move_cmd(args: argparse.Namespace, config: Config) -> int:
     due = parse_at(args.at, config)
     async with open_store(config) as store:
         appt = await _guard(
@@ -89,14 +104,14 @@ async def move_cmd(args, config: Config) -> int:
     return 0
 
 
-async def cancel_cmd(args, config: Config) -> int:
+async def cancel_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         appt = await _guard(A.operator_cancel(store, args.id, now=time.time(), actor=actor(args)))
     print(f"callback {appt.id}: cancelled")
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     csub = add_group(sub, "callbacks", "callback appointments made with the agent's callback key")
     p = add_command(csub, "list", "list appointments", list_cmd, json_output=True)
     p.add_argument("--due", action="store_true", help="only those due now and not yet placed")

@@ -6,14 +6,16 @@ is one entry of CHECKS: an async function (store, config) -> Result.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agi.ami.client import _Manager, check_action
-from agi.cli.common import UsageError, add_command, open_store
+from agi.cli.common import Subparsers, UsageError, add_command, open_store
 from agi.config import ENV_CONFIG, Config
 from redis_schema.store import Store
 
@@ -141,10 +143,10 @@ class Ami:
             )
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self.manager.close()
 
-    async def action(self, fields: dict[str, str]) -> dict:
+    async def action(self, fields: dict[str, str]) -> dict[str, Any]:
         """The first message of the response (a list action's opening one)."""
         try:
             async with asyncio.timeout(AMI_TIMEOUT):
@@ -240,13 +242,13 @@ def missing_prompts(folder: Path) -> list[str]:
     return [name for name in PROMPTS if name not in present]
 
 
-async def ami_login(ami: Ami, config: Config, args) -> Result:
+async def ami_login(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
     resp = await ami.action({"Action": "CoreSettings"})
     version = resp.get("AsteriskVersion", "?") if resp.get("Response") == "Success" else "?"
     return Result(True, f"ami: logged in to {config.ami.address} as {config.ami.username!r}, Asterisk {version}")
 
 
-async def ami_permissions(ami: Ami, config: Config, args) -> Result:
+async def ami_permissions(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
     lines = await ami.command(f"manager show user {config.ami.username}")
     if lines is None:
         return Result(
@@ -266,7 +268,7 @@ async def ami_permissions(ami: Ami, config: Config, args) -> Result:
     )
 
 
-async def dialplan_contexts(ami: Ami, config: Config, args) -> Result:
+async def dialplan_contexts(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
     contexts = (*CONTEXTS, config.callbacks.outbound_context)
     for context in contexts:
         if not await ami.has_extension(context):
@@ -281,7 +283,7 @@ async def dialplan_contexts(ami: Ami, config: Config, args) -> Result:
     return Result(True, f"dialplan: the {len(contexts)} contexts are loaded ({', '.join(contexts)})")
 
 
-async def features(ami: Ami, config: Config, args) -> Result:
+async def features(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
     lines = await ami.command("features show")
     if lines is None:
         return Result(False, "feature codes: not checked (the AMI user lacks the 'command' write permission)")
@@ -295,7 +297,7 @@ async def features(ami: Ami, config: Config, args) -> Result:
     return Result(True, f"feature codes: {', '.join(codes)} match the applicationmap on Asterisk")
 
 
-async def sounds_folder(ami: Ami | None, config: Config, args) -> Path | None:
+async def sounds_folder(ami: Ami | None, config: Config, args: argparse.Namespace) -> Path | None:
     prompts = config.prompts
     if Path(prompts.path).is_absolute():
         return Path(prompts.path) / prompts.language
@@ -308,7 +310,7 @@ async def sounds_folder(ami: Ami | None, config: Config, args) -> Path | None:
     return Path(data) / "sounds" / prompts.path / prompts.language if data else None
 
 
-async def prompt_files(ami: Ami | None, config: Config, args) -> Result:
+async def prompt_files(ami: Ami | None, config: Config, args: argparse.Namespace) -> Result:
     folder = await sounds_folder(ami, config, args)
     if folder is None:
         return Result(False, "prompts: not checked (Asterisk's sounds folder is unknown: give --sounds-dir)")
@@ -322,7 +324,7 @@ async def prompt_files(ami: Ami | None, config: Config, args) -> Result:
     return Result(True, f"prompts: all {len(PROMPTS)} in {folder}")
 
 
-async def senior_destination(ami: Ami, config: Config, args) -> Result:
+async def senior_destination(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
     dest = config.routing.senior_destination
     if not dest:
         return Result(True, "senior destination: none set (the senior rung shows [GW n] and takes the normal route)")
@@ -352,7 +354,7 @@ def show(result: Result) -> Result:
     return result
 
 
-async def asterisk_checks(config: Config, args) -> list[Result]:
+async def asterisk_checks(config: Config, args: argparse.Namespace) -> list[Result]:
     if not config.ami.secret:
         results = [
             show(
@@ -371,7 +373,7 @@ async def asterisk_checks(config: Config, args) -> list[Result]:
         return [show(await check(ami, config, args)) for check in ASTERISK_CHECKS]
 
 
-async def check_cmd(args, config: Config) -> int:
+async def check_cmd(args: argparse.Namespace, config: Config) -> int:
     source = args.config or os.environ.get(ENV_CONFIG) or "the built-in defaults"
     problem = config.fd_problem()
     if problem is not None:  # `serve` would refuse to start: as an error here too
@@ -390,7 +392,7 @@ async def check_cmd(args, config: Config) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     p = add_command(
         sub,
         "check",

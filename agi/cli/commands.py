@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from agi.cli import admin_cmds, callback_cmds, check_cmds, data_cmds, logbook_cmds, screening_cmds, users_cmds, web_cmds
+from agi.cli.common import Subparsers
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     screening_cmds.register(sub)
     logbook_cmds.register(sub)
     admin_cmds.register(sub)

@@ -7,16 +7,17 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NoReturn, TypeAlias
 
 from agi import wiring
 from agi.actions import ActionError
 from agi.actions.formats import iso as iso  # the commands print times as the audit trail writes them
 from agi.config import Config
 from agi.numbers import parse_operator_number
+from redis_schema.store import Store
 
 
 class UsageError(Exception):
@@ -26,11 +27,17 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one sentence and exit code 2 (via UsageError)."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message[0].upper() + message[1:].rstrip(".") + f" (see '{self.prog} --help').")
 
 
-def add_group(sub, name: str, help: str, default=None):
+# What `add_subparsers(parser_class=Parser)` returns: where the commands are registered.
+Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+# A command: an async function of the parsed arguments and the configuration, giving the exit code.
+Command: TypeAlias = Callable[[argparse.Namespace, Config], Awaitable[int]]
+
+
+def add_group(sub: Subparsers, name: str, help: str, default: Command | None = None) -> Subparsers:
     """A command with actions of its own (`incidents list`, `warnings sent`); ``default`` runs without one."""
     p = sub.add_parser(name, help=help, description=help)
     if default is not None:
@@ -40,7 +47,7 @@ def add_group(sub, name: str, help: str, default=None):
     return p.add_subparsers(dest=f"{name}_action", required=default is None, metavar="ACTION", parser_class=Parser)
 
 
-def add_command(sub, name: str, help: str, run, *, json_output: bool = False):
+def add_command(sub: Subparsers, name: str, help: str, run: Command, *, json_output: bool = False) -> Parser:
     """A sub-command that also takes --config (and --json for read commands)."""
     p = sub.add_parser(name, help=help, description=help)
     p.add_argument("--config", default=argparse.SUPPRESS, help="TOML configuration file")
@@ -51,7 +58,7 @@ def add_command(sub, name: str, help: str, run, *, json_output: bool = False):
 
 
 @asynccontextmanager
-async def open_store(config: Config):
+async def open_store(config: Config) -> AsyncIterator[Store]:
     """The store, for one command; a refused supervisor action (agi.actions) becomes a UsageError."""
     store = wiring.build_store(config)
     try:
@@ -91,7 +98,7 @@ def parse_date(raw: str, earliest: datetime = EPOCH, zone: tzinfo = UTC) -> floa
     return dt.timestamp()
 
 
-def actor(args) -> str:
+def actor(args: argparse.Namespace) -> str:
     """--actor, else the user behind sudo, else the login name; a name (agi.actions.bounds) or ActionError."""
     from agi.actions.bounds import actor_name
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from agi.actions import audit, logbook, queries
-from agi.cli.common import UsageError, actor, add_command, emit_json, iso, number_arg, open_store, parse_date, table
+from agi.cli.common import (
+    Subparsers,
+    UsageError,
+    actor,
+    add_command,
+    emit_json,
+    iso,
+    number_arg,
+    open_store,
+    parse_date,
+    table,
+)
 from agi.cli.logbook_cmds import caller_summary
 from agi.config import Config
 from redis_schema.records import export_csv, export_json
@@ -16,7 +29,7 @@ MAX_STATS_DAYS = 366  # the console's longest chart
 MAX_AUDIT_ENTRIES = 50_000  # the audit search reads at most this many entries
 
 
-async def export_cmd(args, config: Config) -> int:
+async def export_cmd(args: argparse.Namespace, config: Config) -> int:
     caller = number_arg(args.caller, config, valid=False) if args.caller else None
     async with open_store(config) as store:
         if caller:
@@ -34,7 +47,7 @@ async def export_cmd(args, config: Config) -> int:
     return 0
 
 
-async def forget_cmd(args, config: Config) -> int:
+async def forget_cmd(args: argparse.Namespace, config: Config) -> int:
     number = number_arg(args.number, config, valid=False)
     if not args.yes:
         raise UsageError(f"forget erases every record of {number} for good; repeat with --yes to confirm.")
@@ -46,14 +59,14 @@ async def forget_cmd(args, config: Config) -> int:
     return 0
 
 
-async def purge_cmd(args, config: Config) -> int:
+async def purge_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         dropped = await logbook.purge(store, actor(args), time.time())
     print(f"purged: {dropped} incident(s) past the {config.storage.retention_days}-day retention")
     return 0
 
 
-async def stats_cmd(args, config: Config) -> int:
+async def stats_cmd(args: argparse.Namespace, config: Config) -> int:
     """The console's statistics (agi.actions.audit.stats): days in [web] timezone, repeat callers."""
     zone, now = ZoneInfo(config.web.timezone), time.time()
     days = queries.stats_days(parse_date(args.since, zone=zone), now, zone) if args.since else args.days
@@ -62,7 +75,7 @@ async def stats_cmd(args, config: Config) -> int:
     async with open_store(config) as store:
         s = await audit.stats(store, now, days, config.web.timezone)
     per_day = {d: {c: n[d] for c, n in sorted(s.per_day.items()) if n[d]} for d in s.days}
-    out = {
+    out: dict[str, Any] = {
         "since": s.days[0],
         "timezone": config.web.timezone,
         "incidents_per_day": {d: counts for d, counts in per_day.items() if counts},
@@ -86,7 +99,7 @@ async def stats_cmd(args, config: Config) -> int:
     return 0
 
 
-async def audit_cmd(args, config: Config) -> int:
+async def audit_cmd(args: argparse.Namespace, config: Config) -> int:
     """The console's audit search (agi.actions.audit.audit), oldest first."""
     since = parse_date(args.since, zone=ZoneInfo(config.web.timezone)) if args.since else None
     if not 1 <= args.limit <= MAX_AUDIT_ENTRIES:
@@ -104,7 +117,7 @@ async def audit_cmd(args, config: Config) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     p = add_command(sub, "export", "the logbook, or one caller's data (a subject access request)", export_cmd)
     p.add_argument("--format", choices=("csv", "json"), default="json")
     p.add_argument("--caller")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from agi.actions import ActionError, logbook, queries
 from agi.cli.common import (
     EARLIEST_AT,
+    Subparsers,
     UsageError,
     actor,
     add_command,
@@ -20,11 +24,11 @@ from agi.cli.common import (
     table,
 )
 from agi.config import Config
-from agi.engine import CallerRecord
+from agi.engine import CallerRecord, Decision
 from redis_schema.store import incident_dict
 
 
-def caller_summary(number: str, record: CallerRecord, decision, protocol: str) -> dict:
+def caller_summary(number: str, record: CallerRecord, decision: Decision, protocol: str) -> dict[str, Any]:
     return {
         "caller": number,
         "protocol": protocol,
@@ -50,7 +54,7 @@ def caller_summary(number: str, record: CallerRecord, decision, protocol: str) -
     }
 
 
-def incident_rows(items):
+def incident_rows(items: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     return [
         (
             i["id"],
@@ -69,7 +73,7 @@ def incident_rows(items):
 INCIDENT_HEADERS = ("id", "time", "caller", "category", "agent", "queue", "debrief", "note")
 
 
-async def caller_cmd(args, config: Config) -> int:
+async def caller_cmd(args: argparse.Namespace, config: Config) -> int:
     number = number_arg(args.number, config, valid=False)
     async with open_store(config) as store:
         view = await logbook.caller_view(config, store, number, time.time())
@@ -95,7 +99,7 @@ async def caller_cmd(args, config: Config) -> int:
     return 0
 
 
-async def incidents_list(args, config: Config) -> int:
+async def incidents_list(args: argparse.Namespace, config: Config) -> int:
     """The console's logbook question (agi.actions.queries), every page of it, oldest first."""
     since = parse_date(args.since, zone=ZoneInfo(config.web.timezone)) if args.since else None
     caller = number_arg(args.caller, config, valid=False) if args.caller else None
@@ -120,7 +124,7 @@ async def incidents_list(args, config: Config) -> int:
     return 0
 
 
-async def incidents_show(args, config: Config) -> int:
+async def incidents_show(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         inc = await logbook.get(store, args.id)
     item = incident_dict(inc.caller, inc)
@@ -134,7 +138,7 @@ async def incidents_show(args, config: Config) -> int:
     return 0
 
 
-async def incidents_add(args, config: Config) -> int:
+async def incidents_add(args: argparse.Namespace, config: Config) -> int:
     number = number_arg(args.number, config)
     at = parse_date(args.at, EARLIEST_AT) if args.at else time.time()
     async with open_store(config) as store:
@@ -143,14 +147,14 @@ async def incidents_add(args, config: Config) -> int:
     return 0
 
 
-async def incidents_debrief(args, config: Config) -> int:
+async def incidents_debrief(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         inc = await logbook.debrief(store, args.id, args.answer or "", args.note, actor(args), time.time())
     print(f"debrief recorded for {inc.id}")
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     p = add_command(
         sub,
         "caller",

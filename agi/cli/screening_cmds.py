@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import time
 
 from agi.actions import logbook
-from agi.cli.common import UsageError, add_command, emit_json, iso, number_arg, open_store
+from agi.cli.common import Subparsers, UsageError, add_command, emit_json, iso, number_arg, open_store
 from agi.config import Config
 
 
-async def serve(args, config: Config) -> int:
+async def serve(args: argparse.Namespace, config: Config) -> int:
     from agi import logs, workers
 
     problem = config.fd_problem()
@@ -34,7 +35,7 @@ async def serve(args, config: Config) -> int:
     return 0
 
 
-async def screen_cmd(args, config: Config) -> int:
+async def screen_cmd(args: argparse.Namespace, config: Config) -> int:
     number = number_arg(args.number, config, valid=False)
     async with open_store(config) as store:
         view = await logbook.caller_view(config, store, number, time.time(), did=args.did)
@@ -61,7 +62,7 @@ async def screen_cmd(args, config: Config) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     add_command(sub, "serve", "run the FastAGI service", serve)
     p = add_command(sub, "screen", "show what would happen to a caller now, and why", screen_cmd, json_output=True)
     p.add_argument("number")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
 from agi.actions import users
-from agi.cli.common import UsageError, actor, add_command, add_group, emit_json, iso, open_store, table
+from agi.cli.common import Subparsers, UsageError, actor, add_command, add_group, emit_json, iso, open_store, table
 from agi.config import Config
 
 
-def read_password(args) -> str:
+def read_password(args: argparse.Namespace) -> str:
     if not args.password_stdin:
         raise UsageError("give the password on standard input with --password-stdin (never on the command line).")
     password = sys.stdin.readline(users.MAX_PASSWORD + 2).rstrip("\r\n")
@@ -19,7 +20,7 @@ def read_password(args) -> str:
     return password
 
 
-async def add_cmd(args, config: Config) -> int:
+async def add_cmd(args: argparse.Namespace, config: Config) -> int:
     password = read_password(args)
     async with open_store(config) as store:
         user = await users.add(store, args.name, args.role, password, actor(args), time.time())
@@ -27,7 +28,7 @@ async def add_cmd(args, config: Config) -> int:
     return 0
 
 
-async def list_cmd(args, config: Config) -> int:
+async def list_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         rows = [
             {"name": u.name, "role": u.role, "created": iso(u.created_at), "by": u.created_by}
@@ -40,7 +41,7 @@ async def list_cmd(args, config: Config) -> int:
     return 0
 
 
-async def passwd_cmd(args, config: Config) -> int:
+async def passwd_cmd(args: argparse.Namespace, config: Config) -> int:
     password = read_password(args)
     async with open_store(config) as store:
         await users.passwd(store, args.name, password, actor(args), time.time())
@@ -48,14 +49,14 @@ async def passwd_cmd(args, config: Config) -> int:
     return 0
 
 
-async def remove_cmd(args, config: Config) -> int:
+async def remove_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         await users.remove(store, args.name, actor(args), time.time())
     print(f"{args.name}: removed")
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     usub = add_group(sub, "users", "web console accounts")
     p = add_command(usub, "add", "add a console user", add_cmd)
     p.add_argument("name")

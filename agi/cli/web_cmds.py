@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 
-from agi.cli.common import UsageError, add_command
+from agi.cli.common import Subparsers, UsageError, add_command
 from agi.config import Config, split_host_port
 
 
@@ -24,7 +25,7 @@ def bind(listen: str) -> socket.socket:
     return sock
 
 
-async def web_cmd(args, config: Config) -> int:
+async def web_cmd(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
     from agi import logs
@@ -48,5 +49,5 @@ async def web_cmd(args, config: Config) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: Subparsers) -> None:
     add_command(sub, "web", "serve the supervisor web console on [web] listen", web_cmd)
