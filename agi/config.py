@@ -15,7 +15,7 @@ import resource
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -530,11 +530,11 @@ def _describe(exc: ValidationError) -> str:
     return f"{key}: {msg}." if key else f"{msg}."  # a check across sections names its keys itself
 
 
-def load_config(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the configuration; raise ConfigError with one sentence on any problem."""
     env = os.environ if env is None else env
     path = path or env.get(ENV_CONFIG)
-    data: dict = {}
+    data: dict[str, Any] = {}
     if path:
         try:
             with open(path, "rb") as fh:

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from agi.logs import get_logger
 from agi.supervisor import Outage
+from redis_schema.store import Store
 
 log = get_logger("grenswacht.counters")
 
@@ -33,7 +34,7 @@ class ScreeningCounters:
         if reason in ("banned", "prefix-banned"):
             self._pending[(day, "refused-while-banned")] += 1
 
-    async def flush(self, store) -> int:
+    async def flush(self, store: Store) -> int:
         if not self._pending:
             return 0
         batch, self._pending = self._pending, Counter()
@@ -46,7 +47,7 @@ class ScreeningCounters:
         self._outage.ok()
         return sum(batch.values())
 
-    async def run(self, store, every: float = 1.0) -> None:
+    async def run(self, store: Store, every: float = 1.0) -> None:
         try:
             while True:
                 await asyncio.sleep(every)

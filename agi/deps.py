@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from agi.ami.client import AmiClient
 from agi.config import Config
@@ -28,20 +29,20 @@ class Deps:
     prefixes: PrefixCache = field(default_factory=PrefixCache)
     counters: ScreeningCounters = field(default_factory=ScreeningCounters)
     clock: Callable[[], float] = time.time
-    _background: set[asyncio.Task] = field(default_factory=set)
+    _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     @property
     def config(self) -> Config:
         """The running configuration: a route reads it once per request (swapped on reload)."""
         return self.settings.current
 
-    def later(self, coro: Coroutine, what: str) -> None:
+    def later(self, coro: Coroutine[Any, Any, object], what: str) -> None:
         """Run a write that must not hold up the call; failures are logged, never raised."""
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(lambda t: self._done(t, what))
 
-    def _done(self, task: asyncio.Task, what: str) -> None:
+    def _done(self, task: asyncio.Task[object], what: str) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()

@@ -21,7 +21,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ from prometheus_client import (
 from redis.exceptions import RedisError
 
 from agi.callbacks.appointments import load_all
-from agi.callbacks.model import FAILED, SCHEDULED
+from agi.callbacks.model import FAILED, SCHEDULED, Appointment
 from agi.config import Config, split_host_port
 from agi.deps import Deps
 from agi.fastagi.server import AgiSession, FastAgiServer, Route
@@ -177,7 +177,7 @@ class StoreCounts:
     callbacks_failed: int
 
 
-def callback_counts(appointments, now: float) -> tuple[int, int]:
+def callback_counts(appointments: Iterable[Appointment], now: float) -> tuple[int, int]:
     """(due, failed) among parsed appointments: pure."""
     due = sum(1 for a in appointments if a.status == SCHEDULED and a.due <= now)
     return due, sum(1 for a in appointments if a.status == FAILED)
@@ -188,7 +188,7 @@ async def store_counts(deps: Deps) -> StoreCounts:
     return StoreCounts(len(await deps.store.cooldowns()), due, failed)
 
 
-def sample_local(deps: Deps, server: FastAgiServer) -> None:
+def sample_local(deps: Deps, server: FastAgiServer[Deps]) -> None:
     SLOTS.set(server.settings.max_connections)
     SLOTS_IN_USE.set(server.slots_in_use)
     JOURNAL_DEPTH.set(deps.logbook.journal.pending())
@@ -209,7 +209,7 @@ async def sample_store(deps: Deps) -> None:
     STORE_SAMPLE_AGE.set(time.time())
 
 
-async def sampler(deps: Deps, server: FastAgiServer) -> None:
+async def sampler(deps: Deps, server: FastAgiServer[Deps]) -> None:
     """Mirror the service's state into the gauges: a background job (agi.supervisor)."""
     last_store = float("-inf")
     while True:
@@ -298,7 +298,7 @@ async def serve_http(listen: str, ready: Ready, registry: CollectorRegistry | No
         registry = REGISTRY
         if multiprocess_dir():
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
     busy = asyncio.Semaphore(MAX_CLIENTS)
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -368,7 +368,7 @@ def parent_http(config: Config, metrics_dir: str, make_store: Callable[[], Store
         return None
     loop = asyncio.new_event_loop()
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=metrics_dir)
+    multiprocess.MultiProcessCollector(registry, path=metrics_dir)  # type: ignore[no-untyped-call]  # unannotated upstream
     started = threading.Event()
     failure: list[BaseException] = []
     stopping = asyncio.Event()  # bound to the thread's loop on its first wait

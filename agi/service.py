@@ -10,6 +10,7 @@ import asyncio
 import gc
 import signal
 import socket
+from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
@@ -90,7 +91,7 @@ class Service:
 
     async def stop(self) -> None:
         """Stop serving and close everything; each phase is bounded so a stop never hangs."""
-        phases = [
+        phases: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("metrics", lambda: metrics.stop_http(self.http)),
             ("server", self.server.stop),
             ("jobs", self.jobs.stop),

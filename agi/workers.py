@@ -177,13 +177,13 @@ def _mark_dead(pid: int) -> None:
         from prometheus_client import multiprocess
     except ImportError:
         return
-    multiprocess.mark_process_dead(pid)
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # prometheus_client does not annotate it
 
 
 @dataclass
 class Slot:
     index: int
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     failures: int = 0  # early deaths in a row
     restart_at: float | None = 0.0  # when to (re)start; None while running
@@ -409,7 +409,7 @@ class Parent:
         except OSError as exc:
             self._trouble("log", exc)
 
-    def _send(self, proc: subprocess.Popen, sig: int) -> None:
+    def _send(self, proc: subprocess.Popen[bytes], sig: int) -> None:
         try:
             proc.send_signal(sig)
         except ProcessLookupError:
@@ -422,7 +422,7 @@ class Parent:
             if slot.proc is not None and slot.proc.poll() is None:
                 self._send(slot.proc, sig)
 
-    def _wait_gone(self, proc: subprocess.Popen, deadline: float) -> bool:
+    def _wait_gone(self, proc: subprocess.Popen[bytes], deadline: float) -> bool:
         """Until the process has exited (reaped) or the deadline; a failed sleep is survived."""
         while proc.poll() is None:
             if time.monotonic() >= deadline:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from agi.engine import DAY
+from agi.engine import DAY, Incident
 from redis_schema.store import Store
 
 
@@ -17,7 +19,7 @@ class AuditEntry:
     at: float
     actor: str
     action: str
-    details: dict
+    details: dict[str, Any]
 
 
 async def audit(
@@ -79,13 +81,16 @@ class Stats:
     open_by_age: dict[str, int]
 
 
-def stats_of(incidents, screenings: dict[str, int], refused: int, now: float, days: int, tz: str) -> Stats:
+def stats_of(
+    incidents: Iterable[Incident], screenings: dict[str, int], refused: int, now: float, days: int, tz: str
+) -> Stats:
     """Pure: the charts' numbers from incidents and the screening counters."""
     zone = ZoneInfo(tz)
     day_names = [datetime.fromtimestamp(now - (days - 1 - k) * DAY, zone).strftime("%Y-%m-%d") for k in range(days)]
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(day_names, 0))
-    per_week: dict[str, Counter] = defaultdict(Counter)
-    callers, agents = Counter(), Counter()
+    per_week: dict[str, Counter[str]] = defaultdict(Counter)
+    callers: Counter[str] = Counter()
+    agents: Counter[str] = Counter()
     ages = {"< 1d": 0, "1-3d": 0, "3-7d": 0, "> 7d": 0}
     for inc in incidents:
         local = datetime.fromtimestamp(inc.at, zone)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from agi.actions.bounds import actor_name
 from agi.actions.errors import ActionError
-from agi.aftercare.cooldown import Cooldown
+from redis_schema.records import Cooldown
 from redis_schema.store import Store
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from agi.actions.bounds import actor_name, note_text
 from agi.actions.errors import ActionError
@@ -199,7 +200,7 @@ async def export_caller(
     return view
 
 
-async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dict]:
+async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dict[str, Any]]:
     actor = actor_name(actor)
     ids = [i for i, _ in await store.incident_ids(None)]
     items = [incident_dict(i.caller, i) for i in await store.incidents_by_id(ids)]

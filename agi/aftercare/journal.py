@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -60,7 +61,7 @@ class Entry:
         steps = {STORE, "event", "userevent", "webhook"} | ({"cooldown"} if pause and incident.agent else set())
         return cls(incident, pause, steps, added)
 
-    def line(self) -> dict:
+    def line(self) -> dict[str, Any]:
         return {
             "op": "add",
             "incident": records.incident_to_json(self.incident),
@@ -74,14 +75,14 @@ class Entry:
         return not self.steps and (self.confirmed or now - self.added > keep_seconds)
 
 
-def _from_before_0_2(rec: dict) -> dict:
+def _from_before_0_2(rec: dict[str, Any]) -> dict[str, Any]:
     """A line of the journal before 0.2 (an incident Redis could not take): store it, with after-care."""
     fields = {k: v for k, v in rec.items() if k not in ("incident_id", "caller")}
     incident = {**fields, "id": rec["incident_id"], "caller": rec["caller"]}
     return Entry.new(records.incident_from_json(incident), rec.get("source") == "key", float(rec["at"])).line()
 
 
-def _encode(record: dict) -> bytes:
+def _encode(record: dict[str, Any]) -> bytes:
     """One line: compact UTF-8 JSON (orjson: the same text as json.dumps, a tenth of the time)."""
     return orjson.dumps(record) + b"\n"
 
@@ -93,7 +94,7 @@ def _open_private(path: Path, flags: int) -> int:
 
 
 class Journal:
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self.entries: dict[str, Entry] = {}
         self._lines = 0
@@ -132,7 +133,7 @@ class Journal:
             self._rewrite_sync(self._snapshot())  # a torn last line (killed mid-write): start cleanly
         return len(self.entries)
 
-    def _apply(self, rec: dict) -> None:
+    def _apply(self, rec: dict[str, Any]) -> None:
         if "op" not in rec:
             rec = _from_before_0_2(rec)
         op = rec["op"]
@@ -182,7 +183,7 @@ class Journal:
         self.entries[entry.incident.id] = entry
         await self._write(entry.line(), sync=True)
 
-    async def note(self, record: dict) -> None:
+    async def note(self, record: dict[str, Any]) -> None:
         """Record progress (done, confirmed, redo, drop). Not fsynced on its own, and a failed
         write is only logged: losing one only repeats an idempotent step after a restart."""
         self._apply(record)
@@ -254,7 +255,7 @@ class Journal:
             except OSError as exc:
                 self._disk.failed(exc)
 
-    async def _write(self, record: dict, *, sync: bool) -> None:
+    async def _write(self, record: dict[str, Any], *, sync: bool) -> None:
         line = _encode(record)
         async with self._lock:
             await asyncio.to_thread(self._append_sync, self.path, line, sync)

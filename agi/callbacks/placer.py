@@ -18,6 +18,7 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
@@ -104,7 +105,7 @@ class Placer:
         self.settings, self.store, self.ami, self.logbook, self.clock = settings, store, ami, logbook, clock
         self._rules = (settings.current.callbacks, R.Rules.from_config(settings.current.callbacks))
         self.token = token or secrets.token_hex(6)
-        self._calls: set[asyncio.Task] = set()
+        self._calls: set[asyncio.Task[None]] = set()
 
     @property
     def config(self) -> Config:
@@ -177,7 +178,7 @@ class Placer:
             return await self._claim(appt, now)
         return None
 
-    def _call_done(self, task: asyncio.Task) -> None:
+    def _call_done(self, task: asyncio.Task[None]) -> None:
         self._calls.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
@@ -221,14 +222,32 @@ class Placer:
         except GONE as exc:
             _log_gone(appt.id, exc)
 
-    async def _finish(self, appt: Appointment, change) -> None:
+    async def _finish(self, appt: Appointment, change: Callable[[Appointment], Appointment | None]) -> None:
         new = await update(self.store, appt.id, change)
         if new.status == appt.status:
             return
         await log_final(self, new)
 
 
-async def report_outcome(ctx, appointment_id: str, outcome: str, token: str | None = None) -> Appointment | None:
+class CallbackContext(Protocol):
+    """What reporting an outcome needs: the placer, or the routes' ``agi.deps.Deps``."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def logbook(self) -> Logbook: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+
+async def report_outcome(
+    ctx: CallbackContext, appointment_id: str, outcome: str, token: str | None = None
+) -> Appointment | None:
     """An attempt ended with ``outcome``: retry, or a final state logged. ``ctx`` has config, store, logbook, clock.
 
     Only an appointment being placed (status calling) changes; ``token``, when given, must hold the claim.
@@ -255,7 +274,7 @@ async def report_outcome(ctx, appointment_id: str, outcome: str, token: str | No
     return new
 
 
-async def log_final(ctx, appt: Appointment) -> None:
+async def log_final(ctx: CallbackContext, appt: Appointment) -> None:
     """The final outcome: a callback that took place goes into the event stream and the audit
     trail; any other (no answer, failed, missed, banned) is an incident in the logbook, whose
     after-care notifies the supervisor (event stream, UserEvent, webhook) and lists it for follow-up.

@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from agi.callbacks.model import CALLING, DONE, FAILED, MISSED, NO_ANSWER, SCHEDULED, Appointment
+from agi.config import CallbacksConfig
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ANSWERED = "ANSWER"
@@ -36,7 +37,7 @@ class Rules:
     lease: timedelta  # how long a claim holds while a call is being placed
 
     @classmethod
-    def from_config(cls, cfg) -> Rules:
+    def from_config(cls, cfg: CallbacksConfig) -> Rules:
         """From ``agi.config.CallbacksConfig``."""
         return cls(
             zone=ZoneInfo(cfg.timezone),

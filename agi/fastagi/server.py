@@ -49,8 +49,8 @@ import socket
 import sys
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 from agi import channel_vars as cv
 from agi.config import AgiConfig
@@ -138,7 +138,7 @@ class AgiSession:
     def arg(self, n: int) -> str:
         return self.headers.get(f"agi_arg_{n}", "")
 
-    async def command(self, line: str) -> dict:
+    async def command(self, line: str) -> dict[str, Any]:
         """Send one command (already escaped by :mod:`wire`) and read its result."""
         if "\n" in line or "\r" in line:
             raise AgiProtocolError("refusing to send a command containing a line break")
@@ -159,10 +159,10 @@ class AgiSession:
             self.waiting_on_peer = False
             return result
 
-    async def set_variable(self, name: str, value: object) -> dict:
+    async def set_variable(self, name: str, value: object) -> dict[str, Any]:
         return await self.command(wire.set_variable(name, value))
 
-    async def set_variables(self, variables: dict[str, object]) -> dict:
+    async def set_variables(self, variables: dict[str, object]) -> dict[str, Any]:
         """All in one command (MSet): each AGI command is a round trip in the call's set-up."""
         return await self.command(wire.mset(variables))
 
@@ -172,7 +172,7 @@ class AgiSession:
     async def get_full_variable(self, expression: str, channel: str | None = None) -> str | None:
         return wire.result_value(await self.command(wire.get_full_variable(expression, channel)))
 
-    async def exec(self, app: str, *args: object) -> dict:
+    async def exec(self, app: str, *args: object) -> dict[str, Any]:
         return await self.command(wire.exec_app(app, *args))
 
 
@@ -274,14 +274,14 @@ def presize_fd_table(count: int) -> None:
 
 if sys.version_info >= (3, 12):
 
-    def _start_task(loop: asyncio.AbstractEventLoop, coro) -> asyncio.Task:
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """The request's first step (its route up to the first wait, the store read sent) runs
         now, in the ``data_received`` that completed the header, not after the loop's next pass
         over every other ready socket."""
         return asyncio.Task(coro, loop=loop, eager_start=True)
 else:
 
-    def _start_task(loop: asyncio.AbstractEventLoop, coro) -> asyncio.Task:
+    def _start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return loop.create_task(coro)
 
 
@@ -441,7 +441,7 @@ class _Connection(asyncio.Protocol):
         "waiter",
     )
 
-    def __init__(self, server: FastAgiServer):
+    def __init__(self, server: FastAgiServer[Any]):
         self.server = server
         self.peer: str | None = None
         self.transport: asyncio.Transport | None = None  # None again once connection_lost has run
@@ -450,13 +450,15 @@ class _Connection(asyncio.Protocol):
         self.header_at = 0.0
         self.serving = False  # the header is in: a request runs
         self.lines: deque[bytes] | None = None  # from the header on (an idle peer has none)
-        self.waiter: asyncio.Future | None = None
+        self.waiter: asyncio.Future[None] | None = None
         self.gone: Exception | None = None  # why nothing can be sent or received any more
         self.ended: Exception | None = None  # the peer half-closed: nothing more to receive
-        self.task: asyncio.Task | None = None  # the request's, once the header is in
+        self.task: asyncio.Task[None] | None = None  # the request's, once the header is in
         self.expired = False  # its period ran out: the task was cancelled for it
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
+    # The loop hands a stream server's protocol an asyncio.Transport (BaseProtocol says only
+    # BaseTransport): annotated as what it is, not checked at every accept.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.transport = transport
         try:
             self.peer = self.server._admit(self, transport)
@@ -465,8 +467,8 @@ class _Connection(asyncio.Protocol):
                 transport.close()  # refused (or its log line failed): nothing read, nothing written
         if self.peer is None:
             return
-        self.accepted = self.server._loop.time()
-        self.server._header_due.add(self)
+        self.accepted = self.server._loop.time()  # type: ignore[union-attr]  # set in start(), before the first accept
+        self.server._header_due.add(self)  # type: ignore[union-attr]  # set in start(), before the first accept
 
     def data_received(self, data: bytes) -> None:
         if self.serving:
@@ -492,7 +494,7 @@ class _Connection(asyncio.Protocol):
             return
         self.serving = True
         self.lines = deque()
-        self.header_at = self.server._loop.time()
+        self.header_at = self.server._loop.time()  # type: ignore[union-attr]  # set in start(), before the first accept
         self.server._spawn(self, headers, problem)
 
     def eof_received(self) -> bool:
@@ -510,23 +512,25 @@ class _Connection(asyncio.Protocol):
         transport, self.transport = self.transport, None
         if transport is not None:
             _unlink_transport(transport)
-        if self.peer is None:
+        peer = self.peer
+        if peer is None:
             return
         self._end(AgiHangup("connection closed"))
-        self.server._release(self, transport)
+        self.server._release(self, peer, transport)
 
     # -- the command phase ------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
         if self.gone is not None:
             raise _again(self.gone)
-        self.transport.write(data)
+        self.transport.write(data)  # type: ignore[union-attr]  # None only after connection_lost, which sets gone
 
     async def readline(self) -> bytes:
         """The next line the peer sent (with its newline); AgiHangup once it is gone."""
         while not self.lines:
-            if self.gone is not None or self.ended is not None:
-                raise _again(self.gone or self.ended)
+            gone = self.gone or self.ended
+            if gone is not None:
+                raise _again(gone)
             self.waiter = asyncio.get_running_loop().create_future()
             try:
                 await self.waiter
@@ -535,6 +539,8 @@ class _Connection(asyncio.Protocol):
         return self.lines.popleft()
 
     def _result_data(self, data: bytes) -> None:
+        # Set with `serving`, before the first result byte arrives.
+        lines: deque[bytes] = self.lines  # type: ignore[assignment]
         buf = self.buf
         buf += data
         start, problem = 0, None
@@ -542,22 +548,22 @@ class _Connection(asyncio.Protocol):
             if end + 1 - start > wire.MAX_RESULT_LINE:
                 problem = "line too long"
                 break
-            if len(self.lines) >= MAX_PENDING_LINES:
+            if len(lines) >= MAX_PENDING_LINES:
                 problem = "too many lines"
                 break
-            self.lines.append(bytes(buf[start : end + 1]))
+            lines.append(bytes(buf[start : end + 1]))
             start = end + 1
         else:
             if len(buf) - start > wire.MAX_RESULT_LINE:
                 problem = "line too long"
         if problem is not None:  # not Asterisk: nothing it sent is handed on
-            self.lines.clear()
+            lines.clear()
             self._end(AgiProtocolError(problem))
-            self.transport.abort()
+            self.transport.abort()  # type: ignore[union-attr]  # data arrives only on an open transport
             return
         if start:
             del buf[:start]
-        if self.lines:
+        if lines:
             self._wake()
 
     def _end(self, exc: Exception) -> None:
@@ -578,7 +584,7 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None and not self.transport.is_closing():  # not closed or dropped already
                 self._drop("fastagi-header-timeout", seconds=self.server.settings.header_timeout)
         elif self.task is not None:  # the request still runs
-            self.server._period_due.add(self)
+            self.server._period_due.add(self)  # type: ignore[union-attr]  # set in start(), before the first accept
 
     def period_due(self) -> None:
         """The connection's period is over: its request is cancelled (``_serve`` says why)."""
@@ -587,7 +593,8 @@ class _Connection(asyncio.Protocol):
             self.task.cancel()
 
     def _drop(self, event: str, **fields: object) -> None:
-        self.transport.close()  # first: the socket goes even if the log line fails
+        # First: the socket goes even if the log line fails. Called only while the transport is open.
+        self.transport.close()  # type: ignore[union-attr]
         self.server._peer_line(event, self.peer, **fields)
 
 
@@ -614,11 +621,11 @@ class FastAgiServer(Generic[DepsT]):
         self._peer_of = functools.lru_cache(maxsize=4096)(self._allowed_peer)
         self.max_open = 1 << 20  # set from the descriptor limit in start()
         self._open: dict[str, int] = {}  # per peer: the connections counted in max_per_peer
-        self._conns: set[asyncio.BaseTransport] = set()
+        self._conns: set[asyncio.Transport] = set()
         # With a secret: the connections that have not shown it yet, oldest first (what is
         # closed first to make room). Without one, None: every socket counts from accept.
         self._unauthenticated: OrderedDict[_Connection, None] | None = OrderedDict() if self._secret else None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._quiet = _Quiet(QUIET_WINDOW, QUIET_LINES, 1, on_peer_failure)
         self._quiet_requests = _Quiet(REQUEST_WINDOW, math.inf, REQUEST_LINES, on_peer_failure)
         self._server: asyncio.base_events.Server | None = None
@@ -636,14 +643,14 @@ class FastAgiServer(Generic[DepsT]):
         self._period_due = _DueQueue(loop, self._period, _Connection.period_due)
         where = {"sock": sock} if sock is not None else {"host": host, "port": port, "reuse_address": True}
         self._server = await loop.create_server(lambda: _Connection(self), backlog=ACCEPT_BATCH, **where)
-        for sock in self._server.sockets:
-            with sock.dup() as listener:  # a longer kernel queue than one loop pass accepts
+        for listening in self._server.sockets:
+            with listening.dup() as listener:  # a longer kernel queue than one loop pass accepts
                 listener.listen(LISTEN_BACKLOG)
-        sock = self._server.sockets[0].getsockname()
+        address = self._server.sockets[0].getsockname()
         log.info(
             "fastagi-listening",
-            host=sock[0],
-            port=sock[1],
+            host=address[0],
+            port=address[1],
             routes=sorted(self.routes),
             peers=[str(n) for n in self._networks],
             secret=self._secret is not None,
@@ -660,7 +667,7 @@ class FastAgiServer(Generic[DepsT]):
                 fix="set GRENSWACHT_AGI_SECRET(_FILE) and the dialplan's GRENSWACHT_AGI_SECRET "
                 "(dialplan/README.md, section 6)",
             )
-        return sock[0], sock[1]
+        return address[0], address[1]
 
     @property
     def slots_in_use(self) -> int:
@@ -701,7 +708,7 @@ class FastAgiServer(Generic[DepsT]):
             addr = addr.ipv4_mapped
         return str(addr) if any(addr in net for net in self._networks) else None
 
-    def _admit(self, conn: _Connection, transport: asyncio.BaseTransport) -> str | None:
+    def _admit(self, conn: _Connection, transport: asyncio.Transport) -> str | None:
         peername = transport.get_extra_info("peername")
         host = peername[0] if isinstance(peername, tuple) and peername else str(peername)
         peer = self._peer_of(host)
@@ -753,22 +760,23 @@ class FastAgiServer(Generic[DepsT]):
     def _authenticate(self, conn: _Connection, headers: dict[str, str]) -> bool:
         """With a secret, when the header block is complete: the right secret takes the connection
         out of the unauthenticated pool into its peer's count; else it is closed (and False)."""
-        self._unauthenticated.pop(conn, None)
+        # Called only with a secret (so the pool exists), from data_received (so the connection
+        # was admitted, has its peer, and its transport is open).
+        self._unauthenticated.pop(conn, None)  # type: ignore[union-attr]
         script = headers.get("agi_network_script", "")
         if not self._secret_matches(script):
             conn._drop("fastagi-refused-secret", route=wire.dialplan_safe(route_name(script)))
             return False
-        if not self._count_in_peer(conn.peer):
-            conn.transport.close()
+        if not self._count_in_peer(conn.peer):  # type: ignore[arg-type]
+            conn.transport.close()  # type: ignore[union-attr]
             return False
         return True  # the caller sets conn.serving at once: from now on it counts in its peer
 
-    def _release(self, conn: _Connection, transport: asyncio.BaseTransport | None) -> None:
+    def _release(self, conn: _Connection, peer: str, transport: asyncio.Transport | None) -> None:
         self._conns.discard(transport)
         if self._unauthenticated is not None and not conn.serving:  # not counted in its peer
             self._unauthenticated.pop(conn, None)
             return
-        peer = conn.peer
         left = self._open.get(peer, 1) - 1
         if left > 0:
             self._open[peer] = left
@@ -777,7 +785,8 @@ class FastAgiServer(Generic[DepsT]):
 
     def _spawn(self, conn: _Connection, headers: dict[str, str], problem: str | None) -> None:
         """Start the request's task, with the header already parsed."""
-        task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.transport))
+        # From data_received: the loop is set (start()) and the transport open.
+        task = _start_task(self._loop, self._serve(AgiSession(headers, conn), problem, conn.transport))  # type: ignore[arg-type]
         if not task.done():  # an eager start may have finished it already
             conn.task = task  # until it ends (_serve): for the deadline queues
             self._tasks.add(task)
@@ -791,7 +800,8 @@ class FastAgiServer(Generic[DepsT]):
         try:
             await self._dispatch(session, problem)
         except asyncio.CancelledError:
-            if not conn.expired or asyncio.current_task().uncancel() > 0:  # somebody else's cancel: stop()
+            # Somebody else's cancel (stop()) propagates. current_task() is this task: never None.
+            if not conn.expired or asyncio.current_task().uncancel() > 0:  # type: ignore[union-attr]
                 raise
             self._request_line(
                 "warning", "fastagi-timeout", session, waiting_on_peer=session.waiting_on_peer, seconds=self._period
@@ -808,7 +818,7 @@ class FastAgiServer(Generic[DepsT]):
             else:
                 transport.close()
 
-    def _peer_line(self, event: str, peer: str, **fields: object) -> None:
+    def _peer_line(self, event: str, peer: str | None, **fields: object) -> None:
         """A connection's failure line, before or without a request (rate-limited per peer)."""
         self._quiet.line("warning", event, (event, peer), peer=peer, **fields)
 
@@ -823,7 +833,8 @@ class FastAgiServer(Generic[DepsT]):
 
     def _secret_matches(self, script: str) -> bool:
         given = script_secret(script)
-        return given is not None and hmac.compare_digest(given.encode(), self._secret)
+        # Called only with a secret (from _authenticate).
+        return given is not None and hmac.compare_digest(given.encode(), self._secret)  # type: ignore[arg-type]
 
     async def _dispatch(self, session: AgiSession, problem: str | None) -> None:
         route = self.routes.get(session.route)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from panoramisk.utils import parse_agi_result
 
@@ -109,7 +110,7 @@ _COMMON_RESULTS = {
 }
 
 
-def parse_result(line: bytes) -> dict:
+def parse_result(line: bytes) -> dict[str, Any]:
     """Parse one AGI result line with panoramisk's parser; tolerate CRLF and junk."""
     common = _COMMON_RESULTS.get(line.rstrip(b"\r\n"))
     if common is not None:
@@ -118,15 +119,18 @@ def parse_result(line: bytes) -> dict:
     if not text or not (text[0].isdigit() or text == "HANGUP"):
         return {"error": "AGIBadResult", "msg": text[:200]}
     try:
-        return parse_agi_result(text)
+        parsed: dict[str, Any] = parse_agi_result(text)  # panoramisk is untyped
+        return parsed
     except (ValueError, TypeError, AttributeError):
         return {"error": "AGIBadResult", "msg": text[:200]}
 
 
-def result_value(result: dict) -> str | None:
+def result_value(result: dict[str, Any]) -> str | None:
     """The value in ``200 result=1 (value)``; None when the variable is unset or on error."""
     if "error" in result or result.get("status_code") != 200:
         return None
+    code: str
+    data: str
     code, data = result.get("result", ("", ""))
     if code != "1":
         return None
