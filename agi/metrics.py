@@ -185,7 +185,7 @@ def callback_counts(appointments: Iterable[Appointment], now: float) -> tuple[in
 
 async def store_counts(deps: Deps) -> StoreCounts:
     due, failed = callback_counts(await load_all(deps.store), deps.clock())
-    return StoreCounts(len(await deps.store.cooldowns()), due, failed)
+    return StoreCounts(len(await deps.store.cooldowns.all()), due, failed)
 
 
 def sample_local(deps: Deps, server: FastAgiServer[Deps]) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, cast
+from typing import Any, Generic, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
@@ -36,10 +36,8 @@ from redis_schema.records import (
     USER,
     Appointment,
     BadRecord,
-    Cooldown,
     JsonCodec,
     T,
-    User,
     allow_hash,
     debrief_hash,
     decode_allow,
@@ -223,6 +221,58 @@ def _home(inc: Incident) -> str:
     return keys.incident_home(inc.caller, inc.id, inc.linkedid, inc.source)
 
 
+class RecordHash(Generic[T]):
+    """One hash of typed records (cool-downs, callback appointments, console users), each field a
+    record's name and its value the record's JSON (its codec in redis_schema.records). Values are
+    changed by compare-and-set (``lua/hash_cas.lua``) on the text a reader saw.
+
+    A value that cannot be read is set aside (in gw:quarantine, for an operator) and removed; one
+    stored in an older layout is written again in the current one, so that a compare-and-set on
+    the value read matches the stored text."""
+
+    def __init__(self, store: Store, key: str, codec: JsonCodec[T]) -> None:
+        self._store, self._key, self._codec = store, key, codec
+
+    async def all(self) -> dict[str, T]:
+        """Every readable record, by name."""
+        return await self.decode(cast(Hash, await self._store.redis.hgetall(self._key)))
+
+    async def get(self, name: str) -> T | None:
+        text = cast(str | None, await self._store.redis.hget(self._key, name))
+        return (await self.decode({name: text} if text else {})).get(name)
+
+    async def swap(self, name: str, expected: T | None, new: T | None) -> bool:
+        """Compare-and-set one record (None expected = absent, None new = delete)."""
+        old_text = "" if expected is None else self._codec.dump(expected)
+        new_text = "" if new is None else self._codec.dump(new)
+        return bool(await self._store._hash_cas(keys=[self._key], args=[name, old_text, new_text]))
+
+    async def put(self, name: str, value: T) -> None:
+        """Write one record whatever was there (a user's account: no concurrent writer)."""
+        await self._store.redis.hset(self._key, name, self._codec.dump(value))
+
+    async def remove(self, name: str) -> bool:
+        return bool(await self._store.redis.hdel(self._key, name))
+
+    async def decode(self, raw: Mapping[str, str]) -> dict[str, T]:
+        """The readable records of ``raw`` (this hash as read), by name."""
+        out: dict[str, T] = {}
+        codec, hash_cas = self._codec, self._store._hash_cas
+        for name, text in raw.items():
+            try:
+                value = codec.load(name, text)
+            except BadRecord as exc:
+                await self._store.quarantine(codec.kind, name, text, time.time())
+                await hash_cas(keys=[self._key], args=[name, text, ""])
+                log.error("record-set-aside", kind=codec.kind, problem=str(exc)[:160], where=keys.QUARANTINE)
+                continue
+            canonical = codec.dump(value)
+            if canonical != text:  # changed meanwhile: the caller's own swap fails and reads again
+                await hash_cas(keys=[self._key], args=[name, text, canonical])
+            out[name] = value
+        return out
+
+
 class Store:
     """Grenswacht's Redis storage; one instance per process, shared by every route."""
 
@@ -232,6 +282,11 @@ class Store:
         self.retention = retention_days * keys.DAY
         self._add_incident = redis.register_script(_lua("add_incident"))
         self._hash_cas = redis.register_script(_lua("hash_cas"))
+        self.cooldowns = RecordHash(self, keys.COOLDOWNS, COOLDOWN)  # by agent interface
+        self.callbacks = RecordHash(self, keys.CALLBACKS, APPOINTMENT)  # by appointment id
+        self.users = RecordHash(self, keys.USERS, USER)  # console users, by name
+        self.prefix_bans = RecordHash(self, keys.PREFIX_BANS, PREFIX_BAN)  # number ranges, by prefix
+        self.prefix_allows = RecordHash(self, keys.PREFIX_ALLOWS, PREFIX_ALLOW)
         self.cluster = isinstance(redis, RedisCluster)
 
     async def _nodes(self) -> list[dict[str, Any]]:
@@ -269,9 +324,7 @@ class Store:
             pipe.hgetall(keys.PREFIX_BANS)
             pipe.hgetall(keys.PREFIX_ALLOWS)
             raw_bans, raw_allows = await pipe.execute()
-        bans = await self._read_records(keys.PREFIX_BANS, PREFIX_BAN, raw_bans)
-        allows = await self._read_records(keys.PREFIX_ALLOWS, PREFIX_ALLOW, raw_allows)
-        return bans, allows
+        return await self.prefix_bans.decode(raw_bans), await self.prefix_allows.decode(raw_allows)
 
     async def add_counts(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Add per-day screening counters: {(YYYY-MM-DD, field): n} in one pipeline."""
@@ -456,65 +509,14 @@ class Store:
         ids = [str((await self.redis.info("server", **node)).get("run_id", "")) for node in await self._nodes()]
         return ",".join(sorted(ids))
 
-    # ---- cool-downs and callback appointments: compare-and-set on a typed value -----------------
-    async def _read_records(self, hash_key: str, codec: JsonCodec[T], raw: Mapping[str, str]) -> dict[str, T]:
-        """The readable records of one hash, by field. One that cannot be read is set aside (in
-        gw:quarantine, for an operator) and removed; one stored in an older layout is written again
-        in the current one, so that a compare-and-set on the value read matches the stored text."""
-        out: dict[str, T] = {}
-        for name, text in raw.items():
-            try:
-                value = codec.load(name, text)
-            except BadRecord as exc:
-                await self.quarantine(codec.kind, name, text, time.time())
-                await self._hash_cas(keys=[hash_key], args=[name, text, ""])
-                log.error("record-set-aside", kind=codec.kind, problem=str(exc)[:160], where=keys.QUARANTINE)
-                continue
-            canonical = codec.dump(value)
-            if canonical != text:  # changed meanwhile: the caller's own swap fails and reads again
-                await self._hash_cas(keys=[hash_key], args=[name, text, canonical])
-            out[name] = value
-        return out
-
-    async def _read_one(self, hash_key: str, codec: JsonCodec[T], name: str) -> T | None:
-        text = cast(str | None, await self.redis.hget(hash_key, name))
-        return (await self._read_records(hash_key, codec, {name: text} if text else {})).get(name)
-
-    async def _swap(self, hash_key: str, codec: JsonCodec[T], name: str, expected: T | None, new: T | None) -> bool:
-        """Compare-and-set one record (None expected = absent, None new = delete)."""
-        old_text = "" if expected is None else codec.dump(expected)
-        new_text = "" if new is None else codec.dump(new)
-        return bool(await self._hash_cas(keys=[hash_key], args=[name, old_text, new_text]))
-
-    async def cooldowns(self) -> dict[str, Cooldown]:
-        """Every agent in cool-down, by interface."""
-        return await self._read_records(keys.COOLDOWNS, COOLDOWN, cast(Hash, await self.redis.hgetall(keys.COOLDOWNS)))
-
-    async def cooldown(self, interface: str) -> Cooldown | None:
-        return await self._read_one(keys.COOLDOWNS, COOLDOWN, interface)
-
-    async def swap_cooldown(self, interface: str, expected: Cooldown | None, new: Cooldown | None) -> bool:
-        """Compare-and-set one agent's state (None expected = absent, None new = delete)."""
-        return await self._swap(keys.COOLDOWNS, COOLDOWN, interface, expected, new)
-
-    async def callbacks(self) -> dict[str, Appointment]:
-        """Every callback appointment, by id."""
-        return await self._read_records(
-            keys.CALLBACKS, APPOINTMENT, cast(Hash, await self.redis.hgetall(keys.CALLBACKS))
-        )
-
-    async def callback(self, appointment_id: str) -> Appointment | None:
-        return await self._read_one(keys.CALLBACKS, APPOINTMENT, appointment_id)
-
-    async def swap_callback(self, appointment_id: str, expected: Appointment | None, new: Appointment | None) -> bool:
-        """Compare-and-set one appointment (None expected = absent, None new = delete)."""
-        return await self._swap(keys.CALLBACKS, APPOINTMENT, appointment_id, expected, new)
+    # ---- cool-downs, callback appointments, users: typed values in one hash each -----------
+    # (RecordHash below: ``store.cooldowns``, ``store.callbacks``, ``store.users``)
 
     async def _drop_callbacks(self, keep: Callable[[Appointment], bool]) -> int:
         """Delete every appointment that ``keep`` rejects (compare-and-set each)."""
         dropped = 0
-        for aid, appt in (await self.callbacks()).items():
-            if not keep(appt) and await self.swap_callback(aid, appt, None):
+        for aid, appt in (await self.callbacks.all()).items():
+            if not keep(appt) and await self.callbacks.swap(aid, appt, None):
                 dropped += 1
         return dropped
 
@@ -613,13 +615,13 @@ class Store:
         return cast(list[str], await self.redis.zrevrange(keys.ALLOWS, 0, limit - 1))
 
     async def set_prefix_ban(self, prefix: str, ban: Ban) -> None:
-        await self.redis.hset(keys.PREFIX_BANS, prefix, PREFIX_BAN.dump(ban))
+        await self.prefix_bans.put(prefix, ban)
 
     async def set_prefix_allow(self, prefix: str, allow: Allow) -> None:
-        await self.redis.hset(keys.PREFIX_ALLOWS, prefix, PREFIX_ALLOW.dump(allow))
+        await self.prefix_allows.put(prefix, allow)
 
     async def clear_prefix(self, kind: str, prefix: str) -> bool:
-        return bool(await self.redis.hdel(keys.PREFIX_BANS if kind == "ban" else keys.PREFIX_ALLOWS, prefix))
+        return await (self.prefix_bans if kind == "ban" else self.prefix_allows).remove(prefix)
 
     async def mark_warning_sent(self, number: str, at: float, actor: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -677,20 +679,6 @@ class Store:
         records = await self.load_callers(n for n in owners.values() if n)
         found = {inc.id: inc for n, rec in records.items() for inc in rec.incidents}
         return [found[i] for i in ids if i in found]
-
-    # ---- console users --------------------------------------------------------------------
-    async def users(self) -> dict[str, User]:
-        """Console users by name."""
-        return await self._read_records(keys.USERS, USER, cast(Hash, await self.redis.hgetall(keys.USERS)))
-
-    async def user(self, name: str) -> User | None:
-        return await self._read_one(keys.USERS, USER, name)
-
-    async def put_user(self, user: User) -> None:
-        await self.redis.hset(keys.USERS, user.name, USER.dump(user))
-
-    async def remove_user(self, name: str) -> bool:
-        return bool(await self.redis.hdel(keys.USERS, name))
 
     async def login_failures(self, who: str) -> int:
         return int_or_zero(cast(str | None, await self.redis.get(keys.login_failures(who))))

@@ -19,7 +19,8 @@ from agi.callbacks.placer import Placer
 from agi.engine import DAY, Allow, Ban, Incident
 from agi.wiring import build
 from redis_schema import keys
-from redis_schema.store import Store, connect
+from redis_schema.records import APPOINTMENT
+from redis_schema.store import RecordHash, Store, connect
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer
 
@@ -79,16 +80,22 @@ async def test_seeded_and_earlier_long_bans_keep_their_caller_until_they_end(sto
 
 
 # ---- bug 4: an appointment erased while the placer handles it ends only its own handling ---------
-class ErasedMeanwhile(Store):
-    """The placer's own store; another supervisor's `forget` of ``victim`` lands right after the
-    placer read the appointments (real Redis, real erasure: only the moment is chosen)."""
+class ErasedMeanwhile(RecordHash[Appointment]):
+    """The placer's store's appointments; another supervisor's `forget` of ``victim`` lands right
+    after the placer read them (real Redis, real erasure: only the moment is chosen)."""
 
-    def __init__(self, redis: Redis, eraser: Store, victim: str) -> None:
-        super().__init__(redis)
+    def __init__(self, store: Store, eraser: Store, victim: str) -> None:
+        super().__init__(store, keys.CALLBACKS, APPOINTMENT)
         self.eraser, self.victim = eraser, victim
 
-    async def callbacks(self) -> dict[str, Appointment]:
-        found = await super().callbacks()
+    @staticmethod
+    def store(redis: Redis, eraser: Store, victim: str) -> Store:
+        store = Store(redis)
+        store.callbacks = ErasedMeanwhile(store, eraser, victim)
+        return store
+
+    async def all(self) -> dict[str, Appointment]:
+        found = await super().all()
         if self.victim:
             victim, self.victim = self.victim, ""
             await self.eraser.forget(victim)
@@ -110,7 +117,7 @@ async def test_an_appointment_erased_while_placed_leaves_the_others_alone(redis_
     placed = await A.save_new(store, booked(due, 1))  # due: claimed and placed (AMI is down: a retry)
     ami = AmiClient("127.0.0.1", 1, "grenswacht", "secret")  # not connected: an attempt fails at once
     placer = Placer(
-        deps.settings, ErasedMeanwhile(connect(redis_server.url), store, erased), ami, deps.logbook, deps.clock
+        deps.settings, ErasedMeanwhile.store(connect(redis_server.url), store, erased), ami, deps.logbook, deps.clock
     )
     try:
         with capture_logs() as logs:
@@ -119,12 +126,12 @@ async def test_an_appointment_erased_while_placed_leaves_the_others_alone(redis_
     finally:
         await placer.store.close()
         await deps.store.close()
-    assert await store.callback(gone.id) is None
-    missed_one = await store.callback(late.id)
+    assert await store.callbacks.get(gone.id) is None
+    missed_one = await store.callbacks.get(late.id)
     assert missed_one is not None and missed_one.status == "missed"
     [inc] = (await store.load_caller(missed)).incidents
     assert inc.category == "callback" and "missed" in inc.note
-    retried = await store.callback(placed.id)
+    retried = await store.callbacks.get(placed.id)
     assert retried is not None and (retried.status, retried.attempts, retried.outcome) == (
         "scheduled",
         1,

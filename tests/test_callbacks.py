@@ -85,7 +85,7 @@ async def test_two_instances_claim_a_due_appointment_once(deps):
     got = await asyncio.gather(*(p._claim(appt, TUESDAY_10) for p in placers))
     winners = [g for g in got if g is not None]
     assert len(winners) == 1
-    stored = await deps.store.callback(appt.id)
+    stored = await deps.store.callbacks.get(appt.id)
     assert (stored.status, stored.claim) == ("calling", winners[0].claim)
     # A restarted instance (new token) sees it claimed: nothing to place until the lease ends.
     fresh = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="restarted")
@@ -97,7 +97,7 @@ async def test_missed_while_down_is_marked_and_logged(deps):
     appt = await A.save_new(deps.store, booked(deps, due=TUESDAY_10 - 31 * 60))
     placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     assert await placer.round() == []
-    stored = await deps.store.callback(appt.id)
+    stored = await deps.store.callbacks.get(appt.id)
     assert stored.status == "missed"
     [inc] = (await deps.store.load_caller(N)).incidents
     assert inc.category == "callback" and "missed" in inc.note and inc.source == "callback"
@@ -112,7 +112,7 @@ async def test_a_banned_caller_is_not_called_back_and_the_supervisor_is_told(dep
     )
     placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     assert await placer.round() == []
-    stored = await deps.store.callback(appt.id)
+    stored = await deps.store.callbacks.get(appt.id)
     assert (stored.status, stored.outcome) == ("cancelled", "banned")
     [inc] = (await deps.store.load_caller(N)).incidents
     assert "cancelled (banned)" in inc.note
@@ -127,7 +127,7 @@ async def test_an_expired_claim_is_failed_and_reported(deps):
     claimed = await placer._claim(appt, TUESDAY_10)
     deps.clock_obj.now = claimed.lease + 1
     await placer.round()
-    stored = await deps.store.callback(appt.id)
+    stored = await deps.store.callbacks.get(appt.id)
     assert (stored.status, stored.outcome) == ("failed", "interrupted")
 
 
@@ -171,12 +171,12 @@ async def test_forget_and_purge_take_appointments(deps):
     mine = await A.save_new(deps.store, booked(deps))
     other = await A.save_new(deps.store, booked(deps, caller="+31687654321"))
     await deps.store.forget(N)
-    assert list(await deps.store.callbacks()) == [other.id]
+    assert list(await deps.store.callbacks.all()) == [other.id]
     assert N not in await deps.store.redis.hget("gw:callbacks", other.id)
     old = replace(other, status="done", updated=TUESDAY_10 - 400 * 86400)
-    assert await deps.store.swap_callback(other.id, await deps.store.callback(other.id), old)
+    assert await deps.store.callbacks.swap(other.id, await deps.store.callbacks.get(other.id), old)
     await deps.store.purge(TUESDAY_10)
-    assert await deps.store.callbacks() == {}
+    assert await deps.store.callbacks.all() == {}
     assert mine.id
 
 

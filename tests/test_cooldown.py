@@ -80,19 +80,19 @@ def test_malformed_state_is_refused():
 async def test_swap_is_compare_and_set(store):
     one = Cooldown(A, ("q",), 1.0, 2.0)
     two = Cooldown(A, ("q", "r"), 1.0, 3.0)
-    assert await store.swap_cooldown(A, None, one)
-    assert not await store.swap_cooldown(A, None, two)  # someone wrote first
-    assert not await store.swap_cooldown(A, two, None)  # not what is there
-    assert await store.swap_cooldown(A, one, two)
-    assert await store.cooldown(A) == two
-    assert await store.swap_cooldown(A, two, None)
-    assert await store.cooldowns() == {}
+    assert await store.cooldowns.swap(A, None, one)
+    assert not await store.cooldowns.swap(A, None, two)  # someone wrote first
+    assert not await store.cooldowns.swap(A, two, None)  # not what is there
+    assert await store.cooldowns.swap(A, one, two)
+    assert await store.cooldowns.get(A) == two
+    assert await store.cooldowns.swap(A, two, None)
+    assert await store.cooldowns.all() == {}
 
 
 async def test_poison_entry_is_set_aside_for_an_operator(store):
     await store.redis.hset(keys.COOLDOWNS, A, "{broken")
     with capture_logs() as logs:
-        assert await store.cooldowns() == {}
+        assert await store.cooldowns.all() == {}
     assert await store.redis.hgetall(keys.COOLDOWNS) == {}
     assert list((await store.redis.hgetall(keys.QUARANTINE)).values()) == ["{broken"]
     assert (logs[0]["event"], logs[0]["kind"], logs[0]["log_level"]) == ("record-set-aside", "cooldown", "error")
@@ -100,6 +100,6 @@ async def test_poison_entry_is_set_aside_for_an_operator(store):
 
 async def test_a_state_in_an_older_text_layout_is_rewritten_so_compare_and_set_matches(store):
     await store.redis.hset(keys.COOLDOWNS, A, '{"queues": ["q"], "since": 1, "until": 2}')  # ints, spaced
-    state = await store.cooldown(A)
+    state = await store.cooldowns.get(A)
     assert state == Cooldown(A, ("q",), 1.0, 2.0)
-    assert await store.swap_cooldown(A, state, None)
+    assert await store.cooldowns.swap(A, state, None)

@@ -150,7 +150,7 @@ async def test_fail_opens_and_store_errors_are_counted(redis_server):
 async def test_gauges_follow_the_journal_the_cooldowns_and_the_callbacks(served, store):
     now = time.time()
     for agent in ("PJSIP/a", "PJSIP/b"):
-        await store.swap_cooldown(agent, None, Cooldown(agent, ("q",), now, now + 300))
+        await store.cooldowns.swap(agent, None, Cooldown(agent, ("q",), now, now + 300))
     for due, status in ((now - 60, "scheduled"), (now + 3600, "scheduled"), (now - 600, "failed")):
         appt = new_appointment(caller=N, agent="PJSIP/a", queue="q", due=due, now=now - 7200)
         await save_new(store, replace(appt, status=status))

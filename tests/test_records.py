@@ -236,11 +236,15 @@ def test_stored_text_of_before_reads_and_malformed_is_refused():
 
 async def test_users_leave_the_store_typed_and_a_malformed_one_is_set_aside(store):
     ann = User("ann", "admin", 2, 1.5, "test", "argon2-hash")
-    await store.put_user(ann)
+    await store.users.put(ann.name, ann)
     await store.redis.hset(keys.USERS, "bob", "{not json")
-    assert await store.users() == {"ann": ann}
+    assert await store.users.all() == {"ann": ann}
     assert list((await store.redis.hgetall(keys.QUARANTINE)).values()) == ["{not json"]
-    assert (await store.user("ann"), await store.user("bob"), await store.user("carol")) == (ann, None, None)
+    assert (await store.users.get("ann"), await store.users.get("bob"), await store.users.get("carol")) == (
+        ann,
+        None,
+        None,
+    )
 
 
 @given(bans.map(lambda b: dataclasses.replace(b, source="prefix")), allows)

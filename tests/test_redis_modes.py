@@ -128,21 +128,21 @@ async def test_keyspace_wide_reads_cover_every_primary(store, deployment):
 
 async def test_cooldown_and_callback_compare_and_set(store):
     one, two = Cooldown("PJSIP/101", ("q",), 1.0, 2.0), Cooldown("PJSIP/101", ("q",), 1.0, 3.0)
-    assert await store.swap_cooldown("PJSIP/101", None, one)
-    assert not await store.swap_cooldown("PJSIP/101", None, two)  # someone else's state
-    assert await store.swap_cooldown("PJSIP/101", one, None)
-    assert await store.cooldowns() == {}
+    assert await store.cooldowns.swap("PJSIP/101", None, one)
+    assert not await store.cooldowns.swap("PJSIP/101", None, two)  # someone else's state
+    assert await store.cooldowns.swap("PJSIP/101", one, None)
+    assert await store.cooldowns.all() == {}
     scheduled = Appointment("cb1", N, "PJSIP/101", "q", 5.0, 1.0)
-    assert await store.swap_callback("cb1", None, scheduled)
-    assert not await store.swap_callback("cb1", None, replace(scheduled, status="calling"))
-    assert await store.callback("cb1") == scheduled
+    assert await store.callbacks.swap("cb1", None, scheduled)
+    assert not await store.callbacks.swap("cb1", None, replace(scheduled, status="calling"))
+    assert await store.callbacks.get("cb1") == scheduled
 
 
 async def test_old_cooldowns_migrate_across_slots(store):
     await store.redis.hset(keys.OLD_COOLDOWN_STATE, "PJSIP/7", json.dumps({"queues": ["q1"], "since": 100.0}))
     await store.redis.zadd(keys.OLD_COOLDOWN_DUE, {"PJSIP/7": 400.0})
     assert await cooldown.migrate(store, 200.0) == 1
-    assert (await store.cooldown("PJSIP/7")).until == 400.0
+    assert (await store.cooldowns.get("PJSIP/7")).until == 400.0
     assert await store.old_cooldowns() == ({}, {})
 
 
@@ -176,8 +176,8 @@ async def test_events_audit_and_console_users(store):
     assert [f["caller"] for _, f in await store.read_events("0-0", 10)] == [N]
     await store.audit("sup", "ban", 1.0, target=N)
     assert [e["action"] for e in await store.audit_entries()] == ["ban"]
-    await store.put_user(User("ann", "admin", 2, 1.5, "test", "argon2-hash"))
-    assert await store.users() == {"ann": User("ann", "admin", 2, 1.5, "test", "argon2-hash")}
+    await store.users.put("ann", User("ann", "admin", 2, 1.5, "test", "argon2-hash"))
+    assert await store.users.all() == {"ann": User("ann", "admin", 2, 1.5, "test", "argon2-hash")}
     assert await store.count_login_failure("ann", 60) == 1 and await store.login_failures("ann") == 1
     await store.clear_login_failures("ann")
     assert await store.login_failures("ann") == 0

@@ -11,15 +11,15 @@ from redis_schema.store import Store
 
 
 async def running(store: Store, now: float) -> list[Cooldown]:
-    return sorted((c for c in (await store.cooldowns()).values() if c.until > now), key=lambda c: c.until)
+    return sorted((c for c in (await store.cooldowns.all()).values() if c.until > now), key=lambda c: c.until)
 
 
 async def end_now(store: Store, interface: str, actor: str, now: float) -> None:
     """Bring the cool-down's end forward to now; the service's cool-down job unpauses the agent."""
     actor = actor_name(actor)
-    state = await store.cooldown(interface)
+    state = await store.cooldowns.get(interface)
     if state is None:
         raise ActionError(f"{interface} is not in a cool-down.")
-    if not await store.swap_cooldown(interface, state, replace(state, until=now)):
+    if not await store.cooldowns.swap(interface, state, replace(state, until=now)):
         raise ActionError(f"the cool-down of {interface} changed meanwhile; try again.")
     await store.audit(actor, "cooldown-end", now, agent=interface)

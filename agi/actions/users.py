@@ -53,20 +53,20 @@ async def add(store: Store, name: str, role: str, password: str, actor: str, now
     actor, name = actor_name(actor), user_name(name)
     if role not in ROLES:
         raise ActionError(f"the role must be {' or '.join(ROLES)}.")
-    if await store.user(name) is not None:
+    if await store.users.get(name) is not None:
         raise ActionError(f"user {name} already exists.")
     user = User(name, role, fresh_generation(), now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
-    await store.put_user(user)
+    await store.users.put(user.name, user)
     await store.audit(actor, "user-add", now, user=name, role=role)
     return user
 
 
 async def list_users(store: Store) -> list[User]:
-    return sorted((await store.users()).values(), key=lambda u: u.name)
+    return sorted((await store.users.all()).values(), key=lambda u: u.name)
 
 
 async def get(store: Store, name: str) -> User | None:
-    return await store.user(name)
+    return await store.users.get(name)
 
 
 async def passwd(store: Store, name: str, password: str, actor: str, now: float) -> None:
@@ -76,13 +76,13 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
         raise ActionError(f"there is no user {name}.")
     pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
     new = User(name, user.role, user.gen + 1, user.created_at, user.created_by, pw_hash)
-    await store.put_user(new)
+    await store.users.put(new.name, new)
     await store.audit(actor, "user-passwd", now, user=name)
 
 
 async def remove(store: Store, name: str, actor: str, now: float) -> None:
     actor, name = actor_name(actor), user_name(name)
-    if not await store.remove_user(name):
+    if not await store.users.remove(name):
         raise ActionError(f"there is no user {name}.")
     await store.audit(actor, "user-remove", now, user=name)
 

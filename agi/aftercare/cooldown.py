@@ -85,14 +85,14 @@ async def start(
         return []
     pauses = await ami.member_pauses(interface)
     for _ in range(SWAP_TRIES):
-        existing = await store.cooldown(interface)  # one that cannot be read is set aside there
+        existing = await store.cooldowns.get(interface)  # one that cannot be read is set aside there
         if only_if_missing and existing is not None:
             return []
         plan = plan_start(existing, interface, pauses, pressed_at, seconds)
         if plan is None:
             log.info("cooldown-no-queues", interface=interface)
             return []
-        if await store.swap_cooldown(interface, existing, plan.state):
+        if await store.cooldowns.swap(interface, existing, plan.state):
             break
     else:
         raise RuntimeError(f"cool-down state of {interface} kept changing")
@@ -125,7 +125,7 @@ async def migrate(store: Store, now: float) -> int:
             await store.quarantine("cooldown", interface, raw, now)
             log.error("cooldown-state-set-aside", interface=interface, problem=str(exc), where="gw:quarantine")
             continue
-        moved += await store.swap_cooldown(interface, None, new)
+        moved += await store.cooldowns.swap(interface, None, new)
     if state:
         await store.drop_old_cooldowns()
         log.info("cooldowns-migrated", moved=moved)
@@ -141,11 +141,11 @@ async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = 
     """
     token = token or secrets.token_hex(6)
     ended = []
-    for interface, state in (await store.cooldowns()).items():  # one that cannot be read is set aside
+    for interface, state in (await store.cooldowns.all()).items():  # one that cannot be read is set aside
         if not due(state, now):
             continue
         claimed = replace(state, claim=token, lease=now + CLAIM_SECONDS)
-        if not await store.swap_cooldown(interface, state, claimed):
+        if not await store.cooldowns.swap(interface, state, claimed):
             continue  # changed meanwhile: next round decides
         current = await ami.member_pauses(interface)
         for queue in state.queues:
@@ -153,7 +153,7 @@ async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = 
                 await ami.queue_pause(interface, queue, False, REASON)
             else:
                 log.info("cooldown-pause-left-alone", interface=interface, queue=queue, reason=current.get(queue))
-        if await store.swap_cooldown(interface, claimed, None):
+        if await store.cooldowns.swap(interface, claimed, None):
             log.info("cooldown-ended", interface=interface)
             ended.append(interface)
         else:
@@ -167,7 +167,7 @@ async def _repause(store: Store, ami: AmiClient, interface: str, now: float) -> 
     Only then: a state that another instance has claimed (our lease ran out while AMI was
     slow) is theirs to end, and one already over needs no pause.
     """
-    state = await store.cooldown(interface)
+    state = await store.cooldowns.get(interface)
     if state is None:
         return
     if state.claim or state.until <= now:

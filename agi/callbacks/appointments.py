@@ -31,7 +31,7 @@ class Conflict(ValueError):
 
 async def load_all(store: Store) -> list[Appointment]:
     """Every readable appointment, by due time (Store sets a malformed one aside)."""
-    return sorted((await store.callbacks()).values(), key=lambda a: (a.due, a.id))
+    return sorted((await store.callbacks.all()).values(), key=lambda a: (a.due, a.id))
 
 
 async def listing(
@@ -47,7 +47,7 @@ async def listing(
 
 
 async def save_new(store: Store, appt: Appointment) -> Appointment:
-    if not await store.swap_callback(appt.id, None, appt):
+    if not await store.callbacks.swap(appt.id, None, appt):
         raise Conflict(f"appointment {appt.id} already exists.")
     return appt
 
@@ -55,13 +55,13 @@ async def save_new(store: Store, appt: Appointment) -> Appointment:
 async def update(store: Store, appointment_id: str, change: Callable[[Appointment], Appointment | None]) -> Appointment:
     """Apply ``change`` (pure; None: leave it) to the stored appointment, compare-and-set, retried."""
     for _ in range(SWAP_TRIES):
-        current = await store.callback(appointment_id)
+        current = await store.callbacks.get(appointment_id)
         if current is None:
             raise NotFound(f"no callback appointment with id {appointment_id!r}.")
         new = change(current)
         if new is None or new == current:
             return current
-        if await store.swap_callback(appointment_id, current, new):
+        if await store.callbacks.swap(appointment_id, current, new):
             return new
     raise Conflict(f"appointment {appointment_id} kept changing; try again.")
 

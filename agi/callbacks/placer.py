@@ -201,7 +201,7 @@ class Placer:
             )
             return None
         mine = R.claimed(self.rules, appt, now, self.token)
-        if not await self.store.swap_callback(appt.id, appt, mine):
+        if not await self.store.callbacks.swap(appt.id, appt, mine):
             return None  # another instance (or an operator) changed it first
         log.info("callback-claimed", id=appt.id, attempt=appt.attempts + 1, agent=appt.agent)
         return mine

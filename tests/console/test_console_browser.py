@@ -47,7 +47,7 @@ async def seed(store) -> str:
     await store.add_incident(
         Incident.new(N, "abuse", now - 3 * DAY, agent="PJSIP/anna", queue="support", note="shouted", source="key")
     )
-    await store.swap_cooldown("PJSIP/bram", None, Cooldown("PJSIP/bram", ("support",), now - 60, now + 240))
+    await store.cooldowns.swap("PJSIP/bram", None, Cooldown("PJSIP/bram", ("support",), now - 60, now + 240))
     await lists.ban(store, Target("prefix", "+3185123"), 30, "robocalls", "sup-anne", now)
     day = time.strftime("%Y-%m-%d", time.gmtime(now))
     await store.add_counts(

@@ -377,11 +377,11 @@ async def test_end_a_cooldown_now(sup, store):
 
     now = time.time()
     state = Cooldown("PJSIP/agent1", ("support",), now, now + 300)
-    await store.swap_cooldown("PJSIP/agent1", None, state)
+    await store.cooldowns.swap("PJSIP/agent1", None, state)
     assert "PJSIP/agent1" in (await sup.get("/")).text
     r = await sup.post("/cooldowns/end", {"agent": "PJSIP/agent1"})
     assert r.status_code == 303
-    assert (await store.cooldown("PJSIP/agent1")).until <= time.time()
+    assert (await store.cooldowns.get("PJSIP/agent1")).until <= time.time()
 
 
 async def test_language_switch(sup):

@@ -154,7 +154,7 @@ async def test_redis_restarted_empty_during_a_cooldown_the_agent_is_still_unpaus
 
 async def _cooling(s: Side, agent: str) -> bool:
     try:
-        return agent in await s.service.deps.store.cooldowns()
+        return agent in await s.service.deps.store.cooldowns.all()
     except OSError:
         return False
 
@@ -171,7 +171,7 @@ async def test_a_poisoned_cooldown_entry_does_not_keep_another_agent_paused(side
 
 
 async def _no_cooldowns(s: Side) -> bool:
-    return await s.service.deps.store.cooldowns() == {}
+    return await s.service.deps.store.cooldowns.all() == {}
 
 
 async def _disconnected(s: Side) -> bool:
