@@ -44,6 +44,7 @@ outbound_context = "callback-out"
 {extra}""")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")}
     env["GRENSWACHT_AMI_SECRET"] = secret or asterisk.ami_secret
+    env["GRENSWACHT_AGI_SECRET"] = "a" * 24  # without one, check warns that local users can force fail-open
     # Asterisk runs in a chroot: its sounds folder, as this machine sees it.
     args = ["--sounds-dir", str(asterisk.host_base / "data" / "sounds")] if sounds else []
     return subprocess.run(
@@ -55,8 +56,8 @@ def test_a_complete_installation_is_all_green(tmp_path, asterisk, durable_redis)
     out = check(tmp_path, asterisk, durable_redis.url, extra='[routing]\nsenior_destination = "Local/senior@seniors"\n')
     assert out.returncode == 0, out.stdout + out.stderr
     *checks, summary = out.stdout.strip().splitlines()
-    assert [c.split()[0] for c in checks] == ["ok"] * len(checks) and len(checks) == 10, out.stdout
-    assert summary == "10 checks, 0 warning(s)."
+    assert [c.split()[0] for c in checks] == ["ok"] * len(checks) and len(checks) == 11, out.stdout
+    assert summary == "11 checks, 0 warning(s)."
     text = "\n".join(checks)
     assert f"ami: logged in to 127.0.0.1:{asterisk.ami_port} as 'grenswacht', Asterisk 22." in text
     assert "dialplan: the 7 contexts are loaded (grenswacht-screen," in text
