@@ -432,13 +432,12 @@ class Console:
             raise ActionError("choose a number or a number range.")
         # A range as wide as a country needs the form's tick box (the CLI's --yes).
         sure, digits = ctx.form.get("confirm_range") == "yes", self.config.numbers.min_prefix_digits
-        if what == "ban":
-            target = self.target(raw, kind)
-            days = self.ban_days(ctx.form)
-            await lists.ban(self.store, target, days, reason, ctx.actor, now, confirmed=sure, min_prefix_digits=digits)
-        elif what == "allow":
-            target = self.target(raw, kind)
-            await lists.allow(self.store, target, reason, ctx.actor, now, confirmed=sure, min_prefix_digits=digits)
+        if what in ("ban", "allow"):
+            asked = lists.Change(self.target(raw, kind), reason, ctx.actor, now, sure, digits)
+            if what == "ban":
+                await lists.ban(self.store, asked, self.ban_days(ctx.form))
+            else:
+                await lists.allow(self.store, asked)
         elif what in ("unban", "disallow"):
             # Lifting also works for a number screening banned although it is not a valid one.
             change = lists.unban if what == "unban" else lists.disallow

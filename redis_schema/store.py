@@ -103,6 +103,15 @@ def connect(
             retry=Retry(ExponentialBackoff(cap=0.2, base=0.01), 3),
             **timeouts,
         )
+    # The blocking pool of a standalone or sentinel-managed primary.
+    pooled: dict[str, Any] = dict(
+        password=password,
+        max_connections=max_connections,
+        timeout=pool_timeout,
+        decode_responses=True,
+        health_check_interval=30,
+        retry=retry,
+    )
     if mode == "sentinel":
         parsed = BlockingConnectionPool.from_url(url).connection_kwargs  # the database from the url
         opts = {k: v for k, v in parsed.items() if k in ("db", "username")}
@@ -115,27 +124,10 @@ def connect(
             socket_connect_timeout=connect_timeout,
         )
         client: Redis = manager.master_for(  # (redis-py leaves master_for's result untyped)
-            service_name,
-            connection_pool_class=_BlockingSentinelPool,
-            password=password,
-            max_connections=max_connections,
-            timeout=pool_timeout,
-            decode_responses=True,
-            health_check_interval=30,
-            retry=retry,
-            **opts,
+            service_name, connection_pool_class=_BlockingSentinelPool, **pooled, **opts
         )
         return client
-    pool = BlockingConnectionPool.from_url(
-        url,
-        password=password,
-        max_connections=max_connections,
-        timeout=pool_timeout,
-        decode_responses=True,
-        health_check_interval=30,
-        retry=retry,
-        **timeouts,
-    )
+    pool = BlockingConnectionPool.from_url(url, **pooled, **timeouts)
     return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections too
 
 

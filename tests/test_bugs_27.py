@@ -35,7 +35,7 @@ async def _ends_in(store, number: str) -> float:
 async def test_a_ten_year_ban_keeps_the_caller_until_it_ends_through_every_later_write(store):
     now = time.time()
     target = lists.Target("number", N)
-    await lists.ban(store, target, lists.MAX_BAN_DAYS, "threats", "sup1", now)
+    await lists.ban(store, lists.Change(target, "threats", "sup1", now), lists.MAX_BAN_DAYS)
     key = keys.caller(N)
     assert store.retention == 365 * DAY
     assert await store.redis.ttl(key) >= await _ends_in(store, N) > 9 * 365 * DAY

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agi.actions.bounds import actor_name, reason_text, wide_range
 from agi.actions.errors import ActionError
@@ -68,49 +68,46 @@ def checked_range(
         raise ActionError(f"{why}; {ask}.")
 
 
-async def ban(
-    store: Store,
-    target: Target,
-    days: int,
-    reason: str,
-    actor: str,
-    now: float,
-    *,
-    confirmed: bool = False,
-    min_prefix_digits: int = DEFAULT_MIN_PREFIX_DIGITS,
-) -> float:
-    """Set a contact ban; returns its end. A range as wide as a country needs ``confirmed``."""
-    actor, reason = actor_name(actor), reason_text(reason)
-    checked_range(target, min_prefix_digits, confirmed)
-    until = now + days * DAY
-    if target.kind == "prefix":
-        await store.set_prefix_ban(
-            target.value, Ban(until=until, reason=reason, source="prefix", set_at=now, actor=actor)
-        )
+@dataclass(frozen=True)
+class Change:
+    """One ban or allowlist entry as asked: for what, why, by whom, when, and whether a range as
+    wide as a country was confirmed (the CLI's --yes, the console's tick box)."""
+
+    target: Target
+    reason: str
+    actor: str
+    now: float
+    confirmed: bool = False
+    min_prefix_digits: int = DEFAULT_MIN_PREFIX_DIGITS
+
+    def checked(self) -> Change:
+        """The change with its actor and reason checked, and a wide range confirmed (pure)."""
+        checked = replace(self, actor=actor_name(self.actor), reason=reason_text(self.reason))
+        checked_range(self.target, self.min_prefix_digits, self.confirmed)
+        return checked
+
+
+async def ban(store: Store, change: Change, days: int) -> float:
+    """Set a contact ban; returns its end."""
+    c = change.checked()
+    until = c.now + days * DAY
+    if c.target.kind == "prefix":
+        await store.set_prefix_ban(c.target.value, Ban(until, c.reason, "prefix", c.now, c.actor))
     else:
-        await store.set_ban(target.value, Ban(until=until, reason=reason, source="manual", set_at=now, actor=actor))
-    await store.audit(actor, "ban", now, **{target.kind: target.value, "until": iso(until), "reason": reason})
+        await store.set_ban(c.target.value, Ban(until, c.reason, "manual", c.now, c.actor))
+    await store.audit(c.actor, "ban", c.now, **{c.target.kind: c.target.value, "until": iso(until), "reason": c.reason})
     return until
 
 
-async def allow(
-    store: Store,
-    target: Target,
-    reason: str,
-    actor: str,
-    now: float,
-    *,
-    confirmed: bool = False,
-    min_prefix_digits: int = DEFAULT_MIN_PREFIX_DIGITS,
-) -> None:
-    """Put on the allowlist (screening lets it through); a range as wide as a country needs ``confirmed``."""
-    actor, reason = actor_name(actor), reason_text(reason)
-    checked_range(target, min_prefix_digits, confirmed)
-    if target.kind == "prefix":
-        await store.set_prefix_allow(target.value, Allow(reason=reason, set_at=now, actor=actor))
+async def allow(store: Store, change: Change) -> None:
+    """Put on the allowlist (screening lets it through)."""
+    c = change.checked()
+    entry = Allow(reason=c.reason, set_at=c.now, actor=c.actor)
+    if c.target.kind == "prefix":
+        await store.set_prefix_allow(c.target.value, entry)
     else:
-        await store.set_allow(target.value, Allow(reason=reason, set_at=now, actor=actor))
-    await store.audit(actor, "allow", now, **{target.kind: target.value, "reason": reason})
+        await store.set_allow(c.target.value, entry)
+    await store.audit(c.actor, "allow", c.now, **{c.target.kind: c.target.value, "reason": c.reason})
 
 
 async def unban(store: Store, target: Target, actor: str, now: float) -> None:

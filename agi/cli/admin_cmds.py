@@ -34,9 +34,7 @@ async def ban_cmd(args: argparse.Namespace, config: Config) -> int:
     days, who, sure = lists.ban_days(config, args.days, "--days"), actor(args), wide_ok(t, args, config)
     digits = config.numbers.min_prefix_digits
     async with open_store(config) as store:
-        until = await lists.ban(
-            store, t, days, args.reason or "", who, time.time(), confirmed=sure, min_prefix_digits=digits
-        )
+        until = await lists.ban(store, lists.Change(t, args.reason or "", who, time.time(), sure, digits), days)
     print(f"{t.value}: banned until {iso(until)}")
     return 0
 
@@ -53,7 +51,7 @@ async def allow_cmd(args: argparse.Namespace, config: Config) -> int:
     t = target(args, config)
     who, sure, digits = actor(args), wide_ok(t, args, config), config.numbers.min_prefix_digits
     async with open_store(config) as store:
-        await lists.allow(store, t, args.reason or "", who, time.time(), confirmed=sure, min_prefix_digits=digits)
+        await lists.allow(store, lists.Change(t, args.reason or "", who, time.time(), sure, digits))
     print(f"{t.value}: on the allowlist")
     return 0
 

@@ -48,7 +48,7 @@ async def seed(store) -> str:
         Incident.new(N, "abuse", now - 3 * DAY, agent="PJSIP/anna", queue="support", note="shouted", source="key")
     )
     await store.cooldowns.swap("PJSIP/bram", None, Cooldown("PJSIP/bram", ("support",), now - 60, now + 240))
-    await lists.ban(store, Target("prefix", "+3185123"), 30, "robocalls", "sup-anne", now)
+    await lists.ban(store, lists.Change(Target("prefix", "+3185123"), "robocalls", "sup-anne", now), 30)
     day = time.strftime("%Y-%m-%d", time.gmtime(now))
     await store.add_counts(
         {
