@@ -208,7 +208,8 @@ async def seed_past_the_budget(store: Store, now: float) -> str:
     ]
     rare = Incident.new("+31699999999", "threat", now - BUDGET - 2500.5, agent="PJSIP/rare")
     await store.bulk_load([*common, ("+31699999999", [rare], None)])
-    assert await store.redis.zcard(keys.INCIDENTS_BY_TIME) == BUDGET + 3001
+    # (at least: a late write of an earlier test in this worker may add its own entry)
+    assert await store.redis.zcard(keys.INCIDENTS_BY_TIME) >= BUDGET + 3001
     return rare.id
 
 

@@ -55,7 +55,7 @@ class RedisClusterSet:
     until every node says ``cluster_state:ok``; ``cleanup()`` leaves no process or directory."""
 
     def __init__(self, primaries: int = 3):
-        self.nodes = [RedisServer(port=cluster_port(), extra_args=CLUSTER_ARGS) for _ in range(primaries * 2)]
+        self.nodes = [RedisServer(pick=cluster_port, extra_args=CLUSTER_ARGS) for _ in range(primaries * 2)]
 
     @property
     def url(self) -> str:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -18,11 +19,20 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, password: str | None = None, extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        port: int | None = None,
+        password: str | None = None,
+        extra_args: tuple[str, ...] = (),
+        pick: Callable[[], int] | None = free_port,
+    ):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server is not installed; run scripts/setup (apt-get install redis-server)")
-        self.port = port or free_port()
+        # A port picked here is free when picked, not when redis-server binds it (another xdist
+        # worker's connection may take it meanwhile): start() then picks another. A given one is kept.
+        self.pick = None if port else pick
+        self.port = port or free_port() if self.pick is None else self.pick()
         self.password = password
         self.extra_args = tuple(extra_args)  # e.g. ("--appendonly", "yes", "--appendfsync", "always")
         self.dir = Path(tempfile.mkdtemp(prefix="gw-redis-"))
@@ -33,6 +43,17 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        first = self.proc is None  # a restart keeps its port: its clients know that one
+        for _ in range(5):
+            if self._start_once():
+                return self
+            if self.pick is None or not first:
+                break
+            self.port = self.pick()  # the port was taken meanwhile: redis-server exited at once
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _start_once(self) -> bool:
+        """Start it; True once it answers, False when it exited (its port taken)."""
         args = [
             self.binary,
             "--port",
@@ -60,10 +81,14 @@ class RedisServer:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(64):
-                        return self
+                        return True
             except OSError:
+                if self.proc.poll() is not None:
+                    return False
                 time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        self.proc.kill()
+        self.proc.wait()
+        return False
 
     def kill(self) -> None:
         """SIGKILL: what a crash or the OOM killer does (nothing is flushed)."""
