@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -163,17 +164,26 @@ async def test_a_manual_pause_is_left_alone(e2e, ami):
             Action="QueuePause", Interface=f"Local/{agent}@agents/n", Queue="sales", Paused="true", Reason="supervisor"
         )
     try:
+        mark = len(ami.events)  # a cool-down pause after this is this call's
         await call_and_press(ami)
         [inc] = await wait_until(lambda: incidents(e2e))
-        await ami.wait_for(
-            lambda e: (
+
+        def after(index: int, match: Callable[[dict], bool]) -> Callable[[dict], bool]:
+            return lambda e: match(e) and any(e is x for x in ami.events[index:])
+
+        def support_pause(paused: str) -> Callable[[dict], bool]:
+            return lambda e: (
                 e.get("Event") == "QueueMemberPause"
                 and e.get("Interface") == inc.agent
                 and e.get("Queue") == "support"
-                and e.get("Paused") == "0"
-            ),
-            timeout=20,
-        )
+                and e.get("Paused") == paused
+            )
+
+        # This call's cool-down, then its end: an unpause left over from an earlier test on this
+        # worker's Asterisk (a cool-down ending after that test) must not count.
+        started = await ami.wait_for(after(mark, support_pause("1")), timeout=20)
+        later = next(i for i, e in enumerate(ami.events) if e is started) + 1
+        await ami.wait_for(after(later, support_pause("0")), timeout=20)
         await asyncio.sleep(1.5)
         status = await e2e.deps.ami.member_pauses(inc.agent)
         assert status == {"support": None, "sales": "supervisor"}
