@@ -37,8 +37,9 @@ from agi.config import Config
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
+from redis_schema.incident_log import incident_dict
 from redis_schema.records import User, export_csv, export_json
-from redis_schema.store import Store, incident_dict
+from redis_schema.store import Store
 
 log = get_logger("grenswacht.console")
 HERE = Path(__file__).parent
@@ -268,7 +269,7 @@ class Console:
             log.info("console-login-failed", user=name)
             return self.render(request, session, "login.html", 401, error=translate(session["l"], "bad_login"))
         await self.store.clear_login_failures(f"user:{name}")
-        await self.store.audit(f"web:{user.name}", "login", self.clock())
+        await self.store.streams.audit(f"web:{user.name}", "login", self.clock())
         # A fresh CSRF token with the new session (no fixation).
         new = {"u": user.name, "g": user.gen, "t": self.clock(), "c": secrets.token_urlsafe(24), "l": session["l"]}
         return self.write_session(RedirectResponse("/", 303), new)
@@ -299,7 +300,7 @@ class Console:
             handovers=[i for i in today if i.category == "handover"],
             cooldowns=await cooldowns.running(self.store, now),
             awaiting=await logbook.open_debriefs(self.store, now),
-            last_event=await self.store.last_event_id(),
+            last_event=await self.store.streams.last_event_id(),
         )
 
     async def events(self, ctx: Ctx) -> Response:
@@ -319,7 +320,7 @@ class Console:
                 if await ctx.request.is_disconnected():
                     return
                 try:
-                    batch = await self.store.read_events(last, 1000)
+                    batch = await self.store.streams.read_events(last, 1000)
                 except RedisError:
                     await asyncio.sleep(1)
                     continue
@@ -369,7 +370,7 @@ class Console:
         result = await logbook.query(self.store, f, page, 50, after=after)
         if fmt:
             items = [incident_dict(i.caller, i) for i in result.items]
-            await self.store.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
+            await self.store.streams.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
             return _download(items, fmt, f"logbook-p{page}")
         qs = urlencode({k: v for k, v in q.items() if k not in ("page", "after") and v})
         return self.show(ctx, "logbook.html", page=result, q=q, qs=qs, categories=self.categories())

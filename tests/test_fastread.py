@@ -426,14 +426,16 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
         opened = len(await admin.client_list())
         store = build_store(make_config(server.url))
         try:
-            assert isinstance(store.reader, CallerReader)
+            assert isinstance(store.screening.reader, CallerReader)
             assert len(await admin.client_list()) == opened  # nothing opened yet
             number = "+31612345678"
-            await store.add_incident(Incident.new(number, "threat", 1_700_000_000.0, severity=3, source="key"))
-            [incident] = (await store.load_caller(number)).incidents
+            await store.incidents.add_incident(
+                Incident.new(number, "threat", 1_700_000_000.0, severity=3, source="key")
+            )
+            [incident] = (await store.screening.load_caller(number)).incidents
             assert incident.category == "threat"
             assert len(await admin.client_list()) == opened + 2  # redis-py's, and the reader's one
-            assert [slot.conn is not None for slot in store.reader._slots] == [True, False]
+            assert [slot.conn is not None for slot in store.screening.reader._slots] == [True, False]
             # Redis stalled: screening fails open within its budget, then reads the store again
             server.pause()
             config = make_config(server.url)
@@ -444,7 +446,7 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
             assert result.record is not None and len(result.record.incidents) == 1
         finally:
             await store.close()
-        assert store.reader.closed
+        assert store.screening.reader.closed
     finally:
         await admin.aclose()
 
@@ -452,8 +454,8 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
 def test_sentinel_and_cluster_keep_redis_py():
     for redis in ({"mode": "sentinel", "sentinels": ["127.0.0.1:1"]}, {"mode": "cluster", "nodes": ["127.0.0.1:1"]}):
         store = build_store(make_config("redis://127.0.0.1:1/0", redis=redis))
-        assert store.reader is None
-    assert build_store(make_config("redis://127.0.0.1:1/0")).reader is not None
+        assert store.screening.reader is None
+    assert build_store(make_config("redis://127.0.0.1:1/0")).screening.reader is not None
 
 
 async def test_tls_with_the_context_redis_py_builds(own_redis, tmp_path):

@@ -57,7 +57,7 @@ async def add(store: Store, name: str, role: str, password: str, actor: str, now
         raise ActionError(f"user {name} already exists.")
     user = User(name, role, fresh_generation(), now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
     await store.users.put(user.name, user)
-    await store.audit(actor, "user-add", now, user=name, role=role)
+    await store.streams.audit(actor, "user-add", now, user=name, role=role)
     return user
 
 
@@ -77,14 +77,14 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
     pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
     new = User(name, user.role, user.gen + 1, user.created_at, user.created_by, pw_hash)
     await store.users.put(new.name, new)
-    await store.audit(actor, "user-passwd", now, user=name)
+    await store.streams.audit(actor, "user-passwd", now, user=name)
 
 
 async def remove(store: Store, name: str, actor: str, now: float) -> None:
     actor, name = actor_name(actor), user_name(name)
     if not await store.users.remove(name):
         raise ActionError(f"there is no user {name}.")
-    await store.audit(actor, "user-remove", now, user=name)
+    await store.streams.audit(actor, "user-remove", now, user=name)
 
 
 async def verify(store: Store, name: str, password: str) -> User | None:

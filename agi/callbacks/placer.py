@@ -189,7 +189,7 @@ class Placer:
             await asyncio.gather(*list(self._calls), return_exceptions=True)
 
     async def _claim(self, appt: Appointment, now: float) -> Appointment | None:
-        record = await self.store.load_caller(appt.caller)
+        record = await self.store.screening.load_caller(appt.caller)
         if record.ban is not None and record.ban.until > now:
             await self._finish(
                 appt,
@@ -281,7 +281,7 @@ async def log_final(ctx: CallbackContext, appt: Appointment) -> None:
     """
     if appt.status == DONE:
         now = ctx.clock()
-        await ctx.store.publish_event(
+        await ctx.store.streams.publish_event(
             {
                 "type": "callback",
                 "id": appt.id,
@@ -293,7 +293,7 @@ async def log_final(ctx: CallbackContext, appt: Appointment) -> None:
                 "at": now,
             }
         )
-        await ctx.store.audit(
+        await ctx.store.streams.audit(
             "grenswacht", "callback-done", now, appointment=appt.id, caller=appt.caller, agent=appt.agent
         )
         log.info("callback-final", id=appt.id, status=appt.status, attempts=appt.attempts)

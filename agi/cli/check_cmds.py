@@ -27,11 +27,13 @@ class Result:
 
 
 async def redis_reachable(store: Store, config: Config) -> Result:
-    return Result(True, f"redis: reachable ({await store.topology()}), Redis {await store.server_version() or '?'}")
+    return Result(
+        True, f"redis: reachable ({await store.server.topology()}), Redis {await store.server.server_version() or '?'}"
+    )
 
 
 async def redis_durability(store: Store, config: Config) -> Result:
-    d = await store.durability()
+    d = await store.server.durability()
     if d.durable:
         return Result(True, f"redis durability ({d.mode}): {d.detail}")
     return Result(False, f"redis durability ({d.mode}): Redis would lose acknowledged incidents on restart. {d.detail}")

@@ -62,7 +62,7 @@ async def open_store(config: Config) -> AsyncIterator[Store]:
     """The store, for one command; a refused supervisor action (agi.actions) becomes a UsageError."""
     store = wiring.build_store(config)
     try:
-        await store.ping()
+        await store.server.ping()
         yield store
     except ActionError as exc:
         raise UsageError(str(exc)) from None

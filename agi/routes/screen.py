@@ -19,7 +19,7 @@ from agi.logs import get_logger
 from agi.numbers import mask, normalise
 from agi.routes.values import prompts_dir, senior_values
 from agi.screening import screen
-from redis_schema.store import MAX_TIME
+from redis_schema.records import MAX_TIME
 
 log = get_logger("grenswacht.route.screen")
 
@@ -88,7 +88,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     metrics.screened(decision.action.value, decision.reason.value, time.perf_counter() - started)
     # Writes that follow from the decision happen after Asterisk has its answer.
     if decision.new_ban is not None:
-        deps.later(deps.store.set_ban(number, decision.new_ban), "protocol-ban")
+        deps.later(deps.store.lists.set_ban(number, decision.new_ban), "protocol-ban")
     if decision.reason is not Reason.STORE_UNAVAILABLE:
         deps.counters.count(decision.action.value, decision.reason.value, now)
 
