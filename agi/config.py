@@ -515,9 +515,14 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     path = env.get(name + "_FILE")
     if path:
         try:
-            return Path(path).read_text(encoding="utf-8").strip()
+            value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{name}_FILE: cannot read {path!r} ({exc.strerror}).") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{name}_FILE: {path!r} is not UTF-8 text.") from None
+        if not value:  # e.g. the empty file deploy/install.sh leaves: never "no secret" without a word
+            raise ConfigError(f"{name}_FILE: {path!r} is empty; put the secret in it, or unset {name}_FILE.")
+        return value
     return None
 
 

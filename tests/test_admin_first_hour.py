@@ -3,9 +3,18 @@ start-up); each test names the item of the issue it holds."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from agi.cli.main import main
+from tests.support.redis_server import free_port
 
 
 def help_text(capsys, *argv: str) -> str:
@@ -20,3 +29,115 @@ def test_callbacks_move_help_says_what_time_is_accepted(capsys):
     text = help_text(capsys, "callbacks", "move")
     assert "must be in the future and inside the working hours" in text
     assert "[callbacks] opens-closes" in text
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \n\n"])
+def test_an_empty_secret_file_is_one_sentence_naming_the_variable(tmp_path, content):
+    """Item 3: the empty file deploy/install.sh leaves is not "no secret" (serve without AMI)."""
+    from agi.config import ConfigError, load_config
+
+    secret = tmp_path / "ami_secret"
+    secret.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={"GRENSWACHT_AMI_SECRET_FILE": str(secret)})
+    assert str(err.value) == (
+        f"GRENSWACHT_AMI_SECRET_FILE: {str(secret)!r} is empty; put the secret in it, or unset "
+        "GRENSWACHT_AMI_SECRET_FILE."
+    )
+
+
+def test_a_missing_secret_file_names_the_variable_through_the_cli(tmp_path, capsys, monkeypatch):
+    """Item 3: the CLI (check, serve, every command) exits 2 with that one sentence."""
+    missing = tmp_path / "nothing-here"
+    monkeypatch.setenv("GRENSWACHT_AGI_SECRET_FILE", str(missing))
+    assert main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"grenswacht: GRENSWACHT_AGI_SECRET_FILE: cannot read {str(missing)!r} (No such file or directory).\n"
+
+
+def test_version(capsys):
+    """Item 5: `grenswacht --version`."""
+    from agi import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"grenswacht {__version__}\n"
+
+
+# ---- `serve` and `check` as an administrator runs them (real redis-server, real processes) ----------
+SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
+
+
+def run(*argv: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")} | (env or {})
+    return subprocess.run([SCRIPT, *argv], capture_output=True, text=True, timeout=timeout, env=environ)
+
+
+def write_config(tmp_path: Path, redis_url: str, extra: str = "") -> Path:
+    cfg = tmp_path / "grenswacht.toml"
+    cfg.write_text(
+        f'[redis]\nurl = "{redis_url}"\n[storage]\njournal_path = "{tmp_path / "state" / "journal.jsonl"}"\n{extra}'
+    )
+    return cfg
+
+
+def test_serve_with_a_busy_metrics_port_exits_2_naming_it(tmp_path, redis_server):
+    """Item 5: every port that cannot be bound is exit code 2 and one sentence (metrics too)."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = write_config(
+            tmp_path,
+            redis_server.url,
+            f'[agi]\nlisten = "127.0.0.1:{free_port()}"\n[metrics]\nlisten = "127.0.0.1:{port}"\n',
+        )
+        out = run("--config", str(cfg), "serve")
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == f"grenswacht: metrics.listen 127.0.0.1:{port}: address already in use."
+
+
+def test_serve_with_a_journal_it_cannot_write_exits_2_naming_it(tmp_path, redis_server):
+    """Item 5: an unwritable journal is an error (a key press would live in Redis alone)."""
+    (tmp_path / "state").write_text("a file where the journal's folder should be")
+    cfg = write_config(tmp_path, redis_server.url, f'[agi]\nlisten = "127.0.0.1:{free_port()}"\n')
+    out = run("--config", str(cfg), "serve")
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == (
+        f"grenswacht: storage.journal_path: {tmp_path / 'state' / 'journal.jsonl'} cannot be written by this user, "
+        "so a key press would be logged in Redis alone (and lost when Redis is down); make its folder writable, "
+        "or choose another path."
+    )
+
+
+def test_serve_says_which_config_it_loaded_and_what_it_runs_without(tmp_path, redis_server):
+    """Item 5: the config file in the log; a warning for FastAGI open beyond this machine without a
+    secret; item 3: no AMI is said, not silent."""
+    port = free_port()
+    cfg = write_config(tmp_path, redis_server.url, f'[agi]\nlisten = "0.0.0.0:{port}"\npeers = ["0.0.0.0/0"]\n')
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")}
+    proc = subprocess.Popen([SCRIPT, "--config", str(cfg), "serve"], stderr=subprocess.PIPE, text=True, env=environ)
+    seen: dict[str, dict] = {}
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # until the service says it started (or ends)
+            event = json.loads(line)
+            seen[event["event"]] = event
+            if event["event"] == "grenswacht-started":
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert seen["config-loaded"]["path"] == str(cfg)
+    assert seen["fastagi-open-without-secret"]["level"] == "warning"
+    assert "0.0.0.0/0" in seen["fastagi-open-without-secret"]["problem"]
+    assert seen["ami-not-configured"]["level"] == "warning"
+    assert "grenswacht-started" in seen
+
+
+def test_check_without_a_config_file_says_so(tmp_path):
+    """Item 5: not "the built-in defaults is valid"."""
+    out = run("check", env={"GRENSWACHT_REDIS_PASSWORD": "x"}, timeout=60)
+    assert out.stdout.splitlines()[0] == (
+        "ok       config: no file given (neither --config nor GRENSWACHT_CONFIG), so the built-in defaults are checked"
+    )

@@ -134,11 +134,13 @@ def test_unreachable_redis_is_one_sentence_and_exit_2(tmp_path):
     assert sentence.startswith("grenswacht: the store is unreachable") and "Traceback" not in out.stderr
 
 
-def test_a_journal_that_cannot_be_written_or_holds_set_aside_entries_is_a_warning(tmp_path, durable_redis):
+def test_a_journal_that_cannot_be_written_is_an_error_and_set_aside_entries_a_warning(tmp_path, durable_redis):
     blocked = tmp_path / "file"
     blocked.write_text("")
     out = check(tmp_path, durable_redis.url, journal=blocked / "journal.jsonl")  # its folder is a file
-    assert out.returncode == 0 and lines(out)[3].startswith("WARNING  journal:") and "cannot be written" in out.stdout
+    assert out.returncode == 2 and out.stderr.startswith(
+        f"grenswacht: storage.journal_path: {blocked / 'journal.jsonl'} cannot be written by this user"
+    )
     state = tmp_path / "state"
     state.mkdir()
     (state / "journal.jsonl.poison").write_text("{x\n")

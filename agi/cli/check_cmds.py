@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from agi.ami.client import _Manager, check_action
-from agi.cli.common import Subparsers, UsageError, add_command, open_store
+from agi.cli.common import Subparsers, UsageError, add_command, config_source, journal_problem, open_store
+from agi.cli.screening_cmds import open_fastagi
 from agi.config import ENV_CONFIG, Config
 from redis_schema.store import Store
 
@@ -38,20 +39,11 @@ async def redis_durability(store: Store, config: Config) -> Result:
 
 
 async def journal(store: Store, config: Config) -> Result:
-    """The write-ahead journal: where it is, that it can be written, and nothing set aside in it."""
+    """The write-ahead journal: where it is, that it can be written (else exit 2), and nothing set aside in it."""
     path = Path(config.storage.journal_path)
-    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
-    if (
-        folder is None
-        or not folder.is_dir()
-        or not os.access(folder, os.W_OK)
-        or (path.exists() and (not path.is_file() or not os.access(path, os.W_OK)))  # noqa: ASYNC240
-    ):
-        return Result(
-            False,
-            f"journal: {path} cannot be written by this user, so a key press is logged in "
-            "Redis alone (and lost when Redis is down)",
-        )
+    problem = journal_problem(config.storage.journal_path)
+    if problem is not None:
+        raise UsageError(problem)
     poison = path.with_name(path.name + ".poison")
     if poison.exists():
         return Result(False, f"journal: {poison} holds entries set aside as unreadable; look at them, then delete it")
@@ -62,6 +54,9 @@ async def agi_secret(store: Store, config: Config) -> Result:
     """Without the shared secret, the PBX's address is all a FastAGI request needs."""
     if config.agi.secret:
         return Result(True, "agi secret: set; only requests that show it count towards what calls need")
+    wide_open = open_fastagi(config)
+    if wide_open:
+        return Result(False, f"agi secret: not set, and {wide_open}")
     return Result(
         False,
         "agi secret: not set, so any local user on the PBX (or a peer address) can open enough "
@@ -374,11 +369,20 @@ async def asterisk_checks(config: Config, args: argparse.Namespace) -> list[Resu
 
 
 async def check_cmd(args: argparse.Namespace, config: Config) -> int:
-    source = args.config or os.environ.get(ENV_CONFIG) or "the built-in defaults"
+    source = config_source(args)
     problem = config.fd_problem()
     if problem is not None:  # `serve` would refuse to start: as an error here too
         raise UsageError(problem)
-    results = [show(Result(True, f"config: {source} is valid"))]
+    results = [
+        show(
+            Result(True, f"config: {source} is valid")
+            if source
+            else Result(
+                True,
+                f"config: no file given (neither --config nor {ENV_CONFIG}), so the built-in defaults are checked",
+            )
+        )
+    ]
     # An unreachable Redis ends here: main reports it in one sentence, with exit code 2.
     async with open_store(config) as store:
         for check in CHECKS:
