@@ -340,6 +340,9 @@ class CallbacksConfig(_Frozen):
     caller_id: str = ""
     # A callback that fell due while no instance ran is still placed up to this long after its time.
     grace_minutes: int = Field(30, ge=0, le=24 * 60)
+    # Off: the key books nothing (the agent hears the two low tones), nothing is placed, and
+    # `grenswacht check` does not ask for the outbound context, caller_id or AMI Originate.
+    enabled: bool = True
 
     @field_validator("opens", "closes")
     @classmethod

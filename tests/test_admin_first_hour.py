@@ -141,3 +141,24 @@ def test_check_without_a_config_file_says_so(tmp_path):
     assert out.stdout.splitlines()[0] == (
         "ok       config: no file given (neither --config nor GRENSWACHT_CONFIG), so the built-in defaults are checked"
     )
+
+
+def test_callbacks_switched_off_or_without_a_caller_id_in_check(tmp_path, redis_server):
+    """Item 4: an empty caller_id is flagged; [callbacks] enabled = false is said and not checked."""
+    cfg = write_config(tmp_path, redis_server.url)
+    out = run("--config", str(cfg), "check")
+    assert out.returncode == 0, out.stderr
+    assert "WARNING  callbacks: callbacks.caller_id is empty, so a called-back caller sees no number" in out.stdout
+    cfg = write_config(tmp_path, redis_server.url, "[callbacks]\nenabled = false\n")
+    out = run("--config", str(cfg), "check")
+    assert out.returncode == 0 and "ok       callbacks: off ([callbacks] enabled = false)" in out.stdout
+
+
+def test_the_example_config_switches_callbacks_with_enabled():
+    """Item 4: the example names the switch, with its default."""
+    from agi.config import load_config
+
+    text = (Path(__file__).resolve().parents[1] / "grenswacht.example.toml").read_text()
+    assert "\nenabled = true\n" in text.split("\n[callbacks]\n", 1)[1].split("\n[", 1)[0]
+    assert load_config("grenswacht.example.toml", env={}).callbacks.enabled is True
+    assert "grenswacht-features.conf" not in text  # item 6: a file that does not exist

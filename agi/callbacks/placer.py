@@ -131,7 +131,8 @@ class Placer:
         outage = Outage(log, "callback-placer")
         try:
             while True:
-                if self.ami.connected:
+                # [callbacks] enabled is read each round: a reload switches placing on or off.
+                if self.ami.connected and self.config.callbacks.enabled:
                     try:
                         await self.round()
                         outage.ok()

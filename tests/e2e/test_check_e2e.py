@@ -41,6 +41,7 @@ address = "127.0.0.1:{asterisk.ami_port}"
 username = "{asterisk.ami_user}"
 [callbacks]
 outbound_context = "callback-out"
+caller_id = "+31201234567"
 {extra}""")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")}
     env["GRENSWACHT_AMI_SECRET"] = secret or asterisk.ami_secret
@@ -56,8 +57,8 @@ def test_a_complete_installation_is_all_green(tmp_path, asterisk, durable_redis)
     out = check(tmp_path, asterisk, durable_redis.url, extra='[routing]\nsenior_destination = "Local/senior@seniors"\n')
     assert out.returncode == 0, out.stdout + out.stderr
     *checks, summary = out.stdout.strip().splitlines()
-    assert [c.split()[0] for c in checks] == ["ok"] * len(checks) and len(checks) == 11, out.stdout
-    assert summary == "11 checks, 0 warning(s)."
+    assert [c.split()[0] for c in checks] == ["ok"] * len(checks) and len(checks) == 12, out.stdout
+    assert summary == "12 checks, 0 warning(s)."
     text = "\n".join(checks)
     assert f"ami: logged in to 127.0.0.1:{asterisk.ami_port} as 'grenswacht', Asterisk 22." in text
     assert "dialplan: the 7 contexts are loaded (grenswacht-screen," in text
