@@ -4,7 +4,6 @@ and the service's own actions work with exactly the README's lines (no read perm
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from agi.ami.client import AmiClient
 from agi.cli.check_cmds import WRITE
+from tests.e2e.test_check_e2e import check as check_as
 from tests.support.asterisk import REPO
 from tests.support.redis_server import RedisServer
 
@@ -65,28 +65,9 @@ def durable_redis():
 
 
 def check(tmp_path, asterisk, redis_url: str, user: str, *args: str, extra: str = "") -> subprocess.CompletedProcess:
-    cfg = tmp_path / "grenswacht.toml"
-    cfg.write_text(f"""[redis]
-url = "{redis_url}"
-[storage]
-journal_path = "{tmp_path / "state" / "journal.jsonl"}"
-[ami]
-address = "127.0.0.1:{asterisk.ami_port}"
-username = "{user}"
-[callbacks]
-outbound_context = "callback-out"
-caller_id = "+31201234567"
-{extra}""")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")}
-    env |= {"GRENSWACHT_AMI_SECRET": SECRET, "GRENSWACHT_AGI_SECRET": "a" * 24}
-    sounds = str(asterisk.host_base / "data" / "sounds")
-    return subprocess.run(
-        [SCRIPT, "--config", str(cfg), "check", "--sounds-dir", sounds, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    """`grenswacht check` as that AMI user (with --strict when asked)."""
+    strict = "--strict" in args
+    return check_as(tmp_path, asterisk, redis_url, secret=SECRET, extra=extra, user=user, strict=strict)
 
 
 def test_the_readme_lines_are_what_check_asks_for():

@@ -29,7 +29,15 @@ def durable_redis():
 
 
 def check(
-    tmp_path: Path, asterisk, redis_url: str, *, secret: str | None = None, extra: str = "", sounds: bool = True
+    tmp_path: Path,
+    asterisk,
+    redis_url: str,
+    *,
+    secret: str | None = None,
+    extra: str = "",
+    sounds: bool = True,
+    user: str | None = None,
+    strict: bool = True,
 ) -> subprocess.CompletedProcess:
     cfg = tmp_path / "grenswacht.toml"
     cfg.write_text(f"""[redis]
@@ -38,7 +46,7 @@ url = "{redis_url}"
 journal_path = "{tmp_path / "state" / "journal.jsonl"}"
 [ami]
 address = "127.0.0.1:{asterisk.ami_port}"
-username = "{asterisk.ami_user}"
+username = "{user or asterisk.ami_user}"
 [callbacks]
 outbound_context = "callback-out"
 caller_id = "+31201234567"
@@ -49,7 +57,11 @@ caller_id = "+31201234567"
     # Asterisk runs in a chroot: its sounds folder, as this machine sees it.
     args = ["--sounds-dir", str(asterisk.host_base / "data" / "sounds")] if sounds else []
     return subprocess.run(
-        [SCRIPT, "--config", str(cfg), "check", "--strict", *args], capture_output=True, text=True, timeout=60, env=env
+        [SCRIPT, "--config", str(cfg), "check", *(["--strict"] if strict else []), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
 
 
