@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -162,3 +163,66 @@ def test_the_example_config_switches_callbacks_with_enabled():
     assert "\nenabled = true\n" in text.split("\n[callbacks]\n", 1)[1].split("\n[", 1)[0]
     assert load_config("grenswacht.example.toml", env={}).callbacks.enabled is True
     assert "grenswacht-features.conf" not in text  # item 6: a file that does not exist
+
+
+# ---- item 6: the docs agree with each other and with the repository ------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_PATH = "/etc/grenswacht/grenswacht.toml"
+DOCS = [
+    "README.md",
+    "dialplan/README.md",
+    "redis_schema/SCHEMA.md",
+    *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md")),
+]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "README.md",
+        "deploy/install.sh",
+        "docs/operations.md",
+        "grenswacht.example.toml",
+        "deploy/systemd/grenswacht.service",
+    ],
+)
+def test_one_config_path_everywhere(name):
+    text = (ROOT / name).read_text()
+    assert CONFIG_PATH in text and "/etc/grenswacht.toml" not in text
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_every_link_stays_in_the_repository_and_exists(name):
+    doc = ROOT / name
+    text = doc.read_text()
+    assert "shared/seeds" not in text
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        path = (doc.parent / target).resolve()
+        assert path.is_relative_to(ROOT), f"{name}: {target} points out of the repository"
+        assert path.exists(), f"{name}: {target} does not exist"
+
+
+# A path into the repository named in a doc's text (links: the test above); made by a run
+# (bench/results/, gitignored) excepted.
+REPO_PATH = re.compile(
+    r"(?<![\w/.-])(?<!\]\()((?:dialplan|docs|deploy|scripts|agi|console|redis_schema|bench)/(?!results/)[\w./-]*\w)"
+)
+
+
+@pytest.mark.parametrize("name", [*DOCS, "grenswacht.example.toml"])
+def test_every_file_named_in_the_docs_exists(name):
+    for path in REPO_PATH.findall((ROOT / name).read_text()):
+        assert (ROOT / path).exists() or (ROOT / path).with_suffix("").exists(), (
+            f"{name} names {path}, which does not exist"
+        )
+
+
+def test_the_readme_lists_the_packages_scripts_setup_installs():
+    setup = re.search(r"for pkg in ([^;]+); do", (ROOT / "scripts" / "setup").read_text())
+    assert setup
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    listed = re.search(r"It installs the Debian packages \(([^)]+)\)", readme)
+    assert listed and listed.group(1).split(", ") == setup.group(1).split()
+    assert "about 10–15 minutes" in readme
