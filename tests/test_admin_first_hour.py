@@ -226,3 +226,23 @@ def test_the_readme_lists_the_packages_scripts_setup_installs():
     listed = re.search(r"It installs the Debian packages \(([^)]+)\)", readme)
     assert listed and listed.group(1).split(", ") == setup.group(1).split()
     assert "about 10–15 minutes" in readme
+
+
+def test_the_demos_last_lines_say_what_is_still_running():
+    """Item 8: no console address printed as if it could be opened after the console stopped."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+    assert spec and spec.loader
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    running = {"the console": "http://127.0.0.1:8080/ (log in as: demo / pw)", "Redis": "redis://127.0.0.1:7/0"}
+    over = demo.closing_lines(False, running)
+    assert over[0] == "The demo is over: the console and Redis stop with it now; nothing it started keeps running."
+    assert "http://" not in " ".join(over) and "bash scripts/demo --keep" in over[1]
+    kept = demo.closing_lines(True, running)
+    assert kept[0] == "Still running, until Ctrl-C stops them all:"
+    assert kept[1:] == [
+        "  the console  http://127.0.0.1:8080/ (log in as: demo / pw)",
+        "  Redis        redis://127.0.0.1:7/0",
+    ]
