@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agi.cli.main import main
+from agi.config import load_config
+from tests import test_deploy
 from tests.support.redis_server import free_port
 
 
@@ -246,3 +249,48 @@ def test_the_demos_last_lines_say_what_is_still_running():
         "  the console  http://127.0.0.1:8080/ (log in as: demo / pw)",
         "  Redis        redis://127.0.0.1:7/0",
     ]
+
+
+# ---- issue 30 (deploy): the console as a unit and in docker-compose, and where it listens ----------
+installed_root = test_deploy.installed  # deploy/install.sh into a DESTDIR (systemd-analyze verify passed)
+
+
+def test_install_sets_up_the_console_as_a_unit_with_a_secret(installed_root):
+    unit = installed_root / "etc" / "systemd" / "system" / "grenswacht-web.service"
+    values = test_deploy.unit_values(unit.read_text())
+    assert values["ExecStart"] == ["/opt/grenswacht/bin/grenswacht web"]
+    assert values["Environment"] == [
+        "GRENSWACHT_CONFIG=/etc/grenswacht/grenswacht.toml",
+        "GRENSWACHT_WEB_SECRET_FILE=%d/web_secret",
+    ]
+    assert values["DynamicUser"] == ["yes"] and values["ProtectSystem"] == ["strict"]
+    secret = installed_root / "etc" / "grenswacht" / "web_secret"
+    assert re.fullmatch(r"[0-9a-f]{64}", secret.read_text()) and secret.stat().st_mode & 0o777 == 0o600
+    config = load_config(
+        installed_root / "etc" / "grenswacht" / "grenswacht.toml", env={"GRENSWACHT_WEB_SECRET_FILE": str(secret)}
+    )
+    assert config.web.secret == secret.read_text()
+
+
+def test_compose_runs_the_console_next_to_the_service():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    web = compose["services"]["grenswacht-web"]
+    assert web["command"] == ["web"] and web["network_mode"] == "host"
+    assert web["environment"]["GRENSWACHT_WEB_SECRET_FILE"] == "/run/secrets/web_secret"
+    assert compose["secrets"]["web_secret"]["file"] == "./secrets/web_secret"
+    config = load_config(ROOT / "deploy" / "docker" / "grenswacht.toml", env={})
+    assert f"http://{config.web.listen}/login" in " ".join(web["healthcheck"]["test"])
+
+
+def test_web_logs_where_it_listens(tmp_path, redis_server):
+    port = free_port()
+    cfg = write_config(tmp_path, redis_server.url, f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")}
+    proc = subprocess.Popen([SCRIPT, "--config", str(cfg), "web"], stderr=subprocess.PIPE, text=True, env=environ)
+    try:
+        assert proc.stderr is not None
+        event = next(e for e in map(json.loads, proc.stderr) if e["event"] == "web-listening")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert event["url"] == f"http://127.0.0.1:{port}/" and event["config"] == str(cfg)
