@@ -5,10 +5,14 @@ that [grenswacht-callback] dials, and a caller who does not answer is given up a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from agi.callbacks import appointments as A
 from tests.e2e import test_callback_e2e as callbacks
-from tests.e2e.test_callback_e2e import book
+from tests.e2e.test_callback_e2e import N, book
+from tests.e2e.test_screening_e2e import on, played
 
 # The fixtures of the callback tests: their Redis, configuration and services under a test clock.
 cb_redis, cb_config, services_fixture = callbacks.cb_redis, callbacks.cb_config, callbacks.services
@@ -46,3 +50,20 @@ async def test_the_outbound_context_reads_the_ring_limit_and_dial_applies_it(ser
     # Dial gave up after the 5 s ring limit (without it: rung for the 300 s the line waits).
     dialed = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestCbDialed", timeout=90)
     assert dialed["Status"] == "NOANSWER"
+
+
+async def test_switched_off_the_key_books_nothing_and_nothing_is_placed(services_fixture, ami):
+    """[callbacks] enabled = false: *7 leaves the caller on the line, logs and books nothing (the
+    agent hears the two low tones), and a due appointment is not placed."""
+    svc = await services_fixture(enabled=False)
+    due = await book(svc.deps.store, svc.deps.clock() - 1)
+    lid = await ami.originate("0612345678", variables={"__GW_TEST_KEYS": "*7"})
+    await ami.wait_for(on(lid, "VarSet", Variable="GW_RESULT", Value="ignored"), timeout=60)
+    await ami.wait_for(
+        lambda e: on(lid, "Newexten", Application="Playback")(e) and "not-logged" in e.get("AppData", ""), timeout=30
+    )
+    assert "grenswacht/nl/callback-closing" not in played(ami, lid)
+    assert not (await svc.deps.store.load_caller(N)).incidents
+    await asyncio.sleep(3)  # three rounds of the placer
+    [appt] = await A.load_all(svc.deps.store)
+    assert (appt.id, appt.status, appt.attempts) == (due.id, "scheduled", 0)
