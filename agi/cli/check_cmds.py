@@ -195,6 +195,15 @@ class Ami:
         out = resp.get("Output", [])
         return [out] if isinstance(out, str) else list(out)
 
+    async def has_dialplan(self) -> bool:
+        """Whether Asterisk has any dialplan at all (an extensions.conf that failed to load: none)."""
+        try:
+            async with asyncio.timeout(AMI_TIMEOUT):
+                resp = await self.manager.send_action(check_action({"Action": "ShowDialPlan"}), as_list=True)
+        except TimeoutError:
+            raise UsageError(f"{self.where} did not answer the ShowDialPlan action within {AMI_TIMEOUT:g} s.") from None
+        return any(dict(m).get("Event") == "ListDialplan" for m in resp)
+
     async def has_extension(self, context: str, exten: str | None = None) -> bool:
         fields = {"Action": "ShowDialPlan", "Context": context, **({"Extension": exten} if exten else {})}
         resp = await self.action(fields)
@@ -299,6 +308,13 @@ async def dialplan_contexts(ami: Ami, config: Config, args: argparse.Namespace) 
     contexts = (*CONTEXTS, *([config.callbacks.outbound_context] if config.callbacks.enabled else []))
     for context in contexts:
         if not await ami.has_extension(context):
+            if context == CONTEXTS[0] and not await ami.has_dialplan():
+                raise UsageError(
+                    "the dialplan on Asterisk is empty, the PBX's own routes included, so extensions.conf "
+                    "did not load: look for an ERROR in Asterisk's log (an #include of a file that does not "
+                    "exist drops all of it; dialplan/README.md, section 2, uses #tryinclude for the optional "
+                    "secret.conf), fix it and run 'dialplan reload'."
+                )
             raise UsageError(
                 f"the dialplan on Asterisk has no context {context!r}; include "
                 "grenswacht-extensions.conf in extensions.conf (see dialplan/README.md) and run "

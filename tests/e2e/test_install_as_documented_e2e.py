@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from tests.e2e.test_check_e2e import check
 from tests.support.asterisk import REPO, Asterisk
 from tests.support.redis_server import free_port
 
@@ -104,7 +105,7 @@ def test_the_pbx_keeps_its_own_routes_installed_as_the_readme_says(pbx):
     assert "grenswacht-endlog" in pbx.rx("features show")
 
 
-def test_an_include_of_a_missing_file_would_wipe_the_pbx(asterisk_root):
+def test_an_include_of_a_missing_file_would_wipe_the_pbx(asterisk_root, tmp_path, redis_server):
     """Why the README says #tryinclude: the same install with #include and no secret file loses
     the PBX's own route (this test keeps the reason visible, and fails if Asterisk ever changes)."""
 
@@ -119,5 +120,12 @@ def test_an_include_of_a_missing_file_would_wipe_the_pbx(asterisk_root):
         ast.start()
         assert "#include /gw-run/" in (ast.host_base / "etc" / "extensions.conf").read_text()
         assert "'_X.' =>" not in routes(ast, "from-trunk")
+        # `grenswacht check` says what happened, not that an include of Grenswacht's is missing.
+        out = check(tmp_path, ast, redis_server.url, strict=False)
+        assert out.returncode == 2
+        assert out.stderr.startswith(
+            "grenswacht: the dialplan on Asterisk is empty, the PBX's own routes included, so "
+            "extensions.conf did not load"
+        )
     finally:
         ast.cleanup()
