@@ -312,3 +312,13 @@ def test_the_readme_ami_lines_are_what_check_asks_for():
 
     assert readme_lines() == (f"read ={' ' + READ if READ else ''}", f"write = {WRITE}")
     assert WRITE == "agent,user,originate,reporting,command"
+
+
+def test_a_listen_host_that_is_no_address_here_is_one_sentence(tmp_path, redis_server):
+    """Item 5: a host name that does not resolve, as one sentence naming the setting."""
+    cfg = write_config(tmp_path, redis_server.url, '[metrics]\nlisten = "no-such-host.invalid:9464"\n')
+    out = run("--config", str(cfg), "serve")
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == (
+        "grenswacht: metrics.listen no-such-host.invalid:9464: the host is not an address of this machine."
+    )
