@@ -149,13 +149,13 @@ def bind(listen: str, setting: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+    except (socket.gaierror, UnicodeError):  # a host name that does not resolve (gaierror is an OSError)
+        sock.close()
+        raise UsageError(f"{setting} {listen}: the host is not an address of this machine.") from None
     except OSError as exc:
         sock.close()
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise UsageError(f"{setting} {listen}: {reason}.") from None
-    except (socket.gaierror, UnicodeError):  # a host name that does not resolve
-        sock.close()
-        raise UsageError(f"{setting} {listen}: the host is not an address of this machine.") from None
     return sock
 
 
