@@ -29,7 +29,9 @@ from starlette.staticfiles import StaticFiles
 
 from agi import wiring
 from agi.actions import ActionError, audit, cooldowns, lists, logbook, queries, users
+from agi.actions import help as help_actions
 from agi.actions.lists import Target
+from agi.ami.client import AmiClient
 from agi.callbacks import appointments
 from agi.callbacks.model import OPEN
 from agi.callbacks.rules import BadTime, Rules
@@ -84,6 +86,7 @@ class Console:
         self._due: tuple[float, list[lists.WarningDue]] | None = None  # (computed at, callers due a written warning)
         self._sent: set[str] = set()  # marked sent since: left out of the cached list
         self.zone = ZoneInfo(config.web.timezone)
+        self._ami: AmiClient | None = None  # issue 29: listen-ins (Console.pbx)
         secret = config.web.secret
         if not secret:
             secret = secrets.token_urlsafe(48)
@@ -101,6 +104,7 @@ class Console:
         )
         self.env.filters["local"] = self.local
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
+        self.env.filters["since"] = lambda start: _duration(max(0.0, self.clock() - start))
 
     # ---- helpers --------------------------------------------------------------------------
     def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -212,10 +216,9 @@ class Console:
                     if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
                         log.warning("console-csrf-refused", user=user.name, path=request.url.path)
                         return Response("Forbidden: the form's security token is missing or wrong.", 403)
-                if role == "admin" and user.role != "admin":
-                    return self.render(
-                        request, session, "error.html", 403, user=user, message="This page is for administrators."
-                    )
+                if not users.may(user.role, role):  # the one role check (agent < supervisor < admin)
+                    message = "This page is for administrators." if role == "admin" else "This page is for supervisors."
+                    return self.render(request, session, "error.html", 403, user=user, message=message)
                 session["t"] = now
                 ctx = Ctx(request, user, session, form)
                 try:
@@ -300,6 +303,7 @@ class Console:
             cooldowns=await cooldowns.running(self.store, now),
             awaiting=await logbook.open_debriefs(self.store, now),
             last_event=await self.store.last_event_id(),
+            help=await help_actions.active(self.store, now),
         )
 
     async def events(self, ctx: Ctx) -> Response:
@@ -327,6 +331,9 @@ class Console:
                     yield ": keep-alive\n\n"
                 for eid, fields in batch:
                     last = eid
+                    if fields.get("type") in ("help", "help-end"):
+                        yield await self.help_event(eid, fields, lang, ctx.session["c"])
+                        continue
                     if fields.get("type", "incident") != "incident" or not fields.get("id"):
                         continue
                     try:
@@ -339,6 +346,35 @@ class Console:
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
+
+    async def help_event(self, eid: str, fields: Mapping[str, str], lang: str, csrf: str) -> str:
+        """A help request as a ready row (``help``), or its end (``help-end``, the call id); ": " (a
+        comment) when the request has already gone."""
+        call = fields.get("id", "")
+        req = await help_actions.get(self.store, call, self.clock()) if fields.get("type") == "help" else None
+        if req is None:
+            return f"id: {eid}\nevent: help-end\ndata: {call}\n\n" if call else ": \n\n"
+        html = self.env.get_template("_help_row.html").render(h=req, csrf=csrf, t=lambda key: translate(lang, key))
+        return f"id: {eid}\nevent: help\ndata: {html.replace(chr(10), ' ')}\n\n"
+
+    async def pbx(self) -> AmiClient | None:
+        """The console's own AMI connection (for listen-ins), made on first use; None without [ami] secret."""
+        if self._ami is None:
+            self._ami = wiring.build_ami(self.config)
+            if self._ami is None:
+                return None
+            await self._ami.connect()
+        await self._ami.wait_connected(5)
+        return self._ami
+
+    async def help_action(self, ctx: Ctx) -> Response:
+        """Listen, whisper or take over on a help request's call: the channel is the stored request's."""
+        call, mode = ctx.request.path_params["call"], ctx.request.path_params["mode"]
+        try:
+            await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 409, message=str(exc))
+        return RedirectResponse("/?ringing=" + mode, 303)
 
     def filters(self, q: Mapping[str, str]) -> logbook.Filters:
         """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
@@ -597,7 +633,18 @@ class Console:
         what, f, now = ctx.request.path_params["what"], ctx.form, self.clock()
         try:
             if what == "user-add":
-                await users.add(self.store, f.get("name", ""), f.get("role", ""), f.get("password", ""), ctx.actor, now)
+                await users.add(
+                    self.store,
+                    f.get("name", ""),
+                    f.get("role", ""),
+                    f.get("password", ""),
+                    ctx.actor,
+                    now,
+                    phone=f.get("phone", ""),
+                    interfaces=f.get("interfaces", "").split()[:20],
+                )
+            elif what == "user-phone":
+                await users.set_phone(self.store, f.get("name", ""), f.get("phone", ""), ctx.actor, now)
             elif what == "user-passwd":
                 await users.passwd(self.store, f.get("name", ""), f.get("password", ""), ctx.actor, now)
             elif what == "user-remove":
@@ -678,6 +725,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if c._ami is not None:
+            await c._ami.close()
         if own:
             await store.close()
 
@@ -703,6 +752,7 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/stats", sup(c.stats)),
         Route("/audit", sup(c.audit_page)),
         Route("/cooldowns/end", sup(c.end_cooldown), methods=["POST"]),
+        Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),  # issue 29
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),

@@ -117,6 +117,22 @@ _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
     "download": ("Download", "Download"),
 }
 
+# Issue 29: help requests, listen-in, the agent's page.
+_T.update(
+    {
+        "help_requested": ("Hulp gevraagd", "Help requested"),
+        "help_hint": ("Rijen verdwijnen zodra het gesprek eindigt.", "Rows leave when the call ends."),
+        "call_length": ("Gesprek duurt", "Call length"),
+        "history": ("Voorgeschiedenis", "History"),
+        "listen": ("Meeluisteren", "Listen"),
+        "whisper": ("Fluisteren", "Whisper"),
+        "take_over": ("Overnemen", "Take over"),
+        "phone": ("Toestel", "Phone"),
+        "interfaces": ("Agent-interfaces", "Agent interfaces"),
+        "agents_only": ("alleen voor de rol agent", "role agent only"),
+    }
+)
+
 
 def translate(lang: str, key: str) -> str:
     pair = _T.get(key)

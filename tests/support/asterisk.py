@@ -69,6 +69,9 @@ load = func_cut.so
 load = func_global.so
 load = func_export.so
 load = func_cdr.so
+load = func_volume.so
+load = app_chanspy.so
+load = app_originate.so
 """
 
 # The administrator's own part of extensions.conf in the tests: an inbound route that calls the
