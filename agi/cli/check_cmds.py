@@ -83,7 +83,10 @@ CONTEXTS = (
     "grenswacht-handover",
     "grenswacht-callback",
     "grenswacht-callback-closing",
+    "grenswacht-help-end",  # issue 29: the help key's hang-up handler, and the listen-ins
+    "grenswacht-listen",
 )
+# write=originate: callback appointments and the console's listen-ins (issue 29).
 NEEDED = {"read": ("call", "agent", "user"), "write": ("agent", "user", "originate")}
 PROMPTS = (
     "warning",
@@ -219,6 +222,8 @@ def feature_problems(config: Config, codes: dict[str, str]) -> list[str]:
         ("grenswacht-endlog", f.endlog, "features.endlog"),
         ("grenswacht-handover", f.handover, "features.handover"),
         ("grenswacht-callback", config.callbacks.key, "callbacks.key"),
+        ("grenswacht-help", config.help.key, "help.key"),  # issue 29
+        ("grenswacht-quieter", config.help.quieter_key, "help.quieter_key"),
     ]
     problems = [
         f"{setting} is {code} but the feature {name} is {codes.get(name) or 'not defined'}"

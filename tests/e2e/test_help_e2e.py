@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from agi.actions import users
+from agi.actions import ActionError, users
+from agi.actions import help as help_actions
 from agi.engine import Incident
+from redis_schema.records import User
 from tests.console.browser import chromium, console_process, login, shot
 from tests.e2e.test_agent_key_e2e import call_and_press, wait_until
 from tests.e2e.test_screening_e2e import on
@@ -137,3 +140,71 @@ async def test_a_help_request_appears_on_the_board(e2e, ami, redis_server, tmp_p
             WebDriverWait(driver, 20).until, lambda d: not d.find_elements(By.CSS_SELECTOR, "#help-rows tr")
         )
         assert lid not in driver.page_source
+
+
+# ---- listen, whisper, take over (issue 29) -------------------------------------------------------
+
+SUPERVISOR = User("sup", "supervisor", phone="Local/1005@supervisors")
+
+
+async def channels(ami) -> list[dict]:
+    msgs = await ami.manager.send_action({"Action": "CoreShowChannels"})
+    return [dict(m) for m in (msgs if isinstance(msgs, list) else [msgs]) if m.get("Event") == "CoreShowChannel"]
+
+
+async def helped_call(e2e, ami):
+    """A bridged call whose agent pressed the help key; its stored request."""
+    await call_and_press(ami, keys="*2")
+    [req] = await wait_until(lambda: help_rows(e2e))
+    return req
+
+
+@pytest.mark.parametrize("mode, options", [("listen", "qEb"), ("whisper", "qEbw")])
+async def test_listen_and_whisper_ring_the_supervisor_who_spies_on_the_agents_channel(e2e, ami, mode, options):
+    req = await helped_call(e2e, ami)
+    await help_actions.listen(e2e.deps.store, e2e.deps.ami, SUPERVISOR, req.call, mode, "web:sup", time.time())
+    await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestSupervisorAnswered")
+    start = await ami.wait_for(lambda e: e.get("Event") == "ChanSpyStart")
+    assert start["SpyeeChannel"] == req.agent_channel and start["SpyerChannel"].startswith("Local/1005@supervisors")
+    [spy] = [c for c in await channels(ami) if c["Application"] == "ChanSpy"]
+    assert spy["Channel"] == start["SpyerChannel"] and spy["ApplicationData"] == f"{req.agent_channel},{options}"
+    # The caller does not hear the supervisor: the supervisor is in no bridge, and the caller's
+    # bridge holds the caller and the agent only.
+    by_name = {c["Channel"]: c for c in await channels(ami)}
+    assert not by_name[spy["Channel"]].get("BridgeId")
+    bridge = by_name[req.caller_channel]["BridgeId"]
+    assert bridge and {n for n, c in by_name.items() if c.get("BridgeId") == bridge} == {
+        req.caller_channel,
+        req.agent_channel,
+    }
+    [entry] = [e for e in await e2e.deps.store.audit_entries() if e["action"] == mode]
+    assert (entry["actor"], entry["call"], entry["phone"]) == ("web:sup", req.call, SUPERVISOR.phone)
+
+
+async def test_take_over_leaves_the_caller_with_the_supervisor_and_frees_the_agent(e2e, ami):
+    req = await helped_call(e2e, ami)
+    await help_actions.listen(e2e.deps.store, e2e.deps.ami, SUPERVISOR, req.call, "takeover", "web:sup", time.time())
+    await ami.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == req.agent_channel)
+
+    async def caller_with_supervisor():
+        by_name = {c["Channel"]: c for c in await channels(ami)}
+        caller = by_name.get(req.caller_channel, {})
+        together = {n for n, c in by_name.items() if caller.get("BridgeId") and c.get("BridgeId") == caller["BridgeId"]}
+        return len(together) == 2 and any(n.startswith("Local/1005@supervisors") for n in together)
+
+    assert await wait_until(caller_with_supervisor)
+    assert req.agent_channel not in {c["Channel"] for c in await channels(ami)}
+
+
+async def test_a_listen_on_a_call_that_has_ended_says_so(e2e, ami):
+    req = await helped_call(e2e, ami)
+    await ami.action(Action="Hangup", Channel=req.caller_channel)
+    await wait_until(lambda: _none(e2e))
+    with pytest.raises(ActionError, match="this call has ended"):
+        await help_actions.listen(e2e.deps.store, e2e.deps.ami, SUPERVISOR, req.call, "listen", "web:sup", time.time())
+    # A request whose channel Asterisk no longer has (its hang-up never reached Grenswacht): the same.
+    await e2e.deps.store.help.add(replace(req, agent_channel="Local/1001@agents-0000ffff;1"))
+    with pytest.raises(ActionError, match="this call has ended"):
+        await help_actions.listen(e2e.deps.store, e2e.deps.ami, SUPERVISOR, req.call, "listen", "web:sup", time.time())
+    assert await help_rows(e2e) == []
+    assert not [e for e in await e2e.deps.store.audit_entries() if e["action"] == "listen"]

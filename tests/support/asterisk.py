@@ -105,6 +105,13 @@ exten => senior,1,ExecIf($["${GW_TEST_SENIOR_CAUSE}" != ""]?Hangup(${GW_TEST_SEN
  same => n,Wait(30)
  same => n,Hangup()
 
+[supervisors]
+; A supervisor's phone (issue 29's listen-in rings it): answers and stays on the line.
+exten => _X.,1,Answer()
+ same => n,UserEvent(GwTestSupervisorAnswered,Exten: ${EXTEN})
+ same => n,Wait(60)
+ same => n,Hangup()
+
 [caller]
 exten => s,1,Wait(60)
  same => n,Hangup()
