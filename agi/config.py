@@ -320,6 +320,9 @@ class HelpConfig(_Frozen):
     quieter_key: str = "*4"
     # How much quieter the caller sounds to the agent after the quieter key (a second press restores it).
     quieter_db: float = Field(10.0, gt=0, le=40)
+    # The rungs whose callers reach the agent with "[GW n] Name" as caller ID name (n: incidents in
+    # the window), so the agent knows before saying hello. The senior rung always shows it.
+    history_rungs: tuple[Literal["allow", "warn", "senior"], ...] = ("warn", "senior")
     # Help requests go to the same places as incidents: UserEvent, event stream, [aftercare] webhook_url.
 
 

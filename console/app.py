@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, audit, cooldowns, lists, logbook, queries, users
+from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, queries, users
 from agi.actions import help as help_actions
 from agi.actions.lists import Target
 from agi.ami.client import AmiClient
@@ -274,7 +274,8 @@ class Console:
         await self.store.audit(f"web:{user.name}", "login", self.clock())
         # A fresh CSRF token with the new session (no fixation).
         new = {"u": user.name, "g": user.gen, "t": self.clock(), "c": secrets.token_urlsafe(24), "l": session["l"]}
-        return self.write_session(RedirectResponse("/", 303), new)
+        home = "/" if users.may(user.role, "supervisor") else "/me"  # an agent: their own page
+        return self.write_session(RedirectResponse(home, 303), new)
 
     async def logout(self, ctx: Ctx) -> Response:
         ctx.session.clear()
@@ -304,6 +305,9 @@ class Console:
             awaiting=await logbook.open_debriefs(self.store, now),
             last_event=await self.store.last_event_id(),
             help=await help_actions.active(self.store, now),
+            block_requests=await agents.open_requests(self.store),
+            ban_days=lists.ban_days(self.config, None),
+            saved=ctx.request.query_params.get("saved"),
         )
 
     async def events(self, ctx: Ctx) -> Response:
@@ -375,6 +379,49 @@ class Console:
         except ActionError as exc:
             return self.show(ctx, "error.html", 409, message=str(exc))
         return RedirectResponse("/?ringing=" + mode, 303)
+
+    # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
+    async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+        now, user = self.clock(), ctx.user
+        return self.show(
+            ctx,
+            "me.html",
+            status,
+            incidents=await agents.own_incidents(self.store, user, now),
+            callbacks=await agents.own_callbacks(self.store, user),
+            cooldowns=await agents.own_cooldowns(self.store, user, now),
+            requests=await agents.own_requests(self.store, user),
+            cbtime=self.callback_time,
+            max_account=logbook.MAX_ACCOUNT,
+            error=error,
+            saved=ctx.request.query_params.get("saved"),
+        )
+
+    async def me_action(self, ctx: Ctx) -> Response:
+        iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
+        try:
+            if what == "account":
+                await agents.write_account(self.store, ctx.user, iid, ctx.form.get("account", ""), now)
+            elif what == "block":
+                await agents.request_block(self.store, ctx.user, iid, ctx.form.get("reason", ""), now)
+            else:
+                return self.show(ctx, "error.html", 404, message="No such action.")
+        except ActionError as exc:
+            return await self.me(ctx, str(exc), 400)
+        return RedirectResponse("/me?saved=1", 303)
+
+    async def block_decide(self, ctx: Ctx) -> Response:
+        """A supervisor approves (sets the ban) or declines (with a note) an agent's block request."""
+        rid, what = ctx.request.path_params["rid"], ctx.request.path_params["what"]
+        if what not in ("approve", "decline"):
+            return self.show(ctx, "error.html", 404, message="No such action.")
+        try:
+            days = self.ban_days(ctx.form) if what == "approve" else None
+            note = ctx.form.get("note", "")
+            await agents.decide(self.store, self.config, rid, what == "approve", note, days, ctx.actor, self.clock())
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 400, message=str(exc))
+        return RedirectResponse("/?saved=1", 303)
 
     def filters(self, q: Mapping[str, str]) -> logbook.Filters:
         """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
@@ -720,7 +767,7 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     own = store is None
     store = store or wiring.build_store(config)
     c = Console(config, store, clock)
-    sup, adm = c.page("supervisor"), c.page("admin")
+    agt, sup, adm = c.page("agent"), c.page("supervisor"), c.page("admin")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -733,8 +780,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     routes = [
         Route("/login", c.login_get, methods=["GET"]),
         Route("/login", c.login_post, methods=["POST"]),
-        Route("/logout", sup(c.logout), methods=["POST"]),
-        Route("/language", sup(c.set_language), methods=["POST"]),
+        Route("/logout", agt(c.logout), methods=["POST"]),
+        Route("/language", agt(c.set_language), methods=["POST"]),
         Route("/", sup(c.board)),
         Route("/events", sup(c.events)),
         Route("/logbook", sup(c.logbook_page)),
@@ -752,7 +799,11 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/stats", sup(c.stats)),
         Route("/audit", sup(c.audit_page)),
         Route("/cooldowns/end", sup(c.end_cooldown), methods=["POST"]),
-        Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),  # issue 29
+        # Issue 29: help requests, the agent's own page, block requests.
+        Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),
+        Route("/me", agt(c.me)),
+        Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
+        Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),

@@ -130,6 +130,17 @@ _T.update(
         "phone": ("Toestel", "Phone"),
         "interfaces": ("Agent-interfaces", "Agent interfaces"),
         "agents_only": ("alleen voor de rol agent", "role agent only"),
+        "my_page": ("Mijn pagina", "My page"),
+        "my_incidents": ("Mijn incidenten", "My incidents"),
+        "my_callbacks": ("Mijn terugbelafspraken", "My callbacks"),
+        "my_cooldown": ("Mijn afkoelpauze", "My cool-down"),
+        "account": ("Mijn verslag: wat er precies gezegd is", "My account: what was said, exactly"),
+        "ask_ban": ("Blokkade van deze beller vragen", "Ask for a ban of this caller"),
+        "block_requests": ("Gevraagde blokkades", "Block requests"),
+        "my_requests": ("Mijn gevraagde blokkades", "My block requests"),
+        "approve": ("Goedkeuren (blokkeren)", "Approve (ban)"),
+        "decline": ("Afwijzen", "Decline"),
+        "status": ("Status", "Status"),
     }
 )
 

@@ -90,6 +90,7 @@ INCIDENT: tuple[Field, ...] = (
     Field("debrief_at", "dt", OPT_FLOAT),
     Field("debrief_answer", "da", STR),
     Field("debrief_by", "db", STR),
+    Field("account", "ac", STR),  # the agent's own account (set_account), written later
     Field("caller", "", STR, ami="Caller"),  # the caller hash's own number, not a field in it
 )
 # "slot" is not in the table: a storage detail (the "<n>" of the hash fields), never carried on.
@@ -582,3 +583,48 @@ HELP: JsonCodec[HelpRequest] = JsonCodec(
 def help_event(req: HelpRequest) -> dict[str, Any]:
     """A help request as the event stream and the webhook carry it (and, CamelCased, the UserEvent)."""
     return {"type": "help", "id": req.call, "call": req.call, **{f.name: getattr(req, f.name) for f in HELP.table}}
+
+
+# ---- issue 29: an agent's own account of an incident, and their request to ban its caller ----
+
+
+def account_field(slot: str) -> str:
+    """The caller-hash field of an incident's account (the agent's own words)."""
+    return f"{slot}.{SUFFIX_OF['account']}"
+
+
+OPEN_REQUEST, APPROVED, DECLINED = "open", "approved", "declined"
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """An agent asks a supervisor to ban the caller of one of their incidents (the hash field is ``id``)."""
+
+    id: str
+    incident: str
+    caller: str
+    agent: str  # the agent's console user name
+    reason: str
+    at: float
+    status: str = OPEN_REQUEST  # open | approved | declined
+    note: str = ""  # the supervisor's note back to the agent
+    decided_by: str = ""
+    decided_at: float = 0.0
+
+
+BLOCK_REQUEST: JsonCodec[BlockRequest] = JsonCodec(
+    BlockRequest,
+    (
+        Field("incident", "inc", STR, required=True),
+        Field("caller", "caller", STR, required=True),
+        Field("agent", "agent", STR, required=True),
+        Field("reason", "reason", STR),
+        Field("at", "at", FLOAT, required=True),
+        Field("status", "status", STR),
+        Field("note", "note", STR),
+        Field("decided_by", "by", STR),
+        Field("decided_at", "dat", FLOAT),
+    ),
+    "block-request",
+    key="id",
+)

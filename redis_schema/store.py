@@ -26,10 +26,12 @@ from redis.typing import EncodableT, FieldT
 from agi.engine import Allow, Ban, CallerRecord, Incident
 from agi.logs import get_logger
 from redis_schema import keys
+from redis_schema.accounts import Accounts
 from redis_schema.fastread import CallerReader
 from redis_schema.help_requests import HelpRequests
 from redis_schema.records import (
     APPOINTMENT,
+    BLOCK_REQUEST,
     COOLDOWN,
     NAME_OF,
     PREFIX_ALLOW,
@@ -282,6 +284,8 @@ class Store:
         self.prefix_allows = RecordHash(self, keys.PREFIX_ALLOWS, PREFIX_ALLOW)
         self.cluster = isinstance(redis, RedisCluster)
         self.help = HelpRequests(redis)  # issue 29: help requests of calls in progress
+        self.block_requests = RecordHash(self, keys.BLOCK_REQUESTS, BLOCK_REQUEST)  # issue 29: agents' ban requests
+        self.accounts = Accounts(redis)  # issue 29: agents' own accounts of incidents
 
     async def _nodes(self) -> list[dict[str, Any]]:
         """Keyword arguments that send a server-wide command to each server holding data: the one

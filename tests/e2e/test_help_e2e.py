@@ -208,3 +208,16 @@ async def test_a_listen_on_a_call_that_has_ended_says_so(e2e, ami):
         await help_actions.listen(e2e.deps.store, e2e.deps.ami, SUPERVISOR, req.call, "listen", "web:sup", time.time())
     assert await help_rows(e2e) == []
     assert not [e for e in await e2e.deps.store.audit_entries() if e["action"] == "listen"]
+
+
+async def test_a_warned_callers_history_reaches_the_agent_in_the_caller_id_name(e2e, ami):
+    await e2e.deps.store.add_incident(Incident.new(N, "abuse", time.time() - 3600, source="cli"))
+    await ami.originate("0612345678")
+    answered = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAgentAnswered")
+    assert answered["Name"] == "[GW 1] Jansen"
+    # A clean caller keeps their own name (allow is not in the default [help] history_rungs).
+    await ami.originate("0687654321", name="Pietersen")
+    answered = await ami.wait_for(
+        lambda e: e.get("UserEvent") == "GwTestAgentAnswered" and e.get("Caller") == "+31687654321"
+    )
+    assert answered["Name"] == "Pietersen"
