@@ -162,3 +162,17 @@ async def test_an_agent_logs_in_to_their_own_page(app, store):
     r = await c.login("bert")
     assert (r.status_code, r.headers["location"]) == (303, "/me")
     await c.http.aclose()
+
+
+async def test_listen_from_the_console_says_what_is_missing_in_one_sentence(app, store, sup, bert):
+    r = await sup.post("/help/gw-nocall/listen", {})
+    assert r.status_code == 409 and "sup1 has no phone to ring" in r.text
+    await users.set_phone(store, "sup1", "PJSIP/1005", "test", time.time())
+    sup_again = await logged_in(app, "sup1")
+    r = await sup_again.post("/help/gw-nocall/listen", {})
+    assert r.status_code == 409 and "listening in needs AMI" in r.text
+    r = await sup_again.post("/help/gw-nocall/eavesdrop", {})
+    assert r.status_code == 409 and "the mode must be listen, whisper or takeover" in r.text
+    await sup_again.http.aclose()
+    assert (await bert.post("/help/gw-nocall/listen", {})).status_code == 403
+    assert not [e for e in await store.audit_entries() if e["action"] in ("listen", "whisper", "takeover")]
