@@ -42,3 +42,19 @@ def test_a_name_that_already_shows_the_history_gets_the_prefix_once():
 
     assert senior_values(Config(), 2, "[GW 1] Jansen")["GW_CID_NAME"] == "[GW 2] Jansen"
     assert senior_values(Config(), "?", "[GW 1] [GW 1] Jansen")["GW_CID_NAME"] == "[GW ?] Jansen"
+
+
+async def test_help_requests_one_per_call_and_past_their_end_they_go(store):
+    from redis_schema.records import HelpRequest
+
+    first = HelpRequest("1799999940.17", "PJSIP/1001-00000001", caller="+31612345678", asked=NOW, until=NOW + 60)
+    assert await store.help.add(first)
+    assert not await store.help.add(HelpRequest("1799999940.17", "PJSIP/1002-00000002", asked=NOW + 1, until=NOW + 61))
+    assert [r.agent_channel for r in await store.help.active(NOW)] == ["PJSIP/1001-00000001"]
+    # The safety net: a request whose hang-up never reached Grenswacht goes after its end.
+    assert await store.help.active(NOW + 61) == []
+    assert await store.redis.hlen("gw:help") == 0
+    # An unreadable value is dropped, not a crash.
+    await store.redis.hset("gw:help", "x", "{not json")
+    assert await store.help.active(NOW) == [] and await store.help.get("x", NOW) is None
+    assert await store.help.remove("nothing") is None

@@ -25,6 +25,7 @@ from redis_schema.records import HelpRequest, help_event
 
 log = get_logger("grenswacht.route.help")
 
+STORE_BUDGET_SECONDS = 1.0  # each Redis step of a key press, as agi.incidents does
 _EPOCH_ID = re.compile(r"^(\d{10})(\.\d+)?$")  # Asterisk's own uniqueids: "<epoch>.<sequence>"
 
 
@@ -51,10 +52,10 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         await session.set_variables({cv.RESULT: "ignored", cv.HELP: ""})
         return
     now = deps.clock()
-    protocol = deps.config.protocol_for(None)[1]
-    record = await deps.store.load_caller(leg.caller, deps.config.agi.screen_budget_ms / 1000)
-    decision = decide(record, protocol, now)
     start = call_start(leg.linkedid, await session.get_full_variable("${CDR(start,u)}", leg.caller_channel), now)
+    async with asyncio.timeout(STORE_BUDGET_SECONDS):  # the agent waits for the tone: bounded (else: fallback)
+        record = await deps.store.load_caller(leg.caller, deps.config.agi.screen_budget_ms / 1000)
+        decision = decide(record, deps.config.protocol_for(None)[1], now)
     req = HelpRequest(
         call=leg.linkedid,
         agent_channel=session.channel,
@@ -69,7 +70,9 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         asked=now,
         until=now + deps.config.help.max_call_minutes * 60,
     )
-    if not await deps.store.help.add(req):
+    async with asyncio.timeout(STORE_BUDGET_SECONDS):
+        added = await deps.store.help.add(req)
+    if not added:
         await session.set_variables({cv.RESULT: "duplicate", cv.HELP: ""})
         return
     await session.set_variables({cv.RESULT: "logged", cv.HELP: req.call})

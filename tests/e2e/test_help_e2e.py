@@ -221,3 +221,16 @@ async def test_a_warned_callers_history_reaches_the_agent_in_the_caller_id_name(
         lambda e: e.get("UserEvent") == "GwTestAgentAnswered" and e.get("Caller") == "+31687654321"
     )
     assert answered["Name"] == "Pietersen"
+
+
+async def test_redis_down_at_the_help_key_the_call_goes_on_and_the_agent_hears_the_low_tones(e2e, ami, redis_server):
+    redis_server.stop()
+    try:
+        lid = await call_and_press(ami, keys="*2")
+        await ami.wait_for(
+            lambda e: on(lid, "Newexten", Context="grenswacht-agent-key", AppData="grenswacht/tones/not-logged")(e),
+            timeout=30,
+        )
+        assert not [e for e in ami.call_events(lid) if e.get("Event") == "Hangup"]
+    finally:
+        redis_server.start()
