@@ -257,6 +257,13 @@ async def main() -> int:
         help="the service's niceness (default: the Nice= of deploy/systemd/grenswacht.service, as shipped; "
         "below 0 needs root)",
     )
+    ap.add_argument(
+        "--redis-nice",
+        type=int,
+        default=0,
+        help="Redis's niceness (default 0; e.g. -5: Redis given the service's priority by a drop-in, "
+        "docs/benchmarks.md)",
+    )
     ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)  # internal: be the storm process
     args = ap.parse_args()
     if args.storm_port:
@@ -287,19 +294,24 @@ async def main() -> int:
         or not 0 < args.duration <= 600
         or not 0 < args.peers <= 250
         or not -20 <= args.service_nice <= 19
+        or not -20 <= args.redis_nice <= 19
     ):
         print(
-            "storm: --hostile 1..50000, --idle 0..10000, --duration 1..600 s, --peers 1..250, --service-nice -20..19",
+            "storm: --hostile 1..50000, --idle 0..10000, --duration 1..600 s, --peers 1..250, "
+            "--service-nice and --redis-nice -20..19",
             file=sys.stderr,
         )
         return 2
-    if args.service_nice < 0 and os.geteuid() != 0:
-        print(f"storm: --service-nice {args.service_nice} needs root (or pass --service-nice 0)", file=sys.stderr)
+    if min(args.service_nice, args.redis_nice) < 0 and os.geteuid() != 0:
+        print("storm: a negative --service-nice or --redis-nice needs root (or pass 0)", file=sys.stderr)
         return 2
 
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     redis = RedisServer().start()
+    if args.redis_nice:
+        for thread in os.listdir(f"/proc/{redis.proc.pid}/task"):  # each of Redis's threads has its own
+            os.setpriority(os.PRIO_PROCESS, int(thread), args.redis_nice)
     service = storm_proc = None
     try:
         port = free_port()
@@ -393,7 +405,8 @@ async def main() -> int:
             + (" --reopen" if args.reopen else "")
             + (" --from-pbx" if args.from_pbx else "")
             + (" --secret" if args.secret else "")
-            + f" --service-nice {args.service_nice}",
+            + f" --service-nice {args.service_nice}"
+            + (f" --redis-nice {args.redis_nice}" if args.redis_nice else ""),
             "",
             "Legitimate calls (open loop, connect to close)",
             "",
