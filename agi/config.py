@@ -340,6 +340,9 @@ class CallbacksConfig(_Frozen):
     caller_id: str = ""
     # A callback that fell due while no instance ran is still placed up to this long after its time.
     grace_minutes: int = Field(30, ge=0, le=24 * 60)
+    # Off: the key books nothing (the agent hears the two low tones), nothing is placed, and
+    # `grenswacht check` does not ask for the outbound context, caller_id or AMI Originate.
+    enabled: bool = True
 
     @field_validator("opens", "closes")
     @classmethod
@@ -515,9 +518,14 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     path = env.get(name + "_FILE")
     if path:
         try:
-            return Path(path).read_text(encoding="utf-8").strip()
+            value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{name}_FILE: cannot read {path!r} ({exc.strerror}).") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{name}_FILE: {path!r} is not UTF-8 text.") from None
+        if not value:  # e.g. the empty file deploy/install.sh leaves: never "no secret" without a word
+            raise ConfigError(f"{name}_FILE: {path!r} is empty; put the secret in it, or unset {name}_FILE.")
+        return value
     return None
 
 

@@ -165,8 +165,11 @@ def test_originate_rings_the_agent_with_the_callers_details(deps):
     fields = originate_fields(deps.config, appt, "PJSIP/1001")
     assert fields["Channel"] == "PJSIP/1001" and fields["Context"] == "grenswacht-callback"
     assert fields["Timeout"] == "20000"
-    assert f"GW_CB_NUMBER={N}" in fields["Variable"] and "GW_CB_CID=+31201234567" in fields["Variable"]
-    assert f"GW_CB_ID={appt.id}" in fields["Variable"]
+    variables = dict(v.split("=", 1) for v in fields["Variable"].split(","))
+    assert variables["__GW_CB_NUMBER"] == N and variables["__GW_CB_CID"] == "+31201234567"
+    assert variables["__GW_CB_ID"] == appt.id
+    # What the outbound context reads on the Local channel the dialplan dials: inherited ("__").
+    assert variables["__GW_CB_RING"] == str(deps.config.callbacks.caller_ring_seconds)
 
 
 async def test_forget_and_purge_take_appointments(deps, rdb):
