@@ -311,6 +311,21 @@ class FeatureCodesConfig(_Frozen):
     extra: Mapping[str, str] = Field(default_factory=lambda: {"*9": "threat"})
 
 
+class HelpConfig(_Frozen):
+    """Issue 29: the agent's help key and the quieter key (keep them in step with the applicationmap)."""
+
+    key: str = "*2"
+    # A help request is dropped after this long even if no hang-up removed it (a safety net).
+    max_call_minutes: int = Field(240, ge=5, le=24 * 60)
+    quieter_key: str = "*4"
+    # How much quieter the caller sounds to the agent after the quieter key (a second press restores it).
+    quieter_db: float = Field(10.0, gt=0, le=40)
+    # The rungs whose callers reach the agent with "[GW n] Name" as caller ID name (n: incidents in
+    # the window), so the agent knows before saying hello. The senior rung always shows it.
+    history_rungs: tuple[Literal["allow", "warn", "senior"], ...] = ("warn", "senior")
+    # Help requests go to the same places as incidents: UserEvent, event stream, [aftercare] webhook_url.
+
+
 class CallbacksConfig(_Frozen):
     """Callback appointments (issue 11): the agent's key, the rules, and how the PBX places them."""
 
@@ -463,6 +478,7 @@ class Config(_Frozen):
     callbacks: CallbacksConfig = CallbacksConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
+    help: HelpConfig = HelpConfig()  # issue 29
 
     @model_validator(mode="after")
     def _protocol_refs(self) -> Config:

@@ -17,20 +17,21 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from agi import background, metrics
-from agi.aftercare.journal import Journal
-from agi.ami.client import AmiClient
-from agi.callbacks.placer import Placer
 from agi.config import Config, split_host_port
-from agi.config_holder import ConfigHolder
-from agi.deps import Deps
-from agi.fastagi.server import FastAgiServer
-from agi.incidents import Logbook
-from agi.routes import ROUTES
 from redis_schema.connection import Client, connect
 from redis_schema.fastread import CallerReader
 from redis_schema.store import Store
+
+# The service's parts are imported where they are built: a CLI command or the console needs only
+# build_store, and importing the FastAGI server, routes, AMI client and metrics as well was a good
+# share of each `grenswacht` command's start-up.
+if TYPE_CHECKING:
+    from agi.ami.client import AmiClient
+    from agi.callbacks.placer import Placer
+    from agi.deps import Deps
+    from agi.fastagi.server import FastAgiServer
 
 
 def redis_client(config: Config) -> Client:
@@ -62,6 +63,8 @@ def build_store(config: Config) -> Store:
 
 
 def build_ami(config: Config) -> AmiClient | None:
+    from agi.ami.client import AmiClient
+
     if not config.ami.secret:
         return None
     host, port = config.ami.host_port
@@ -70,6 +73,11 @@ def build_ami(config: Config) -> AmiClient | None:
 
 def build(config: Config, *, clock: Callable[[], float] = time.time) -> Deps:
     """The route dependencies: store, AMI client, logbook, all reading one configuration holder."""
+    from agi.aftercare.journal import Journal
+    from agi.config_holder import ConfigHolder
+    from agi.deps import Deps
+    from agi.incidents import Logbook
+
     settings = ConfigHolder(config)
     store = build_store(config)
     ami = build_ami(config)
@@ -97,6 +105,11 @@ class Assembly:
 
 def assemble(deps: Deps) -> Assembly:
     """The FastAGI server with the counted route table, the callback placer and every background job."""
+    from agi import background, metrics
+    from agi.callbacks.placer import Placer
+    from agi.fastagi.server import FastAgiServer
+    from agi.routes import ROUTES
+
     server = FastAgiServer(metrics.counted(ROUTES), deps, deps.config.agi, metrics.peer_failure)
     jobs: list[Job] = []
     placer = None
@@ -120,4 +133,6 @@ def assemble(deps: Deps) -> Assembly:
 
 def parent_http(config: Config, metrics_dir: str) -> Callable[[], None] | None:
     """agi.workers' hook: every worker's metrics and health served from the parent, with a store made here."""
+    from agi import metrics
+
     return metrics.parent_http(config, metrics_dir, lambda: build_store(config))

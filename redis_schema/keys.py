@@ -86,3 +86,9 @@ WARNING_BY = "warn.by"
 DAY = 86_400
 STATS_TTL = 400 * DAY
 EVENTS_MAXLEN = 100_000
+
+
+# Issue 29: help requests of calls in progress, by call (linkedid). One hash: the second press on
+# the same call is an HSETNX that finds the first; each value carries its own end of life.
+HELP = PREFIX + "help"  # HASH linkedid -> JSON help request (redis_schema.records.HELP)
+BLOCK_REQUESTS = PREFIX + "block-requests"  # HASH request id -> JSON block request (records.BLOCK_REQUEST)

@@ -22,14 +22,16 @@ from __future__ import annotations
 from typing import cast
 
 from redis_schema import keys
+from redis_schema.accounts import Accounts
 from redis_schema.connection import Client, Server
 from redis_schema.contact_lists import ContactLists
 from redis_schema.erasure import Erasure
 from redis_schema.fastread import CallerReader
+from redis_schema.help_requests import HelpRequests
 from redis_schema.incident_log import IncidentLog
 from redis_schema.migrations import Migrations
 from redis_schema.record_hash import Quarantine, RecordHash
-from redis_schema.records import APPOINTMENT, COOLDOWN, PREFIX_ALLOW, PREFIX_BAN, USER, int_or_zero
+from redis_schema.records import APPOINTMENT, BLOCK_REQUEST, COOLDOWN, PREFIX_ALLOW, PREFIX_BAN, USER, int_or_zero
 from redis_schema.screening_read import ScreeningRead
 from redis_schema.streams import Streams
 
@@ -62,6 +64,11 @@ class Store:
             callbacks=self.callbacks,
             migrations=self.migrations,
         )
+        self.help = HelpRequests(redis)  # issue 29: help requests of calls in progress
+        self.block_requests = RecordHash(
+            redis, keys.BLOCK_REQUESTS, BLOCK_REQUEST, self.quarantine
+        )  # agents' ban requests
+        self.accounts = Accounts(redis)  # issue 29: agents' own accounts of incidents
 
     async def close(self) -> None:
         if self.screening.reader is not None:

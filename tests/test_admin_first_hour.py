@@ -294,3 +294,31 @@ def test_web_logs_where_it_listens(tmp_path, redis_server):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert event["url"] == f"http://127.0.0.1:{port}/" and event["config"] == str(cfg)
+
+
+# ---- item 2: the README's manager.conf lines are what `check` asks for ------------------------------
+def readme_lines() -> tuple[str, str]:
+    """The read and write lines of the README's manager.conf block."""
+    block = re.search(r"```ini\n\[grenswacht\]\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert block, "README.md has no manager.conf block"
+    lines = [line.split(";")[0].strip() for line in block.group(1).splitlines()]
+    [read] = [line for line in lines if line.startswith("read")]
+    [write] = [line for line in lines if line.startswith("write")]
+    return read, write
+
+
+def test_the_readme_ami_lines_are_what_check_asks_for():
+    from agi.cli.check_cmds import READ, WRITE
+
+    assert readme_lines() == (f"read ={' ' + READ if READ else ''}", f"write = {WRITE}")
+    assert WRITE == "agent,user,originate,reporting,command"
+
+
+def test_a_listen_host_that_is_no_address_here_is_one_sentence(tmp_path, redis_server):
+    """Item 5: a host name that does not resolve, as one sentence naming the setting."""
+    cfg = write_config(tmp_path, redis_server.url, '[metrics]\nlisten = "no-such-host.invalid:9464"\n')
+    out = run("--config", str(cfg), "serve")
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == (
+        "grenswacht: metrics.listen no-such-host.invalid:9464: the host is not an address of this machine."
+    )

@@ -164,6 +164,8 @@ grenswacht-callback       no def  *7
 grenswacht-endlog         no def  *0
 grenswacht-endlog-threat  no def  *9
 grenswacht-handover       no def  *8
+grenswacht-help           no def  *2
+grenswacht-quieter        no def  *4
 
 Feature Groups:
 ---------------
@@ -180,8 +182,13 @@ def test_feature_codes_and_permissions_are_read_from_asterisks_output():
         "grenswacht-endlog": "*0",
         "grenswacht-endlog-threat": "*9",
         "grenswacht-handover": "*8",
+        "grenswacht-help": "*2",
+        "grenswacht-quieter": "*4",
     }
     assert feature_problems(Config(), codes) == []
+    assert feature_problems(Config.model_validate({"help": {"key": "*3"}}), codes) == [
+        "help.key is *3 but the feature grenswacht-help is *2"
+    ]
     changed = Config.model_validate({"features": {"endlog": "*5", "extra": {"*6": "threat"}}})
     assert feature_problems(changed, codes) == [
         "features.endlog is *5 but the feature grenswacht-endlog is *0",

@@ -1,4 +1,5 @@
-"""The `grenswacht` command, run through the console script as a user would, against a real Redis."""
+"""The `grenswacht` command against a real Redis: run in-process through its entry point
+(tests/support/cli.py), and through the console script where the separate process is the point."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,9 +19,9 @@ import redis
 from agi.cli.common import iso
 from agi.counters import ScreeningCounters
 from agi.engine import Ban, Incident
+from tests.support.cli import SCRIPT, run_cli
 
 N = "+31612345678"
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def gw(tmp_path, redis_server, store):
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
 
     def run(*args, ok=True):
-        out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+        out = run_cli(["--config", str(cfg), *args])
         if ok:
             assert out.returncode == 0, out.stderr
         return out
@@ -265,7 +264,7 @@ def test_serve_names_a_listen_address_in_use(tmp_path, redis_server):
 def test_unreachable_store_is_one_sentence_and_exit_2(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')
-    out = subprocess.run([SCRIPT, "--config", str(cfg), "caller", "0612345678"], capture_output=True, text=True)
+    out = run_cli(["--config", str(cfg), "caller", "0612345678"])
     assert out.returncode == 2 and "store is unreachable" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -276,13 +275,11 @@ def test_a_redis_password_missing_or_a_wrong_database_each_name_the_setting(tmp_
     try:
         cfg = tmp_path / "c.toml"
         cfg.write_text(f'[redis]\nurl = "redis://127.0.0.1:{server.port}/0"\n')
-        out = subprocess.run([SCRIPT, "--config", str(cfg), "bans"], capture_output=True, text=True, timeout=60)
+        out = run_cli(["--config", str(cfg), "bans"])
         one_sentence(out, "Redis refused the login: set GRENSWACHT_REDIS_PASSWORD")
         cfg.write_text(f'[redis]\nurl = "redis://127.0.0.1:{server.port}/999"\n')
         env = {**os.environ, "GRENSWACHT_REDIS_PASSWORD": "s3cret-pass-word"}
-        out = subprocess.run(
-            [SCRIPT, "--config", str(cfg), "bans"], capture_output=True, text=True, timeout=60, env=env
-        )
+        out = run_cli(["--config", str(cfg), "bans"], env=env)
         one_sentence(out, "Redis has no database with the number at the end of [redis] url")
     finally:
         server.stop()
@@ -324,7 +321,7 @@ async def test_a_prefix_as_wide_as_a_country_needs_yes(gw, store, rdb):
 async def test_the_minimum_range_is_a_setting(gw, store, tmp_path, redis_server):
     cfg = tmp_path / "narrow.toml"
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[numbers]\nmin_prefix_digits = 5\n')
-    out = subprocess.run([SCRIPT, "--config", str(cfg), "ban", "--prefix", "+31851"], capture_output=True, text=True)
+    out = run_cli(["--config", str(cfg), "ban", "--prefix", "+31851"])
     one_sentence(out, "it has 3 of the 5 digits after the country code")
 
 

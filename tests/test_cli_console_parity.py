@@ -1,17 +1,14 @@
 """The CLI and the console answer the same question the same way: both call one agi.actions function.
 
-Each test asks both (the CLI as a user runs it, the console over HTTP) about the same data.
+Each test asks both (the CLI through its entry point, tests/support/cli.py, the console over HTTP) about the same data.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,8 +19,8 @@ from agi.engine import Incident
 from console.app import create_app
 from tests.conftest import make_config
 from tests.console.conftest import PASSWORD, Client
+from tests.support.cli import run_cli
 
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 N, M = "+31612345678", "+31687654321"
 
 
@@ -43,7 +40,7 @@ def gw(tmp_path, redis_server, store, zone):
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[web]\ntimezone = "{zone}"\n')
 
     def run(*args: str) -> object:
-        out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+        out = run_cli(["--config", str(cfg), *args])
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
@@ -132,5 +129,5 @@ async def test_the_audit_search_of_the_cli_is_the_consoles(gw, console, store):
 def test_what_the_console_refuses_the_cli_refuses_with_one_sentence(tmp_path, args, sentence):
     cfg = tmp_path / "grenswacht.toml"
     cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')  # refused before the store is asked
-    out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+    out = run_cli(["--config", str(cfg), *args])
     assert (out.returncode, out.stderr, out.stdout) == (2, f"grenswacht: {sentence}\n", "")

@@ -23,10 +23,11 @@ from redis_schema import keys
 from redis_schema.records import Appointment, Cooldown, User
 from tests import test_cli, test_store
 from tests.conftest import make_config
+from tests.support.cli import run_cli
 from tests.support.redis_cluster import RedisClusterSet, redis_cli
 from tests.support.redis_sentinel import SentinelSet
 from tests.support.redis_server import free_port
-from tests.test_cli import SCRIPT, j
+from tests.test_cli import j
 
 # The standalone suite's tests, collected again here (so with this module's fixtures) for each mode.
 REUSED = {
@@ -97,8 +98,8 @@ def gw(tmp_path, deployment, store):
 
 
 def cli(cfg, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    """`grenswacht --config cfg ARGS`, as an operator runs it; ``ok``: it must succeed."""
-    out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+    """`grenswacht --config cfg ARGS` (in-process, tests/support/cli.py); ``ok``: it must succeed."""
+    out = run_cli(["--config", str(cfg), *args])
     assert not ok or out.returncode == 0, out.stderr
     return out
 

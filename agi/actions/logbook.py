@@ -258,3 +258,21 @@ async def recent(store: Store, now: float, hours: float = 24) -> list[Incident]:
 async def open_debriefs(store: Store, now: float, days: int = 30, limit: int = 200) -> list[Incident]:
     page = await query(store, Filters(since=now - days * DAY, open_only=True), 1, limit)
     return [i for i in page.items if i.category not in ("handover", "callback")]
+
+
+MAX_ACCOUNT = 4000
+
+
+async def set_account(store: Store, incident_id: str, text: str, actor: str, now: float) -> Incident:
+    """The agent's own account of an incident: what was said, exactly (at most 4000 characters).
+    Audited with who wrote it; the text itself stays in the incident, not in the audit trail."""
+    actor = actor_name(actor)
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > MAX_ACCOUNT:
+        raise ActionError(f"the account is longer than {MAX_ACCOUNT} characters.")
+    if not text.replace("\n", "").replace("\t", "").isprintable():
+        raise ActionError("the account must not contain control characters other than line breaks and tabs.")
+    inc = await get(store, incident_id)
+    await store.accounts.set(await store.incidents.incident_owner(inc.id) or inc.caller, inc.slot, text)
+    await store.streams.audit(actor, "incident-account", now, caller=inc.caller, incident=inc.id, chars=len(text))
+    return inc

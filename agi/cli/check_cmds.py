@@ -94,6 +94,8 @@ CONTEXTS = (
     "grenswacht-handover",
     "grenswacht-callback",
     "grenswacht-callback-closing",
+    "grenswacht-help-end",  # issue 29: the help key's hang-up handler, and the listen-ins
+    "grenswacht-listen",
 )
 # Each AMI action Grenswacht sends (the service, and `check` itself), and the manager.conf write
 # permission that allows it; QueueStatus is open to every AMI user. `check` asks Asterisk which of
@@ -105,7 +107,7 @@ ACTIONS = {
     "QueueStatus": "",  # the cool-down: which queues the agent is in
     "QueuePause": "agent",  # the cool-down
     "UserEvent": "user",  # telling the supervisor
-    "Originate": "originate",  # placing callbacks
+    "Originate": "originate",  # placing callbacks and the console's listen-ins
     "ShowDialPlan": "reporting",  # check: the dialplan contexts and the senior destination
     "Command": "command",  # check: feature codes, Asterisk's sounds folder, channel drivers
 }
@@ -251,6 +253,8 @@ def feature_problems(config: Config, codes: dict[str, str]) -> list[str]:
         ("grenswacht-endlog", f.endlog, "features.endlog"),
         ("grenswacht-handover", f.handover, "features.handover"),
         *([("grenswacht-callback", config.callbacks.key, "callbacks.key")] if config.callbacks.enabled else []),
+        ("grenswacht-help", config.help.key, "help.key"),  # issue 29
+        ("grenswacht-quieter", config.help.quieter_key, "help.quieter_key"),
     ]
     problems = [
         f"{setting} is {code} but the feature {name} is {codes.get(name) or 'not defined'}"

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
-from agi import wiring
 from agi.actions import ActionError
 from agi.actions.formats import iso as iso  # the commands print times as the audit trail writes them
 from agi.config import ENV_CONFIG, Config, split_host_port
@@ -62,6 +61,8 @@ def add_command(sub: Subparsers, name: str, help: str, run: Command, *, json_out
 @asynccontextmanager
 async def open_store(config: Config) -> AsyncIterator[Store]:
     """The store, for one command; a refused supervisor action (agi.actions) becomes a UsageError."""
+    from agi import wiring  # here: the whole service's parts, which a command's start need not load
+
     store = wiring.build_store(config)
     try:
         await store.server.ping()
@@ -148,13 +149,13 @@ def bind(listen: str, setting: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+    except (socket.gaierror, UnicodeError):  # a host name that does not resolve (gaierror is an OSError)
+        sock.close()
+        raise UsageError(f"{setting} {listen}: the host is not an address of this machine.") from None
     except OSError as exc:
         sock.close()
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise UsageError(f"{setting} {listen}: {reason}.") from None
-    except (socket.gaierror, UnicodeError):  # a host name that does not resolve
-        sock.close()
-        raise UsageError(f"{setting} {listen}: the host is not an address of this machine.") from None
     return sock
 
 

@@ -20,7 +20,6 @@ from agi.cli import commands
 from agi.cli.common import Parser, UsageError
 from agi.config import ConfigError, load_config
 from agi.numbers import BadNumber
-from agi.workers import event_loop_factory
 
 
 def build_parser() -> Parser:
@@ -55,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         config = load_config(args.config)
+        from agi.workers import event_loop_factory  # here: the worker machinery loads the service's parts
+
         with asyncio.Runner(loop_factory=event_loop_factory(config.agi.loop)) as runner:
             code = runner.run(args.run(args, config)) or 0
         sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit

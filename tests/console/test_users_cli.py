@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from agi.actions import users
-
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
+from tests.support.cli import SCRIPT, run_cli
 
 
 @pytest.fixture
@@ -21,9 +18,7 @@ def gw(tmp_path, redis_server, store):
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
 
     def run(*args, stdin="", ok=True):
-        out = subprocess.run(
-            [SCRIPT, "--config", str(cfg), *args], input=stdin, capture_output=True, text=True, timeout=60
-        )
+        out = run_cli(["--config", str(cfg), *args], input=stdin)
         if ok:
             assert out.returncode == 0, out.stderr
         return out

@@ -4,7 +4,6 @@ and the service's own actions work with exactly the README's lines (no read perm
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,23 +13,13 @@ import pytest
 from agi.ami.client import AmiClient
 from agi.cli.check_cmds import WRITE
 from tests.e2e.test_check_e2e import check as check_as
-from tests.support.asterisk import REPO
 from tests.support.redis_server import RedisServer
+from tests.test_admin_first_hour import readme_lines
 
 pytestmark = [pytest.mark.asterisk]
 
 SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 SECRET = "0123456789abcdef"
-
-
-def readme_lines() -> tuple[str, str]:
-    """The read and write lines of the README's manager.conf block."""
-    block = re.search(r"```ini\n\[grenswacht\]\n(.*?)```", (REPO / "README.md").read_text(), re.S)
-    assert block, "README.md has no manager.conf block"
-    lines = [line.split(";")[0].strip() for line in block.group(1).splitlines()]
-    [read] = [line for line in lines if line.startswith("read")]
-    [write] = [line for line in lines if line.startswith("write")]
-    return read, write
 
 
 USERS = {
@@ -68,10 +57,6 @@ def check(tmp_path, asterisk, redis_url: str, user: str, *args: str, extra: str 
     """`grenswacht check` as that AMI user (with --strict when asked)."""
     strict = "--strict" in args
     return check_as(tmp_path, asterisk, redis_url, secret=SECRET, extra=extra, user=user, strict=strict)
-
-
-def test_the_readme_lines_are_what_check_asks_for():
-    assert readme_lines() == ("read =", f"write = {WRITE}")
 
 
 def test_the_readme_rights_pass_every_check(tmp_path, ami_users, durable_redis):
