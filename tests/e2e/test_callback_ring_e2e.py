@@ -63,7 +63,7 @@ async def test_switched_off_the_key_books_nothing_and_nothing_is_placed(services
         lambda e: on(lid, "Newexten", Application="Playback")(e) and "not-logged" in e.get("AppData", ""), timeout=30
     )
     assert "grenswacht/nl/callback-closing" not in played(ami, lid)
-    assert not (await svc.deps.store.load_caller(N)).incidents
+    assert not (await svc.deps.store.screening.load_caller(N)).incidents
     await asyncio.sleep(3)  # three rounds of the placer
     [appt] = await A.load_all(svc.deps.store)
     assert (appt.id, appt.status, appt.attempts) == (due.id, "scheduled", 0)
