@@ -41,9 +41,9 @@ def service(request, tmp_path):
     redis.cleanup()
 
 
-def decisions(log_path: Path, since: float) -> list[tuple[float, str]]:
-    """(when decided, reason) of every screening the service logged after ``since`` (wall clock),
-    in the order decided. The service's own clock, not the client's: under load the client reads
+def decisions(log_path: Path, since: float) -> list[tuple[float, float, str]]:
+    """(when decided, when the route began, reason) of every screening the service logged after
+    ``since`` (wall clock), in the order decided. The service's own clock, not the client's: under load the client reads
     answers late and in batches, which would interleave answers given during the outage with the
     first ones after it."""
     found = []
@@ -54,7 +54,7 @@ def decisions(log_path: Path, since: float) -> list[tuple[float, str]]:
         logged = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
         decided = logged - (entry["ms"] - entry["decide_ms"]) / 1000  # logged after the answer was taken
         if decided > since:
-            found.append((decided, entry["reason"]))
+            found.append((decided, logged - entry["ms"] / 1000, entry["reason"]))
     return sorted(found)
 
 
@@ -90,11 +90,17 @@ async def test_after_a_redis_restart_no_call_fails_open_once_one_is_screened(ser
     stop.set()
     await load
     for restart, (back, next_stop) in enumerate(zip(backs, [*stops[1:], math.inf]), 1):
-        after = [(at, reason) for at, reason in decisions(log_path, back) if at < next_stop]
-        first = next(i for i, (_, reason) in enumerate(after) if reason == "clean")
+        after = [d for d in decisions(log_path, back) if d[0] < next_stop]
+        first = next(i for i, (_, _, reason) in enumerate(after) if reason == "clean")
         screened_at = after[first][0]
-        failed = [(round((at - screened_at) * 1000, 1), reason) for at, reason in after[first:] if reason != "clean"]
+        # Every call that began after that first answer (one begun before it may still have been
+        # waiting for its own worker's reconnect when this machine is loaded: not what this counts).
+        failed = [
+            (round((at - screened_at) * 1000, 1), reason)
+            for at, began, reason in after[first:]
+            if reason != "clean" and began > screened_at
+        ]
         assert not failed, (
-            f"restart {restart}: {len(failed)} of {len(after) - first} calls after the first screened one "
+            f"restart {restart}: {len(failed)} of {len(after) - first} calls begun after the first screened one "
             f"(ms after it, reason): {failed[:10]}"
         )
