@@ -22,6 +22,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -187,93 +188,115 @@ class Console:
 
     # ---- authentication -------------------------------------------------------------------
     def page(self, role: str = "supervisor") -> Callable[[Handler], Endpoint]:
-        """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx."""
+        """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx.
+        With the store unreachable (at any step) the answer is the 503 page."""
 
         def wrap(fn: Handler) -> Endpoint:
             async def endpoint(request: Request) -> Response:
                 session = self.read_session(request)
-                now = self.clock()
-                user = None
-                if session.get("u"):
-                    if now - float(session.get("t", 0)) > self.config.web.session_idle_minutes * 60:
-                        session = {"c": secrets.token_urlsafe(24), "l": session["l"]}
-                        return self.write_session(RedirectResponse("/login?expired=1", 303), session)
-                    found = await users.get(self.store, session["u"])
-                    if found is not None and found.gen == session.get("g"):
-                        user = found
-                if user is None:
-                    return self.write_session(RedirectResponse("/login", 303), {"c": session["c"], "l": session["l"]})
-                form: dict[str, str] = {}
-                if request.method == "POST":
-                    posted = await self.form(request)
-                    if posted is None:
-                        return Response("Request too large.", 413)
-                    form = posted
-                    if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
-                        log.warning("console-csrf-refused", user=user.name, path=request.url.path)
-                        return Response("Forbidden: the form's security token is missing or wrong.", 403)
-                if role == "admin" and user.role != "admin":
-                    return self.render(
-                        request, session, "error.html", 403, user=user, message="This page is for administrators."
-                    )
-                session["t"] = now
-                ctx = Ctx(request, user, session, form)
                 try:
-                    response = await fn(ctx)
+                    return await self.serve(request, session, fn, role)
                 except RedisError as exc:
-                    log.warning("console-store-error", error=type(exc).__name__)
-                    response = self.render(
-                        request,
-                        session,
-                        "error.html",
-                        503,
-                        user=user,
-                        message="The store is unreachable; try again in a moment.",
-                    )
-                if not isinstance(response, StreamingResponse):
-                    self.write_session(response, session)
-                return response
+                    return self.store_down(request, session, exc)
 
             return endpoint
 
         return wrap
 
+    @property
+    def idle_seconds(self) -> int:
+        return self.config.web.session_idle_minutes * 60
+
+    async def session_user(self, session: dict[str, Any], now: float) -> tuple[User | None, bool]:
+        """The user of a session held on the server, and whether it ended (idle, or logged out)."""
+        sid = session.get("s")
+        if not isinstance(sid, str):
+            return None, False
+        found = await self.store.sessions.get(sid)
+        if found is None or now - found.last_seen > self.idle_seconds:
+            if found is not None:
+                await self.store.sessions.end(sid)
+            return None, True
+        user = await users.get(self.store, found.user)
+        return (user if user is not None and user.gen == found.gen else None), False
+
+    async def serve(self, request: Request, session: dict[str, Any], fn: Handler, role: str) -> Response:
+        now = self.clock()
+        user, ended = await self.session_user(session, now)
+        if user is None:
+            fresh = {"c": secrets.token_urlsafe(24) if ended else session["c"], "l": session["l"]}
+            return self.write_session(RedirectResponse("/login?expired=1" if ended else "/login", 303), fresh)
+        form: dict[str, str] = {}
+        if request.method == "POST":
+            posted = await self.form(request)
+            if posted is None:
+                return self.failure(request, session, 413, "too_large", user)
+            form = posted
+            if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
+                log.warning("console-csrf-refused", user=user.name, path=request.url.path)
+                return self.failure(request, session, 403, "csrf_refused", user)
+        if role == "admin" and user.role != "admin":
+            return self.failure(request, session, 403, "admin_only", user)
+        await self.store.sessions.touch(session["s"], now, self.idle_seconds)
+        ctx = Ctx(request, user, session, form)
+        response = await fn(ctx)
+        if not isinstance(response, StreamingResponse):
+            self.write_session(response, session)
+        return response
+
+    def failure(
+        self, request: Request, session: dict[str, Any], status: int, key: str, user: User | None = None
+    ) -> HTMLResponse:
+        """An error as a page in the user's language (never a bare status line)."""
+        return self.render(request, session, "error.html", status, user=user, message=translate(session["l"], key))
+
+    def store_down(self, request: Request, session: dict[str, Any], exc: Exception) -> HTMLResponse:
+        log.warning("console-store-error", error=type(exc).__name__, path=request.url.path)
+        return self.failure(request, session, 503, "store_down")
+
+    def plain_http_refused(self, request: Request) -> bool:
+        """Secure cookies, but this page came over plain HTTP: the browser would keep no cookie."""
+        return self.config.web.secure_cookies and request.url.scheme != "https"
+
     async def login_get(self, request: Request) -> Response:
         session = self.read_session(request)
         if "lang" in request.query_params and request.query_params["lang"] in LANGUAGES:
             session["l"] = request.query_params["lang"]
+        if self.plain_http_refused(request):
+            return self.render(request, session, "login.html", 400, error=translate(session["l"], "needs_https"))
         msg = translate(session["l"], "expired") if request.query_params.get("expired") else ""
         return self.render(request, session, "login.html", error=msg)
 
     async def login_post(self, request: Request) -> Response:
         session = self.read_session(request)
+        if self.plain_http_refused(request):
+            return self.render(request, session, "login.html", 400, error=translate(session["l"], "needs_https"))
         form = await self.form(request)
         if form is None:
-            return Response("Request too large.", 413)
+            return self.failure(request, session, 413, "too_large")
         if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
-            return Response("Forbidden: the form's security token is missing or wrong.", 403)
-        name = form.get("user", "").strip().lower()[:64]
+            return self.render(request, session, "login.html", 403, error=translate(session["l"], "csrf_login"))
         addr = request.client.host if request.client else "?"
-        web = self.config.web
-        if (
-            max(await self.store.login_failures(f"user:{name}"), await self.store.login_failures(f"addr:{addr}"))
-            >= web.max_failed_logins
-        ):
-            log.warning("console-login-throttled", user=name)
-            return self.render(request, session, "login.html", 429, error=translate(session["l"], "throttled"))
-        user = await users.verify(self.store, name, form.get("password", ""))
-        if user is None:
-            for who in (f"user:{name}", f"addr:{addr}"):
-                await self.store.count_login_failure(who, web.lockout_minutes * 60)
-            log.info("console-login-failed", user=name)
-            return self.render(request, session, "login.html", 401, error=translate(session["l"], "bad_login"))
-        await self.store.clear_login_failures(f"user:{name}")
-        await self.store.audit(f"web:{user.name}", "login", self.clock())
-        # A fresh CSRF token with the new session (no fixation).
-        new = {"u": user.name, "g": user.gen, "t": self.clock(), "c": secrets.token_urlsafe(24), "l": session["l"]}
-        return self.write_session(RedirectResponse("/", 303), new)
+        now = self.clock()
+        try:
+            got = await users.login(self.store, self.config, form.get("user", ""), form.get("password", ""), addr, now)
+            if got.user is None:
+                lang = session["l"]
+                if got.refused_by:
+                    return self.render(request, session, "login.html", 429, error=translate(lang, "throttled"))
+                error = translate(lang, "bad_login") + (" " + translate(lang, "throttled") if got.locked else "")
+                return self.render(request, session, "login.html", 401, error=error)
+            # A new session on the server, and a fresh CSRF token with it (no fixation).
+            sid = secrets.token_urlsafe(32)
+            await self.store.sessions.start(sid, got.user.name, got.user.gen, now, self.idle_seconds)
+        except RedisError as exc:
+            return self.store_down(request, session, exc)
+        return self.write_session(
+            RedirectResponse("/", 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": session["l"]}
+        )
 
     async def logout(self, ctx: Ctx) -> Response:
+        await self.store.sessions.end(ctx.session["s"])
         ctx.session.clear()
         ctx.session.update({"c": secrets.token_urlsafe(24), "l": self.config.web.language})
         return RedirectResponse("/login", 303)
@@ -357,7 +380,7 @@ class Console:
         q = ctx.request.query_params
         fmt = ctx.request.path_params.get("fmt", "")
         if fmt not in ("", "csv", "json"):
-            return self.show(ctx, "error.html", 404, message="No such download.")
+            return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         try:
             f = self.filters(q)
             page = int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1
@@ -454,7 +477,7 @@ class Console:
                 await lists.mark_warning_sent(self.store, number, ctx.actor, self.clock())
                 self._sent.add(number)
             elif not await self.change_lists(what, raw, "number", ctx):
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.caller(ctx, str(exc), 400, raw=raw)
         if ctx.form.get("back", "") == "warnings":
@@ -480,7 +503,7 @@ class Console:
             if not await self.change_lists(
                 ctx.request.path_params["what"], ctx.form.get("target", ""), ctx.form.get("kind", "number"), ctx
             ):
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.bans(ctx, str(exc), 400)
         return RedirectResponse("/bans?saved=1", 303)
@@ -517,7 +540,7 @@ class Console:
             elif what == "cancel":
                 appt = await appointments.operator_cancel(self.store, aid, now=now, actor=ctx.actor)
             else:
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except (BadTime, appointments.NotFound, appointments.Conflict) as exc:
             return await self.callbacks(ctx, str(exc), 400)
         if ctx.form.get("back", "") == "caller":
@@ -589,6 +612,7 @@ class Console:
             status,
             users=await users.list_users(self.store),
             roles=users.ROLES,
+            lockouts=await users.lockouts(self.store, self.config),
             error=error,
             done=done or ctx.request.query_params.get("done", ""),
         )
@@ -604,6 +628,8 @@ class Console:
                 if users.user_name(f.get("name", "")) == ctx.user.name:
                     raise ActionError("you cannot remove your own account.")
                 await users.remove(self.store, f.get("name", ""), ctx.actor, now)
+            elif what == "unlock":
+                await users.unlock(self.store, f.get("name", ""), ctx.actor, now)
             elif what == "erase":
                 n = await logbook.erase(
                     self.store, self.number(f.get("number", "")), f.get("confirm", ""), ctx.actor, now
@@ -613,7 +639,7 @@ class Console:
                 n = await logbook.purge(self.store, ctx.actor, now)
                 return RedirectResponse("/admin?" + urlencode({"done": f"purged: {n} incident(s)"}), 303)
             else:
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.admin(ctx, str(exc), 400)
         return RedirectResponse("/admin?done=ok", 303)
@@ -651,6 +677,24 @@ class Console:
         except ActionError as exc:
             return self.show(ctx, "error.html", 400, message=str(exc))
         return RedirectResponse("/", 303)
+
+
+def _error_handlers(c: Console) -> Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Every error outside a page's handler (an unknown address, a wrong method, the store down at
+    the login, a bug) as a page in the visitor's language: never a bare status line."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        key = {404: "not_found", 405: "method_not_allowed"}.get(status, "server_error")
+        return c.failure(request, c.read_session(request), status, key)
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        return c.store_down(request, c.read_session(request), exc)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        return c.failure(request, c.read_session(request), 500, "server_error")
+
+    return {HTTPException: http_error, RedisError: store_error, Exception: crash}
 
 
 def _duration(seconds: float) -> str:
@@ -708,6 +752,6 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app

@@ -63,7 +63,7 @@ def forgotten_member(number: str) -> str:
 
 
 def login_failures(who: str) -> str:
-    """Failed console logins of one user name or address (a counter with a TTL: throttling)."""
+    """Before issue 30: failed console logins (no longer written; see login_account/login_address)."""
     return f"{PREFIX}login-fail:{who}"
 
 
@@ -86,3 +86,23 @@ WARNING_BY = "warn.by"
 DAY = 86_400
 STATS_TTL = 400 * DAY
 EVENTS_MAXLEN = 100_000
+
+# Console logins and sessions (redis_schema/logins.py). One hash tag, {login}: the throttle's
+# script touches an account's key and an address's key at once (one Cluster slot).
+LOGIN_PREFIX = PREFIX + "{login}:"
+LOGIN_SCAN = LOGIN_PREFIX + "*"
+
+
+def login_account(name: str) -> str:
+    """HASH of an account's failed logins: "all" (from any address) and "a:<address>" (from one)."""
+    return f"{LOGIN_PREFIX}account:{name}"
+
+
+def login_address(address: str) -> str:
+    """Failed logins from one address (an IPv6 /64), for any account: a counter."""
+    return f"{LOGIN_PREFIX}address:{address}"
+
+
+def session(digest: str) -> str:
+    """HASH of one console session {u: user, g: generation, t: last activity}, by its id's SHA-256."""
+    return f"{PREFIX}session:{digest}"

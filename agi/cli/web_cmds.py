@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import socket
 
@@ -25,6 +26,24 @@ def bind(listen: str) -> socket.socket:
     return sock
 
 
+def loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def tls_options(config: Config) -> dict[str, str]:
+    """uvicorn's own TLS from `[web] tls_certificate` / `tls_key`; both or neither (one sentence)."""
+    cert, key = config.web.tls_certificate, config.web.tls_key
+    if bool(cert) != bool(key):
+        raise UsageError("web.tls_certificate and web.tls_key go together: set both, or neither.")
+    for name, path in (("tls_certificate", cert), ("tls_key", key)):
+        if path and not os.access(path, os.R_OK):
+            raise UsageError(f"web.{name} {path}: not a readable file.")
+    return {"ssl_certfile": cert, "ssl_keyfile": key} if cert else {}
+
+
 async def web_cmd(args: argparse.Namespace, config: Config) -> int:
     import uvicorn
 
@@ -32,7 +51,19 @@ async def web_cmd(args: argparse.Namespace, config: Config) -> int:
     from console.app import create_app
 
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
+    tls = tls_options(config)
     sock = bind(config.web.listen)
+    host, port = split_host_port(config.web.listen)
+    scheme = "https" if tls else "http"
+    log = logs.get_logger("grenswacht.console")
+    if not tls and not loopback(host):
+        log.warning(
+            "console-plain-http-beyond-loopback",
+            listen=config.web.listen,
+            detail="passwords and session cookies cross the network unencrypted: put a TLS reverse proxy "
+            "in front and listen on 127.0.0.1, or set [web] tls_certificate and tls_key (docs/console.md)",
+        )
+    log.info("console-listening", url=f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}/")
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),
@@ -40,6 +71,7 @@ async def web_cmd(args: argparse.Namespace, config: Config) -> int:
             proxy_headers=True,
             forwarded_allow_ips=config.web.trusted_proxies,
             access_log=False,
+            **tls,  # type: ignore[arg-type]
         )
     )
     try:
