@@ -35,9 +35,11 @@ from agi.callbacks import appointments
 from agi.callbacks.model import OPEN
 from agi.callbacks.rules import BadTime, Rules
 from agi.config import Config
+from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
+from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.records import User, export_csv, export_json
 from redis_schema.store import Store, incident_dict
 
@@ -50,6 +52,7 @@ DUE_CACHE_SECONDS = 60  # the warnings due list is recomputed at most once a min
 DUE_SHOWN = 200  # the highest scores first; the rest is counted
 FINISHED_CALLBACKS_SHOWN = 50  # the callbacks page: every open appointment, then the latest finished ones
 STREAM_SECONDS = 300  # an event stream ends after this; the browser reconnects (and is checked again)
+KEEPALIVE_SECONDS = 15  # an open stream's comment line, and the session renewed as often
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'",
@@ -100,6 +103,8 @@ class Console:
         self.env = Environment(
             loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True), enable_async=False
         )
+        self.feed = Feed(store)  # one reader of the event stream for every open board
+        self.stream_seconds, self.keepalive_seconds = STREAM_SECONDS, KEEPALIVE_SECONDS
         self.env.filters["local"] = self.local
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
 
@@ -311,57 +316,117 @@ class Console:
     def show(self, ctx: Ctx, name: str, status: int = 200, **kw: Any) -> HTMLResponse:
         return self.render(ctx.request, ctx.session, name, status, user=ctx.user, **kw)
 
+    # ---- the live board (issue 30: a board that stays live) ---------------------------------
+    async def panels_data(self, now: float, today: list[Incident] | None = None) -> dict[str, Any]:
+        """The board's side panels: cool-downs, today's handovers, incidents awaiting a debrief."""
+        if today is None:
+            today = await self.today(now)
+        return {
+            "cooldowns": await cooldowns.running(self.store, now),
+            "handovers": [i for i in today if i.category == "handover"],
+            "awaiting": await logbook.open_debriefs(self.store, now),
+        }
+
+    async def today(self, now: float) -> list[Incident]:
+        midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        return list(await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600))
+
     async def board(self, ctx: Ctx) -> Response:
         now = self.clock()
-        midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        today = [i for i in await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600)]
+        today = await self.today(now)
         return self.show(
             ctx,
             "board.html",
             incidents=[i for i in today if i.category != "handover"],
-            handovers=[i for i in today if i.category == "handover"],
-            cooldowns=await cooldowns.running(self.store, now),
-            awaiting=await logbook.open_debriefs(self.store, now),
             last_event=await self.store.last_event_id(),
+            **await self.panels_data(now, today),
         )
 
+    async def board_panels(self, ctx: Ctx) -> Response:
+        """The side panels alone: the board fetches them again when the stream says they changed."""
+        return self.show(ctx, "_board_panels.html", **await self.panels_data(self.clock()))
+
+    async def event_text(self, entry: Entry, lang: str) -> str:
+        """One logbook event as the board's SSE text: a new incident's row (escaped by the
+        template), or "panels" (a handover, a debrief, a cool-down: the side panels changed)."""
+        kind, iid = entry.fields.get("type", "incident"), entry.fields.get("id", "")
+        if kind == "incident" and iid:
+
+            async def load() -> object:
+                try:
+                    return await logbook.get(self.store, iid)
+                except ActionError:
+                    return None
+
+            inc = await self.feed.cached(f"incident:{entry.id}", load)
+            if isinstance(inc, Incident) and inc.category != "handover":
+                row = self.env.get_template("_incident_row.html")
+                html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
+                return f"id: {entry.id}\nevent: incident\ndata: {html}\n\n"
+        return f"id: {entry.id}\nevent: panels\ndata: {kind}\n\n"
+
     async def events(self, ctx: Ctx) -> Response:
-        """Server-sent events: each new logbook incident as a ready table row (escaped by the template)."""
-        last = ctx.request.query_params.get("after") or ctx.request.headers.get("last-event-id") or "$"
-        if last != "$" and not all(p.isdigit() for p in last.split("-", 1)):
-            last = "$"
-        row = self.env.get_template("_incident_row.html")
+        """Server-sent events from the process's one feed. Resumes after ``Last-Event-ID`` (what the
+        browser sends when it reconnects) or ``?after=`` (the page's load); renews the session
+        while it is open; says when the store is unreachable and when the session has ended."""
+        start = entry_id(ctx.request.headers.get("last-event-id")) or entry_id(ctx.request.query_params.get("after"))
         lang = ctx.session["l"]
 
+        def status(state: str) -> str:
+            return f"event: status\ndata: {state}\n\n"
+
         async def stream() -> AsyncIterator[str]:
-            nonlocal last
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + STREAM_SECONDS
-            yield "retry: 1000\n\n"
-            while loop.time() < deadline:
-                if await ctx.request.is_disconnected():
-                    return
-                try:
-                    batch = await self.store.read_events(last, 1000)
-                except RedisError:
-                    await asyncio.sleep(1)
-                    continue
-                if not batch:
-                    yield ": keep-alive\n\n"
-                for eid, fields in batch:
-                    last = eid
-                    if fields.get("type", "incident") != "incident" or not fields.get("id"):
-                        continue
+            deadline, renewed = loop.time() + self.stream_seconds, loop.time()
+            last = start or "$"
+            async with self.feed.subscribe() as queue:
+                yield "retry: 2000\n\n" + status("up" if self.feed.up else "down")
+                if start:
                     try:
-                        inc = await logbook.get(self.store, fields["id"])
-                    except ActionError:
-                        continue
-                    html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
-                    yield f"id: {eid}\nevent: incident\ndata: {html}\n\n"
+                        missed = await self.feed.missed(start)
+                    except RedisError:
+                        missed = []
+                        yield status("down")
+                    for old in missed:
+                        last = old.id
+                        yield await self.event_text(old, lang)
+                while loop.time() < deadline:
+                    got: Entry | None
+                    try:
+                        got = await asyncio.wait_for(queue.get(), self.keepalive_seconds)
+                    except TimeoutError:
+                        got = None
+                    if loop.time() - renewed >= self.keepalive_seconds:  # an open board is activity
+                        renewed = loop.time()
+                        if not await self.renew(ctx):
+                            yield "event: ended\ndata: session\n\n"
+                            return
+                    if got is None:
+                        yield ": keep-alive\n\n"
+                    elif queue.qsize() > BEHIND:
+                        return  # too far behind: the browser reconnects and catches up from Redis
+                    elif got.fields.get("type") == STATUS:
+                        yield status(got.fields["state"])
+                    elif newer(got.id, last):
+                        last = got.id
+                        try:
+                            yield await self.event_text(got, lang)
+                        except RedisError:
+                            yield status("down")
 
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
+
+    async def renew(self, ctx: Ctx) -> bool:
+        """Renew an open board's session; False once it has ended (logged out, expired, user gone)."""
+        try:
+            user, _ = await self.session_user(ctx.session, self.clock())
+            if user is not None:
+                await self.store.sessions.touch(ctx.session["s"], self.clock(), self.idle_seconds)
+        except RedisError:
+            return True  # the store is away: the status event says so; the session is judged when it is back
+        return user is not None
 
     def filters(self, q: Mapping[str, str]) -> logbook.Filters:
         """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
@@ -722,6 +787,7 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        await c.feed.stop()
         if own:
             await store.close()
 
@@ -732,6 +798,7 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/language", sup(c.set_language), methods=["POST"]),
         Route("/", sup(c.board)),
         Route("/events", sup(c.events)),
+        Route("/board/panels", sup(c.board_panels)),
         Route("/logbook", sup(c.logbook_page)),
         Route("/logbook.{fmt:str}", sup(c.logbook_page)),
         Route("/incidents/{iid:str}", sup(c.incident)),

@@ -15,6 +15,7 @@ from agi.config import Config
 from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
+from redis_schema.records import incident_event
 from redis_schema.store import MAX_TIME, Store, incident_dict
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
@@ -164,6 +165,7 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     inc = await get(store, iid)
     await store.set_debrief(inc.caller, inc, note, now, actor, answer)
     await store.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
+    await store.publish_event({"type": "debrief", "id": inc.id, "at": now})  # the live board's panels
     return inc
 
 
@@ -174,10 +176,11 @@ async def add(
     weights = config.protocol_for(None)[1].weights
     if category not in weights:
         raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
-    iid, _ = await store.add_incident(
-        Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
-    )
+    inc = Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
+    iid, created = await store.add_incident(inc)
     await store.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
+    if created:  # the live board and wallboards, as for an incident logged with the agents' key
+        await store.publish_event(incident_event(replace(inc, id=iid)))
     return iid
 
 
