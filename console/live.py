@@ -26,6 +26,7 @@ log = get_logger("grenswacht.console")
 BLOCK_MS = 1000  # one blocking read at a time; below the client's socket timeout
 BATCH = 500
 BEHIND = 2000  # a board this many entries behind is ended; it reconnects and catches up from Redis
+CATCH_UP_AT_ONCE = 4
 STATUS = "status"  # an entry of the feed's own: the store went away ("down") or came back ("up")
 
 
@@ -61,6 +62,9 @@ class Feed:
         self._boards: set[asyncio.Queue[Entry]] = set()
         self._task: asyncio.Task[None] | None = None
         self._cache: OrderedDict[str, object] = OrderedDict()
+        # Boards that reconnect at once (a console restart) catch up a few at a time, leaving the
+        # pool's other connections to the pages.
+        self._catching_up = asyncio.Semaphore(CATCH_UP_AT_ONCE)
 
     @property
     def boards(self) -> int:
@@ -122,7 +126,8 @@ class Feed:
         """The entries after ``after`` (a board that resumes): a read that does not wait."""
         out: list[Entry] = []
         while len(out) < BEHIND:
-            batch = await self.store.read_events(after, 1, BATCH)
+            async with self._catching_up:
+                batch = await self.store.read_events(after, 1, BATCH)
             out += [Entry(eid, fields) for eid, fields in batch]
             if len(batch) < BATCH:
                 break
