@@ -383,13 +383,12 @@ class Console:
                 yield "retry: 2000\n\n" + status("up" if self.feed.up else "down")
                 if start:
                     try:
-                        missed = await self.feed.missed(start)
+                        for old in await self.feed.missed(start):
+                            text = await self.event_text(old, lang)
+                            last = old.id
+                            yield text
                     except RedisError:
-                        missed = []
                         yield status("down")
-                    for old in missed:
-                        last = old.id
-                        yield await self.event_text(old, lang)
                 while loop.time() < deadline:
                     got: Entry | None
                     try:
