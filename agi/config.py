@@ -424,6 +424,15 @@ class WebConfig(_Frozen):
     lockout_minutes: int = Field(15, ge=1, le=24 * 60)
     # Directory with letter templates (letter_nl.html, letter_en.html) replacing the built-in ones.
     letter_templates: str = ""
+    # Failed logins from one address for any account, and for one account from any address, before
+    # that address or account is refused too (max_failed_logins counts one account from one
+    # address): high enough that a team behind one NAT address and a guesser elsewhere do not
+    # lock everyone out; an admin lifts a lockout with `grenswacht users unlock` or on /admin.
+    max_failed_logins_per_address: int = Field(30, ge=1, le=10_000)
+    max_failed_logins_per_account: int = Field(50, ge=1, le=10_000)
+    # Serve HTTPS directly (uvicorn's TLS): a PEM certificate chain and its key (0600); empty: HTTP.
+    tls_certificate: str = ""
+    tls_key: str = ""
     # Signs session cookies: from GRENSWACHT_WEB_SECRET(_FILE); none = a random one per start (logged).
     secret: str | None = Field(None, exclude=True, repr=False)
 

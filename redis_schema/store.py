@@ -19,8 +19,6 @@ Values read back are checked: a malformed field is skipped and logged, never a c
 
 from __future__ import annotations
 
-from typing import cast
-
 from redis_schema import keys
 from redis_schema.accounts import Accounts
 from redis_schema.connection import Client, Server
@@ -29,9 +27,10 @@ from redis_schema.erasure import Erasure
 from redis_schema.fastread import CallerReader
 from redis_schema.help_requests import HelpRequests
 from redis_schema.incident_log import IncidentLog
+from redis_schema.logins import Logins, Sessions
 from redis_schema.migrations import Migrations
 from redis_schema.record_hash import Quarantine, RecordHash
-from redis_schema.records import APPOINTMENT, BLOCK_REQUEST, COOLDOWN, PREFIX_ALLOW, PREFIX_BAN, USER, int_or_zero
+from redis_schema.records import APPOINTMENT, BLOCK_REQUEST, COOLDOWN, PREFIX_ALLOW, PREFIX_BAN, USER
 from redis_schema.screening_read import ScreeningRead
 from redis_schema.streams import Streams
 
@@ -69,21 +68,9 @@ class Store:
             redis, keys.BLOCK_REQUESTS, BLOCK_REQUEST, self.quarantine
         )  # agents' ban requests
         self.accounts = Accounts(redis)  # issue 29: agents' own accounts of incidents
+        self.logins, self.sessions = Logins(redis), Sessions(redis)  # console login throttle, sessions
 
     async def close(self) -> None:
         if self.screening.reader is not None:
             await self.screening.reader.close()
         await self.server.close()
-
-    async def login_failures(self, who: str) -> int:
-        return int_or_zero(cast(str | None, await self._redis.get(keys.login_failures(who))))
-
-    async def count_login_failure(self, who: str, window: int) -> int:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.incr(keys.login_failures(who))
-            pipe.expire(keys.login_failures(who), window)
-            count, _ = await pipe.execute()
-        return int(count)
-
-    async def clear_login_failures(self, who: str) -> None:
-        await self._redis.delete(keys.login_failures(who))

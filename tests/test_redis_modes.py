@@ -20,6 +20,7 @@ from agi.config import ConfigError, load_config
 from agi.engine import Incident
 from agi.wiring import build_store, redis_client
 from redis_schema import keys
+from redis_schema.logins import Limits
 from redis_schema.records import Appointment, Cooldown, User
 from tests import test_cli, test_store
 from tests.conftest import make_config
@@ -171,9 +172,11 @@ async def test_events_audit_and_console_users(store):
     assert [e["action"] for e in await store.streams.audit_entries()] == ["ban"]
     await store.users.put("ann", User("ann", "admin", 2, 1.5, "test", "argon2-hash"))
     assert await store.users.all() == {"ann": User("ann", "admin", 2, 1.5, "test", "argon2-hash")}
-    assert await store.count_login_failure("ann", 60) == 1 and await store.login_failures("ann") == 1
-    await store.clear_login_failures("ann")
-    assert await store.login_failures("ann") == 0
+    # The login throttle's script touches an account's key and an address's key: one slot in a Cluster.
+    limits = Limits(per_account_and_address=2, per_account=10, per_address=10, window=60)
+    assert [(await store.logins.attempt("ann", "10.0.0.1", limits)).allowed for _ in range(3)] == [True, True, False]
+    assert await store.logins.unlock_account("ann")
+    assert (await store.logins.attempt("ann", "10.0.0.1", limits)).allowed
 
 
 CLUSTER_ONLY = {"test_a_cluster_starts_from_any_seed_node"}

@@ -23,3 +23,4 @@ async def end_now(store: Store, interface: str, actor: str, now: float) -> None:
     if not await store.cooldowns.swap(interface, state, replace(state, until=now)):
         raise ActionError(f"the cool-down of {interface} changed meanwhile; try again.")
     await store.streams.audit(actor, "cooldown-end", now, agent=interface)
+    await store.streams.publish_event({"type": "cooldown", "agent": interface, "at": now})  # the live board

@@ -16,7 +16,7 @@ from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
 from redis_schema.incident_log import incident_dict
-from redis_schema.records import MAX_TIME
+from redis_schema.records import MAX_TIME, incident_event
 from redis_schema.store import Store
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
@@ -166,6 +166,7 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     inc = await get(store, iid)
     await store.incidents.set_debrief(inc.caller, inc, note, now, actor, answer)
     await store.streams.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
+    await store.streams.publish_event({"type": "debrief", "id": inc.id, "at": now})  # the live board's panels
     return inc
 
 
@@ -176,10 +177,11 @@ async def add(
     weights = config.protocol_for(None)[1].weights
     if category not in weights:
         raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
-    iid, _ = await store.incidents.add_incident(
-        Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
-    )
+    inc = Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
+    iid, created = await store.incidents.add_incident(inc)
     await store.streams.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
+    if created:  # the live board and wallboards, as for an incident logged with the agents' key
+        await store.streams.publish_event(incident_event(replace(inc, id=iid)))
     return iid
 
 

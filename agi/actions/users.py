@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import re
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from agi.actions.bounds import actor_name
 from agi.actions.errors import ActionError
+from agi.config import Config
+from agi.logs import get_logger
+from redis_schema.logins import Limits, Lockout, address_key
 from redis_schema.records import User
 from redis_schema.store import Store
+
+log = get_logger("grenswacht.users")
 
 ROLES = ("supervisor", "admin", "agent")
 # What each role may open (console.app checks it on every request): an agent only their own page.
@@ -152,3 +158,79 @@ async def verify(store: Store, name: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     return user
+
+
+# ---- logging in: the throttle, the audit trail, lifting a lockout ------------------------------
+@dataclass(frozen=True)
+class Login:
+    """A login's outcome: the user, or why not (refused by a limit before the password was checked,
+    or a wrong password; ``locked`` names the limit this failure reached)."""
+
+    user: User | None
+    refused_by: str = ""
+    locked: str = ""
+
+
+def login_limits(config: Config) -> Limits:
+    web = config.web
+    return Limits(
+        web.max_failed_logins,
+        max(web.max_failed_logins, web.max_failed_logins_per_account),
+        max(web.max_failed_logins, web.max_failed_logins_per_address),
+        web.lockout_minutes * 60,
+    )
+
+
+def _typed_name(raw: str) -> str:
+    """A typed user name as the throttle counts it and the audit trail shows it (one printable line)."""
+    name = raw.strip().lower()[:64]
+    return name if name.isprintable() else "".join(ch for ch in name if ch.isprintable())
+
+
+async def login(store: Store, config: Config, raw_name: str, password: str, address: str, now: float) -> Login:
+    """Check a password, counted first by one atomic step (``Logins.attempt``): of any number of
+    attempts sent at once, no more than the limit get their password checked. Failures and
+    lockouts go into the audit trail and the log with the source address."""
+    name, where = _typed_name(raw_name), address_key(address)
+    limits = login_limits(config)
+    attempt = await store.logins.attempt(name, where, limits)
+    if not attempt.allowed:
+        log.warning("console-login-throttled", user=name, address=address, limit=attempt.refused_by)
+        return Login(None, refused_by=attempt.refused_by)
+    user = await verify(store, name, password)
+    actor = f"web:{name or '?'}"
+    if user is None:
+        log.info("console-login-failed", user=name, address=address)
+        await store.streams.audit(actor, "login-failed", now, address=address)
+        locked = attempt.locks(limits)
+        if locked:
+            log.warning("console-login-lockout", user=name, address=address, limit=locked, minutes=limits.window // 60)
+            await store.streams.audit(
+                actor, "login-lockout", now, address=address, limit=locked, minutes=limits.window // 60
+            )
+        return Login(None, locked=locked)
+    await store.logins.succeeded(name, where)
+    await store.streams.audit(actor, "login", now, address=address)
+    return Login(user)
+
+
+async def lockouts(store: Store, config: Config) -> list[Lockout]:
+    return await store.logins.lockouts(login_limits(config))
+
+
+async def unlock(store: Store, target: str, actor: str, now: float) -> bool:
+    """Lift a login lockout: of an account (its failures from every address) or of an address.
+    False when there was nothing to lift."""
+    actor, target = actor_name(actor), target.strip()
+    try:  # an address, or an IPv6 /64 as the admin page shows it
+        address = str(ipaddress.ip_network(target, strict=False).network_address)
+    except ValueError:
+        name = user_name(target)
+        done = await store.logins.unlock_account(name)
+        what = {"user": name}
+    else:
+        done = await store.logins.unlock_address(address)
+        what = {"address": address_key(address)}
+    if done:
+        await store.streams.audit(actor, "login-unlock", now, **what)
+    return done

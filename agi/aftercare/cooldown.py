@@ -17,6 +17,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field, replace
 
+from redis.exceptions import RedisError
+
 from agi.ami.client import AmiClient
 from agi.logs import get_logger
 from redis_schema.records import BadState, Cooldown, cooldown_before_0_2
@@ -103,6 +105,7 @@ async def start(
     for queue in plan.state.queues:
         if current.get(queue, "") is None and (queue in plan.to_pause or queue in ours_before):
             await ami.queue_pause(interface, queue, True, REASON)
+    await tell_board(store, interface, now)
     log.info(
         "cooldown-started",
         interface=interface,
@@ -155,6 +158,7 @@ async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = 
                 log.info("cooldown-pause-left-alone", interface=interface, queue=queue, reason=current.get(queue))
         if await store.cooldowns.swap(interface, claimed, None):
             log.info("cooldown-ended", interface=interface)
+            await tell_board(store, interface, now)
             ended.append(interface)
         else:
             await _repause(store, ami, interface, now)
@@ -177,3 +181,12 @@ async def _repause(store: Store, ami: AmiClient, interface: str, now: float) -> 
         if current.get(queue) is None:
             await ami.queue_pause(interface, queue, True, REASON)
     log.info("cooldown-extended-while-ending", interface=interface, queues=list(state.queues))
+
+
+async def tell_board(store: Store, interface: str, now: float) -> None:
+    """A cool-down began or ended: one entry in the logbook event stream, so the console's live
+    board shows it (issue 30). The cool-down itself is done; a failure here is only logged."""
+    try:
+        await store.streams.publish_event({"type": "cooldown", "agent": interface, "at": now})
+    except (RedisError, OSError) as exc:
+        log.warning("cooldown-event-failed", interface=interface, error=type(exc).__name__)

@@ -79,6 +79,13 @@ async def remove_cmd(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def unlock_cmd(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        lifted = await users.unlock(store, args.name, actor(args), time.time())
+    print(f"{args.name}: " + ("lockout lifted" if lifted else "no failed logins recorded; nothing to lift"))
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     usub = add_group(sub, "users", "web console accounts")
     p = add_command(usub, "add", "add a console user", add_cmd)
@@ -101,4 +108,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--actor")
     p = add_command(usub, "remove", "remove a console user", remove_cmd)
     p.add_argument("name")
+    p.add_argument("--actor")
+    p = add_command(usub, "unlock", "lift a login lockout of an account (or of an address)", unlock_cmd)
+    p.add_argument("name", help="a user name, or an IP address (an IPv6 address stands for its /64)")
     p.add_argument("--actor")
