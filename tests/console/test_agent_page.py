@@ -72,7 +72,8 @@ async def test_every_url_as_an_agent_only_their_own_page(app, bert):
             opened.add(template)
         else:
             assert r.status_code == 403, (method, path, r.status_code)
-            assert "for supervisors" in r.text or "for administrators" in r.text
+            # The refusal in the agent's language (the console's default: Dutch).
+            assert "voor leidinggevenden" in r.text or "voor beheerders" in r.text, (method, path)
     assert opened == AGENT_PAGES - {"/logout"}
     # No CSRF token, no change.
     r = await bert.post("/me/incidents/x/account", {"account": "words"}, csrf="wrong")
