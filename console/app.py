@@ -38,7 +38,7 @@ from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
 from redis_schema.incident_log import incident_dict
-from redis_schema.records import User, export_csv, export_json
+from redis_schema.records import User, export_json
 from redis_schema.store import Store
 
 log = get_logger("grenswacht.console")
@@ -367,11 +367,10 @@ class Console:
             return self.show(
                 ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="", categories=self.categories()
             )
+        if fmt:  # the whole filtered result, streamed: the same pieces as `grenswacht export`
+            stream = logbook.export_stream(self.store, f, ctx.actor, self.clock(), fmt, self.zone)
+            return _download(stream, fmt, "logbook")
         result = await logbook.query(self.store, f, page, 50, after=after)
-        if fmt:
-            items = [incident_dict(i.caller, i) for i in result.items]
-            await self.store.streams.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
-            return _download(items, fmt, f"logbook-p{page}")
         qs = urlencode({k: v for k, v in q.items() if k not in ("page", "after") and v})
         return self.show(ctx, "logbook.html", page=result, q=q, qs=qs, categories=self.categories())
 
@@ -659,12 +658,11 @@ def _duration(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def _download(items: list[dict[str, Any]], fmt: str, name: str) -> Response:
-    """An export as a file: the same writer as `grenswacht export` (redis_schema.records)."""
+def _download(stream: AsyncIterator[str], fmt: str, name: str) -> Response:
+    """An export as a streamed file: the pieces `grenswacht export` writes (agi.actions.logbook.export_stream)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"', "Cache-Control": "no-store"}
-    if fmt == "json":
-        return Response(export_json(items), media_type="application/json", headers=headers)
-    return Response(export_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
+    media = "application/json" if fmt == "json" else "text/csv; charset=utf-8"
+    return StreamingResponse(stream, media_type=media, headers=headers)
 
 
 def create_app(config: Config, store: Store | None = None, clock: Callable[[], float] = time.time) -> Starlette:
