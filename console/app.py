@@ -551,7 +551,8 @@ class Console:
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
         window = self.clock() - view.window_days * 86400
         incidents = [i for i in view.record.incidents if i.at >= window and i.category not in ("handover", "callback")]
-        return self.show(ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang)
+        ban = lists.ban_in_force(view.record.ban, self.clock())  # worded for a caller already banned
+        return self.show(ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang, ban=ban)
 
     async def stats(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params.get("days", "30")
