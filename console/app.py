@@ -439,6 +439,8 @@ class Console:
             else:
                 await lists.allow(self.store, asked)
         elif what in ("unban", "disallow"):
+            if what == "unban" and ctx.form.get("confirm") != "yes":  # the form's tick box, checked here too
+                raise ActionError("tick the box to confirm that the ban is to be lifted.")
             # Lifting also works for a number screening banned although it is not a valid one.
             change = lists.unban if what == "unban" else lists.disallow
             await change(self.store, self.target(raw, kind, valid=False), ctx.actor, now)
@@ -611,6 +613,8 @@ class Console:
                 )
                 return RedirectResponse("/admin?" + urlencode({"done": f"erased: {n} record(s)"}), 303)
             elif what == "purge":
+                if f.get("confirm") != "yes":
+                    raise ActionError("tick the box to confirm the purge.")
                 n = await logbook.purge(self.store, ctx.actor, now)
                 return RedirectResponse("/admin?" + urlencode({"done": f"purged: {n} incident(s)"}), 303)
             else:
