@@ -387,6 +387,7 @@ class Console:
             "incident.html",
             status,
             i=inc,
+            debriefs=await logbook.debriefs(self.store, inc),
             answers=logbook.DEBRIEF_ANSWERS,
             error=error,
             saved=ctx.request.query_params.get("saved"),

@@ -137,7 +137,40 @@ def debrief_hash(slot: str, note: str, at: float, actor: str, answer: str) -> di
 
 def incident_field_names(slot: str) -> list[str]:
     """Every hash field an incident at ``slot`` may have (to delete it)."""
-    return [f"{slot}.{s}" for s in NAME_OF]
+    return [f"{slot}.{s}" for s in (*NAME_OF, DEBRIEF_HISTORY)]
+
+
+# The debriefs an incident had before the one in place: "<slot>.dh", a JSON list, oldest first, of
+# {at, by, note, answer} (stored text), appended by debrief.lua. Not an Incident field: only the
+# incident page and `incidents show` read it (IncidentLog.debriefs).
+DEBRIEF_HISTORY = "dh"
+
+
+@dataclass(frozen=True, slots=True)
+class Debrief:
+    """One debrief of an incident: when, by whom, the agent's answer and the note."""
+
+    at: float | None
+    by: str
+    note: str
+    answer: str
+
+
+def debrief_history(raw: str | None, inc: Incident) -> list[Debrief]:
+    """Every debrief of ``inc``, oldest first: the earlier ones (``raw``, "<slot>.dh"), then the one
+    in place. A malformed history reads as none (never raises)."""
+    try:
+        earlier = json.loads(raw) if raw else []
+    except ValueError:
+        earlier = []
+    out = [
+        Debrief(num(e.get("at")), str(e.get("by", "")), str(e.get("note", "")), str(e.get("answer", "")))
+        for e in (earlier if isinstance(earlier, list) else [])
+        if isinstance(e, dict)
+    ]
+    if inc.debrief_at is not None:
+        out.append(Debrief(inc.debrief_at, inc.debrief_by, inc.debrief, inc.debrief_answer))
+    return out
 
 
 def int_or_zero(value: str | None) -> int:

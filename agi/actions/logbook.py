@@ -17,7 +17,7 @@ from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
 from redis_schema.incident_log import incident_dict
-from redis_schema.records import MAX_TIME, export_csv_head, export_csv_rows, export_json_end, export_json_rows
+from redis_schema.records import MAX_TIME, Debrief, export_csv_head, export_csv_rows, export_json_end, export_json_rows
 from redis_schema.store import Store
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
@@ -168,6 +168,11 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     await store.incidents.set_debrief(inc.caller, inc, note, now, actor, answer)
     await store.streams.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
     return inc
+
+
+async def debriefs(store: Store, inc: Incident) -> list[Debrief]:
+    """Every debrief of an incident, oldest first: a second debrief adds to the history."""
+    return await store.incidents.debriefs(inc.caller, inc)
 
 
 async def add(
