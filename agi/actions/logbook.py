@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import tzinfo
 
 from agi.actions.bounds import actor_name, note_text
@@ -218,7 +218,7 @@ async def export_stream(store: Store, f: Filters, actor: str, now: float, fmt: s
     result, read in batches (never the whole logbook in memory), times readable in ``zone``.
     The export is audited, with its filters, before the first piece.
     """
-    shown = {k: v for k, v in vars(f).items() if v not in (None, "", False)}
+    shown = {k: v for k, v in asdict(f).items() if v not in (None, "", False)}
     await store.streams.audit(actor_name(actor), "export", now, format=fmt, **shown)
     yield export_csv_head() if fmt == "csv" else ""
     n, after, empty = 1, None, True
