@@ -66,6 +66,8 @@ async def test_the_download_holds_the_whole_filtered_result_not_the_page(
         inc = Incident.new(f"+316123{k:05d}", "threat" if k % 3 == 0 else "abuse", now - 3600 + k, source="cli")
         await store.incidents.add_incident(inc)
         ids[inc.id] = inc
+    page = (await sup.get("/logbook?category=threat&page=2")).text
+    assert 'href="/logbook.csv?category=threat"' in page  # the link asks for the filter, not the page
     r = await sup.get("/logbook.csv?category=threat")
     assert r.status_code == 200 and r.headers["content-disposition"] == 'attachment; filename="logbook.csv"'
     rows = rows_of(r.content)
