@@ -43,7 +43,7 @@ from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
-from redis_schema.records import User, export_csv, export_json
+from redis_schema.records import User, export_json
 from redis_schema.store import Store
 
 log = get_logger("grenswacht.console")
@@ -538,11 +538,10 @@ class Console:
             return self.show(
                 ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="", categories=self.categories()
             )
+        if fmt:  # the whole filtered result, streamed: the same pieces as `grenswacht export`
+            stream = logbook.export_stream(self.store, f, ctx.actor, self.clock(), fmt, self.zone)
+            return _download(stream, fmt, "logbook")
         result = await logbook.query(self.store, f, page, 50, after=after)
-        if fmt:
-            items = [incident_dict(i.caller, i) for i in result.items]
-            await self.store.streams.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
-            return _download(items, fmt, f"logbook-p{page}")
         qs = urlencode({k: v for k, v in q.items() if k not in ("page", "after") and v})
         return self.show(ctx, "logbook.html", page=result, q=q, qs=qs, categories=self.categories())
 
@@ -559,6 +558,7 @@ class Console:
             "incident.html",
             status,
             i=inc,
+            debriefs=await logbook.debriefs(self.store, inc),
             answers=logbook.DEBRIEF_ANSWERS,
             error=error,
             saved=ctx.request.query_params.get("saved"),
@@ -611,6 +611,8 @@ class Console:
             else:
                 await lists.allow(self.store, asked)
         elif what in ("unban", "disallow"):
+            if what == "unban" and ctx.form.get("confirm") != "yes":  # the form's tick box, checked here too
+                raise ActionError("tick the box to confirm that the ban is to be lifted.")
             # Lifting also works for a number screening banned although it is not a valid one.
             change = lists.unban if what == "unban" else lists.disallow
             await change(self.store, self.target(raw, kind, valid=False), ctx.actor, now)
@@ -723,7 +725,8 @@ class Console:
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
         window = self.clock() - view.window_days * 86400
         incidents = [i for i in view.record.incidents if i.at >= window and i.category not in ("handover", "callback")]
-        return self.show(ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang)
+        ban = lists.ban_in_force(view.record.ban, self.clock())  # worded for a caller already banned
+        return self.show(ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang, ban=ban)
 
     async def stats(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params.get("days", "30")
@@ -796,6 +799,8 @@ class Console:
                 )
                 return RedirectResponse("/admin?" + urlencode({"done": f"erased: {n} record(s)"}), 303)
             elif what == "purge":
+                if f.get("confirm") != "yes":
+                    raise ActionError("tick the box to confirm the purge.")
                 n = await logbook.purge(self.store, ctx.actor, now)
                 return RedirectResponse("/admin?" + urlencode({"done": f"purged: {n} incident(s)"}), 303)
             else:
@@ -862,12 +867,11 @@ def _duration(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
-def _download(items: list[dict[str, Any]], fmt: str, name: str) -> Response:
-    """An export as a file: the same writer as `grenswacht export` (redis_schema.records)."""
+def _download(stream: AsyncIterator[str], fmt: str, name: str) -> Response:
+    """An export as a streamed file: the pieces `grenswacht export` writes (agi.actions.logbook.export_stream)."""
     headers = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"', "Cache-Control": "no-store"}
-    if fmt == "json":
-        return Response(export_json(items), media_type="application/json", headers=headers)
-    return Response(export_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
+    media = "application/json" if fmt == "json" else "text/csv; charset=utf-8"
+    return StreamingResponse(stream, media_type=media, headers=headers)
 
 
 def create_app(config: Config, store: Store | None = None, clock: Callable[[], float] = time.time) -> Starlette:

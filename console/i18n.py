@@ -198,3 +198,8 @@ def translate(lang: str, key: str) -> str:
     if pair is None:
         return key
     return pair[1] if lang == "en" else pair[0]
+
+
+_T.update(  # issue 30: the tick box before a destructive action (lifting a ban, purging)
+    {"confirm_sure": ("Ik weet het zeker", "I am sure")}
+)

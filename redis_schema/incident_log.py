@@ -14,8 +14,8 @@ from agi.engine import Ban, Incident
 from redis_schema import keys
 from redis_schema.connection import Client, Fields, Scored, lua
 from redis_schema.contact_lists import keep_for_ban, touch
+from redis_schema.records import DEBRIEF_HISTORY, Debrief, debrief_hash, debrief_history, incident_args, incident_row
 from redis_schema.records import ban_hash as _ban_fields
-from redis_schema.records import debrief_hash, incident_args, incident_row
 from redis_schema.records import fmt as _fmt
 from redis_schema.records import num as _num
 from redis_schema.screening_read import ScreeningRead
@@ -37,6 +37,7 @@ class IncidentLog:
     def __init__(self, redis: Client, retention: int, callers: ScreeningRead) -> None:
         self._redis, self._retention, self._callers = redis, retention, callers
         self._add_script = redis.register_script(lua("add_incident"))
+        self._debrief_script = redis.register_script(lua("debrief"))
 
     # ---- writes ---------------------------------------------------------------------------
     async def add_incident(self, inc: Incident) -> tuple[str, bool]:
@@ -149,10 +150,20 @@ class IncidentLog:
     async def set_debrief(
         self, number: str, incident: Incident, note: str, at: float, actor: str, answer: str = ""
     ) -> None:
+        """Record a debrief; the one it replaces stays in the incident's history (debrief.lua)."""
         mapping = debrief_hash(incident.slot, note, at, actor, answer)
+        pairs = [x for kv in mapping.items() for x in kv]
+        await self._debrief_script(keys=[await self._hash_of(number, incident)], args=[incident.slot, *pairs])
+
+    async def debriefs(self, number: str, incident: Incident) -> list[Debrief]:
+        """Every debrief of an incident, oldest first (the one in place last)."""
+        raw = await self._redis.hget(await self._hash_of(number, incident), f"{incident.slot}.{DEBRIEF_HISTORY}")
+        return debrief_history(cast(str | None, raw), incident)
+
+    async def _hash_of(self, number: str, incident: Incident) -> str:
         if number == keys.ANONYMOUS:  # its own hash, or (logged before it had one) the shared one
             number = await self.incident_owner(incident.id) or number
-        await self._redis.hset(keys.caller(number), mapping=cast(Fields, mapping))
+        return keys.caller(number)
 
     # ---- logbook --------------------------------------------------------------------------
     async def incident_owner(self, incident_id: str) -> str | None:

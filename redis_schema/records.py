@@ -28,8 +28,10 @@ import csv
 import io
 import json
 import secrets
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any, Generic, TypeVar
 
 from agi.engine import Allow, Ban, Incident
@@ -136,7 +138,40 @@ def debrief_hash(slot: str, note: str, at: float, actor: str, answer: str) -> di
 
 def incident_field_names(slot: str) -> list[str]:
     """Every hash field an incident at ``slot`` may have (to delete it)."""
-    return [f"{slot}.{s}" for s in NAME_OF]
+    return [f"{slot}.{s}" for s in (*NAME_OF, DEBRIEF_HISTORY)]
+
+
+# The debriefs an incident had before the one in place: "<slot>.dh", a JSON list, oldest first, of
+# {at, by, note, answer} (stored text), appended by debrief.lua. Not an Incident field: only the
+# incident page and `incidents show` read it (IncidentLog.debriefs).
+DEBRIEF_HISTORY = "dh"
+
+
+@dataclass(frozen=True, slots=True)
+class Debrief:
+    """One debrief of an incident: when, by whom, the agent's answer and the note."""
+
+    at: float | None
+    by: str
+    note: str
+    answer: str
+
+
+def debrief_history(raw: str | None, inc: Incident) -> list[Debrief]:
+    """Every debrief of ``inc``, oldest first: the earlier ones (``raw``, "<slot>.dh"), then the one
+    in place. A malformed history reads as none (never raises)."""
+    try:
+        earlier = json.loads(raw) if raw else []
+    except ValueError:
+        earlier = []
+    out = [
+        Debrief(num(e.get("at")), str(e.get("by", "")), str(e.get("note", "")), str(e.get("answer", "")))
+        for e in (earlier if isinstance(earlier, list) else [])
+        if isinstance(e, dict)
+    ]
+    if inc.debrief_at is not None:
+        out.append(Debrief(inc.debrief_at, inc.debrief_by, inc.debrief, inc.debrief_answer))
+    return out
 
 
 def int_or_zero(value: str | None) -> int:
@@ -227,33 +262,77 @@ def incident_row(inc: Incident, number: str | None = None) -> dict[str, Any]:
 
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_TIMES = tuple(f.name for f in INCIDENT if f.kind in (FLOAT, OPT_FLOAT))  # epoch seconds in Redis
+CSV_BOM = "\ufeff"  # spreadsheets read the file as UTF-8 only with it
+
+
+def local_time(ts: Any, zone: tzinfo) -> str | None:
+    """A stored time as ISO 8601 with the offset of ``zone``; None stays None, "invalid" if no calendar holds it."""
+    if ts is None or ts == "":
+        return None
+    try:
+        return datetime.fromtimestamp(float(ts), zone).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "invalid"
+
+
+def export_row(row: Mapping[str, Any], zone: tzinfo) -> dict[str, Any]:
+    """An incident row (:func:`incident_row`) as exported: its times readable, in ``zone``."""
+    return {k: (local_time(v, zone) if k in _TIMES else v) for k, v in row.items()}
 
 
 def _cell(column: str, value: Any) -> Any:
     """A cell that a spreadsheet would run as a formula (= + - @, tab, CR first) is quoted with '.
-    The caller's number is exempt: an E.164 number starts with + and nothing runs it there."""
-    if value is None:
+    The caller's number is exempt: an E.164 number starts with + and nothing runs it there.
+    An empty cell stays empty."""
+    if value is None or value == "":
         return ""
     if isinstance(value, str) and value.startswith(_FORMULA) and column != "caller":
         return "'" + value
     return value
 
 
-def export_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    """Incident rows (:func:`incident_row`) as CSV, formula-safe: the CLI's and the console's file."""
+def _csv_text(write: Callable[[csv.DictWriter[str]], Any]) -> str:
     buf = io.StringIO()
     # RFC 4180's CRLF line ends: with "\n" alone, a cell holding a lone CR was left unquoted and
     # broke its row in two when read back.
-    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(k, v) for k, v in row.items()})
+    write(csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n"))
     return buf.getvalue()
+
+
+def export_csv_head() -> str:
+    """The start of an export's CSV file: the BOM and the header line."""
+    return CSV_BOM + _csv_text(lambda w: w.writeheader())
+
+
+def export_csv_rows(rows: Iterable[Mapping[str, Any]], zone: tzinfo) -> str:
+    """Incident rows (:func:`incident_row`) as CSV lines: formula-safe, times in ``zone``."""
+    return _csv_text(lambda w: w.writerows({k: _cell(k, v) for k, v in export_row(r, zone).items()} for r in rows))
+
+
+def export_csv(rows: Iterable[Mapping[str, Any]], zone: tzinfo) -> str:
+    """A whole export as CSV (a streamed one is the head, then rows in batches): the CLI's and the console's file."""
+    return export_csv_head() + export_csv_rows(rows, zone)
 
 
 def export_json(data: Any) -> str:
     """An export as JSON: indented, non-ASCII kept, anything else as text."""
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def export_json_rows(rows: Iterable[Mapping[str, Any]], zone: tzinfo, first: bool) -> str:
+    """Incident rows as a piece of one streamed JSON list (``first``: the list's first piece).
+    Joined with :func:`export_json_end`, the pieces are ``export_json`` of the list of
+    :func:`export_row` rows, to the byte."""
+    out = []
+    for row in rows:
+        out.append(("[\n" if first else ",\n") + textwrap.indent(export_json(export_row(row, zone)), "  "))
+        first = False
+    return "".join(out)
+
+
+def export_json_end(empty: bool) -> str:
+    return "[]" if empty else "\n]"
 
 
 # ---- the caller hash's ban and allowlist entry ------------------------------------------------

@@ -19,6 +19,7 @@ import redis
 from agi.cli.common import iso
 from agi.counters import ScreeningCounters
 from agi.engine import Ban, Incident
+from redis_schema import records
 from tests.support.cli import SCRIPT, run_cli
 
 N = "+31612345678"
@@ -114,9 +115,12 @@ def test_export_round_trips_every_field(gw, store):
     [inc] = exported["incidents"]
     full = j(gw("incidents", "show", inc["id"], "--json"))
     assert inc == full
-    rows = list(csv.DictReader(io.StringIO(gw("export", "--format", "csv").stdout)))
+    text = gw("export", "--format", "csv").stdout
+    assert text.startswith("\ufeff")  # the BOM a spreadsheet needs to read UTF-8
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert len(rows) == 1
-    assert {k: v for k, v in rows[0].items()} == {k: ("" if full[k] is None else str(full[k])) for k in rows[0]}
+    shown = records.export_row(full, ZoneInfo("Europe/Amsterdam"))  # times readable, in [web] timezone
+    assert {k: v for k, v in rows[0].items()} == {k: ("" if shown[k] is None else str(shown[k])) for k in rows[0]}
 
 
 async def test_forget_leaves_no_trace(gw, store, rdb):

@@ -11,6 +11,7 @@ import dataclasses
 import io
 import json
 from dataclasses import replace
+from datetime import UTC
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -143,6 +144,8 @@ def test_incident_to_event_webhook_and_ami(inc):
 
 
 def _expected_cell(column: str, value):
+    if column in ("at", "debrief_at"):  # exported in readable time (here UTC), not as epoch seconds
+        return records.local_time(value, UTC) or ""
     if isinstance(value, str):  # numbers are never quoted: -1 is a number, not a formula
         return "'" + value if column != "caller" and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
     return "" if value is None else str(value)
@@ -152,7 +155,9 @@ def _expected_cell(column: str, value):
 def test_incident_to_export_row_csv_and_json(incs):
     rows = [records.incident_row(i) for i in incs]
     assert [list(r) for r in rows] == [[f.name for f in records.INCIDENT]] * len(incs)
-    parsed = list(csv.DictReader(io.StringIO(records.export_csv(rows), newline="")))
+    text = records.export_csv(rows, UTC)
+    assert text.startswith(records.CSV_BOM)
+    parsed = list(csv.DictReader(io.StringIO(text.removeprefix(records.CSV_BOM), newline="")))
     assert [list(p) for p in parsed] == [list(records.EXPORT_COLUMNS)] * len(incs)
     assert parsed == [{c: _expected_cell(c, getattr(i, c)) for c in records.EXPORT_COLUMNS} for i in incs]
     assert json.loads(records.export_json(rows)) == rows
@@ -160,7 +165,8 @@ def test_incident_to_export_row_csv_and_json(incs):
 
 def test_a_formula_in_any_cell_is_neutralised_but_not_the_callers_number():
     inc = Incident("i1", 1.0, "abuse", note='=HYPERLINK("http://x","y")', agent="@a", queue="-1", caller="+3161")
-    [row] = list(csv.DictReader(io.StringIO(records.export_csv([records.incident_row(inc)]))))
+    text = records.export_csv([records.incident_row(inc)], UTC).removeprefix(records.CSV_BOM)
+    [row] = list(csv.DictReader(io.StringIO(text)))
     assert (row["note"], row["agent"], row["queue"], row["caller"]) == (
         '\'=HYPERLINK("http://x","y")',
         "'@a",

@@ -192,3 +192,9 @@ async def mark_warning_sent(store: Store, number: str, actor: str, now: float) -
     actor = actor_name(actor)
     await store.incidents.mark_warning_sent(number, now, actor)
     await store.streams.audit(actor, "warning-sent", now, number=number)
+
+
+def ban_in_force(ban: Ban | None, now: float) -> Ban | None:
+    """The caller's ban if it is still in force: a warning letter then states it instead of
+    threatening one (console/templates/letter_*.html)."""
+    return ban if ban is not None and ban.until > now else None

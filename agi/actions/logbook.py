@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import tzinfo
 
 from agi.actions.bounds import actor_name, note_text
 from agi.actions.errors import ActionError
@@ -16,7 +17,15 @@ from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
 from redis_schema.incident_log import incident_dict
-from redis_schema.records import MAX_TIME, incident_event
+from redis_schema.records import (
+    MAX_TIME,
+    Debrief,
+    export_csv_head,
+    export_csv_rows,
+    export_json_end,
+    export_json_rows,
+    incident_event,
+)
 from redis_schema.store import Store
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
@@ -170,6 +179,11 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     return inc
 
 
+async def debriefs(store: Store, inc: Incident) -> list[Debrief]:
+    """Every debrief of an incident, oldest first: a second debrief adds to the history."""
+    return await store.incidents.debriefs(inc.caller, inc)
+
+
 async def add(
     store: Store, config: Config, number: str, category: str, note: str, at: float, actor: str, now: float
 ) -> str:
@@ -204,12 +218,30 @@ async def export_caller(
     return view
 
 
-async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dict[str, Any]]:
-    actor = actor_name(actor)
-    ids = [i for i, _ in await store.incidents.incident_ids(None)]
-    items = [incident_dict(i.caller, i) for i in await store.incidents.incidents_by_id(ids)]
-    await store.streams.audit(actor, "export", now, format=fmt, incidents=len(items))
-    return items
+EXPORT_BATCH = 500  # incidents read and written per piece of a streamed export
+
+
+async def export_stream(store: Store, f: Filters, actor: str, now: float, fmt: str, zone: tzinfo) -> AsyncIterator[str]:
+    """Every incident the filters match, newest first, as the pieces of one CSV or JSON file.
+
+    The CLI's `export` and the console's download are this one stream: the whole filtered
+    result, read in batches (never the whole logbook in memory), times readable in ``zone``.
+    The export is audited, with its filters, before the first piece.
+    """
+    shown = {k: v for k, v in asdict(f).items() if v not in (None, "", False)}
+    await store.streams.audit(actor_name(actor), "export", now, format=fmt, **shown)
+    yield export_csv_head() if fmt == "csv" else ""
+    n, after, empty = 1, None, True
+    while True:
+        page = await query(store, f, n, EXPORT_BATCH, after=after)
+        rows = [incident_dict(i.caller, i) for i in page.items]
+        yield export_csv_rows(rows, zone) if fmt == "csv" else export_json_rows(rows, zone, empty)
+        empty = empty and not rows
+        if not page.more:
+            break
+        after, n = (position(page.after), n) if page.after else (after, n + 1)
+    if fmt != "csv":
+        yield export_json_end(empty)
 
 
 class ErasedNotOnDisk(ActionError):

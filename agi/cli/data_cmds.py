@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from typing import Any
@@ -32,18 +33,25 @@ MAX_AUDIT_ENTRIES = 50_000  # the audit search reads at most this many entries
 async def export_cmd(args: argparse.Namespace, config: Config) -> int:
     caller = number_arg(args.caller, config, valid=False) if args.caller else None
     async with open_store(config) as store:
-        if caller:
-            view = await logbook.export_caller(config, store, caller, actor(args), time.time(), args.format)
-            summary = caller_summary(caller, view.record, view.decision, view.protocol)
-            incidents = summary.pop("incidents")
-            data = {"caller": summary, "incidents": incidents, "callbacks": [a.public() for a in view.appointments]}
-        else:
-            incidents = await logbook.export_all(store, actor(args), time.time(), args.format)
-            data = {"incidents": incidents}
+        if not caller:  # the logbook: the console's download, streamed (agi.actions.logbook.export_stream)
+            stream = logbook.export_stream(
+                store, logbook.Filters(), actor(args), time.time(), args.format, ZoneInfo(config.web.timezone)
+            )
+            if args.format == "csv":
+                async for piece in stream:
+                    sys.stdout.write(piece)
+            else:
+                incidents = json.loads("".join([piece async for piece in stream]))
+                sys.stdout.write(export_json({"exported_at": iso(time.time()), "incidents": incidents}) + "\n")
+            return 0
+        view = await logbook.export_caller(config, store, caller, actor(args), time.time(), args.format)
+    summary = caller_summary(caller, view.record, view.decision, view.protocol)
+    incidents = summary.pop("incidents")
+    data = {"caller": summary, "incidents": incidents, "callbacks": [a.public() for a in view.appointments]}
     if args.format == "json":
         sys.stdout.write(export_json({"exported_at": iso(time.time()), **data}) + "\n")
     else:
-        sys.stdout.write(export_csv(incidents))  # the console's writer: formulas neutralised
+        sys.stdout.write(export_csv(incidents, ZoneInfo(config.web.timezone)))  # the console's writer
     return 0
 
 

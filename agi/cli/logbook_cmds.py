@@ -127,6 +127,7 @@ async def incidents_list(args: argparse.Namespace, config: Config) -> int:
 async def incidents_show(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         inc = await logbook.get(store, args.id)
+        debriefs = await logbook.debriefs(store, inc)
     item = incident_dict(inc.caller, inc)
     if args.json:
         emit_json(item)
@@ -135,6 +136,8 @@ async def incidents_show(args: argparse.Namespace, config: Config) -> int:
             if key in ("at", "debrief_at"):
                 value = iso(value)
             print(f"{key:>14}: {value if value not in (None, '') else '-'}")
+        for n, d in enumerate(debriefs, 1):  # every debrief, the one in place last (console: incident page)
+            print(f"{'debrief ' + str(n):>14}: {iso(d.at)} by {d.by or '-'}: {d.answer or '-'}: {d.note or '-'}")
     return 0
 
 

@@ -185,7 +185,7 @@ async def test_ban_from_the_caller_page_refuses_screening_then_lift(sup, store, 
     assert view.record.ban.actor == "web:sup1" and view.record.ban.reason == "threatened staff"
     bans = (await sup.get("/bans")).text
     assert N in bans and "threatened staff" in bans
-    assert (await sup.post("/caller/unban", {"number": N}, page="/bans")).status_code == 303
+    assert (await sup.post("/caller/unban", {"number": N, "confirm": "yes"}, page="/bans")).status_code == 303
     view = await logbook.caller_view(web_config, store, N, time.time())
     assert view.decision.action.value == "allow"
     assert N not in (await sup.get("/bans")).text
@@ -214,10 +214,12 @@ async def test_ranges_and_allowlist_on_the_bans_page(sup, store, rdb):
     assert "+3185123" in page and "spam" in page and "+3120" in page and "town hall" in page
     bans, allows = await store.screening.load_prefixes()
     assert bans["+3185123"].actor == "web:sup1" and "+3120" in allows
-    assert (await sup.post("/bans/unban", {"target": "+3185123", "kind": "prefix"}, page="/bans")).status_code == 303
+    assert (
+        await sup.post("/bans/unban", {"target": "+3185123", "kind": "prefix", "confirm": "yes"}, page="/bans")
+    ).status_code == 303
     assert (await sup.post("/bans/disallow", {"target": "+3120", "kind": "prefix"}, page="/bans")).status_code == 303
     assert await store.screening.load_prefixes() == ({}, {})
-    r = await sup.post("/bans/unban", {"target": "+3185123", "kind": "prefix"}, page="/bans")
+    r = await sup.post("/bans/unban", {"target": "+3185123", "kind": "prefix", "confirm": "yes"}, page="/bans")
     assert r.status_code == 400 and "has no ban" in r.text
 
 
@@ -367,7 +369,7 @@ async def test_admin_users_export_erase_purge(admin, app, store, rdb):
     r = await admin.post("/admin/erase", {"number": "0612345678", "confirm": N}, page="/admin")
     assert r.status_code == 303 and "erased" in (await admin.get(r.headers["location"])).text
     assert (await store.screening.load_caller(N)).incidents == ()
-    assert (await admin.post("/admin/purge", {}, page="/admin")).status_code == 303
+    assert (await admin.post("/admin/purge", {"confirm": "yes"}, page="/admin")).status_code == 303
     actions = [(e["actor"], e["action"]) for e in await store.streams.audit_entries()]
     assert ("web:admin1", "forget") in actions and ("web:admin1", "purge") in actions
 
