@@ -13,6 +13,7 @@ from agi.ami.client import AmiClient, AmiError
 from agi.deps import Deps
 from agi.logs import get_logger
 from agi.supervisor import Outage
+from redis_schema import rebuild
 from redis_schema.store import Store
 
 log = get_logger("grenswacht.service")
@@ -37,6 +38,7 @@ async def purge_loop(deps: Deps) -> None:
     outage = Outage(log, "retention-purge")
     while True:
         try:
+            await rebuild.ensure(deps.store)  # once: counts built for another version or zone
             dropped = await deps.store.purge(deps.clock())
             outage.ok()
             if dropped:

@@ -27,6 +27,7 @@ from agi.engine import Allow, Ban, CallerRecord, Incident
 from agi.logs import get_logger
 from redis_schema import keys
 from redis_schema.fastread import CallerReader
+from redis_schema.indexes import Indexes
 from redis_schema.records import (
     APPOINTMENT,
     COOLDOWN,
@@ -268,8 +269,11 @@ class RecordHash(Generic[T]):
 class Store:
     """Grenswacht's Redis storage; one instance per process, shared by every route."""
 
-    def __init__(self, redis: Client, *, retention_days: int = 365, reader: CallerReader | None = None) -> None:
+    def __init__(
+        self, redis: Client, *, retention_days: int = 365, reader: CallerReader | None = None, zone: str = "UTC"
+    ) -> None:
         self.redis = redis
+        self.indexes = Indexes(redis, zone)  # the logbook's filters, the statistics' counts, the warnings worklist
         self.reader = reader  # the lean screening read (standalone Redis); None: redis-py reads it
         self.retention = retention_days * keys.DAY
         self._add_incident = redis.register_script(_lua("add_incident"))
@@ -388,9 +392,12 @@ class Store:
             pipe.execute_command("EVAL", self._add_incident.script, 1, key, *incident_args(inc, self.retention))
             if on_disk:
                 pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=cluster.get_node_from_key(key))
-            (got_id, at, created), *acked = await pipe.execute()
+            reply, *acked = await pipe.execute()
         async with cluster.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
+            got_id, at, created = self.indexes.added(pipe, home, inc, reply)
+            await pipe.execute()
+        async with cluster.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: at}, nx=True)
             pipe.hset(keys.INCIDENT_OWNER, got_id, home)
             if on_disk:
                 # (cast: get_node_from_key returns None only for a replica=True lookup)
@@ -401,16 +408,21 @@ class Store:
                 for node in {n.name: n for n in owners}.values():
                     pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=node)
             _, _, *more = await pipe.execute()
-        return got_id, bool(created), on_disk and all(int(n) >= 1 for n in acked + more)
+        return got_id, created, on_disk and all(int(n) >= 1 for n in acked + more)
 
     async def _add(self, client: Client, inc: Incident) -> tuple[str, bool]:
         home = _home(inc)
-        got_id, at, created = await self._add_incident(
-            keys=[keys.caller(home)], args=incident_args(inc, self.retention), client=client
+        reply = await self._add_incident(
+            keys=[keys.caller(home), *self.indexes.script_keys(inc.at)],
+            args=incident_args(inc, self.retention),
+            client=client,
         )
-        await client.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
-        await client.hset(keys.INCIDENT_OWNER, got_id, home)
-        return got_id, bool(created)
+        async with client.pipeline(transaction=False) as pipe:
+            got_id, at, created = self.indexes.added(pipe, home, inc, reply)
+            pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: at}, nx=True)
+            pipe.hset(keys.INCIDENT_OWNER, got_id, home)
+            await pipe.execute()
+        return got_id, created
 
     async def forgotten_since(self, number: str) -> float | None:
         """When this number was last erased (kept ``unconfirmed_keep_hours``), else None."""
@@ -428,29 +440,40 @@ class Store:
         returns the number of incidents written.
         """
         written = 0
-        pending = 0
         sha = await self.redis.script_load(self._add_incident.script)  # on every primary of a Cluster
         pipe = self.redis.pipeline(transaction=False)
+        added: list[tuple[int, str, Incident]] = []  # (place of its script in the pipeline, home, incident)
+
+        async def flush() -> None:
+            nonlocal pipe
+            replies = await pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            for place, home, inc in added:  # the indexes of what the scripts answered
+                self.indexes.added(pipe, home, inc, replies[place])
+            await pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+            added.clear()
+
         for number, incidents, ban in callers:
             for inc in incidents:
                 home = keys.incident_home(number, inc.id, inc.linkedid, inc.source)
+                script_keys = [keys.caller(home), *self.indexes.script_keys(inc.at)]
+                added.append((len(pipe), home, inc))
                 # (execute_command: a Cluster pipeline refuses evalsha by name, yet routes it by its one key)
-                pipe.execute_command("EVALSHA", sha, 1, keys.caller(home), *incident_args(inc, self.retention))
+                pipe.execute_command(
+                    "EVALSHA", sha, len(script_keys), *script_keys, *incident_args(inc, self.retention)
+                )
                 pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)
                 pipe.hset(keys.INCIDENT_OWNER, inc.id, home)
                 written += 1
-                pending += 1
             if ban is not None:
                 pipe.hset(keys.caller(number), mapping=cast(Fields, _ban_fields(ban)))
                 self._keep_for_ban(pipe, number, ban)
                 pipe.zadd(keys.BANS, {number: ban.until})
-                pending += 1
-            if pending >= batch:
-                await pipe.execute()
-                pipe = self.redis.pipeline(transaction=False)
-                pending = 0
-        if pending:
-            await pipe.execute()
+            if len(pipe) >= batch:
+                await flush()
+        if len(pipe):
+            await flush()
         return written
 
     # ---- durability -----------------------------------------------------------------------
@@ -620,6 +643,7 @@ class Store:
             pipe.hset(keys.caller(number), mapping={keys.WARNING_SENT: _fmt(at), keys.WARNING_BY: actor})
             self._touch(pipe, number)
             await pipe.execute()
+        await self.indexes.warnings.drop([number])
 
     # ---- logbook --------------------------------------------------------------------------
     async def incident_owner(self, incident_id: str) -> str | None:
@@ -642,6 +666,7 @@ class Store:
         if number == keys.ANONYMOUS:  # its own hash, or (logged before it had one) the shared one
             number = await self.incident_owner(incident.id) or number
         await self.redis.hset(keys.caller(number), mapping=cast(Fields, mapping))
+        await self.indexes.logbook.debriefed(incident)
 
     async def incident_page(self, start: float | str, end: float | str, offset: int, count: int) -> list[str]:
         """Incident ids from newest to oldest between ``end`` and ``start`` (scores), one page of the index."""
@@ -765,14 +790,17 @@ class Store:
             for inc in record.incidents:
                 pipe.zrem(keys.INCIDENTS_BY_TIME, inc.id)
                 pipe.hdel(keys.INCIDENT_OWNER, inc.id)
+            self.indexes.removed(pipe, number, record.incidents)
             results = await pipe.execute()
         removed += int(results[0])
+        await self.indexes.forget(number)
         # Index entries whose hash had already expired still name the number.
         owners = cast(Hash, await self.redis.hgetall(keys.INCIDENT_OWNER))
         stale = [iid for iid, owner in owners.items() if owner == number]
         if stale:
             await self.redis.zrem(keys.INCIDENTS_BY_TIME, *stale)
             await self.redis.hdel(keys.INCIDENT_OWNER, *stale)
+            await self.indexes.logbook.remove_ids(stale)
         removed += await self._drop_callbacks(lambda a: a.caller != number)
         removed += await self._forget_in_stream(keys.EVENTS, number)
         removed += await self._forget_in_stream(keys.AUDIT, number)
@@ -867,15 +895,19 @@ class Store:
             return 0
         owners = await self.owners(old)
         records = await self.load_callers(n for n in owners.values() if n)
-        slots = {inc.id: (number, inc.slot) for number, rec in records.items() for inc in rec.incidents}
+        slots = {inc.id: (number, inc) for number, rec in records.items() for inc in rec.incidents}
         async with self.redis.pipeline(transaction=False) as pipe:
             for iid in owners:
                 if iid in slots:
-                    number, slot = slots[iid]
-                    pipe.hdel(keys.caller(number), *incident_field_names(slot))
+                    number, inc = slots[iid]
+                    pipe.hdel(keys.caller(number), *incident_field_names(inc.slot))
+                    self.indexes.removed(pipe, number, [inc])
                 pipe.zrem(keys.INCIDENTS_BY_TIME, iid)
                 pipe.hdel(keys.INCIDENT_OWNER, iid)
             await pipe.execute()
+        await self.indexes.logbook.remove_ids([iid for iid in owners if iid not in slots])
+        gone = set(old)
+        await self.indexes.rerank({n: [i for i in r.incidents if i.id not in gone] for n, r in records.items()})
         return len(old)
 
 

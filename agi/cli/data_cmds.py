@@ -1,4 +1,4 @@
-"""Personal data and reporting: `export`, `forget`, `purge`, `stats`, `audit`."""
+"""Personal data and reporting: `export`, `forget`, `purge`, `rebuild-indexes`, `stats`, `audit`."""
 
 from __future__ import annotations
 
@@ -63,6 +63,13 @@ async def purge_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         dropped = await logbook.purge(store, actor(args), time.time())
     print(f"purged: {dropped} incident(s) past the {config.storage.retention_days}-day retention")
+    return 0
+
+
+async def rebuild_cmd(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        done = await logbook.rebuild_indexes(store, config, actor(args), time.time())
+    print(f"rebuilt: {done.incidents} incident(s) of {done.callers} caller(s) indexed in {done.seconds:.1f} s")
     return 0
 
 
@@ -134,6 +141,13 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("--actor")
     p = add_command(sub, "purge", "drop incidents past the retention period now", purge_cmd)
+    p.add_argument("--actor")
+    p = add_command(
+        sub,
+        "rebuild-indexes",
+        "build the logbook's filter indexes, the statistics' counts and the warnings list again",
+        rebuild_cmd,
+    )
     p.add_argument("--actor")
     p = add_command(
         sub, "stats", "incidents per day and category, repeat callers, screenings", stats_cmd, json_output=True
