@@ -43,18 +43,23 @@ class Aggregates:
     def day_key(self, at: float) -> str:
         return keys.stats_day(self.day(at))
 
+    def month_key(self, at: float) -> str:
+        return keys.stats_month(self.day(at)[:7])
+
     # ---- writes -----------------------------------------------------------------------------
     def count(self, pipe: Pipe, inc: Incident, by: int) -> None:
         """Count an incident in (``by`` 1) or out (-1) of its day: what the add script does itself."""
-        day = self.day_key(inc.at)
+        day, month = self.day_key(inc.at), self.month_key(inc.at)
         pipe.hincrby(day, f"c:{inc.category}", by)
         if inc.agent:
             pipe.hincrby(day, f"a:{inc.agent}", by)
-        pipe.expire(day, keys.STATS_TTL)
+            pipe.hincrby(month, f"a:{inc.agent}", by)
+        self.keep(pipe, inc.at)
 
     def keep(self, pipe: Pipe, at: float) -> None:
-        """The day's counts are kept as long as the screening counters."""
+        """The day's and the month's counts are kept as long as the screening counters."""
         pipe.expire(self.day_key(at), keys.STATS_TTL)
+        pipe.expire(self.month_key(at), keys.STATS_TTL)
 
     def rank(self, pipe: Pipe, number: str, times: Iterable[float], *, exact_above: int | None = None) -> None:
         """Put a caller's incident times in the rank sets. Without ``exact_above`` only upwards
@@ -72,13 +77,41 @@ class Aggregates:
         return int(await self.redis.zscore(keys.RANK_MAX, TOP) or 0)
 
     # ---- reads ------------------------------------------------------------------------------
-    async def days(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
-        """The counts of these days: day -> {"c:<category>" or "a:<agent>": n} (no zero counts)."""
+    async def categories(self, names: Sequence[str], categories: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Incidents by category of these days: category -> {day: n} (HMGET: the agents' fields stay)."""
+        fields = [f"c:{c}" for c in categories]
         async with self.redis.pipeline(transaction=False) as pipe:
             for d in names:
+                pipe.hmget(keys.stats_day(d), fields)
+            rows = cast(list[list[str | None]], await pipe.execute()) if fields else [[] for _ in names]
+        return {c: {d: _int(row[k] or "0") for d, row in zip(names, rows)} for k, c in enumerate(categories)}
+
+    async def agents(self, names: Sequence[str]) -> dict[str, int]:
+        """Incidents by agent over these consecutive days: whole months from the month's counts."""
+        first, last = date.fromisoformat(names[0]), date.fromisoformat(names[-1])
+        months: list[str] = []
+        days: list[str] = []
+        for d in names:
+            day = date.fromisoformat(d)
+            start = day.replace(day=1)
+            end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            if start >= first and end <= last:
+                if day == start:
+                    months.append(d[:7])
+            else:
+                days.append(d)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for m in months:
+                pipe.hgetall(keys.stats_month(m))
+            for d in days:
                 pipe.hgetall(keys.stats_day(d))
             raws = cast(list[dict[str, str]], await pipe.execute())
-        return {d: {f: n for f, v in raw.items() if (n := _int(v))} for d, raw in zip(names, raws)}
+        out: dict[str, int] = {}
+        for raw in raws:
+            for name, value in raw.items():
+                if name.startswith("a:"):
+                    out[name[2:]] = out.get(name[2:], 0) + _int(value)
+        return out
 
     async def repeat_callers(self, since: float, top: int) -> list[tuple[str, int, float]]:
         """The ``top`` callers (never withheld ones) with the most incidents (at least 2) since

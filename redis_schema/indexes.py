@@ -30,7 +30,7 @@ class Indexes:
     def script_keys(self, at: float) -> list[str]:
         """The add script's keys after the caller hash: the day's counts, counted in the same
         atomic write (not on a Cluster: another slot, counted by ``added`` right after)."""
-        return [] if self.cluster else [self.stats.day_key(at)]
+        return [] if self.cluster else [self.stats.day_key(at), self.stats.month_key(at)]
 
     def added(self, pipe: Pipe, home: str, inc: Incident, reply: Sequence[str]) -> tuple[str, float, bool]:
         """Index what add_incident.lua answered (``reply``): (stored id, its time, created)."""

@@ -120,6 +120,11 @@ def stats_day(day: str) -> str:
     return f"{PREFIX}agg:d:{day}"
 
 
+def stats_month(month: str) -> str:
+    """The agents' incident counts of one month (YYYY-MM in the aggregates' zone): ``a:<agent>``."""
+    return f"{PREFIX}agg:m:{month}"
+
+
 def repeat_rank(k: int) -> str:
     """ZSET caller number -> time of that caller's k-th latest incident (the repeat callers' chart)."""
     return f"{PREFIX}agg:k:{k}"

@@ -42,14 +42,27 @@ async def read_after(
 
     Entries of one time come highest member first (ZREVRANGEBYSCORE): those of the cursor's
     time down to its member were read already, so the cursor stays put when newer entries arrive."""
+    return (await read_many(client, [key], lo, hi, after, offset, count))[0]
+
+
+async def read_many(
+    client: Client, names: Sequence[str], lo: Bound, hi: Bound, after: Cursor | None, offset: int, count: int
+) -> list[list[Row]]:
+    """``read_after`` of several keys, in two pipelined round trips."""
     top: Bound = hi
-    skip = 0
+    skips = [0] * len(names)
     if after is not None:
         top, last = after
-        ties = cast(list[str], await client.zrevrangebyscore(key, top, top))
-        skip = sum(m >= last for m in ties)
-    rows = await client.zrevrangebyscore(key, top, lo, start=skip + offset, num=count, withscores=True)
-    return [(str(m), float(at)) for m, at in cast(list[tuple[str, float]], rows)]
+        async with client.pipeline(transaction=False) as pipe:
+            for key in names:
+                pipe.zrevrangebyscore(key, top, top)
+            ties = cast(list[list[str]], await pipe.execute())
+        skips = [sum(m >= last for m in t) for t in ties]
+    async with client.pipeline(transaction=False) as pipe:
+        for key, skip in zip(names, skips):
+            pipe.zrevrangebyscore(key, top, lo, start=skip + offset, num=count, withscores=True)
+        found = cast(list[list[tuple[str, float]]], await pipe.execute())
+    return [[(str(m), float(at)) for m, at in rows] for rows in found]
 
 
 class LogbookIndex:
@@ -135,6 +148,10 @@ class LogbookIndex:
             out.append([keys.WITHHELD_INCIDENTS])
         return out
 
+    async def categories(self) -> list[str]:
+        """Every category with an index (of an incident ever written)."""
+        return sorted(cast(list[str], await self.redis.hkeys(keys.INDEX_CATEGORIES)))
+
     async def count_open(self, ranges: Sequence[tuple[str, Bound, Bound]], leave_out: Sequence[str]) -> dict[str, int]:
         """Open incidents of every category but ``leave_out`` in each (name, oldest, newest) range."""
         _, _, categories = await self._values()
@@ -194,7 +211,7 @@ class LogbookIndex:
         """The union of the group's keys, newest first (an incident is in one key of a group)."""
         if len(group) == 1:
             return await read_after(self.redis, group[0], lo, hi, after, skip, count)
-        parts = [await read_after(self.redis, key, lo, hi, after, 0, skip + count) for key in group]
+        parts = await read_many(self.redis, group, lo, hi, after, 0, skip + count)
         merged = heapq.merge(*parts, key=lambda r: (r[1], r[0]), reverse=True)
         return list(merged)[skip : skip + count]
 

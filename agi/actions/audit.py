@@ -100,19 +100,14 @@ async def stats(store: Store, now: float, days: int, tz: str) -> Stats:
     (``redis_schema.aggregates``): the days' counts, the callers' ranks, the open index."""
     agg = store.indexes.stats
     names, since = period(now, days, tz)
-    counts = await agg.days(names)
-    per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(names, 0))
+    per_day = await agg.categories(names, await store.indexes.logbook.categories())
     per_week: dict[str, Counter[str]] = defaultdict(Counter)
-    agents: Counter[str] = Counter()
-    for d, fields in counts.items():
-        year, week, _ = date.fromisoformat(d).isocalendar()
-        for name, n in fields.items():
-            kind, _, value = name.partition(":")
-            if kind == "c":
-                per_day[value][d] += n
-                per_week[value][f"{year}-W{week:02d}"] += n
-            elif kind == "a":
-                agents[value] += n
+    for c, counts in per_day.items():
+        for d, n in counts.items():
+            if n:
+                year, week, _ = date.fromisoformat(d).isocalendar()
+                per_week[c][f"{year}-W{week:02d}"] += n
+    agents = await agg.agents(names)
     repeat = [(c, n) for c, n, _ in await _repeat_callers(store, since)]
     first_utc = datetime.fromtimestamp(since, UTC).date()
     screenings, refused = await agg.screenings(first_utc, datetime.fromtimestamp(now, UTC).date())

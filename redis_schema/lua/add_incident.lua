@@ -9,6 +9,7 @@
 -- KEYS[2]  (optional; not on a Cluster, where it is another slot) the statistics hash of the
 --          incident's day: a new incident's category ("c:<category>") and agent ("a:<agent>")
 --          are counted in this same atomic write
+-- KEYS[3]  (with KEYS[2]) the agents' counts of the incident's month ("a:<agent>")
 -- ARGV[1]  incident id
 -- ARGV[2]  linkedid used for de-duplication ('' = only the id de-duplicates)
 -- ARGV[3]  source (key, handover, cli)
@@ -47,7 +48,10 @@ for i = 5, #ARGV, 2 do
 end
 if KEYS[2] then
   redis.call('HINCRBY', KEYS[2], 'c:' .. category, 1)
-  if agent ~= '' then redis.call('HINCRBY', KEYS[2], 'a:' .. agent, 1) end
+  if agent ~= '' then
+    redis.call('HINCRBY', KEYS[2], 'a:' .. agent, 1)
+    redis.call('HINCRBY', KEYS[3], 'a:' .. agent, 1)
+  end
 end
 -- The retention from now, never shortened: a ban ending later keeps the caller until its end.
 redis.call('EXPIRE', key, ttl, 'NX')
