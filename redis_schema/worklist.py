@@ -29,6 +29,12 @@ class WarningWorklist:
         if not withheld(number):
             pipe.zadd(keys.WARNINGS_DUE, {number: last_incident}, gt=True)
 
+    async def put(self, number: str, last_incident: float) -> None:
+        """Back on the list: a caller who may be due again without a new incident (taken off the allowlist)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self.add(pipe, number, last_incident)
+            await pipe.execute()
+
     async def drop(self, numbers: Iterable[str]) -> None:
         numbers = list(numbers)
         if numbers:

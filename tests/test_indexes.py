@@ -260,6 +260,12 @@ async def test_the_warnings_worklist_pages_exactly_the_callers_due(store, config
     assert await store.indexes.warnings.size() == len(expected)
     await lists.mark_warning_sent(store, expected[0], "sup", now)
     assert [w.caller for w in await lists.due_warnings(store, config, now)] == expected[1:]
+    # Allowlisted, a caller is taken off when the list is read; taken off the allowlist, back on it.
+    change = lists.Change(lists.Target("number", expected[1]), "known", "sup", now)
+    await lists.allow(store, change)
+    assert [w.caller for w in await lists.due_warnings(store, config, now)] == expected[2:]
+    await lists.disallow(store, change.target, "sup", now)
+    assert [w.caller for w in await lists.due_warnings(store, config, now)] == expected[1:]
 
 
 async def test_an_erasure_leaves_the_number_in_no_index_or_count(store, config):

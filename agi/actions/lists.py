@@ -128,6 +128,10 @@ async def _clear(store: Store, target: Target, what: str, action: str, missing: 
         removed = await (store.clear_ban(target.value) if what == "ban" else store.clear_allow(target.value))
     if not removed:
         raise ActionError(f"{target.value} {missing}.")
+    if what == "allow" and target.kind == "number":  # decided again on the warnings list
+        incidents = (await store.load_caller(target.value)).incidents
+        if incidents:
+            await store.indexes.warnings.put(target.value, incidents[-1].at)
     await store.audit(actor, action, now, **{target.kind: target.value})
 
 
