@@ -9,8 +9,7 @@ by scanning the whole logbook, so it is exact however rare the match (see SCHEMA
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import cast
 
 from redis.asyncio import Redis
@@ -49,17 +48,30 @@ async def read_many(
     client: Client, names: Sequence[str], lo: Bound, hi: Bound, after: Cursor | None, offset: int, count: int
 ) -> list[list[Row]]:
     """``read_after`` of several keys, in two pipelined round trips."""
-    top: Bound = hi
+    return await read_each(client, names, lo, hi, [after] * len(names), offset, count)
+
+
+async def read_each(
+    client: Client,
+    names: Sequence[str],
+    lo: Bound,
+    hi: Bound,
+    afters: Sequence[Cursor | None],
+    offset: int,
+    count: int,
+) -> list[list[Row]]:
+    """``read_after`` of several keys, each after its own cursor, in two pipelined round trips."""
     skips = [0] * len(names)
-    if after is not None:
-        top, last = after
+    if any(a is not None for a in afters):
         async with client.pipeline(transaction=False) as pipe:
-            for key in names:
-                pipe.zrevrangebyscore(key, top, top)
-            ties = cast(list[list[str]], await pipe.execute())
-        skips = [sum(m >= last for m in t) for t in ties]
+            for key, after in zip(names, afters):
+                if after is not None:
+                    pipe.zrevrangebyscore(key, after[0], after[0])
+            ties = iter(cast(list[list[str]], await pipe.execute()))
+        skips = [0 if a is None else sum(m >= a[1] for m in next(ties)) for a in afters]
     async with client.pipeline(transaction=False) as pipe:
-        for key, skip in zip(names, skips):
+        for key, after, skip in zip(names, afters, skips):
+            top = hi if after is None else after[0]
             pipe.zrevrangebyscore(key, top, lo, start=skip + offset, num=count, withscores=True)
         found = cast(list[list[tuple[str, float]]], await pipe.execute())
     return [[(str(m), float(at)) for m, at in rows] for rows in found]
@@ -190,30 +202,51 @@ class LogbookIndex:
             totals = [sum(next(sizes) for _ in g) for g in groups]
             groups = [g for _, g in sorted(zip(totals, groups), key=lambda p: p[0])]
         driver, others = groups[0], groups[1:]
-        if not others:
-            return await self._merged(driver, lo, hi, after, skip, count)
+        if not others and len(driver) == 1:
+            return await read_after(self.redis, driver[0], lo, hi, after, skip, count)
         out: list[Row] = []
-        batch = max(count * 2, 256)
-        while len(out) < skip + count:
-            rows = await self._merged(driver, lo, hi, after, 0, batch)
-            if not rows:
+        async for rows in self._stream(driver, lo, hi, after, max(count * 2, 256)):
+            out += await self._in_every(rows, others) if others else rows
+            if len(out) >= skip + count:
                 break
-            out += await self._in_every(rows, others)
-            if len(rows) < batch:
-                break
-            after = rows[-1][1], rows[-1][0]
-            batch = min(batch * 2, WALK_BATCH)
         return out[skip : skip + count]
 
-    async def _merged(
-        self, group: list[str], lo: Bound, hi: Bound, after: Cursor | None, skip: int, count: int
-    ) -> list[Row]:
-        """The union of the group's keys, newest first (an incident is in one key of a group)."""
-        if len(group) == 1:
-            return await read_after(self.redis, group[0], lo, hi, after, skip, count)
-        parts = await read_many(self.redis, group, lo, hi, after, 0, skip + count)
-        merged = heapq.merge(*parts, key=lambda r: (r[1], r[0]), reverse=True)
-        return list(merged)[skip : skip + count]
+    async def _stream(
+        self, group: list[str], lo: Bound, hi: Bound, after: Cursor | None, chunk: int
+    ) -> AsyncIterator[list[Row]]:
+        """The union of the group's keys (an incident is in one key of a group), newest first, in
+        batches; each entry is read once (a k-way merge that refills the key whose buffer ran out)."""
+        bufs: list[list[Row]] = [[] for _ in group]
+        cursors: list[Cursor | None] = [after] * len(group)
+        done = [False] * len(group)
+        while True:
+            empty = [i for i, b in enumerate(bufs) if not b and not done[i]]
+            if empty:
+                got = await read_each(
+                    self.redis, [group[i] for i in empty], lo, hi, [cursors[i] for i in empty], 0, chunk
+                )
+                for i, rows in zip(empty, got):
+                    bufs[i], done[i] = rows, len(rows) < chunk
+                    if rows:
+                        cursors[i] = rows[-1][1], rows[-1][0]
+                chunk = min(chunk * 2, WALK_BATCH)
+            # Nothing unread of a key is above its last buffered entry: all at or above the highest
+            # of those comes first.
+            frontier = max(((b[-1][1], b[-1][0]) for b, d in zip(bufs, done) if b and not d), default=None)
+            batch: list[Row] = []
+            for i, b in enumerate(bufs):
+                k = len(b)
+                if frontier is not None:
+                    k = 0
+                    while k < len(b) and (b[k][1], b[k][0]) >= frontier:
+                        k += 1
+                batch += b[:k]
+                bufs[i] = b[k:]
+            batch.sort(key=lambda r: (r[1], r[0]), reverse=True)
+            if batch:
+                yield batch
+            if all(done) and not any(bufs):
+                return
 
     async def _in_every(self, rows: list[Row], groups: Iterable[list[str]]) -> list[Row]:
         ids = [iid for iid, _ in rows]
