@@ -37,6 +37,7 @@ async def purge_loop(deps: Deps) -> None:
     outage = Outage(log, "retention-purge")
     while True:
         try:
+            await deps.store.rebuild.ensure()  # once: counts built for another version or zone
             dropped = await deps.store.erasure.purge(deps.clock())
             outage.ok()
             if dropped:

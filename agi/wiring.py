@@ -59,7 +59,9 @@ def build_store(config: Config) -> Store:
     # The screening read bypasses redis-py on a standalone Redis (it connects on first use);
     # Sentinel and Cluster keep redis-py, which follows failovers and slots.
     reader = CallerReader.from_url(r.url, password=r.password) if r.mode == "standalone" else None
-    return Store(redis_client(config), retention_days=config.storage.retention_days, reader=reader)
+    return Store(
+        redis_client(config), retention_days=config.storage.retention_days, reader=reader, zone=config.web.timezone
+    )
 
 
 def build_ami(config: Config) -> AmiClient | None:

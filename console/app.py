@@ -51,8 +51,7 @@ HERE = Path(__file__).parent
 COOKIE = "gw_session"
 MAX_FORM_FIELDS = 50
 MAX_BODY = 64 * 1024  # a posted form larger than this is refused (413)
-DUE_CACHE_SECONDS = 60  # the warnings due list is recomputed at most once a minute (or on request)
-DUE_SHOWN = 200  # the highest scores first; the rest is counted
+DUE_SHOWN = 200  # callers due a written warning on one page
 FINISHED_CALLBACKS_SHOWN = 50  # the callbacks page: every open appointment, then the latest finished ones
 STREAM_SECONDS = 300  # an event stream ends after this; the browser reconnects (and is checked again)
 KEEPALIVE_SECONDS = 15  # an open stream's comment line, and the session renewed as often
@@ -88,8 +87,6 @@ class Ctx:
 class Console:
     def __init__(self, config: Config, store: Store, clock: Callable[[], float] = time.time):
         self.config, self.store, self.clock = config, store, clock
-        self._due: tuple[float, list[lists.WarningDue]] | None = None  # (computed at, callers due a written warning)
-        self._sent: set[str] = set()  # marked sent since: left out of the cached list
         self.zone = ZoneInfo(config.web.timezone)
         self._ami: AmiClient | None = None  # issue 29: listen-ins (Console.pbx)
         secret = config.web.secret
@@ -626,7 +623,6 @@ class Console:
             if what == "warning-sent":
                 number = self.number(raw, valid=False)
                 await lists.mark_warning_sent(self.store, number, ctx.actor, self.clock())
-                self._sent.add(number)
             elif not await self.change_lists(what, raw, "number", ctx):
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
@@ -699,20 +695,20 @@ class Console:
         return RedirectResponse("/callbacks?saved=1", 303)
 
     async def warnings(self, ctx: Ctx) -> Response:
-        """The due list reads every caller with an incident in the window: kept for a minute."""
-        now = self.clock()
-        if self._due is None or now - self._due[0] > DUE_CACHE_SECONDS or ctx.request.query_params.get("refresh"):
-            self._due = (now, await lists.due_warnings(self.store, self.config, now))
-            self._sent.clear()
-        sent = {n for n in self._sent if n}
-        due = sorted((w for w in self._due[1] if w.caller not in sent), key=lambda w: (-w.score, -w.last_incident))
+        """One page of the warnings worklist (agi.actions.lists.warnings_due), latest incident first."""
+        q, now = ctx.request.query_params, self.clock()
+        try:
+            after = lists.warning_position(q.get("after", ""))
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 400, message=str(exc))
+        page = await lists.warnings_due(self.store, self.config, now, after, DUE_SHOWN)
         return self.show(
             ctx,
             "warnings.html",
-            due=due[:DUE_SHOWN],
-            more=max(0, len(due) - DUE_SHOWN),
-            as_of=self._due[0],
-            saved=ctx.request.query_params.get("saved"),
+            due=page.items,
+            next_after=page.after,
+            as_of=now,
+            saved=q.get("saved"),
         )
 
     async def letter(self, ctx: Ctx) -> Response:

@@ -14,6 +14,7 @@ from redis.exceptions import ResponseError
 from redis_schema import keys
 from redis_schema.connection import Client, Hash, Scored, Server
 from redis_schema.incident_log import IncidentLog
+from redis_schema.indexes import Indexes
 from redis_schema.migrations import Migrations
 from redis_schema.record_hash import RecordHash
 from redis_schema.records import Appointment, incident_field_names
@@ -36,8 +37,9 @@ class Erasure:
         streams: Streams,
         callbacks: RecordHash[Appointment],
         migrations: Migrations,
+        indexes: Indexes,
     ) -> None:
-        self._redis, self._retention = redis, retention
+        self._redis, self._retention, self._indexes = redis, retention, indexes
         self._server, self._callers, self._incidents = server, callers, incidents
         self._streams, self._callbacks, self._migrations = streams, callbacks, migrations
 
@@ -60,14 +62,17 @@ class Erasure:
             for inc in record.incidents:
                 pipe.zrem(keys.INCIDENTS_BY_TIME, inc.id)
                 pipe.hdel(keys.INCIDENT_OWNER, inc.id)
+            self._indexes.removed(pipe, number, record.incidents)
             results = await pipe.execute()
         removed += int(results[0])
+        await self._indexes.forget(number)
         # Index entries whose hash had already expired still name the number.
         owners = cast(Hash, await self._redis.hgetall(keys.INCIDENT_OWNER))
         stale = [iid for iid, owner in owners.items() if owner == number]
         if stale:
             await self._redis.zrem(keys.INCIDENTS_BY_TIME, *stale)
             await self._redis.hdel(keys.INCIDENT_OWNER, *stale)
+            await self._indexes.logbook.remove_ids(stale)
         removed += await self._drop_callbacks(lambda a: a.caller != number)
         removed += await self._streams.forget(number)
         # So that no copy of an incident still on its way (the service's journal) brings it back.
@@ -138,13 +143,17 @@ class Erasure:
             return 0
         owners = await self._incidents.owners(old)
         records = await self._callers.load_callers(n for n in owners.values() if n)
-        slots = {inc.id: (number, inc.slot) for number, rec in records.items() for inc in rec.incidents}
+        slots = {inc.id: (number, inc) for number, rec in records.items() for inc in rec.incidents}
         async with self._redis.pipeline(transaction=False) as pipe:
             for iid in owners:
                 if iid in slots:
-                    number, slot = slots[iid]
-                    pipe.hdel(keys.caller(number), *incident_field_names(slot))
+                    number, inc = slots[iid]
+                    pipe.hdel(keys.caller(number), *incident_field_names(inc.slot))
+                    self._indexes.removed(pipe, number, [inc])
                 pipe.zrem(keys.INCIDENTS_BY_TIME, iid)
                 pipe.hdel(keys.INCIDENT_OWNER, iid)
             await pipe.execute()
+        await self._indexes.logbook.remove_ids([iid for iid in owners if iid not in slots])
+        gone = set(old)
+        await self._indexes.rerank({n: [i for i in r.incidents if i.id not in gone] for n, r in records.items()})
         return len(old)

@@ -14,10 +14,10 @@ from agi.engine import Ban, Incident
 from redis_schema import keys
 from redis_schema.connection import Client, Fields, Scored, lua
 from redis_schema.contact_lists import keep_for_ban, touch
+from redis_schema.indexes import Indexes
 from redis_schema.records import DEBRIEF_HISTORY, Debrief, debrief_hash, debrief_history, incident_args, incident_row
 from redis_schema.records import ban_hash as _ban_fields
 from redis_schema.records import fmt as _fmt
-from redis_schema.records import num as _num
 from redis_schema.screening_read import ScreeningRead
 
 
@@ -34,8 +34,8 @@ def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
 class IncidentLog:
     """``store.incidents``: incident writes and the logbook."""
 
-    def __init__(self, redis: Client, retention: int, callers: ScreeningRead) -> None:
-        self._redis, self._retention, self._callers = redis, retention, callers
+    def __init__(self, redis: Client, retention: int, callers: ScreeningRead, indexes: Indexes) -> None:
+        self._redis, self._retention, self._callers, self._indexes = redis, retention, callers, indexes
         self._add_script = redis.register_script(lua("add_incident"))
         self._debrief_script = redis.register_script(lua("debrief"))
 
@@ -85,9 +85,12 @@ class IncidentLog:
             pipe.execute_command("EVAL", self._add_script.script, 1, key, *incident_args(inc, self._retention))
             if on_disk:
                 pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=cluster.get_node_from_key(key))
-            (got_id, at, created), *acked = await pipe.execute()
+            reply, *acked = await pipe.execute()
         async with cluster.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
+            got_id, at, created = self._indexes.added(pipe, home, inc, reply)
+            await pipe.execute()
+        async with cluster.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: at}, nx=True)
             pipe.hset(keys.INCIDENT_OWNER, got_id, home)
             if on_disk:
                 # (cast: get_node_from_key returns None only for a replica=True lookup)
@@ -98,16 +101,21 @@ class IncidentLog:
                 for node in {n.name: n for n in owners}.values():
                     pipe.execute_command("WAIT", 1, timeout_ms, target_nodes=node)
             _, _, *more = await pipe.execute()
-        return got_id, bool(created), on_disk and all(int(n) >= 1 for n in acked + more)
+        return got_id, created, on_disk and all(int(n) >= 1 for n in acked + more)
 
     async def _add(self, client: Client, inc: Incident) -> tuple[str, bool]:
         home = home_of(inc)
-        got_id, at, created = await self._add_script(
-            keys=[keys.caller(home)], args=incident_args(inc, self._retention), client=client
+        reply = await self._add_script(
+            keys=[keys.caller(home), *self._indexes.script_keys(inc.at)],
+            args=incident_args(inc, self._retention),
+            client=client,
         )
-        await client.zadd(keys.INCIDENTS_BY_TIME, {got_id: _num(at) or inc.at}, nx=True)
-        await client.hset(keys.INCIDENT_OWNER, got_id, home)
-        return got_id, bool(created)
+        async with client.pipeline(transaction=False) as pipe:
+            got_id, at, created = self._indexes.added(pipe, home, inc, reply)
+            pipe.zadd(keys.INCIDENTS_BY_TIME, {got_id: at}, nx=True)
+            pipe.hset(keys.INCIDENT_OWNER, got_id, home)
+            await pipe.execute()
+        return got_id, created
 
     async def bulk_load(self, callers: Iterable[tuple[str, list[Incident], Ban | None]], batch: int = 2000) -> int:
         """Load many callers' histories, pipelined, through the same Lua write as a key press.
@@ -116,29 +124,40 @@ class IncidentLog:
         returns the number of incidents written.
         """
         written = 0
-        pending = 0
         sha = await self._redis.script_load(self._add_script.script)  # on every primary of a Cluster
         pipe = self._redis.pipeline(transaction=False)
+        added: list[tuple[int, str, Incident]] = []  # (place of its script in the pipeline, home, incident)
+
+        async def flush() -> None:
+            nonlocal pipe
+            replies = await pipe.execute()
+            pipe = self._redis.pipeline(transaction=False)
+            for place, home, inc in added:  # the indexes of what the scripts answered
+                self._indexes.added(pipe, home, inc, replies[place])
+            await pipe.execute()
+            pipe = self._redis.pipeline(transaction=False)
+            added.clear()
+
         for number, incidents, ban in callers:
             for inc in incidents:
                 home = keys.incident_home(number, inc.id, inc.linkedid, inc.source)
+                script_keys = [keys.caller(home), *self._indexes.script_keys(inc.at)]
+                added.append((len(pipe), home, inc))
                 # (execute_command: a Cluster pipeline refuses evalsha by name, yet routes it by its one key)
-                pipe.execute_command("EVALSHA", sha, 1, keys.caller(home), *incident_args(inc, self._retention))
+                pipe.execute_command(
+                    "EVALSHA", sha, len(script_keys), *script_keys, *incident_args(inc, self._retention)
+                )
                 pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)
                 pipe.hset(keys.INCIDENT_OWNER, inc.id, home)
                 written += 1
-                pending += 1
             if ban is not None:
                 pipe.hset(keys.caller(number), mapping=cast(Fields, _ban_fields(ban)))
                 keep_for_ban(pipe, number, ban, self._retention)
                 pipe.zadd(keys.BANS, {number: ban.until})
-                pending += 1
-            if pending >= batch:
-                await pipe.execute()
-                pipe = self._redis.pipeline(transaction=False)
-                pending = 0
-        if pending:
-            await pipe.execute()
+            if len(pipe) >= batch:
+                await flush()
+        if len(pipe):
+            await flush()
         return written
 
     async def mark_warning_sent(self, number: str, at: float, actor: str) -> None:
@@ -146,6 +165,7 @@ class IncidentLog:
             pipe.hset(keys.caller(number), mapping={keys.WARNING_SENT: _fmt(at), keys.WARNING_BY: actor})
             touch(pipe, number, self._retention)
             await pipe.execute()
+        await self._indexes.warnings.drop([number])
 
     async def set_debrief(
         self, number: str, incident: Incident, note: str, at: float, actor: str, answer: str = ""
@@ -154,6 +174,7 @@ class IncidentLog:
         mapping = debrief_hash(incident.slot, note, at, actor, answer)
         pairs = [x for kv in mapping.items() for x in kv]
         await self._debrief_script(keys=[await self._hash_of(number, incident)], args=[incident.slot, *pairs])
+        await self._indexes.logbook.debriefed(incident)
 
     async def debriefs(self, number: str, incident: Incident) -> list[Debrief]:
         """Every debrief of an incident, oldest first (the one in place last)."""

@@ -107,3 +107,53 @@ def login_address(address: str) -> str:
 def session(digest: str) -> str:
     """HASH of one console session {u: user, g: generation, t: last activity}, by its id's SHA-256."""
     return f"{PREFIX}session:{digest}"
+
+
+# ---- Exact logbook indexes, write-time statistics, the warnings worklist (issue 30; SCHEMA.md) ----
+# Logbook filter indexes: one ZSET per filter value, incident id -> time, like INCIDENTS_BY_TIME.
+def by_agent(agent: str) -> str:
+    """Incidents of one agent interface, lower-cased (the agent filter ignores case)."""
+    return f"{PREFIX}ix:a:{agent.lower()}"
+
+
+def by_queue(queue: str) -> str:
+    return f"{PREFIX}ix:q:{queue}"
+
+
+def by_category(category: str) -> str:
+    return f"{PREFIX}ix:c:{category}"
+
+
+def open_by_category(category: str) -> str:
+    """Incidents of one category without a debrief yet."""
+    return f"{PREFIX}ix:o:{category}"
+
+
+WITHHELD_INCIDENTS = PREFIX + "ix:anonymous"  # ZSET incident id -> time: every withheld caller's incident
+INDEX_AGENTS = PREFIX + "ix:agents"  # HASH lower-cased agent interface -> "1": the agents with an index
+INDEX_QUEUES = PREFIX + "ix:queues"  # HASH queue -> "1"
+INDEX_CATEGORIES = PREFIX + "ix:categories"  # HASH category -> "1"
+INDEX_SCAN = PREFIX + "ix:*"
+
+
+def stats_day(day: str) -> str:
+    """Incident counts of one day (YYYY-MM-DD in the aggregates' zone): ``c:<category>``, ``a:<agent>``."""
+    return f"{PREFIX}agg:d:{day}"
+
+
+def stats_month(month: str) -> str:
+    """The agents' incident counts of one month (YYYY-MM in the aggregates' zone): ``a:<agent>``."""
+    return f"{PREFIX}agg:m:{month}"
+
+
+def repeat_rank(k: int) -> str:
+    """ZSET caller number -> time of that caller's k-th latest incident (the repeat callers' chart)."""
+    return f"{PREFIX}agg:k:{k}"
+
+
+RANK_MAX = PREFIX + "agg:kmax"  # STRING: the highest k with a repeat_rank key
+AGGREGATES_META = PREFIX + "agg:meta"  # HASH version, zone: what the aggregates were built for
+AGGREGATES_SCAN = PREFIX + "agg:*"
+WARNINGS_DUE = PREFIX + "warn:due"  # ZSET number -> last incident: callers that may be due a written warning
+WITHHELD_SCAN = PREFIX + "w:{*}"
+REBUILD_LOCK = PREFIX + "rebuild-lock"  # STRING with a TTL: one rebuild of the above at a time

@@ -27,8 +27,10 @@ from redis_schema.erasure import Erasure
 from redis_schema.fastread import CallerReader
 from redis_schema.help_requests import HelpRequests
 from redis_schema.incident_log import IncidentLog
+from redis_schema.indexes import Indexes
 from redis_schema.logins import Logins, Sessions
 from redis_schema.migrations import Migrations
+from redis_schema.rebuild import Rebuild
 from redis_schema.record_hash import Quarantine, RecordHash
 from redis_schema.records import APPOINTMENT, BLOCK_REQUEST, COOLDOWN, PREFIX_ALLOW, PREFIX_BAN, USER
 from redis_schema.screening_read import ScreeningRead
@@ -38,8 +40,11 @@ from redis_schema.streams import Streams
 class Store:
     """Grenswacht's Redis storage; one instance per process, shared by every route."""
 
-    def __init__(self, redis: Client, *, retention_days: int = 365, reader: CallerReader | None = None) -> None:
+    def __init__(
+        self, redis: Client, *, retention_days: int = 365, reader: CallerReader | None = None, zone: str = "UTC"
+    ) -> None:
         self._redis = redis
+        self.indexes = Indexes(redis, zone)  # the logbook's filters, the statistics' counts, the warnings worklist
         self.retention = retention = retention_days * keys.DAY
         self.server = Server(redis)
         self.quarantine = Quarantine(redis)
@@ -49,7 +54,7 @@ class Store:
         prefix_bans = RecordHash(redis, keys.PREFIX_BANS, PREFIX_BAN, self.quarantine)  # number ranges, by prefix
         prefix_allows = RecordHash(redis, keys.PREFIX_ALLOWS, PREFIX_ALLOW, self.quarantine)
         self.screening = ScreeningRead(redis, reader, prefix_bans, prefix_allows)
-        self.incidents = IncidentLog(redis, retention, self.screening)
+        self.incidents = IncidentLog(redis, retention, self.screening, self.indexes)
         self.lists = ContactLists(redis, retention, self.screening, prefix_bans, prefix_allows)
         self.streams = Streams(redis)
         self.migrations = Migrations(redis, retention)
@@ -62,7 +67,9 @@ class Store:
             streams=self.streams,
             callbacks=self.callbacks,
             migrations=self.migrations,
+            indexes=self.indexes,
         )
+        self.rebuild = Rebuild(redis, self.indexes)  # the indexes and counts written again
         self.help = HelpRequests(redis)  # issue 29: help requests of calls in progress
         self.block_requests = RecordHash(
             redis, keys.BLOCK_REQUESTS, BLOCK_REQUEST, self.quarantine

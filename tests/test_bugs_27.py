@@ -200,7 +200,8 @@ async def test_forget_whose_rewrite_outlasts_the_wait_is_audited_and_says_so(tmp
 
 
 # ---- bug 5: a rare match past the scan budget is reached through the next page -------------------
-BUDGET = 20_000  # the index entries one logbook page reads at most (logbook.query's max_scan)
+# (Since issue 30 a filtered page reads the filter's own index: the rare match is on the first page.)
+BUDGET = 20_000  # the index entries one logbook page read at most before issue 30
 
 
 async def seed_past_the_budget(store: Store, now: float) -> str:
@@ -222,9 +223,7 @@ async def test_a_rare_match_past_the_scan_budget_is_on_the_next_page(store):
     rare = await seed_past_the_budget(store, now)
     f = logbook.Filters(agent="rare")
     first = await logbook.query(store, f, 1, 50)
-    assert (first.items, first.more) == ([], True)  # nothing within the budget, but the scan is not done
-    second = await logbook.query(store, f, 2, 50, after=logbook.position(first.after))
-    assert ([i.id for i in second.items], second.more, second.after) == ([rare], False, "")
+    assert ([i.id for i in first.items], first.more, first.after) == ([rare], False, "")
     # Unfiltered pages continue where the previous one ended, by position as by page number.
     top = await logbook.query(store, logbook.Filters(), 1, 50)
     assert top.more and len(top.items) == 50

@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from agi.actions import audit, users
 from agi.engine import Incident
+from agi.wiring import build_store
 from console.app import create_app
 from tests.conftest import make_config
 from tests.console.conftest import PASSWORD, Client
@@ -85,11 +86,14 @@ async def test_a_day_typed_for_the_logbook_is_a_day_of_the_configured_zone_in_bo
     assert [i["id"] for i in gw("incidents", "list", "--since", local, "--json")] == [iid]
 
 
-async def test_stats_count_days_of_the_configured_zone_in_both(gw, console, store, zone):
+async def test_stats_count_days_of_the_configured_zone_in_both(gw, console, redis_server, zone):
+    # Written by a service of the same configuration: the statistics' counts are kept by day of [web] timezone.
+    store = build_store(make_config(redis_server.url, web={"timezone": zone}))
     now = time.time()
     at = now - 60
     await store.incidents.add_incident(Incident.new(N, "abuse", at))
     await store.incidents.add_incident(Incident.new(N, "abuse", at - 1))
+    await store.close()
     local = datetime.fromtimestamp(at, ZoneInfo(zone)).strftime("%Y-%m-%d")
     assert local != datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agi.engine import DAY, Incident
+from agi.engine import DAY
+from agi.numbers import ANONYMOUS
 from redis_schema.store import Store
 
 
@@ -81,45 +81,63 @@ class Stats:
     open_by_age: dict[str, int]
 
 
-def stats_of(
-    incidents: Iterable[Incident], screenings: dict[str, int], refused: int, now: float, days: int, tz: str
-) -> Stats:
-    """Pure: the charts' numbers from incidents and the screening counters."""
+OPEN_AGES = (("< 1d", 0.0, 1.0), ("1-3d", 1.0, 3.0), ("3-7d", 3.0, 7.0), ("> 7d", 7.0, None))
+NOT_DEBRIEFED = ("handover", "callback")  # categories never debriefed: not in the open-by-age chart
+TOP_CALLERS, TOP_AGENTS = 10, 15
+
+
+def period(now: float, days: int, tz: str) -> tuple[list[str], float]:
+    """Pure: the ``days`` local days up to today (YYYY-MM-DD) and the start of the first one."""
     zone = ZoneInfo(tz)
-    day_names = [datetime.fromtimestamp(now - (days - 1 - k) * DAY, zone).strftime("%Y-%m-%d") for k in range(days)]
-    per_day: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(day_names, 0))
-    per_week: dict[str, Counter[str]] = defaultdict(Counter)
-    callers: Counter[str] = Counter()
-    agents: Counter[str] = Counter()
-    ages = {"< 1d": 0, "1-3d": 0, "3-7d": 0, "> 7d": 0}
-    for inc in incidents:
-        local = datetime.fromtimestamp(inc.at, zone)
-        d = local.strftime("%Y-%m-%d")
-        if d in day_names:
-            per_day[inc.category][d] += 1
-        year, week, _ = local.isocalendar()
-        per_week[inc.category][f"{year}-W{week:02d}"] += 1
-        callers[inc.caller] += 1
-        if inc.agent:
-            agents[inc.agent] += 1
-        if inc.debrief_at is None and inc.category not in ("handover", "callback"):
-            age = (now - inc.at) / DAY
-            ages["< 1d" if age < 1 else "1-3d" if age < 3 else "3-7d" if age < 7 else "> 7d"] += 1
-    return Stats(
-        day_names,
-        dict(per_day),
-        {c: dict(sorted(v.items())) for c, v in per_week.items()},
-        screenings,
-        refused,
-        [(c, n) for c, n in callers.most_common(10) if n > 1],
-        agents.most_common(15),
-        ages,
-    )
+    today = datetime.fromtimestamp(now, zone).date()
+    names = [(today - timedelta(days=days - 1 - k)).isoformat() for k in range(days)]
+    first = datetime.combine(today - timedelta(days=days - 1), time.min, zone)
+    return names, first.timestamp()
 
 
 async def stats(store: Store, now: float, days: int, tz: str) -> Stats:
-    ids = [i for i, _ in await store.incidents.incident_ids(now - days * DAY)]
-    incidents = await store.incidents.incidents_by_id(ids)
-    first_day = datetime.fromtimestamp(now - days * DAY, ZoneInfo("UTC")).strftime("%Y-%m-%d")
-    screenings, refused = await store.screening.screening_counts(first_day)
-    return stats_of(incidents, screenings, refused, now, days, tz)
+    """The charts of the last ``days`` days of ``tz``, from the counts kept as incidents are written
+    (``redis_schema.aggregates``): the days' counts, the callers' ranks, the open index."""
+    agg = store.indexes.stats
+    names, since = period(now, days, tz)
+    per_day = await agg.categories(names, await store.indexes.logbook.categories())
+    per_week: dict[str, Counter[str]] = defaultdict(Counter)
+    for c, counts in per_day.items():
+        for d, n in counts.items():
+            if n:
+                year, week, _ = date.fromisoformat(d).isocalendar()
+                per_week[c][f"{year}-W{week:02d}"] += n
+    agents = await agg.agents(names)
+    repeat = [(c, n) for c, n, _ in await _repeat_callers(store, since)]
+    first_utc = datetime.fromtimestamp(since, UTC).date()
+    screenings, refused = await agg.screenings(first_utc, datetime.fromtimestamp(now, UTC).date())
+    return Stats(
+        names,
+        {c: v for c, v in per_day.items() if any(v.values())},
+        {c: dict(sorted(v.items())) for c, v in per_week.items() if any(v.values())},
+        screenings,
+        refused,
+        repeat,
+        sorted(((a, n) for a, n in agents.items() if n > 0), key=lambda p: (-p[1], p[0]))[:TOP_AGENTS],
+        await _open_by_age(store, since, now),
+    )
+
+
+async def _repeat_callers(store: Store, since: float) -> list[tuple[str, int, float]]:
+    """The callers with the most incidents (2 or more) since ``since``; withheld callers count as one."""
+    ranked = await store.indexes.stats.repeat_callers(since, TOP_CALLERS)
+    withheld = await store.indexes.logbook.count_withheld(since)
+    if withheld is not None and withheld[0] > 1:
+        ranked.append((ANONYMOUS, *withheld))
+    return sorted(ranked, key=lambda r: (r[1], r[2], r[0]), reverse=True)[:TOP_CALLERS]
+
+
+async def _open_by_age(store: Store, since: float, now: float) -> dict[str, int]:
+    """Open incidents since ``since`` by age, from the open index: age = (now - at) in days."""
+    ranges: list[tuple[str, str, str]] = []
+    for name, young, old in OPEN_AGES:
+        newest = f"{now - young * DAY!r}" if young else "+inf"  # at least ``young`` days old
+        edge = None if old is None else now - old * DAY  # younger than ``old`` days
+        oldest = f"{since!r}" if edge is None or since > edge else f"({edge!r}"
+        ranges.append((name, oldest, newest))
+    return await store.indexes.logbook.count_open(ranges, NOT_DEBRIEFED)

@@ -6,6 +6,8 @@ the same input with the same sentence. Every check is pure and runs before anyth
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
 from agi.actions.errors import ActionError
@@ -68,3 +70,18 @@ def wide_range(prefix: str, min_digits: int) -> str | None:
         f"{prefix} covers every number of a country or a large part of one (it has {max(after, 0)} "
         f"of the {min_digits} digits after the country code that [numbers] min_prefix_digits asks for)"
     )
+
+
+def cursor(raw: str, member: re.Pattern[str], where: str, max_time: float) -> tuple[float, str] | None:
+    """A place in a list newest first, as the console's "next" links carry it ("<time>_<member>");
+    "" is the top. ``where`` names the list in the sentence that refuses anything else."""
+    if not raw:
+        return None
+    at, _, name = raw.partition("_")
+    try:
+        when = float(at)
+    except ValueError:
+        when = float("nan")
+    if not (0 <= when < max_time and member.fullmatch(name)):
+        raise ActionError(f"{raw[:60]!r} is not a position in {where}.")
+    return when, name

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
-from agi.actions.bounds import actor_name, reason_text, wide_range
+from agi.actions.bounds import actor_name, cursor, reason_text, wide_range
 from agi.actions.errors import ActionError
 from agi.actions.formats import iso
-from agi.config import DEFAULT_MIN_PREFIX_DIGITS, Config
-from agi.engine import DAY, Action, Allow, Ban, decide, rung_at_least
+from agi.config import DEFAULT_MIN_PREFIX_DIGITS, Config, ProtocolConfig
+from agi.engine import DAY, Action, Allow, Ban, CallerRecord, decide, rung_at_least
 from agi.prefixes import PrefixCache
+from redis_schema.records import MAX_TIME
 from redis_schema.store import Store
 
 MAX_BAN_DAYS = 3650
+_NUMBER = re.compile(r"\+?[0-9]{1,20}")  # a number as the worklist holds it
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,10 @@ async def _clear(store: Store, target: Target, what: str, action: str, missing: 
         )
     if not removed:
         raise ActionError(f"{target.value} {missing}.")
+    if what == "allow" and target.kind == "number":  # decided again on the warnings list
+        incidents = (await store.screening.load_caller(target.value)).incidents
+        if incidents:
+            await store.indexes.warnings.put(target.value, incidents[-1].at)
     await store.streams.audit(actor, action, now, **{target.kind: target.value})
 
 
@@ -167,25 +174,75 @@ async def load_prefixes(store: Store) -> PrefixCache:
     return cache
 
 
-async def due_warnings(store: Store, config: Config, now: float) -> list[WarningDue]:
-    """Callers at or above the written-warning rung with no warning recorded.
+@dataclass(frozen=True)
+class WarningsPage:
+    items: list[WarningDue]
+    more: bool = False
+    after: str = ""  # where the next page begins ("<time>_<number>"); "" when there is none
 
-    Candidates are the owners of incidents in the protocol window (the logbook index), so
-    the work grows with incidents, never with every caller.
-    """
+
+def warning_position(raw: str) -> tuple[float, str] | None:
+    """A place in the warnings worklist as the console's links carry it ("<time>_<number>"); "" is the top."""
+    return cursor(raw, _NUMBER, "the warnings list", MAX_TIME)
+
+
+def due_entry(
+    number: str, rec: CallerRecord, protocol: ProtocolConfig, prefixes: PrefixCache, now: float
+) -> WarningDue | None:
+    """Pure: the caller's entry when at or above the written-warning rung with no warning recorded."""
+    if rec.warning_sent_at is not None or not rec.incidents:
+        return None
+    pban, pallow = prefixes.lookup(number)
+    d = decide(rec, protocol, now, prefix_ban=pban, prefix_allow=pallow)
+    if d.action is Action.ALLOW or not rung_at_least(d.action, protocol.written_warning_at):
+        return None
+    return WarningDue(number, d.action.value, d.score, d.incidents, rec.incidents[-1].at)
+
+
+async def warnings_due(
+    store: Store, config: Config, now: float, after: tuple[float, str] | None = None, per_page: int = 200
+) -> WarningsPage:
+    """One page of the callers due a written warning, latest incident first, from the worklist
+    (``redis_schema.worklist``): each listed caller is decided as a call would be, and one found
+    not due is taken off the list, so the work grows with the page, never with every caller."""
     _, protocol = config.protocol_for(None)
+    worklist = store.indexes.warnings
+    await worklist.trim(now - protocol.window_days * DAY)
     prefixes = await load_prefixes(store)
-    ids = await store.incidents.incident_ids(now - protocol.window_days * DAY)
-    owners = await store.incidents.owners(i for i, _ in ids)
-    out = []
-    for number, rec in sorted((await store.screening.load_callers(n for n in owners.values() if n)).items()):
-        if rec.warning_sent_at is not None or not rec.incidents:
-            continue
-        pban, pallow = prefixes.lookup(number)
-        d = decide(rec, protocol, now, prefix_ban=pban, prefix_allow=pallow)
-        if d.action is not Action.ALLOW and rung_at_least(d.action, protocol.written_warning_at):
-            out.append(WarningDue(number, d.action.value, d.score, d.incidents, rec.incidents[-1].at))
-    return out
+    found: list[tuple[WarningDue, float]] = []
+    batch = per_page + 1
+    while len(found) <= per_page:
+        rows = await worklist.read(after, batch)
+        records = await store.screening.load_callers(n for n, _ in rows)
+        gone = []
+        for number, at in rows:
+            due = due_entry(number, records[number], protocol, prefixes, now)
+            if due is None:
+                gone.append(number)
+            else:
+                found.append((due, at))
+        await worklist.drop(gone)
+        if len(rows) < batch:
+            break
+        after = rows[-1][1], rows[-1][0]
+        batch = min(batch * 2, 2000)
+    shown = found[:per_page]
+    if len(found) > per_page:
+        last, at = shown[-1]
+        return WarningsPage([w for w, _ in shown], True, f"{at!r}_{last.caller}")
+    return WarningsPage([w for w, _ in shown])
+
+
+async def due_warnings(store: Store, config: Config, now: float) -> list[WarningDue]:
+    """Every caller due a written warning (every page of ``warnings_due``), latest incident first."""
+    out: list[WarningDue] = []
+    after: tuple[float, str] | None = None
+    while True:
+        page = await warnings_due(store, config, now, after, 2000)
+        out += page.items
+        if not page.more:
+            return out
+        after = warning_position(page.after)
 
 
 async def mark_warning_sent(store: Store, number: str, actor: str, now: float) -> None:

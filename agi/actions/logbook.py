@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import tzinfo
 
-from agi.actions.bounds import actor_name, note_text
+from agi.actions.bounds import actor_name, cursor, note_text
 from agi.actions.errors import ActionError
-from agi.actions.lists import load_prefixes
+from agi.actions.lists import due_warnings, load_prefixes
 from agi.callbacks import appointments
 from agi.callbacks.model import Appointment
 from agi.config import Config
@@ -17,6 +17,7 @@ from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
 from redis_schema.incident_log import incident_dict
+from redis_schema.rebuild import Rebuilt
 from redis_schema.records import (
     MAX_TIME,
     Debrief,
@@ -64,16 +65,7 @@ class Page:
 
 def position(raw: str) -> tuple[float, str] | None:
     """A logbook position as the console's links carry it ("<time>_<incident id>"); "" is the newest."""
-    if not raw:
-        return None
-    at, _, iid = raw.partition("_")
-    try:
-        when = float(at)
-    except ValueError:
-        when = float("nan")
-    if not (0 <= when < MAX_TIME and _ID.match(iid)):
-        raise ActionError(f"{raw[:60]!r} is not a position in the logbook.")
-    return when, iid
+    return cursor(raw, _ID, "the logbook", MAX_TIME)
 
 
 def _position_str(at: float, iid: str) -> str:
@@ -112,49 +104,47 @@ async def query(
     f: Filters,
     page: int = 1,
     per_page: int = 50,
-    max_scan: int = 20_000,
     after: tuple[float, str] | None = None,
 ) -> Page:
-    """One page of incidents, newest first. Reads the time index in batches and stops at a full page.
+    """One page of incidents, newest first, exact: read from the logbook's filter indexes
+    (``redis_schema.logbook_index``), one sorted set by time per agent, queue, category and
+    open debrief, so a rare match is found as fast as a common one and never left out.
 
-    ``after`` (a ``position``): the page begins after that index entry, else at the newest,
-    ``page - 1`` pages in. ``max_scan`` bounds the index entries read for one page when filters
-    match rarely; when it runs out first, the page holds what was found, ``more`` is set and
-    ``after`` is where the next page continues the scan, so no match is ever out of reach.
+    ``after`` (a ``position``): the page begins after that entry, else at the newest,
+    ``page - 1`` pages in; ``after`` of the answer is where the next page begins.
     """
     page = max(1, page)
     skip = 0 if after is not None else (page - 1) * per_page
-    want = skip + per_page + 1
     if f.caller and f.caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
         items = [i for i in reversed((await store.screening.load_caller(f.caller)).incidents) if matches(i, f)]
-        chunk = items[skip : skip + want]
+        chunk = items[skip : skip + per_page + 1]
         return Page(chunk[:per_page], page, len(chunk) > per_page)
     lo = f.since if f.since is not None else "-inf"
-    hi = f"({f.until}" if f.until is not None else "+inf"
-    out: list[tuple[Incident, float]] = []
-    batch, seen, ended = want, 0, False  # unfiltered: one read of exactly the page; filtered: growing
-    while len(out) < want and seen < max_scan:
-        count = min(batch, max_scan - seen)
-        rows = await store.incidents.incident_index(lo, hi, after, count)
-        if not rows:
-            ended = True
-            break
-        seen += len(rows)
-        after = rows[-1][1], rows[-1][0]  # (time, id) of the last entry read
-        found = {i.id: i for i in await store.incidents.incidents_by_id([iid for iid, _ in rows])}
-        out += [(found[iid], at) for iid, at in rows if iid in found and matches(found[iid], f)]
-        if len(rows) < count:
-            ended = True
-            break
-        batch = min(batch * 2, 2000)
-    shown = out[skip : skip + per_page]
-    if len(out) > skip + per_page:  # a full page, and at least one more match
-        inc, at = shown[-1]
-        return Page([i for i, _ in shown], page, True, _position_str(at, inc.id))
-    if ended or after is None:
-        return Page([i for i, _ in shown], page, False)
-    # The scan budget ran out before the end of the index: more may match after where it stopped.
-    return Page([i for i, _ in shown], page, True, _position_str(*after))
+    hi = f"({f.until!r}" if f.until is not None else "+inf"
+    ix = store.indexes.logbook
+    groups = await ix.groups(
+        agent=f.agent, queue=f.queue, category=f.category, open_only=f.open_only, anonymous=f.caller == ANONYMOUS
+    )
+    rows = await ix.page(groups, lo, hi, after, skip, per_page + 1)
+    shown = rows[:per_page]
+    found = {i.id: i for i in await store.incidents.incidents_by_id([iid for iid, _ in shown])}
+    items = [found[iid] for iid, _ in shown if iid in found and matches(found[iid], f)]
+    if len(rows) > per_page:
+        iid, at = shown[-1]
+        return Page(items, page, True, _position_str(at, iid))
+    return Page(items, page, False)
+
+
+async def every(store: Store, f: Filters, batch: int = 5000) -> list[Incident]:
+    """Every incident that passes ``f``, newest first: every page of ``query``."""
+    out: list[Incident] = []
+    after: tuple[float, str] | None = None
+    while True:
+        got = await query(store, f, 1, batch, after)
+        out += got.items
+        if not got.more:
+            return out
+        after = position(got.after)
 
 
 async def get(store: Store, iid: str) -> Incident:
@@ -281,6 +271,17 @@ async def purge(store: Store, actor: str, now: float) -> int:
     dropped = await store.erasure.purge(now)
     await store.streams.audit(actor, "purge", now, incidents=dropped)
     return dropped
+
+
+async def rebuild_indexes(store: Store, config: Config, actor: str, now: float) -> Rebuilt:
+    """Build the logbook's filter indexes, the statistics' counts and the warnings worklist again
+    from every caller's hash, then decide each caller on the worklist once (so it holds only
+    those due). For an upgrade or a change of [web] timezone; run it with the service stopped."""
+    actor = actor_name(actor)
+    done = await store.rebuild.run()
+    await due_warnings(store, config, now)
+    await store.streams.audit(actor, "rebuild-indexes", now, callers=done.callers, incidents=done.incidents)
+    return done
 
 
 async def recent(store: Store, now: float, hours: float = 24) -> list[Incident]:

@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agi.actions.errors import ActionError
-from agi.actions.logbook import Filters, matches
+from agi.actions.logbook import Filters, every
 from agi.config import Config
 from agi.engine import Incident
-from agi.numbers import ANONYMOUS
 from redis_schema.store import Store
 
 MAX_TEXT = 100  # an agent or queue filter longer than this is cut
@@ -56,10 +55,7 @@ def incident_filters(
 
 async def every_incident(store: Store, f: Filters) -> list[Incident]:
     """Every incident that passes ``f``, newest first: what the console's logbook pages through."""
-    if f.caller and f.caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
-        return [i for i in reversed((await store.screening.load_caller(f.caller)).incidents) if matches(i, f)]
-    ids = [iid for iid, _ in await store.incidents.incident_ids(f.since)]
-    return [i for i in reversed(await store.incidents.incidents_by_id(ids)) if matches(i, f)]
+    return await every(store, f)
 
 
 def stats_days(since: float, now: float, zone: ZoneInfo) -> int:

@@ -1,4 +1,4 @@
-"""Personal data and reporting: `export`, `forget`, `purge`, `stats`, `audit`."""
+"""Personal data and reporting: `export`, `forget`, `purge`, `rebuild-indexes`, `stats`, `audit`."""
 
 from __future__ import annotations
 
@@ -74,6 +74,13 @@ async def purge_cmd(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def rebuild_cmd(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        done = await logbook.rebuild_indexes(store, config, actor(args), time.time())
+    print(f"rebuilt: {done.incidents} incident(s) of {done.callers} caller(s) indexed in {done.seconds:.1f} s")
+    return 0
+
+
 async def stats_cmd(args: argparse.Namespace, config: Config) -> int:
     """The console's statistics (agi.actions.audit.stats): days in [web] timezone, repeat callers."""
     zone, now = ZoneInfo(config.web.timezone), time.time()
@@ -142,6 +149,13 @@ def register(sub: Subparsers) -> None:
     )
     p.add_argument("--actor")
     p = add_command(sub, "purge", "drop incidents past the retention period now", purge_cmd)
+    p.add_argument("--actor")
+    p = add_command(
+        sub,
+        "rebuild-indexes",
+        "build the logbook's filter indexes, the statistics' counts and the warnings list again",
+        rebuild_cmd,
+    )
     p.add_argument("--actor")
     p = add_command(
         sub, "stats", "incidents per day and category, repeat callers, screenings", stats_cmd, json_output=True
