@@ -193,7 +193,7 @@ async def assert_stats_exact(store, config, now: float) -> None:
 
 
 @pytest.mark.parametrize("seed_", [4, 5])
-async def test_the_statistics_counts_are_exact_through_debriefs_erasure_purge_and_rebuild(store, config, seed_):
+async def test_the_statistics_counts_are_exact_through_debriefs_erasure_purge_and_rebuild(store, rdb, config, seed_):
     rnd = random.Random(seed_)
     now = time.time()
     written = await seed(store, rnd, now, 200)
@@ -204,8 +204,8 @@ async def test_the_statistics_counts_are_exact_through_debriefs_erasure_purge_an
     await assert_stats_exact(store, config, now)
     assert gone not in [c for c, _ in (await audit.stats(store, now, 366, config.web.timezone)).repeat_callers]
     # The purge counts out what it drops (a retention of 10 days, as if now were later).
-    short = type(store)(store.redis, retention_days=10, zone=config.web.timezone)
-    await short.purge(now)
+    short = type(store)(rdb, retention_days=10, zone=config.web.timezone)
+    await short.erasure.purge(now)
     await assert_stats_exact(store, config, now)
     before = shown(await audit.stats(store, now, 366, config.web.timezone))
     await store.rebuild.run()
@@ -271,7 +271,7 @@ async def test_the_warnings_worklist_pages_exactly_the_callers_due(store, config
     assert [w.caller for w in await lists.due_warnings(store, config, now)] == expected[1:]
 
 
-async def test_an_erasure_leaves_the_number_in_no_index_or_count(store, config):
+async def test_an_erasure_leaves_the_number_in_no_index_or_count(store, rdb, config):
     now = time.time()
     n = NUMBERS[3]
     for k in range(4):
@@ -282,12 +282,12 @@ async def test_an_erasure_leaves_the_number_in_no_index_or_count(store, config):
     assert n in [w.caller for w in await lists.due_warnings(store, config, now)]
     ids = [i.id for i in (await store.screening.load_caller(n)).incidents]
     await store.erasure.erase_caller(n)
-    async for key in store.redis.scan_iter(count=1000):
-        kind = await store.redis.type(key)
+    async for key in rdb.scan_iter(count=1000):
+        kind = await rdb.type(key)
         if kind == "zset":
-            content = " ".join(str(m) for m in await store.redis.zrange(key, 0, -1))
+            content = " ".join(str(m) for m in await rdb.zrange(key, 0, -1))
         elif kind == "hash":
-            content = " ".join(f"{k} {v}" for k, v in (await store.redis.hgetall(key)).items())
+            content = " ".join(f"{k} {v}" for k, v in (await rdb.hgetall(key)).items())
         else:
             continue
         assert n not in content and not any(i in content for i in ids), key
@@ -302,9 +302,9 @@ async def queries_every(store):
 
 
 @pytest_asyncio.fixture
-async def zset_store(store):
-    await store.redis.flushdb()
-    return store
+async def zset_store(rdb):
+    await rdb.flushdb()
+    return rdb
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -313,13 +313,13 @@ async def zset_store(store):
     count=st.integers(1, 4),
 )
 async def test_reading_after_a_position_sees_each_entry_once_in_order(zset_store, entries, count):
-    await zset_store.redis.delete("gw:test:z")
+    await zset_store.delete("gw:test:z")
     if entries:
-        await zset_store.redis.zadd("gw:test:z", entries)
+        await zset_store.zadd("gw:test:z", entries)
     seen: list[tuple[str, float]] = []
     after = None
     while True:
-        rows = await read_after(zset_store.redis, "gw:test:z", "-inf", "+inf", after, 0, count)
+        rows = await read_after(zset_store, "gw:test:z", "-inf", "+inf", after, 0, count)
         seen += rows
         if len(rows) < count:
             break
