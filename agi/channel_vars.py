@@ -27,3 +27,9 @@ MEMBERINTERFACE = "MEMBERINTERFACE"
 QUEUENAME = "QUEUENAME"
 
 ALL_SET_BY_SCREEN = (ACTION, REASON, SCORE, INCIDENTS, BAN_UNTIL, PROMPTS, SENIOR, CID_NAME, CALLER)
+
+# Issue 29: set by the `help` route on the agent's channel (GW_RESULT too: logged when the
+# request is new, duplicate on a second press); by the `quieter` route: the VOLUME(TX) gain the
+# dialplan sets next.
+HELP = "GW_HELP"  # the call (linkedid) whose help request the hang-up handler removes
+VOLUME = "GW_VOLUME"  # VOLUME(TX) for the agent's channel: a negative gain, or 0 (restored)

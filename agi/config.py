@@ -311,6 +311,21 @@ class FeatureCodesConfig(_Frozen):
     extra: Mapping[str, str] = Field(default_factory=lambda: {"*9": "threat"})
 
 
+class HelpConfig(_Frozen):
+    """Issue 29: the agent's help key and the quieter key (keep them in step with the applicationmap)."""
+
+    key: str = "*2"
+    # A help request is dropped after this long even if no hang-up removed it (a safety net).
+    max_call_minutes: int = Field(240, ge=5, le=24 * 60)
+    quieter_key: str = "*4"
+    # How much quieter the caller sounds to the agent after the quieter key (a second press restores it).
+    quieter_db: float = Field(10.0, gt=0, le=40)
+    # The rungs whose callers reach the agent with "[GW n] Name" as caller ID name (n: incidents in
+    # the window), so the agent knows before saying hello. The senior rung always shows it.
+    history_rungs: tuple[Literal["allow", "warn", "senior"], ...] = ("warn", "senior")
+    # Help requests go to the same places as incidents: UserEvent, event stream, [aftercare] webhook_url.
+
+
 class CallbacksConfig(_Frozen):
     """Callback appointments (issue 11): the agent's key, the rules, and how the PBX places them."""
 
@@ -340,6 +355,9 @@ class CallbacksConfig(_Frozen):
     caller_id: str = ""
     # A callback that fell due while no instance ran is still placed up to this long after its time.
     grace_minutes: int = Field(30, ge=0, le=24 * 60)
+    # Off: the key books nothing (the agent hears the two low tones), nothing is placed, and
+    # `grenswacht check` does not ask for the outbound context, caller_id or AMI Originate.
+    enabled: bool = True
 
     @field_validator("opens", "closes")
     @classmethod
@@ -406,6 +424,15 @@ class WebConfig(_Frozen):
     lockout_minutes: int = Field(15, ge=1, le=24 * 60)
     # Directory with letter templates (letter_nl.html, letter_en.html) replacing the built-in ones.
     letter_templates: str = ""
+    # Failed logins from one address for any account, and for one account from any address, before
+    # that address or account is refused too (max_failed_logins counts one account from one
+    # address): high enough that a team behind one NAT address and a guesser elsewhere do not
+    # lock everyone out; an admin lifts a lockout with `grenswacht users unlock` or on /admin.
+    max_failed_logins_per_address: int = Field(30, ge=1, le=10_000)
+    max_failed_logins_per_account: int = Field(50, ge=1, le=10_000)
+    # Serve HTTPS directly (uvicorn's TLS): a PEM certificate chain and its key (0600); empty: HTTP.
+    tls_certificate: str = ""
+    tls_key: str = ""
     # Signs session cookies: from GRENSWACHT_WEB_SECRET(_FILE); none = a random one per start (logged).
     secret: str | None = Field(None, exclude=True, repr=False)
 
@@ -460,6 +487,7 @@ class Config(_Frozen):
     callbacks: CallbacksConfig = CallbacksConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
+    help: HelpConfig = HelpConfig()  # issue 29
 
     @model_validator(mode="after")
     def _protocol_refs(self) -> Config:
@@ -515,9 +543,14 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     path = env.get(name + "_FILE")
     if path:
         try:
-            return Path(path).read_text(encoding="utf-8").strip()
+            value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{name}_FILE: cannot read {path!r} ({exc.strerror}).") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{name}_FILE: {path!r} is not UTF-8 text.") from None
+        if not value:  # e.g. the empty file deploy/install.sh leaves: never "no secret" without a word
+            raise ConfigError(f"{name}_FILE: {path!r} is empty; put the secret in it, or unset {name}_FILE.")
+        return value
     return None
 
 

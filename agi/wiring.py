@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agi.config import Config, split_host_port
+from redis_schema.connection import Client, connect
 from redis_schema.fastread import CallerReader
-from redis_schema.store import Store, connect
+from redis_schema.store import Store
 
 # The service's parts are imported where they are built: a CLI command or the console needs only
 # build_store, and importing the FastAGI server, routes, AMI client and metrics as well was a good
@@ -33,14 +34,15 @@ if TYPE_CHECKING:
     from agi.fastagi.server import FastAgiServer
 
 
-def build_store(config: Config) -> Store:
+def redis_client(config: Config) -> Client:
+    """A Redis client as [redis] configures it (for :func:`build_store`; tests use one to look)."""
     r = config.redis
     pool = r.max_connections
     if r.mode == "cluster":
         # redis-py's cluster pool per node cannot wait for a free connection: it fails at once when
         # full. Size it for every call the FastAGI server admits, plus the background jobs.
         pool = max(pool, config.agi.max_connections + 64)
-    redis = connect(
+    return connect(
         r.url,
         password=r.password,
         max_connections=pool,
@@ -50,10 +52,14 @@ def build_store(config: Config) -> Store:
         service_name=r.service_name,
         nodes=[split_host_port(n) for n in r.nodes],
     )
+
+
+def build_store(config: Config) -> Store:
+    r = config.redis
     # The screening read bypasses redis-py on a standalone Redis (it connects on first use);
     # Sentinel and Cluster keep redis-py, which follows failovers and slots.
     reader = CallerReader.from_url(r.url, password=r.password) if r.mode == "standalone" else None
-    return Store(redis, retention_days=config.storage.retention_days, reader=reader)
+    return Store(redis_client(config), retention_days=config.storage.retention_days, reader=reader)
 
 
 def build_ami(config: Config) -> AmiClient | None:

@@ -22,23 +22,29 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, audit, cooldowns, lists, logbook, queries, users
+from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, queries, users
+from agi.actions import help as help_actions
 from agi.actions.lists import Target
+from agi.ami.client import AmiClient
 from agi.callbacks import appointments
 from agi.callbacks.model import OPEN
 from agi.callbacks.rules import BadTime, Rules
 from agi.config import Config
+from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
+from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
+from redis_schema.incident_log import incident_dict
 from redis_schema.records import User, export_csv, export_json
-from redis_schema.store import Store, incident_dict
+from redis_schema.store import Store
 
 log = get_logger("grenswacht.console")
 HERE = Path(__file__).parent
@@ -49,6 +55,7 @@ DUE_CACHE_SECONDS = 60  # the warnings due list is recomputed at most once a min
 DUE_SHOWN = 200  # the highest scores first; the rest is counted
 FINISHED_CALLBACKS_SHOWN = 50  # the callbacks page: every open appointment, then the latest finished ones
 STREAM_SECONDS = 300  # an event stream ends after this; the browser reconnects (and is checked again)
+KEEPALIVE_SECONDS = 15  # an open stream's comment line, and the session renewed as often
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; form-action 'self'",
@@ -84,6 +91,7 @@ class Console:
         self._due: tuple[float, list[lists.WarningDue]] | None = None  # (computed at, callers due a written warning)
         self._sent: set[str] = set()  # marked sent since: left out of the cached list
         self.zone = ZoneInfo(config.web.timezone)
+        self._ami: AmiClient | None = None  # issue 29: listen-ins (Console.pbx)
         secret = config.web.secret
         if not secret:
             secret = secrets.token_urlsafe(48)
@@ -99,8 +107,11 @@ class Console:
         self.env = Environment(
             loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True), enable_async=False
         )
+        self.feed = Feed(store)  # one reader of the event stream for every open board
+        self.stream_seconds, self.keepalive_seconds = STREAM_SECONDS, KEEPALIVE_SECONDS
         self.env.filters["local"] = self.local
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
+        self.env.filters["since"] = lambda start: _duration(max(0.0, self.clock() - start))
 
     # ---- helpers --------------------------------------------------------------------------
     def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -187,93 +198,116 @@ class Console:
 
     # ---- authentication -------------------------------------------------------------------
     def page(self, role: str = "supervisor") -> Callable[[Handler], Endpoint]:
-        """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx."""
+        """Decorate a handler: session, idle expiry, CSRF on POST, role; the handler gets a Ctx.
+        With the store unreachable (at any step) the answer is the 503 page."""
 
         def wrap(fn: Handler) -> Endpoint:
             async def endpoint(request: Request) -> Response:
                 session = self.read_session(request)
-                now = self.clock()
-                user = None
-                if session.get("u"):
-                    if now - float(session.get("t", 0)) > self.config.web.session_idle_minutes * 60:
-                        session = {"c": secrets.token_urlsafe(24), "l": session["l"]}
-                        return self.write_session(RedirectResponse("/login?expired=1", 303), session)
-                    found = await users.get(self.store, session["u"])
-                    if found is not None and found.gen == session.get("g"):
-                        user = found
-                if user is None:
-                    return self.write_session(RedirectResponse("/login", 303), {"c": session["c"], "l": session["l"]})
-                form: dict[str, str] = {}
-                if request.method == "POST":
-                    posted = await self.form(request)
-                    if posted is None:
-                        return Response("Request too large.", 413)
-                    form = posted
-                    if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
-                        log.warning("console-csrf-refused", user=user.name, path=request.url.path)
-                        return Response("Forbidden: the form's security token is missing or wrong.", 403)
-                if role == "admin" and user.role != "admin":
-                    return self.render(
-                        request, session, "error.html", 403, user=user, message="This page is for administrators."
-                    )
-                session["t"] = now
-                ctx = Ctx(request, user, session, form)
                 try:
-                    response = await fn(ctx)
+                    return await self.serve(request, session, fn, role)
                 except RedisError as exc:
-                    log.warning("console-store-error", error=type(exc).__name__)
-                    response = self.render(
-                        request,
-                        session,
-                        "error.html",
-                        503,
-                        user=user,
-                        message="The store is unreachable; try again in a moment.",
-                    )
-                if not isinstance(response, StreamingResponse):
-                    self.write_session(response, session)
-                return response
+                    return self.store_down(request, session, exc)
 
             return endpoint
 
         return wrap
 
+    @property
+    def idle_seconds(self) -> int:
+        return self.config.web.session_idle_minutes * 60
+
+    async def session_user(self, session: dict[str, Any], now: float) -> tuple[User | None, bool]:
+        """The user of a session held on the server, and whether it ended (idle, or logged out)."""
+        sid = session.get("s")
+        if not isinstance(sid, str):
+            return None, False
+        found = await self.store.sessions.get(sid)
+        if found is None or now - found.last_seen > self.idle_seconds:
+            if found is not None:
+                await self.store.sessions.end(sid)
+            return None, True
+        user = await users.get(self.store, found.user)
+        return (user if user is not None and user.gen == found.gen else None), False
+
+    async def serve(self, request: Request, session: dict[str, Any], fn: Handler, role: str) -> Response:
+        now = self.clock()
+        user, ended = await self.session_user(session, now)
+        if user is None:
+            fresh = {"c": secrets.token_urlsafe(24) if ended else session["c"], "l": session["l"]}
+            return self.write_session(RedirectResponse("/login?expired=1" if ended else "/login", 303), fresh)
+        form: dict[str, str] = {}
+        if request.method == "POST":
+            posted = await self.form(request)
+            if posted is None:
+                return self.failure(request, session, 413, "too_large", user)
+            form = posted
+            if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
+                log.warning("console-csrf-refused", user=user.name, path=request.url.path)
+                return self.failure(request, session, 403, "csrf_refused", user)
+        if not users.may(user.role, role):  # the one role check (agent < supervisor < admin)
+            return self.failure(request, session, 403, "admin_only" if role == "admin" else "supervisors_only", user)
+        await self.store.sessions.touch(session["s"], now, self.idle_seconds)
+        ctx = Ctx(request, user, session, form)
+        response = await fn(ctx)
+        if not isinstance(response, StreamingResponse):
+            self.write_session(response, session)
+        return response
+
+    def failure(
+        self, request: Request, session: dict[str, Any], status: int, key: str, user: User | None = None
+    ) -> HTMLResponse:
+        """An error as a page in the user's language (never a bare status line)."""
+        return self.render(request, session, "error.html", status, user=user, message=translate(session["l"], key))
+
+    def store_down(self, request: Request, session: dict[str, Any], exc: Exception) -> HTMLResponse:
+        log.warning("console-store-error", error=type(exc).__name__, path=request.url.path)
+        return self.failure(request, session, 503, "store_down")
+
+    def plain_http_refused(self, request: Request) -> bool:
+        """Secure cookies, but this page came over plain HTTP: the browser would keep no cookie."""
+        return self.config.web.secure_cookies and request.url.scheme != "https"
+
     async def login_get(self, request: Request) -> Response:
         session = self.read_session(request)
         if "lang" in request.query_params and request.query_params["lang"] in LANGUAGES:
             session["l"] = request.query_params["lang"]
+        if self.plain_http_refused(request):
+            return self.render(request, session, "login.html", 400, error=translate(session["l"], "needs_https"))
         msg = translate(session["l"], "expired") if request.query_params.get("expired") else ""
         return self.render(request, session, "login.html", error=msg)
 
     async def login_post(self, request: Request) -> Response:
         session = self.read_session(request)
+        if self.plain_http_refused(request):
+            return self.render(request, session, "login.html", 400, error=translate(session["l"], "needs_https"))
         form = await self.form(request)
         if form is None:
-            return Response("Request too large.", 413)
+            return self.failure(request, session, 413, "too_large")
         if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
-            return Response("Forbidden: the form's security token is missing or wrong.", 403)
-        name = form.get("user", "").strip().lower()[:64]
+            return self.render(request, session, "login.html", 403, error=translate(session["l"], "csrf_login"))
         addr = request.client.host if request.client else "?"
-        web = self.config.web
-        if (
-            max(await self.store.login_failures(f"user:{name}"), await self.store.login_failures(f"addr:{addr}"))
-            >= web.max_failed_logins
-        ):
-            log.warning("console-login-throttled", user=name)
-            return self.render(request, session, "login.html", 429, error=translate(session["l"], "throttled"))
-        user = await users.verify(self.store, name, form.get("password", ""))
-        if user is None:
-            for who in (f"user:{name}", f"addr:{addr}"):
-                await self.store.count_login_failure(who, web.lockout_minutes * 60)
-            log.info("console-login-failed", user=name)
-            return self.render(request, session, "login.html", 401, error=translate(session["l"], "bad_login"))
-        await self.store.clear_login_failures(f"user:{name}")
-        await self.store.audit(f"web:{user.name}", "login", self.clock())
-        # A fresh CSRF token with the new session (no fixation).
-        new = {"u": user.name, "g": user.gen, "t": self.clock(), "c": secrets.token_urlsafe(24), "l": session["l"]}
-        return self.write_session(RedirectResponse("/", 303), new)
+        now = self.clock()
+        try:
+            got = await users.login(self.store, self.config, form.get("user", ""), form.get("password", ""), addr, now)
+            if got.user is None:
+                lang = session["l"]
+                if got.refused_by:
+                    return self.render(request, session, "login.html", 429, error=translate(lang, "throttled"))
+                error = translate(lang, "bad_login") + (" " + translate(lang, "throttled") if got.locked else "")
+                return self.render(request, session, "login.html", 401, error=error)
+            # A new session on the server, and a fresh CSRF token with it (no fixation).
+            sid = secrets.token_urlsafe(32)
+            await self.store.sessions.start(sid, got.user.name, got.user.gen, now, self.idle_seconds)
+        except RedisError as exc:
+            return self.store_down(request, session, exc)
+        home = "/" if users.may(got.user.role, "supervisor") else "/me"  # an agent: their own page
+        return self.write_session(
+            RedirectResponse(home, 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": session["l"]}
+        )
 
     async def logout(self, ctx: Ctx) -> Response:
+        await self.store.sessions.end(ctx.session["s"])
         ctx.session.clear()
         ctx.session.update({"c": secrets.token_urlsafe(24), "l": self.config.web.language})
         return RedirectResponse("/login", 303)
@@ -288,57 +322,195 @@ class Console:
     def show(self, ctx: Ctx, name: str, status: int = 200, **kw: Any) -> HTMLResponse:
         return self.render(ctx.request, ctx.session, name, status, user=ctx.user, **kw)
 
+    # ---- the live board (issue 30: a board that stays live) ---------------------------------
+    async def panels_data(self, now: float, today: list[Incident] | None = None) -> dict[str, Any]:
+        """The board's side panels: cool-downs, today's handovers, incidents awaiting a debrief."""
+        if today is None:
+            today = await self.today(now)
+        return {
+            "cooldowns": await cooldowns.running(self.store, now),
+            "handovers": [i for i in today if i.category == "handover"],
+            "awaiting": await logbook.open_debriefs(self.store, now),
+        }
+
+    async def today(self, now: float) -> list[Incident]:
+        midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        return list(await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600))
+
     async def board(self, ctx: Ctx) -> Response:
         now = self.clock()
-        midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        today = [i for i in await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600)]
+        today = await self.today(now)
         return self.show(
             ctx,
             "board.html",
             incidents=[i for i in today if i.category != "handover"],
-            handovers=[i for i in today if i.category == "handover"],
-            cooldowns=await cooldowns.running(self.store, now),
-            awaiting=await logbook.open_debriefs(self.store, now),
-            last_event=await self.store.last_event_id(),
+            last_event=await self.store.streams.last_event_id(),
+            **await self.panels_data(now, today),
+            help=await help_actions.active(self.store, now),
+            block_requests=await agents.open_requests(self.store),
+            ban_days=lists.ban_days(self.config, None),
+            saved=ctx.request.query_params.get("saved"),
         )
 
+    async def board_panels(self, ctx: Ctx) -> Response:
+        """The side panels alone: the board fetches them again when the stream says they changed."""
+        return self.show(ctx, "_board_panels.html", **await self.panels_data(self.clock()))
+
+    async def event_text(self, entry: Entry, lang: str, csrf: str) -> str:
+        """One logbook event as the board's SSE text: a new incident's row (escaped by the
+        template), a help request's row or its end, or "panels" (a handover, a debrief, a
+        cool-down: the side panels changed)."""
+        kind, iid = entry.fields.get("type", "incident"), entry.fields.get("id", "")
+        if kind in ("help", "help-end"):
+            return await self.help_event(entry.id, entry.fields, lang, csrf)
+        if kind == "incident" and iid:
+
+            async def load() -> object:
+                try:
+                    return await logbook.get(self.store, iid)
+                except ActionError:
+                    return None
+
+            inc = await self.feed.cached(f"incident:{entry.id}", load)
+            if isinstance(inc, Incident) and inc.category != "handover":
+                row = self.env.get_template("_incident_row.html")
+                html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
+                return f"id: {entry.id}\nevent: incident\ndata: {html}\n\n"
+        return f"id: {entry.id}\nevent: panels\ndata: {kind}\n\n"
+
     async def events(self, ctx: Ctx) -> Response:
-        """Server-sent events: each new logbook incident as a ready table row (escaped by the template)."""
-        last = ctx.request.query_params.get("after") or ctx.request.headers.get("last-event-id") or "$"
-        if last != "$" and not all(p.isdigit() for p in last.split("-", 1)):
-            last = "$"
-        row = self.env.get_template("_incident_row.html")
+        """Server-sent events from the process's one feed. Resumes after ``Last-Event-ID`` (what the
+        browser sends when it reconnects) or ``?after=`` (the page's load); renews the session
+        while it is open; says when the store is unreachable and when the session has ended."""
+        start = entry_id(ctx.request.headers.get("last-event-id")) or entry_id(ctx.request.query_params.get("after"))
         lang = ctx.session["l"]
 
+        def status(state: str) -> str:
+            return f"event: status\ndata: {state}\n\n"
+
         async def stream() -> AsyncIterator[str]:
-            nonlocal last
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + STREAM_SECONDS
-            yield "retry: 1000\n\n"
-            while loop.time() < deadline:
-                if await ctx.request.is_disconnected():
-                    return
-                try:
-                    batch = await self.store.read_events(last, 1000)
-                except RedisError:
-                    await asyncio.sleep(1)
-                    continue
-                if not batch:
-                    yield ": keep-alive\n\n"
-                for eid, fields in batch:
-                    last = eid
-                    if fields.get("type", "incident") != "incident" or not fields.get("id"):
-                        continue
+            deadline, renewed = loop.time() + self.stream_seconds, loop.time()
+            last = start or "$"
+            async with self.feed.subscribe() as queue:
+                yield "retry: 2000\n\n" + status("up" if self.feed.up else "down")
+                if start:
                     try:
-                        inc = await logbook.get(self.store, fields["id"])
-                    except ActionError:
-                        continue
-                    html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
-                    yield f"id: {eid}\nevent: incident\ndata: {html}\n\n"
+                        for old in await self.feed.missed(start):
+                            text = await self.event_text(old, lang, ctx.session["c"])
+                            last = old.id
+                            yield text
+                    except RedisError:
+                        yield status("down")
+                while loop.time() < deadline:
+                    got: Entry | None
+                    try:
+                        got = await asyncio.wait_for(queue.get(), self.keepalive_seconds)
+                    except TimeoutError:
+                        got = None
+                    if loop.time() - renewed >= self.keepalive_seconds:  # an open board is activity
+                        renewed = loop.time()
+                        if not await self.renew(ctx):
+                            yield "event: ended\ndata: session\n\n"
+                            return
+                    if got is None:
+                        yield ": keep-alive\n\n"
+                    elif queue.qsize() > BEHIND:
+                        return  # too far behind: the browser reconnects and catches up from Redis
+                    elif got.fields.get("type") == STATUS:
+                        yield status(got.fields["state"])
+                    elif newer(got.id, last):
+                        last = got.id
+                        try:
+                            yield await self.event_text(got, lang, ctx.session["c"])
+                        except RedisError:
+                            yield status("down")
 
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
+
+    async def help_event(self, eid: str, fields: Mapping[str, str], lang: str, csrf: str) -> str:
+        """A help request as a ready row (``help``), or its end (``help-end``, the call id); ": " (a
+        comment) when the request has already gone."""
+        call = fields.get("id", "")
+        req = await help_actions.get(self.store, call, self.clock()) if fields.get("type") == "help" else None
+        if req is None:
+            return f"id: {eid}\nevent: help-end\ndata: {call}\n\n" if call else ": \n\n"
+        html = self.env.get_template("_help_row.html").render(h=req, csrf=csrf, t=lambda key: translate(lang, key))
+        return f"id: {eid}\nevent: help\ndata: {html.replace(chr(10), ' ')}\n\n"
+
+    async def pbx(self) -> AmiClient | None:
+        """The console's own AMI connection (for listen-ins), made on first use; None without [ami] secret."""
+        if self._ami is None:
+            self._ami = wiring.build_ami(self.config)
+            if self._ami is None:
+                return None
+            await self._ami.connect()
+        await self._ami.wait_connected(5)
+        return self._ami
+
+    async def help_action(self, ctx: Ctx) -> Response:
+        """Listen, whisper or take over on a help request's call: the channel is the stored request's."""
+        call, mode = ctx.request.path_params["call"], ctx.request.path_params["mode"]
+        try:
+            await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 409, message=str(exc))
+        return RedirectResponse("/?ringing=" + mode, 303)
+
+    # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
+    async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+        now, user = self.clock(), ctx.user
+        return self.show(
+            ctx,
+            "me.html",
+            status,
+            incidents=await agents.own_incidents(self.store, user, now),
+            callbacks=await agents.own_callbacks(self.store, user),
+            cooldowns=await agents.own_cooldowns(self.store, user, now),
+            requests=await agents.own_requests(self.store, user),
+            cbtime=self.callback_time,
+            max_account=logbook.MAX_ACCOUNT,
+            error=error,
+            saved=ctx.request.query_params.get("saved"),
+        )
+
+    async def me_action(self, ctx: Ctx) -> Response:
+        iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
+        try:
+            if what == "account":
+                await agents.write_account(self.store, ctx.user, iid, ctx.form.get("account", ""), now)
+            elif what == "block":
+                await agents.request_block(self.store, ctx.user, iid, ctx.form.get("reason", ""), now)
+            else:
+                return self.show(ctx, "error.html", 404, message="No such action.")
+        except ActionError as exc:
+            return await self.me(ctx, str(exc), 400)
+        return RedirectResponse("/me?saved=1", 303)
+
+    async def block_decide(self, ctx: Ctx) -> Response:
+        """A supervisor approves (sets the ban) or declines (with a note) an agent's block request."""
+        rid, what = ctx.request.path_params["rid"], ctx.request.path_params["what"]
+        if what not in ("approve", "decline"):
+            return self.show(ctx, "error.html", 404, message="No such action.")
+        try:
+            days = self.ban_days(ctx.form) if what == "approve" else None
+            note = ctx.form.get("note", "")
+            await agents.decide(self.store, self.config, rid, what == "approve", note, days, ctx.actor, self.clock())
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 400, message=str(exc))
+        return RedirectResponse("/?saved=1", 303)
+
+    async def renew(self, ctx: Ctx) -> bool:
+        """Renew an open board's session; False once it has ended (logged out, expired, user gone)."""
+        try:
+            user, _ = await self.session_user(ctx.session, self.clock())
+            if user is not None:
+                await self.store.sessions.touch(ctx.session["s"], self.clock(), self.idle_seconds)
+        except RedisError:
+            return True  # the store is away: the status event says so; the session is judged when it is back
+        return user is not None
 
     def filters(self, q: Mapping[str, str]) -> logbook.Filters:
         """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
@@ -357,7 +529,7 @@ class Console:
         q = ctx.request.query_params
         fmt = ctx.request.path_params.get("fmt", "")
         if fmt not in ("", "csv", "json"):
-            return self.show(ctx, "error.html", 404, message="No such download.")
+            return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         try:
             f = self.filters(q)
             page = int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1
@@ -369,7 +541,7 @@ class Console:
         result = await logbook.query(self.store, f, page, 50, after=after)
         if fmt:
             items = [incident_dict(i.caller, i) for i in result.items]
-            await self.store.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
+            await self.store.streams.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
             return _download(items, fmt, f"logbook-p{page}")
         qs = urlencode({k: v for k, v in q.items() if k not in ("page", "after") and v})
         return self.show(ctx, "logbook.html", page=result, q=q, qs=qs, categories=self.categories())
@@ -454,7 +626,7 @@ class Console:
                 await lists.mark_warning_sent(self.store, number, ctx.actor, self.clock())
                 self._sent.add(number)
             elif not await self.change_lists(what, raw, "number", ctx):
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.caller(ctx, str(exc), 400, raw=raw)
         if ctx.form.get("back", "") == "warnings":
@@ -480,7 +652,7 @@ class Console:
             if not await self.change_lists(
                 ctx.request.path_params["what"], ctx.form.get("target", ""), ctx.form.get("kind", "number"), ctx
             ):
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.bans(ctx, str(exc), 400)
         return RedirectResponse("/bans?saved=1", 303)
@@ -517,7 +689,7 @@ class Console:
             elif what == "cancel":
                 appt = await appointments.operator_cancel(self.store, aid, now=now, actor=ctx.actor)
             else:
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except (BadTime, appointments.NotFound, appointments.Conflict) as exc:
             return await self.callbacks(ctx, str(exc), 400)
         if ctx.form.get("back", "") == "caller":
@@ -589,6 +761,7 @@ class Console:
             status,
             users=await users.list_users(self.store),
             roles=users.ROLES,
+            lockouts=await users.lockouts(self.store, self.config),
             error=error,
             done=done or ctx.request.query_params.get("done", ""),
         )
@@ -597,13 +770,26 @@ class Console:
         what, f, now = ctx.request.path_params["what"], ctx.form, self.clock()
         try:
             if what == "user-add":
-                await users.add(self.store, f.get("name", ""), f.get("role", ""), f.get("password", ""), ctx.actor, now)
+                await users.add(
+                    self.store,
+                    f.get("name", ""),
+                    f.get("role", ""),
+                    f.get("password", ""),
+                    ctx.actor,
+                    now,
+                    phone=f.get("phone", ""),
+                    interfaces=f.get("interfaces", "").split()[:20],
+                )
+            elif what == "user-phone":
+                await users.set_phone(self.store, f.get("name", ""), f.get("phone", ""), ctx.actor, now)
             elif what == "user-passwd":
                 await users.passwd(self.store, f.get("name", ""), f.get("password", ""), ctx.actor, now)
             elif what == "user-remove":
                 if users.user_name(f.get("name", "")) == ctx.user.name:
                     raise ActionError("you cannot remove your own account.")
                 await users.remove(self.store, f.get("name", ""), ctx.actor, now)
+            elif what == "unlock":
+                await users.unlock(self.store, f.get("name", ""), ctx.actor, now)
             elif what == "erase":
                 n = await logbook.erase(
                     self.store, self.number(f.get("number", "")), f.get("confirm", ""), ctx.actor, now
@@ -613,7 +799,7 @@ class Console:
                 n = await logbook.purge(self.store, ctx.actor, now)
                 return RedirectResponse("/admin?" + urlencode({"done": f"purged: {n} incident(s)"}), 303)
             else:
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.admin(ctx, str(exc), 400)
         return RedirectResponse("/admin?done=ok", 303)
@@ -653,6 +839,24 @@ class Console:
         return RedirectResponse("/", 303)
 
 
+def _error_handlers(c: Console) -> Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Every error outside a page's handler (an unknown address, a wrong method, the store down at
+    the login, a bug) as a page in the visitor's language: never a bare status line."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        key = {404: "not_found", 405: "method_not_allowed"}.get(status, "server_error")
+        return c.failure(request, c.read_session(request), status, key)
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        return c.store_down(request, c.read_session(request), exc)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        return c.failure(request, c.read_session(request), 500, "server_error")
+
+    return {HTTPException: http_error, RedisError: store_error, Exception: crash}
+
+
 def _duration(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
@@ -673,21 +877,25 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     own = store is None
     store = store or wiring.build_store(config)
     c = Console(config, store, clock)
-    sup, adm = c.page("supervisor"), c.page("admin")
+    agt, sup, adm = c.page("agent"), c.page("supervisor"), c.page("admin")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if c._ami is not None:
+            await c._ami.close()
+        await c.feed.stop()
         if own:
             await store.close()
 
     routes = [
         Route("/login", c.login_get, methods=["GET"]),
         Route("/login", c.login_post, methods=["POST"]),
-        Route("/logout", sup(c.logout), methods=["POST"]),
-        Route("/language", sup(c.set_language), methods=["POST"]),
+        Route("/logout", agt(c.logout), methods=["POST"]),
+        Route("/language", agt(c.set_language), methods=["POST"]),
         Route("/", sup(c.board)),
         Route("/events", sup(c.events)),
+        Route("/board/panels", sup(c.board_panels)),
         Route("/logbook", sup(c.logbook_page)),
         Route("/logbook.{fmt:str}", sup(c.logbook_page)),
         Route("/incidents/{iid:str}", sup(c.incident)),
@@ -703,11 +911,16 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/stats", sup(c.stats)),
         Route("/audit", sup(c.audit_page)),
         Route("/cooldowns/end", sup(c.end_cooldown), methods=["POST"]),
+        # Issue 29: help requests, the agent's own page, block requests.
+        Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),
+        Route("/me", agt(c.me)),
+        Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
+        Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app

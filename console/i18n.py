@@ -115,7 +115,82 @@ _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
     "language": ("Taal", "Language"),
     "last_incident": ("Laatste incident", "Last incident"),
     "download": ("Download", "Download"),
+    # ---- errors, logins and the live board's state (issue 30) ----
+    "too_large": ("Dit formulier is te groot.", "This form is too large."),
+    "csrf_refused": (
+        "Het beveiligingskenmerk van dit formulier ontbreekt of klopt niet; laad de pagina opnieuw en probeer het nog eens.",
+        "The form's security token is missing or wrong; reload the page and try again.",
+    ),
+    "csrf_login": (
+        "Het aanmeldformulier was verlopen (of uw browser bewaart geen cookies); probeer het nog eens.",
+        "The login form had expired (or your browser keeps no cookies); please try again.",
+    ),
+    "needs_https": (
+        "Deze console stuurt haar sessiecookie alleen over HTTPS (secure_cookies = true), maar deze pagina "
+        "is over gewoon HTTP geopend. Open de console met https:// (via de reverse proxy met TLS).",
+        "This console sends its session cookie over HTTPS only (secure_cookies = true), but this page was "
+        "opened over plain HTTP. Open the console with https:// (through the reverse proxy with TLS).",
+    ),
+    "admin_only": ("Deze pagina is voor beheerders.", "This page is for administrators."),
+    "supervisors_only": ("Deze pagina is voor leidinggevenden.", "This page is for supervisors."),
+    "store_down": (
+        "De opslag (Redis) is niet bereikbaar; probeer het over een ogenblik opnieuw.",
+        "The store (Redis) is unreachable; try again in a moment.",
+    ),
+    "not_found": ("Deze pagina bestaat niet.", "There is no such page."),
+    "method_not_allowed": ("Deze handeling kan hier niet.", "That cannot be done on this page."),
+    "server_error": (
+        "Er ging iets mis in de console; het is gelogd. Probeer het opnieuw.",
+        "Something went wrong in the console; it has been logged. Please try again.",
+    ),
+    "no_action": ("Deze handeling bestaat niet.", "There is no such action."),
+    "lockouts": ("Geblokkeerde aanmeldingen", "Login lockouts"),
+    "unlock": ("Vrijgeven", "Lift"),
+    "failures": ("Mislukte pogingen", "Failed attempts"),
+    "lock_account": ("account", "account"),
+    "lock_address": ("adres", "address"),
+    "minutes_left": ("min. nog", "min. left"),
+    "live_on": ("verbonden", "connected"),
+    "live_reconnecting": (
+        "Verbinding met de console verbroken; opnieuw verbinden…",
+        "Disconnected from the console; reconnecting…",
+    ),
+    "live_store_down": (
+        "De opslag (Redis) is niet bereikbaar: nieuwe incidenten verschijnen zodra hij terug is.",
+        "The store (Redis) is unreachable: new incidents appear as soon as it is back.",
+    ),
+    "live_ended": (
+        "Uw sessie is beëindigd; dit bord wordt niet meer bijgewerkt. Meld u opnieuw aan.",
+        "Your session has ended; this board is no longer updated. Please log in again.",
+    ),
 }
+
+# Issue 29: help requests, listen-in, the agent's page.
+_T.update(
+    {
+        "help_requested": ("Hulp gevraagd", "Help requested"),
+        "help_hint": ("Rijen verdwijnen zodra het gesprek eindigt.", "Rows leave when the call ends."),
+        "call_length": ("Gesprek duurt", "Call length"),
+        "history": ("Voorgeschiedenis", "History"),
+        "listen": ("Meeluisteren", "Listen"),
+        "whisper": ("Fluisteren", "Whisper"),
+        "take_over": ("Overnemen", "Take over"),
+        "phone": ("Toestel", "Phone"),
+        "interfaces": ("Agent-interfaces", "Agent interfaces"),
+        "agents_only": ("alleen voor de rol agent", "role agent only"),
+        "my_page": ("Mijn pagina", "My page"),
+        "my_incidents": ("Mijn incidenten", "My incidents"),
+        "my_callbacks": ("Mijn terugbelafspraken", "My callbacks"),
+        "my_cooldown": ("Mijn afkoelpauze", "My cool-down"),
+        "account": ("Mijn verslag: wat er precies gezegd is", "My account: what was said, exactly"),
+        "ask_ban": ("Blokkade van deze beller vragen", "Ask for a ban of this caller"),
+        "block_requests": ("Gevraagde blokkades", "Block requests"),
+        "my_requests": ("Mijn gevraagde blokkades", "My block requests"),
+        "approve": ("Goedkeuren (blokkeren)", "Approve (ban)"),
+        "decline": ("Afwijzen", "Decline"),
+        "status": ("Status", "Status"),
+    }
+)
 
 
 def translate(lang: str, key: str) -> str:

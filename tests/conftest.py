@@ -16,7 +16,7 @@ from hypothesis import settings
 from agi.actions import users
 from agi.config import Config
 from agi.service import Service
-from agi.wiring import build_store
+from agi.wiring import build_store, redis_client
 from tests.support.redis_server import RedisServer
 
 # Hypothesis fails an example that takes over 200 ms: a timed assertion, and one that a test run
@@ -81,9 +81,17 @@ def config(redis_server) -> Config:
 
 
 @pytest_asyncio.fixture
-async def store(config):
+async def rdb(config):
+    """A Redis client of the test's own (Store keeps its client to itself), to arrange and look."""
+    client = redis_client(config)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def store(config, rdb):
     store = build_store(config)
-    await store.redis.flushdb()
+    await rdb.flushdb()  # a Cluster: on every primary
     yield store
     await store.close()
 

@@ -64,8 +64,8 @@ async def logbook_ids(console: Client, **query: str) -> list[str]:
 
 async def test_the_agent_filter_ignores_case_in_the_cli_as_in_the_console(gw, console, store):
     now = time.time()
-    shouted, _ = await store.add_incident(Incident.new(N, "abuse", now - 120, agent="PJSIP/Agent-1001"))
-    other, _ = await store.add_incident(Incident.new(M, "threat", now - 60, agent="PJSIP/agent-1002"))
+    shouted, _ = await store.incidents.add_incident(Incident.new(N, "abuse", now - 120, agent="PJSIP/Agent-1001"))
+    other, _ = await store.incidents.add_incident(Incident.new(M, "threat", now - 60, agent="PJSIP/agent-1002"))
     for typed in ("agent-1001", "AGENT-1001", "Agent-1001"):
         assert await logbook_ids(console, agent=typed) == [shouted]
         assert [i["id"] for i in gw("incidents", "list", "--agent", typed, "--json")] == [shouted]
@@ -78,7 +78,7 @@ async def test_the_agent_filter_ignores_case_in_the_cli_as_in_the_console(gw, co
 async def test_a_day_typed_for_the_logbook_is_a_day_of_the_configured_zone_in_both(gw, console, store, zone):
     now = time.time()
     at = now - 60
-    iid, _ = await store.add_incident(Incident.new(N, "abuse", at, agent="PJSIP/1001"))
+    iid, _ = await store.incidents.add_incident(Incident.new(N, "abuse", at, agent="PJSIP/1001"))
     local = datetime.fromtimestamp(at, ZoneInfo(zone)).strftime("%Y-%m-%d")
     assert local != datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")  # the zone is chosen so
     assert await logbook_ids(console, **{"from": local}) == [iid]
@@ -88,8 +88,8 @@ async def test_a_day_typed_for_the_logbook_is_a_day_of_the_configured_zone_in_bo
 async def test_stats_count_days_of_the_configured_zone_in_both(gw, console, store, zone):
     now = time.time()
     at = now - 60
-    await store.add_incident(Incident.new(N, "abuse", at))
-    await store.add_incident(Incident.new(N, "abuse", at - 1))
+    await store.incidents.add_incident(Incident.new(N, "abuse", at))
+    await store.incidents.add_incident(Incident.new(N, "abuse", at - 1))
     local = datetime.fromtimestamp(at, ZoneInfo(zone)).strftime("%Y-%m-%d")
     assert local != datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
 
@@ -108,9 +108,9 @@ async def test_stats_count_days_of_the_configured_zone_in_both(gw, console, stor
 
 async def test_the_audit_search_of_the_cli_is_the_consoles(gw, console, store):
     now = time.time()
-    await store.audit("sup1", "ban", now - 3, number=N, reason="Shouting at Agent 7")
-    await store.audit("sup2", "ban", now - 2, number=M, reason="threats")
-    await store.audit("sup1", "unban", now - 1, number=N)
+    await store.streams.audit("sup1", "ban", now - 3, number=N, reason="Shouting at Agent 7")
+    await store.streams.audit("sup2", "ban", now - 2, number=M, reason="threats")
+    await store.streams.audit("sup1", "unban", now - 1, number=N)
     page = await console.get("/audit", params={"actor": "sup1", "text": "agent 7"})
     assert page.status_code == 200 and "Shouting at Agent 7" in page.text and "threats" not in page.text
     ids = [e.id for e in await audit.audit(store, "sup1", "", "agent 7")]

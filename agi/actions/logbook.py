@@ -15,7 +15,9 @@ from agi.config import Config
 from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
-from redis_schema.store import MAX_TIME, Store, incident_dict
+from redis_schema.incident_log import incident_dict
+from redis_schema.records import MAX_TIME, incident_event
+from redis_schema.store import Store
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
 _ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
@@ -115,7 +117,7 @@ async def query(
     skip = 0 if after is not None else (page - 1) * per_page
     want = skip + per_page + 1
     if f.caller and f.caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
-        items = [i for i in reversed((await store.load_caller(f.caller)).incidents) if matches(i, f)]
+        items = [i for i in reversed((await store.screening.load_caller(f.caller)).incidents) if matches(i, f)]
         chunk = items[skip : skip + want]
         return Page(chunk[:per_page], page, len(chunk) > per_page)
     lo = f.since if f.since is not None else "-inf"
@@ -124,13 +126,13 @@ async def query(
     batch, seen, ended = want, 0, False  # unfiltered: one read of exactly the page; filtered: growing
     while len(out) < want and seen < max_scan:
         count = min(batch, max_scan - seen)
-        rows = await store.incident_index(lo, hi, after, count)
+        rows = await store.incidents.incident_index(lo, hi, after, count)
         if not rows:
             ended = True
             break
         seen += len(rows)
         after = rows[-1][1], rows[-1][0]  # (time, id) of the last entry read
-        found = {i.id: i for i in await store.incidents_by_id([iid for iid, _ in rows])}
+        found = {i.id: i for i in await store.incidents.incidents_by_id([iid for iid, _ in rows])}
         out += [(found[iid], at) for iid, at in rows if iid in found and matches(found[iid], f)]
         if len(rows) < count:
             ended = True
@@ -147,7 +149,7 @@ async def query(
 
 
 async def get(store: Store, iid: str) -> Incident:
-    found = await store.get_incident(incident_id(iid))
+    found = await store.incidents.get_incident(incident_id(iid))
     if found is None:
         raise ActionError(f"there is no incident with id {iid}.")
     return found[1]
@@ -162,8 +164,9 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     if not note and not answer:
         raise ActionError("the debrief is empty: choose an answer or write a note.")
     inc = await get(store, iid)
-    await store.set_debrief(inc.caller, inc, note, now, actor, answer)
-    await store.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
+    await store.incidents.set_debrief(inc.caller, inc, note, now, actor, answer)
+    await store.streams.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
+    await store.streams.publish_event({"type": "debrief", "id": inc.id, "at": now})  # the live board's panels
     return inc
 
 
@@ -174,10 +177,11 @@ async def add(
     weights = config.protocol_for(None)[1].weights
     if category not in weights:
         raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
-    iid, _ = await store.add_incident(
-        Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
-    )
-    await store.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
+    inc = Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
+    iid, created = await store.incidents.add_incident(inc)
+    await store.streams.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
+    if created:  # the live board and wallboards, as for an incident logged with the agents' key
+        await store.streams.publish_event(incident_event(replace(inc, id=iid)))
     return iid
 
 
@@ -188,7 +192,7 @@ async def export_caller(
     actor = actor_name(actor)
     view = await caller_view(config, store, number, now)
     view = replace(view, appointments=tuple(await appointments.listing(store, now=now, caller=number)))
-    await store.audit(
+    await store.streams.audit(
         actor,
         "export",
         now,
@@ -202,9 +206,9 @@ async def export_caller(
 
 async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dict[str, Any]]:
     actor = actor_name(actor)
-    ids = [i for i, _ in await store.incident_ids(None)]
-    items = [incident_dict(i.caller, i) for i in await store.incidents_by_id(ids)]
-    await store.audit(actor, "export", now, format=fmt, incidents=len(items))
+    ids = [i for i, _ in await store.incidents.incident_ids(None)]
+    items = [incident_dict(i.caller, i) for i in await store.incidents.incidents_by_id(ids)]
+    await store.streams.audit(actor, "export", now, format=fmt, incidents=len(items))
     return items
 
 
@@ -230,29 +234,47 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
     if confirmation.strip() != number:
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
     wait = ERASE_WAIT_SECONDS if wait is None else wait
-    removed = await store.erase_caller(number)
-    await store.audit(actor, "forget", now, records=removed)  # the entry keeps no number
+    removed = await store.erasure.erase_caller(number)
+    await store.streams.audit(actor, "forget", now, records=removed)  # the entry keeps no number
     try:
-        await store.rewrite_persistence(wait)
+        await store.erasure.rewrite_persistence(wait)
     except TimeoutError:
-        await store.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
+        await store.streams.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
         raise ErasedNotOnDisk(removed, wait) from None
     return removed
 
 
 async def purge(store: Store, actor: str, now: float) -> int:
     actor = actor_name(actor)
-    dropped = await store.purge(now)
-    await store.audit(actor, "purge", now, incidents=dropped)
+    dropped = await store.erasure.purge(now)
+    await store.streams.audit(actor, "purge", now, incidents=dropped)
     return dropped
 
 
 async def recent(store: Store, now: float, hours: float = 24) -> list[Incident]:
     """Incidents of the last ``hours``, newest first (the live board)."""
-    ids = await store.incident_page(now - hours * 3600, "+inf", 0, 500)
-    return await store.incidents_by_id(ids)
+    ids = await store.incidents.incident_page(now - hours * 3600, "+inf", 0, 500)
+    return await store.incidents.incidents_by_id(ids)
 
 
 async def open_debriefs(store: Store, now: float, days: int = 30, limit: int = 200) -> list[Incident]:
     page = await query(store, Filters(since=now - days * DAY, open_only=True), 1, limit)
     return [i for i in page.items if i.category not in ("handover", "callback")]
+
+
+MAX_ACCOUNT = 4000
+
+
+async def set_account(store: Store, incident_id: str, text: str, actor: str, now: float) -> Incident:
+    """The agent's own account of an incident: what was said, exactly (at most 4000 characters).
+    Audited with who wrote it; the text itself stays in the incident, not in the audit trail."""
+    actor = actor_name(actor)
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > MAX_ACCOUNT:
+        raise ActionError(f"the account is longer than {MAX_ACCOUNT} characters.")
+    if not text.replace("\n", "").replace("\t", "").isprintable():
+        raise ActionError("the account must not contain control characters other than line breaks and tabs.")
+    inc = await get(store, incident_id)
+    await store.accounts.set(await store.incidents.incident_owner(inc.id) or inc.caller, inc.slot, text)
+    await store.streams.audit(actor, "incident-account", now, caller=inc.caller, incident=inc.id, chars=len(text))
+    return inc

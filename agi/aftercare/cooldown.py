@@ -1,7 +1,7 @@
 """Cool-down: after an end-and-log key press the agent is paused in their queues for a while.
 
 The state lives in Redis (one hash, ``keys.COOLDOWNS``, interface -> JSON), changed only by
-compare-and-set (``Store.swap_cooldown``), so a second press, the scheduler and several
+compare-and-set (``store.cooldowns.swap``), so a second press, the scheduler and several
 Grenswacht instances never overwrite each other. What to change is decided by pure
 functions (``plan_start``, ``due``) from plain values.
 
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
+
+from redis.exceptions import RedisError
 
 from agi.ami.client import AmiClient
 from agi.logs import get_logger
@@ -103,6 +105,7 @@ async def start(
     for queue in plan.state.queues:
         if current.get(queue, "") is None and (queue in plan.to_pause or queue in ours_before):
             await ami.queue_pause(interface, queue, True, REASON)
+    await tell_board(store, interface, now)
     log.info(
         "cooldown-started",
         interface=interface,
@@ -116,18 +119,18 @@ async def start(
 
 async def migrate(store: Store, now: float) -> int:
     """Move cool-downs kept in the layout before 0.2 into the current one (at start)."""
-    state, due = await store.old_cooldowns()
+    state, due = await store.migrations.old_cooldowns()
     moved = 0
     for interface, raw in state.items():
         try:
             new = cooldown_before_0_2(interface, raw, due.get(interface))
         except BadState as exc:
-            await store.quarantine("cooldown", interface, raw, now)
+            await store.quarantine.put("cooldown", interface, raw, now)
             log.error("cooldown-state-set-aside", interface=interface, problem=str(exc), where="gw:quarantine")
             continue
         moved += await store.cooldowns.swap(interface, None, new)
     if state:
-        await store.drop_old_cooldowns()
+        await store.migrations.drop_old_cooldowns()
         log.info("cooldowns-migrated", moved=moved)
     return moved
 
@@ -155,6 +158,7 @@ async def end_due(store: Store, ami: AmiClient, now: float, token: str | None = 
                 log.info("cooldown-pause-left-alone", interface=interface, queue=queue, reason=current.get(queue))
         if await store.cooldowns.swap(interface, claimed, None):
             log.info("cooldown-ended", interface=interface)
+            await tell_board(store, interface, now)
             ended.append(interface)
         else:
             await _repause(store, ami, interface, now)
@@ -177,3 +181,12 @@ async def _repause(store: Store, ami: AmiClient, interface: str, now: float) -> 
         if current.get(queue) is None:
             await ami.queue_pause(interface, queue, True, REASON)
     log.info("cooldown-extended-while-ending", interface=interface, queues=list(state.queues))
+
+
+async def tell_board(store: Store, interface: str, now: float) -> None:
+    """A cool-down began or ended: one entry in the logbook event stream, so the console's live
+    board shows it (issue 30). The cool-down itself is done; a failure here is only logged."""
+    try:
+        await store.streams.publish_event({"type": "cooldown", "agent": interface, "at": now})
+    except (RedisError, OSError) as exc:
+        log.warning("cooldown-event-failed", interface=interface, error=type(exc).__name__)

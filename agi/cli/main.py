@@ -14,6 +14,7 @@ import sys
 
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
+from agi import __version__
 from agi.actions import ActionError
 from agi.cli import commands
 from agi.cli.common import Parser, UsageError
@@ -24,6 +25,7 @@ from agi.numbers import BadNumber
 def build_parser() -> Parser:
     parser = Parser(prog="grenswacht", description="Protect agents from abusive callers on Asterisk.")
     parser.add_argument("--config", default=None, help="TOML configuration file (default: $GRENSWACHT_CONFIG)")
+    parser.add_argument("--version", action="version", version=f"grenswacht {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     commands.register(sub)
     return parser

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
-import socket
 
-from agi.cli.common import Subparsers, UsageError, add_command
+from agi.cli.common import Subparsers, UsageError, add_command, bind, config_source
 from agi.config import Config, split_host_port
 
 
-def bind(listen: str) -> socket.socket:
-    """The listening socket, bound here so a busy or forbidden address is one sentence."""
-    host, port = split_host_port(listen)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def loopback(host: str) -> bool:
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        raise UsageError(f"web.listen {listen}: {reason}.") from None
-    return sock
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def tls_options(config: Config) -> dict[str, str]:
+    """uvicorn's own TLS from `[web] tls_certificate` / `tls_key`; both or neither (one sentence)."""
+    cert, key = config.web.tls_certificate, config.web.tls_key
+    if bool(cert) != bool(key):
+        raise UsageError("web.tls_certificate and web.tls_key go together: set both, or neither.")
+    for name, path in (("tls_certificate", cert), ("tls_key", key)):
+        if path and not os.access(path, os.R_OK):
+            raise UsageError(f"web.{name} {path}: not a readable file.")
+    return {"ssl_certfile": cert, "ssl_keyfile": key} if cert else {}
 
 
 async def web_cmd(args: argparse.Namespace, config: Config) -> int:
@@ -32,7 +35,21 @@ async def web_cmd(args: argparse.Namespace, config: Config) -> int:
     from console.app import create_app
 
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
-    sock = bind(config.web.listen)
+    tls = tls_options(config)
+    sock = bind(config.web.listen, "web.listen")
+    host, port = split_host_port(config.web.listen)
+    scheme = "https" if tls else "http"
+    log = logs.get_logger("grenswacht.web")
+    if not tls and not loopback(host):
+        log.warning(
+            "console-plain-http-beyond-loopback",
+            listen=config.web.listen,
+            detail="passwords and session cookies cross the network unencrypted: put a TLS reverse proxy "
+            "in front and listen on 127.0.0.1, or set [web] tls_certificate and tls_key (docs/console.md)",
+        )
+    port = sock.getsockname()[1]
+    where = f"[{host}]" if ":" in host else host
+    log.info("web-listening", url=f"{scheme}://{where}:{port}/", config=config_source(args) or "built-in defaults")
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),
@@ -40,6 +57,7 @@ async def web_cmd(args: argparse.Namespace, config: Config) -> int:
             proxy_headers=True,
             forwarded_allow_ips=config.web.trusted_proxies,
             access_log=False,
+            **tls,  # type: ignore[arg-type]
         )
     )
     try:

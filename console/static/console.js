@@ -1,19 +1,88 @@
 // Grenswacht console: the live board's event stream, the statistics charts, the letter's print button.
 (function () {
   "use strict";
+  // ---- the live board (issue 30): stays live, resumes, says when it is not ----------------
   function live() {
     var table = document.getElementById("live-table");
     if (!table || !window.EventSource) return;
     var rows = document.getElementById("live-rows"), dot = document.getElementById("live-dot");
-    var source = new EventSource(table.dataset.events);
-    source.onopen = function () { dot.classList.add("on"); };
-    source.onerror = function () { dot.classList.remove("on"); };
-    source.addEventListener("incident", function (e) {
-      var empty = document.querySelector(".empty"); if (empty) empty.remove();
-      rows.insertAdjacentHTML("afterbegin", e.data);   // server-rendered, escaped by the template
-      rows.firstElementChild.classList.add("new");
-    });
+    var helpRows = document.getElementById("help-rows");
+    function helpRow(call) {
+      return Array.prototype.find.call(helpRows.children, function (r) { return r.dataset.call === call; });
+    }
+    var state = document.getElementById("live-state"), panels = document.getElementById("board-panels");
+    var url = table.dataset.events, lastId = null, source = null, pending = null, ended = false;
+    function say(key) {            // key: a data-* message of #live-state, or null when live
+      if (!state) return;
+      state.hidden = !key;
+      state.textContent = key ? state.dataset[key] : "";
+      dot.classList.toggle("on", !key);
+    }
+    function refreshPanels() {     // the side panels again, server-rendered (escaped) HTML
+      if (!panels || pending) return;
+      pending = setTimeout(function () {
+        pending = null;
+        fetch(panels.dataset.panels, { credentials: "same-origin", redirect: "manual" }).then(function (r) {
+          if (r.type === "opaqueredirect" || r.status === 303 || r.status === 302) { end(); return; }
+          if (r.ok) return r.text().then(function (html) { panels.innerHTML = html; });
+        }).catch(function () {});
+      }, 250);
+    }
+    function end() { ended = true; if (source) source.close(); say("ended"); }
+    function connect() {
+      // After a reconnect of our own, resume after the last event shown (the browser's own
+      // reconnects send Last-Event-ID by themselves).
+      var u = lastId ? url.replace(/after=[^&]*/, "after=" + encodeURIComponent(lastId)) : url;
+      source = new EventSource(u);
+      source.onopen = function () { say(null); };
+      source.onerror = function () {
+        if (ended) return;
+        say("reconnecting");
+        if (source.readyState === EventSource.CLOSED) {   // refused (e.g. sent to /login): check, then retry
+          fetch(panels ? panels.dataset.panels : "/", { credentials: "same-origin", redirect: "manual" }).then(function (r) {
+            if (r.type === "opaqueredirect" || r.status === 303 || r.status === 302) end(); else setTimeout(connect, 3000);
+          }).catch(function () { setTimeout(connect, 3000); });
+        }
+      };
+      source.addEventListener("status", function (e) { say(e.data === "down" ? "down" : null); });
+      source.addEventListener("ended", end);
+      source.addEventListener("panels", function (e) { lastId = e.lastEventId || lastId; refreshPanels(); });
+      source.addEventListener("incident", function (e) {
+        lastId = e.lastEventId || lastId;
+        var empty = document.querySelector(".empty"); if (empty) empty.remove();
+        rows.insertAdjacentHTML("afterbegin", e.data);   // server-rendered, escaped by the template
+        rows.firstElementChild.classList.add("new");
+        refreshPanels();
+      });
+      // Help requests (issue 29): a row per call, replaced on a repeat, removed when the call ends.
+      source.addEventListener("help", function (e) {
+        lastId = e.lastEventId || lastId;
+        if (!helpRows) return;
+        var holder = document.createElement("tbody");
+        holder.innerHTML = e.data;                        // server-rendered, escaped by the template
+        var row = holder.firstElementChild;
+        if (!row) return;
+        var old = helpRow(row.dataset.call);
+        if (old) old.replaceWith(row); else helpRows.appendChild(row);
+        row.classList.add("new");
+      });
+      source.addEventListener("help-end", function (e) {
+        lastId = e.lastEventId || lastId;
+        var old = helpRows && helpRow(e.data);
+        if (old) old.remove();
+      });
+    }
+    connect();
+    setInterval(function () { if (!ended) refreshPanels(); }, 30000);   // the cool-downs' time left
+    if (helpRows) setInterval(function () {             // how long each help call has lasted
+      Array.prototype.forEach.call(helpRows.children, function (r) {
+        var s = Math.max(0, Math.floor(Date.now() / 1000 - parseFloat(r.dataset.start))), m = Math.floor(s / 60);
+        var cell = r.querySelector(".call-length");
+        if (cell && isFinite(s)) cell.textContent = (m >= 60 ? Math.floor(m / 60) + ":" + ("0" + m % 60).slice(-2) : m) + ":" + ("0" + s % 60).slice(-2);
+      });
+    }, 1000);
   }
+  // ---- end of the live board ----------------------------------------------------------------
   var palette = ["#2f6f8f", "#d98c3a", "#b23b3b", "#5b8c5a", "#8e6bb8", "#7a8793", "#c9a227", "#4aa3a2"];
   function chart(id, type, labels, datasets, opts) {
     var el = document.getElementById(id);

@@ -35,9 +35,9 @@ async def test_cli_and_console_export_the_same_bytes_with_formulas_neutralised(t
         source="key",
         actor="-cmd",
     )
-    await store.add_incident(inc)
-    await store.set_debrief(
-        inc.caller, (await store.load_caller(inc.caller)).incidents[0], "+talked", 5.5, "sup1", "conscious"
+    await store.incidents.add_incident(inc)
+    await store.incidents.set_debrief(
+        inc.caller, (await store.screening.load_caller(inc.caller)).incidents[0], "+talked", 5.5, "sup1", "conscious"
     )
 
     from_cli = cli_export(tmp_path, redis_server.url, "csv")
@@ -60,6 +60,8 @@ async def test_cli_and_console_export_the_same_bytes_with_formulas_neutralised(t
 
 async def test_cli_csv_export_neutralises_a_formula_in_a_note(tmp_path, redis_server, store):
     """Issue 27, bug 2: the CLI's CSV wrote a note starting with = as it was (a spreadsheet runs it)."""
-    await store.add_incident(Incident.new("+31612345678", "abuse", time.time() - 60, note=FORMULA, source="cli"))
+    await store.incidents.add_incident(
+        Incident.new("+31612345678", "abuse", time.time() - 60, note=FORMULA, source="cli")
+    )
     [row] = list(csv.DictReader(io.StringIO(cli_export(tmp_path, redis_server.url, "csv").decode(), newline="")))
     assert row["note"] == "'" + FORMULA

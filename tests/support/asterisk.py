@@ -69,6 +69,9 @@ load = func_cut.so
 load = func_global.so
 load = func_export.so
 load = func_cdr.so
+load = func_volume.so
+load = app_chanspy.so
+load = app_originate.so
 """
 
 # The administrator's own part of extensions.conf in the tests: an inbound route that calls the
@@ -100,6 +103,13 @@ exten => senior,1,ExecIf($["${GW_TEST_SENIOR_CAUSE}" != ""]?Hangup(${GW_TEST_SEN
  same => n,Wait(1)
  same => n,ExecIf($["${GW_TEST_SENIOR_KEYS}" != ""]?SendDTMF(${GW_TEST_SENIOR_KEYS},250))
  same => n,Wait(30)
+ same => n,Hangup()
+
+[supervisors]
+; A supervisor's phone (issue 29's listen-in rings it): answers and stays on the line.
+exten => _X.,1,Answer()
+ same => n,UserEvent(GwTestSupervisorAnswered,Exten: ${EXTEN})
+ same => n,Wait(60)
  same => n,Hangup()
 
 [caller]
