@@ -36,14 +36,16 @@ def console_process(tmp_path: Path, redis_url: str):
         [SCRIPT, "--config", str(cfg), "web"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a loaded test machine starts a process slowly
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"console did not start: {proc.stderr.read().decode()[-500:]}")
+                    # Ended first: reading stderr of a console still running would wait for ever.
+                    proc.terminate()
+                    raise RuntimeError(f"console did not start: {proc.communicate(timeout=10)[1].decode()[-500:]}")
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}"
     finally:
