@@ -282,7 +282,10 @@ def test_the_callback_dialplan_plays_only_prompts_that_ship_and_passes_the_secre
     assert sum("/callback?" in u for u in agis) == 5  # book, time, confirm, answered, result
     mapping = (REPO / "dialplan" / "grenswacht-applicationmap.conf").read_text()
     assert "grenswacht-callback => *7,self/callee,Gosub(grenswacht-agent-key,callback,1)" in mapping
-    assert "#grenswacht-callback)" in (REPO / "dialplan" / "grenswacht-extensions.conf").read_text()
+    [features] = re.findall(
+        r"Set\(__DYNAMIC_FEATURES=.*\}([a-z#-]+)\)", (REPO / "dialplan" / "grenswacht-extensions.conf").read_text()
+    )
+    assert "grenswacht-callback" in features.split("#")
 
 
 def test_the_route_is_registered():
