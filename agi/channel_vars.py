@@ -27,3 +27,6 @@ MEMBERINTERFACE = "MEMBERINTERFACE"
 QUEUENAME = "QUEUENAME"
 
 ALL_SET_BY_SCREEN = (ACTION, REASON, SCORE, INCIDENTS, BAN_UNTIL, PROMPTS, SENIOR, CID_NAME, CALLER)
+
+# Set by the `answered` route on the agent's channel: the file MixMonitor writes, or empty.
+REC_FILE = "GW_REC_FILE"

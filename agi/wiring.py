@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from agi import background, metrics
+from agi import background, metrics, recordings
 from agi.aftercare.journal import Journal
 from agi.ami.client import AmiClient
 from agi.callbacks.placer import Placer
@@ -108,6 +108,7 @@ def assemble(deps: Deps) -> Assembly:
         Job("aftercare", deps.logbook.run),
         Job("webhooks", deps.logbook.run_webhooks),
         Job("metrics", lambda: metrics.sampler(deps, server)),
+        Job("recordings", lambda: recordings.run(deps.store, lambda: deps.config, deps.clock)),
     ]
     return Assembly(deps, server, placer, tuple(jobs))
 

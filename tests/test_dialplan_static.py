@@ -86,13 +86,15 @@ def test_every_sound_the_dialplan_plays_ships():
         "${GW_PROMPTS}/callback-${GW_CB_DAY}",
         "beep",
         "grenswacht/tones/not-logged",
+        "grenswacht/tones/nothing-to-log",  # an after-call code with nothing to log
     }
     assert (DIALPLAN / "sounds" / "tones" / "not-logged.wav").stat().st_size > 4000
+    assert (DIALPLAN / "sounds" / "tones" / "nothing-to-log.wav").stat().st_size > 4000
 
 
 def test_every_agi_call_passes_the_shared_secret():
     urls = [m.group(1) for line in dialplan_lines() if (m := re.search(r",AGI\(([^,)]*)", line))]
-    assert len(urls) == 9  # screen, endlog, handover, senior, and callback's steps
+    assert len(urls) == 12  # screen, endlog, handover, senior, callback's steps, answered (2), aftercall
     assert all(u.endswith("?secret=${GRENSWACHT_AGI_SECRET}") for u in urls), urls
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from agi import recordings
 from agi.actions.bounds import actor_name, note_text
 from agi.actions.errors import ActionError
 from agi.actions.lists import load_prefixes
@@ -230,7 +232,8 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
     if confirmation.strip() != number:
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
     wait = ERASE_WAIT_SECONDS if wait is None else wait
-    removed = await store.erase_caller(number)
+    removed = await erase_recordings(store, number)
+    removed += await store.erase_caller(number)
     await store.audit(actor, "forget", now, records=removed)  # the entry keeps no number
     try:
         await store.rewrite_persistence(wait)
@@ -238,6 +241,19 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
         await store.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
         raise ErasedNotOnDisk(removed, wait) from None
     return removed
+
+
+async def erase_recordings(store: Store, number: str) -> int:
+    """Delete the kept recordings of a caller, files and records (a file this host cannot see is
+    deleted by the service's recordings job, which removes every recording whose incident is gone)."""
+    doomed = [rec for rec in (await store.live.recordings()).values() if rec.caller == number]
+    for rec in doomed:
+        try:
+            await asyncio.to_thread(recordings.remove_file, rec.file)
+        except OSError:
+            continue  # the service's job deletes it once the incident is gone
+        await store.live.drop_recording(rec.incident)
+    return len(doomed)
 
 
 async def purge(store: Store, actor: str, now: float) -> int:
