@@ -137,6 +137,11 @@ def debrief_hash(slot: str, note: str, at: float, actor: str, answer: str) -> di
     return mapping
 
 
+def incident_fields_hash(slot: str, values: Mapping[str, str | float]) -> dict[str, str]:
+    """Caller-hash fields of some of an incident's attributes (by name) at ``slot``."""
+    return {f"{slot}.{SUFFIX_OF[name]}": fmt(value) for name, value in values.items()}
+
+
 def incident_field_names(slot: str) -> list[str]:
     """Every hash field an incident at ``slot`` may have (to delete it)."""
     return [f"{slot}.{s}" for s in NAME_OF]

@@ -27,6 +27,7 @@ from agi.engine import Allow, Ban, CallerRecord, Incident
 from agi.logs import get_logger
 from redis_schema import keys
 from redis_schema.fastread import CallerReader
+from redis_schema.incident_notes import IncidentNotes
 from redis_schema.live_calls import LiveCalls
 from redis_schema.records import (
     APPOINTMENT,
@@ -282,6 +283,7 @@ class Store:
         self.prefix_allows = RecordHash(self, keys.PREFIX_ALLOWS, PREFIX_ALLOW)
         self.cluster = isinstance(redis, RedisCluster)
         self.live = LiveCalls(self)  # live calls and recordings (redis_schema.live_calls)
+        self.notes = IncidentNotes(self)  # account and police report (redis_schema.incident_notes)
 
     async def _nodes(self) -> list[dict[str, Any]]:
         """Keyword arguments that send a server-wide command to each server holding data: the one

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agi import recordings
-from agi.actions.bounds import actor_name, note_text
+from agi.actions.bounds import MAX_ACCOUNT, actor_name, note_text
 from agi.actions.errors import ActionError
 from agi.actions.lists import load_prefixes
 from agi.callbacks import appointments
@@ -167,6 +167,19 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     await store.set_debrief(inc.caller, inc, note, now, actor, answer)
     await store.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
     return inc
+
+
+async def set_account(store: Store, incident_id: str, text: str, actor: str, now: float) -> Incident:
+    """The agent's account of the incident, "what was said, exactly", written down by a supervisor with
+    the agent (at most 4,000 characters; for the police report). Audited without its text."""
+    actor = actor_name(actor)
+    text = note_text(text, MAX_ACCOUNT, "account")
+    if not text:
+        raise ActionError("the account is empty: write down what was said.")
+    inc = await get(store, incident_id)
+    await store.notes.write(inc, account=text, account_by=actor)
+    await store.audit(actor, "incident-account", now, caller=inc.caller, incident=inc.id, chars=len(text))
+    return replace(inc, account=text, account_by=actor)
 
 
 async def add(
