@@ -23,12 +23,12 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, audit, cooldowns, lists, logbook, queries, users
+from agi.actions import ActionError, audit, cooldowns, lists, logbook, police, queries, users
 from agi.actions.lists import Target
 from agi.callbacks import appointments
 from agi.callbacks.model import OPEN
@@ -300,6 +300,7 @@ class Console:
             cooldowns=await cooldowns.running(self.store, now),
             awaiting=await logbook.open_debriefs(self.store, now),
             last_event=await self.store.last_event_id(),
+            threats=await police.unreported_threats(self.store, self.config, now),
         )
 
     async def events(self, ctx: Ctx) -> Response:
@@ -387,6 +388,8 @@ class Console:
             "incident.html",
             status,
             i=inc,
+            rec=await self.store.live.recording(inc.id),
+            may_hear=ctx.user.role in EVIDENCE_ROLES,
             answers=logbook.DEBRIEF_ANSWERS,
             error=error,
             saved=ctx.request.query_params.get("saved"),
@@ -652,6 +655,55 @@ class Console:
             return self.show(ctx, "error.html", 400, message=str(exc))
         return RedirectResponse("/", 303)
 
+    # ---- evidence for the police (issue 28) --------------------------------------------------
+    async def evidence_action(self, ctx: Ctx) -> Response:
+        """POST the agent's account, or the "reported" mark, of an incident."""
+        iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
+        try:
+            if what == "account":
+                await logbook.set_account(self.store, iid, ctx.form.get("account", ""), ctx.actor, now)
+            elif what == "reported":
+                raw = ctx.form.get("on", "")
+                try:
+                    on = datetime.fromisoformat(raw).replace(tzinfo=self.zone).timestamp() if raw else now
+                except ValueError:
+                    raise ActionError(f"{raw[:20]!r} is not a date (YYYY-MM-DD).") from None
+                await police.mark_reported(self.store, iid, on, ctx.form.get("reference", ""), ctx.actor, now)
+            else:
+                return self.show(ctx, "error.html", 404, message="There is no such action.")
+        except ActionError as exc:
+            return await self.incident(ctx, str(exc), 400)
+        return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
+
+    async def evidence_file(self, ctx: Ctx) -> Response:
+        """GET the recording (the player asks in ranges) or the police report: supervisors and admins
+        only, every play, download and report in the audit trail with the user."""
+        iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
+        if ctx.user.role not in EVIDENCE_ROLES:
+            return self.show(ctx, "error.html", 403, message="This is for supervisors and administrators.")
+        try:
+            if what == "report.zip":
+                data = await police.report(self.store, self.config, iid, ctx.actor, now)
+                headers = {
+                    "Content-Disposition": f'attachment; filename="report-{iid}.zip"',
+                    "Cache-Control": "no-store",
+                }
+                return Response(data, media_type="application/zip", headers=headers)
+            if what != "recording.wav":
+                return self.show(ctx, "error.html", 404, message="There is no such file.")
+            # Every request is audited, a player's range requests too (a range is part of a play).
+            how = "download" if ctx.request.query_params.get("download") else "play"
+            part = ctx.request.headers.get("range", "")[:40]
+            rec = await police.recording(self.store, iid, ctx.actor, now, how, part)
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 404, message=str(exc))
+        disposition = "attachment" if ctx.request.query_params.get("download") else "inline"
+        headers = {"Content-Disposition": f'{disposition}; filename="recording-{iid}.wav"', "Cache-Control": "no-store"}
+        return FileResponse(rec.file, media_type="audio/wav", headers=headers)
+
+
+EVIDENCE_ROLES = ("supervisor", "admin")
+
 
 def _duration(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
@@ -692,6 +744,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/logbook.{fmt:str}", sup(c.logbook_page)),
         Route("/incidents/{iid:str}", sup(c.incident)),
         Route("/incidents/{iid:str}/debrief", sup(c.debrief), methods=["POST"]),
+        Route("/incidents/{iid:str}/evidence/{what:str}", sup(c.evidence_action), methods=["POST"]),
+        Route("/incidents/{iid:str}/{what:str}", sup(c.evidence_file)),
         Route("/caller", sup(c.caller)),
         Route("/caller/{what:str}", sup(c.caller_action), methods=["POST"]),
         Route("/bans", sup(c.bans)),

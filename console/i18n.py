@@ -115,6 +115,21 @@ _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
     "language": ("Taal", "Language"),
     "last_incident": ("Laatste incident", "Last incident"),
     "download": ("Download", "Download"),
+    # evidence for the police (issue 28)
+    "recording": ("Opname", "Recording"),
+    "for_supervisors": ("Alleen voor supervisors en beheerders.", "For supervisors and administrators only."),
+    "police": ("Aangifte", "Police report"),
+    "police_report": ("Aangifterapport (zip)", "Police report (zip)"),
+    "reported_on": ("Aangifte gedaan op", "Reported on"),
+    "police_ref": ("Registratienummer politie", "Police registration code"),
+    "mark_reported": ("Markeer als aangegeven", "Mark reported"),
+    "account": ("Verklaring van de medewerker", "The agent's account"),
+    "account_hint": (
+        "Wat is er precies gezegd? (max. 4000 tekens)",
+        "What was said, exactly? (at most 4,000 characters)",
+    ),
+    "threats_unreported": ("Bedreigingen zonder aangifte", "Threats not yet reported"),
+    "report_by": ("aangifte uiterlijk", "report by"),
 }
 
 

@@ -75,14 +75,17 @@ async def mark_reported(
     return replace(inc, reported_at=reported_on, reported_ref=reference)
 
 
-async def recording(store: Store, incident_id: str, actor: str, now: float, how: str = "download") -> Recording:
-    """The kept recording of an incident, for playing or downloading: audited with the user."""
+async def recording(
+    store: Store, incident_id: str, actor: str, now: float, how: str = "download", part: str = ""
+) -> Recording:
+    """The kept recording of an incident, for playing or downloading (``part``: the byte range a
+    player asked for): audited with the user, every time."""
     actor = actor_name(actor)
     inc = await get(store, incident_id)
     rec = await store.live.recording(inc.id)
     if rec is None or not await asyncio.to_thread(Path(rec.file).is_file):
         raise ActionError(f"incident {inc.id} has no recording.")
-    await store.audit(actor, f"recording-{how}", now, caller=inc.caller, incident=inc.id)
+    await store.audit(actor, f"recording-{how}", now, caller=inc.caller, incident=inc.id, range=part)
     return rec
 
 
