@@ -62,6 +62,7 @@ def test_every_sound_the_dialplan_plays_ships():
     prompts = {m.group(1) for p in played if (m := re.fullmatch(r"\$\{GW_PROMPTS\}/([\w-]+)", p))}
     assert prompts == {
         "warning",
+        "warning-recorded",
         "senior",
         "refused",
         "closing",

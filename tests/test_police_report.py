@@ -123,6 +123,9 @@ async def test_the_report_holds_every_field_and_its_manifest_matches(store, conf
         assert field in text, field
     actions = [e["action"] for e in await store.audit_entries()]
     assert "incident-report" in actions
+    # The logbook export lists the kept recording with its incident.
+    exported = {i["id"]: i for i in await logbook.export_all(store, "sup", now, "json")}
+    assert exported[iid]["recording"]["sha256"] == rec.sha256 and "recording" not in exported[first]
 
 
 def test_cli_report_and_recording(tmp_path, redis_server, store):

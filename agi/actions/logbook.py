@@ -219,6 +219,10 @@ async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dic
     actor = actor_name(actor)
     ids = [i for i, _ in await store.incident_ids(None)]
     items = [incident_dict(i.caller, i) for i in await store.incidents_by_id(ids)]
+    kept = await store.live.recordings()
+    for item in items:  # JSON lists a kept recording (the CSV's columns stay the incident's own)
+        if (rec := kept.get(item["id"])) is not None:
+            item["recording"] = {"sha256": rec.sha256, "duration": rec.duration, "started": rec.started}
     await store.audit(actor, "export", now, format=fmt, incidents=len(items))
     return items
 
