@@ -83,3 +83,46 @@ async def test_live_calls_on_redis(store, config, tmp_path):
     await store.redis.hdel("gw:incident-owner", "inc1")
     assert await sweep(store, cfg, 170.0) == (0, 1)
     assert not wav.exists() and await store.live.recording("inc1") is None
+
+
+def test_check_and_start_name_an_unusable_folder_in_one_line(tmp_path, redis_server, capfd):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.support.redis_server import free_port
+
+    cfg = tmp_path / "grenswacht.toml"
+    missing = tmp_path / "no-such-folder"
+    cfg.write_text(
+        f'[redis]\nurl = "{redis_server.url}"\n[storage]\njournal_path = "{tmp_path}/j/journal.jsonl"\n'
+        f'[recordings]\nrecord = "flagged"\nfolder = "{missing}"\n'
+        f'[agi]\nlisten = "127.0.0.1:{free_port()}"\n'
+    )
+    script = str(Path(sys.executable).with_name("grenswacht"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([script, "--config", str(cfg), "check"], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    [line] = [line for line in out.stdout.splitlines() if "recordings" in line]
+    assert line.startswith("WARNING") and f"{missing} does not exist" in line
+    strict = subprocess.run(
+        [script, "--config", str(cfg), "check", "--strict"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert strict.returncode == 2
+
+
+@pytest.mark.asyncio
+async def test_the_service_starts_with_an_unusable_folder_and_says_so_once(redis_server, tmp_path, capfd):
+    from agi.service import Service
+    from tests.conftest import make_config
+
+    config = make_config(redis_server.url, recordings={"record": "all", "folder": str(tmp_path / "nope")})
+    svc = Service(config)
+    await svc.start()
+    try:
+        assert svc.jobs is not None
+    finally:
+        await svc.stop()
+    out = capfd.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if "recordings-folder-unusable" in line]
+    assert len(lines) == 1 and "does not exist" in lines[0]
