@@ -74,11 +74,11 @@ def sox_rms(path: Path) -> float:
     return float(line.split(":")[1])
 
 
-async def talk(ami, **variables: str) -> str:
+async def talk(ami, context: str = "inbound-recorded", **variables: str) -> str:
     """A recorded call: the caller speaks 440 Hz, the agent 1000 Hz; GW_TEST_* variables as given."""
     return await ami.originate(
         "0612345678",
-        context="inbound-recorded",
+        context=context,
         caller_context="caller-speaks",
         variables={"__GW_TEST_AGENT_TONE": str(AGENT_HZ)} | {f"__GW_TEST_{k}": v for k, v in variables.items()},
     )
@@ -194,3 +194,11 @@ async def test_a_warned_caller_hears_that_calls_may_be_recorded(recorded, ami):
     lid = await ami.originate("0612345678")
     await ami.wait_for(on(lid, "Newexten", Application="Playback"))
     assert played(ami, lid)[0] == "grenswacht/nl/warning-recorded"
+
+
+async def test_dial_u_option_records_a_direct_call_too(recorded, ami):
+    e2e = recorded
+    lid = await talk(ami, "inbound-dial", TALK="3")
+    # No queue member interface on a direct Dial(): the agent is the device of the channel.
+    call = await ended_call(e2e.deps.store, "Local/1001@agents", lid)
+    assert call.queue == "direct" and call.file and Path(call.file).exists()

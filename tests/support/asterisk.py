@@ -130,6 +130,12 @@ exten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))
  same => n,Queue(support,,,,60,,grenswacht-answered)
  same => n,Hangup()
 
+[inbound-dial]
+; A direct Dial() to one agent, with the answered-leg Gosub as Dial's U() option.
+exten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))
+ same => n,Dial(Local/1001@agents/n,20,U(grenswacht-answered^direct))
+ same => n,Hangup()
+
 [caller-speaks]
 ; A caller who speaks (a 440 Hz tone) for GW_TEST_TALK seconds, then hangs up.
 exten => s,1,Playtones(440)
