@@ -26,7 +26,7 @@ async def refresh_prefixes(deps: Deps) -> None:
     outage = Outage(log, "prefix-refresh")
     while True:
         try:
-            deps.prefixes.replace(*await deps.store.load_prefixes())
+            deps.prefixes.replace(*await deps.store.screening.load_prefixes())
             outage.ok()
         except (RedisError, OSError) as exc:
             outage.failed(exc)
@@ -37,7 +37,7 @@ async def purge_loop(deps: Deps) -> None:
     outage = Outage(log, "retention-purge")
     while True:
         try:
-            dropped = await deps.store.purge(deps.clock())
+            dropped = await deps.store.erasure.purge(deps.clock())
             outage.ok()
             if dropped:
                 log.info("retention-purge", incidents=dropped)

@@ -31,3 +31,8 @@ ALL_SET_BY_SCREEN = (ACTION, REASON, SCORE, INCIDENTS, BAN_UNTIL, PROMPTS, SENIO
 
 # Set by the `answered` route on the agent's channel: the file MixMonitor writes, or empty.
 REC_FILE = "GW_REC_FILE"
+# Issue 29: set by the `help` route on the agent's channel (GW_RESULT too: logged when the
+# request is new, duplicate on a second press); by the `quieter` route: the VOLUME(TX) gain the
+# dialplan sets next.
+HELP = "GW_HELP"  # the call (linkedid) whose help request the hang-up handler removes
+VOLUME = "GW_VOLUME"  # VOLUME(TX) for the agent's channel: a negative gain, or 0 (restored)

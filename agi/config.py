@@ -310,8 +310,23 @@ class FeatureCodesConfig(_Frozen):
     handover: str = "*8"
     extra: Mapping[str, str] = Field(default_factory=lambda: {"*9": "threat"})
     # After-call codes: dialled by the agent from their own phone after the call ended, they log
-    # the last caller the agent was bridged with ([recordings] window_minutes; dialplan/README, 8).
+    # the last caller the agent was bridged with ([recordings] window_minutes; dialplan/README, 9).
     after_call: Mapping[str, str] = Field(default_factory=lambda: {"*00": "abuse", "*09": "threat"})
+
+
+class HelpConfig(_Frozen):
+    """Issue 29: the agent's help key and the quieter key (keep them in step with the applicationmap)."""
+
+    key: str = "*2"
+    # A help request is dropped after this long even if no hang-up removed it (a safety net).
+    max_call_minutes: int = Field(240, ge=5, le=24 * 60)
+    quieter_key: str = "*4"
+    # How much quieter the caller sounds to the agent after the quieter key (a second press restores it).
+    quieter_db: float = Field(10.0, gt=0, le=40)
+    # The rungs whose callers reach the agent with "[GW n] Name" as caller ID name (n: incidents in
+    # the window), so the agent knows before saying hello. The senior rung always shows it.
+    history_rungs: tuple[Literal["allow", "warn", "senior"], ...] = ("warn", "senior")
+    # Help requests go to the same places as incidents: UserEvent, event stream, [aftercare] webhook_url.
 
 
 class CallbacksConfig(_Frozen):
@@ -343,6 +358,9 @@ class CallbacksConfig(_Frozen):
     caller_id: str = ""
     # A callback that fell due while no instance ran is still placed up to this long after its time.
     grace_minutes: int = Field(30, ge=0, le=24 * 60)
+    # Off: the key books nothing (the agent hears the two low tones), nothing is placed, and
+    # `grenswacht check` does not ask for the outbound context, caller_id or AMI Originate.
+    enabled: bool = True
 
     @field_validator("opens", "closes")
     @classmethod
@@ -499,6 +517,7 @@ class Config(_Frozen):
     web: WebConfig = WebConfig()
     recordings: RecordingsConfig = RecordingsConfig()
     organisation: OrganisationConfig = OrganisationConfig()
+    help: HelpConfig = HelpConfig()  # issue 29
 
     @model_validator(mode="after")
     def _protocol_refs(self) -> Config:
@@ -555,9 +574,14 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     path = env.get(name + "_FILE")
     if path:
         try:
-            return Path(path).read_text(encoding="utf-8").strip()
+            value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{name}_FILE: cannot read {path!r} ({exc.strerror}).") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{name}_FILE: {path!r} is not UTF-8 text.") from None
+        if not value:  # e.g. the empty file deploy/install.sh leaves: never "no secret" without a word
+            raise ConfigError(f"{name}_FILE: {path!r} is empty; put the secret in it, or unset {name}_FILE.")
+        return value
     return None
 
 

@@ -39,7 +39,7 @@ class ScreeningCounters:
             return 0
         batch, self._pending = self._pending, Counter()
         try:
-            await store.add_counts(batch)
+            await store.screening.add_counts(batch)
         except (RedisError, OSError) as exc:
             self._pending.update(batch)  # keep them for the next try
             self._outage.failed(exc)

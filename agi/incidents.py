@@ -26,7 +26,8 @@ from agi.config_holder import ConfigHolder
 from agi.engine import CallFields, Incident
 from agi.logs import get_logger
 from agi.numbers import mask
-from redis_schema.store import Durability, Store
+from redis_schema.connection import Durability
+from redis_schema.store import Store
 
 log = get_logger("grenswacht.incidents")
 
@@ -147,7 +148,9 @@ class Logbook:
 
     async def _store(self, entry: Entry, journaled: bool) -> str:
         """The store step: 'logged', or 'duplicate' when this press was already stored under another id."""
-        got, _, confirmed = await self.store.add_incident_on_disk(entry.incident, self.durability.mode, CONFIRM_MS)
+        got, _, confirmed = await self.store.incidents.add_incident_on_disk(
+            entry.incident, self.durability.mode, CONFIRM_MS
+        )
         if got != entry.incident.id:
             if journaled:
                 await self.journal.note({"op": "drop", "id": entry.incident.id})
@@ -255,7 +258,7 @@ class Logbook:
         inc = entry.incident
         if step == STORE:
             async with asyncio.timeout(STORE_BUDGET_SECONDS * 2):
-                erased = await self.store.forgotten_since(inc.caller)
+                erased = await self.store.erasure.forgotten_since(inc.caller)
                 if erased is not None and erased >= inc.at:
                     log.info("incident-dropped-caller-erased", incident=inc.id)
                     await self.journal.note({"op": "drop", "id": inc.id})
@@ -265,7 +268,7 @@ class Logbook:
                 log.info("incident-stored-from-journal", incident=inc.id, caller=self._mask(inc.caller))
             return status == "logged" and inc.id in self.journal.entries and STORE not in entry.steps
         if step == "event":
-            await self.store.publish_event(notify.payload(inc))
+            await self.store.streams.publish_event(notify.payload(inc))
             return True
         if step == "webhook":
             url = self.config.aftercare.webhook_url
@@ -299,7 +302,7 @@ class Logbook:
         wherever it ran (CLI, console, another host): ``gw:forgotten`` is how it is told."""
         since = max(self._erasures.values(), default=0.0) - ERASURE_CLOCK_SLACK
         try:
-            found = await self.store.erasures_since(since)
+            found = await self.store.erasure.erasures_since(since)
         except OUTAGE:
             return
         new = {member: at for member, at in found.items() if self._erasures.get(member) != at}
@@ -315,7 +318,7 @@ class Logbook:
             return
         self._next_restart_check = now + RESTART_CHECK_SECONDS
         try:
-            run_id = await self.store.run_id()
+            run_id = await self.store.server.run_id()
             if run_id != self._run_id or now >= self._next_durability_check:
                 await self.check_durability()
                 self._next_durability_check = now + DURABILITY_CHECK_SECONDS
@@ -347,7 +350,7 @@ class Logbook:
 
     async def check_durability(self) -> Durability:
         """Ask Redis what an acknowledged incident is worth; say it loudly when it is not on disk."""
-        found = await self.store.durability()
+        found = await self.store.server.durability()
         if found != self.durability:
             if found.durable:
                 log.info("redis-durable", mode=found.mode)

@@ -246,7 +246,7 @@ async def store_answer(ping: Callable[[], Awaitable[object]], budget_ms: int) ->
 def service_ready(deps: Deps) -> Ready:
     async def ready() -> tuple[bool, str]:
         budget = deps.config.agi.screen_budget_ms
-        error = await store_answer(deps.store.ping, budget)
+        error = await store_answer(deps.store.server.ping, budget)
         return readiness(error, deps.ami is not None, deps.ami is not None and deps.ami.connected, budget)
 
     return ready
@@ -378,7 +378,7 @@ def parent_http(config: Config, metrics_dir: str, make_store: Callable[[], Store
 
         async def ready() -> tuple[bool, str]:
             budget = config.agi.screen_budget_ms
-            error = await store_answer(store.ping, budget)
+            error = await store_answer(store.server.ping, budget)
             connected = _gauge_value(registry, "grenswacht_ami_connected") == 1
             return readiness(error, bool(config.ami.secret), connected, budget)
 

@@ -148,7 +148,7 @@ async def expire_kept(store: Store, settings: RecordingsConfig, now: float) -> i
     recordings = await store.live.recordings()
     if not recordings:
         return 0
-    owners = await store.owners(recordings)
+    owners = await store.incidents.owners(recordings)
     gone = 0
     for iid, rec in recordings.items():
         if owners.get(iid) is None or rec.started + settings.keep_days * 86_400 < now:

@@ -33,7 +33,7 @@ async def screen(
     """Decide for one caller. Never raises for store trouble: the decision is then allow."""
     protocol_name, protocol = config.protocol_for(did)
     try:
-        record = await store.load_caller(number, budget)
+        record = await store.screening.load_caller(number, budget)
     except (RedisError, OSError, TimeoutError):
         return Screening(number, protocol_name, Decision(Action.ALLOW, Reason.STORE_UNAVAILABLE), None)
     prefix_ban, prefix_allow = prefixes.lookup(number)

@@ -17,29 +17,32 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from agi import background, metrics, recordings
-from agi.aftercare.journal import Journal
-from agi.ami.client import AmiClient
-from agi.callbacks.placer import Placer
 from agi.config import Config, split_host_port
-from agi.config_holder import ConfigHolder
-from agi.deps import Deps
-from agi.fastagi.server import FastAgiServer
-from agi.incidents import Logbook
-from agi.routes import ROUTES
+from redis_schema.connection import Client, connect
 from redis_schema.fastread import CallerReader
-from redis_schema.store import Store, connect
+from redis_schema.store import Store
+
+# The service's parts are imported where they are built: a CLI command or the console needs only
+# build_store, and importing the FastAGI server, routes, AMI client and metrics as well was a good
+# share of each `grenswacht` command's start-up.
+if TYPE_CHECKING:
+    from agi.ami.client import AmiClient
+    from agi.callbacks.placer import Placer
+    from agi.deps import Deps
+    from agi.fastagi.server import FastAgiServer
 
 
-def build_store(config: Config) -> Store:
+def redis_client(config: Config) -> Client:
+    """A Redis client as [redis] configures it (for :func:`build_store`; tests use one to look)."""
     r = config.redis
     pool = r.max_connections
     if r.mode == "cluster":
         # redis-py's cluster pool per node cannot wait for a free connection: it fails at once when
         # full. Size it for every call the FastAGI server admits, plus the background jobs.
         pool = max(pool, config.agi.max_connections + 64)
-    redis = connect(
+    return connect(
         r.url,
         password=r.password,
         max_connections=pool,
@@ -49,13 +52,19 @@ def build_store(config: Config) -> Store:
         service_name=r.service_name,
         nodes=[split_host_port(n) for n in r.nodes],
     )
+
+
+def build_store(config: Config) -> Store:
+    r = config.redis
     # The screening read bypasses redis-py on a standalone Redis (it connects on first use);
     # Sentinel and Cluster keep redis-py, which follows failovers and slots.
     reader = CallerReader.from_url(r.url, password=r.password) if r.mode == "standalone" else None
-    return Store(redis, retention_days=config.storage.retention_days, reader=reader)
+    return Store(redis_client(config), retention_days=config.storage.retention_days, reader=reader)
 
 
 def build_ami(config: Config) -> AmiClient | None:
+    from agi.ami.client import AmiClient
+
     if not config.ami.secret:
         return None
     host, port = config.ami.host_port
@@ -64,6 +73,11 @@ def build_ami(config: Config) -> AmiClient | None:
 
 def build(config: Config, *, clock: Callable[[], float] = time.time) -> Deps:
     """The route dependencies: store, AMI client, logbook, all reading one configuration holder."""
+    from agi.aftercare.journal import Journal
+    from agi.config_holder import ConfigHolder
+    from agi.deps import Deps
+    from agi.incidents import Logbook
+
     settings = ConfigHolder(config)
     store = build_store(config)
     ami = build_ami(config)
@@ -91,6 +105,11 @@ class Assembly:
 
 def assemble(deps: Deps) -> Assembly:
     """The FastAGI server with the counted route table, the callback placer and every background job."""
+    from agi import background, metrics, recordings
+    from agi.callbacks.placer import Placer
+    from agi.fastagi.server import FastAgiServer
+    from agi.routes import ROUTES
+
     server = FastAgiServer(metrics.counted(ROUTES), deps, deps.config.agi, metrics.peer_failure)
     jobs: list[Job] = []
     placer = None
@@ -115,4 +134,6 @@ def assemble(deps: Deps) -> Assembly:
 
 def parent_http(config: Config, metrics_dir: str) -> Callable[[], None] | None:
     """agi.workers' hook: every worker's metrics and health served from the parent, with a store made here."""
+    from agi import metrics
+
     return metrics.parent_http(config, metrics_dir, lambda: build_store(config))

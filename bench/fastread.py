@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from agi.workers import event_loop_factory  # noqa: E402
 from redis_schema import keys  # noqa: E402
+from redis_schema.connection import connect  # noqa: E402
 from redis_schema.fastread import CallerReader  # noqa: E402
-from redis_schema.store import connect  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 CALLERS = 1000

@@ -9,9 +9,16 @@ import time
 from pathlib import Path
 
 
-def start(cmd: list[str], env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
+def start(cmd: list[str], env: dict | None = None, log: Path | None = None, nice: int = 0) -> subprocess.Popen:
+    """``nice``: the process's (and so its children's) niceness, added to this process's own."""
     out = open(log, "w") if log else subprocess.DEVNULL
-    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        cmd,
+        env={**os.environ, **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
+    )
 
 
 async def wait_port(port: int, timeout: float = 20) -> None:

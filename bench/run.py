@@ -29,7 +29,8 @@ from bench.burst import burst_scenario  # noqa: E402
 from bench.loadgen import Result, closed_loop, open_loop  # noqa: E402
 from bench.procs import cpu_seconds, start, table, wait_port  # noqa: E402
 from redis_schema import keys  # noqa: E402
-from redis_schema.store import Store, connect  # noqa: E402
+from redis_schema.connection import connect  # noqa: E402
+from redis_schema.store import Store  # noqa: E402
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
 CATEGORIES = ("abuse", "abuse", "abuse", "intimidation", "threat")
@@ -63,14 +64,15 @@ def histories(population: int, now: float, seed: int = 1):
 
 
 async def seed(url: str, population: int) -> dict:
-    store = Store(connect(url, max_connections=4), retention_days=365)
+    redis = connect(url, max_connections=4)  # the store's, and the bench's own look at memory
+    store = Store(redis, retention_days=365)
     t0 = time.perf_counter()
-    before = int((await store.redis.info("memory"))["used_memory"])
-    n = await store.bulk_load(histories(population, time.time()), batch=5000)
-    callers = await store.redis.dbsize()  # caller hashes + the two index keys
+    before = int((await redis.info("memory"))["used_memory"])
+    n = await store.incidents.bulk_load(histories(population, time.time()), batch=5000)
+    callers = await redis.dbsize()  # caller hashes + the two index keys
     # The baseline's own key per caller with a history, for a like-for-like GET.
-    pipe = store.redis.pipeline(transaction=False)
-    async for key in store.redis.scan_iter(match=keys.CALLER_SCAN, count=5000):
+    pipe = redis.pipeline(transaction=False)
+    async for key in redis.scan_iter(match=keys.CALLER_SCAN, count=5000):
         pipe.set("bl:" + key[key.index("{") + 1 : -1], "warn")
         if len(pipe) >= 5000:
             await pipe.execute()
@@ -78,9 +80,9 @@ async def seed(url: str, population: int) -> dict:
     seconds = time.perf_counter() - t0
     # Memory: callers with exactly one incident, and the cost of each further incident.
     one, per_extra, sample = [], [], 0
-    async for key in store.redis.scan_iter(match=keys.CALLER_SCAN, count=5000):
-        rec = await store.load_caller(key[key.index("{") + 1 : -1])
-        size = await store.redis.memory_usage(key, samples=0)
+    async for key in redis.scan_iter(match=keys.CALLER_SCAN, count=5000):
+        rec = await store.screening.load_caller(key[key.index("{") + 1 : -1])
+        size = await redis.memory_usage(key, samples=0)
         if len(rec.incidents) == 1 and rec.ban is None:
             one.append(size)
         elif len(rec.incidents) >= 2 and rec.ban is None:
@@ -89,10 +91,10 @@ async def seed(url: str, population: int) -> dict:
         if sample >= 5000:
             break
     index = (
-        await store.redis.memory_usage(keys.INCIDENTS_BY_TIME, samples=0)
-        + await store.redis.memory_usage(keys.INCIDENT_OWNER, samples=0)
+        await redis.memory_usage(keys.INCIDENTS_BY_TIME, samples=0)
+        + await redis.memory_usage(keys.INCIDENT_OWNER, samples=0)
     ) / max(n, 1)
-    after = int((await store.redis.info("memory"))["used_memory"])
+    after = int((await redis.info("memory"))["used_memory"])
     await store.close()
     return {
         "population": population,

@@ -20,6 +20,9 @@ connections that never send a byte, each reopened as soon as the service closes 
 run. --secret: the service has an [agi] secret, the legitimate calls pass it, and every hostile
 request carries a wrong one (so each kind must receive nothing at all).
 
+--service-nice N: the service's niceness; by default the ``Nice=`` of deploy/systemd/grenswacht.service
+(-5), as the shipped unit runs it: ahead of ordinary local processes. 0 is a service without it.
+
 Reported per run: the service's CPU (percent of one core, its workers included), calls,
 errors, calls answered fail-open, p50, p99 and the longest call (connect to close). Targets:
 p99 with the storm within 3x of without, and no legitimate call over 500 ms. The storm process
@@ -65,6 +68,17 @@ EXPECTED = {
 # Redis leave unused, as an attacker on another machine would.
 STORM_NICE = 10
 ATTACKER_MODES = ("nice", "idle")
+
+
+UNIT = REPO / "deploy" / "systemd" / "grenswacht.service"
+
+
+def unit_nice() -> int:
+    """The ``Nice=`` of the shipped systemd unit (0 when it sets none)."""
+    for line in UNIT.read_text().splitlines():
+        if line.startswith("Nice="):
+            return int(line.partition("=")[2])
+    return 0
 
 
 def lower_priority(mode: str) -> None:
@@ -236,6 +250,13 @@ async def main() -> int:
         action="store_true",
         help="the service has an [agi] secret; legitimate calls pass it, hostile requests a wrong one",
     )
+    ap.add_argument(
+        "--service-nice",
+        type=int,
+        default=unit_nice(),
+        help="the service's niceness (default: the Nice= of deploy/systemd/grenswacht.service, as shipped; "
+        "below 0 needs root)",
+    )
     ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)  # internal: be the storm process
     args = ap.parse_args()
     if args.storm_port:
@@ -265,8 +286,15 @@ async def main() -> int:
         or not 0 <= args.idle <= 10_000
         or not 0 < args.duration <= 600
         or not 0 < args.peers <= 250
+        or not -20 <= args.service_nice <= 19
     ):
-        print("storm: --hostile 1..50000, --idle 0..10000, --duration 1..600 s, --peers 1..250", file=sys.stderr)
+        print(
+            "storm: --hostile 1..50000, --idle 0..10000, --duration 1..600 s, --peers 1..250, --service-nice -20..19",
+            file=sys.stderr,
+        )
+        return 2
+    if args.service_nice < 0 and os.geteuid() != 0:
+        print(f"storm: --service-nice {args.service_nice} needs root (or pass --service-nice 0)", file=sys.stderr)
         return 2
 
     out_dir = REPO / "bench" / "results"
@@ -286,7 +314,10 @@ async def main() -> int:
         script = f"screen?secret={secret}" if secret else "screen"
         env = {"GRENSWACHT_LOG_LEVEL": args.log_level, **({"GRENSWACHT_AGI_SECRET": secret} if secret else {})}
         service = start(
-            [sys.executable, "-m", "agi", "--config", str(cfg), "serve"], env=env, log=out_dir / "storm-service.log"
+            [sys.executable, "-m", "agi", "--config", str(cfg), "serve"],
+            env=env,
+            log=out_dir / "storm-service.log",
+            nice=args.service_nice,
         )
         await wait_port(port)
         await legit(port, args.rate, 1.0, script)  # warm-up
@@ -361,7 +392,8 @@ async def main() -> int:
             + (f" --idle {args.idle}" if args.idle else "")
             + (" --reopen" if args.reopen else "")
             + (" --from-pbx" if args.from_pbx else "")
-            + (" --secret" if args.secret else ""),
+            + (" --secret" if args.secret else "")
+            + f" --service-nice {args.service_nice}",
             "",
             "Legitimate calls (open loop, connect to close)",
             "",

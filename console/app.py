@@ -28,8 +28,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, audit, cooldowns, lists, logbook, police, queries, users
+from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, police, queries, users
+from agi.actions import help as help_actions
 from agi.actions.lists import Target
+from agi.ami.client import AmiClient
 from agi.callbacks import appointments
 from agi.callbacks.model import OPEN
 from agi.callbacks.rules import BadTime, Rules
@@ -37,8 +39,9 @@ from agi.config import Config
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from console.i18n import LANGUAGES, translate
+from redis_schema.incident_log import incident_dict
 from redis_schema.records import User, export_csv, export_json
-from redis_schema.store import Store, incident_dict
+from redis_schema.store import Store
 
 log = get_logger("grenswacht.console")
 HERE = Path(__file__).parent
@@ -84,6 +87,7 @@ class Console:
         self._due: tuple[float, list[lists.WarningDue]] | None = None  # (computed at, callers due a written warning)
         self._sent: set[str] = set()  # marked sent since: left out of the cached list
         self.zone = ZoneInfo(config.web.timezone)
+        self._ami: AmiClient | None = None  # issue 29: listen-ins (Console.pbx)
         secret = config.web.secret
         if not secret:
             secret = secrets.token_urlsafe(48)
@@ -101,6 +105,7 @@ class Console:
         )
         self.env.filters["local"] = self.local
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
+        self.env.filters["since"] = lambda start: _duration(max(0.0, self.clock() - start))
 
     # ---- helpers --------------------------------------------------------------------------
     def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -212,10 +217,9 @@ class Console:
                     if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
                         log.warning("console-csrf-refused", user=user.name, path=request.url.path)
                         return Response("Forbidden: the form's security token is missing or wrong.", 403)
-                if role == "admin" and user.role != "admin":
-                    return self.render(
-                        request, session, "error.html", 403, user=user, message="This page is for administrators."
-                    )
+                if not users.may(user.role, role):  # the one role check (agent < supervisor < admin)
+                    message = "This page is for administrators." if role == "admin" else "This page is for supervisors."
+                    return self.render(request, session, "error.html", 403, user=user, message=message)
                 session["t"] = now
                 ctx = Ctx(request, user, session, form)
                 try:
@@ -268,10 +272,11 @@ class Console:
             log.info("console-login-failed", user=name)
             return self.render(request, session, "login.html", 401, error=translate(session["l"], "bad_login"))
         await self.store.clear_login_failures(f"user:{name}")
-        await self.store.audit(f"web:{user.name}", "login", self.clock())
+        await self.store.streams.audit(f"web:{user.name}", "login", self.clock())
         # A fresh CSRF token with the new session (no fixation).
         new = {"u": user.name, "g": user.gen, "t": self.clock(), "c": secrets.token_urlsafe(24), "l": session["l"]}
-        return self.write_session(RedirectResponse("/", 303), new)
+        home = "/" if users.may(user.role, "supervisor") else "/me"  # an agent: their own page
+        return self.write_session(RedirectResponse(home, 303), new)
 
     async def logout(self, ctx: Ctx) -> Response:
         ctx.session.clear()
@@ -299,8 +304,12 @@ class Console:
             handovers=[i for i in today if i.category == "handover"],
             cooldowns=await cooldowns.running(self.store, now),
             awaiting=await logbook.open_debriefs(self.store, now),
-            last_event=await self.store.last_event_id(),
             threats=await police.unreported_threats(self.store, self.config, now),
+            last_event=await self.store.streams.last_event_id(),
+            help=await help_actions.active(self.store, now),
+            block_requests=await agents.open_requests(self.store),
+            ban_days=lists.ban_days(self.config, None),
+            saved=ctx.request.query_params.get("saved"),
         )
 
     async def events(self, ctx: Ctx) -> Response:
@@ -320,7 +329,7 @@ class Console:
                 if await ctx.request.is_disconnected():
                     return
                 try:
-                    batch = await self.store.read_events(last, 1000)
+                    batch = await self.store.streams.read_events(last, 1000)
                 except RedisError:
                     await asyncio.sleep(1)
                     continue
@@ -328,6 +337,9 @@ class Console:
                     yield ": keep-alive\n\n"
                 for eid, fields in batch:
                     last = eid
+                    if fields.get("type") in ("help", "help-end"):
+                        yield await self.help_event(eid, fields, lang, ctx.session["c"])
+                        continue
                     if fields.get("type", "incident") != "incident" or not fields.get("id"):
                         continue
                     try:
@@ -340,6 +352,78 @@ class Console:
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
+
+    async def help_event(self, eid: str, fields: Mapping[str, str], lang: str, csrf: str) -> str:
+        """A help request as a ready row (``help``), or its end (``help-end``, the call id); ": " (a
+        comment) when the request has already gone."""
+        call = fields.get("id", "")
+        req = await help_actions.get(self.store, call, self.clock()) if fields.get("type") == "help" else None
+        if req is None:
+            return f"id: {eid}\nevent: help-end\ndata: {call}\n\n" if call else ": \n\n"
+        html = self.env.get_template("_help_row.html").render(h=req, csrf=csrf, t=lambda key: translate(lang, key))
+        return f"id: {eid}\nevent: help\ndata: {html.replace(chr(10), ' ')}\n\n"
+
+    async def pbx(self) -> AmiClient | None:
+        """The console's own AMI connection (for listen-ins), made on first use; None without [ami] secret."""
+        if self._ami is None:
+            self._ami = wiring.build_ami(self.config)
+            if self._ami is None:
+                return None
+            await self._ami.connect()
+        await self._ami.wait_connected(5)
+        return self._ami
+
+    async def help_action(self, ctx: Ctx) -> Response:
+        """Listen, whisper or take over on a help request's call: the channel is the stored request's."""
+        call, mode = ctx.request.path_params["call"], ctx.request.path_params["mode"]
+        try:
+            await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 409, message=str(exc))
+        return RedirectResponse("/?ringing=" + mode, 303)
+
+    # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
+    async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+        now, user = self.clock(), ctx.user
+        return self.show(
+            ctx,
+            "me.html",
+            status,
+            incidents=await agents.own_incidents(self.store, user, now),
+            callbacks=await agents.own_callbacks(self.store, user),
+            cooldowns=await agents.own_cooldowns(self.store, user, now),
+            requests=await agents.own_requests(self.store, user),
+            cbtime=self.callback_time,
+            max_account=logbook.MAX_ACCOUNT,
+            error=error,
+            saved=ctx.request.query_params.get("saved"),
+        )
+
+    async def me_action(self, ctx: Ctx) -> Response:
+        iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
+        try:
+            if what == "account":
+                await agents.write_account(self.store, ctx.user, iid, ctx.form.get("account", ""), now)
+            elif what == "block":
+                await agents.request_block(self.store, ctx.user, iid, ctx.form.get("reason", ""), now)
+            else:
+                return self.show(ctx, "error.html", 404, message="No such action.")
+        except ActionError as exc:
+            return await self.me(ctx, str(exc), 400)
+        return RedirectResponse("/me?saved=1", 303)
+
+    async def block_decide(self, ctx: Ctx) -> Response:
+        """A supervisor approves (sets the ban) or declines (with a note) an agent's block request."""
+        rid, what = ctx.request.path_params["rid"], ctx.request.path_params["what"]
+        if what not in ("approve", "decline"):
+            return self.show(ctx, "error.html", 404, message="No such action.")
+        try:
+            days = self.ban_days(ctx.form) if what == "approve" else None
+            note = ctx.form.get("note", "")
+            await agents.decide(self.store, self.config, rid, what == "approve", note, days, ctx.actor, self.clock())
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 400, message=str(exc))
+        return RedirectResponse("/?saved=1", 303)
 
     def filters(self, q: Mapping[str, str]) -> logbook.Filters:
         """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
@@ -370,7 +454,7 @@ class Console:
         result = await logbook.query(self.store, f, page, 50, after=after)
         if fmt:
             items = [incident_dict(i.caller, i) for i in result.items]
-            await self.store.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
+            await self.store.streams.audit(ctx.actor, "export", self.clock(), format=fmt, incidents=len(items))
             return _download(items, fmt, f"logbook-p{page}")
         qs = urlencode({k: v for k, v in q.items() if k not in ("page", "after") and v})
         return self.show(ctx, "logbook.html", page=result, q=q, qs=qs, categories=self.categories())
@@ -600,7 +684,18 @@ class Console:
         what, f, now = ctx.request.path_params["what"], ctx.form, self.clock()
         try:
             if what == "user-add":
-                await users.add(self.store, f.get("name", ""), f.get("role", ""), f.get("password", ""), ctx.actor, now)
+                await users.add(
+                    self.store,
+                    f.get("name", ""),
+                    f.get("role", ""),
+                    f.get("password", ""),
+                    ctx.actor,
+                    now,
+                    phone=f.get("phone", ""),
+                    interfaces=f.get("interfaces", "").split()[:20],
+                )
+            elif what == "user-phone":
+                await users.set_phone(self.store, f.get("name", ""), f.get("phone", ""), ctx.actor, now)
             elif what == "user-passwd":
                 await users.passwd(self.store, f.get("name", ""), f.get("password", ""), ctx.actor, now)
             elif what == "user-remove":
@@ -725,19 +820,21 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     own = store is None
     store = store or wiring.build_store(config)
     c = Console(config, store, clock)
-    sup, adm = c.page("supervisor"), c.page("admin")
+    agt, sup, adm = c.page("agent"), c.page("supervisor"), c.page("admin")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if c._ami is not None:
+            await c._ami.close()
         if own:
             await store.close()
 
     routes = [
         Route("/login", c.login_get, methods=["GET"]),
         Route("/login", c.login_post, methods=["POST"]),
-        Route("/logout", sup(c.logout), methods=["POST"]),
-        Route("/language", sup(c.set_language), methods=["POST"]),
+        Route("/logout", agt(c.logout), methods=["POST"]),
+        Route("/language", agt(c.set_language), methods=["POST"]),
         Route("/", sup(c.board)),
         Route("/events", sup(c.events)),
         Route("/logbook", sup(c.logbook_page)),
@@ -757,6 +854,11 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/stats", sup(c.stats)),
         Route("/audit", sup(c.audit_page)),
         Route("/cooldowns/end", sup(c.end_cooldown), methods=["POST"]),
+        # Issue 29: help requests, the agent's own page, block requests.
+        Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),
+        Route("/me", agt(c.me)),
+        Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
+        Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),

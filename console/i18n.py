@@ -132,6 +132,33 @@ _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
     "report_by": ("aangifte uiterlijk", "report by"),
 }
 
+# Issue 29: help requests, listen-in, the agent's page.
+_T.update(
+    {
+        "help_requested": ("Hulp gevraagd", "Help requested"),
+        "help_hint": ("Rijen verdwijnen zodra het gesprek eindigt.", "Rows leave when the call ends."),
+        "call_length": ("Gesprek duurt", "Call length"),
+        "history": ("Voorgeschiedenis", "History"),
+        "listen": ("Meeluisteren", "Listen"),
+        "whisper": ("Fluisteren", "Whisper"),
+        "take_over": ("Overnemen", "Take over"),
+        "phone": ("Toestel", "Phone"),
+        "interfaces": ("Agent-interfaces", "Agent interfaces"),
+        "agents_only": ("alleen voor de rol agent", "role agent only"),
+        "my_page": ("Mijn pagina", "My page"),
+        "my_incidents": ("Mijn incidenten", "My incidents"),
+        "my_callbacks": ("Mijn terugbelafspraken", "My callbacks"),
+        "my_cooldown": ("Mijn afkoelpauze", "My cool-down"),
+        "account": ("Mijn verslag: wat er precies gezegd is", "My account: what was said, exactly"),
+        "ask_ban": ("Blokkade van deze beller vragen", "Ask for a ban of this caller"),
+        "block_requests": ("Gevraagde blokkades", "Block requests"),
+        "my_requests": ("Mijn gevraagde blokkades", "My block requests"),
+        "approve": ("Goedkeuren (blokkeren)", "Approve (ban)"),
+        "decline": ("Afwijzen", "Decline"),
+        "status": ("Status", "Status"),
+    }
+)
+
 
 def translate(lang: str, key: str) -> str:
     pair = _T.get(key)

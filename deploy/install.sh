@@ -4,8 +4,8 @@
 #   deploy/install.sh [PREFIX]        PREFIX: where the virtualenv goes (default /opt/grenswacht)
 #
 # Makes the virtualenv, installs the program, puts an example configuration in /etc/grenswacht
-# (an existing one is kept), installs deploy/systemd/grenswacht.service with ExecStart pointing
-# at PREFIX, checks it with systemd-analyze verify and reloads systemd. It starts nothing: edit the
+# (an existing one is kept), installs deploy/systemd/grenswacht.service and grenswacht-web.service
+# (the supervisor console) with ExecStart pointing at PREFIX, checks it with systemd-analyze verify and reloads systemd. It starts nothing: edit the
 # configuration, put the AMI secret in /etc/grenswacht/ami_secret, run `grenswacht check`, then
 # `systemctl enable --now grenswacht`.
 #
@@ -26,27 +26,34 @@ install -d -m 0755 "$root/etc/grenswacht"   # the unit runs as a DynamicUser: it
 if [ ! -e "$root/etc/grenswacht/grenswacht.toml" ]; then
   install -m 0644 grenswacht.example.toml "$root/etc/grenswacht/grenswacht.toml"
 fi
-if [ ! -e "$root/etc/grenswacht/ami_secret" ]; then
+if [ ! -e "$root/etc/grenswacht/ami_secret" ]; then   # empty until you put the secret in: serve says so
   (umask 077 && : > "$root/etc/grenswacht/ami_secret")
 fi
-
-unit="$root/etc/systemd/system/grenswacht.service"
-install -d -m 0755 "$(dirname "$unit")"
-sed -e "s#/opt/grenswacht/#$prefix/#g" deploy/systemd/grenswacht.service > "$unit.tmp"
-chmod 0644 "$unit.tmp"
-mv "$unit.tmp" "$unit"
-if command -v systemd-analyze >/dev/null 2>&1; then
-  check=$unit
-  if [ -n "$root" ]; then   # below DESTDIR: verify a copy whose program path is where it was installed
-    check=$(mktemp -d)/grenswacht.service
-    sed -e "s#^ExecStart=$prefix/#ExecStart=$root$prefix/#" "$unit" > "$check"
-  fi
-  systemd-analyze verify "$check"
-  [ "$check" = "$unit" ] || rm -r "$(dirname "$check")"
+if [ ! -e "$root/etc/grenswacht/web_secret" ]; then   # the console's cookie-signing secret: a random one
+  (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$root/etc/grenswacht/web_secret")
 fi
+
+# The service and the supervisor console, each a unit of its own.
+for name in grenswacht grenswacht-web; do
+  unit="$root/etc/systemd/system/$name.service"
+  install -d -m 0755 "$(dirname "$unit")"
+  sed -e "s#/opt/grenswacht/#$prefix/#g" "deploy/systemd/$name.service" > "$unit.tmp"
+  chmod 0644 "$unit.tmp"
+  mv "$unit.tmp" "$unit"
+  if command -v systemd-analyze >/dev/null 2>&1; then
+    check=$unit
+    if [ -n "$root" ]; then   # below DESTDIR: verify a copy whose program path is where it was installed
+      check=$(mktemp -d)/$name.service
+      sed -e "s#^ExecStart=$prefix/#ExecStart=$root$prefix/#" "$unit" > "$check"
+    fi
+    systemd-analyze verify "$check"
+    [ "$check" = "$unit" ] || rm -r "$(dirname "$check")"
+  fi
+done
 if [ -z "$root" ] && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
 fi
-echo "installed $unit; now edit /etc/grenswacht/grenswacht.toml, put the AMI secret in /etc/grenswacht/ami_secret,"
+echo "installed grenswacht.service and grenswacht-web.service in $root/etc/systemd/system;"
+echo "now edit /etc/grenswacht/grenswacht.toml, put the AMI secret in /etc/grenswacht/ami_secret,"
 echo "run: GRENSWACHT_CONFIG=/etc/grenswacht/grenswacht.toml GRENSWACHT_AMI_SECRET_FILE=/etc/grenswacht/ami_secret $prefix/bin/grenswacht check"
-echo "then: systemctl enable --now grenswacht"
+echo "then: systemctl enable --now grenswacht grenswacht-web   (the console: [web] listen, default http://127.0.0.1:8080/)"

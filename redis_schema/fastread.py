@@ -19,9 +19,12 @@ Guarantees (screening fails open on any of the errors raised here):
   its reply is read and thrown away, so no later caller ever gets somebody else's reply.
 - Connecting (TCP or unix socket, TLS for ``rediss://``, AUTH, SELECT) has a deadline (2 s); one
   attempt at a time per connection, which concurrent requests share; after a failed attempt,
-  requests on that connection fail at once for a short backoff instead of one connect per call,
-  unless another connection is up: they go on that one meanwhile (after a Redis restart, the
-  first connection back serves every request, and ends the other connections' backoff).
+  the next one is made a short backoff later (``backoff``, 20 ms), not one per call: a request
+  that comes meanwhile waits for it if its deadline reaches that far, and otherwise fails at
+  once, unless another connection is up: it goes on that one meanwhile (after a Redis restart,
+  the first connection back serves every request, and ends the other connections' backoff).
+  So once Redis answers again, no request fails for an attempt made while it was away: not in
+  a worker process whose own connections have not yet seen it back either.
 - At most ``max_in_flight`` requests wait on one connection; beyond that a request fails at once.
 - A request may carry a deadline (screening's budget): past it, it fails with the builtin
   ``TimeoutError`` and keeps its place, as above. When the oldest request on a connection has
@@ -223,11 +226,13 @@ class _Slot:
         self.retry_at = 0.0
         self.last_error: BaseException | None = None
 
-    async def connection(self) -> _Connection:
+    async def connection(self, deadline: float = math.inf) -> _Connection:
+        """The connection, connecting first if needed; ``deadline`` (loop time): how long the
+        caller can wait, so whether it can wait for an attempt the backoff has put off."""
         conn = self.conn
         if conn is not None:
             return conn
-        attempt = self.reconnect()
+        attempt = self.reconnect(deadline)
         if attempt is None:
             raise ConnectionError(f"Redis unreachable, retrying shortly: {self.last_error}")
         try:
@@ -238,13 +243,14 @@ class _Slot:
                 raise  # this caller was cancelled
             raise ConnectionError("Redis reader closed") from None  # the attempt was, by close()
 
-    def reconnect(self) -> asyncio.Task[_Connection] | None:
-        """The connect attempt under way, or a new one; None while backing off after a failed one."""
+    def reconnect(self, deadline: float = math.inf) -> asyncio.Task[_Connection] | None:
+        """The connect attempt under way, or a new one: at once, or when the backoff after a
+        failed one ends. None when that is after ``deadline`` (loop time)."""
         if self.attempt is None:
             loop = asyncio.get_running_loop()
-            if loop.time() < self.retry_at:
+            if self.retry_at > deadline:
                 return None
-            self.attempt = loop.create_task(self._connect())
+            self.attempt = loop.create_task(self._connect(max(0.0, self.retry_at - loop.time())))
             self.attempt.add_done_callback(self._attempt_done)
         return self.attempt
 
@@ -261,9 +267,11 @@ class _Slot:
         if self.conn is conn:
             self.conn = None
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self, delay: float = 0.0) -> _Connection:
         r = self.reader
         loop = asyncio.get_running_loop()
+        if delay:
+            await asyncio.sleep(delay)  # the rest of the backoff after a failed attempt
         conn: _Connection | None = None
         replies: list[asyncio.Future[Any]] = []
 
@@ -342,7 +350,7 @@ class CallerReader:
         max_in_flight: int = 4096,
         socket_timeout: float = 5.0,
         connect_timeout: float = 2.0,
-        backoff: float = 0.1,
+        backoff: float = 0.02,
         max_reply_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         if connections < 1 or max_in_flight < 1:
@@ -405,7 +413,7 @@ class CallerReader:
             conn = self._live()
             if conn is None:
                 async with asyncio.timeout_at(None if budget is None else deadline):
-                    conn = await slot.connection()
+                    conn = await slot.connection(deadline)
             else:  # another connection is back already: use it while this one reconnects
                 slot.reconnect()
         return _pairs(await conn.send(_pack_command(("HGETALL", key)), deadline))

@@ -97,3 +97,7 @@ def live_call(agent: str) -> str:
 
 RECORDINGS_OPEN = PREFIX + "rec:open"  # HASH recording id -> JSON LiveCall whose file is not settled yet
 RECORDINGS = PREFIX + "recordings"  # HASH incident id -> JSON Recording (a kept recording)
+# Issue 29: help requests of calls in progress, by call (linkedid). One hash: the second press on
+# the same call is an HSETNX that finds the first; each value carries its own end of life.
+HELP = PREFIX + "help"  # HASH linkedid -> JSON help request (redis_schema.records.HELP)
+BLOCK_REQUESTS = PREFIX + "block-requests"  # HASH request id -> JSON block request (records.BLOCK_REQUEST)

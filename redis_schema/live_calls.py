@@ -16,13 +16,12 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from redis_schema import keys
+from redis_schema.connection import Client
+from redis_schema.record_hash import Quarantine, RecordHash
 from redis_schema.records import LIVE_CALL, RECORDING, BadRecord, LiveCall, Recording
-
-if TYPE_CHECKING:
-    from redis_schema.store import Store
 
 MAX_CALL_SECONDS = 8 * 3600  # a live call whose end was never reported is forgotten after this
 
@@ -36,13 +35,10 @@ def recording_id(linkedid: str, agent: str) -> str:
 class LiveCalls:
     """Every Redis read and write of live calls and recordings (attached to Store as ``store.live``)."""
 
-    def __init__(self, store: Store) -> None:
-        from redis_schema.store import RecordHash
-
-        self._store = store
-        self.redis = store.redis
-        self.open = RecordHash(store, keys.RECORDINGS_OPEN, LIVE_CALL)  # by recording id
-        self.kept = RecordHash(store, keys.RECORDINGS, RECORDING)  # by incident id
+    def __init__(self, redis: Client, quarantine: Quarantine) -> None:
+        self.redis = redis
+        self.open = RecordHash(redis, keys.RECORDINGS_OPEN, LIVE_CALL, quarantine)  # by recording id
+        self.kept = RecordHash(redis, keys.RECORDINGS, RECORDING, quarantine)  # by incident id
 
     async def current(self, agent_interface: str) -> LiveCall | None:
         """The call this agent interface answered last, while it lasts and for the window after."""

@@ -509,6 +509,8 @@ class User:
     created_at: float = 0.0
     created_by: str = ""
     hash: str = ""
+    phone: str = ""  # issue 29: the dial string the PBX rings for a listen-in, e.g. PJSIP/1005
+    interfaces: tuple[str, ...] = ()  # issue 29: an agent's queue member interfaces (role agent)
 
 
 USER: JsonCodec[User] = JsonCodec(
@@ -519,6 +521,8 @@ USER: JsonCodec[User] = JsonCodec(
         Field("created_at", "at", FLOAT),
         Field("created_by", "by", STR),
         Field("hash", "hash", STR, required=True),
+        Field("phone", "phone", STR),
+        Field("interfaces", "ifaces", STRS),
     ),
     "user",
     key="name",
@@ -615,4 +619,97 @@ RECORDING: JsonCodec[Recording] = JsonCodec(
     ),
     "recording",
     key="incident",
+)
+
+
+# ---- issue 29: a help request, stored while its call lasts (redis_schema.help_requests) -------
+
+
+@dataclass(frozen=True)
+class HelpRequest:
+    """The agent pressed the help key: who, on which call, with which caller. ``call`` is the
+    call's linkedid (the hash field); ``agent_channel`` is Asterisk's own name of the channel the
+    key was pressed on (the AGI environment), the one a supervisor's listen-in spies on."""
+
+    call: str
+    agent_channel: str
+    caller_channel: str = ""
+    caller: str = ""
+    score: int = 0
+    incidents: int = 0
+    rung: str = ""  # what screening would decide for the caller now: allow, warn, senior, refuse
+    agent: str = ""  # the queue member interface, or the agent's device
+    queue: str = ""
+    started: float = 0.0  # when the call began (best known)
+    asked: float = 0.0  # when the help key was pressed
+    until: float = 0.0  # dropped after this even if no hang-up removed it
+
+
+HELP: JsonCodec[HelpRequest] = JsonCodec(
+    HelpRequest,
+    (
+        Field("agent_channel", "chan", STR, required=True),
+        Field("caller_channel", "peer", STR),
+        Field("caller", "caller", STR),
+        Field("score", "score", INT),
+        Field("incidents", "n", INT),
+        Field("rung", "rung", STR),
+        Field("agent", "agent", STR),
+        Field("queue", "queue", STR),
+        Field("started", "start", FLOAT),
+        Field("asked", "at", FLOAT, required=True),
+        Field("until", "until", FLOAT, required=True),
+    ),
+    "help",
+    key="call",
+)
+
+
+def help_event(req: HelpRequest) -> dict[str, Any]:
+    """A help request as the event stream and the webhook carry it (and, CamelCased, the UserEvent)."""
+    return {"type": "help", "id": req.call, "call": req.call, **{f.name: getattr(req, f.name) for f in HELP.table}}
+
+
+# ---- issue 29: an agent's own account of an incident, and their request to ban its caller ----
+
+
+def account_field(slot: str) -> str:
+    """The caller-hash field of an incident's account (the agent's own words)."""
+    return f"{slot}.{SUFFIX_OF['account']}"
+
+
+OPEN_REQUEST, APPROVED, DECLINED = "open", "approved", "declined"
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """An agent asks a supervisor to ban the caller of one of their incidents (the hash field is ``id``)."""
+
+    id: str
+    incident: str
+    caller: str
+    agent: str  # the agent's console user name
+    reason: str
+    at: float
+    status: str = OPEN_REQUEST  # open | approved | declined
+    note: str = ""  # the supervisor's note back to the agent
+    decided_by: str = ""
+    decided_at: float = 0.0
+
+
+BLOCK_REQUEST: JsonCodec[BlockRequest] = JsonCodec(
+    BlockRequest,
+    (
+        Field("incident", "inc", STR, required=True),
+        Field("caller", "caller", STR, required=True),
+        Field("agent", "agent", STR, required=True),
+        Field("reason", "reason", STR),
+        Field("at", "at", FLOAT, required=True),
+        Field("status", "status", STR),
+        Field("note", "note", STR),
+        Field("decided_by", "by", STR),
+        Field("decided_at", "dat", FLOAT),
+    ),
+    "block-request",
+    key="id",
 )

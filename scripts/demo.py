@@ -153,6 +153,20 @@ async def callback_call(pbx, texts: dict[str, str]) -> bool:
     return appt.status == "done"
 
 
+def closing_lines(keep: bool, running: dict[str, str]) -> list[str]:
+    """The demo's last lines: what is still running once they are printed, and where (pure)."""
+    if keep:
+        return [
+            "Still running, until Ctrl-C stops them all:",
+            *(f"  {name:<12} {where}" for name, where in running.items()),
+        ]
+    *rest, last = running
+    return [
+        f"The demo is over: {', '.join(rest)} and {last} stop with it now; nothing it started keeps running.",
+        "To look around in the console, run `bash scripts/demo --keep`: it keeps them running until Ctrl-C.",
+    ]
+
+
 async def console_step(pbx, keep: bool) -> None:
     """The supervisor console on the demo's Redis: print its address and a demo login."""
     import secrets
@@ -180,13 +194,16 @@ async def console_step(pbx, keep: bool) -> None:
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.05)
-    print(f"\nSupervisor console: http://127.0.0.1:{port}/   log in as: demo / {password}")
+    running = {
+        "the console": f"http://127.0.0.1:{port}/ (log in as: demo / {password})",
+        "Grenswacht": f"FastAGI on {pbx.service.config.agi.listen}",
+        "Asterisk 22": f"AMI on 127.0.0.1:{pbx.asterisk.ami_port}",
+        "Redis": pbx.redis.url,
+    }
+    print("\n" + "\n".join(closing_lines(keep, running)))
     try:
         if keep:
-            print("(--keep: Redis, Asterisk, Grenswacht and the console keep running; Ctrl-C stops them)")
             await asyncio.Event().wait()
-        else:
-            print("(run `bash scripts/demo --keep` to keep it running)")
     finally:
         server.should_exit = True
         await task

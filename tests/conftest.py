@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher, profiles
 from hypothesis import settings
 
+from agi.actions import users
 from agi.config import Config
 from agi.service import Service
-from agi.wiring import build_store
+from agi.wiring import build_store, redis_client
 from tests.support.redis_server import RedisServer
 
 # Hypothesis fails an example that takes over 200 ms: a timed assertion, and one that a test run
@@ -22,6 +24,15 @@ from tests.support.redis_server import RedisServer
 # The properties are what the tests check; speed targets live in bench/.
 settings.register_profile("grenswacht", deadline=None)
 settings.load_profile("grenswacht")
+
+# Console passwords: the product hashes with argon2's default cost (RFC 9106 low-memory: 64 MiB,
+# 3 passes, 4 lanes), about 0.2 s of processor time per hash or check, and the console tests log in
+# hundreds of times: minutes of the test command's processor time. The tests check who may log in,
+# not how long a guess costs, so they hash at argon2's cheapest cost; a check reads the cost from
+# the stored hash, so the console started as a process (tests/console/browser.py) follows.
+# tests/test_password_cost.py holds the product's own cost (PRODUCT_HASHER) to the default.
+PRODUCT_HASHER = users._hasher
+users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 _journals: pytest.TempPathFactory | None = None
 
@@ -70,9 +81,17 @@ def config(redis_server) -> Config:
 
 
 @pytest_asyncio.fixture
-async def store(config):
+async def rdb(config):
+    """A Redis client of the test's own (Store keeps its client to itself), to arrange and look."""
+    client = redis_client(config)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def store(config, rdb):
     store = build_store(config)
-    await store.redis.flushdb()
+    await rdb.flushdb()  # a Cluster: on every primary
     yield store
     await store.close()
 

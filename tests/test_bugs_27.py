@@ -19,8 +19,10 @@ from agi.callbacks.placer import Placer
 from agi.engine import DAY, Allow, Ban, Incident
 from agi.wiring import build
 from redis_schema import keys
+from redis_schema.connection import connect
+from redis_schema.record_hash import Quarantine, RecordHash
 from redis_schema.records import APPOINTMENT
-from redis_schema.store import RecordHash, Store, connect
+from redis_schema.store import Store
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer
 
@@ -29,54 +31,54 @@ N = "+31612345678"
 
 # ---- bug 1: a ban longer than the retention keeps its caller until it ends ----------------------
 async def _ends_in(store, number: str) -> float:
-    return (await store.load_caller(number)).ban.until - time.time()
+    return (await store.screening.load_caller(number)).ban.until - time.time()
 
 
-async def test_a_ten_year_ban_keeps_the_caller_until_it_ends_through_every_later_write(store):
+async def test_a_ten_year_ban_keeps_the_caller_until_it_ends_through_every_later_write(store, rdb):
     now = time.time()
     target = lists.Target("number", N)
     await lists.ban(store, lists.Change(target, "threats", "sup1", now), lists.MAX_BAN_DAYS)
     key = keys.caller(N)
     assert store.retention == 365 * DAY
-    assert await store.redis.ttl(key) >= await _ends_in(store, N) > 9 * 365 * DAY
+    assert await rdb.ttl(key) >= await _ends_in(store, N) > 9 * 365 * DAY
     # Every later write that sets the TTL: a key press (add_incident.lua), the allowlist, a warning.
-    await store.add_incident(Incident.new(N, "abuse", time.time(), source="key", linkedid="call-1"))
-    assert await store.redis.ttl(key) >= await _ends_in(store, N)
-    await store.set_allow(N, Allow(reason="r", set_at=time.time(), actor="sup1"))
-    assert await store.redis.ttl(key) >= await _ends_in(store, N)
-    await store.mark_warning_sent(N, time.time(), "sup1")
-    assert await store.redis.ttl(key) >= await _ends_in(store, N)
+    await store.incidents.add_incident(Incident.new(N, "abuse", time.time(), source="key", linkedid="call-1"))
+    assert await rdb.ttl(key) >= await _ends_in(store, N)
+    await store.lists.set_allow(N, Allow(reason="r", set_at=time.time(), actor="sup1"))
+    assert await rdb.ttl(key) >= await _ends_in(store, N)
+    await store.incidents.mark_warning_sent(N, time.time(), "sup1")
+    assert await rdb.ttl(key) >= await _ends_in(store, N)
     # The bans index lists what refuses, with the same end.
     [row] = await lists.active_bans(store, time.time())
-    assert (row.target, row.until) == (N, (await store.load_caller(N)).ban.until)
-    assert await store.redis.zscore(keys.BANS, N) == pytest.approx(row.until, abs=0.001)
+    assert (row.target, row.until) == (N, (await store.screening.load_caller(N)).ban.until)
+    assert await rdb.zscore(keys.BANS, N) == pytest.approx(row.until, abs=0.001)
 
 
-async def test_a_short_ban_a_shorter_re_ban_and_an_unban_keep_the_retention(store):
+async def test_a_short_ban_a_shorter_re_ban_and_an_unban_keep_the_retention(store, rdb):
     key = keys.caller(N)
     now = time.time()
-    await store.add_incident(Incident.new(N, "abuse", now))
-    await store.set_ban(N, Ban(until=now + 3650 * DAY, reason="r", set_at=now))
-    await store.set_ban(N, Ban(until=now + 30 * DAY, reason="r", set_at=now))  # shortened: no longer kept past it
-    assert store.retention - 60 <= await store.redis.ttl(key) <= store.retention
-    await store.set_ban(N, Ban(until=now + 3650 * DAY, reason="r", set_at=now))
+    await store.incidents.add_incident(Incident.new(N, "abuse", now))
+    await store.lists.set_ban(N, Ban(until=now + 3650 * DAY, reason="r", set_at=now))
+    await store.lists.set_ban(N, Ban(until=now + 30 * DAY, reason="r", set_at=now))  # shortened: no longer kept past it
+    assert store.retention - 60 <= await rdb.ttl(key) <= store.retention
+    await store.lists.set_ban(N, Ban(until=now + 3650 * DAY, reason="r", set_at=now))
     await lists.unban(store, lists.Target("number", N), "sup1", now)
-    assert store.retention - 60 <= await store.redis.ttl(key) <= store.retention
+    assert store.retention - 60 <= await rdb.ttl(key) <= store.retention
     # A new caller's first write sets the retention (the key had no TTL yet).
-    await store.set_allow("+31687654321", Allow(reason="r", set_at=now))
-    assert store.retention - 60 <= await store.redis.ttl(keys.caller("+31687654321")) <= store.retention
+    await store.lists.set_allow("+31687654321", Allow(reason="r", set_at=now))
+    assert store.retention - 60 <= await rdb.ttl(keys.caller("+31687654321")) <= store.retention
 
 
-async def test_seeded_and_earlier_long_bans_keep_their_caller_until_they_end(store):
+async def test_seeded_and_earlier_long_bans_keep_their_caller_until_they_end(store, rdb):
     now = time.time()
     long_ban = Ban(until=now + 3650 * DAY, reason="r", set_at=now)
-    await store.bulk_load([(N, [Incident.new(N, "abuse", now)], long_ban)])
-    assert await store.redis.ttl(keys.caller(N)) >= await _ends_in(store, N)
+    await store.incidents.bulk_load([(N, [Incident.new(N, "abuse", now)], long_ban)])
+    assert await rdb.ttl(keys.caller(N)) >= await _ends_in(store, N)
     # A ban stored by an earlier version, whose caller key had only the retention: the upgrade's
     # `grenswacht bans --rebuild-index` extends it.
-    await store.redis.expire(keys.caller(N), store.retention)
-    await store.rebuild_list_indexes()
-    assert await store.redis.ttl(keys.caller(N)) >= await _ends_in(store, N)
+    await rdb.expire(keys.caller(N), store.retention)
+    await store.lists.rebuild_list_indexes()
+    assert await rdb.ttl(keys.caller(N)) >= await _ends_in(store, N)
 
 
 # ---- bug 4: an appointment erased while the placer handles it ends only its own handling ---------
@@ -84,21 +86,21 @@ class ErasedMeanwhile(RecordHash[Appointment]):
     """The placer's store's appointments; another supervisor's `forget` of ``victim`` lands right
     after the placer read them (real Redis, real erasure: only the moment is chosen)."""
 
-    def __init__(self, store: Store, eraser: Store, victim: str) -> None:
-        super().__init__(store, keys.CALLBACKS, APPOINTMENT)
+    def __init__(self, redis: Redis, quarantine: Quarantine, eraser: Store, victim: str) -> None:
+        super().__init__(redis, keys.CALLBACKS, APPOINTMENT, quarantine)
         self.eraser, self.victim = eraser, victim
 
     @staticmethod
     def store(redis: Redis, eraser: Store, victim: str) -> Store:
         store = Store(redis)
-        store.callbacks = ErasedMeanwhile(store, eraser, victim)
+        store.callbacks = ErasedMeanwhile(redis, store.quarantine, eraser, victim)
         return store
 
     async def all(self) -> dict[str, Appointment]:
         found = await super().all()
         if self.victim:
             victim, self.victim = self.victim, ""
-            await self.eraser.forget(victim)
+            await self.eraser.erasure.forget(victim)
         return found
 
 
@@ -129,7 +131,7 @@ async def test_an_appointment_erased_while_placed_leaves_the_others_alone(redis_
     assert await store.callbacks.get(gone.id) is None
     missed_one = await store.callbacks.get(late.id)
     assert missed_one is not None and missed_one.status == "missed"
-    [inc] = (await store.load_caller(missed)).incidents
+    [inc] = (await store.screening.load_caller(missed)).incidents
     assert inc.category == "callback" and "missed" in inc.note
     retried = await store.callbacks.get(placed.id)
     assert retried is not None and (retried.status, retried.attempts, retried.outcome) == (
@@ -157,8 +159,8 @@ async def seed_for_erasure(store: Store, others: int = 40) -> None:
     now = time.time()
     callers = [(N, [Incident.new(N, "abuse", now, note="shouted")], None)]
     callers += [(f"+3161{k:07d}", [Incident.new(f"+3161{k:07d}", "abuse", now)], None) for k in range(others)]
-    await store.bulk_load(callers)
-    await store.audit("sup1", "ban", now, number=N)  # an audit entry naming the number: erased too
+    await store.incidents.bulk_load(callers)
+    await store.streams.audit("sup1", "ban", now, number=N)  # an audit entry naming the number: erased too
 
 
 async def test_forget_whose_rewrite_outlasts_the_wait_is_audited_and_says_so(tmp_path):
@@ -181,8 +183,10 @@ async def test_forget_whose_rewrite_outlasts_the_wait_is_audited_and_says_so(tmp
             "grenswacht: erased: 2 record(s) removed, but durability not confirmed within 0.5 s: Redis is still "
             "rewriting its files on disk, which may hold the number until then; run forget again later.\n"
         )
-        assert (await store.load_caller(N)).incidents == ()
-        audit = [(e["actor"], e["action"], e.get("records"), e.get("wait")) for e in await store.audit_entries()]
+        assert (await store.screening.load_caller(N)).incidents == ()
+        audit = [
+            (e["actor"], e["action"], e.get("records"), e.get("wait")) for e in await store.streams.audit_entries()
+        ]
         assert audit == [("dpo", "forget", "2", None), ("dpo", "forget-not-on-disk", None, "0.5 s")]
         bad = subprocess.run(
             [SCRIPT, "--config", str(cfg), "forget", "0612345678", "--yes", "--wait", "0"],
@@ -207,9 +211,9 @@ async def seed_past_the_budget(store: Store, now: float) -> str:
         for k in range(BUDGET + 3000)
     ]
     rare = Incident.new("+31699999999", "threat", now - BUDGET - 2500.5, agent="PJSIP/rare")
-    await store.bulk_load([*common, ("+31699999999", [rare], None)])
+    await store.incidents.bulk_load([*common, ("+31699999999", [rare], None)])
     # (at least: a late write of an earlier test in this worker may add its own entry)
-    assert await store.redis.zcard(keys.INCIDENTS_BY_TIME) >= BUDGET + 3001
+    assert len(await store.incidents.incident_ids()) >= BUDGET + 3001
     return rare.id
 
 
@@ -230,7 +234,7 @@ async def test_a_rare_match_past_the_scan_budget_is_on_the_next_page(store):
 
 async def test_positions_page_through_incidents_of_the_same_time_once_each(store):
     at = time.time()
-    ids = {(await store.add_incident(Incident.new(f"+3161000000{k}", "abuse", at)))[0] for k in range(5)}
+    ids = {(await store.incidents.add_incident(Incident.new(f"+3161000000{k}", "abuse", at)))[0] for k in range(5)}
     seen: list[str] = []
     after = None
     while True:

@@ -72,11 +72,11 @@ async def test_store_keeps_moves_and_cancels(deps):
         await A.cancel(deps.store, "ffffffffffffffff", now=TUESDAY_10)
 
 
-async def test_a_malformed_entry_is_skipped(deps):
-    await deps.store.redis.hset("gw:callbacks", "bad", "{nope")
+async def test_a_malformed_entry_is_skipped(deps, rdb):
+    await rdb.hset("gw:callbacks", "bad", "{nope")
     good = await A.save_new(deps.store, booked(deps))
     assert [a.id for a in await A.load_all(deps.store)] == [good.id]
-    assert list((await deps.store.redis.hgetall("gw:quarantine")).values()) == ["{nope"]  # kept for an operator
+    assert list((await rdb.hgetall("gw:quarantine")).values()) == ["{nope"]  # kept for an operator
 
 
 async def test_two_instances_claim_a_due_appointment_once(deps):
@@ -99,25 +99,25 @@ async def test_missed_while_down_is_marked_and_logged(deps):
     assert await placer.round() == []
     stored = await deps.store.callbacks.get(appt.id)
     assert stored.status == "missed"
-    [inc] = (await deps.store.load_caller(N)).incidents
+    [inc] = (await deps.store.screening.load_caller(N)).incidents
     assert inc.category == "callback" and "missed" in inc.note and inc.source == "callback"
     assert await placer.round() == []  # reported once
-    assert len((await deps.store.load_caller(N)).incidents) == 1
+    assert len((await deps.store.screening.load_caller(N)).incidents) == 1
 
 
-async def test_a_banned_caller_is_not_called_back_and_the_supervisor_is_told(deps):
+async def test_a_banned_caller_is_not_called_back_and_the_supervisor_is_told(deps, rdb):
     appt = await A.save_new(deps.store, booked(deps))
-    await deps.store.set_ban(
+    await deps.store.lists.set_ban(
         N, Ban(until=TUESDAY_10 + 86400, reason="threat", source="manual", set_at=TUESDAY_10, actor="sup1")
     )
     placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     assert await placer.round() == []
     stored = await deps.store.callbacks.get(appt.id)
     assert (stored.status, stored.outcome) == ("cancelled", "banned")
-    [inc] = (await deps.store.load_caller(N)).incidents
+    [inc] = (await deps.store.screening.load_caller(N)).incidents
     assert "cancelled (banned)" in inc.note
     await deps.logbook.work_once()  # the after-care: event, UserEvent, webhook
-    events = await deps.store.redis.xrange("gw:events")
+    events = await rdb.xrange("gw:events")
     assert any(f.get("category") == "callback" for _, f in events)
 
 
@@ -131,7 +131,7 @@ async def test_an_expired_claim_is_failed_and_reported(deps):
     assert (stored.status, stored.outcome) == ("failed", "interrupted")
 
 
-async def test_outcomes_retry_then_finish(deps):
+async def test_outcomes_retry_then_finish(deps, rdb):
     appt = await A.save_new(deps.store, booked(deps))
     placer = Placer(deps.settings, deps.store, None, deps.logbook, deps.clock, token="t")
     await placer._claim(appt, TUESDAY_10)
@@ -142,10 +142,12 @@ async def test_outcomes_retry_then_finish(deps):
     await placer._claim(retried, retried.due)
     done = await report_outcome(deps, appt.id, "ANSWER")
     assert (done.status, done.attempts) == ("done", 2)
-    assert (await deps.store.load_caller(N)).incidents == ()  # nothing for the supervisor to follow up
-    [(_, event)] = await deps.store.redis.xrange("gw:events")
+    assert (await deps.store.screening.load_caller(N)).incidents == ()  # nothing for the supervisor to follow up
+    [(_, event)] = await rdb.xrange("gw:events")
     assert (event["type"], event["id"], event["status"], event["attempts"]) == ("callback", appt.id, "done", "2")
-    assert any(e["action"] == "callback-done" and e["appointment"] == appt.id for e in await deps.store.audit_entries())
+    assert any(
+        e["action"] == "callback-done" and e["appointment"] == appt.id for e in await deps.store.streams.audit_entries()
+    )
 
 
 async def test_the_last_retry_not_answered_is_reported(deps):
@@ -154,7 +156,7 @@ async def test_the_last_retry_not_answered_is_reported(deps):
     await placer._claim(appt, TUESDAY_10)
     final = await report_outcome(deps, appt.id, "BUSY")
     assert (final.status, final.attempts) == ("no-answer", 3)
-    [inc] = (await deps.store.load_caller(N)).incidents
+    [inc] = (await deps.store.screening.load_caller(N)).incidents
     assert (inc.category, inc.source) == ("callback", "callback") and "no-answer (BUSY) after 3" in inc.note
 
 
@@ -163,19 +165,22 @@ def test_originate_rings_the_agent_with_the_callers_details(deps):
     fields = originate_fields(deps.config, appt, "PJSIP/1001")
     assert fields["Channel"] == "PJSIP/1001" and fields["Context"] == "grenswacht-callback"
     assert fields["Timeout"] == "20000"
-    assert f"GW_CB_NUMBER={N}" in fields["Variable"] and "GW_CB_CID=+31201234567" in fields["Variable"]
-    assert f"GW_CB_ID={appt.id}" in fields["Variable"]
+    variables = dict(v.split("=", 1) for v in fields["Variable"].split(","))
+    assert variables["__GW_CB_NUMBER"] == N and variables["__GW_CB_CID"] == "+31201234567"
+    assert variables["__GW_CB_ID"] == appt.id
+    # What the outbound context reads on the Local channel the dialplan dials: inherited ("__").
+    assert variables["__GW_CB_RING"] == str(deps.config.callbacks.caller_ring_seconds)
 
 
-async def test_forget_and_purge_take_appointments(deps):
+async def test_forget_and_purge_take_appointments(deps, rdb):
     mine = await A.save_new(deps.store, booked(deps))
     other = await A.save_new(deps.store, booked(deps, caller="+31687654321"))
-    await deps.store.forget(N)
+    await deps.store.erasure.forget(N)
     assert list(await deps.store.callbacks.all()) == [other.id]
-    assert N not in await deps.store.redis.hget("gw:callbacks", other.id)
+    assert N not in await rdb.hget("gw:callbacks", other.id)
     old = replace(other, status="done", updated=TUESDAY_10 - 400 * 86400)
     assert await deps.store.callbacks.swap(other.id, await deps.store.callbacks.get(other.id), old)
-    await deps.store.purge(TUESDAY_10)
+    await deps.store.erasure.purge(TUESDAY_10)
     assert await deps.store.callbacks.all() == {}
     assert mine.id
 

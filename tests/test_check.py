@@ -30,7 +30,11 @@ def check(
 ) -> subprocess.CompletedProcess:
     cfg = tmp_path / "grenswacht.toml"
     journal = journal or tmp_path / "state" / "journal.jsonl"
-    cfg.write_text(f'[redis]\nurl = "{url}"\n[storage]\njournal_path = "{journal}"\n{extra}')
+    # A caller_id, so that callbacks (on by default) pass; test_admin_first_hour checks an empty one.
+    cfg.write_text(
+        f'[redis]\nurl = "{url}"\n[storage]\njournal_path = "{journal}"\n'
+        f'[callbacks]\ncaller_id = "+31201234567"\n{extra}'
+    )
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")} | (env or {})
     return subprocess.run(
         [SCRIPT, "--config", str(cfg), "check", *args], capture_output=True, text=True, timeout=60, env=environ
@@ -58,9 +62,10 @@ def test_durable_redis_passes_every_check(tmp_path, durable_redis):
     out = check(tmp_path, durable_redis.url, env=AGI_SECRET)
     assert out.returncode == 0, out.stderr
     checks = lines(out)
-    assert [c.split()[0] for c in checks] == ["ok", "ok", "ok", "ok", "ok", "WARNING"]
+    assert [c.split()[0] for c in checks] == ["ok", "ok", "ok", "ok", "ok", "ok", "WARNING"]
     assert "aof-always" in checks[2] and checks[4].startswith("ok       agi secret: set")
-    assert checks[5].startswith(NO_AMI)
+    assert checks[5].startswith("ok       callbacks: on, placed from +31201234567")
+    assert checks[6].startswith(NO_AMI)
     out = check(tmp_path, durable_redis.url, "--strict", env=AGI_SECRET)  # without AMI, strict says so
     assert (
         out.returncode == 2
@@ -71,9 +76,9 @@ def test_durable_redis_passes_every_check(tmp_path, durable_redis):
 def test_prompts_are_checked_in_the_folder_the_config_names(tmp_path, durable_redis):
     out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{SOUNDS}"\nlanguage = "en"\n')
     assert out.returncode == 0, out.stderr
-    assert lines(out)[6] == f"ok       prompts: all 13 in {SOUNDS / 'en'}"
+    assert lines(out)[7] == f"ok       prompts: all 13 in {SOUNDS / 'en'}"
     out = check(tmp_path, durable_redis.url, "--sounds-dir", str(SOUNDS.parent), extra='[prompts]\npath = "sounds"\n')
-    assert out.returncode == 0 and lines(out)[6] == f"ok       prompts: all 13 in {SOUNDS / 'nl'}"
+    assert out.returncode == 0 and lines(out)[7] == f"ok       prompts: all 13 in {SOUNDS / 'nl'}"
     (tmp_path / "nl").mkdir()
     (tmp_path / "nl" / "refused.wav").write_bytes(b"")
     out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{tmp_path}"\nlanguage = "nl"\n')
@@ -96,7 +101,7 @@ def test_an_unreachable_ami_is_one_sentence_and_exit_2(tmp_path, durable_redis):
 def test_redis_without_persistence_is_a_clear_warning(tmp_path, redis_server):
     out = check(tmp_path, redis_server.url)
     assert out.returncode == 0, out.stderr
-    config, reachable, durability, journal, secret, ami = lines(out)
+    config, reachable, durability, journal, secret, callbacks, ami = lines(out)
     assert config.startswith("ok") and reachable.startswith("ok")
     assert durability.startswith("WARNING") and "(none)" in durability
     assert "would lose acknowledged incidents on restart" in durability and "appendfsync always" in durability
@@ -134,11 +139,13 @@ def test_unreachable_redis_is_one_sentence_and_exit_2(tmp_path):
     assert sentence.startswith("grenswacht: the store is unreachable") and "Traceback" not in out.stderr
 
 
-def test_a_journal_that_cannot_be_written_or_holds_set_aside_entries_is_a_warning(tmp_path, durable_redis):
+def test_a_journal_that_cannot_be_written_is_an_error_and_set_aside_entries_a_warning(tmp_path, durable_redis):
     blocked = tmp_path / "file"
     blocked.write_text("")
     out = check(tmp_path, durable_redis.url, journal=blocked / "journal.jsonl")  # its folder is a file
-    assert out.returncode == 0 and lines(out)[3].startswith("WARNING  journal:") and "cannot be written" in out.stdout
+    assert out.returncode == 2 and out.stderr.startswith(
+        f"grenswacht: storage.journal_path: {blocked / 'journal.jsonl'} cannot be written by this user"
+    )
     state = tmp_path / "state"
     state.mkdir()
     (state / "journal.jsonl.poison").write_text("{x\n")
@@ -157,6 +164,8 @@ grenswacht-callback       no def  *7
 grenswacht-endlog         no def  *0
 grenswacht-endlog-threat  no def  *9
 grenswacht-handover       no def  *8
+grenswacht-help           no def  *2
+grenswacht-quieter        no def  *4
 
 Feature Groups:
 ---------------
@@ -164,7 +173,7 @@ Feature Groups:
 
 
 def test_feature_codes_and_permissions_are_read_from_asterisks_output():
-    from agi.cli.check_cmds import feature_codes, feature_problems, missing_permissions, permissions
+    from agi.cli.check_cmds import allowed_actions, feature_codes, feature_problems, needed_actions
     from agi.config import Config
 
     codes = feature_codes(FEATURES_SHOW)
@@ -173,13 +182,25 @@ def test_feature_codes_and_permissions_are_read_from_asterisks_output():
         "grenswacht-endlog": "*0",
         "grenswacht-endlog-threat": "*9",
         "grenswacht-handover": "*8",
+        "grenswacht-help": "*2",
+        "grenswacht-quieter": "*4",
     }
     assert feature_problems(Config(), codes) == []
+    assert feature_problems(Config.model_validate({"help": {"key": "*3"}}), codes) == [
+        "help.key is *3 but the feature grenswacht-help is *2"
+    ]
     changed = Config.model_validate({"features": {"endlog": "*5", "extra": {"*6": "threat"}}})
     assert feature_problems(changed, codes) == [
         "features.endlog is *5 but the feature grenswacht-endlog is *0",
         "features.extra *6 has no grenswacht-endlog-* feature with that code",
     ]
-    have = permissions(["  read perm: system,call,agent", " write perm: agent,user,originate,command"])
-    assert missing_permissions(have) == ["read=user"]
-    assert missing_permissions({"read": {"all"}, "write": {"all"}}) == []
+    listed = {
+        "Response": "Success",
+        "QueuePause": "Makes a queue member temporarily unavailable. (Priv: agent,all)",
+        "QueueStatus": "Show queue status. (Priv: <none>)",
+        "ActionID": "1",
+    }
+    assert allowed_actions(listed) == {"QueuePause", "QueueStatus"}
+    assert needed_actions(Config()) == ["QueueStatus", "QueuePause", "UserEvent", "Originate", "ShowDialPlan"]
+    off = Config.model_validate({"callbacks": {"enabled": False}})
+    assert needed_actions(off) == ["QueueStatus", "QueuePause", "UserEvent", "ShowDialPlan"]

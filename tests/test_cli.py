@@ -1,4 +1,5 @@
-"""The `grenswacht` command, run through the console script as a user would, against a real Redis."""
+"""The `grenswacht` command against a real Redis: run in-process through its entry point
+(tests/support/cli.py), and through the console script where the separate process is the point."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,9 +19,9 @@ import redis
 from agi.cli.common import iso
 from agi.counters import ScreeningCounters
 from agi.engine import Ban, Incident
+from tests.support.cli import SCRIPT, run_cli
 
 N = "+31612345678"
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def gw(tmp_path, redis_server, store):
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
 
     def run(*args, ok=True):
-        out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+        out = run_cli(["--config", str(cfg), *args])
         if ok:
             assert out.returncode == 0, out.stderr
         return out
@@ -120,22 +119,22 @@ def test_export_round_trips_every_field(gw, store):
     assert {k: v for k, v in rows[0].items()} == {k: ("" if full[k] is None else str(full[k])) for k in rows[0]}
 
 
-async def test_forget_leaves_no_trace(gw, store):
+async def test_forget_leaves_no_trace(gw, store, rdb):
     gw("incidents", "add", "0612345678", "--category", "abuse")
     gw("ban", "0612345678")
     gw("allow", "0612345678")
     gw("warnings", "sent", "0612345678")
-    await store.publish_event({"type": "incident", "caller": N})
+    await store.streams.publish_event({"type": "incident", "caller": N})
     assert gw("forget", "0612345678", ok=False).returncode == 2  # needs --yes
     gw("forget", "0612345678", "--yes", "--actor", "dpo")
     found = []
-    async for key in store.redis.scan_iter(count=1000):
-        kind = await store.redis.type(key)
+    async for key in rdb.scan_iter(count=1000):
+        kind = await rdb.type(key)
         dump = {
-            "hash": store.redis.hgetall,
-            "zset": lambda k: store.redis.zrange(k, 0, -1),
-            "stream": lambda k: store.redis.xrange(k),
-            "string": store.redis.get,
+            "hash": rdb.hgetall,
+            "zset": lambda k: rdb.zrange(k, 0, -1),
+            "stream": lambda k: rdb.xrange(k),
+            "string": rdb.get,
         }[kind](key)
         if "612345678" in key + repr(await dump):
             found.append(key)
@@ -145,8 +144,8 @@ async def test_forget_leaves_no_trace(gw, store):
 
 
 async def test_purge_drops_what_is_past_retention(gw, store):
-    old, _ = await store.add_incident(Incident.new(N, "abuse", time.time() - 400 * 86400))
-    new, _ = await store.add_incident(Incident.new(N, "abuse", time.time()))
+    old, _ = await store.incidents.add_incident(Incident.new(N, "abuse", time.time() - 400 * 86400))
+    new, _ = await store.incidents.add_incident(Incident.new(N, "abuse", time.time()))
     assert "1 incident" in gw("purge").stdout
     assert [i["id"] for i in j(gw("incidents", "list", "--json"))] == [new]
 
@@ -211,7 +210,7 @@ def test_bad_input_is_one_sentence_and_exit_2(gw, args, needle):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
-async def test_refused_input_writes_nothing(gw, store):
+async def test_refused_input_writes_nothing(gw, store, rdb):
     for args in (
         ("ban", "0612345678", "--days", "999999999"),
         ("ban", "06123456ab"),
@@ -220,12 +219,12 @@ async def test_refused_input_writes_nothing(gw, store):
         ("incidents", "add", "0612345678", "--category", "abuse", "--at", "2999-01-01"),
     ):
         assert gw(*args, ok=False).returncode == 2
-    assert await store.redis.dbsize() == 0
+    assert await rdb.dbsize() == 0
 
 
 async def test_a_stored_time_out_of_any_calendar_does_not_crash_the_cli(gw, store):
     # Put there by an older version or by hand (the store reads it as the end of year 9999).
-    await store.set_ban(N, Ban(until=1e15, reason="typo", set_at=time.time(), actor="sup1"))
+    await store.lists.set_ban(N, Ban(until=1e15, reason="typo", set_at=time.time(), actor="sup1"))
     end = "9999-12-31 23:59:59Z"
     assert j(gw("caller", "0612345678", "--json"))["ban"]["until"] == end
     assert [(b["target"], b["until"]) for b in j(gw("bans", "--json"))] == [(N, end)]
@@ -265,7 +264,7 @@ def test_serve_names_a_listen_address_in_use(tmp_path, redis_server):
 def test_unreachable_store_is_one_sentence_and_exit_2(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')
-    out = subprocess.run([SCRIPT, "--config", str(cfg), "caller", "0612345678"], capture_output=True, text=True)
+    out = run_cli(["--config", str(cfg), "caller", "0612345678"])
     assert out.returncode == 2 and "store is unreachable" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -276,13 +275,11 @@ def test_a_redis_password_missing_or_a_wrong_database_each_name_the_setting(tmp_
     try:
         cfg = tmp_path / "c.toml"
         cfg.write_text(f'[redis]\nurl = "redis://127.0.0.1:{server.port}/0"\n')
-        out = subprocess.run([SCRIPT, "--config", str(cfg), "bans"], capture_output=True, text=True, timeout=60)
+        out = run_cli(["--config", str(cfg), "bans"])
         one_sentence(out, "Redis refused the login: set GRENSWACHT_REDIS_PASSWORD")
         cfg.write_text(f'[redis]\nurl = "redis://127.0.0.1:{server.port}/999"\n')
         env = {**os.environ, "GRENSWACHT_REDIS_PASSWORD": "s3cret-pass-word"}
-        out = subprocess.run(
-            [SCRIPT, "--config", str(cfg), "bans"], capture_output=True, text=True, timeout=60, env=env
-        )
+        out = run_cli(["--config", str(cfg), "bans"], env=env)
         one_sentence(out, "Redis has no database with the number at the end of [redis] url")
     finally:
         server.stop()
@@ -297,7 +294,7 @@ def one_sentence(out, needle: str) -> None:
     assert len(out.stderr.strip().splitlines()) == 1
 
 
-async def test_an_actor_with_a_line_break_is_refused_and_cannot_forge_an_audit_row(gw, store):
+async def test_an_actor_with_a_line_break_is_refused_and_cannot_forge_an_audit_row(gw, store, rdb):
     for args in (
         ("ban", "0612345678", "--actor", "evil\nactor"),
         ("incidents", "add", "0612345678", "--category", "abuse", "--actor", "evil\x1b[2Jactor"),
@@ -305,16 +302,16 @@ async def test_an_actor_with_a_line_break_is_refused_and_cannot_forge_an_audit_r
         ("purge", "--actor", "   "),
     ):
         one_sentence(gw(*args, ok=False), "is not a name (1 to 64 printable characters")
-    assert await store.redis.dbsize() == 0
+    assert await rdb.dbsize() == 0
     gw("ban", "0612345678", "--actor", "Jan de Vries")
     assert [e["actor"] for e in j(gw("audit", "--json"))] == ["Jan de Vries"]
 
 
-async def test_a_prefix_as_wide_as_a_country_needs_yes(gw, store):
+async def test_a_prefix_as_wide_as_a_country_needs_yes(gw, store, rdb):
     for args in (("ban", "--prefix", "+31"), ("ban", "--prefix", "+3120"), ("allow", "--prefix", "0031")):
         one_sentence(gw(*args, ok=False), "repeat with --yes if you mean the whole range")
     one_sentence(gw("ban", "--prefix", "+12", ok=False), "+12 covers every number of a country")
-    assert await store.redis.dbsize() == 0
+    assert await rdb.dbsize() == 0
     gw("ban", "--prefix", "+31", "--yes", "--reason", "spoofed from abroad")
     gw("ban", "--prefix", "+1212")  # country code 1 and 3 digits: an area, no confirmation needed
     assert j(gw("screen", "+31612345678", "--json"))["reason"] == "prefix-banned"
@@ -324,17 +321,17 @@ async def test_a_prefix_as_wide_as_a_country_needs_yes(gw, store):
 async def test_the_minimum_range_is_a_setting(gw, store, tmp_path, redis_server):
     cfg = tmp_path / "narrow.toml"
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[numbers]\nmin_prefix_digits = 5\n')
-    out = subprocess.run([SCRIPT, "--config", str(cfg), "ban", "--prefix", "+31851"], capture_output=True, text=True)
+    out = run_cli(["--config", str(cfg), "ban", "--prefix", "+31851"])
     one_sentence(out, "it has 3 of the 5 digits after the country code")
 
 
-async def test_a_reason_or_note_past_its_limit_is_refused(gw, store):
+async def test_a_reason_or_note_past_its_limit_is_refused(gw, store, rdb):
     one_sentence(gw("ban", "0612345678", "--reason", "x" * 100_000, ok=False), "the reason is longer than 300")
     one_sentence(gw("allow", "0612345678", "--reason", "care\nhome", ok=False), "the reason must be one line")
     add = ("incidents", "add", "0612345678", "--category", "abuse")
     one_sentence(gw(*add, "--note", "x" * 2001, ok=False), "the note is longer than 2000 characters")
     one_sentence(gw(*add, "--note", "bell\x07", ok=False), "must not contain control characters")
-    assert await store.redis.dbsize() == 0
+    assert await rdb.dbsize() == 0
     gw("ban", "0612345678", "--reason", "x" * 300)
     assert j(gw("caller", "0612345678", "--json"))["ban"]["reason"] == "x" * 300
     # A note may have line breaks; a table shows it on its one row.

@@ -1,17 +1,14 @@
 """The CLI and the console answer the same question the same way: both call one agi.actions function.
 
-Each test asks both (the CLI as a user runs it, the console over HTTP) about the same data.
+Each test asks both (the CLI through its entry point, tests/support/cli.py, the console over HTTP) about the same data.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,8 +19,8 @@ from agi.engine import Incident
 from console.app import create_app
 from tests.conftest import make_config
 from tests.console.conftest import PASSWORD, Client
+from tests.support.cli import run_cli
 
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 N, M = "+31612345678", "+31687654321"
 
 
@@ -43,7 +40,7 @@ def gw(tmp_path, redis_server, store, zone):
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[web]\ntimezone = "{zone}"\n')
 
     def run(*args: str) -> object:
-        out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+        out = run_cli(["--config", str(cfg), *args])
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 
@@ -67,8 +64,8 @@ async def logbook_ids(console: Client, **query: str) -> list[str]:
 
 async def test_the_agent_filter_ignores_case_in_the_cli_as_in_the_console(gw, console, store):
     now = time.time()
-    shouted, _ = await store.add_incident(Incident.new(N, "abuse", now - 120, agent="PJSIP/Agent-1001"))
-    other, _ = await store.add_incident(Incident.new(M, "threat", now - 60, agent="PJSIP/agent-1002"))
+    shouted, _ = await store.incidents.add_incident(Incident.new(N, "abuse", now - 120, agent="PJSIP/Agent-1001"))
+    other, _ = await store.incidents.add_incident(Incident.new(M, "threat", now - 60, agent="PJSIP/agent-1002"))
     for typed in ("agent-1001", "AGENT-1001", "Agent-1001"):
         assert await logbook_ids(console, agent=typed) == [shouted]
         assert [i["id"] for i in gw("incidents", "list", "--agent", typed, "--json")] == [shouted]
@@ -81,7 +78,7 @@ async def test_the_agent_filter_ignores_case_in_the_cli_as_in_the_console(gw, co
 async def test_a_day_typed_for_the_logbook_is_a_day_of_the_configured_zone_in_both(gw, console, store, zone):
     now = time.time()
     at = now - 60
-    iid, _ = await store.add_incident(Incident.new(N, "abuse", at, agent="PJSIP/1001"))
+    iid, _ = await store.incidents.add_incident(Incident.new(N, "abuse", at, agent="PJSIP/1001"))
     local = datetime.fromtimestamp(at, ZoneInfo(zone)).strftime("%Y-%m-%d")
     assert local != datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")  # the zone is chosen so
     assert await logbook_ids(console, **{"from": local}) == [iid]
@@ -91,8 +88,8 @@ async def test_a_day_typed_for_the_logbook_is_a_day_of_the_configured_zone_in_bo
 async def test_stats_count_days_of_the_configured_zone_in_both(gw, console, store, zone):
     now = time.time()
     at = now - 60
-    await store.add_incident(Incident.new(N, "abuse", at))
-    await store.add_incident(Incident.new(N, "abuse", at - 1))
+    await store.incidents.add_incident(Incident.new(N, "abuse", at))
+    await store.incidents.add_incident(Incident.new(N, "abuse", at - 1))
     local = datetime.fromtimestamp(at, ZoneInfo(zone)).strftime("%Y-%m-%d")
     assert local != datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
 
@@ -111,9 +108,9 @@ async def test_stats_count_days_of_the_configured_zone_in_both(gw, console, stor
 
 async def test_the_audit_search_of_the_cli_is_the_consoles(gw, console, store):
     now = time.time()
-    await store.audit("sup1", "ban", now - 3, number=N, reason="Shouting at Agent 7")
-    await store.audit("sup2", "ban", now - 2, number=M, reason="threats")
-    await store.audit("sup1", "unban", now - 1, number=N)
+    await store.streams.audit("sup1", "ban", now - 3, number=N, reason="Shouting at Agent 7")
+    await store.streams.audit("sup2", "ban", now - 2, number=M, reason="threats")
+    await store.streams.audit("sup1", "unban", now - 1, number=N)
     page = await console.get("/audit", params={"actor": "sup1", "text": "agent 7"})
     assert page.status_code == 200 and "Shouting at Agent 7" in page.text and "threats" not in page.text
     ids = [e.id for e in await audit.audit(store, "sup1", "", "agent 7")]
@@ -132,5 +129,5 @@ async def test_the_audit_search_of_the_cli_is_the_consoles(gw, console, store):
 def test_what_the_console_refuses_the_cli_refuses_with_one_sentence(tmp_path, args, sentence):
     cfg = tmp_path / "grenswacht.toml"
     cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')  # refused before the store is asked
-    out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+    out = run_cli(["--config", str(cfg), *args])
     assert (out.returncode, out.stderr, out.stdout) == (2, f"grenswacht: {sentence}\n", "")

@@ -89,17 +89,17 @@ async def test_swap_is_compare_and_set(store):
     assert await store.cooldowns.all() == {}
 
 
-async def test_poison_entry_is_set_aside_for_an_operator(store):
-    await store.redis.hset(keys.COOLDOWNS, A, "{broken")
+async def test_poison_entry_is_set_aside_for_an_operator(store, rdb):
+    await rdb.hset(keys.COOLDOWNS, A, "{broken")
     with capture_logs() as logs:
         assert await store.cooldowns.all() == {}
-    assert await store.redis.hgetall(keys.COOLDOWNS) == {}
-    assert list((await store.redis.hgetall(keys.QUARANTINE)).values()) == ["{broken"]
+    assert await rdb.hgetall(keys.COOLDOWNS) == {}
+    assert list((await rdb.hgetall(keys.QUARANTINE)).values()) == ["{broken"]
     assert (logs[0]["event"], logs[0]["kind"], logs[0]["log_level"]) == ("record-set-aside", "cooldown", "error")
 
 
-async def test_a_state_in_an_older_text_layout_is_rewritten_so_compare_and_set_matches(store):
-    await store.redis.hset(keys.COOLDOWNS, A, '{"queues": ["q"], "since": 1, "until": 2}')  # ints, spaced
+async def test_a_state_in_an_older_text_layout_is_rewritten_so_compare_and_set_matches(store, rdb):
+    await rdb.hset(keys.COOLDOWNS, A, '{"queues": ["q"], "since": 1, "until": 2}')  # ints, spaced
     state = await store.cooldowns.get(A)
     assert state == Cooldown(A, ("q",), 1.0, 2.0)
     assert await store.cooldowns.swap(A, state, None)

@@ -95,7 +95,9 @@ def test_every_sound_the_dialplan_plays_ships():
 
 def test_every_agi_call_passes_the_shared_secret():
     urls = [m.group(1) for line in dialplan_lines() if (m := re.search(r",AGI\(([^,)]*)", line))]
-    assert len(urls) == 12  # screen, endlog, handover, senior, callback's steps, answered (2), aftercall
+    assert (
+        len(urls) == 15
+    )  # screen, endlog, handover, senior, callback's steps, help (ask, end), quieter, answered (2), aftercall
     assert all(u.endswith("?secret=${GRENSWACHT_AGI_SECRET}") for u in urls), urls
 
 

@@ -107,7 +107,7 @@ async def stored_by_call(config: Config, expected: set[str], timeout: float = 40
         while True:
             by_call: dict[str, list[str]] = {}
             try:
-                for inc in (await store.load_caller(CALLER)).incidents:
+                for inc in (await store.screening.load_caller(CALLER)).incidents:
                     by_call.setdefault(inc.linkedid, []).append(inc.id)
             except (OSError, ConnectionError):
                 pass
@@ -132,7 +132,7 @@ async def test_failover_under_load(deployment, tmp_path):
         storage={"journal_path": f"{tmp_path}/state/journal.jsonl"},
     )
     seed = build_store(config)
-    await seed.add_incident(Incident.new("+31201234567", "abuse", time.time() - 86400))
+    await seed.incidents.add_incident(Incident.new("+31201234567", "abuse", time.time() - 86400))
     await seed.close()
     cfg = tmp_path / "grenswacht.toml"
     cfg.write_text(
@@ -206,7 +206,7 @@ async def check(
     try:
         while True:
             try:
-                owners = await store.owners([ids[0] for ids in by_call.values()])
+                owners = await store.incidents.owners([ids[0] for ids in by_call.values()])
             except (OSError, ConnectionError):
                 owners = {}
             if set(owners.values()) == {CALLER} or time.monotonic() > deadline:

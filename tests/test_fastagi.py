@@ -39,12 +39,12 @@ async def test_clean_caller_is_allowed(service):
 async def test_the_ladder_follows_the_default_protocol(service, store):
     seen = []
     for category in ("abuse", "abuse", "abuse"):
-        await store.add_incident(Incident.new(N, category, time.time()))
+        await store.incidents.add_incident(Incident.new(N, category, time.time()))
         r = await call(service, callerid="+31 6 1234 5678")
         seen.append((r.variables["GW_ACTION"], r.variables["GW_SCORE"]))
     assert seen == [("warn", "1"), ("senior", "2"), ("refuse", "3")]
     await service.deps.drain()
-    rec = await store.load_caller(N)
+    rec = await store.screening.load_caller(N)
     assert rec.ban is not None and rec.ban.source == "protocol"
     assert abs(rec.ban.until - (time.time() + 90 * 86400)) < 60
     r = await call(service)
@@ -53,7 +53,7 @@ async def test_the_ladder_follows_the_default_protocol(service, store):
 
 
 async def test_senior_gets_the_destination_and_a_sanitised_display_name(service, store):
-    await store.add_incident(Incident.new(N, "intimidation", time.time()))
+    await store.incidents.add_incident(Incident.new(N, "intimidation", time.time()))
     r = await call(service, name='Jansen" , EXEC Dial(PJSIP/evil)')
     assert r.variables["GW_ACTION"] == "senior"
     assert r.variables["GW_SENIOR"] == ""  # none configured: the normal route after the prompt
@@ -62,7 +62,7 @@ async def test_senior_gets_the_destination_and_a_sanitised_display_name(service,
 
 
 async def test_caller_id_with_newline_and_agi_command_cannot_inject(service, store):
-    await store.set_ban(N, Ban(until=time.time() + 999))
+    await store.lists.set_ban(N, Ban(until=time.time() + 999))
     r = await call(service, callerid='0612345678"\nEXEC Dial(PJSIP/evil)\nagi_arg_9: x')
     assert r.commands == ['EXEC MSet "GW_ACTION=allow,GW_REASON=bad-request"']
     assert (r.variables["GW_ACTION"], r.variables["GW_REASON"]) == ("allow", "bad-request")
@@ -156,9 +156,9 @@ async def test_store_down_fails_open(redis_server):
         await svc.stop()
 
 
-async def test_store_slower_than_budget_fails_open(service, store):
-    await store.set_ban(N, Ban(until=time.time() + 999))
-    await store.redis.execute_command("CLIENT", "PAUSE", "600", "ALL")
+async def test_store_slower_than_budget_fails_open(service, store, rdb):
+    await store.lists.set_ban(N, Ban(until=time.time() + 999))
+    await rdb.execute_command("CLIENT", "PAUSE", "600", "ALL")
     r = await call(service)
     assert (r.variables["GW_ACTION"], r.variables["GW_REASON"]) == ("allow", "store-unavailable")
     await asyncio.sleep(0.7)
@@ -175,7 +175,7 @@ async def test_200_concurrent_screenings_with_a_small_pool_all_succeed(config, s
     svc = Service(cfg)
     svc.host, svc.port = await svc.start()
     try:
-        await store.add_incident(Incident.new(N, "abuse", time.time()))
+        await store.incidents.add_incident(Incident.new(N, "abuse", time.time()))
         results = await asyncio.gather(*(call(svc) for _ in range(200)))
         assert [r.variables["GW_ACTION"] for r in results] == ["warn"] * 200
     finally:
@@ -189,13 +189,13 @@ async def test_screening_log_line_masks_the_number(service):
     assert line["caller"] == "+316****5678" and line["action"] == "allow" and "ms" in line and line["uniqueid"]
 
 
-async def test_screenings_are_counted_per_day_by_decision(service, store):
-    await store.set_ban(N, Ban(until=time.time() + 999))
+async def test_screenings_are_counted_per_day_by_decision(service, store, rdb):
+    await store.lists.set_ban(N, Ban(until=time.time() + 999))
     await call(service)
     await call(service, callerid="0687654321")
     await service.deps.counters.flush(service.deps.store)
     day = time.strftime("%Y-%m-%d", time.gmtime())
-    assert await store.redis.hgetall(f"gw:stats:{day}") == {
+    assert await rdb.hgetall(f"gw:stats:{day}") == {
         "screen.refuse": "1",
         "screen.allow": "1",
         "refused-while-banned": "1",

@@ -188,6 +188,22 @@ async def test_redis_killed_then_restarted_on_the_same_port(own_redis):
         await reader.close()
 
 
+async def restart_while_backing_off(own_redis, server: RedisServer, reader: CallerReader) -> None:
+    """Stop Redis; once a connection of ``reader`` has tried to reconnect (so it backs off), start
+    it again on the same port, with ``gw:c:{a}`` holding ``v`` = "after restart"."""
+    server.stop()
+    async with asyncio.timeout(PROMPT):
+        while True:
+            with pytest.raises(ConnectionError) as failed:
+                await reader.hgetall("gw:c:{a}")
+            if "Cannot connect" in str(failed.value):
+                break
+    restarted = own_redis(port=server.port)
+    redis = Redis.from_url(restarted.url, decode_responses=True)
+    await redis.hset("gw:c:{a}", "v", "after restart")
+    await redis.aclose()
+
+
 async def test_after_a_restart_the_first_answer_ends_every_connections_backoff(own_redis):
     """Redis restarted on the same port: once one connection is back, no request fails on another
     that is still waiting out the backoff of an attempt made while Redis was away (at 300 calls/s,
@@ -198,17 +214,7 @@ async def test_after_a_restart_the_first_answer_ends_every_connections_backoff(o
     try:
         assert await reader.hgetall("gw:c:{a}") == {}  # connection 1
         assert await reader.hgetall("gw:c:{a}") == {}  # connection 2: both open
-        server.stop()
-        async with asyncio.timeout(PROMPT):  # until one connection tried to reconnect: it backs off
-            while True:
-                with pytest.raises(ConnectionError) as failed:
-                    await reader.hgetall("gw:c:{a}")
-                if "Cannot connect" in str(failed.value):
-                    break
-        restarted = own_redis(port=server.port)
-        redis = Redis.from_url(restarted.url, decode_responses=True)
-        await redis.hset("gw:c:{a}", "v", "after restart")
-        await redis.aclose()
+        await restart_while_backing_off(own_redis, server, reader)
         assert await reader.hgetall("gw:c:{a}") == {"v": "after restart"}  # the other reconnects
         for _ in range(10):  # the first one's turns, too
             assert await reader.hgetall("gw:c:{a}") == {"v": "after restart"}
@@ -230,12 +236,34 @@ async def test_unreachable_redis_fails_fast_during_the_backoff():
     try:
         with pytest.raises(ConnectionError, match="Cannot connect"):
             await reader.hgetall("gw:c:{a}")
-        # within the backoff: no new connect attempt, the last error is repeated
-        with pytest.raises(ConnectionError, match="retrying shortly"):
-            await reader.hgetall("gw:c:{a}")
-        await asyncio.sleep(0.35)
-        with pytest.raises(ConnectionError, match="Cannot connect"):
-            await reader.hgetall("gw:c:{a}")
+        # within the backoff, a request whose budget ends before it: no new connect attempt, the
+        # last error is repeated at once
+        async with asyncio.timeout(0.2):
+            with pytest.raises(ConnectionError, match="retrying shortly"):
+                await reader.hgetall("gw:c:{a}", budget=0.1)
+        # one without a budget waits for the next attempt (one, shared by all who wait)
+        waiting = [asyncio.ensure_future(reader.hgetall("gw:c:{a}")) for _ in range(5)]
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(r, ConnectionError) and "Cannot connect" in str(r) for r in results), results
+    finally:
+        await reader.close()
+
+
+async def test_a_request_in_the_backoff_waits_for_the_next_attempt_when_its_budget_reaches_it(own_redis):
+    """Issue 32, a Redis restart in worker mode: a worker whose connection last tried while Redis
+    was away must not fail the calls that come after Redis is back (each worker has its own
+    connections, so another worker's first answer ends nothing here). A request within the
+    backoff whose budget reaches past it waits for the next attempt instead of failing at once.
+    The backoff is long here so that Redis is back well within it."""
+    server = own_redis()
+    reader = CallerReader.from_url(server.url, backoff=3.0, connections=1)
+    try:
+        assert await reader.hgetall("gw:c:{a}") == {}
+        await restart_while_backing_off(own_redis, server, reader)
+        with pytest.raises(ConnectionError, match="retrying shortly"):  # its budget ends first: at once
+            await reader.hgetall("gw:c:{a}", budget=0.05)
+        calls = [asyncio.ensure_future(reader.hgetall("gw:c:{a}", budget=10.0)) for _ in range(20)]
+        assert await asyncio.gather(*calls) == [{"v": "after restart"}] * 20
     finally:
         await reader.close()
 
@@ -426,14 +454,16 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
         opened = len(await admin.client_list())
         store = build_store(make_config(server.url))
         try:
-            assert isinstance(store.reader, CallerReader)
+            assert isinstance(store.screening.reader, CallerReader)
             assert len(await admin.client_list()) == opened  # nothing opened yet
             number = "+31612345678"
-            await store.add_incident(Incident.new(number, "threat", 1_700_000_000.0, severity=3, source="key"))
-            [incident] = (await store.load_caller(number)).incidents
+            await store.incidents.add_incident(
+                Incident.new(number, "threat", 1_700_000_000.0, severity=3, source="key")
+            )
+            [incident] = (await store.screening.load_caller(number)).incidents
             assert incident.category == "threat"
             assert len(await admin.client_list()) == opened + 2  # redis-py's, and the reader's one
-            assert [slot.conn is not None for slot in store.reader._slots] == [True, False]
+            assert [slot.conn is not None for slot in store.screening.reader._slots] == [True, False]
             # Redis stalled: screening fails open within its budget, then reads the store again
             server.pause()
             config = make_config(server.url)
@@ -444,7 +474,7 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
             assert result.record is not None and len(result.record.incidents) == 1
         finally:
             await store.close()
-        assert store.reader.closed
+        assert store.screening.reader.closed
     finally:
         await admin.aclose()
 
@@ -452,8 +482,8 @@ async def test_store_uses_the_reader_in_standalone_mode_and_connects_lazily(own_
 def test_sentinel_and_cluster_keep_redis_py():
     for redis in ({"mode": "sentinel", "sentinels": ["127.0.0.1:1"]}, {"mode": "cluster", "nodes": ["127.0.0.1:1"]}):
         store = build_store(make_config("redis://127.0.0.1:1/0", redis=redis))
-        assert store.reader is None
-    assert build_store(make_config("redis://127.0.0.1:1/0")).reader is not None
+        assert store.screening.reader is None
+    assert build_store(make_config("redis://127.0.0.1:1/0")).screening.reader is not None
 
 
 async def test_tls_with_the_context_redis_py_builds(own_redis, tmp_path):

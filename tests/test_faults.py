@@ -118,7 +118,7 @@ async def wait_stored(url: str, expected: set[str], timeout: float = 30.0) -> di
         deadline = time.monotonic() + timeout
         while True:
             try:
-                record = await store.load_caller(CALLER)
+                record = await store.screening.load_caller(CALLER)
                 by_call: dict[str, list[str]] = {}
                 for inc in record.incidents:
                     by_call.setdefault(inc.linkedid, []).append(inc.id)
@@ -142,8 +142,8 @@ async def assert_nothing_lost(url: str, results: list[tuple[str, str, str]]) -> 
     assert {lid: ids[0] for lid, ids in by_call.items() if lid in acked} == acked  # the id the agent was told
     store = build_store(make_config(url))
     try:
-        ids = {i for i, _ in await store.incident_ids()}
-        owners = await store.owners(ids)
+        ids = {i for i, _ in await store.incidents.incident_ids()}
+        owners = await store.incidents.owners(ids)
         stored = {i for ids_ in by_call.values() for i in ids_}
         assert stored <= ids, f"hidden from the logbook: {stored - ids}"
         assert all(owners[i] == CALLER for i in stored)

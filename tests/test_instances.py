@@ -39,7 +39,7 @@ async def test_two_instances_one_killed(tmp_path):
     procs: list[ServiceProcess] = []
     try:
         seed = build_store(make_config(redis.url))
-        await seed.add_incident(Incident.new("+31201234567", "abuse", time.time() - 86400))
+        await seed.incidents.add_incident(Incident.new("+31201234567", "abuse", time.time() - 86400))
         await seed.close()
         ports = (free_port(), free_port())
         for i, port in enumerate(ports):
@@ -78,7 +78,7 @@ async def test_two_instances_one_killed(tmp_path):
             deadline = time.monotonic() + 30
             while True:
                 by_call: dict[str, list[str]] = {}
-                for inc in (await store.load_caller(CALLER)).incidents:
+                for inc in (await store.screening.load_caller(CALLER)).incidents:
                     by_call.setdefault(inc.linkedid, []).append(inc.id)
                 if set(told) <= set(by_call) or time.monotonic() > deadline:
                     break
@@ -87,7 +87,7 @@ async def test_two_instances_one_killed(tmp_path):
             assert [lid for lid, ids in by_call.items() if len(ids) > 1] == [], "a press stored twice"
             assert set(by_call) == {lid for lid, *_ in pressed}, "an incident nobody pressed"
             assert {lid: by_call[lid][0] for lid in told} == told
-            owners = await store.owners([ids[0] for ids in by_call.values()])
+            owners = await store.incidents.owners([ids[0] for ids in by_call.values()])
             assert set(owners.values()) == {CALLER}
         finally:
             await store.close()

@@ -18,7 +18,7 @@ from agi.aftercare.journal import STORE, Entry, Journal
 from agi.config_holder import ConfigHolder
 from agi.engine import Incident
 from agi.incidents import Logbook
-from agi.wiring import build_store
+from agi.wiring import build_store, redis_client
 from redis_schema import keys
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer
@@ -48,8 +48,8 @@ def press(book: Logbook, linkedid: str, caller: str = N) -> Incident:
 async def logbook_ids(store) -> set[str]:
     """What a supervisor can find: incidents that are in the index and whose owner holds them."""
     found = set()
-    for iid, _ in await store.incident_ids():
-        if await store.get_incident(iid) is not None:
+    for iid, _ in await store.incidents.incident_ids():
+        if await store.incidents.get_incident(iid) is not None:
             found.add(iid)
     return found
 
@@ -74,7 +74,7 @@ async def test_logged_incident_is_in_the_logbook_and_journal_is_private(tmp_path
     await book.store.close()
 
 
-async def test_redis_down_journals_then_stores_once(tmp_path, redis_server, store):
+async def test_redis_down_journals_then_stores_once(tmp_path, redis_server, store, rdb):
     path = tmp_path / "journal.jsonl"
     down = logbook_for("redis://127.0.0.1:1/0", path)
     told = [await down.record(press(down, f"call-{i}"), pause=False) for i in range(5)]
@@ -87,7 +87,7 @@ async def test_redis_down_journals_then_stores_once(tmp_path, redis_server, stor
     await up.work_once()
     assert await logbook_ids(store) == {iid for iid, _ in told}
     await up.work_once()  # nothing twice
-    assert await store.redis.zcard(keys.INCIDENTS_BY_TIME) == 5
+    assert await rdb.zcard(keys.INCIDENTS_BY_TIME) == 5
     await up.store.close()
 
 
@@ -100,14 +100,15 @@ async def test_redis_restart_without_data_loses_no_acknowledged_incident(tmp_pat
     assert {s for _, s in told} == {"logged"}
     own_redis.kill()
     own_redis.start()  # same port, no persistence: empty
-    probe = build_store(book.config)
-    assert await probe.redis.dbsize() == 0
+    probe, own = build_store(book.config), redis_client(book.config)
+    assert await own.dbsize() == 0
     for _ in range(3):
         clock.now += 10
         await book.work_once()
     assert await logbook_ids(probe) == {iid for iid, _ in told}
-    [[_, raw]] = [(k, v) for k, v in (await probe.redis.hgetall(keys.caller(N))).items() if k == "n"]
+    [[_, raw]] = [(k, v) for k, v in (await own.hgetall(keys.caller(N))).items() if k == "n"]
     assert int(raw) == 40  # each stored once
+    await own.aclose()
     await probe.close()
     await book.store.close()
 
@@ -147,14 +148,14 @@ async def test_stalled_redis_answers_within_the_budget_and_loses_nothing(tmp_pat
     await book.store.close()
 
 
-async def test_a_missing_index_is_completed_by_writing_again(store):
+async def test_a_missing_index_is_completed_by_writing_again(store, rdb):
     inc = Incident.new(N, "abuse", 5.0, linkedid="l", source="key")
-    await store.add_incident(inc)
-    await store.redis.zrem(keys.INCIDENTS_BY_TIME, inc.id)  # as if the budget ran out in between
-    await store.redis.hdel(keys.INCIDENT_OWNER, inc.id)
-    assert await store.add_incident(inc) == (inc.id, False)
-    assert await store.get_incident(inc.id) is not None
-    assert await store.redis.zscore(keys.INCIDENTS_BY_TIME, inc.id) == 5.0
+    await store.incidents.add_incident(inc)
+    await rdb.zrem(keys.INCIDENTS_BY_TIME, inc.id)  # as if the budget ran out in between
+    await rdb.hdel(keys.INCIDENT_OWNER, inc.id)
+    assert await store.incidents.add_incident(inc) == (inc.id, False)
+    assert await store.incidents.get_incident(inc.id) is not None
+    assert await rdb.zscore(keys.INCIDENTS_BY_TIME, inc.id) == 5.0
 
 
 async def test_unreadable_and_torn_lines_are_set_aside_not_dropped(tmp_path):
@@ -173,11 +174,11 @@ async def test_unreadable_and_torn_lines_are_set_aside_not_dropped(tmp_path):
     assert Journal(path).load() == 1 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-async def test_a_poison_incident_is_set_aside_and_the_rest_goes_on(tmp_path, redis_server, store):
+async def test_a_poison_incident_is_set_aside_and_the_rest_goes_on(tmp_path, redis_server, store, rdb):
     clock = Clock()
     book = logbook_for(redis_server.url, tmp_path / "journal.jsonl", clock)
     bad_caller = "+31687654321"
-    await store.redis.set(keys.caller(bad_caller), "not a hash")  # WRONGTYPE for ever
+    await rdb.set(keys.caller(bad_caller), "not a hash")  # WRONGTYPE for ever
     _, status = await book.record(press(book, "x", bad_caller), pause=False)
     assert status == "journaled"
     iid, status = await book.record(press(book, "y"), pause=False)
@@ -257,7 +258,7 @@ async def test_an_erased_caller_does_not_come_back_from_the_journal(tmp_path, re
     book = logbook_for(redis_server.url, path)
     iid, _ = await book.record(press(book, "call-1"), pause=False)
     other, _ = await book.record(press(book, "call-2", caller="+31687654321"), pause=False)
-    await store.forget(N)
+    await store.erasure.forget(N)
     await book.store.close()
     restarted = logbook_for(redis_server.url, path)  # its first contact writes the journal again
     await restarted.work_once()
@@ -327,7 +328,7 @@ async def test_forget_takes_settled_history_out_of_the_journal_at_once(tmp_path)
             assert (await book.record(press(book, f"call-{n + 1}"), pause=False))[1] == "logged"
         await book.work_once()
         assert book.journal.pending() == 0 and N.encode() in path.read_bytes()  # history, not live
-        await book.store.forget(N)
+        await book.store.erasure.forget(N)
         with capture_logs() as logs:
             await book.work_once()
         assert N.encode() not in path.read_bytes() and N[1:].encode() not in path.read_bytes()

@@ -75,7 +75,7 @@ async def call(svc, callerid="0612345678", script="screen"):
 
 
 async def test_screenings_are_counted_by_action_and_reason_while_being_scraped(served, store):
-    await store.set_ban(N, Ban(until=time.time() + 999))
+    await store.lists.set_ban(N, Ban(until=time.time() + 999))
     before = await scrape(served.metrics_port)
 
     async def scrape_meanwhile():
@@ -96,17 +96,17 @@ async def test_screenings_are_counted_by_action_and_reason_while_being_scraped(s
     assert value(after, "grenswacht_agi_slots") == served.config.agi.max_connections
 
 
-async def test_health_and_readiness(served, store):
+async def test_health_and_readiness(served, store, rdb):
     assert await http(served.metrics_port, "/healthz") == (200, "alive\n")
     status, body = await http(served.metrics_port, "/readyz")
     assert status == 200 and body == "ready: the store answers; AMI not configured\n"
     errors = value(await scrape(served.metrics_port), "grenswacht_store_errors_total", operation="ready-probe")
-    await store.redis.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+    await rdb.execute_command("CLIENT", "PAUSE", "1500", "ALL")
     status, body = await http(served.metrics_port, "/readyz")
     assert status == 503 and body.startswith("not ready: the store did not answer within 1000 ms")
     # The pause is over when a command of our own is answered again (the store's reads time out
     # after 5 s, longer than the pause).
-    assert await store.redis.ping()
+    assert await rdb.ping()
     assert (await http(served.metrics_port, "/readyz"))[0] == 200
     after = value(await scrape(served.metrics_port), "grenswacht_store_errors_total", operation="ready-probe")
     assert after == errors + 1

@@ -38,14 +38,12 @@ async def test_account_is_bounded_and_audited(store, config):
     iid = await logbook.add(store, config, N, "threat", "", now - 60, "sup", now)
     with pytest.raises(ActionError, match="longer than 4000"):
         await logbook.set_account(store, iid, "x" * 4001, "sup", now)
-    with pytest.raises(ActionError, match="empty"):
-        await logbook.set_account(store, iid, "   ", "sup", now)
     with pytest.raises(ActionError, match="no incident"):
         await logbook.set_account(store, "0123456789abcdef", "said", "sup", now)
     await logbook.set_account(store, iid, "Ik weet waar je woont.\nIk maak je af.", "sup", now)
     inc = await logbook.get(store, iid)
-    assert inc.account == "Ik weet waar je woont.\nIk maak je af." and inc.account_by == "sup"
-    [entry] = [e for e in await store.audit_entries() if e["action"] == "incident-account"]
+    assert inc.account == "Ik weet waar je woont.\nIk maak je af."
+    [entry] = [e for e in await store.streams.audit_entries() if e["action"] == "incident-account"]
     assert entry["incident"] == iid and "woont" not in str(entry)  # the words stay out of the trail
 
 
@@ -121,7 +119,7 @@ async def test_the_report_holds_every_field_and_its_manifest_matches(store, conf
         "call ended",
     ):
         assert field in text, field
-    actions = [e["action"] for e in await store.audit_entries()]
+    actions = [e["action"] for e in await store.streams.audit_entries()]
     assert "incident-report" in actions
     # The logbook export lists the kept recording with its incident.
     exported = {i["id"]: i for i in await logbook.export_all(store, "sup", now, "json")}

@@ -56,7 +56,7 @@ def test_a_missing_or_unusable_folder_is_one_sentence(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_live_calls_on_redis(store, config, tmp_path):
+async def test_live_calls_on_redis(store, rdb, config, tmp_path):
     agent = "PJSIP/1001"
     assert await store.live.current(agent) is None
     wav = tmp_path / "r.wav"
@@ -67,20 +67,20 @@ async def test_live_calls_on_redis(store, config, tmp_path):
     assert await store.live.end(agent, "other", 150.0, 600) is None  # not this agent's call
     ended = await store.live.end(agent, "lid1", 150.0, 600)
     assert ended is not None and ended.ended == 150.0
-    assert 0 < await store.redis.ttl(f"gw:live:{agent}") <= 600  # the after-call window
+    assert 0 < await rdb.ttl(f"gw:live:{agent}") <= 600  # the after-call window
     assert await store.live.mark_logged(agent, "lid1", "inc1")
     assert not await store.live.mark_logged(agent, "lid1", "inc2")  # logged once
     [opened] = (await store.live.open.all()).values()
     assert (opened.incident, opened.ended) == ("inc1", 150.0)
     folder = RecordingsConfig(record="all", folder=str(tmp_path))
     cfg = config.model_copy(update={"recordings": folder})
-    await store.redis.hset("gw:incident-owner", "inc1", "+31612345678")  # the incident exists
+    await rdb.hset("gw:incident-owner", "inc1", "+31612345678")  # the incident exists
     assert await sweep(store, cfg, 160.0) == (1, 0)
     kept = await store.live.recording("inc1")
     assert kept is not None and kept.size == 4 and len(kept.sha256) == 64 and kept.linkedid == "lid1"
     assert await store.live.open.all() == {}
     # Its incident gone (retention, erasure): the file and the record go too.
-    await store.redis.hdel("gw:incident-owner", "inc1")
+    await rdb.hdel("gw:incident-owner", "inc1")
     assert await sweep(store, cfg, 170.0) == (0, 1)
     assert not wav.exists() and await store.live.recording("inc1") is None
 
@@ -109,20 +109,3 @@ def test_check_and_start_name_an_unusable_folder_in_one_line(tmp_path, redis_ser
         [script, "--config", str(cfg), "check", "--strict"], capture_output=True, text=True, env=env, timeout=60
     )
     assert strict.returncode == 2
-
-
-@pytest.mark.asyncio
-async def test_the_service_starts_with_an_unusable_folder_and_says_so_once(redis_server, tmp_path, capfd):
-    from agi.service import Service
-    from tests.conftest import make_config
-
-    config = make_config(redis_server.url, recordings={"record": "all", "folder": str(tmp_path / "nope")})
-    svc = Service(config)
-    await svc.start()
-    try:
-        assert svc.jobs is not None
-    finally:
-        await svc.stop()
-    out = capfd.readouterr()
-    lines = [line for line in (out.out + out.err).splitlines() if "recordings-folder-unusable" in line]
-    assert len(lines) == 1 and "does not exist" in lines[0]

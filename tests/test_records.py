@@ -20,7 +20,7 @@ from agi.aftercare.journal import Entry, Journal, _encode
 from agi.engine import Allow, Ban, Incident
 from redis_schema import keys, records
 from redis_schema.records import Appointment, Cooldown, User
-from redis_schema.store import parse_caller
+from redis_schema.screening_read import parse_caller
 
 FIXTURE_OK = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -67,22 +67,22 @@ def _undebriefed(inc: Incident) -> Incident:
 
 @FIXTURE_OK
 @given(inc=incidents)
-async def test_incident_through_the_lua_write_and_back(store, inc):
+async def test_incident_through_the_lua_write_and_back(store, inc, rdb):
     # A withheld caller's press is stored in a hash of its own (tests/test_store.py covers it).
     assume(inc.caller != keys.ANONYMOUS)
-    await store.redis.delete(keys.caller(inc.caller))
-    assert await store.add_incident(inc) == (inc.id, True)
+    await rdb.delete(keys.caller(inc.caller))
+    assert await store.incidents.add_incident(inc) == (inc.id, True)
     # The Lua arguments made from the table write exactly the fields the table names ...
-    raw = await store.redis.hgetall(keys.caller(inc.caller))
+    raw = await rdb.hgetall(keys.caller(inc.caller))
     assert raw == {keys.NEXT_INDEX: "1", **records.incident_hash("1", _undebriefed(inc))}
     # ... and the debrief, written later, completes the value.
     expected = _undebriefed(inc)
     if inc.debrief_at is not None:
-        await store.set_debrief(
+        await store.incidents.set_debrief(
             inc.caller, replace(inc, slot="1"), inc.debrief, inc.debrief_at, inc.debrief_by, inc.debrief_answer
         )
         expected = inc
-    assert (await store.load_caller(inc.caller)).incidents == (replace(expected, slot="1"),)
+    assert (await store.screening.load_caller(inc.caller)).incidents == (replace(expected, slot="1"),)
 
 
 @given(incidents)
@@ -234,12 +234,12 @@ def test_stored_text_of_before_reads_and_malformed_is_refused():
         raise AssertionError(f"{bad} was read")
 
 
-async def test_users_leave_the_store_typed_and_a_malformed_one_is_set_aside(store):
+async def test_users_leave_the_store_typed_and_a_malformed_one_is_set_aside(store, rdb):
     ann = User("ann", "admin", 2, 1.5, "test", "argon2-hash")
     await store.users.put(ann.name, ann)
-    await store.redis.hset(keys.USERS, "bob", "{not json")
+    await rdb.hset(keys.USERS, "bob", "{not json")
     assert await store.users.all() == {"ann": ann}
-    assert list((await store.redis.hgetall(keys.QUARANTINE)).values()) == ["{not json"]
+    assert list((await rdb.hgetall(keys.QUARANTINE)).values()) == ["{not json"]
     assert (await store.users.get("ann"), await store.users.get("bob"), await store.users.get("carol")) == (
         ann,
         None,
@@ -253,9 +253,9 @@ def test_prefix_ban_and_allow_to_json_and_back(ban, allow):
     assert records.PREFIX_ALLOW.load("+3120", records.PREFIX_ALLOW.dump(allow)) == allow
 
 
-async def test_prefix_lists_stored_before_still_read(store):
-    await store.redis.hset(keys.PREFIX_BANS, "+3190", json.dumps({"until": 9.5, "reason": "r", "at": 1, "by": "sup"}))
-    await store.redis.hset(keys.PREFIX_ALLOWS, "+3180", json.dumps({"reason": "care", "at": 2, "by": "sup"}))
-    bans, allows = await store.load_prefixes()
+async def test_prefix_lists_stored_before_still_read(store, rdb):
+    await rdb.hset(keys.PREFIX_BANS, "+3190", json.dumps({"until": 9.5, "reason": "r", "at": 1, "by": "sup"}))
+    await rdb.hset(keys.PREFIX_ALLOWS, "+3180", json.dumps({"reason": "care", "at": 2, "by": "sup"}))
+    bans, allows = await store.screening.load_prefixes()
     assert bans == {"+3190": Ban(until=9.5, reason="r", source="prefix", set_at=1.0, actor="sup")}
     assert allows == {"+3180": Allow(reason="care", set_at=2.0, actor="sup")}

@@ -2,7 +2,8 @@
 
 One deployment per mode for the whole module (``deployment``); every test below runs on both.
 The Store tests and a part of the CLI tests are the very tests of the standalone suite
-(test_store.py, test_cli.py), collected here again with this module's ``store``/``config``/``gw``.
+(test_store.py, test_cli.py), collected here again with this module's ``config`` and ``gw``
+(the shared ``store`` and ``rdb`` fixtures follow ``config``).
 """
 
 from __future__ import annotations
@@ -13,20 +14,20 @@ import time
 from dataclasses import replace
 
 import pytest
-import pytest_asyncio
 
 from agi.aftercare import cooldown
 from agi.config import ConfigError, load_config
 from agi.engine import Incident
-from agi.wiring import build_store
+from agi.wiring import build_store, redis_client
 from redis_schema import keys
 from redis_schema.records import Appointment, Cooldown, User
 from tests import test_cli, test_store
 from tests.conftest import make_config
+from tests.support.cli import run_cli
 from tests.support.redis_cluster import RedisClusterSet, redis_cli
 from tests.support.redis_sentinel import SentinelSet
 from tests.support.redis_server import free_port
-from tests.test_cli import SCRIPT, j
+from tests.test_cli import j
 
 # The standalone suite's tests, collected again here (so with this module's fixtures) for each mode.
 REUSED = {
@@ -88,14 +89,6 @@ def config(deployment, mode):
     return make_config("redis://127.0.0.1:6379/0", redis=deployment[1])
 
 
-@pytest_asyncio.fixture
-async def store(config):
-    store = build_store(config)
-    await store.redis.flushdb()  # a Cluster: on every primary
-    yield store
-    await store.close()
-
-
 @pytest.fixture
 def gw(tmp_path, deployment, store):
     cfg = tmp_path / "grenswacht.toml"
@@ -105,8 +98,8 @@ def gw(tmp_path, deployment, store):
 
 
 def cli(cfg, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    """`grenswacht --config cfg ARGS`, as an operator runs it; ``ok``: it must succeed."""
-    out = subprocess.run([SCRIPT, "--config", str(cfg), *args], capture_output=True, text=True, timeout=60)
+    """`grenswacht --config cfg ARGS` (in-process, tests/support/cli.py); ``ok``: it must succeed."""
+    out = run_cli(["--config", str(cfg), *args])
     assert not ok or out.returncode == 0, out.stderr
     return out
 
@@ -114,15 +107,15 @@ def cli(cfg, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
 async def test_keyspace_wide_reads_cover_every_primary(store, deployment):
     numbers = [f"+3161234{i:04d}" for i in range(40)]
     for n in numbers:
-        await store.add_incident(Incident.new(n, "abuse", time.time()))
+        await store.incidents.add_incident(Incident.new(n, "abuse", time.time()))
     days = [f"2026-01-{d:02d}" for d in range(1, 21)]
-    await store.add_counts({(day, "screen.allow"): 1 for day in days})
+    await store.screening.add_counts({(day, "screen.allow"): 1 for day in days})
     ha, settings = deployment
     if settings["mode"] == "cluster":  # the data really is spread: each primary holds some callers
         holders = {ha.primary_for(keys.caller(n)).port for n in numbers}
         assert len(holders) == 3
-    assert sorted([n async for n in store.all_callers()]) == numbers
-    screenings, _ = await store.screening_counts("2026-01-05")
+    assert sorted([n async for n in store.screening.all_callers()]) == numbers
+    screenings, _ = await store.screening.screening_counts("2026-01-05")
     assert screenings == {"allow": 16}
 
 
@@ -138,29 +131,29 @@ async def test_cooldown_and_callback_compare_and_set(store):
     assert await store.callbacks.get("cb1") == scheduled
 
 
-async def test_old_cooldowns_migrate_across_slots(store):
-    await store.redis.hset(keys.OLD_COOLDOWN_STATE, "PJSIP/7", json.dumps({"queues": ["q1"], "since": 100.0}))
-    await store.redis.zadd(keys.OLD_COOLDOWN_DUE, {"PJSIP/7": 400.0})
+async def test_old_cooldowns_migrate_across_slots(store, rdb):
+    await rdb.hset(keys.OLD_COOLDOWN_STATE, "PJSIP/7", json.dumps({"queues": ["q1"], "since": 100.0}))
+    await rdb.zadd(keys.OLD_COOLDOWN_DUE, {"PJSIP/7": 400.0})
     assert await cooldown.migrate(store, 200.0) == 1
     assert (await store.cooldowns.get("PJSIP/7")).until == 400.0
-    assert await store.old_cooldowns() == ({}, {})
+    assert await store.migrations.old_cooldowns() == ({}, {})
 
 
 async def test_durability_and_erasure_rewrite_cover_every_primary(store, deployment):
     ha, settings = deployment
-    assert (await store.durability()).durable
+    assert (await store.server.durability()).durable
     primaries = (
         [s.port for s in ha.servers if "role:master" in redis_cli(s.port, "info", "replication")]
         if settings["mode"] == "sentinel"
         else ha.primaries_of(ha.nodes[0].port)
     )
     before = {p: _aof_rewrites(p) for p in primaries}
-    assert await store.rewrite_persistence() == ["aof"]
+    assert await store.erasure.rewrite_persistence() == ["aof"]
     assert all(_aof_rewrites(p) > before[p] for p in primaries)
     weak = primaries[-1]
     redis_cli(weak, "config", "set", "appendfsync", "everysec")
     try:
-        d = await store.durability()
+        d = await store.server.durability()
         assert not d.durable and "appendfsync" in d.detail
     finally:
         redis_cli(weak, "config", "set", "appendfsync", "always")
@@ -172,10 +165,10 @@ def _aof_rewrites(port: int) -> int:
 
 
 async def test_events_audit_and_console_users(store):
-    await store.publish_event({"type": "incident", "caller": N})
-    assert [f["caller"] for _, f in await store.read_events("0-0", 10)] == [N]
-    await store.audit("sup", "ban", 1.0, target=N)
-    assert [e["action"] for e in await store.audit_entries()] == ["ban"]
+    await store.streams.publish_event({"type": "incident", "caller": N})
+    assert [f["caller"] for _, f in await store.streams.read_events("0-0", 10)] == [N]
+    await store.streams.audit("sup", "ban", 1.0, target=N)
+    assert [e["action"] for e in await store.streams.audit_entries()] == ["ban"]
     await store.users.put("ann", User("ann", "admin", 2, 1.5, "test", "argon2-hash"))
     assert await store.users.all() == {"ann": User("ann", "admin", 2, 1.5, "test", "argon2-hash")}
     assert await store.count_login_failure("ann", 60) == 1 and await store.login_failures("ann") == 1
@@ -189,13 +182,15 @@ CLUSTER_ONLY = {"test_a_cluster_starts_from_any_seed_node"}
 async def test_a_cluster_starts_from_any_seed_node(deployment, mode):
     ha, settings = deployment
     down = f"redis://127.0.0.1:{free_port()}/0"  # the first seed is down when the service starts
-    store = build_store(make_config(down, redis={"mode": "cluster", "nodes": [f"127.0.0.1:{ha.nodes[3].port}"]}))
+    config = make_config(down, redis={"mode": "cluster", "nodes": [f"127.0.0.1:{ha.nodes[3].port}"]})
+    store, rdb = build_store(config), redis_client(config)
     try:
-        await store.add_incident(Incident.new(N, "abuse", time.time()))
-        assert len((await store.load_caller(N)).incidents) == 1
-        assert await store.topology() == "cluster, 3 primaries"
+        await store.incidents.add_incident(Incident.new(N, "abuse", time.time()))
+        assert len((await store.screening.load_caller(N)).incidents) == 1
+        assert await store.server.topology() == "cluster, 3 primaries"
     finally:
-        await store.redis.flushdb()
+        await rdb.flushdb()
+        await rdb.aclose()
         await store.close()
 
 

@@ -67,7 +67,7 @@ async def test_reload_changes_the_decision_without_a_restart_and_refuses_a_bad_f
     cfg, journal = tmp_path / "gw.toml", tmp_path / "j.jsonl"
     port = free_port()  # a file's listen port is from 1 to 65535
     write(cfg, redis_server.url, port, journal)
-    await store.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
+    await store.incidents.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
     svc = Service(load_config(cfg), config_path=str(cfg))
     svc.host, svc.port = await svc.start()
     try:
@@ -163,7 +163,7 @@ async def wait_for_log(log: Path, text: str, deadline: float = 30.0) -> None:
 
 async def test_sighup_to_the_service_process(serve, store, redis_server):
     proc, cfg, port, journal, log = serve
-    await store.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
+    await store.incidents.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
     await wait_for_action(port, "warn")
     write(cfg, redis_server.url, port, journal, STRICT)
     calls = [run_call("127.0.0.1", port, agi_header("screen", f"06{20000000 + i}", "X")) for i in range(30)]

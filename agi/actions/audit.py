@@ -36,7 +36,7 @@ async def audit(
     cursor, scanned = before, 0
     floor = (int(since * 1000), 0) if since is not None else None  # an entry id starts with its time in ms
     while len(out) < limit and scanned < 50_000:
-        batch = await store.audit_recent(500, cursor)
+        batch = await store.streams.audit_recent(500, cursor)
         if cursor != "+" and batch and batch[0]["id"] == cursor.lstrip("("):
             batch = batch[1:]
         if not batch:
@@ -118,8 +118,8 @@ def stats_of(
 
 
 async def stats(store: Store, now: float, days: int, tz: str) -> Stats:
-    ids = [i for i, _ in await store.incident_ids(now - days * DAY)]
-    incidents = await store.incidents_by_id(ids)
+    ids = [i for i, _ in await store.incidents.incident_ids(now - days * DAY)]
+    incidents = await store.incidents.incidents_by_id(ids)
     first_day = datetime.fromtimestamp(now - days * DAY, ZoneInfo("UTC")).strftime("%Y-%m-%d")
-    screenings, refused = await store.screening_counts(first_day)
+    screenings, refused = await store.screening.screening_counts(first_day)
     return stats_of(incidents, screenings, refused, now, days, tz)

@@ -22,4 +22,4 @@ async def end_now(store: Store, interface: str, actor: str, now: float) -> None:
         raise ActionError(f"{interface} is not in a cool-down.")
     if not await store.cooldowns.swap(interface, state, replace(state, until=now)):
         raise ActionError(f"the cool-down of {interface} changed meanwhile; try again.")
-    await store.audit(actor, "cooldown-end", now, agent=interface)
+    await store.streams.audit(actor, "cooldown-end", now, agent=interface)

@@ -92,10 +92,12 @@ async def ban(store: Store, change: Change, days: int) -> float:
     c = change.checked()
     until = c.now + days * DAY
     if c.target.kind == "prefix":
-        await store.set_prefix_ban(c.target.value, Ban(until, c.reason, "prefix", c.now, c.actor))
+        await store.lists.set_prefix_ban(c.target.value, Ban(until, c.reason, "prefix", c.now, c.actor))
     else:
-        await store.set_ban(c.target.value, Ban(until, c.reason, "manual", c.now, c.actor))
-    await store.audit(c.actor, "ban", c.now, **{c.target.kind: c.target.value, "until": iso(until), "reason": c.reason})
+        await store.lists.set_ban(c.target.value, Ban(until, c.reason, "manual", c.now, c.actor))
+    await store.streams.audit(
+        c.actor, "ban", c.now, **{c.target.kind: c.target.value, "until": iso(until), "reason": c.reason}
+    )
     return until
 
 
@@ -104,10 +106,10 @@ async def allow(store: Store, change: Change) -> None:
     c = change.checked()
     entry = Allow(reason=c.reason, set_at=c.now, actor=c.actor)
     if c.target.kind == "prefix":
-        await store.set_prefix_allow(c.target.value, entry)
+        await store.lists.set_prefix_allow(c.target.value, entry)
     else:
-        await store.set_allow(c.target.value, entry)
-    await store.audit(c.actor, "allow", c.now, **{c.target.kind: c.target.value, "reason": c.reason})
+        await store.lists.set_allow(c.target.value, entry)
+    await store.streams.audit(c.actor, "allow", c.now, **{c.target.kind: c.target.value, "reason": c.reason})
 
 
 async def unban(store: Store, target: Target, actor: str, now: float) -> None:
@@ -121,23 +123,25 @@ async def disallow(store: Store, target: Target, actor: str, now: float) -> None
 async def _clear(store: Store, target: Target, what: str, action: str, missing: str, actor: str, now: float) -> None:
     actor = actor_name(actor)
     if target.kind == "prefix":
-        removed = await store.clear_prefix(what, target.value)
+        removed = await store.lists.clear_prefix(what, target.value)
     else:
-        removed = await (store.clear_ban(target.value) if what == "ban" else store.clear_allow(target.value))
+        removed = await (
+            store.lists.clear_ban(target.value) if what == "ban" else store.lists.clear_allow(target.value)
+        )
     if not removed:
         raise ActionError(f"{target.value} {missing}.")
-    await store.audit(actor, action, now, **{target.kind: target.value})
+    await store.streams.audit(actor, action, now, **{target.kind: target.value})
 
 
 async def active_bans(store: Store, now: float, limit: int = 1000) -> list[BanRow]:
     """Active bans, numbers (from the bans index, never a SCAN) and ranges, soonest end first."""
-    numbers = await store.banned_numbers(now, limit)
+    numbers = await store.lists.banned_numbers(now, limit)
     rows = [
         BanRow(n, "number", r.ban.until, r.ban.source, r.ban.reason, r.ban.actor, r.ban.set_at)
-        for n, r in (await store.load_callers(numbers)).items()
+        for n, r in (await store.screening.load_callers(numbers)).items()
         if r.ban is not None and r.ban.until > now
     ]
-    bans, _ = await store.load_prefixes()
+    bans, _ = await store.screening.load_prefixes()
     rows += [
         BanRow(p, "prefix", b.until, "prefix", b.reason, b.actor, b.set_at) for p, b in bans.items() if b.until > now
     ]
@@ -146,20 +150,20 @@ async def active_bans(store: Store, now: float, limit: int = 1000) -> list[BanRo
 
 async def allowlist(store: Store, limit: int = 1000) -> list[AllowRow]:
     """Allowlisted numbers (from the allowlist index, never a SCAN) and ranges."""
-    numbers = await store.allowed_numbers(limit)
+    numbers = await store.lists.allowed_numbers(limit)
     rows = [
         AllowRow(n, "number", r.allow.reason, r.allow.actor, r.allow.set_at)
-        for n, r in (await store.load_callers(numbers)).items()
+        for n, r in (await store.screening.load_callers(numbers)).items()
         if r.allow is not None
     ]
-    _, allows = await store.load_prefixes()
+    _, allows = await store.screening.load_prefixes()
     rows += [AllowRow(p, "prefix", a.reason, a.actor, a.set_at) for p, a in allows.items()]
     return sorted(rows, key=lambda r: (r.kind, r.target))
 
 
 async def load_prefixes(store: Store) -> PrefixCache:
     cache = PrefixCache()
-    cache.replace(*await store.load_prefixes())
+    cache.replace(*await store.screening.load_prefixes())
     return cache
 
 
@@ -171,10 +175,10 @@ async def due_warnings(store: Store, config: Config, now: float) -> list[Warning
     """
     _, protocol = config.protocol_for(None)
     prefixes = await load_prefixes(store)
-    ids = await store.incident_ids(now - protocol.window_days * DAY)
-    owners = await store.owners(i for i, _ in ids)
+    ids = await store.incidents.incident_ids(now - protocol.window_days * DAY)
+    owners = await store.incidents.owners(i for i, _ in ids)
     out = []
-    for number, rec in sorted((await store.load_callers(n for n in owners.values() if n)).items()):
+    for number, rec in sorted((await store.screening.load_callers(n for n in owners.values() if n)).items()):
         if rec.warning_sent_at is not None or not rec.incidents:
             continue
         pban, pallow = prefixes.lookup(number)
@@ -186,5 +190,5 @@ async def due_warnings(store: Store, config: Config, now: float) -> list[Warning
 
 async def mark_warning_sent(store: Store, number: str, actor: str, now: float) -> None:
     actor = actor_name(actor)
-    await store.mark_warning_sent(number, now, actor)
-    await store.audit(actor, "warning-sent", now, number=number)
+    await store.incidents.mark_warning_sent(number, now, actor)
+    await store.streams.audit(actor, "warning-sent", now, number=number)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agi import recordings
-from agi.actions.bounds import MAX_ACCOUNT, actor_name, note_text
+from agi.actions.bounds import actor_name, note_text
 from agi.actions.errors import ActionError
 from agi.actions.lists import load_prefixes
 from agi.callbacks import appointments
@@ -17,7 +17,9 @@ from agi.config import Config
 from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
-from redis_schema.store import MAX_TIME, Store, incident_dict
+from redis_schema.incident_log import incident_dict
+from redis_schema.records import MAX_TIME
+from redis_schema.store import Store
 
 DEBRIEF_ANSWERS = ("conscious", "impulsive", "not-discussed")
 _ID = re.compile(r"^(?:[0-9a-f]{12}|[0-9a-f]{16})$")
@@ -117,7 +119,7 @@ async def query(
     skip = 0 if after is not None else (page - 1) * per_page
     want = skip + per_page + 1
     if f.caller and f.caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
-        items = [i for i in reversed((await store.load_caller(f.caller)).incidents) if matches(i, f)]
+        items = [i for i in reversed((await store.screening.load_caller(f.caller)).incidents) if matches(i, f)]
         chunk = items[skip : skip + want]
         return Page(chunk[:per_page], page, len(chunk) > per_page)
     lo = f.since if f.since is not None else "-inf"
@@ -126,13 +128,13 @@ async def query(
     batch, seen, ended = want, 0, False  # unfiltered: one read of exactly the page; filtered: growing
     while len(out) < want and seen < max_scan:
         count = min(batch, max_scan - seen)
-        rows = await store.incident_index(lo, hi, after, count)
+        rows = await store.incidents.incident_index(lo, hi, after, count)
         if not rows:
             ended = True
             break
         seen += len(rows)
         after = rows[-1][1], rows[-1][0]  # (time, id) of the last entry read
-        found = {i.id: i for i in await store.incidents_by_id([iid for iid, _ in rows])}
+        found = {i.id: i for i in await store.incidents.incidents_by_id([iid for iid, _ in rows])}
         out += [(found[iid], at) for iid, at in rows if iid in found and matches(found[iid], f)]
         if len(rows) < count:
             ended = True
@@ -149,7 +151,7 @@ async def query(
 
 
 async def get(store: Store, iid: str) -> Incident:
-    found = await store.get_incident(incident_id(iid))
+    found = await store.incidents.get_incident(incident_id(iid))
     if found is None:
         raise ActionError(f"there is no incident with id {iid}.")
     return found[1]
@@ -164,22 +166,9 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     if not note and not answer:
         raise ActionError("the debrief is empty: choose an answer or write a note.")
     inc = await get(store, iid)
-    await store.set_debrief(inc.caller, inc, note, now, actor, answer)
-    await store.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
+    await store.incidents.set_debrief(inc.caller, inc, note, now, actor, answer)
+    await store.streams.audit(actor, "incident-debrief", now, caller=inc.caller, incident=inc.id, answer=answer)
     return inc
-
-
-async def set_account(store: Store, incident_id: str, text: str, actor: str, now: float) -> Incident:
-    """The agent's account of the incident, "what was said, exactly", written down by a supervisor with
-    the agent (at most 4,000 characters; for the police report). Audited without its text."""
-    actor = actor_name(actor)
-    text = note_text(text, MAX_ACCOUNT, "account")
-    if not text:
-        raise ActionError("the account is empty: write down what was said.")
-    inc = await get(store, incident_id)
-    await store.notes.write(inc, account=text, account_by=actor)
-    await store.audit(actor, "incident-account", now, caller=inc.caller, incident=inc.id, chars=len(text))
-    return replace(inc, account=text, account_by=actor)
 
 
 async def add(
@@ -189,10 +178,10 @@ async def add(
     weights = config.protocol_for(None)[1].weights
     if category not in weights:
         raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
-    iid, _ = await store.add_incident(
+    iid, _ = await store.incidents.add_incident(
         Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
     )
-    await store.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
+    await store.streams.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
     return iid
 
 
@@ -203,7 +192,7 @@ async def export_caller(
     actor = actor_name(actor)
     view = await caller_view(config, store, number, now)
     view = replace(view, appointments=tuple(await appointments.listing(store, now=now, caller=number)))
-    await store.audit(
+    await store.streams.audit(
         actor,
         "export",
         now,
@@ -217,13 +206,13 @@ async def export_caller(
 
 async def export_all(store: Store, actor: str, now: float, fmt: str) -> list[dict[str, Any]]:
     actor = actor_name(actor)
-    ids = [i for i, _ in await store.incident_ids(None)]
-    items = [incident_dict(i.caller, i) for i in await store.incidents_by_id(ids)]
+    ids = [i for i, _ in await store.incidents.incident_ids(None)]
+    items = [incident_dict(i.caller, i) for i in await store.incidents.incidents_by_id(ids)]
     kept = await store.live.recordings()
     for item in items:  # JSON lists a kept recording (the CSV's columns stay the incident's own)
         if (rec := kept.get(item["id"])) is not None:
             item["recording"] = {"sha256": rec.sha256, "duration": rec.duration, "started": rec.started}
-    await store.audit(actor, "export", now, format=fmt, incidents=len(items))
+    await store.streams.audit(actor, "export", now, format=fmt, incidents=len(items))
     return items
 
 
@@ -250,12 +239,12 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
     wait = ERASE_WAIT_SECONDS if wait is None else wait
     removed = await erase_recordings(store, number)
-    removed += await store.erase_caller(number)
-    await store.audit(actor, "forget", now, records=removed)  # the entry keeps no number
+    removed += await store.erasure.erase_caller(number)
+    await store.streams.audit(actor, "forget", now, records=removed)  # the entry keeps no number
     try:
-        await store.rewrite_persistence(wait)
+        await store.erasure.rewrite_persistence(wait)
     except TimeoutError:
-        await store.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
+        await store.streams.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
         raise ErasedNotOnDisk(removed, wait) from None
     return removed
 
@@ -275,17 +264,35 @@ async def erase_recordings(store: Store, number: str) -> int:
 
 async def purge(store: Store, actor: str, now: float) -> int:
     actor = actor_name(actor)
-    dropped = await store.purge(now)
-    await store.audit(actor, "purge", now, incidents=dropped)
+    dropped = await store.erasure.purge(now)
+    await store.streams.audit(actor, "purge", now, incidents=dropped)
     return dropped
 
 
 async def recent(store: Store, now: float, hours: float = 24) -> list[Incident]:
     """Incidents of the last ``hours``, newest first (the live board)."""
-    ids = await store.incident_page(now - hours * 3600, "+inf", 0, 500)
-    return await store.incidents_by_id(ids)
+    ids = await store.incidents.incident_page(now - hours * 3600, "+inf", 0, 500)
+    return await store.incidents.incidents_by_id(ids)
 
 
 async def open_debriefs(store: Store, now: float, days: int = 30, limit: int = 200) -> list[Incident]:
     page = await query(store, Filters(since=now - days * DAY, open_only=True), 1, limit)
     return [i for i in page.items if i.category not in ("handover", "callback")]
+
+
+MAX_ACCOUNT = 4000
+
+
+async def set_account(store: Store, incident_id: str, text: str, actor: str, now: float) -> Incident:
+    """The agent's own account of an incident: what was said, exactly (at most 4000 characters).
+    Audited with who wrote it; the text itself stays in the incident, not in the audit trail."""
+    actor = actor_name(actor)
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > MAX_ACCOUNT:
+        raise ActionError(f"the account is longer than {MAX_ACCOUNT} characters.")
+    if not text.replace("\n", "").replace("\t", "").isprintable():
+        raise ActionError("the account must not contain control characters other than line breaks and tabs.")
+    inc = await get(store, incident_id)
+    await store.accounts.set(await store.incidents.incident_owner(inc.id) or inc.caller, inc.slot, text)
+    await store.streams.audit(actor, "incident-account", now, caller=inc.caller, incident=inc.id, chars=len(text))
+    return inc

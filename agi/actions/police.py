@@ -50,10 +50,10 @@ class Unreported:
 
 async def unreported_threats(store: Store, config: Config, now: float, days: int = 30) -> list[Unreported]:
     """Threats of the last ``days`` not yet marked reported, the most urgent first (the live board)."""
-    ids = await store.incident_page(now - days * 86_400, "+inf", 0, 2000)
+    ids = await store.incidents.incident_page(now - days * 86_400, "+inf", 0, 2000)
     out = [
         Unreported(inc, deadline, deadline < now)
-        for inc in await store.incidents_by_id(ids)
+        for inc in await store.incidents.incidents_by_id(ids)
         if inc.category == THREAT and inc.reported_at is None
         for deadline in (report_deadline(inc.at, config.web.timezone),)
     ]
@@ -71,7 +71,7 @@ async def mark_reported(
     if not inc.at - 86_400 <= reported_on <= now + 86_400:
         raise ActionError("the report date must be between the incident and today.")
     await store.notes.write(inc, reported_at=reported_on, reported_ref=reference)
-    await store.audit(actor, "incident-reported", now, caller=inc.caller, incident=inc.id, reference=reference)
+    await store.streams.audit(actor, "incident-reported", now, caller=inc.caller, incident=inc.id, reference=reference)
     return replace(inc, reported_at=reported_on, reported_ref=reference)
 
 
@@ -85,7 +85,7 @@ async def recording(
     rec = await store.live.recording(inc.id)
     if rec is None or not await asyncio.to_thread(Path(rec.file).is_file):
         raise ActionError(f"incident {inc.id} has no recording.")
-    await store.audit(actor, f"recording-{how}", now, caller=inc.caller, incident=inc.id, range=part)
+    await store.streams.audit(actor, f"recording-{how}", now, caller=inc.caller, incident=inc.id, range=part)
     return rec
 
 
@@ -189,7 +189,7 @@ async def report(store: Store, config: Config, incident_id: str, actor: str, now
     """The police report of an incident as a zip (report.pdf, recording.wav, MANIFEST.sha256); audited."""
     actor = actor_name(actor)
     inc = await get(store, incident_id)
-    history = (await store.load_caller(inc.caller)).incidents if inc.caller != "anonymous" else ()
+    history = (await store.screening.load_caller(inc.caller)).incidents if inc.caller != "anonymous" else ()
     earlier = [e for e in history if e.at < inc.at and e.id != inc.id]
     rec = await store.live.recording(inc.id)
     files = {"report.pdf": await asyncio.to_thread(report_pdf, config, inc, earlier, rec, actor, now)}
@@ -203,5 +203,5 @@ async def report(store: Store, config: Config, incident_id: str, actor: str, now
         for name, data in files.items():
             z.writestr(name, data)
         z.writestr("MANIFEST.sha256", manifest(files))
-    await store.audit(actor, "incident-report", now, caller=inc.caller, incident=inc.id)
+    await store.streams.audit(actor, "incident-report", now, caller=inc.caller, incident=inc.id)
     return buf.getvalue()

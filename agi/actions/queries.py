@@ -57,9 +57,9 @@ def incident_filters(
 async def every_incident(store: Store, f: Filters) -> list[Incident]:
     """Every incident that passes ``f``, newest first: what the console's logbook pages through."""
     if f.caller and f.caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
-        return [i for i in reversed((await store.load_caller(f.caller)).incidents) if matches(i, f)]
-    ids = [iid for iid, _ in await store.incident_ids(f.since)]
-    return [i for i in reversed(await store.incidents_by_id(ids)) if matches(i, f)]
+        return [i for i in reversed((await store.screening.load_caller(f.caller)).incidents) if matches(i, f)]
+    ids = [iid for iid, _ in await store.incidents.incident_ids(f.since)]
+    return [i for i in reversed(await store.incidents.incidents_by_id(ids)) if matches(i, f)]
 
 
 def stats_days(since: float, now: float, zone: ZoneInfo) -> int:

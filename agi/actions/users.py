@@ -1,4 +1,4 @@
-"""Console user accounts: argon2 password hashes in Redis, roles supervisor and admin."""
+"""Console user accounts: argon2 password hashes in Redis; roles agent, supervisor and admin (issue 29)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import functools
 import re
 import secrets
+from dataclasses import replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,7 +16,12 @@ from agi.actions.errors import ActionError
 from redis_schema.records import User
 from redis_schema.store import Store
 
-ROLES = ("supervisor", "admin")
+ROLES = ("supervisor", "admin", "agent")
+# What each role may open (console.app checks it on every request): an agent only their own page.
+RANK = {"agent": 0, "supervisor": 1, "admin": 2}
+# A dial string as Asterisk's Dial() and Originate take it: TECH/resource, e.g. PJSIP/1005,
+# Local/1005@phones/n; no arguments, options or dialplan-special characters.
+_DIAL = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.+@-]{1,80}(/n)?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -49,16 +55,67 @@ def fresh_generation() -> int:
     return secrets.randbelow(2**53)
 
 
-async def add(store: Store, name: str, role: str, password: str, actor: str, now: float) -> User:
+def may(role: str, needed: str) -> bool:
+    """Whether a user of ``role`` may open a page for ``needed`` (agent < supervisor < admin)."""
+    return RANK.get(role, -1) >= RANK[needed]
+
+
+def dial_string(raw: str, what: str = "phone") -> str:
+    """A dial string (PJSIP/1005), or ActionError with one sentence."""
+    value = raw.strip()
+    if not _DIAL.match(value):
+        raise ActionError(
+            f"{what} {value[:40]!r} is not a dial string such as PJSIP/1005 (technology/resource, no options)."
+        )
+    return value
+
+
+def interfaces_of(role: str, raw: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """An agent's interfaces: at least one, each a dial string; no other role has any."""
+    found = tuple(dict.fromkeys(dial_string(i, "interface") for i in raw if i.strip()))
+    if role == "agent" and not found:
+        raise ActionError("an agent needs at least one interface, such as PJSIP/1001.")
+    if role != "agent" and found:
+        raise ActionError("only an agent has interfaces.")
+    return found
+
+
+async def add(
+    store: Store,
+    name: str,
+    role: str,
+    password: str,
+    actor: str,
+    now: float,
+    *,
+    phone: str = "",
+    interfaces: list[str] | tuple[str, ...] = (),
+) -> User:
     actor, name = actor_name(actor), user_name(name)
     if role not in ROLES:
-        raise ActionError(f"the role must be {' or '.join(ROLES)}.")
+        raise ActionError(f"the role must be {', '.join(ROLES[:-1])} or {ROLES[-1]}.")
+    phone = dial_string(phone) if phone.strip() else ""
+    ifaces = interfaces_of(role, interfaces)
     if await store.users.get(name) is not None:
         raise ActionError(f"user {name} already exists.")
-    user = User(name, role, fresh_generation(), now, actor, await asyncio.to_thread(_hasher.hash, _password(password)))
+    pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
+    user = User(name, role, fresh_generation(), now, actor, pw_hash, phone, ifaces)
     await store.users.put(user.name, user)
-    await store.audit(actor, "user-add", now, user=name, role=role)
+    await store.streams.audit(actor, "user-add", now, user=name, role=role, phone=phone, interfaces=" ".join(ifaces))
     return user
+
+
+async def set_phone(store: Store, name: str, phone: str, actor: str, now: float) -> User:
+    """Give a user a phone (or none, with ""): the dial string a listen-in rings."""
+    actor, name = actor_name(actor), user_name(name)
+    phone = dial_string(phone) if phone.strip() else ""
+    user = await get(store, name)
+    if user is None:
+        raise ActionError(f"there is no user {name}.")
+    new = replace(user, phone=phone)
+    await store.users.put(new.name, new)
+    await store.streams.audit(actor, "user-phone", now, user=name, phone=phone)
+    return new
 
 
 async def list_users(store: Store) -> list[User]:
@@ -75,16 +132,16 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
     if user is None:
         raise ActionError(f"there is no user {name}.")
     pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
-    new = User(name, user.role, user.gen + 1, user.created_at, user.created_by, pw_hash)
+    new = replace(user, gen=user.gen + 1, hash=pw_hash)
     await store.users.put(new.name, new)
-    await store.audit(actor, "user-passwd", now, user=name)
+    await store.streams.audit(actor, "user-passwd", now, user=name)
 
 
 async def remove(store: Store, name: str, actor: str, now: float) -> None:
     actor, name = actor_name(actor), user_name(name)
     if not await store.users.remove(name):
         raise ActionError(f"there is no user {name}.")
-    await store.audit(actor, "user-remove", now, user=name)
+    await store.streams.audit(actor, "user-remove", now, user=name)
 
 
 async def verify(store: Store, name: str, password: str) -> User | None:

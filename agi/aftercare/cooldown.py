@@ -1,7 +1,7 @@
 """Cool-down: after an end-and-log key press the agent is paused in their queues for a while.
 
 The state lives in Redis (one hash, ``keys.COOLDOWNS``, interface -> JSON), changed only by
-compare-and-set (``Store.swap_cooldown``), so a second press, the scheduler and several
+compare-and-set (``store.cooldowns.swap``), so a second press, the scheduler and several
 Grenswacht instances never overwrite each other. What to change is decided by pure
 functions (``plan_start``, ``due``) from plain values.
 
@@ -116,18 +116,18 @@ async def start(
 
 async def migrate(store: Store, now: float) -> int:
     """Move cool-downs kept in the layout before 0.2 into the current one (at start)."""
-    state, due = await store.old_cooldowns()
+    state, due = await store.migrations.old_cooldowns()
     moved = 0
     for interface, raw in state.items():
         try:
             new = cooldown_before_0_2(interface, raw, due.get(interface))
         except BadState as exc:
-            await store.quarantine("cooldown", interface, raw, now)
+            await store.quarantine.put("cooldown", interface, raw, now)
             log.error("cooldown-state-set-aside", interface=interface, problem=str(exc), where="gw:quarantine")
             continue
         moved += await store.cooldowns.swap(interface, None, new)
     if state:
-        await store.drop_old_cooldowns()
+        await store.migrations.drop_old_cooldowns()
         log.info("cooldowns-migrated", moved=moved)
     return moved
 

@@ -1,7 +1,7 @@
 """No lost incidents: a local write-ahead journal of every incident and its after-care.
 
 An incident is appended here, fsynced, *before* the agent is told it is logged, whatever
-Redis does. It stays until Redis holds it on disk (see ``Store.durability``) and every
+Redis does. It stays until Redis holds it on disk (see ``store.server.durability``) and every
 after-care step (logbook event, UserEvent, cool-down, webhook) is done; where Redis cannot
 confirm that it is on disk, it stays ``[storage] unconfirmed_keep_hours`` and is stored again
 whenever Redis restarts. The file is personal data: mode 0600, in a 0700 folder.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 
 from agi.config import webhook_allowed
 from agi.engine import Incident
@@ -37,9 +38,14 @@ def post_webhook(url: str, inc: Incident, timeout: float = 5.0) -> None:
 
     Only http and https: the configuration refuses any other scheme, and so does this, for a URL
     that reached here another way (urllib would open file: and ftp: URLs too)."""
+    post_json(url, payload(inc), timeout)
+
+
+def post_json(url: str, data: Mapping[str, object], timeout: float = 5.0) -> None:
+    """POST ``data`` as JSON (blocking: run it in a thread); raises WebhookError on any failure."""
     if not webhook_allowed(url):
         raise WebhookError("not an http(s) URL")
-    body = json.dumps(payload(inc)).encode()
+    body = json.dumps(data).encode()
     req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -47,3 +53,19 @@ def post_webhook(url: str, inc: Incident, timeout: float = 5.0) -> None:
                 raise WebhookError(f"HTTP {resp.status}")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise WebhookError(type(exc).__name__) from exc
+
+
+# ---- issue 29: a help request goes the same ways as an incident (without the journal: it only
+# matters while the call lasts) --------------------------------------------------------------------
+
+HELP_EVENT = "GrenswachtHelp"
+HELP_ENDED_EVENT = "GrenswachtHelpEnded"
+
+
+def ami_fields(event: Mapping[str, object]) -> dict[str, str]:
+    """An event's fields as CamelCase AMI headers (``agent_channel`` -> ``AgentChannel``), empty ones left out."""
+    return {
+        "".join(part.capitalize() for part in key.split("_")): str(value)
+        for key, value in event.items()
+        if key != "type" and value not in ("", None)
+    }

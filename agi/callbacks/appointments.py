@@ -132,7 +132,7 @@ async def operator_add(
     store: Store, rules: R.Rules, *, caller: str, due: float, now: float, agent: str, actor: str
 ) -> Appointment:
     appt = await add(store, rules, caller=caller, due=due, now=now, agent=agent, by=actor)
-    await store.audit(actor, "callback-add", now, appointment=appt.id, caller=caller, due=int(due))
+    await store.streams.audit(actor, "callback-add", now, appointment=appt.id, caller=caller, due=int(due))
     return appt
 
 
@@ -140,11 +140,11 @@ async def operator_move(
     store: Store, rules: R.Rules, appointment_id: str, *, due: float, now: float, actor: str
 ) -> Appointment:
     appt = await move(store, rules, appointment_id, due=due, now=now, by=actor)
-    await store.audit(actor, "callback-move", now, appointment=appt.id, due=int(due))
+    await store.streams.audit(actor, "callback-move", now, appointment=appt.id, due=int(due))
     return appt
 
 
 async def operator_cancel(store: Store, appointment_id: str, *, now: float, actor: str) -> Appointment:
     appt = await cancel(store, appointment_id, now=now, by=actor)
-    await store.audit(actor, "callback-cancel", now, appointment=appt.id)
+    await store.streams.audit(actor, "callback-cancel", now, appointment=appt.id)
     return appt

@@ -46,14 +46,17 @@ def originate_fields(config: Config, appt: Appointment, channel: str) -> dict[st
     """The AMI Originate action for one attempt (pure)."""
     cb = config.callbacks
     cid = cb.caller_id or "anonymous"
+    # Set on the agent's channel. The GW_CB_* ones with "__" (inherited without end): the
+    # Dial(Local/<number>@<outbound_context>) of [grenswacht-callback] makes new channels, and the
+    # administrator's outbound context reads them there (Dial(...,${GW_CB_RING}), dialplan/README.md).
     variables = {
-        "GW_CB_ID": appt.id,
-        "GW_CB_NUMBER": appt.caller,
-        "GW_CB_OUT": cb.outbound_context,
-        "GW_CB_CID": cb.caller_id,
-        "GW_CB_RING": str(cb.caller_ring_seconds),
-        "GW_CB_AGREED": str(int(appt.agreed or appt.created)),
-        "GW_CB_TZ": cb.timezone,
+        "__GW_CB_ID": appt.id,
+        "__GW_CB_NUMBER": appt.caller,
+        "__GW_CB_OUT": cb.outbound_context,
+        "__GW_CB_CID": cb.caller_id,
+        "__GW_CB_RING": str(cb.caller_ring_seconds),
+        "__GW_CB_AGREED": str(int(appt.agreed or appt.created)),
+        "__GW_CB_TZ": cb.timezone,
         "GW_PROMPTS": f"{config.prompts.path}/{config.prompts.language}",
     }
     return {
@@ -128,7 +131,8 @@ class Placer:
         outage = Outage(log, "callback-placer")
         try:
             while True:
-                if self.ami.connected:
+                # [callbacks] enabled is read each round: a reload switches placing on or off.
+                if self.ami.connected and self.config.callbacks.enabled:
                     try:
                         await self.round()
                         outage.ok()
@@ -189,7 +193,7 @@ class Placer:
             await asyncio.gather(*list(self._calls), return_exceptions=True)
 
     async def _claim(self, appt: Appointment, now: float) -> Appointment | None:
-        record = await self.store.load_caller(appt.caller)
+        record = await self.store.screening.load_caller(appt.caller)
         if record.ban is not None and record.ban.until > now:
             await self._finish(
                 appt,
@@ -281,7 +285,7 @@ async def log_final(ctx: CallbackContext, appt: Appointment) -> None:
     """
     if appt.status == DONE:
         now = ctx.clock()
-        await ctx.store.publish_event(
+        await ctx.store.streams.publish_event(
             {
                 "type": "callback",
                 "id": appt.id,
@@ -293,7 +297,7 @@ async def log_final(ctx: CallbackContext, appt: Appointment) -> None:
                 "at": now,
             }
         )
-        await ctx.store.audit(
+        await ctx.store.streams.audit(
             "grenswacht", "callback-done", now, appointment=appt.id, caller=appt.caller, agent=appt.agent
         )
         log.info("callback-final", id=appt.id, status=appt.status, attempts=appt.attempts)

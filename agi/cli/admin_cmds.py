@@ -67,7 +67,7 @@ async def disallow_cmd(args: argparse.Namespace, config: Config) -> int:
 async def bans_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         if args.rebuild_index:
-            found = await store.rebuild_list_indexes()
+            found = await store.lists.rebuild_list_indexes()
             print(f"indexed: {found[0]} ban(s), {found[1]} allowlist entry(ies)", file=sys.stderr)
         bans = await lists.active_bans(store, time.time())
     rows = [

@@ -111,6 +111,14 @@ async def cancel_cmd(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+# What agi.callbacks.rules.check_manual holds a typed time to.
+AT_HELP = (
+    "the new time, ISO 8601 (e.g. 2026-11-24T10:30; without an offset, in [callbacks] timezone); "
+    "it must be in the future and inside the working hours ([callbacks] opens-closes, on a day "
+    "that is not in closed_days or closed_dates)"
+)
+
+
 def register(sub: Subparsers) -> None:
     csub = add_group(sub, "callbacks", "callback appointments made with the agent's callback key")
     p = add_command(csub, "list", "list appointments", list_cmd, json_output=True)
@@ -118,12 +126,12 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--agent", help="agent interface, e.g. PJSIP/1001")
     p = add_command(csub, "add", "make an appointment", add_cmd)
     p.add_argument("number")
-    p.add_argument("--at", required=True, help="ISO 8601 time; without an offset, the configured time zone")
+    p.add_argument("--at", required=True, help=AT_HELP)
     p.add_argument("--agent", help="the agent to ring first (default: the fallback destination)")
     p.add_argument("--actor")
     p = add_command(csub, "move", "change an appointment's time", move_cmd)
     p.add_argument("id")
-    p.add_argument("--at", required=True, help="ISO 8601 time; without an offset, the configured time zone")
+    p.add_argument("--at", required=True, help=AT_HELP)
     p.add_argument("--actor")
     p = add_command(csub, "cancel", "cancel an appointment", cancel_cmd)
     p.add_argument("id")

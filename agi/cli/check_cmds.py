@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from agi.ami.client import _Manager, check_action
-from agi.cli.common import Subparsers, UsageError, add_command, open_store
+from agi.cli.common import Subparsers, UsageError, add_command, config_source, journal_problem, open_store
+from agi.cli.screening_cmds import open_fastagi
 from agi.config import ENV_CONFIG, Config
 from agi.recordings import folder_problem
 from redis_schema.store import Store
@@ -28,31 +29,24 @@ class Result:
 
 
 async def redis_reachable(store: Store, config: Config) -> Result:
-    return Result(True, f"redis: reachable ({await store.topology()}), Redis {await store.server_version() or '?'}")
+    return Result(
+        True, f"redis: reachable ({await store.server.topology()}), Redis {await store.server.server_version() or '?'}"
+    )
 
 
 async def redis_durability(store: Store, config: Config) -> Result:
-    d = await store.durability()
+    d = await store.server.durability()
     if d.durable:
         return Result(True, f"redis durability ({d.mode}): {d.detail}")
     return Result(False, f"redis durability ({d.mode}): Redis would lose acknowledged incidents on restart. {d.detail}")
 
 
 async def journal(store: Store, config: Config) -> Result:
-    """The write-ahead journal: where it is, that it can be written, and nothing set aside in it."""
+    """The write-ahead journal: where it is, that it can be written (else exit 2), and nothing set aside in it."""
     path = Path(config.storage.journal_path)
-    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
-    if (
-        folder is None
-        or not folder.is_dir()
-        or not os.access(folder, os.W_OK)
-        or (path.exists() and (not path.is_file() or not os.access(path, os.W_OK)))  # noqa: ASYNC240
-    ):
-        return Result(
-            False,
-            f"journal: {path} cannot be written by this user, so a key press is logged in "
-            "Redis alone (and lost when Redis is down)",
-        )
+    problem = journal_problem(config.storage.journal_path)
+    if problem is not None:
+        raise UsageError(problem)
     poison = path.with_name(path.name + ".poison")
     if poison.exists():
         return Result(False, f"journal: {poison} holds entries set aside as unreadable; look at them, then delete it")
@@ -63,6 +57,9 @@ async def agi_secret(store: Store, config: Config) -> Result:
     """Without the shared secret, the PBX's address is all a FastAGI request needs."""
     if config.agi.secret:
         return Result(True, "agi secret: set; only requests that show it count towards what calls need")
+    wide_open = open_fastagi(config)
+    if wide_open:
+        return Result(False, f"agi secret: not set, and {wide_open}")
     return Result(
         False,
         "agi secret: not set, so any local user on the PBX (or a peer address) can open enough "
@@ -79,7 +76,21 @@ async def recordings_folder(store: Store, config: Config) -> Result:
     return Result(True, f"recordings: {config.recordings.record}, in {config.recordings.folder}")
 
 
-CHECKS = (redis_reachable, redis_durability, journal, agi_secret)
+async def callbacks(store: Store, config: Config) -> Result:
+    """Callback appointments: off, or on with the organisation's number to show."""
+    cb = config.callbacks
+    if not cb.enabled:
+        return Result(True, "callbacks: off ([callbacks] enabled = false); the key books nothing")
+    if not cb.caller_id:
+        return Result(
+            False,
+            "callbacks: callbacks.caller_id is empty, so a called-back caller sees no number (anonymous) and "
+            "may not answer; set it to the organisation's number, or set [callbacks] enabled = false",
+        )
+    return Result(True, f"callbacks: on, placed from {cb.caller_id} through context {cb.outbound_context!r}")
+
+
+CHECKS = (redis_reachable, redis_durability, journal, agi_secret, callbacks)
 
 
 # ---- Asterisk, over AMI ----------------------------------------------------------------------------
@@ -92,8 +103,26 @@ CONTEXTS = (
     "grenswacht-handover",
     "grenswacht-callback",
     "grenswacht-callback-closing",
+    "grenswacht-help-end",  # issue 29: the help key's hang-up handler, and the listen-ins
+    "grenswacht-listen",
 )
-NEEDED = {"read": ("call", "agent", "user"), "write": ("agent", "user", "originate")}
+# Each AMI action Grenswacht sends (the service, and `check` itself), and the manager.conf write
+# permission that allows it; QueueStatus is open to every AMI user. `check` asks Asterisk which of
+# them the user may run (ListCommands lists exactly those) and requires all but Command (without
+# it: warnings) and, with [callbacks] enabled = false, Originate. Grenswacht logs in with
+# Events: off and reads only the answers to its own actions, which no read permission holds back:
+# it needs none. The README's manager.conf lines are READ and WRITE (a test holds them equal).
+ACTIONS = {
+    "QueueStatus": "",  # the cool-down: which queues the agent is in
+    "QueuePause": "agent",  # the cool-down
+    "UserEvent": "user",  # telling the supervisor
+    "Originate": "originate",  # placing callbacks and the console's listen-ins
+    "ShowDialPlan": "reporting",  # check: the dialplan contexts and the senior destination
+    "Command": "command",  # check: feature codes, Asterisk's sounds folder, channel drivers
+}
+OPTIONAL = ("Command",)
+READ = ""
+WRITE = ",".join(dict.fromkeys(perm for perm in ACTIONS.values() if perm))
 PROMPTS = (
     "warning",
     "senior",
@@ -118,6 +147,7 @@ class Ami:
     def __init__(self, config: Config):
         self.config = config
         self.where = f"AMI at {config.ami.address}"
+        self.may_command = True  # until ListCommands (ami_permissions) says otherwise
         quiet = logging.getLogger("grenswacht.check.ami")
         quiet.propagate, quiet.handlers = False, [logging.NullHandler()]
         host, port = config.ami.host_port
@@ -168,6 +198,8 @@ class Ami:
 
     async def command(self, line: str) -> list[str] | None:
         """A CLI command's output lines; None when the user lacks the ``command`` permission."""
+        if not self.may_command:
+            return None
         resp = await self.action({"Action": "Command", "Command": line})
         if resp.get("Response") == "Error":
             if DENIED in str(resp.get("Message", "")):
@@ -175,6 +207,15 @@ class Ami:
             raise UsageError(f"{self.where} refused the command {line!r} ({resp.get('Message', 'error')}).")
         out = resp.get("Output", [])
         return [out] if isinstance(out, str) else list(out)
+
+    async def has_dialplan(self) -> bool:
+        """Whether Asterisk has any dialplan at all (an extensions.conf that failed to load: none)."""
+        try:
+            async with asyncio.timeout(AMI_TIMEOUT):
+                resp = await self.manager.send_action(check_action({"Action": "ShowDialPlan"}), as_list=True)
+        except TimeoutError:
+            raise UsageError(f"{self.where} did not answer the ShowDialPlan action within {AMI_TIMEOUT:g} s.") from None
+        return any(dict(m).get("Event") == "ListDialplan" for m in resp)
 
     async def has_extension(self, context: str, exten: str | None = None) -> bool:
         fields = {"Action": "ShowDialPlan", "Context": context, **({"Extension": exten} if exten else {})}
@@ -189,22 +230,15 @@ class Ami:
         return False
 
 
-def permissions(lines: list[str]) -> dict[str, set[str]]:
-    """'read perm: a,b' / 'write perm: c' of `manager show user` (pure)."""
-    out: dict[str, set[str]] = {"read": set(), "write": set()}
-    for line in lines:
-        key, _, value = line.strip().partition(":")
-        if key in ("read perm", "write perm"):
-            out[key.split()[0]] = {p.strip() for p in value.split(",") if p.strip()}
-    return out
+def allowed_actions(response: dict[str, Any]) -> set[str]:
+    """The actions an AMI user may run, from its ListCommands answer (pure): one header per action,
+    ``QueuePause: Makes a queue member temporarily unavailable. (Priv: agent,all)``."""
+    return {key for key, value in response.items() if "(Priv:" in str(value)}
 
 
-def missing_permissions(have: dict[str, set[str]]) -> list[str]:
-    return [
-        f"{kind}={','.join(p for p in need if p not in have[kind])}"
-        for kind, need in NEEDED.items()
-        if "all" not in have[kind] and any(p not in have[kind] for p in need)
-    ]
+def needed_actions(config: Config) -> list[str]:
+    """The actions this configuration needs the AMI user to be allowed (pure)."""
+    return [a for a in ACTIONS if a not in OPTIONAL and (a != "Originate" or config.callbacks.enabled)]
 
 
 def feature_codes(lines: list[str]) -> dict[str, str]:
@@ -227,7 +261,9 @@ def feature_problems(config: Config, codes: dict[str, str]) -> list[str]:
     want = [
         ("grenswacht-endlog", f.endlog, "features.endlog"),
         ("grenswacht-handover", f.handover, "features.handover"),
-        ("grenswacht-callback", config.callbacks.key, "callbacks.key"),
+        *([("grenswacht-callback", config.callbacks.key, "callbacks.key")] if config.callbacks.enabled else []),
+        ("grenswacht-help", config.help.key, "help.key"),  # issue 29
+        ("grenswacht-quieter", config.help.quieter_key, "help.quieter_key"),
     ]
     problems = [
         f"{setting} is {code} but the feature {name} is {codes.get(name) or 'not defined'}"
@@ -258,36 +294,50 @@ async def ami_login(ami: Ami, config: Config, args: argparse.Namespace) -> Resul
 
 
 async def ami_permissions(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
-    lines = await ami.command(f"manager show user {config.ami.username}")
-    if lines is None:
+    resp = await ami.action({"Action": "ListCommands"})
+    if resp.get("Response") != "Success":
+        raise UsageError(
+            f"{ami.where} did not list the actions user {config.ami.username!r} may run ({resp.get('Message', 'error')})."
+        )
+    allowed = allowed_actions(resp)
+    missing = [a for a in needed_actions(config) if a not in allowed]
+    if missing:
+        perms = ",".join(dict.fromkeys(ACTIONS[a] for a in missing if ACTIONS[a]))
+        raise UsageError(
+            f"AMI user {config.ami.username!r} may not run {', '.join(missing)}; add '{perms}' to its write "
+            f"permissions in manager.conf (write = {WRITE}) and run 'manager reload'."
+        )
+    ami.may_command = "Command" in allowed
+    if not ami.may_command:
         return Result(
             False,
-            f"ami permissions: not readable, since user {config.ami.username!r} lacks the 'command' "
-            "write permission; the feature codes and the sounds folder cannot be checked either",
-        )
-    have = permissions(lines)
-    missing = missing_permissions(have)
-    if missing:
-        raise UsageError(
-            f"AMI user {config.ami.username!r} lacks the permissions {' '.join(missing)}; add them in "
-            "manager.conf and run 'manager reload'."
+            f"ami permissions: user {config.ami.username!r} may not run Command (write permission 'command'), "
+            "so the feature codes, the sounds folder and the senior's channel driver cannot be checked",
         )
     return Result(
-        True, f"ami permissions: read={','.join(sorted(have['read']))} write={','.join(sorted(have['write']))}"
+        True, f"ami permissions: user {config.ami.username!r} may run {', '.join(a for a in ACTIONS if a in allowed)}"
     )
 
 
 async def dialplan_contexts(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
-    contexts = (*CONTEXTS, config.callbacks.outbound_context)
+    contexts = (*CONTEXTS, *([config.callbacks.outbound_context] if config.callbacks.enabled else []))
     for context in contexts:
         if not await ami.has_extension(context):
+            if context == CONTEXTS[0] and not await ami.has_dialplan():
+                raise UsageError(
+                    "the dialplan on Asterisk is empty, the PBX's own routes included, so extensions.conf "
+                    "did not load: look for an ERROR in Asterisk's log (an #include of a file that does not "
+                    "exist drops all of it; dialplan/README.md, section 2, uses #tryinclude for the optional "
+                    "secret.conf), fix it and run 'dialplan reload'."
+                )
             raise UsageError(
                 f"the dialplan on Asterisk has no context {context!r}; include "
                 "grenswacht-extensions.conf in extensions.conf (see dialplan/README.md) and run "
                 "'dialplan reload'."
                 if context in CONTEXTS
                 else f"the dialplan on Asterisk has no context {context!r}, which callbacks.outbound_context "
-                "names; add it (see dialplan/README.md) and run 'dialplan reload'."
+                "names; add it (see dialplan/README.md, section 7) and run 'dialplan reload', or switch "
+                "callbacks off with [callbacks] enabled = false."
             )
     return Result(True, f"dialplan: the {len(contexts)} contexts are loaded ({', '.join(contexts)})")
 
@@ -302,7 +352,8 @@ async def features(ami: Ami, config: Config, args: argparse.Namespace) -> Result
             f"the feature codes on Asterisk differ from the configuration: {'; '.join(problems)} "
             "(see dialplan/grenswacht-applicationmap.conf, then 'module reload features')."
         )
-    codes = [config.features.endlog, config.features.handover, *config.features.extra, config.callbacks.key]
+    codes = [config.features.endlog, config.features.handover, *config.features.extra]
+    codes += [config.callbacks.key] if config.callbacks.enabled else []
     return Result(True, f"feature codes: {', '.join(codes)} match the applicationmap on Asterisk")
 
 
@@ -383,11 +434,20 @@ async def asterisk_checks(config: Config, args: argparse.Namespace) -> list[Resu
 
 
 async def check_cmd(args: argparse.Namespace, config: Config) -> int:
-    source = args.config or os.environ.get(ENV_CONFIG) or "the built-in defaults"
+    source = config_source(args)
     problem = config.fd_problem()
     if problem is not None:  # `serve` would refuse to start: as an error here too
         raise UsageError(problem)
-    results = [show(Result(True, f"config: {source} is valid"))]
+    results = [
+        show(
+            Result(True, f"config: {source} is valid")
+            if source
+            else Result(
+                True,
+                f"config: no file given (neither --config nor {ENV_CONFIG}), so the built-in defaults are checked",
+            )
+        )
+    ]
     # An unreachable Redis ends here: main reports it in one sentence, with exit code 2.
     async with open_store(config) as store:
         for check in CHECKS:

@@ -6,16 +6,17 @@ import argparse
 import getpass
 import json
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any, NoReturn, TypeAlias
 
-from agi import wiring
 from agi.actions import ActionError
 from agi.actions.formats import iso as iso  # the commands print times as the audit trail writes them
-from agi.config import Config
+from agi.config import ENV_CONFIG, Config, split_host_port
 from agi.numbers import parse_operator_number
 from redis_schema.store import Store
 
@@ -60,9 +61,11 @@ def add_command(sub: Subparsers, name: str, help: str, run: Command, *, json_out
 @asynccontextmanager
 async def open_store(config: Config) -> AsyncIterator[Store]:
     """The store, for one command; a refused supervisor action (agi.actions) becomes a UsageError."""
+    from agi import wiring  # here: the whole service's parts, which a command's start need not load
+
     store = wiring.build_store(config)
     try:
-        await store.ping()
+        await store.server.ping()
         yield store
     except ActionError as exc:
         raise UsageError(str(exc)) from None
@@ -129,3 +132,54 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+# ---- start-up: where the configuration came from, and the ports a command listens on ------------
+def config_source(args: argparse.Namespace) -> str | None:
+    """The configuration file this command loaded (--config, else $GRENSWACHT_CONFIG); None: the defaults."""
+    return getattr(args, "config", None) or os.environ.get(ENV_CONFIG) or None
+
+
+def bind(listen: str, setting: str) -> socket.socket:
+    """A socket bound to ``listen`` (HOST:PORT), so that a busy or forbidden address is one
+    sentence naming ``setting`` (e.g. ``web.listen``) instead of a half-started service."""
+    host, port = split_host_port(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (socket.gaierror, UnicodeError):  # a host name that does not resolve (gaierror is an OSError)
+        sock.close()
+        raise UsageError(f"{setting} {listen}: the host is not an address of this machine.") from None
+    except OSError as exc:
+        sock.close()
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise UsageError(f"{setting} {listen}: {reason}.") from None
+    return sock
+
+
+def ports_free(listening: dict[str, str]) -> None:
+    """Each of these addresses (setting -> HOST:PORT; empty: off) can be listened on, checked before
+    anything starts; else UsageError naming the setting (exit code 2)."""
+    for setting, listen in listening.items():
+        if listen:
+            bind(listen, setting).close()
+
+
+def journal_problem(journal_path: str) -> str | None:
+    """Why this user cannot write the write-ahead journal (its folder made if missing), or None.
+    Without it a key press is logged in Redis alone, and lost when Redis is down: an error."""
+    path = Path(journal_path)
+    folder = next((p for p in (path.parent, *path.parent.parents) if p.exists()), None)
+    if (
+        folder is None
+        or not folder.is_dir()
+        or not os.access(folder, os.W_OK | os.X_OK)
+        or (path.exists() and (not path.is_file() or not os.access(path, os.W_OK)))
+    ):
+        return (
+            f"storage.journal_path: {path} cannot be written by this user, so a key press would be logged "
+            "in Redis alone (and lost when Redis is down); make its folder writable, or choose another path."
+        )
+    return None

@@ -28,7 +28,7 @@ from agi.cli.common import (
 )
 from agi.config import Config
 from agi.engine import CallerRecord, Decision
-from redis_schema.store import incident_dict
+from redis_schema.incident_log import incident_dict
 
 
 def caller_summary(number: str, record: CallerRecord, decision: Decision, protocol: str) -> dict[str, Any]:

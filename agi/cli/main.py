@@ -14,17 +14,18 @@ import sys
 
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
+from agi import __version__
 from agi.actions import ActionError
 from agi.cli import commands
 from agi.cli.common import Parser, UsageError
 from agi.config import ConfigError, load_config
 from agi.numbers import BadNumber
-from agi.workers import event_loop_factory
 
 
 def build_parser() -> Parser:
     parser = Parser(prog="grenswacht", description="Protect agents from abusive callers on Asterisk.")
     parser.add_argument("--config", default=None, help="TOML configuration file (default: $GRENSWACHT_CONFIG)")
+    parser.add_argument("--version", action="version", version=f"grenswacht {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     commands.register(sub)
     return parser
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         config = load_config(args.config)
+        from agi.workers import event_loop_factory  # here: the worker machinery loads the service's parts
+
         with asyncio.Runner(loop_factory=event_loop_factory(config.agi.loop)) as runner:
             code = runner.run(args.run(args, config)) or 0
         sys.stdout.flush()  # here, so that a closed pipe is seen below and not at exit

@@ -4,12 +4,45 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import os
 import time
 
 from agi.actions import logbook
-from agi.cli.common import Subparsers, UsageError, add_command, emit_json, iso, number_arg, open_store
+from agi.cli.common import (
+    Subparsers,
+    UsageError,
+    add_command,
+    config_source,
+    emit_json,
+    iso,
+    journal_problem,
+    number_arg,
+    open_store,
+    ports_free,
+)
 from agi.config import Config
+
+
+def open_fastagi(config: Config) -> str | None:
+    """Why FastAGI is open beyond this machine without a shared secret (pure), or None. Then any
+    host that reaches the port and is in [agi] peers can log incidents, and with them ban callers."""
+    if config.agi.secret:
+        return None
+    host = config.agi.host_port[0]
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only localhost is this machine
+        local = host == "localhost"
+    nets = [ipaddress.ip_network(peer) for peer in config.agi.peers]
+    outside = [str(n) for n in nets if not (n.network_address.is_loopback and n.broadcast_address.is_loopback)]
+    if local or not outside:
+        return None
+    return (
+        f"agi.listen {config.agi.listen} accepts the peers {', '.join(outside)} from beyond this machine "
+        "without a shared secret, so any of them can log incidents and ban callers; set "
+        "GRENSWACHT_AGI_SECRET (dialplan/README.md, section 6)"
+    )
 
 
 async def serve(args: argparse.Namespace, config: Config) -> int:
@@ -19,6 +52,17 @@ async def serve(args: argparse.Namespace, config: Config) -> int:
     if problem is not None:
         raise UsageError(problem)
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
+    # Every port this service listens on, before anything starts: a busy one is exit code 2 and a
+    # sentence naming its setting, never a service running without its metrics (or its calls).
+    ports_free({"agi.listen": config.agi.listen, "metrics.listen": config.metrics.listen})
+    problem = journal_problem(config.storage.journal_path)
+    if problem is not None:
+        raise UsageError(problem)
+    log = logs.get_logger("grenswacht.serve")
+    log.info("config-loaded", path=config_source(args) or "built-in defaults (no --config, no GRENSWACHT_CONFIG)")
+    open_without_secret = open_fastagi(config)
+    if open_without_secret:
+        log.warning("fastagi-open-without-secret", problem=open_without_secret)
     try:
         if config.agi.workers > 1:  # the parent of N worker processes (agi.workers); blocks until stopped
             return workers.run_parent(config, args.config)

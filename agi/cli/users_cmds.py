@@ -23,7 +23,16 @@ def read_password(args: argparse.Namespace) -> str:
 async def add_cmd(args: argparse.Namespace, config: Config) -> int:
     password = read_password(args)
     async with open_store(config) as store:
-        user = await users.add(store, args.name, args.role, password, actor(args), time.time())
+        user = await users.add(
+            store,
+            args.name,
+            args.role,
+            password,
+            actor(args),
+            time.time(),
+            phone=args.phone or "",
+            interfaces=args.interface or [],
+        )
     print(f"{user.name}: added as {user.role}")
     return 0
 
@@ -31,13 +40,20 @@ async def add_cmd(args: argparse.Namespace, config: Config) -> int:
 async def list_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         rows = [
-            {"name": u.name, "role": u.role, "created": iso(u.created_at), "by": u.created_by}
+            {
+                "name": u.name,
+                "role": u.role,
+                "phone": u.phone,
+                "interfaces": " ".join(u.interfaces),
+                "created": iso(u.created_at),
+                "by": u.created_by,
+            }
             for u in await users.list_users(store)
         ]
     if args.json:
         emit_json(rows)
     else:
-        table(("name", "role", "created", "by"), [tuple(r.values()) for r in rows])
+        table(("name", "role", "phone", "interfaces", "created", "by"), [tuple(r.values()) for r in rows])
     return 0
 
 
@@ -46,6 +62,13 @@ async def passwd_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         await users.passwd(store, args.name, password, actor(args), time.time())
     print(f"{args.name}: password changed; their sessions have ended")
+    return 0
+
+
+async def phone_cmd(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        user = await users.set_phone(store, args.name, args.phone, actor(args), time.time())
+    print(f"{user.name}: phone {user.phone or 'none'}")
     return 0
 
 
@@ -61,12 +84,20 @@ def register(sub: Subparsers) -> None:
     p = add_command(usub, "add", "add a console user", add_cmd)
     p.add_argument("name")
     p.add_argument("--role", choices=users.ROLES, required=True)
+    p.add_argument("--phone", help="the dial string a listen-in rings, e.g. PJSIP/1005")
+    p.add_argument(
+        "--interface", action="append", help="an agent's queue member interface, e.g. PJSIP/1001 (repeatable)"
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--actor")
     add_command(usub, "list", "list console users", list_cmd, json_output=True)
     p = add_command(usub, "passwd", "set a user's password (ends their sessions)", passwd_cmd)
     p.add_argument("name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--actor")
+    p = add_command(usub, "phone", "set (or with '' clear) the phone a user's listen-in rings", phone_cmd)
+    p.add_argument("name")
+    p.add_argument("phone")
     p.add_argument("--actor")
     p = add_command(usub, "remove", "remove a console user", remove_cmd)
     p.add_argument("name")

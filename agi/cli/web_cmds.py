@@ -3,26 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 
-from agi.cli.common import Subparsers, UsageError, add_command
-from agi.config import Config, split_host_port
-
-
-def bind(listen: str) -> socket.socket:
-    """The listening socket, bound here so a busy or forbidden address is one sentence."""
-    host, port = split_host_port(listen)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        raise UsageError(f"web.listen {listen}: {reason}.") from None
-    return sock
+from agi.cli.common import Subparsers, add_command, bind, config_source
+from agi.config import Config
 
 
 async def web_cmd(args: argparse.Namespace, config: Config) -> int:
@@ -32,7 +15,12 @@ async def web_cmd(args: argparse.Namespace, config: Config) -> int:
     from console.app import create_app
 
     logs.configure(mask=config.numbers.mask_in_logs, region=config.numbers.default_region)
-    sock = bind(config.web.listen)
+    sock = bind(config.web.listen, "web.listen")
+    host, port = sock.getsockname()[:2]
+    where = f"[{host}]" if ":" in host else host
+    logs.get_logger("grenswacht.web").info(
+        "web-listening", url=f"http://{where}:{port}/", config=config_source(args) or "built-in defaults"
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),

@@ -223,6 +223,23 @@ def find_block_end(buf: bytes | bytearray, start: int, stop: int) -> tuple[int, 
     return None
 
 
+def header_value(block: bytes, key: bytes) -> bytes | None:
+    """The value of the first ``key: value`` line of a raw header block (without its blank line),
+    as :func:`parse_headers` keeps it: its first occurrence, trailing carriage returns stripped;
+    None when no line has that key. With a secret, the script is read this way before the block
+    is parsed, so a request with a wrong one costs a search (about 1 µs), not a parse (about 11)."""
+    prefix = key + b": "
+    if block.startswith(prefix):
+        start = len(prefix)
+    else:
+        line = block.find(b"\n" + prefix)
+        if line < 0:
+            return None
+        start = line + 1 + len(prefix)
+    end = block.find(b"\n", start)
+    return block[start : len(block) if end < 0 else end].rstrip(b"\r")
+
+
 def parse_headers(block: bytes) -> tuple[dict[str, str], str | None]:
     """Parse the ``agi_*`` block (without its blank line) in one pass.
 
@@ -486,12 +503,13 @@ class _Connection(asyncio.Protocol):
             self._drop("fastagi-bad-header", problem="BadRequest", detail=f"AGI header larger than {limit} bytes")
             return
         block_start, block_end = found
-        headers, problem = parse_headers(bytes(self.buf[:block_start]))
-        if block_end != len(self.buf):
-            problem = problem or "bytes after the AGI header"
+        block, trailing = bytes(self.buf[:block_start]), block_end != len(self.buf)
         self.buf = bytearray()
-        if self.server._secret is not None and not self.server._authenticate(self, headers):
-            return
+        if self.server._secret is not None and not self.server._authenticate(self, block):
+            return  # checked before the parse: a wrong secret costs no more than it must
+        headers, problem = parse_headers(block)
+        if trailing:
+            problem = problem or "bytes after the AGI header"
         self.serving = True
         self.lines = deque()
         self.header_at = self.server._loop.time()  # type: ignore[union-attr]  # set in start(), before the first accept
@@ -757,13 +775,15 @@ class FastAgiServer(Generic[DepsT]):
                 conn._drop("fastagi-unauthenticated-dropped", max_unauthenticated=self.settings.max_unauthenticated)
                 return
 
-    def _authenticate(self, conn: _Connection, headers: dict[str, str]) -> bool:
-        """With a secret, when the header block is complete: the right secret takes the connection
-        out of the unauthenticated pool into its peer's count; else it is closed (and False)."""
+    def _authenticate(self, conn: _Connection, block: bytes) -> bool:
+        """With a secret, when the header block is complete (``block``, not yet parsed): the right
+        secret takes the connection out of the unauthenticated pool into its peer's count; else it
+        is closed (and False)."""
         # Called only with a secret (so the pool exists), from data_received (so the connection
         # was admitted, has its peer, and its transport is open).
         self._unauthenticated.pop(conn, None)  # type: ignore[union-attr]
-        script = headers.get("agi_network_script", "")
+        raw = header_value(block, b"agi_network_script")
+        script = "" if raw is None else raw.decode("utf-8", "replace")  # as parse_headers decodes it
         if not self._secret_matches(script):
             conn._drop("fastagi-refused-secret", route=wire.dialplan_safe(route_name(script)))
             return False

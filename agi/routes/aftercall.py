@@ -1,5 +1,5 @@
 """Route ``aftercall``: the agent dialled an after-call code (default ``*00`` abuse, ``*09`` threat)
-from their own phone, after the caller hung up (dialplan/README.md section 8).
+from their own phone, after the caller hung up (dialplan/README.md section 9).
 
 Logs the last caller this agent interface was bridged with (``store.live.current``), within
 ``[recordings] window_minutes`` of the call's end, with the same after-care as ``*0`` (cool-down,

@@ -1,5 +1,5 @@
 """Route ``answered``: the agent answered a call (a Gosub on the answered leg: Queue's ``gosub``
-argument or Dial's ``U()`` option, dialplan/README.md section 8).
+argument or Dial's ``U()`` option, dialplan/README.md section 9).
 
 - ``start[,QUEUE]``: remembers "agent interface X is now talking to caller Y" (``store.live``) for the
   after-call code, and decides whether the call is recorded (``[recordings] record``). Sets

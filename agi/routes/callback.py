@@ -59,6 +59,10 @@ async def handle(session: AgiSession, deps: Deps) -> None:
 
 
 async def book(session: AgiSession, deps: Deps) -> None:
+    if not deps.config.callbacks.enabled:  # switched off: nothing booked, the caller stays on the line
+        log.info("callback-key-while-off", channel=session.channel, uniqueid=session.uniqueid)
+        await session.set_variables({cv.RESULT: "ignored", cv.LOGGED: "", CB_ID: ""})
+        return
     leg = await agent_leg.read(session, deps.config.numbers.default_region)
     if leg.is_caller_side:
         log.warning("callback-pressed-on-caller-side-ignored", channel=session.channel, uniqueid=session.uniqueid)

@@ -19,7 +19,7 @@ from agi.logs import get_logger
 from agi.numbers import mask, normalise
 from agi.routes.values import prompts_dir, senior_values
 from agi.screening import screen
-from redis_schema.store import MAX_TIME
+from redis_schema.records import MAX_TIME
 
 log = get_logger("grenswacht.route.screen")
 
@@ -52,7 +52,9 @@ def channel_values(config: Config, number: str, decision: Decision, caller_name:
     if decision.action is Action.SENIOR:
         values.update(senior_values(config, decision.incidents, caller_name))
     if config.recordings.record != "off" and decision.action is Action.WARN:
-        values[cv.RECORDED] = "1"  # the warning-recorded prompt (dialplan/README.md, section 8)
+        values[cv.RECORDED] = "1"  # the warning-recorded prompt (dialplan/README.md, section 9)
+    elif decision.action.value in config.help.history_rungs:  # issue 29: the agent sees "[GW n]" too
+        values[cv.CID_NAME] = senior_values(config, decision.incidents, caller_name)[cv.CID_NAME]
     return values
 
 
@@ -90,7 +92,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     metrics.screened(decision.action.value, decision.reason.value, time.perf_counter() - started)
     # Writes that follow from the decision happen after Asterisk has its answer.
     if decision.new_ban is not None:
-        deps.later(deps.store.set_ban(number, decision.new_ban), "protocol-ban")
+        deps.later(deps.store.lists.set_ban(number, decision.new_ban), "protocol-ban")
     if decision.reason is not Reason.STORE_UNAVAILABLE:
         deps.counters.count(decision.action.value, decision.reason.value, now)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from agi import channel_vars as cv
 from agi.config import Config
 from agi.fastagi.wire import dialplan_safe
@@ -14,6 +16,7 @@ def prompts_dir(config: Config) -> str:
 
 def senior_values(config: Config, incidents: int | str, caller_name: str) -> dict[str, object]:
     """Where the senior colleague is and what their phone shows: "[GW 2] Jansen"."""
-    name = dialplan_safe(caller_name)
+    # A name that already carries the prefix (a warned caller handed over, issue 29) gets it once.
+    name = re.sub(r"^(\[GW [^\]]*\]\s*)+", "", dialplan_safe(caller_name))
     name = "" if name.lower() == "unknown" else name
     return {cv.SENIOR: config.routing.senior_destination, cv.CID_NAME: f"[GW {incidents}] {name}".strip()}

@@ -13,6 +13,32 @@
       rows.insertAdjacentHTML("afterbegin", e.data);   // server-rendered, escaped by the template
       rows.firstElementChild.classList.add("new");
     });
+    // Help requests (issue 29): a row per call, replaced on a repeat, removed when the call ends.
+    var helpRows = document.getElementById("help-rows");
+    if (!helpRows) return;
+    function helpRow(call) {
+      return Array.prototype.find.call(helpRows.children, function (r) { return r.dataset.call === call; });
+    }
+    source.addEventListener("help", function (e) {
+      var holder = document.createElement("tbody");
+      holder.innerHTML = e.data;                        // server-rendered, escaped by the template
+      var row = holder.firstElementChild;
+      if (!row) return;
+      var old = helpRow(row.dataset.call);
+      if (old) old.replaceWith(row); else helpRows.appendChild(row);
+      row.classList.add("new");
+    });
+    source.addEventListener("help-end", function (e) {
+      var old = helpRow(e.data);
+      if (old) old.remove();
+    });
+    setInterval(function () {                           // how long each call has lasted
+      Array.prototype.forEach.call(helpRows.children, function (r) {
+        var s = Math.max(0, Math.floor(Date.now() / 1000 - parseFloat(r.dataset.start))), m = Math.floor(s / 60);
+        var cell = r.querySelector(".call-length");
+        if (cell && isFinite(s)) cell.textContent = (m >= 60 ? Math.floor(m / 60) + ":" + ("0" + m % 60).slice(-2) : m) + ":" + ("0" + s % 60).slice(-2);
+      });
+    }, 1000);
   }
   var palette = ["#2f6f8f", "#d98c3a", "#b23b3b", "#5b8c5a", "#8e6bb8", "#7a8793", "#c9a227", "#4aa3a2"];
   function chart(id, type, labels, datasets, opts) {

@@ -52,8 +52,8 @@ async def test_an_erasure_whose_rewrite_outlasts_the_wait_is_audited_and_shown_i
         r = await admin.post("/admin/erase", {"number": "0612345678", "confirm": N}, page="/admin")
         assert r.status_code == 400
         assert "erased: 2 record(s) removed, but durability not confirmed within 0.5 s" in r.text
-        assert (await store.load_caller(N)).incidents == ()
-        actions = [(e["actor"], e["action"]) for e in await store.audit_entries()]
+        assert (await store.screening.load_caller(N)).incidents == ()
+        actions = [(e["actor"], e["action"]) for e in await store.streams.audit_entries()]
         assert ("web:admin1", "forget") in actions and ("web:admin1", "forget-not-on-disk") in actions
         await admin.http.aclose()
     finally:

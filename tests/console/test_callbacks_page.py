@@ -61,27 +61,27 @@ async def test_move_changes_the_due_time_and_audits_the_user(sup, store):
     assert r.status_code == 303 and r.headers["location"] == "/callbacks?saved=1"
     [moved] = await A.load_all(store)
     assert moved.due == datetime(2026, 11, 24, 14, 30, tzinfo=AMS).timestamp() and moved.by == "web:sup1"
-    entries = [e for e in await store.audit_entries() if e.get("appointment") == appt.id]
+    entries = [e for e in await store.streams.audit_entries() if e.get("appointment") == appt.id]
     assert [(e["action"], e["actor"], int(e["due"])) for e in entries] == [
         ("callback-move", "web:sup1", int(moved.due))
     ]
     assert "2026-11-24 14:30" in (await sup.get("/callbacks?saved=1")).text
 
 
-async def test_cancel_sets_cancelled_and_audits_the_user(sup, store):
+async def test_cancel_sets_cancelled_and_audits_the_user(sup, store, rdb):
     appt = await book(store)
     r = await sup.post("/callbacks/cancel", {"id": appt.id}, page="/callbacks")
     assert r.status_code == 303
     [cancelled] = await A.load_all(store)
     assert (cancelled.status, cancelled.outcome, cancelled.by) == ("cancelled", "cancelled", "web:sup1")
-    assert [(e["action"], e["actor"]) for e in await store.audit_entries() if e.get("appointment") == appt.id] == [
-        ("callback-cancel", "web:sup1")
-    ]
+    assert [
+        (e["action"], e["actor"]) for e in await store.streams.audit_entries() if e.get("appointment") == appt.id
+    ] == [("callback-cancel", "web:sup1")]
     # Cancelling it again is refused with one sentence; nothing changes.
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     r = await sup.post("/callbacks/cancel", {"id": appt.id}, page="/callbacks")
     assert r.status_code == 400 and "is cancelled, so it cannot be cancelled" in r.text
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
 async def test_cancel_from_the_caller_page_returns_there(sup, store):
@@ -95,14 +95,14 @@ async def test_cancel_from_the_caller_page_returns_there(sup, store):
 
 
 @pytest.mark.parametrize("what, form", [("move", {}), ("cancel", {}), ("move", {"csrf": "forged"})])
-async def test_a_missing_or_wrong_csrf_token_is_refused_and_changes_nothing(sup, store, what, form):
+async def test_a_missing_or_wrong_csrf_token_is_refused_and_changes_nothing(sup, store, what, form, rdb):
     appt = await book(store)
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     r = await sup.post(
         f"/callbacks/{what}", {"id": appt.id, "at": "2026-11-24T14:30", **form}, csrf=form.get("csrf", False)
     )
     assert r.status_code == 403
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
 @pytest.mark.parametrize(
@@ -115,29 +115,29 @@ async def test_a_missing_or_wrong_csrf_token_is_refused_and_changes_nothing(sup,
         ("", "is not a time"),
     ],
 )
-async def test_a_bad_time_shows_the_sentence_and_changes_nothing(sup, store, at, words):
+async def test_a_bad_time_shows_the_sentence_and_changes_nothing(sup, store, at, words, rdb):
     appt = await book(store)
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     r = await sup.post("/callbacks/move", {"id": appt.id, "at": at}, page="/callbacks")
     assert r.status_code == 400 and words in r.text and 'role="alert"' in r.text
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
-async def test_an_unknown_appointment_or_action_is_refused(sup, store):
+async def test_an_unknown_appointment_or_action_is_refused(sup, store, rdb):
     await book(store)
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     r = await sup.post("/callbacks/move", {"id": "ffffffffffffffff", "at": "2026-11-24T14:30"}, page="/callbacks")
     assert r.status_code == 400 and "no callback appointment with id" in r.text
     assert (await sup.post("/callbacks/erase", {"id": "x"}, page="/callbacks")).status_code == 404
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
-async def test_no_session_redirects_to_login_and_shows_nothing(anon, store):
+async def test_no_session_redirects_to_login_and_shows_nothing(anon, store, rdb):
     appt = await book(store)
     r = await anon.get("/callbacks")
     assert r.status_code == 303 and r.headers["location"] == "/login" and N not in r.text
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     for what in ("move", "cancel"):
         r = await anon.post(f"/callbacks/{what}", {"id": appt.id, "at": "2026-11-24T14:30"}, page="/login")
         assert r.status_code == 303 and r.headers["location"] == "/login"
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before

@@ -42,15 +42,15 @@ async def seed(store) -> str:
             note="raised voice, personal insults" if cat != "handover" else "asked for a senior",
             source="handover" if cat == "handover" else "key",
         )
-        iid, _ = await store.add_incident(inc)
+        iid, _ = await store.incidents.add_incident(inc)
         first = first or iid
-    await store.add_incident(
+    await store.incidents.add_incident(
         Incident.new(N, "abuse", now - 3 * DAY, agent="PJSIP/anna", queue="support", note="shouted", source="key")
     )
     await store.cooldowns.swap("PJSIP/bram", None, Cooldown("PJSIP/bram", ("support",), now - 60, now + 240))
     await lists.ban(store, lists.Change(Target("prefix", "+3185123"), "robocalls", "sup-anne", now), 30)
     day = time.strftime("%Y-%m-%d", time.gmtime(now))
-    await store.add_counts(
+    await store.screening.add_counts(
         {
             (day, "screen.allow"): 812,
             (day, "screen.warn"): 41,
@@ -92,7 +92,7 @@ async def test_console_in_a_browser(tmp_path, redis_server, store, service):
         driver.find_element(By.CSS_SELECTOR, "form.stack button.primary").click()
         wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.ok")))
         shot(driver, "incident")
-        inc = (await store.get_incident(first))[1]
+        inc = (await store.incidents.get_incident(first))[1]
         assert (inc.debrief_answer, inc.debrief_by) == ("conscious", "web:anne")
         # Ban a number on its caller page; the next FastAGI screening refuses it.
         before = await run_call(service.host, service.port, agi_header("screen", callerid="0612345678"))

@@ -50,7 +50,7 @@ POSTS = (
 
 
 async def incident(store, number=N, category="abuse", note="shouted", agent="PJSIP/agent1", at=None):
-    iid, _ = await store.add_incident(
+    iid, _ = await store.incidents.add_incident(
         Incident.new(
             number, category, at or time.time(), severity=1, note=note, agent=agent, queue="support", source="key"
         )
@@ -58,39 +58,39 @@ async def incident(store, number=N, category="abuse", note="shouted", agent="PJS
     return iid
 
 
-async def snapshot(store) -> dict:
-    """Every key and its content, to prove a refused request changed nothing."""
+async def snapshot(rdb) -> dict:
+    """Every key and its content (read with the test's own client), to prove a refused request changed nothing."""
     out = {}
-    for key in sorted(await store.redis.keys("*")):
+    for key in sorted(await rdb.keys("*")):
         if key.startswith("gw:login-fail:"):
             continue
-        kind = await store.redis.type(key)
+        kind = await rdb.type(key)
         out[key] = (
-            await store.redis.hgetall(key)
+            await rdb.hgetall(key)
             if kind == "hash"
-            else await store.redis.zrange(key, 0, -1, withscores=True)
+            else await rdb.zrange(key, 0, -1, withscores=True)
             if kind == "zset"
-            else await store.redis.xlen(key)
+            else await rdb.xlen(key)
             if kind == "stream"
-            else await store.redis.get(key)
+            else await rdb.get(key)
         )
     return out
 
 
-async def test_no_session_sends_every_page_to_login_and_shows_nothing(anon, store):
+async def test_no_session_sends_every_page_to_login_and_shows_nothing(anon, store, rdb):
     await incident(store, note="secret-note")
     for url in PAGES:
         r = await anon.get(url)
         assert r.status_code == 303 and r.headers["location"] == "/login", url
         assert "secret-note" not in r.text and N not in r.text
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     for url in POSTS:
         r = await anon.post(url, {"number": N, "target": N, "name": "x", "password": "y" * 12}, page="/login")
         assert r.status_code == 303 and r.headers["location"] == "/login", url
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
-async def test_login_needs_csrf_and_is_throttled(anon, store):
+async def test_login_needs_csrf_and_is_throttled(anon, store, rdb):
     r = await anon.post("/login", {"user": "sup1", "password": PASSWORD}, csrf=False)
     assert r.status_code == 403
     r = await anon.post("/login", {"user": "sup1", "password": PASSWORD}, csrf="forged")
@@ -100,7 +100,7 @@ async def test_login_needs_csrf_and_is_throttled(anon, store):
         assert r.status_code == 401 and "verkeerd wachtwoord" in r.text
     r = await anon.login("sup1")  # the right password, but throttled now
     assert r.status_code == 429 and "/login" not in r.headers.get("location", "")
-    await store.redis.delete("gw:login-fail:user:sup1", "gw:login-fail:addr:127.0.0.1")
+    await rdb.delete("gw:login-fail:user:sup1", "gw:login-fail:addr:127.0.0.1")
     r = await anon.login("sup1")
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"].lower()
@@ -132,7 +132,7 @@ async def test_idle_session_expires(web_config, store):
 async def test_every_page_renders_for_a_supervisor(sup, store):
     iid = await incident(store, note="<script>alert(1)</script>")
     await incident(store, category="handover", note="to senior")
-    await store.audit("sup0", "ban", time.time(), number=N)
+    await store.streams.audit("sup0", "ban", time.time(), number=N)
     for url in (
         "/",
         "/logbook",
@@ -169,7 +169,7 @@ async def test_debrief_records_answer_who_and_when(sup, store):
     assert inc.debrief_at is not None
     page = (await sup.get(f"/incidents/{iid}")).text
     assert "web:sup1" in page and "Impulsief" in page
-    entry = (await store.audit_entries())[-1]
+    entry = (await store.streams.audit_entries())[-1]
     assert (entry["actor"], entry["action"], entry["incident"]) == ("web:sup1", "incident-debrief", iid)
     r = await sup.post(f"/incidents/{iid}/debrief", {"answer": "maybe", "note": ""}, page=f"/incidents/{iid}")
     assert r.status_code == 400 and "the answer must be one of" in r.text
@@ -191,7 +191,7 @@ async def test_ban_from_the_caller_page_refuses_screening_then_lift(sup, store, 
     assert N not in (await sup.get("/bans")).text
 
 
-async def test_ranges_and_allowlist_on_the_bans_page(sup, store):
+async def test_ranges_and_allowlist_on_the_bans_page(sup, store, rdb):
     assert (
         await sup.post(
             "/bans/ban", {"target": "+3185123", "kind": "prefix", "days": "30", "reason": "spam"}, page="/bans"
@@ -209,14 +209,14 @@ async def test_ranges_and_allowlist_on_the_bans_page(sup, store):
     ).status_code == 303
     assert "GP practice" in (await sup.get("/bans")).text
     assert (await sup.post("/bans/disallow", {"target": N, "kind": "number"}, page="/bans")).status_code == 303
-    assert "GP practice" not in (await sup.get("/bans")).text and await store.redis.zcard("gw:allows") == 0
+    assert "GP practice" not in (await sup.get("/bans")).text and await rdb.zcard("gw:allows") == 0
     page = (await sup.get("/bans")).text
     assert "+3185123" in page and "spam" in page and "+3120" in page and "town hall" in page
-    bans, allows = await store.load_prefixes()
+    bans, allows = await store.screening.load_prefixes()
     assert bans["+3185123"].actor == "web:sup1" and "+3120" in allows
     assert (await sup.post("/bans/unban", {"target": "+3185123", "kind": "prefix"}, page="/bans")).status_code == 303
     assert (await sup.post("/bans/disallow", {"target": "+3120", "kind": "prefix"}, page="/bans")).status_code == 303
-    assert await store.load_prefixes() == ({}, {})
+    assert await store.screening.load_prefixes() == ({}, {})
     r = await sup.post("/bans/unban", {"target": "+3185123", "kind": "prefix"}, page="/bans")
     assert r.status_code == 400 and "has no ban" in r.text
 
@@ -226,9 +226,9 @@ async def test_a_country_wide_range_is_set_only_with_the_tick_box(sup, store):
     form = {"target": "+31", "kind": "prefix", "reason": "spoofed from abroad"}
     r = await sup.post("/bans/ban", form, page="/bans")
     assert r.status_code == 400 and "+31 covers every number of a country" in r.text
-    assert await store.load_prefixes() == ({}, {})
+    assert await store.screening.load_prefixes() == ({}, {})
     assert (await sup.post("/bans/ban", {**form, "confirm_range": "yes"}, page="/bans")).status_code == 303
-    assert (await store.load_prefixes())[0]["+31"].reason == "spoofed from abroad"
+    assert (await store.screening.load_prefixes())[0]["+31"].reason == "spoofed from abroad"
 
 
 async def test_warnings_due_and_mark_sent(sup, store):
@@ -239,7 +239,7 @@ async def test_warnings_due_and_mark_sent(sup, store):
     r = await sup.post("/caller/warning-sent", {"number": N, "back": "warnings"}, page="/warnings")
     assert r.status_code == 303
     assert N not in (await sup.get("/warnings")).text
-    assert (await store.load_caller(N)).warning_sent_at is not None
+    assert (await store.screening.load_caller(N)).warning_sent_at is not None
 
 
 async def test_logbook_filters_pages_and_downloads(sup, store):
@@ -262,7 +262,7 @@ async def test_logbook_filters_pages_and_downloads(sup, store):
     assert len(rows) == 10 and r.headers["content-disposition"].startswith("attachment")
     data = json.loads((await sup.get("/logbook.json?caller=%2B31612340001")).text)
     assert [d["caller"] for d in data] == ["+31612340001"]
-    assert (await store.audit_entries())[-1]["action"] == "export"
+    assert (await store.streams.audit_entries())[-1]["action"] == "export"
 
 
 @pytest.mark.parametrize(
@@ -295,17 +295,17 @@ async def test_bad_filter_shows_one_sentence(sup, store, query, sentence):
         ("/bans/ban", {"target": "0612345678", "reason": "a\nb"}, "the reason must be one line"),
     ],
 )
-async def test_bad_input_shows_one_sentence_and_stores_nothing(sup, store, url, data, sentence):
-    before = await snapshot(store)
+async def test_bad_input_shows_one_sentence_and_stores_nothing(sup, store, url, data, sentence, rdb):
+    before = await snapshot(rdb)
     r = await sup.post(url, data, page="/bans")
     assert r.status_code == 400 and sentence in r.text and "Traceback" not in r.text
     assert r.text.count('class="error"') == 1
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
-async def test_missing_or_wrong_csrf_is_403_and_changes_nothing(sup, store):
+async def test_missing_or_wrong_csrf_is_403_and_changes_nothing(sup, store, rdb):
     iid = await incident(store)
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     for csrf in (False, "wrong"):
         for url, data in (
             ("/caller/ban", {"number": N}),
@@ -315,20 +315,20 @@ async def test_missing_or_wrong_csrf_is_403_and_changes_nothing(sup, store):
         ):
             r = await sup.post(url, data, csrf=csrf)
             assert r.status_code == 403, url
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
     assert (await sup.get("/")).status_code == 200  # still logged in: the forged logout did nothing
 
 
-async def test_an_oversized_form_is_refused(sup, store):
-    before = await snapshot(store)
+async def test_an_oversized_form_is_refused(sup, store, rdb):
+    before = await snapshot(rdb)
     r = await sup.post("/caller/ban", {"number": N, "reason": "x" * 70_000})
     assert r.status_code == 413
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
-async def test_supervisor_cannot_erase_or_manage_users(sup, store):
+async def test_supervisor_cannot_erase_or_manage_users(sup, store, rdb):
     await incident(store)
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     assert (await sup.get("/admin")).status_code == 403
     assert (await sup.get("/admin/export?n=0612345678")).status_code == 403
     for url, data in (
@@ -338,10 +338,10 @@ async def test_supervisor_cannot_erase_or_manage_users(sup, store):
         ("/admin/user-remove", {"name": "admin1"}),
     ):
         assert (await sup.post(url, data)).status_code == 403, url
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
 
 
-async def test_admin_users_export_erase_purge(admin, app, store):
+async def test_admin_users_export_erase_purge(admin, app, store, rdb):
     await incident(store)
     r = await admin.post("/admin/user-add", {"name": "sup3", "role": "supervisor", "password": PASSWORD}, page="/admin")
     assert r.status_code == 303 and "sup3" in (await admin.get("/admin")).text
@@ -360,15 +360,15 @@ async def test_admin_users_export_erase_purge(admin, app, store):
     r = await admin.get("/admin/export?n=0612345678")
     data = json.loads(r.text)
     assert data["caller"] == N and len(data["incidents"]) == 1 and "attachment" in r.headers["content-disposition"]
-    before = await snapshot(store)
+    before = await snapshot(rdb)
     r = await admin.post("/admin/erase", {"number": N, "confirm": "+31612345679"}, page="/admin")
     assert r.status_code == 400 and "type the number" in r.text
-    assert await snapshot(store) == before
+    assert await snapshot(rdb) == before
     r = await admin.post("/admin/erase", {"number": "0612345678", "confirm": N}, page="/admin")
     assert r.status_code == 303 and "erased" in (await admin.get(r.headers["location"])).text
-    assert (await store.load_caller(N)).incidents == ()
+    assert (await store.screening.load_caller(N)).incidents == ()
     assert (await admin.post("/admin/purge", {}, page="/admin")).status_code == 303
-    actions = [(e["actor"], e["action"]) for e in await store.audit_entries()]
+    actions = [(e["actor"], e["action"]) for e in await store.streams.audit_entries()]
     assert ("web:admin1", "forget") in actions and ("web:admin1", "purge") in actions
 
 
@@ -405,13 +405,13 @@ async def test_live_board_streams_a_new_incident(web_config, store):
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             token = csrf_of((await http.get("/login")).text)
             await http.post("/login", data={"user": "sup5", "password": PASSWORD, "csrf": token})
-            after = await store.last_event_id()
+            after = await store.streams.last_event_id()
             async with http.stream("GET", f"/events?after={after}") as stream:
                 assert stream.headers["content-type"].startswith("text/event-stream")
                 inc = Incident.new(N, "threat", time.time(), agent="PJSIP/agent7", note="<b>loud</b>", source="key")
-                await store.add_incident(inc)
+                await store.incidents.add_incident(inc)
                 started = time.monotonic()
-                await store.publish_event(notify.payload(inc))
+                await store.streams.publish_event(notify.payload(inc))
                 data = ""
                 async with asyncio.timeout(2):
                     lines = stream.aiter_lines()

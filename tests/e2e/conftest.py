@@ -64,9 +64,9 @@ async def ami(asterisk):
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def e2e(grenswacht, ami, asterisk, store):
+async def e2e(grenswacht, ami, asterisk, store, rdb):
     """A clean store before each call; every channel hung up after."""
-    await grenswacht.deps.store.redis.flushdb()
+    await rdb.flushdb()
     journal = grenswacht.deps.logbook.journal  # without Redis persistence it keeps incidents
     for iid in list(journal.entries):  # for days; each test starts from nothing
         await journal.note({"op": "drop", "id": iid})

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
+from redis.asyncio import Redis
 
 from agi.aftercare.journal import STORE
 from agi.service import Service
@@ -39,7 +40,7 @@ class Side:
 
     async def incidents(self):
         try:
-            return (await self.service.deps.store.load_caller(N)).incidents
+            return (await self.service.deps.store.screening.load_caller(N)).incidents
         except OSError:
             return ()
 
@@ -160,13 +161,13 @@ async def _cooling(s: Side, agent: str) -> bool:
 
 
 async def test_a_poisoned_cooldown_entry_does_not_keep_another_agent_paused(side, ami):
-    async with side(cooldown=3) as s:
-        await s.service.deps.store.redis.hset(keys.COOLDOWNS, "Local/1999@agents/n", "{not json")
+    async with side(cooldown=3) as s, Redis.from_url(s.redis.url, decode_responses=True) as rdb:
+        await rdb.hset(keys.COOLDOWNS, "Local/1999@agents/n", "{not json")
         await ami.originate("0612345678", variables=s.variables())
         [inc] = await wait_until(s.incidents)
         await ami.wait_for(paused(inc.agent))
         await ami.wait_for(paused(inc.agent, "0"), timeout=20)
-        quarantined = await s.service.deps.store.redis.hgetall(keys.QUARANTINE)
+        quarantined = await rdb.hgetall(keys.QUARANTINE)
         assert list(quarantined.values()) == ["{not json"]
 
 

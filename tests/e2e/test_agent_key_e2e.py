@@ -18,7 +18,7 @@ N = "+31612345678"
 
 
 async def incidents(e2e, number=N):
-    return (await e2e.deps.store.load_caller(number)).incidents
+    return (await e2e.deps.store.screening.load_caller(number)).incidents
 
 
 async def wait_until(check, timeout=15.0):
@@ -35,7 +35,7 @@ async def call_and_press(ami, keys="*0", number="0612345678", **kw):
     return await ami.originate(number, variables={"__GW_TEST_KEYS": keys}, **kw)
 
 
-async def test_end_and_log_closes_the_caller_logs_once_notifies_and_cools_down(e2e, ami):
+async def test_end_and_log_closes_the_caller_logs_once_notifies_and_cools_down(e2e, ami, rdb):
     lid = await call_and_press(ami)
     # The caller's side hears the closing message and is hung up.
     await ami.wait_for(
@@ -64,7 +64,7 @@ async def test_end_and_log_closes_the_caller_logs_once_notifies_and_cools_down(e
         )
     )
     assert ev["Caller"] == N and ev["Category"] == "abuse" and ev["Agent"] == inc.agent
-    stream = await e2e.deps.store.redis.xrange("gw:events")
+    stream = await rdb.xrange("gw:events")
     assert [f["id"] for _, f in stream] == [inc.id]
     # Cool-down: paused with our reason, then unpaused automatically (3 s in the test config).
     await ami.wait_for(
@@ -90,7 +90,7 @@ async def test_a_retry_for_the_same_call_logs_nothing_new(e2e, ami):
     lid = await call_and_press(ami, keys="*0")
     [first] = await wait_until(lambda: incidents(e2e))
     # The same call's key press replayed: the route runs again with the same linkedid.
-    again, created = await e2e.deps.store.add_incident(
+    again, created = await e2e.deps.store.incidents.add_incident(
         Incident.new(N, "abuse", time.time(), linkedid=lid, source="key")
     )
     assert (again, created) == (first.id, False)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
+from redis.asyncio import Redis
 
 from agi.callbacks import appointments as A
 from agi.callbacks.model import Appointment
@@ -88,9 +89,9 @@ async def services(cb_config, cb_redis, asterisk, ami):
     """Start Grenswacht services on demand; the dialplan talks to the first one."""
     started: list[Service] = []
     clock = Clock()
-    store = build(cb_config()).store
-    await store.redis.flushdb()
-    await store.close()
+    rdb = Redis.from_url(cb_redis.url, decode_responses=True)
+    await rdb.flushdb()
+    await rdb.aclose()
     ami.reset()
 
     async def start(**callbacks) -> Service:
@@ -168,7 +169,7 @@ async def test_star7_closes_the_caller_and_books_the_keyed_time(services, ami, c
     assert (appt.caller, appt.queue, appt.status) == (N, "support", "scheduled")
     assert appt.agent.startswith("Local/100") and appt.agent.endswith("@agents/n")
     # The press is an incident of its own category, weight 0.
-    [inc] = (await svc.deps.store.load_caller(N)).incidents
+    [inc] = (await svc.deps.store.screening.load_caller(N)).incidents
     assert (inc.category, inc.id) == ("callback", appt.incident)
     heard = played(ami, lid)  # the day read back to the agent
     assert f"grenswacht/nl/callback-{day}" in heard and f"grenswacht/nl/callback-{not_day}" not in heard
@@ -179,7 +180,7 @@ async def _agreed(svc):
     return found if found and found[0].updated != found[0].created else None
 
 
-async def test_placed_agent_first_with_our_caller_id_and_retried_when_not_answered(services, ami, asterisk):
+async def test_placed_agent_first_with_our_caller_id_and_retried_when_not_answered(services, ami, asterisk, cb_redis):
     svc = await services()
     asterisk.rx("dialplan set global GW_TEST_CB_NOANSWER 1")
     since = len(ami.events)
@@ -199,7 +200,8 @@ async def test_placed_agent_first_with_our_caller_id_and_retried_when_not_answer
     assert (ev["Number"], ev["CallerID"]) == (N, CID)
     done = await wait_until(lambda: _with(svc, appt.id, status="done"), timeout=30)
     assert (done.attempts, done.outcome) == (2, "ANSWER")
-    events = [f for _, f in await svc.deps.store.redis.xrange("gw:events") if f.get("type") == "callback"]
+    async with Redis.from_url(cb_redis.url, decode_responses=True) as rdb:
+        events = [f for _, f in await rdb.xrange("gw:events") if f.get("type") == "callback"]
     assert [(e["id"], e["status"]) for e in events] == [(appt.id, "done")]
 
 

@@ -46,7 +46,7 @@ async def another_grenswacht(e2e_config, tmp_path, **routing):
 
 async def add_incidents(e2e, n):
     for _ in range(n):
-        await e2e.deps.store.add_incident(Incident.new(N, "abuse", time.time()))
+        await e2e.deps.store.incidents.add_incident(Incident.new(N, "abuse", time.time()))
 
 
 # -- the agent's confirmation tone ---------------------------------------------------------
@@ -67,7 +67,7 @@ async def test_agent_hears_the_not_logged_tone_when_grenswacht_cannot_log(e2e, a
     await ami.wait_for(on(lid, "Newexten", Application="Playback", AppData=NOT_LOGGED), timeout=20)
     assert "beep" not in played(ami, lid)
     assert "grenswacht-closing" not in contexts(ami, lid)
-    assert not (await e2e.deps.store.load_caller(N)).incidents
+    assert not (await e2e.deps.store.screening.load_caller(N)).incidents
     # Asterisk's word for it: no connection is a FAILURE; a connection the service closes at once
     # (the wrong secret) is an AGI that ended without a result.
     status = {"unreachable": "FAILURE", "wrong-secret": "SUCCESS"}[failure]

@@ -190,7 +190,7 @@ async def test_a_warned_caller_hears_that_calls_may_be_recorded(recorded, ami):
     from tests.e2e.test_screening_e2e import on, played
 
     e2e = recorded
-    await e2e.deps.store.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
+    await e2e.deps.store.incidents.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
     lid = await ami.originate("0612345678")
     await ami.wait_for(on(lid, "Newexten", Application="Playback"))
     assert played(ami, lid)[0] == "grenswacht/nl/warning-recorded"

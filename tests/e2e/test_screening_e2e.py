@@ -54,7 +54,7 @@ async def test_clean_caller_reaches_the_queue(e2e, ami):
 
 
 async def test_warned_caller_hears_the_warning_then_reaches_the_queue(e2e, ami):
-    await e2e.deps.store.add_incident(Incident.new(N, "abuse", time.time()))
+    await e2e.deps.store.incidents.add_incident(Incident.new(N, "abuse", time.time()))
     lid = await ami.originate("0612345678")
     await ami.wait_for(on(lid, "UserEvent", UserEvent="GwTestAgentAnswered"), timeout=40)
     assert varset(ami, lid, "GW_ACTION") == "warn"
@@ -64,7 +64,7 @@ async def test_warned_caller_hears_the_warning_then_reaches_the_queue(e2e, ami):
 
 async def test_senior_caller_goes_to_the_senior_with_the_count_on_the_display(e2e, ami):
     for _ in range(2):
-        await e2e.deps.store.add_incident(Incident.new(N, "abuse", time.time()))
+        await e2e.deps.store.incidents.add_incident(Incident.new(N, "abuse", time.time()))
     # A lone "[" would make Asterisk's argument splitter swallow what follows it.
     lid = await ami.originate("0612345678", name='Jan[sen", Dial(PJSIP/evil)')
     ev = await ami.wait_for(on(lid, "UserEvent", UserEvent="GwTestSeniorAnswered"), timeout=40)
@@ -74,7 +74,7 @@ async def test_senior_caller_goes_to_the_senior_with_the_count_on_the_display(e2
 
 
 async def test_refused_caller_hears_the_refusal_and_is_hung_up_and_banned(e2e, ami):
-    await e2e.deps.store.add_incident(Incident.new(N, "threat", time.time()))
+    await e2e.deps.store.incidents.add_incident(Incident.new(N, "threat", time.time()))
     lid = await ami.originate("+31 6 1234 5678")
     await ami.wait_for(on(lid, "Newexten", Application="Playback"))
     assert played(ami, lid) == ["grenswacht/nl/refused"]
@@ -82,7 +82,7 @@ async def test_refused_caller_hears_the_refusal_and_is_hung_up_and_banned(e2e, a
     assert "agents" not in contexts(ami, lid)
     assert varset(ami, lid, "GW_ACTION") == "refuse" and varset(ami, lid, "GW_REASON") == "refuse-threshold"
     await e2e.deps.drain()
-    rec = await e2e.deps.store.load_caller(N)
+    rec = await e2e.deps.store.screening.load_caller(N)
     assert rec.ban is not None and rec.ban.source == "protocol"
 
 

@@ -71,6 +71,9 @@ load = func_export.so
 load = func_cdr.so
 load = app_mixmonitor.so
 load = app_playtones.so
+load = func_volume.so
+load = app_chanspy.so
+load = app_originate.so
 """
 
 # The administrator's own part of extensions.conf in the tests: an inbound route that calls the
@@ -107,6 +110,13 @@ exten => senior,1,ExecIf($["${GW_TEST_SENIOR_CAUSE}" != ""]?Hangup(${GW_TEST_SEN
  same => n,Wait(30)
  same => n,Hangup()
 
+[supervisors]
+; A supervisor's phone (issue 29's listen-in rings it): answers and stays on the line.
+exten => _X.,1,Answer()
+ same => n,UserEvent(GwTestSupervisorAnswered,Exten: ${EXTEN})
+ same => n,Wait(60)
+ same => n,Hangup()
+
 [caller]
 exten => s,1,Wait(60)
  same => n,Hangup()
@@ -125,7 +135,7 @@ exten => _+X.,1,GotoIf($[0${GLOBAL(GW_TEST_CB_NOANSWER)} > 0]?ringout)
  same => n,Hangup()
 
 [inbound-recorded]
-; The inbound route with the answered-leg Gosub an administrator adds (dialplan/README.md 8).
+; The inbound route with the answered-leg Gosub an administrator adds (dialplan/README.md 9).
 exten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))
  same => n,Queue(support,,,,60,,grenswacht-answered)
  same => n,Hangup()
