@@ -13,6 +13,7 @@ BAN_UNTIL = "GW_BAN_UNTIL"  # ISO 8601 UTC end of an active ban, or empty
 PROMPTS = "GW_PROMPTS"  # sound folder for this call's prompts, e.g. grenswacht/nl
 SENIOR = "GW_SENIOR"  # Dial() destination of the senior colleague
 CID_NAME = "GW_CID_NAME"  # sanitised caller ID name for the senior, e.g. "[GW 2] Jansen"
+RECORDED = "GW_RECORDED"  # "1" when [recordings] is on: the warning says calls may be recorded
 # Inherited by every channel the call creates (the agent's leg too): the leading "__".
 CALLER = "GW_CALLER"  # normalised number (E.164) or "anonymous"
 CALLER_INHERIT = "__" + CALLER
@@ -28,6 +29,8 @@ QUEUENAME = "QUEUENAME"
 
 ALL_SET_BY_SCREEN = (ACTION, REASON, SCORE, INCIDENTS, BAN_UNTIL, PROMPTS, SENIOR, CID_NAME, CALLER)
 
+# Set by the `answered` route on the agent's channel: the file MixMonitor writes, or empty.
+REC_FILE = "GW_REC_FILE"
 # Issue 29: set by the `help` route on the agent's channel (GW_RESULT too: logged when the
 # request is new, duplicate on a second press); by the `quieter` route: the VOLUME(TX) gain the
 # dialplan sets next.

@@ -309,6 +309,9 @@ class FeatureCodesConfig(_Frozen):
     endlog_category: str = "abuse"
     handover: str = "*8"
     extra: Mapping[str, str] = Field(default_factory=lambda: {"*9": "threat"})
+    # After-call codes: dialled by the agent from their own phone after the call ended, they log
+    # the last caller the agent was bridged with ([recordings] window_minutes; dialplan/README, 9).
+    after_call: Mapping[str, str] = Field(default_factory=lambda: {"*00": "abuse", "*09": "threat"})
 
 
 class HelpConfig(_Frozen):
@@ -471,6 +474,40 @@ class StorageConfig(_Frozen):
     unconfirmed_keep_hours: int = Field(72, ge=1, le=24 * 90)
 
 
+class RecordingsConfig(_Frozen):
+    """Recordings of answered calls, kept only with an incident (docs/recordings.md)."""
+
+    # off (the default) | flagged (callers with a score of 1 or more, or a ban) | all
+    record: Literal["off", "flagged", "all"] = "off"
+    # Where MixMonitor writes, as this service sees the folder (mode 0700; personal data).
+    folder: str = "/var/spool/asterisk/grenswacht"
+    # The same folder as Asterisk sees it (a shared folder mounted elsewhere); "": the same path.
+    asterisk_folder: str = ""
+    keep_days: int = Field(90, ge=1, le=3650)
+    # Not logged within this long after the call ended: the recording is deleted. Also how long
+    # the after-call codes ([features] after_call) can still log the call.
+    window_minutes: int = Field(10, ge=1, le=24 * 60)
+
+    @field_validator("folder", "asterisk_folder")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        if value and (not value.startswith("/") or any(c in value for c in ",\r\n\"'()|$[]{};=\\` ")):
+            raise ValueError("must be an absolute path without spaces, commas, quotes, $ or brackets")
+        return value.rstrip("/") or value
+
+    @property
+    def dialplan_folder(self) -> str:
+        return self.asterisk_folder or self.folder
+
+
+class OrganisationConfig(_Frozen):
+    """Who reports to the police (the report's letterhead): never an agent's own address."""
+
+    name: str = ""
+    address: str = ""
+    contact: str = ""  # the contact person and how to reach them
+
+
 class Config(_Frozen):
     redis: RedisConfig = RedisConfig()
     agi: AgiConfig = AgiConfig()
@@ -487,6 +524,8 @@ class Config(_Frozen):
     callbacks: CallbacksConfig = CallbacksConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
+    organisation: OrganisationConfig = OrganisationConfig()
     help: HelpConfig = HelpConfig()  # issue 29
 
     @model_validator(mode="after")
@@ -499,6 +538,7 @@ class Config(_Frozen):
         named = [
             ("features.endlog_category", self.features.endlog_category),
             *((f"features.extra.{code}", category) for code, category in self.features.extra.items()),
+            *((f"features.after_call.{code}", category) for code, category in self.features.after_call.items()),
             ("callbacks.category", self.callbacks.category),
         ]
         for key, category in named:

@@ -80,7 +80,10 @@ class Incident:
     debrief_at: float | None = None
     debrief_answer: str = ""  # the seed-004 question: conscious | impulsive | not-discussed
     debrief_by: str = ""  # who held the debrief
-    account: str = ""  # the agent's own account of the call: what was said, exactly (issue 29)
+    account: str = ""  # the agent's account, "what was said, exactly" (for the police report)
+    account_by: str = ""
+    reported_at: float | None = None  # when it was reported to the police
+    reported_ref: str = ""  # the police's registration code
     slot: str = ""  # storage detail: the incident's index in the caller's hash
     caller: str = ""  # E.164 or "anonymous"
 

@@ -110,6 +110,8 @@ class Logbook:
         finally:
             self._busy.discard(inc.id)
             self._kick.set()
+        if status in ("logged", "journaled") and inc.linkedid and inc.agent:
+            await self._keep_recording(inc)
         if status == "logged":
             log.info(
                 "incident-logged",
@@ -121,6 +123,14 @@ class Logbook:
                 linkedid=inc.linkedid,
             )
         return inc.id if status != "duplicate" else "", status
+
+    async def _keep_recording(self, inc: Incident) -> None:
+        """The call is logged: its live call (and recording, if any) belongs to this incident now."""
+        try:
+            async with asyncio.timeout(STORE_BUDGET_SECONDS):
+                await self.store.live.mark_logged(inc.agent, inc.linkedid, inc.id)
+        except OUTAGE as exc:
+            log.warning("recording-not-marked", incident=inc.id, error=type(exc).__name__)
 
     async def _journal(self, entry: Entry) -> bool:
         try:

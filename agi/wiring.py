@@ -107,7 +107,7 @@ class Assembly:
 
 def assemble(deps: Deps) -> Assembly:
     """The FastAGI server with the counted route table, the callback placer and every background job."""
-    from agi import background, metrics
+    from agi import background, metrics, recordings
     from agi.callbacks.placer import Placer
     from agi.fastagi.server import FastAgiServer
     from agi.routes import ROUTES
@@ -129,6 +129,7 @@ def assemble(deps: Deps) -> Assembly:
         Job("aftercare", deps.logbook.run),
         Job("webhooks", deps.logbook.run_webhooks),
         Job("metrics", lambda: metrics.sampler(deps, server)),
+        Job("recordings", lambda: recordings.run(deps.store, lambda: deps.config, deps.clock)),
     ]
     return Assembly(deps, server, placer, tuple(jobs))
 

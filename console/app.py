@@ -24,12 +24,12 @@ from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, queries, users
+from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, police, queries, users
 from agi.actions import help as help_actions
 from agi.actions.lists import Target
 from agi.ami.client import AmiClient
@@ -321,13 +321,15 @@ class Console:
 
     # ---- the live board (issue 30: a board that stays live) ---------------------------------
     async def panels_data(self, now: float, today: list[Incident] | None = None) -> dict[str, Any]:
-        """The board's side panels: cool-downs, today's handovers, incidents awaiting a debrief."""
+        """The board's side panels: cool-downs, today's handovers, threats not yet reported, incidents
+        awaiting a debrief."""
         if today is None:
             today = await self.today(now)
         return {
             "cooldowns": await cooldowns.running(self.store, now),
             "handovers": [i for i in today if i.category == "handover"],
             "awaiting": await logbook.open_debriefs(self.store, now),
+            "threats": await police.unreported_threats(self.store, self.config, now),  # issue 28
         }
 
     async def today(self, now: float) -> list[Incident]:
@@ -556,6 +558,8 @@ class Console:
             status,
             i=inc,
             debriefs=await logbook.debriefs(self.store, inc),
+            rec=await self.store.live.recording(inc.id),
+            may_hear=ctx.user.role in EVIDENCE_ROLES,
             answers=logbook.DEBRIEF_ANSWERS,
             error=error,
             saved=ctx.request.query_params.get("saved"),
@@ -839,6 +843,55 @@ class Console:
             return self.show(ctx, "error.html", 400, message=str(exc))
         return RedirectResponse("/", 303)
 
+    # ---- evidence for the police (issue 28) --------------------------------------------------
+    async def evidence_action(self, ctx: Ctx) -> Response:
+        """POST the agent's account, or the "reported" mark, of an incident."""
+        iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
+        try:
+            if what == "account":
+                await logbook.set_account(self.store, iid, ctx.form.get("account", ""), ctx.actor, now)
+            elif what == "reported":
+                raw = ctx.form.get("on", "")
+                try:
+                    on = datetime.fromisoformat(raw).replace(tzinfo=self.zone).timestamp() if raw else now
+                except ValueError:
+                    raise ActionError(f"{raw[:20]!r} is not a date (YYYY-MM-DD).") from None
+                await police.mark_reported(self.store, iid, on, ctx.form.get("reference", ""), ctx.actor, now)
+            else:
+                return self.show(ctx, "error.html", 404, message="There is no such action.")
+        except ActionError as exc:
+            return await self.incident(ctx, str(exc), 400)
+        return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
+
+    async def evidence_file(self, ctx: Ctx) -> Response:
+        """GET the recording (the player asks in ranges) or the police report: supervisors and admins
+        only, every play, download and report in the audit trail with the user."""
+        iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
+        if ctx.user.role not in EVIDENCE_ROLES:
+            return self.show(ctx, "error.html", 403, message="This is for supervisors and administrators.")
+        try:
+            if what == "report.zip":
+                data = await police.report(self.store, self.config, iid, ctx.actor, now)
+                headers = {
+                    "Content-Disposition": f'attachment; filename="report-{iid}.zip"',
+                    "Cache-Control": "no-store",
+                }
+                return Response(data, media_type="application/zip", headers=headers)
+            if what != "recording.wav":
+                return self.show(ctx, "error.html", 404, message="There is no such file.")
+            # Every request is audited, a player's range requests too (a range is part of a play).
+            how = "download" if ctx.request.query_params.get("download") else "play"
+            part = ctx.request.headers.get("range", "")[:40]
+            rec = await police.recording(self.store, iid, ctx.actor, now, how, part)
+        except ActionError as exc:
+            return self.show(ctx, "error.html", 404, message=str(exc))
+        disposition = "attachment" if ctx.request.query_params.get("download") else "inline"
+        headers = {"Content-Disposition": f'{disposition}; filename="recording-{iid}.wav"', "Cache-Control": "no-store"}
+        return FileResponse(rec.file, media_type="audio/wav", headers=headers)
+
+
+EVIDENCE_ROLES = ("supervisor", "admin")
+
 
 def _error_handlers(c: Console) -> Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]]:
     """Every error outside a page's handler (an unknown address, a wrong method, the store down at
@@ -900,6 +953,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/logbook.{fmt:str}", sup(c.logbook_page)),
         Route("/incidents/{iid:str}", sup(c.incident)),
         Route("/incidents/{iid:str}/debrief", sup(c.debrief), methods=["POST"]),
+        Route("/incidents/{iid:str}/evidence/{what:str}", sup(c.evidence_action), methods=["POST"]),
+        Route("/incidents/{iid:str}/{what:str}", sup(c.evidence_file)),
         Route("/caller", sup(c.caller)),
         Route("/caller/{what:str}", sup(c.caller_action), methods=["POST"]),
         Route("/bans", sup(c.bans)),

@@ -163,6 +163,21 @@ _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
         "Uw sessie is beëindigd; dit bord wordt niet meer bijgewerkt. Meld u opnieuw aan.",
         "Your session has ended; this board is no longer updated. Please log in again.",
     ),
+    # evidence for the police (issue 28)
+    "recording": ("Opname", "Recording"),
+    "for_supervisors": ("Alleen voor supervisors en beheerders.", "For supervisors and administrators only."),
+    "police": ("Aangifte", "Police report"),
+    "police_report": ("Aangifterapport (zip)", "Police report (zip)"),
+    "reported_on": ("Aangifte gedaan op", "Reported on"),
+    "police_ref": ("Registratienummer politie", "Police registration code"),
+    "mark_reported": ("Markeer als aangegeven", "Mark reported"),
+    "account": ("Verklaring van de medewerker", "The agent's account"),
+    "account_hint": (
+        "Wat is er precies gezegd? (max. 4000 tekens)",
+        "What was said, exactly? (at most 4,000 characters)",
+    ),
+    "threats_unreported": ("Bedreigingen zonder aangifte", "Threats not yet reported"),
+    "report_by": ("aangifte uiterlijk", "report by"),
 }
 
 # Issue 29: help requests, listen-in, the agent's page.

@@ -83,6 +83,15 @@ STATS_TTL = 400 * DAY
 EVENTS_MAXLEN = 100_000
 
 
+# ---- live calls and recordings (redis_schema.live_calls; issue 28) ----------------------------
+def live_call(agent: str) -> str:
+    """STRING JSON LiveCall: the call this agent interface answered last, with a TTL (the call
+    plus [recordings] window_minutes after it ended)."""
+    return f"{PREFIX}live:{agent}"
+
+
+RECORDINGS_OPEN = PREFIX + "rec:open"  # HASH recording id -> JSON LiveCall whose file is not settled yet
+RECORDINGS = PREFIX + "recordings"  # HASH incident id -> JSON Recording (a kept recording)
 # Issue 29: help requests of calls in progress, by call (linkedid). One hash: the second press on
 # the same call is an HSETNX that finds the first; each value carries its own end of life.
 HELP = PREFIX + "help"  # HASH linkedid -> JSON help request (redis_schema.records.HELP)

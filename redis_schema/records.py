@@ -92,7 +92,10 @@ INCIDENT: tuple[Field, ...] = (
     Field("debrief_at", "dt", OPT_FLOAT),
     Field("debrief_answer", "da", STR),
     Field("debrief_by", "db", STR),
-    Field("account", "ac", STR),  # the agent's own account (set_account), written later
+    Field("account", "ac", STR),  # "what was said, exactly" (set_account, for the police report)
+    Field("account_by", "ab", STR),
+    Field("reported_at", "ra", OPT_FLOAT),  # reported to the police (mark_reported)
+    Field("reported_ref", "rr", STR),  # the police's registration code
     Field("caller", "", STR, ami="Caller"),  # the caller hash's own number, not a field in it
 )
 # "slot" is not in the table: a storage detail (the "<n>" of the hash fields), never carried on.
@@ -134,6 +137,11 @@ def debrief_hash(slot: str, note: str, at: float, actor: str, answer: str) -> di
     if answer:
         mapping[f"{slot}.{SUFFIX_OF['debrief_answer']}"] = answer
     return mapping
+
+
+def incident_fields_hash(slot: str, values: Mapping[str, str | float]) -> dict[str, str]:
+    """Caller-hash fields of some of an incident's attributes (by name) at ``slot``."""
+    return {f"{slot}.{SUFFIX_OF[name]}": fmt(value) for name, value in values.items()}
 
 
 def incident_field_names(slot: str) -> list[str]:
@@ -613,6 +621,83 @@ PREFIX_BAN: JsonCodec[Ban] = JsonCodec(
 )
 PREFIX_ALLOW: JsonCodec[Allow] = JsonCodec(
     Allow, (Field("reason", "reason", STR), Field("set_at", "at", FLOAT), Field("actor", "by", STR)), "prefix-allow"
+)
+
+
+# ---- live calls and recordings (redis_schema.live_calls; issue 28) ----------------------------
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """An agent interface bridged with a caller: from the answer until the after-call window ends.
+    Also the value of an open recording (``rid``: its id; ``file``: the file as Grenswacht sees it)."""
+
+    agent: str
+    linkedid: str
+    caller: str  # E.164 or "anonymous"
+    queue: str = ""
+    channel: str = ""  # the agent's channel
+    started: float = 0.0
+    ended: float = 0.0  # 0: still talking
+    rid: str = ""  # recording id, "" when not recorded
+    file: str = ""
+    incident: str = ""  # the incident this call was logged as, "" while not logged
+
+
+def same_names(*table: tuple[str, str] | tuple[str, str, bool]) -> tuple[Field, ...]:
+    """A JSON field table whose keys are the attribute names: (name, kind[, required])."""
+    return tuple(Field(spec[0], spec[0], spec[1], required=len(spec) > 2 and bool(spec[2])) for spec in table)
+
+
+LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(
+    LiveCall,
+    same_names(
+        ("agent", STR, True),
+        ("linkedid", STR, True),
+        ("caller", STR, True),
+        ("queue", STR),
+        ("channel", STR),
+        ("started", FLOAT),
+        ("ended", FLOAT),
+        ("rid", STR),
+        ("file", STR),
+        ("incident", STR),
+    ),
+    "live-call",
+)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A kept recording: it belongs to an incident (the hash field is the incident id)."""
+
+    incident: str
+    linkedid: str
+    caller: str
+    file: str  # as Grenswacht sees it
+    started: float = 0.0
+    duration: float = 0.0  # seconds of audio in the file
+    sha256: str = ""  # taken when the file was closed
+    size: int = 0
+    closed: float = 0.0  # when it was closed and hashed
+    agent: str = ""
+
+
+RECORDING: JsonCodec[Recording] = JsonCodec(
+    Recording,
+    same_names(
+        ("linkedid", STR, True),
+        ("caller", STR, True),
+        ("file", STR, True),
+        ("started", FLOAT),
+        ("duration", FLOAT),
+        ("sha256", STR),
+        ("size", INT),
+        ("closed", FLOAT),
+        ("agent", STR),
+    ),
+    "recording",
+    key="incident",
 )
 
 

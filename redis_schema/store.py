@@ -27,7 +27,9 @@ from redis_schema.erasure import Erasure
 from redis_schema.fastread import CallerReader
 from redis_schema.help_requests import HelpRequests
 from redis_schema.incident_log import IncidentLog
+from redis_schema.incident_notes import IncidentNotes
 from redis_schema.indexes import Indexes
+from redis_schema.live_calls import LiveCalls
 from redis_schema.logins import Logins, Sessions
 from redis_schema.migrations import Migrations
 from redis_schema.rebuild import Rebuild
@@ -76,6 +78,8 @@ class Store:
         )  # agents' ban requests
         self.accounts = Accounts(redis)  # issue 29: agents' own accounts of incidents
         self.logins, self.sessions = Logins(redis), Sessions(redis)  # console login throttle, sessions
+        self.live = LiveCalls(redis, self.quarantine)  # issue 28: live calls and recordings
+        self.notes = IncidentNotes(redis, self.incidents)  # issue 28: account by, police report
 
     async def close(self) -> None:
         if self.screening.reader is not None:

@@ -62,6 +62,7 @@ def test_every_sound_the_dialplan_plays_ships():
     prompts = {m.group(1) for p in played if (m := re.fullmatch(r"\$\{GW_PROMPTS\}/([\w-]+)", p))}
     assert prompts == {
         "warning",
+        "warning-recorded",
         "senior",
         "refused",
         "closing",
@@ -86,13 +87,17 @@ def test_every_sound_the_dialplan_plays_ships():
         "${GW_PROMPTS}/callback-${GW_CB_DAY}",
         "beep",
         "grenswacht/tones/not-logged",
+        "grenswacht/tones/nothing-to-log",  # an after-call code with nothing to log
     }
     assert (DIALPLAN / "sounds" / "tones" / "not-logged.wav").stat().st_size > 4000
+    assert (DIALPLAN / "sounds" / "tones" / "nothing-to-log.wav").stat().st_size > 4000
 
 
 def test_every_agi_call_passes_the_shared_secret():
     urls = [m.group(1) for line in dialplan_lines() if (m := re.search(r",AGI\(([^,)]*)", line))]
-    assert len(urls) == 12  # screen, endlog, handover, senior, callback's steps, help (ask, end), quieter
+    assert (
+        len(urls) == 15
+    )  # screen, endlog, handover, senior, callback's steps, help (ask, end), quieter, answered (2), aftercall
     assert all(u.endswith("?secret=${GRENSWACHT_AGI_SECRET}") for u in urls), urls
 
 

@@ -15,6 +15,7 @@ from agi.actions.errors import ActionError
 MAX_ACTOR = 64  # characters of a name in the audit trail and on a record ("set by")
 MAX_REASON = 300  # one line: a ban's or an allowlist entry's reason (the console's field holds as much)
 MAX_NOTE = 2000  # an incident's note or a debrief: several lines
+MAX_ACCOUNT = 4000  # the agent's account of an incident ("what was said, exactly")
 
 
 def actor_name(raw: str) -> str:
@@ -38,13 +39,13 @@ def reason_text(raw: str) -> str:
     return text
 
 
-def note_text(raw: str) -> str:
-    """A note: at most MAX_NOTE characters; line breaks and tabs are kept, other control characters refused."""
+def note_text(raw: str, limit: int = MAX_NOTE, what: str = "note") -> str:
+    """A note: at most ``limit`` characters; line breaks and tabs are kept, other control characters refused."""
     text = raw.replace("\r\n", "\n").strip()
-    if len(text) > MAX_NOTE:
-        raise ActionError(f"the note is longer than {MAX_NOTE} characters.")
+    if len(text) > limit:
+        raise ActionError(f"the {what} is longer than {limit} characters.")
     if not text.replace("\n", "").replace("\t", "").isprintable():
-        raise ActionError("the note must not contain control characters other than line breaks and tabs.")
+        raise ActionError(f"the {what} must not contain control characters other than line breaks and tabs.")
     return text
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import tzinfo
 
+from agi import recordings
 from agi.actions.bounds import actor_name, cursor, note_text
 from agi.actions.errors import ActionError
 from agi.actions.lists import due_warnings, load_prefixes
@@ -222,9 +224,13 @@ async def export_stream(store: Store, f: Filters, actor: str, now: float, fmt: s
     await store.streams.audit(actor_name(actor), "export", now, format=fmt, **shown)
     yield export_csv_head() if fmt == "csv" else ""
     n, after, empty = 1, None, True
+    kept = await store.live.recordings() if fmt != "csv" else {}
     while True:
         page = await query(store, f, n, EXPORT_BATCH, after=after)
         rows = [incident_dict(i.caller, i) for i in page.items]
+        for row in rows:  # JSON lists a kept recording (the CSV's columns stay the incident's own)
+            if (rec := kept.get(row["id"])) is not None:
+                row["recording"] = {"sha256": rec.sha256, "duration": rec.duration, "started": rec.started}
         yield export_csv_rows(rows, zone) if fmt == "csv" else export_json_rows(rows, zone, empty)
         empty = empty and not rows
         if not page.more:
@@ -256,7 +262,8 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
     if confirmation.strip() != number:
         raise ActionError(f"type the number {number} exactly to confirm the erasure.")
     wait = ERASE_WAIT_SECONDS if wait is None else wait
-    removed = await store.erasure.erase_caller(number)
+    removed = await erase_recordings(store, number)
+    removed += await store.erasure.erase_caller(number)
     await store.streams.audit(actor, "forget", now, records=removed)  # the entry keeps no number
     try:
         await store.erasure.rewrite_persistence(wait)
@@ -264,6 +271,19 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
         await store.streams.audit(actor, "forget-not-on-disk", now, wait=f"{wait:g} s")
         raise ErasedNotOnDisk(removed, wait) from None
     return removed
+
+
+async def erase_recordings(store: Store, number: str) -> int:
+    """Delete the kept recordings of a caller, files and records (a file this host cannot see is
+    deleted by the service's recordings job, which removes every recording whose incident is gone)."""
+    doomed = [rec for rec in (await store.live.recordings()).values() if rec.caller == number]
+    for rec in doomed:
+        try:
+            await asyncio.to_thread(recordings.remove_file, rec.file)
+        except OSError:
+            continue  # the service's job deletes it once the incident is gone
+        await store.live.drop_recording(rec.incident)
+    return len(doomed)
 
 
 async def purge(store: Store, actor: str, now: float) -> int:

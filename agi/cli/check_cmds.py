@@ -18,6 +18,7 @@ from agi.ami.client import _Manager, check_action
 from agi.cli.common import Subparsers, UsageError, add_command, config_source, journal_problem, open_store
 from agi.cli.screening_cmds import open_fastagi
 from agi.config import ENV_CONFIG, Config
+from agi.recordings import folder_problem
 from redis_schema.store import Store
 
 
@@ -65,6 +66,14 @@ async def agi_secret(store: Store, config: Config) -> Result:
         "connections to make every call go on unscreened (fail-open); set GRENSWACHT_AGI_SECRET "
         "for the service and the dialplan (dialplan/README.md, section 6)",
     )
+
+
+async def recordings_folder(store: Store, config: Config) -> Result:
+    """[recordings]: the folder the service keeps and deletes recordings in (docs/recordings.md)."""
+    problem = folder_problem(config.recordings)
+    if problem:
+        return Result(False, problem)
+    return Result(True, f"recordings: {config.recordings.record}, in {config.recordings.folder}")
 
 
 async def callbacks(store: Store, config: Config) -> Result:
@@ -443,6 +452,8 @@ async def check_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         for check in CHECKS:
             results.append(show(await check(store, config)))
+        if config.recordings.record != "off":  # [recordings] on: its folder must be usable
+            results.append(show(await recordings_folder(store, config)))
     # The first failure on Asterisk's side ends here too (UsageError: one sentence, exit code 2).
     results += await asterisk_checks(config, args)
     warnings = sum(not r.ok for r in results)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agi.actions import ActionError, logbook, queries
+from agi.actions import ActionError, logbook, police, queries
 from agi.cli.common import (
     EARLIEST_AT,
     Subparsers,
@@ -157,6 +160,51 @@ async def incidents_debrief(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def incidents_account(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        inc = await logbook.set_account(store, args.id, args.text, actor(args), time.time())
+    print(f"account recorded for {inc.id}")
+    return 0
+
+
+async def incidents_reported(args: argparse.Namespace, config: Config) -> int:
+    on = parse_date(args.on, EARLIEST_AT) if args.on else time.time()
+    async with open_store(config) as store:
+        inc = await police.mark_reported(store, args.id, on, args.ref, actor(args), time.time())
+    print(f"{inc.id} marked reported to the police ({inc.reported_ref})")
+    return 0
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Write personal data to a new file of mode 0600 (an existing file is replaced)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write {path!r} ({exc.strerror}).") from None
+
+
+async def incidents_report(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        data = await police.report(store, config, args.id, actor(args), time.time())
+    write_private(args.out, data)
+    print(f"report written to {args.out}")
+    return 0
+
+
+async def incidents_recording(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        rec = await police.recording(store, args.id, actor(args), time.time())
+        try:
+            data = await asyncio.to_thread(Path(rec.file).read_bytes)
+        except OSError as exc:
+            raise UsageError(f"the recording of {rec.incident} cannot be read ({exc.strerror}).") from None
+    write_private(args.out, data)
+    print(f"recording written to {args.out} ({rec.duration:.1f} s, sha256 {rec.sha256})")
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     p = add_command(
         sub,
@@ -191,3 +239,20 @@ def register(sub: Subparsers) -> None:
         help="did the agent react consciously? conscious | impulsive | not-discussed",
     )
     p.add_argument("--actor")
+    evidence: tuple[tuple[str, str, Any, tuple[tuple[str, dict[str, Any]], ...]], ...] = (
+        ("account", "write down the agent's account: what was said, exactly", incidents_account,
+         (("--text", {"required": True, "help": "at most 4,000 characters"}),)),
+        ("reported", "mark an incident reported to the police", incidents_reported,
+         (("--ref", {"required": True, "help": "the police's registration code"}),
+          ("--on", {"help": "the day it was reported (default today)"}))),
+        ("report", "the police report: PDF, recording and SHA-256 manifest in a zip", incidents_report,
+         (("--out", {"required": True, "help": "the zip file to write (mode 0600)"}),)),
+        ("recording", "the kept recording of an incident (audited)", incidents_recording,
+         (("--out", {"required": True, "help": "the WAV file to write (mode 0600)"}),)),
+    )  # fmt: skip
+    for name, summary, handler, options in evidence:
+        p = add_command(isub, name, summary, handler)
+        p.add_argument("id")
+        for flag, kwargs in options:
+            p.add_argument(flag, **kwargs)
+        p.add_argument("--actor")

@@ -12,11 +12,13 @@ reason)``; the second answers a request that cannot be trusted or whose handler 
 | callback | the agent's channel (book, time, confirm); the placed call (result) | grenswacht-agent-key (*7), grenswacht-callback |
 | help | the agent's channel, bridged (ask); its hang-up handler (end) | grenswacht-agent-key (*2), grenswacht-help-end |
 | quieter | the agent's channel, bridged | grenswacht-agent-key (*4) |
+| answered | the agent's channel, as the agent answers (start); its hangup handler (end) | grenswacht-answered (Queue gosub / Dial U()) |
+| aftercall | the agent's own phone, after the call (after-call code *00, *09) | grenswacht-after-call |
 """
 
 from agi.deps import Deps
 from agi.fastagi.server import Route
-from agi.routes import callback, endlog, handover, help, quieter, screen, senior
+from agi.routes import aftercall, answered, callback, endlog, handover, help, quieter, screen, senior
 
 ROUTES: dict[str, Route[Deps]] = {
     "screen": screen,
@@ -26,4 +28,6 @@ ROUTES: dict[str, Route[Deps]] = {
     "callback": callback,
     "help": help,  # issue 29
     "quieter": quieter,  # issue 29
+    "answered": answered,
+    "aftercall": aftercall,
 }

@@ -22,3 +22,7 @@ sox -n -r 8000 -c 1 -b 16 -e signed-integer "$tmp/hi.wav" synth 0.25 sine 480 fa
 sox -n -r 8000 -c 1 -b 16 -e signed-integer "$tmp/lo.wav" synth 0.35 sine 360 fade 0.02 0.35 0.08
 sox "$tmp/hi.wav" "$tmp/lo.wav" "$here/tones/not-logged.wav" norm -3
 echo "tones/not-logged.wav"
+# The "nothing to log" tone of the after-call codes: three short tones at one pitch (620 Hz).
+sox -n -r 8000 -c 1 -b 16 -e signed-integer "$tmp/n.wav" synth 0.12 sine 620 fade 0.01 0.12 0.02 pad 0 0.1
+sox "$tmp/n.wav" "$tmp/n.wav" "$tmp/n.wav" "$here/tones/nothing-to-log.wav" norm -3
+echo "tones/nothing-to-log.wav"

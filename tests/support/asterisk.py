@@ -69,6 +69,8 @@ load = func_cut.so
 load = func_global.so
 load = func_export.so
 load = func_cdr.so
+load = app_mixmonitor.so
+load = app_playtones.so
 load = func_volume.so
 load = app_chanspy.so
 load = app_originate.so
@@ -87,10 +89,13 @@ exten => _X.,1,Queue(support,r,,,60)
  same => n,Hangup()
 
 [agents]
-exten => _X.,1,Answer()
+exten => _X.,1,ExecIf($["${GW_TEST_ANSWER_AFTER}" != ""]?Wait(${GW_TEST_ANSWER_AFTER}))
+ same => n,Answer()
  same => n,UserEvent(GwTestAgentAnswered,Caller: ${GW_CALLER},Agent: ${EXTEN},Name: ${CALLERID(name)})
  same => n,ExecIf($["${GW_BENCH}" = "1"]?Hangup())
+ same => n,ExecIf($["${GW_TEST_AGENT_TONE}" != ""]?Playtones(${GW_TEST_AGENT_TONE}))
  same => n,Wait(${IF($["${GW_TEST_WAIT}" = ""]?1:${GW_TEST_WAIT})})
+ same => n,ExecIf($["${GW_TEST_AGENT_TONE}" != ""]?StopPlaytones())
  same => n,ExecIf($["${GW_TEST_KEYS}" != ""]?SendDTMF(${GW_TEST_KEYS},250))
  same => n,Wait(30)
  same => n,Hangup()
@@ -127,6 +132,31 @@ exten => _+X.,1,GotoIf($[0${GLOBAL(GW_TEST_CB_NOANSWER)} > 0]?ringout)
  same => n(ringout),Set(GLOBAL(GW_TEST_CB_NOANSWER)=$[${GLOBAL(GW_TEST_CB_NOANSWER)} - 1])
  same => n,UserEvent(GwTestCallbackRinging,Number: ${EXTEN})
  same => n,Wait(60)
+ same => n,Hangup()
+
+[inbound-recorded]
+; The inbound route with the answered-leg Gosub an administrator adds (dialplan/README.md 9).
+exten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))
+ same => n,Queue(support,,,,60,,grenswacht-answered)
+ same => n,Hangup()
+
+[inbound-dial]
+; A direct Dial() to one agent, with the answered-leg Gosub as Dial's U() option.
+exten => _X.,1,Gosub(grenswacht-screen,s,1(${EXTEN}))
+ same => n,Dial(Local/1001@agents/n,20,U(grenswacht-answered^direct))
+ same => n,Hangup()
+
+[caller-speaks]
+; A caller who speaks (a 440 Hz tone) for GW_TEST_TALK seconds, then hangs up.
+exten => s,1,Playtones(440)
+ same => n,Wait(${IF($["${GW_TEST_TALK}" = ""]?60:${GW_TEST_TALK})})
+ same => n,Hangup()
+
+[agent-phone]
+; The agent's own phone dialling an after-call code (the queue members are Local channels).
+exten => _*0X,1,Answer()
+ same => n,Gosub(grenswacht-after-call,s,1(${EXTEN},Local/${CALLERID(num)}@agents/n))
+ same => n,UserEvent(GwTestAfterCall,Result: ${GW_RESULT},Logged: ${GW_LOGGED})
  same => n,Hangup()
 
 [agent-key]
@@ -460,13 +490,14 @@ class AmiObserver:
         exten: str = "0201234567",
         context: str = "inbound",
         variables: dict[str, str] | None = None,
+        caller_context: str = "caller",
     ) -> str:
         """Place a call: a Local channel into `context` with this caller ID; returns its linkedid."""
         linkedid = f"gw-{uuid.uuid4().hex[:12]}"
         fields = {
             "Action": "Originate",
             "Channel": f"Local/{exten}@{context}",
-            "Context": "caller",
+            "Context": caller_context,
             "Exten": "s",
             "Priority": "1",
             "CallerID": f'"{name}" <{callerid}>' if name else callerid,

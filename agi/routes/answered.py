@@ -1,0 +1,72 @@
+"""Route ``answered``: the agent answered a call (a Gosub on the answered leg: Queue's ``gosub``
+argument or Dial's ``U()`` option, dialplan/README.md section 9).
+
+- ``start[,QUEUE]``: remembers "agent interface X is now talking to caller Y" (``store.live``) for the
+  after-call code, and decides whether the call is recorded (``[recordings] record``). Sets
+  ``GW_REC_FILE``: the file ``MixMonitor(file,b)`` writes (only while bridged: no queue wait, no
+  music on hold), or empty. Fails safe: trouble means no recording, and the call goes on.
+- ``end``: from the hangup handler the Gosub pushed: the after-call window starts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agi import agent_leg
+from agi import channel_vars as cv
+from agi.deps import Deps
+from agi.fastagi.server import AgiSession
+from agi.logs import get_logger
+from agi.numbers import ANONYMOUS, normalise
+from agi.recordings import paths, should_record
+from agi.screening import screen
+from redis_schema.live_calls import recording_id
+from redis_schema.records import LiveCall
+
+log = get_logger("grenswacht.route.answered")
+
+
+async def _agent_and_call(session: AgiSession) -> tuple[str, str]:
+    member = agent_leg.safe_channel(await session.get_variable(cv.MEMBERINTERFACE))
+    linkedid = await session.get_full_variable("${CHANNEL(linkedid)}") or session.uniqueid
+    return member or agent_leg.device_of(session.channel), re.sub(r"[^\w.\-]", "", linkedid)[:64]
+
+
+async def handle(session: AgiSession, deps: Deps) -> None:
+    if session.arg(1) == "end":
+        await end(session, deps)
+        return
+    config, now = deps.config, deps.clock()
+    agent, linkedid = await _agent_and_call(session)
+    raw = await session.get_variable(cv.CALLER) or await session.get_full_variable("${CALLERID(num)}")
+    caller = ANONYMOUS if raw == ANONYMOUS else normalise(raw, config.numbers.default_region)
+    settings = config.recordings
+    recorded = False
+    if settings.record != "off":
+        result = await screen(config, deps.store, deps.prefixes, caller, None, now, config.agi.screen_budget_ms / 1000)
+        recorded = should_record(settings, result.record, result.decision.score)
+    rid = recording_id(linkedid, agent) if recorded else ""
+    mine, theirs = paths(settings, rid) if recorded else ("", "")
+    call = LiveCall(
+        agent=agent,
+        linkedid=linkedid,
+        caller=caller,
+        queue=re.sub(r"[^\w.\-]", "", session.arg(2) or await session.get_variable(cv.QUEUENAME) or "")[:64],
+        channel=agent_leg.safe_channel(session.channel),
+        started=now,
+        rid=rid,
+        file=mine,
+    )
+    await deps.store.live.start(call, settings.window_minutes * 60)
+    await session.set_variables({cv.REC_FILE: theirs})
+    log.info("call-answered", agent=agent, linkedid=linkedid, recorded=recorded)
+
+
+async def end(session: AgiSession, deps: Deps) -> None:
+    agent, linkedid = await _agent_and_call(session)
+    await deps.store.live.end(agent, linkedid, deps.clock(), deps.config.recordings.window_minutes * 60)
+
+
+async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:
+    await session.set_variables({cv.REC_FILE: ""})
+    log.warning("answered-failed", reason=reason, channel=session.channel, uniqueid=session.uniqueid)
