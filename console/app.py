@@ -465,6 +465,7 @@ class Console:
             ctx,
             "me.html",
             status,
+            calls=await agents.own_calls(self.store, self.config, user, now),
             incidents=await agents.own_incidents(self.store, user, now),
             callbacks=await agents.own_callbacks(self.store, user),
             cooldowns=await agents.own_cooldowns(self.store, user, now),

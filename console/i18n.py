@@ -197,6 +197,8 @@ _T.update(
         "my_incidents": ("Mijn incidenten", "My incidents"),
         "my_callbacks": ("Mijn terugbelafspraken", "My callbacks"),
         "my_cooldown": ("Mijn afkoelpauze", "My cool-down"),
+        "my_call": ("Mijn huidige gesprek", "My current call"),
+        "no_call": ("U bent nu niet in gesprek.", "You are not on a call now."),
         "account": ("Mijn verslag: wat er precies gezegd is", "My account: what was said, exactly"),
         "ask_ban": ("Blokkade van deze beller vragen", "Ask for a ban of this caller"),
         "block_requests": ("Gevraagde blokkades", "Block requests"),

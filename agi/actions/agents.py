@@ -8,15 +8,16 @@ logged from one of the interfaces their account is bound to (``users add --inter
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from agi import engine
 from agi.actions import lists, logbook
 from agi.actions.bounds import MAX_REASON, actor_name, note_text, reason_text
 from agi.actions.errors import ActionError
 from agi.callbacks import appointments
 from agi.config import Config
 from agi.engine import Incident
-from redis_schema.records import APPROVED, DECLINED, OPEN_REQUEST, Appointment, BlockRequest, Cooldown, User
+from redis_schema.records import APPROVED, DECLINED, OPEN_REQUEST, Appointment, BlockRequest, Cooldown, LiveCall, User
 from redis_schema.store import Store
 
 OWN_DAYS = 90  # the agent's page lists their incidents of this many days
@@ -49,6 +50,30 @@ async def own_callbacks(store: Store, user: User) -> list[Appointment]:
 async def own_cooldowns(store: Store, user: User, now: float) -> list[Cooldown]:
     running = (await store.cooldowns.all()).values()
     return sorted((c for c in running if c.interface in user.interfaces and c.until > now), key=lambda c: c.until)
+
+
+@dataclass(frozen=True)
+class CurrentCall:
+    """A call the agent is on now, with the caller's history as screening weighs it."""
+
+    call: LiveCall
+    score: int
+    incidents: int
+    rung: str  # what screening would decide for this caller now: allow, warn, senior, refuse
+
+
+async def own_calls(store: Store, config: Config, user: User, now: float) -> list[CurrentCall]:
+    """The calls the agent's interfaces are on now (the answered-leg record, issue 28), each with
+    the caller's history: what the agent knows before saying hello, also on their page."""
+    out = []
+    for interface in user.interfaces:
+        call = await store.live.current(interface)
+        if call is None or call.ended:
+            continue
+        record = await store.screening.load_caller(call.caller)
+        d = engine.decide(record, config.protocol_for(None)[1], now)
+        out.append(CurrentCall(call, d.score, d.incidents, d.action.value))
+    return out
 
 
 async def write_account(store: Store, user: User, iid: str, text: str, now: float) -> Incident:

@@ -179,3 +179,23 @@ async def test_listen_from_the_console_says_what_is_missing_in_one_sentence(app,
     await sup_again.http.aclose()
     assert (await bert.post("/help/gw-nocall/listen", {})).status_code == 403
     assert not [e for e in await store.streams.audit_entries() if e["action"] in ("listen", "whisper", "takeover")]
+
+
+async def test_the_agents_page_shows_the_current_callers_history_while_the_call_lasts(bert, store):
+    """Issue 29 point 5: the call the agent answered (the answered-leg record of issue 28) with the
+    caller's history; another agent's call is not shown, and an ended call is gone."""
+    from redis_schema.records import LiveCall
+
+    await seed(store)  # MINE has one abuse (score 1: warn); THEIRS one threat
+    now = time.time()
+    await store.live.start(
+        LiveCall(BERT, "1799.1", MINE, queue="support", channel="Local/1001@agents-1", started=now), 600
+    )
+    other = "Local/1002@agents/n"
+    await store.live.start(LiveCall(other, "1799.2", THEIRS, queue="support", started=now), 600)
+    section = (await bert.get("/me")).text.split('id="my-call"')[1].split("</section>")[0]
+    assert MINE in section and THEIRS not in section
+    assert "Score 1" in section and 'class="tag warn"' in section
+    await store.live.end(BERT, "1799.1", now + 5, 600)
+    section = (await bert.get("/me")).text.split('id="my-call"')[1].split("</section>")[0]
+    assert MINE not in section and "niet in gesprek" in section
