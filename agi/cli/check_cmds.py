@@ -105,6 +105,8 @@ CONTEXTS = (
     "grenswacht-callback-closing",
     "grenswacht-help-end",  # issue 29: the help key's hang-up handler, and the listen-ins
     "grenswacht-listen",
+    "grenswacht-answered",  # issue 28: the answered leg's Gosub, and the after-call codes
+    "grenswacht-after-call",
 )
 # Each AMI action Grenswacht sends (the service, and `check` itself), and the manager.conf write
 # permission that allows it; QueueStatus is open to every AMI user. `check` asks Asterisk which of
