@@ -45,6 +45,9 @@ async def supervise(
         backoff = min(backoff * 2, max_backoff)
 
 
+CANCEL_AGAIN_SECONDS = 0.5  # Jobs.stop: how long a cancelled job may take before it is cancelled again
+
+
 class Jobs:
     """The service's supervised background tasks."""
 
@@ -55,15 +58,21 @@ class Jobs:
         self.tasks.append(asyncio.create_task(supervise(name, job), name=name))
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:  # supervise() only ends by cancellation; anything else is a bug
-                log.exception("job-stop-failed", job=task.get_name())
+        """Cancel every job and wait until each has ended. A job whose cancel was swallowed on the
+        way (a Redis client that turns it into a timeout and takes it back) is cancelled again,
+        twice a second, so that a stop never waits for ever on one; it is said once."""
+        pending = set(self.tasks)
+        rounds = 0
+        while pending:
+            for task in pending:
+                task.cancel()
+            done, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_SECONDS)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:  # supervise() ends only by cancellation
+                    _say(log.error, "job-stop-failed", job=task.get_name(), error=repr(task.exception())[:200])
+            rounds += 1
+            if pending and rounds == 1:
+                _say(log.warning, "job-cancel-ignored", jobs=sorted(t.get_name() for t in pending))
         self.tasks.clear()
 
 

@@ -226,7 +226,7 @@ def test_the_readme_lists_the_packages_scripts_setup_installs():
     setup = re.search(r"for pkg in ([^;]+); do", (ROOT / "scripts" / "setup").read_text())
     assert setup
     readme = " ".join((ROOT / "README.md").read_text().split())
-    listed = re.search(r"It installs the Debian packages \(([^)]+)\)", readme)
+    listed = re.search(r"It installs the Debian packages \(([^);]+)[);]", readme)
     assert listed and listed.group(1).split(", ") == setup.group(1).split()
     assert "about 10–15 minutes" in readme
 

@@ -146,3 +146,30 @@ async def test_an_outage_whose_line_cannot_be_written_does_not_end_its_job():
         assert outage.since is not None
         outage.ok()
         assert outage.since is None
+
+
+async def test_a_job_that_swallows_its_cancel_does_not_hold_up_the_stop():
+    """A cancel taken back on the way (as a Redis client inside its own timeouts can do) made
+    Jobs.stop wait for ever, and the service never ended on SIGTERM: it is cancelled again."""
+    swallowed = []
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if swallowed or task is None:
+                    raise
+                swallowed.append(task.uncancel())  # the cancel taken back: the job runs on
+
+    jobs = Jobs()
+    jobs.start("stubborn", stubborn)
+    [task] = jobs.tasks
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(jobs.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=10)  # (not a cancel of the stop: that would end the job)
+    if not done:
+        task.cancel()  # (the old stop: waits on the job for ever)
+        await asyncio.wait({stopping}, timeout=10)
+    assert done and task.done() and swallowed == [0] and jobs.tasks == []
