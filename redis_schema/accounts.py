@@ -6,17 +6,22 @@ read back with the incident (it is a field of redis_schema.records.INCIDENT), er
 
 from __future__ import annotations
 
+from typing import cast
+
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from redis_schema import keys
-from redis_schema.records import account_field
+from redis_schema.connection import Fields
+from redis_schema.records import SUFFIX_OF, account_field
 
 
 class Accounts:
     def __init__(self, redis: Redis | RedisCluster) -> None:
-        self.redis = redis
+        self._redis = redis
 
-    async def set(self, home: str, slot: str, text: str) -> None:
-        """``home``: the number whose hash holds the incident (Store.incident_owner)."""
-        await self.redis.hset(keys.caller(home), account_field(slot), text)
+    async def set(self, home: str, slot: str, text: str, by: str) -> None:
+        """``home``: the number whose hash holds the incident (Store.incident_owner); ``by``: who
+        wrote it down (the police report names them)."""
+        fields = {account_field(slot): text, f"{slot}.{SUFFIX_OF['account_by']}": by}
+        await self._redis.hset(keys.caller(home), mapping=cast(Fields, fields))

@@ -43,7 +43,7 @@ async def test_account_is_bounded_and_audited(store, config):
         await logbook.set_account(store, "0123456789abcdef", "said", "sup", now)
     await logbook.set_account(store, iid, "Ik weet waar je woont.\nIk maak je af.", "sup", now)
     inc = await logbook.get(store, iid)
-    assert inc.account == "Ik weet waar je woont.\nIk maak je af."
+    assert inc.account == "Ik weet waar je woont.\nIk maak je af." and inc.account_by == "sup"
     [entry] = [e for e in await store.streams.audit_entries() if e["action"] == "incident-account"]
     assert entry["incident"] == iid and "woont" not in str(entry)  # the words stay out of the trail
 
@@ -114,6 +114,7 @@ async def test_the_report_holds_every_field_and_its_manifest_matches(store, conf
         "conscious",
         rec.sha256,
         "Registration code of the police",
+        "Written down by",
         "screening of the caller on arrival: warn",
         "answered; recording started",
         "incident logged as threat",

@@ -328,6 +328,6 @@ async def set_account(store: Store, incident_id: str, text: str, actor: str, now
     if not text.replace("\n", "").replace("\t", "").isprintable():
         raise ActionError("the account must not contain control characters other than line breaks and tabs.")
     inc = await get(store, incident_id)
-    await store.accounts.set(await store.incidents.incident_owner(inc.id) or inc.caller, inc.slot, text)
+    await store.accounts.set(await store.incidents.incident_owner(inc.id) or inc.caller, inc.slot, text, actor)
     await store.streams.audit(actor, "incident-account", now, caller=inc.caller, incident=inc.id, chars=len(text))
     return inc

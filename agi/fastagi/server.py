@@ -680,7 +680,7 @@ class FastAgiServer(Generic[DepsT]):
         if self._secret is None:
             log.warning(
                 "fastagi-no-secret",
-                problem="no [agi] secret: any local user on a peer address can fill max_per_peer "
+                problem="without an [agi] secret, any local user on a peer address can fill max_per_peer "
                 "and make every call go on unscreened (fail-open)",
                 fix="set GRENSWACHT_AGI_SECRET(_FILE) and the dialplan's GRENSWACHT_AGI_SECRET "
                 "(dialplan/README.md, section 6)",
