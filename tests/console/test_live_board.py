@@ -115,7 +115,7 @@ async def test_seventy_open_boards_cost_no_connection_each(web_config, store, rd
 
         tasks = [asyncio.create_task(board(i)) for i in range(70)]
         try:
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(240):  # (70 streams opening on a loaded machine: slow, not stuck)
                 await opened.wait()
             for url in ("/logbook", "/", "/bans", "/stats") * 3:
                 r = await http.get(url)
