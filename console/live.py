@@ -27,6 +27,7 @@ BLOCK_MS = 1000  # one blocking read at a time; below the client's socket timeou
 BATCH = 500
 BEHIND = 2000  # a board this many entries behind is ended; it reconnects and catches up from Redis
 CATCH_UP_AT_ONCE = 4
+PLACE_SECONDS = 2.0  # the longest a new board waits for the reader to find its place in the stream
 STATUS = "status"  # an entry of the feed's own: the store went away ("down") or came back ("up")
 
 
@@ -61,6 +62,7 @@ class Feed:
         self.up = True
         self._boards: set[asyncio.Queue[Entry]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._placed = asyncio.Event()  # the reader knows where in the stream it starts
         self._cache: OrderedDict[str, object] = OrderedDict()
         # Boards that reconnect at once (a console restart) catch up a few at a time, leaving the
         # pool's other connections to the pages.
@@ -75,8 +77,16 @@ class Feed:
         queue: asyncio.Queue[Entry] = asyncio.Queue()
         self._boards.add(queue)
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._read(), name="console-event-feed")
+            self._placed = asyncio.Event()
+            self._task = asyncio.create_task(self._read(self._placed), name="console-event-feed")
+        # A board is told it is live only once the reader has its place in the stream: an entry
+        # added in between would otherwise reach neither the board's catch-up read nor the reader.
+        # A store that does not answer does not hold the board up longer than PLACE_SECONDS.
         try:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._placed.wait()), PLACE_SECONDS)
+            except TimeoutError:
+                pass
             yield queue
         finally:
             self._boards.discard(queue)
@@ -106,12 +116,13 @@ class Feed:
             log.warning("console-event-feed-store-unreachable", error=type(exc).__name__)
         self._tell(Entry("", {"type": STATUS, "state": "up" if up else "down"}))
 
-    async def _read(self) -> None:
+    async def _read(self, placed: asyncio.Event) -> None:
         last: str | None = None
         while self._boards:
             try:
                 if last is None:
                     last = await self.store.streams.last_event_id()
+                    placed.set()
                 batch = await self.store.streams.read_events(last, BLOCK_MS, BATCH)
             except RedisError as exc:
                 self._state(False, exc)

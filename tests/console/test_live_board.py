@@ -232,3 +232,19 @@ async def test_logging_out_elsewhere_ends_an_open_board(web_config, store):
                 assert (await events_of(lines, 1))[0][1:] == ("ended", "session")
             await other.aclose()
         await http.aclose()
+
+
+async def test_a_board_told_it_is_live_misses_nothing_added_after(store):
+    """The board's dot goes on when its stream opens. An entry added the moment after must reach
+    it, even when the process's reader has only just been started for this board and has not
+    yet asked Redis where the stream ends."""
+    from console.live import Feed
+
+    for _ in range(5):
+        feed = Feed(store)
+        added = Incident.new(N, "threat", time.time(), agent="PJSIP/anna", source="agent")
+        await store.incidents.add_incident(added)
+        async with feed.subscribe() as queue:
+            eid = await store.streams.publish_event(notify.payload(added))
+            got = await asyncio.wait_for(queue.get(), 5)
+            assert got.id == eid
