@@ -166,3 +166,20 @@ AGGREGATES_SCAN = PREFIX + "agg:*"
 WARNINGS_DUE = PREFIX + "warn:due"  # ZSET number -> last incident: callers that may be due a written warning
 WITHHELD_SCAN = PREFIX + "w:{*}"
 REBUILD_LOCK = PREFIX + "rebuild-lock"  # STRING with a TTL: one rebuild of the above at a time
+
+
+# ---- Issue 30: the console's TOTP second factor and each user's board alerts (SCHEMA.md) ----
+def second_factor(name: str) -> str:
+    """HASH of a user's TOTP second factor: ``s`` the secret (encrypted), ``at`` enrolled, ``step`` last used."""
+    return f"{PREFIX}totp:{{{name}}}"
+
+
+def second_factor_pending(name: str) -> str:
+    """STRING: a secret being enrolled (encrypted), until the first code confirms it (the user's
+    hash tag: one Cluster slot with the second factor's hash)."""
+    return f"{PREFIX}totp:{{{name}}}:pending"
+
+
+def preferences(name: str) -> str:
+    """HASH of a console user's own settings: ``sound``, ``desktop`` ("1" or "0"): the board's alerts."""
+    return f"{PREFIX}prefs:{name}"
