@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, police, queries, users
+from agi.actions import ActionError, agents, alerts, audit, cooldowns, lists, logbook, police, queries, users
 from agi.actions import help as help_actions
 from agi.actions.lists import Target
 from agi.ami.client import AmiClient
@@ -40,6 +40,7 @@ from agi.config import Config
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
+from console import security
 from console.i18n import LANGUAGES, translate
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
@@ -244,6 +245,8 @@ class Console:
                 return self.failure(request, session, 403, "csrf_refused", user)
         if not users.may(user.role, role):  # the one role check (agent < supervisor < admin)
             return self.failure(request, session, 403, "admin_only" if role == "admin" else "supervisors_only", user)
+        if await security.second_factor_due(self, request.url.path, user):  # issue 30: enrol first
+            return RedirectResponse("/security", 303)
         await self.store.sessions.touch(session["s"], now, self.idle_seconds)
         ctx = Ctx(request, user, session, form)
         response = await fn(ctx)
@@ -293,15 +296,18 @@ class Console:
                     return self.render(request, session, "login.html", 429, error=translate(lang, "throttled"))
                 error = translate(lang, "bad_login") + (" " + translate(lang, "throttled") if got.locked else "")
                 return self.render(request, session, "login.html", 401, error=error)
-            # A new session on the server, and a fresh CSRF token with it (no fixation).
-            sid = secrets.token_urlsafe(32)
-            await self.store.sessions.start(sid, got.user.name, got.user.gen, now, self.idle_seconds)
+            if got.code_due:  # issue 30: the second factor's code (console.security)
+                return security.code_due(self, request, session, got.user)
+            return await self.start_session(got.user, session["l"], now)
         except RedisError as exc:
             return self.store_down(request, session, exc)
-        home = "/" if users.may(got.user.role, "supervisor") else "/me"  # an agent: their own page
-        return self.write_session(
-            RedirectResponse(home, 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": session["l"]}
-        )
+
+    async def start_session(self, user: User, lang: str, now: float) -> Response:
+        """A new session on the server, and a fresh CSRF token with it (no fixation)."""
+        sid = secrets.token_urlsafe(32)
+        await self.store.sessions.start(sid, user.name, user.gen, now, self.idle_seconds)
+        home = "/" if users.may(user.role, "supervisor") else "/me"  # an agent: their own page
+        return self.write_session(RedirectResponse(home, 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": lang})
 
     async def logout(self, ctx: Ctx) -> Response:
         await self.store.sessions.end(ctx.session["s"])
@@ -349,6 +355,7 @@ class Console:
             block_requests=await agents.open_requests(self.store),
             ban_days=lists.ban_days(self.config, None),
             saved=ctx.request.query_params.get("saved"),
+            alerts=await alerts.get(self.store, ctx.user.name),  # issue 30: this user's sound and desktop alerts
         )
 
     async def board_panels(self, ctx: Ctx) -> Response:
@@ -977,6 +984,7 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    routes[-1:-1] = security.routes(c, agt, sup)  # issue 30: the second factor, the board's alerts
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app
