@@ -51,6 +51,14 @@ def _pending(c: Console, session: dict[str, Any]) -> tuple[str, int] | None:
     return (name, gen) if 0 <= c.clock() - at <= totp.CODE_SECONDS else None
 
 
+def _back_to_password(c: Console, session: dict[str, Any]) -> Response:
+    """No (valid) note of a right password: to the login ("expired" when there was a note), or
+    for a browser already logged in, to the board (which checks that session as every page does)."""
+    expired = session.pop(PENDING, None) is not None
+    where = "/" if "s" in session else "/login?expired=1" if expired else "/login"
+    return c.write_session(RedirectResponse(where, 303), session)
+
+
 class SecurityPages:
     def __init__(self, c: Console) -> None:
         self.c = c
@@ -59,7 +67,7 @@ class SecurityPages:
         c = self.c
         session = c.read_session(request)
         if _pending(c, session) is None:
-            return c.write_session(RedirectResponse("/login?expired=1", 303), session)
+            return _back_to_password(c, session)
         return c.render(request, session, "login_code.html")
 
     async def code_post(self, request: Request) -> Response:
@@ -71,12 +79,11 @@ class SecurityPages:
         form = await c.form(request)
         if form is None:
             return c.failure(request, session, 413, "too_large")
-        if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
-            return c.render(request, session, "login_code.html", 403, error=translate(lang, "csrf_login"))
         pending = _pending(c, session)
         if pending is None:
-            session.pop(PENDING, None)
-            return c.write_session(RedirectResponse("/login?expired=1", 303), session)
+            return _back_to_password(c, session)
+        if not hmac.compare_digest(form.get("csrf", ""), session["c"]):
+            return c.render(request, session, "login_code.html", 403, error=translate(lang, "csrf_login"))
         addr, now = request.client.host if request.client else "?", c.clock()
         got = await totp.login_code(c.store, c.config, *pending, form.get("code", ""), addr, now)
         if got.user is None:
