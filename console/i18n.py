@@ -239,7 +239,7 @@ _T.update(  # issue 30: the board's alerts and the TOTP second factor (console/s
             "Klik ergens op de pagina om geluid toe te staan.",
             "Click anywhere on the page to allow sound.",
         ),
-        "security": ("Beveiliging", "Security"),
+        "security_page": ("Beveiliging", "Security"),
         "totp": ("Tweede factor (authenticator-app)", "Second factor (authenticator app)"),
         "totp_on": ("Aan sinds", "On since"),
         "totp_off": (

@@ -5,6 +5,7 @@ secret stored encrypted and shown only while enrolling, an admin's (audited) res
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -260,3 +261,19 @@ def test_a_code_that_is_not_six_digits_matches_nothing(raw):
     assert totp.matching_step(secret, raw, T0) is None
     assert totp.matching_step(secret, " ".join(code(secret, T0)[i : i + 3] for i in (0, 3)), T0) == int(T0) // 30
     assert totp.matching_step(secret, code(secret, T0 + 60), T0) is None  # two steps ahead: too far
+
+
+async def test_codes_sent_at_once_get_at_most_the_limit_checked(tapp, store, clock):
+    admin = Client(tapp)
+    await admin.login("admin1")
+    secret = await enrol(admin, clock)
+    clock.now += 30
+    c = await password_step(tapp, "admin1")  # attempt 1 of 3
+    token = csrf_of((await c.get("/login/code")).text)
+    valid = {code(secret, clock.now + d) for d in (-30, 0, 30)}
+    guesses = [g for g in (f"{i:06d}" for i in range(30)) if g not in valid][:20]
+    answers = await asyncio.gather(*(c.http.post("/login/code", data={"code": g, "csrf": token}) for g in guesses))
+    codes = sorted(r.status_code for r in answers)
+    # Two are checked (attempts 2 and 3, the second reaching the lockout); the other 18 are refused unchecked.
+    assert codes == [401] + [429] * 19, codes
+    assert len(await audit_of(store, "login-code-failed")) == 2
