@@ -19,8 +19,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from agi.actions import ActionError, alerts, totp, users
+from agi.logs import get_logger
 from console.i18n import translate
 from redis_schema.records import User
+
+log = get_logger("grenswacht.console")
 
 if TYPE_CHECKING:
     from console.app import Console, Ctx, Endpoint, Handler
@@ -144,6 +147,12 @@ class SecurityPages:
 
 
 def routes(c: Console, agt: Callable[[Handler], Endpoint], sup: Callable[[Handler], Endpoint]) -> list[Route]:
+    if c.config.web.admin_totp == "required" and not c.config.web.secret:
+        log.warning(
+            "web-totp-needs-secret",
+            detail="[web] admin_totp = required, but GRENSWACHT_WEB_SECRET is not set: "
+            "admins cannot set up the second factor they must have",
+        )
     p = SecurityPages(c)
     return [
         Route("/login/code", p.code_get, methods=["GET"]),
