@@ -10,6 +10,7 @@ TOTP: enrolling on /security with the QR code, then a login that asks for the co
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 
 import pyotp
@@ -34,6 +35,18 @@ function Watched(title, options) {
 Watched.requestPermission = Real.requestPermission.bind(Real);
 Object.defineProperty(Watched, "permission", { get: function () { return Real.permission; } });
 window.Notification = Watched;
+"""
+
+# Counts the board's event stream (re)connections: every "open" of every EventSource of the page.
+COUNT_OPENS = """
+window.__opens = 0;
+var RealSource = window.EventSource;
+window.EventSource = function (url, init) {
+  var source = new RealSource(url, init);
+  source.addEventListener("open", function () { window.__opens += 1; });
+  return source;
+};
+window.EventSource.CONNECTING = 0; window.EventSource.OPEN = 1; window.EventSource.CLOSED = 2;
 """
 
 
@@ -141,3 +154,34 @@ async def test_enrol_a_second_factor_and_log_in_with_it(tmp_path, redis_server, 
         field.send_keys(pyotp.TOTP(secret).at(time.time() + 30))
         driver.find_element(By.CSS_SELECTOR, "button.primary").click()
         wait(driver).until(EC.presence_of_element_located((By.ID, "live-table")))
+
+
+async def test_a_board_that_reconnects_alerts_nothing_twice(tmp_path, redis_server, store):
+    """The connection drops (the browser offline for a moment) and the board resumes: the incident
+    alerted before is not alerted again; one added while it was cut is alerted once it arrives."""
+    await users.add(store, "bea", "supervisor", PASSWORD, "setup", time.time())
+    await alerts.put(store, "bea", alerts.Alerts(sound=False, desktop=True), "setup", time.time())
+    config = make_config(redis_server.url)
+    with console_process(tmp_path, redis_server.url) as base, chromium() as driver:
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": ["notifications"]})
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_OPENS})
+        login(driver, base, "bea", PASSWORD)
+        wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#live-dot.on")))
+        driver.execute_script(WATCH)
+        opens = driver.execute_script("return window.__opens")
+        now = time.time()
+        await logbook.add(store, config, N_NEW, "threat", "", now, "cli:anne", now)
+        wait(driver).until(lambda d: d.execute_script("return window.__notes.length") == 1)
+        # The board's connection is cut (its sockets to the console killed, as a network drop would).
+        port = base.rsplit(":", 1)[1]
+        cut = subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", f":{port}"], capture_output=True)
+        assert cut.returncode == 0, cut.stderr
+        later = await logbook.add(store, config, N_HELP, "abuse", "", time.time(), "cli:anne", time.time())
+        wait(driver).until(lambda d: d.execute_script("return window.__opens") > opens)  # it did reconnect
+        wait(driver, 30).until(
+            EC.presence_of_element_located((By.CSS_SELECTOR, f'#live-rows a[href="/incidents/{later}"]'))
+        )
+        wait(driver).until(lambda d: d.execute_script("return window.__notes.length") >= 2)
+        bodies = [n["body"] for n in driver.execute_script("return window.__notes")]
+        assert len(bodies) == 2 and N_NEW in bodies[0] and N_HELP in bodies[1], bodies
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#live-rows tr")) == 2  # no row twice either
