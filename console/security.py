@@ -125,7 +125,8 @@ class SecurityPages:
             if what == "confirm":
                 await totp.confirm(c.store, c.config, ctx.user, ctx.form.get("code", ""), ctx.actor, now)
             elif what == "remove":
-                await totp.remove_own(c.store, c.config, ctx.user, ctx.form.get("code", ""), ctx.actor, now)
+                addr = ctx.request.client.host if ctx.request.client else "?"
+                await totp.remove_own(c.store, c.config, ctx.user, ctx.form.get("code", ""), ctx.actor, now, addr)
             elif what == "reset" and users.may(ctx.user.role, "admin"):
                 if users.user_name(ctx.form.get("name", "")) == ctx.user.name:
                     raise ActionError("reset another user's second factor; remove your own with a code.")

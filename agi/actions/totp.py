@@ -136,16 +136,25 @@ async def confirm(store: Store, config: Config, user: User, raw_code: str, actor
     await store.streams.audit(actor_name(actor), "totp-enrol", now, user=user.name)
 
 
-async def remove_own(store: Store, config: Config, user: User, raw_code: str, actor: str, now: float) -> None:
-    """The user removes their own second factor, proving it with a current code (not if required)."""
+async def remove_own(
+    store: Store, config: Config, user: User, raw_code: str, actor: str, now: float, address: str
+) -> None:
+    """The user removes their own second factor, proving it with a current code (not if required).
+    The code is counted by the login throttle like one at login: a session taken over cannot
+    guess its way to removing the second factor."""
     if required(config, user):
         raise ActionError("an admin must have a second factor here ([web] admin_totp = required).")
     factor = await store.second_factors.get(user.name)
     if factor is None:
         raise ActionError("you have no second factor.")
+    where, limits = address_key(address), users.login_limits(config)
+    if not (await store.logins.attempt(user.name, where, limits)).allowed:
+        raise ActionError("too many wrong codes: try again later.")
     step = matching_step(_open(config, factor.sealed), raw_code, now)
     if step is None or not await store.second_factors.use_step(user.name, step):
+        await store.streams.audit(actor_name(actor), "totp-remove-failed", now, user=user.name, address=address)
         raise ActionError("that code is not right (or was used already).")
+    await store.logins.succeeded(user.name, where)
     await store.second_factors.remove(user.name)
     await store.streams.audit(actor_name(actor), "totp-remove", now, user=user.name)
 

@@ -202,6 +202,22 @@ async def test_a_user_removes_their_own_with_a_code(tapp, store, clock):
     assert [e["user"] for e in await audit_of(store, "totp-remove")] == ["sup1"]
 
 
+async def test_guessing_the_code_to_remove_it_is_throttled(tapp, store, clock):
+    """A session in other hands cannot guess its way to removing the second factor."""
+    sup = Client(tapp)
+    await sup.login("sup1")
+    secret = await enrol(sup, clock)
+    clock.now += 30
+    valid = {code(secret, clock.now + d) for d in (-30, 0, 30)}
+    guesses = [g for g in (f"{i:06d}" for i in range(10)) if g not in valid][:4]
+    answers = [(await sup.post("/security/remove", {"code": g}, page="/security")).text for g in guesses]
+    assert all("not right" in a for a in answers[:3]) and "too many wrong codes" in answers[3]
+    # Even the right code now waits for the lockout to pass (max_failed_logins = 3).
+    r = await sup.post("/security/remove", {"code": code(secret, clock.now)}, page="/security")
+    assert r.status_code == 400 and await totp.enrolled(store, "sup1")
+    assert len(await audit_of(store, "totp-remove-failed")) == 3
+
+
 async def test_required_for_admins_they_enrol_before_any_other_page(redis_server, store, clock):
     app, config = await make_app(redis_server, store, clock, admin_totp="required")
     admin = Client(app)
