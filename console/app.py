@@ -330,6 +330,7 @@ class Console:
             "handovers": [i for i in today if i.category == "handover"],
             "awaiting": await logbook.open_debriefs(self.store, now),
             "threats": await police.unreported_threats(self.store, self.config, now),  # issue 28
+            "talking": await help_actions.live_calls(self.store, now),  # issue 29: the live calls
         }
 
     async def today(self, now: float) -> list[Incident]:
@@ -449,14 +450,24 @@ class Console:
         await self._ami.wait_connected(5)
         return self._ami
 
-    async def help_action(self, ctx: Ctx) -> Response:
-        """Listen, whisper or take over on a help request's call: the channel is the stored request's."""
+    async def help_action(self, ctx: Ctx, agent: str | None = None) -> Response:
+        """Listen, whisper or take over on a help request's call (or, with ``agent``, on that agent's
+        live call): the channel is Grenswacht's own record's, never the browser's."""
         call, mode = ctx.request.path_params["call"], ctx.request.path_params["mode"]
+        pbx, now = await self.pbx(), self.clock()
         try:
-            await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
+            if agent is None:
+                await help_actions.listen(self.store, pbx, ctx.user, call, mode, ctx.actor, now)
+            else:
+                await help_actions.listen_live(self.store, pbx, ctx.user, agent, call, mode, ctx.actor, now)
         except ActionError as exc:
             return self.show(ctx, "error.html", 409, message=str(exc))
         return RedirectResponse("/?ringing=" + mode, 303)
+
+    async def live_action(self, ctx: Ctx) -> Response:
+        """Listen, whisper or take over on any live call of the board (issue 29): the form names the
+        agent interface and the call, which only look the call up in ``store.live``."""
+        return await self.help_action(ctx, ctx.form.get("agent", "")[:200])
 
     # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
     async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
@@ -972,6 +983,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         Route("/me", agt(c.me)),
         Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
         Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
+        # Issue 29: listen in on any live call of a queue (the board's live calls).
+        Route("/live/{call:str}/{mode:str}", sup(c.live_action), methods=["POST"]),
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),

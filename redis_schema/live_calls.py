@@ -20,7 +20,7 @@ from typing import cast
 
 from redis_schema import keys
 from redis_schema.connection import Client
-from redis_schema.record_hash import Quarantine, RecordHash
+from redis_schema.record_hash import Quarantine, RecordHash, read_pruned
 from redis_schema.records import LIVE_CALL, RECORDING, BadRecord, LiveCall, Recording
 
 MAX_CALL_SECONDS = 8 * 3600  # a live call whose end was never reported is forgotten after this
@@ -54,12 +54,14 @@ class LiveCalls:
         """The agent answered: remember the call (and its recording, when there is one)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(keys.live_call(call.agent), LIVE_CALL.dump(call), ex=MAX_CALL_SECONDS + window)
+            pipe.hset(keys.TALKING, call.agent, LIVE_CALL.dump(call))  # the board's live calls (issue 29)
             if call.rid:
                 pipe.hset(keys.RECORDINGS_OPEN, call.rid, LIVE_CALL.dump(call))
             await pipe.execute()
 
     async def end(self, agent: str, linkedid: str, at: float, window: int) -> LiveCall | None:
         """The agent's leg hung up: the after-call window starts."""
+        await self.stop_talking(agent, linkedid)
         call = await self.current(agent)
         if call is None or call.linkedid != linkedid:
             return None
@@ -105,3 +107,30 @@ class LiveCalls:
 
     async def drop_recording(self, incident: str) -> bool:
         return await self.kept.remove(incident)
+
+    # ---- the calls in progress, for the board (issue 29) ----------------------------------------
+    async def talking(self, now: float) -> list[LiveCall]:
+        """Every call an agent is on now, longest first; an entry whose end never reached
+        Grenswacht is dropped after ``MAX_CALL_SECONDS``, unreadable ones at once."""
+        out = await read_pruned(
+            self.redis, keys.TALKING, lambda _, text: self._talking(text), lambda c: c.started >= now - MAX_CALL_SECONDS
+        )
+        return sorted(out, key=lambda c: (c.started, c.agent))
+
+    async def talking_on(self, agent: str, linkedid: str) -> LiveCall | None:
+        """The call ``linkedid`` that ``agent`` is on now, or None (ended, or never theirs)."""
+        call = self._talking(cast(str | None, await self.redis.hget(keys.TALKING, agent[:200])) or "")
+        return call if call is not None and call.linkedid == linkedid else None
+
+    async def stop_talking(self, agent: str, linkedid: str) -> bool:
+        """The agent's call ``linkedid`` ended (a newer call of theirs stays)."""
+        if await self.talking_on(agent, linkedid) is None:
+            return False
+        return bool(await self.redis.hdel(keys.TALKING, agent))
+
+    @staticmethod
+    def _talking(text: str) -> LiveCall | None:
+        try:
+            return LIVE_CALL.load("", text) if text else None
+        except BadRecord:
+            return None
