@@ -470,14 +470,15 @@ class Console:
         return await self.help_action(ctx, ctx.form.get("agent", "")[:200])
 
     # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
-    async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+    async def me(self, ctx: Ctx, error: str = "", status: int = 200, live: bool = False) -> Response:
+        """The agent's own page; ``live``: only what changes by itself (the page's refresh, /me/live)."""
         now, user = self.clock(), ctx.user
         return self.show(
             ctx,
             "me.html",
             status,
             calls=await agents.own_calls(self.store, self.config, user, now),
-            incidents=await agents.own_incidents(self.store, user, now),
+            incidents=[] if live else await agents.own_incidents(self.store, user, now),
             callbacks=await agents.own_callbacks(self.store, user),
             cooldowns=await agents.own_cooldowns(self.store, user, now),
             requests=await agents.own_requests(self.store, user),
@@ -486,6 +487,11 @@ class Console:
             error=error,
             saved=ctx.request.query_params.get("saved"),
         )
+
+    async def me_live(self, ctx: Ctx) -> Response:
+        """The agent's current call, cool-down, block requests and callbacks, for the page to refresh
+        itself (issue 29): the same per-request checks as /me, so only ever the agent's own."""
+        return await self.me(ctx, live=True)
 
     async def me_action(self, ctx: Ctx) -> Response:
         iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
@@ -981,6 +987,7 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         # Issue 29: help requests, the agent's own page, block requests.
         Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),
         Route("/me", agt(c.me)),
+        Route("/me/live", agt(c.me_live)),
         Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
         Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
         # Issue 29: listen in on any live call of a queue (the board's live calls).
