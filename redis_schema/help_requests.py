@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from redis_schema import keys
-from redis_schema.record_hash import read_pruned
 from redis_schema.records import HELP, BadRecord, HelpRequest
 
 
@@ -43,7 +42,16 @@ class HelpRequests:
 
     async def active(self, now: float) -> list[HelpRequest]:
         """Every request still open, oldest first; expired or unreadable ones are removed."""
-        out = await read_pruned(self.redis, keys.HELP, self._read, lambda req: req.until > now)
+        raw = cast(dict[str, str], await self.redis.hgetall(keys.HELP))
+        out, stale = [], []
+        for call, text in raw.items():
+            req = self._read(call, text)
+            if req is None or req.until <= now:
+                stale.append(call)
+            else:
+                out.append(req)
+        if stale:
+            await self.redis.hdel(keys.HELP, *stale)
         return sorted(out, key=lambda r: (r.asked, r.call))
 
     @staticmethod

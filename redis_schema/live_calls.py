@@ -20,7 +20,7 @@ from typing import cast
 
 from redis_schema import keys
 from redis_schema.connection import Client
-from redis_schema.record_hash import Quarantine, RecordHash, read_pruned
+from redis_schema.record_hash import Quarantine, RecordHash
 from redis_schema.records import LIVE_CALL, RECORDING, BadRecord, LiveCall, Recording
 
 MAX_CALL_SECONDS = 8 * 3600  # a live call whose end was never reported is forgotten after this
@@ -39,6 +39,7 @@ class LiveCalls:
         self.redis = redis
         self.open = RecordHash(redis, keys.RECORDINGS_OPEN, LIVE_CALL, quarantine)  # by recording id
         self.kept = RecordHash(redis, keys.RECORDINGS, RECORDING, quarantine)  # by incident id
+        self.now = RecordHash(redis, keys.TALKING, LIVE_CALL, quarantine)  # by agent: the calls on now (issue 29)
 
     async def current(self, agent_interface: str) -> LiveCall | None:
         """The call this agent interface answered last, while it lasts and for the window after."""
@@ -111,26 +112,21 @@ class LiveCalls:
     # ---- the calls in progress, for the board (issue 29) ----------------------------------------
     async def talking(self, now: float) -> list[LiveCall]:
         """Every call an agent is on now, longest first; an entry whose end never reached
-        Grenswacht is dropped after ``MAX_CALL_SECONDS``, unreadable ones at once."""
-        out = await read_pruned(
-            self.redis, keys.TALKING, lambda _, text: self._talking(text), lambda c: c.started >= now - MAX_CALL_SECONDS
-        )
+        Grenswacht is dropped after ``MAX_CALL_SECONDS`` (an unreadable one is set aside)."""
+        out = []
+        for agent, call in (await self.now.all()).items():
+            if call.started >= now - MAX_CALL_SECONDS:
+                out.append(call)
+            else:
+                await self.now.swap(agent, call, None)
         return sorted(out, key=lambda c: (c.started, c.agent))
 
     async def talking_on(self, agent: str, linkedid: str) -> LiveCall | None:
         """The call ``linkedid`` that ``agent`` is on now, or None (ended, or never theirs)."""
-        call = self._talking(cast(str | None, await self.redis.hget(keys.TALKING, agent[:200])) or "")
+        call = await self.now.get(agent[:200])
         return call if call is not None and call.linkedid == linkedid else None
 
     async def stop_talking(self, agent: str, linkedid: str) -> bool:
-        """The agent's call ``linkedid`` ended (a newer call of theirs stays)."""
-        if await self.talking_on(agent, linkedid) is None:
-            return False
-        return bool(await self.redis.hdel(keys.TALKING, agent))
-
-    @staticmethod
-    def _talking(text: str) -> LiveCall | None:
-        try:
-            return LIVE_CALL.load("", text) if text else None
-        except BadRecord:
-            return None
+        """The agent's call ``linkedid`` ended (compare-and-set: a newer call of theirs stays)."""
+        call = await self.talking_on(agent, linkedid)
+        return call is not None and await self.now.swap(agent, call, None)

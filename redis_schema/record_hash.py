@@ -4,7 +4,7 @@ users, prefix bans and allows), and the quarantine where an unreadable one is se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Generic, cast
 
 from agi.logs import get_logger
@@ -77,21 +77,3 @@ class RecordHash(Generic[T]):
                 await hash_cas(keys=[self._key], args=[name, text, canonical])
             out[name] = value
         return out
-
-
-async def read_pruned(
-    redis: Client, key: str, read: Callable[[str, str], T | None], keep: Callable[[T], bool]
-) -> list[T]:
-    """Every value of hash ``key`` that ``read`` (field, text) can read and ``keep`` keeps; the
-    fields of the others are removed (the lists of calls in progress: help requests, live calls)."""
-    raw = cast(dict[str, str], await redis.hgetall(key))
-    out, stale = [], []
-    for name, text in raw.items():
-        value = read(name, text)
-        if value is not None and keep(value):
-            out.append(value)
-        else:
-            stale.append(name)
-    if stale:
-        await redis.hdel(key, *stale)
-    return out

@@ -38,6 +38,7 @@ async def test_an_entry_whose_end_never_came_or_that_cannot_be_read_is_dropped(s
     await store.live.start(call(A3, "NEW", queue=""), 600)
     assert [c.linkedid for c in await store.live.talking(now)] == ["NEW"]
     assert await rdb.hkeys(keys.TALKING) == [A3]
+    assert [k for k in await rdb.hkeys(keys.QUARANTINE) if A2 in k]  # set aside for an operator
 
 
 async def test_the_board_lists_the_calls_by_queue_with_the_three_buttons(app, sup, store):
