@@ -221,6 +221,13 @@ _T.update(  # issue 30: the tick box before a destructive action (lifting a ban,
     {"confirm_sure": ("Ik weet het zeker", "I am sure")}
 )
 
+_T.update(  # issue 29: the board's live calls, to listen in on any of them
+    {
+        "live_calls": ("Gesprekken nu", "Calls now"),
+        "no_queue": ("Buiten een wachtrij", "Outside a queue"),
+    }
+)
+
 _T.update(  # issue 30: the board's alerts and the TOTP second factor (console/security.py)
     {
         "alert_sound": ("Geluid bij nieuw incident", "Sound on a new incident"),
