@@ -166,3 +166,8 @@ AGGREGATES_SCAN = PREFIX + "agg:*"
 WARNINGS_DUE = PREFIX + "warn:due"  # ZSET number -> last incident: callers that may be due a written warning
 WITHHELD_SCAN = PREFIX + "w:{*}"
 REBUILD_LOCK = PREFIX + "rebuild-lock"  # STRING with a TTL: one rebuild of the above at a time
+
+# ---- Caller names (redis_schema/caller_names.py; issue 30) ------------------------------------
+CALLER_NAMES = PREFIX + "names"  # HASH number -> JSON {name, at}: a caller's last caller ID name
+NAME_INDEX = PREFIX + "names:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
+AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name
