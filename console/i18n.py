@@ -220,3 +220,14 @@ def translate(lang: str, key: str) -> str:
 _T.update(  # issue 30: the tick box before a destructive action (lifting a ban, purging)
     {"confirm_sure": ("Ik weet het zeker", "I am sure")}
 )
+
+
+_T.update(  # issue 30: caller names and agent names
+    {
+        "number_or_name": ("Telefoonnummer of naam", "Phone number or name"),
+        "callers_found": ("Bellers met deze naam", "Callers by this name"),
+        "agent_names": ("Namen van agents", "Agent names"),
+        "interface": ("Interface", "Interface"),
+        "display_name": ("Naam", "Name"),
+    }
+)
