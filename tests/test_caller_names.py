@@ -130,3 +130,18 @@ async def test_the_cli_finds_a_caller_by_name(config, store, tmp_path):
     assert "Jan Jansen (+31612345678)" in listed.stdout
     none = run_cli(["caller", "Nobody", "--config", path])
     assert none.returncode == 2 and none.stderr.strip().count("\n") == 0 and "Nobody" in none.stderr
+
+
+async def test_the_cli_lists_of_bans_and_warnings_name_the_caller(config, store, tmp_path):
+    path = tmp_path / "gw.toml"
+    path.write_text(f'[redis]\nurl = "{config.redis.url}"\n')
+    now = time.time()
+    for k in range(3):  # at the written-warning rung of the default protocol
+        inc = Incident.new(NUMBER, "abuse", now - 3600 * (k + 1), caller_name="Jan Jansen", source="cli")
+        await store.incidents.add_incident(inc)
+    due = json.loads(run_cli(["warnings", "--json", "--config", path]).stdout)
+    assert [(w["caller"], w["name"]) for w in due] == [(NUMBER, "Jan Jansen")]
+    assert run_cli(["ban", "0612345678", "--days", "3", "--config", path]).returncode == 0
+    bans = json.loads(run_cli(["bans", "--json", "--config", path]).stdout)
+    assert [(b["target"], b["name"]) for b in bans] == [(NUMBER, "Jan Jansen")]
+    assert "Jan Jansen" in run_cli(["bans", "--config", path]).stdout
