@@ -26,7 +26,8 @@ from redis_schema.connection import Client
 MAX_NAME = 64  # characters of a stored name
 MAX_WORDS = 8  # words of a name that are indexed (and of a search that are used)
 MAX_WORD = 32
-MAX_SCAN = 5000  # index entries read per searched word
+MAX_SCAN = 5000  # index entries read for a search (of its rarest word)
+SEARCH_BATCH = 500  # callers whose names are read at once while a search checks them
 _OUR_PREFIX = re.compile(r"^(\[GW [^\]]*\]\s*)+")
 _NO_NAME = {"unknown", "anonymous", "unavailable", "private", "restricted", "withheld"}
 
@@ -87,23 +88,26 @@ class CallerNames:
 
     async def search(self, query: str, limit: int = 50) -> dict[str, str]:
         """number -> name of the callers whose name has a word starting with each word of ``query``,
-        at most ``limit`` of them, by number."""
+        at most ``limit`` of them, by number. The rarest typed word's index range is read (at most
+        MAX_SCAN entries), and each of its callers' current names checked for the other words."""
         wanted = words(query)
-        found: set[str] | None = None
-        for w in wanted:
-            hits = cast(
-                list[str],
-                await self._redis.zrangebylex(
-                    keys.NAME_INDEX, b"[" + w.encode(), b"[" + w.encode() + b"\xff", 0, MAX_SCAN
-                ),
-            )
-            numbers = {m.split(" ", 1)[1] for m in hits if " " in m}
-            found = numbers if found is None else found & numbers
-            if not found:
-                return {}
-        names = await self.get_many(sorted(found or ()))
-        current = ((n, name) for n, name in names.items() if _has_words(name, wanted))  # not a stale entry
-        return dict(list(current)[:limit])
+        if not wanted:
+            return {}
+        ranges = [(b"[" + w.encode(), b"[" + w.encode() + b"\xff") for w in wanted]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for low, high in ranges:
+                pipe.zlexcount(keys.NAME_INDEX, low, high)
+            counts = await pipe.execute()
+        low, high = ranges[min(range(len(ranges)), key=lambda k: int(counts[k]))]
+        hits = cast(list[str], await self._redis.zrangebylex(keys.NAME_INDEX, low, high, 0, MAX_SCAN))
+        candidates = sorted({m.split(" ", 1)[1] for m in hits if " " in m})
+        found: dict[str, str] = {}
+        for at in range(0, len(candidates), SEARCH_BATCH):  # until ``limit`` are found
+            names = await self.get_many(candidates[at : at + SEARCH_BATCH])
+            found.update((n, name) for n, name in names.items() if _has_words(name, wanted))  # not a stale entry
+            if len(found) >= limit:
+                break
+        return dict(list(found.items())[:limit])
 
     async def forget(self, number: str) -> int:
         """Erase the caller's name and its index words; 1 when there was one."""
