@@ -88,8 +88,8 @@ class CallerNames:
 
     async def search(self, query: str, limit: int = 50) -> dict[str, str]:
         """number -> name of the callers whose name has a word starting with each word of ``query``,
-        at most ``limit`` of them, by number. The rarest typed word's index range is read (at most
-        MAX_SCAN entries), and each of its callers' current names checked for the other words."""
+        at most ``limit`` of them. The rarest typed word's index range is read (at most MAX_SCAN
+        entries, a batch at a time), and each of its callers' current names checked for the other words."""
         wanted = words(query)
         if not wanted:
             return {}
@@ -99,13 +99,12 @@ class CallerNames:
                 pipe.zlexcount(keys.NAME_INDEX, low, high)
             counts = await pipe.execute()
         low, high = ranges[min(range(len(ranges)), key=lambda k: int(counts[k]))]
-        hits = cast(list[str], await self._redis.zrangebylex(keys.NAME_INDEX, low, high, 0, MAX_SCAN))
-        candidates = sorted({m.split(" ", 1)[1] for m in hits if " " in m})
         found: dict[str, str] = {}
-        for at in range(0, len(candidates), SEARCH_BATCH):  # until ``limit`` are found
-            names = await self.get_many(candidates[at : at + SEARCH_BATCH])
+        for at in range(0, MAX_SCAN, SEARCH_BATCH):  # a batch at a time, until ``limit`` are found
+            hits = cast(list[str], await self._redis.zrangebylex(keys.NAME_INDEX, low, high, at, SEARCH_BATCH))
+            names = await self.get_many(m.split(" ", 1)[1] for m in hits if " " in m)
             found.update((n, name) for n, name in names.items() if _has_words(name, wanted))  # not a stale entry
-            if len(found) >= limit:
+            if len(found) >= limit or len(hits) < SEARCH_BATCH:
                 break
         return dict(list(found.items())[:limit])
 
