@@ -3,11 +3,17 @@ caller, agents shown by the name an admin gave their interface (audited; bad inp
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import time
 
+from agi.actions import names, users
+from agi.aftercare import notify
 from agi.engine import Ban, Incident
+from console.app import create_app
+from tests.console.conftest import PASSWORD
+from tests.console.test_live_board import browser, events_of, served
 
 N = "+31612345678"
 
@@ -98,3 +104,19 @@ async def test_the_caller_export_and_erasure_cover_the_name(store, admin):
     assert r.status_code == 303
     assert await store.names.get(N) == "" and await store.names.search("jan") == {}
     assert "Jan Jansen" not in (await admin.get("/caller?n=0612345678")).text
+
+
+async def test_a_live_board_row_shows_both_names(web_config, store):
+    """The board's live row (the event stream) names the caller and the agent, as a reload does."""
+    await users.add(store, "sup7", "supervisor", PASSWORD, "test", time.time())
+    await names.name_agent(store, "PJSIP/1003", "Anne de Vries", "test", time.time())
+    async with served(create_app(web_config, store)) as base:
+        http = await browser(base, "sup7")
+        after = await store.streams.last_event_id()
+        async with http.stream("GET", f"/events?after={after}") as stream:
+            inc = await logged(store)
+            await store.streams.publish_event(notify.payload(inc))
+            async with asyncio.timeout(10):
+                [(_, _, row)] = await events_of(stream.aiter_lines(), 1, ("incident",))
+        await http.aclose()
+    assert inc.id in row and "Jan Jansen (+31612345678)" in row and "Anne de Vries (PJSIP/1003)" in row
