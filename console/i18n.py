@@ -221,6 +221,12 @@ _T.update(  # issue 30: the tick box before a destructive action (lifting a ban,
     {"confirm_sure": ("Ik weet het zeker", "I am sure")}
 )
 
+_T.update(  # issue 29: the board's live calls, to listen in on any of them
+    {
+        "live_calls": ("Gesprekken nu", "Calls now"),
+        "no_queue": ("Buiten een wachtrij", "Outside a queue"),
+    }
+)
 
 _T.update(  # issue 30: caller names and agent names
     {
