@@ -3,7 +3,7 @@
 - ``gw:names`` (HASH number -> JSON ``{"name", "at"}``): written when an incident with a caller
   name is stored (``IncidentLog``), so every caller with a history has the name they last used;
   never on the screening path. Erased with the caller (``Erasure.erase_caller``), dropped by the
-  retention purge when its ``at`` is older than the retention.
+  retention purge when its ``at`` (also in ``gw:names:at``, a ZSET by time) is older than the retention.
 - ``gw:names:ix`` (ZSET, all scores 0): one member ``"<token> <number>"`` per word of the name,
   folded (lower case, accents off), so a lexical range finds every number whose name has a word
   starting with what was typed. Kept in step with ``gw:names`` by :meth:`CallerNames.note`.
@@ -78,6 +78,7 @@ class CallerNames:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.CALLER_NAMES, number, json.dumps({"name": name, "at": round(at, 3)}))
+            pipe.zadd(keys.NAMES_SEEN, {number: round(at, 3)})
             if old is not None and old[0] != name:
                 stale = set(_members(number, old[0])) - set(_members(number, name))
                 if stale:
@@ -113,6 +114,7 @@ class CallerNames:
         old = _entry(cast(str | None, await self._redis.hget(keys.CALLER_NAMES, number)))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hdel(keys.CALLER_NAMES, number)
+            pipe.zrem(keys.NAMES_SEEN, number)
             if old is not None and (members := _members(number, old[0])):
                 pipe.zrem(keys.NAME_INDEX, *members)
             removed = await pipe.execute()
@@ -120,11 +122,7 @@ class CallerNames:
 
     async def purge(self, cutoff: float) -> int:
         """Forget the names last seen before ``cutoff`` (the retention); returns how many."""
-        old = []
-        async for number, value in self._redis.hscan_iter(keys.CALLER_NAMES, count=1000):
-            entry = _entry(value)
-            if entry is None or entry[1] < cutoff:
-                old.append(number)
+        old = cast(list[str], await self._redis.zrangebyscore(keys.NAMES_SEEN, "-inf", f"({cutoff}"))
         for number in old:
             await self.forget(number)
         return len(old)

@@ -172,4 +172,5 @@ REBUILD_LOCK = PREFIX + "rebuild-lock"  # STRING with a TTL: one rebuild of the 
 # ---- Caller names (redis_schema/caller_names.py; issue 30) ------------------------------------
 CALLER_NAMES = PREFIX + "names"  # HASH number -> JSON {name, at}: a caller's last caller ID name
 NAME_INDEX = PREFIX + "names:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
+NAMES_SEEN = PREFIX + "names:at"  # ZSET number -> when their name was last seen (the retention purge)
 AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name

@@ -100,7 +100,7 @@ async def test_erasure_removes_the_name_everywhere(config, store, rdb):
     await store.names.note("+31699999999", "Piet Other", time.time())
     assert await rdb.hget(keys.caller(NUMBER), "1.cn") == "Jan Jansen"
     await store.erasure.erase_caller(NUMBER)
-    assert await store.names.get(NUMBER) == ""
+    assert await store.names.get(NUMBER) == "" and await rdb.zscore(keys.NAMES_SEEN, NUMBER) is None
     assert not await rdb.exists(keys.caller(NUMBER))
     members = await rdb.zrange(keys.NAME_INDEX, 0, -1)
     assert members and not [m for m in members if NUMBER in m]  # the other caller's words stay
