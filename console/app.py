@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,7 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, agents, alerts, audit, cooldowns, lists, logbook, police, queries, users
+from agi.actions import ActionError, agents, alerts, audit, cooldowns, lists, logbook, names, police, queries, users
 from agi.actions import help as help_actions
 from agi.actions.lists import Target
 from agi.ami.client import AmiClient
@@ -110,6 +111,11 @@ class Console:
         self.env.filters["local"] = self.local
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
         self.env.filters["since"] = lambda start: _duration(max(0.0, self.clock() - start))
+        # Issue 30: names. `{{ i.agent|agent }}` and `{{ number|who(name) }}` are how a template shows
+        # an agent and a caller; the agents' names are read again on every request (Console.serve).
+        self.agent_names: dict[str, str] = {}
+        self.env.filters["agent"] = lambda interface: names.agent_label(self.agent_names, interface or "")
+        self.env.filters["who"] = _who
 
     # ---- helpers --------------------------------------------------------------------------
     def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -248,6 +254,7 @@ class Console:
         if await security.second_factor_due(self, request.url.path, user):  # issue 30: enrol first
             return RedirectResponse("/security", 303)
         await self.store.sessions.touch(session["s"], now, self.idle_seconds)
+        self.agent_names = await names.agent_names(self.store)  # issue 30: the `agent` filter's names
         ctx = Ctx(request, user, session, form)
         response = await fn(ctx)
         if not isinstance(response, StreamingResponse):
@@ -346,14 +353,18 @@ class Console:
     async def board(self, ctx: Ctx) -> Response:
         now = self.clock()
         today = await self.today(now)
+        helped, requests = await help_actions.active(self.store, now), await agents.open_requests(self.store)
         return self.show(
             ctx,
             "board.html",
             incidents=[i for i in today if i.category != "handover"],
             last_event=await self.store.streams.last_event_id(),
             **await self.panels_data(now, today),
-            help=await help_actions.active(self.store, now),
-            block_requests=await agents.open_requests(self.store),
+            help=helped,
+            block_requests=requests,
+            caller_names=await names.caller_names(
+                self.store, [*(h.caller for h in helped), *(r.caller for r in requests)]
+            ),
             ban_days=lists.ban_days(self.config, None),
             saved=ctx.request.query_params.get("saved"),
             alerts=await alerts.get(self.store, ctx.user.name),  # issue 30: this user's sound and desktop alerts
@@ -444,7 +455,12 @@ class Console:
         req = await help_actions.get(self.store, call, self.clock()) if fields.get("type") == "help" else None
         if req is None:
             return f"id: {eid}\nevent: help-end\ndata: {call}\n\n" if call else ": \n\n"
-        html = self.env.get_template("_help_row.html").render(h=req, csrf=csrf, t=lambda key: translate(lang, key))
+        html = self.env.get_template("_help_row.html").render(
+            h=req,
+            csrf=csrf,
+            t=lambda key: translate(lang, key),
+            caller_names=await names.caller_names(self.store, [req.caller]),
+        )
         return f"id: {eid}\nevent: help\ndata: {html.replace(chr(10), ' ')}\n\n"
 
     async def pbx(self) -> AmiClient | None:
@@ -605,9 +621,12 @@ class Console:
         if not raw:
             return self.show(ctx, "caller.html", status, view=None, error=error, raw="")
         try:
-            number = self.number(raw)
+            found = await names.find_callers(self.config, self.store, raw)  # a number, or a name (issue 30)
         except ActionError as exc:
             return self.show(ctx, "caller.html", 400, view=None, error=str(exc), raw=raw)
+        if len(found) > 1:
+            return self.show(ctx, "caller.html", status, view=None, error=error, raw=raw, found=found)
+        number = found[0].number
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
         return self.show(
             ctx,
@@ -661,12 +680,13 @@ class Console:
         return RedirectResponse("/caller?" + urlencode({"n": self.number(raw, valid=False), "saved": "1"}), 303)
 
     async def bans(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
-        now = self.clock()
+        bans = await lists.active_bans(self.store, self.clock())
         return self.show(
             ctx,
             "bans.html",
             status,
-            bans=await lists.active_bans(self.store, now),
+            bans=bans,
+            caller_names=await names.caller_names(self.store, [b.target for b in bans if b.kind == "number"]),
             allows=await lists.allowlist(self.store),
             error=error,
             form=ctx.form,
@@ -735,6 +755,7 @@ class Console:
             ctx,
             "warnings.html",
             due=page.items,
+            caller_names=await names.caller_names(self.store, [w.caller for w in page.items]),
             next_after=page.after,
             as_of=now,
             saved=q.get("saved"),
@@ -769,7 +790,7 @@ class Console:
                     "per_week": s.per_week,
                     "screenings": s.screenings,
                     "repeat": s.repeat_callers,
-                    "per_agent": s.per_agent,
+                    "per_agent": [(names.agent_label(self.agent_names, a), n) for a, n in s.per_agent],
                     "open_age": list(s.open_by_age.items()),
                 }
             ),
@@ -790,6 +811,7 @@ class Console:
             users=await users.list_users(self.store),
             roles=users.ROLES,
             lockouts=await users.lockouts(self.store, self.config),
+            agent_names=sorted(self.agent_names.items()),
             error=error,
             done=done or ctx.request.query_params.get("done", ""),
         )
@@ -818,6 +840,10 @@ class Console:
                 await users.remove(self.store, f.get("name", ""), ctx.actor, now)
             elif what == "unlock":
                 await users.unlock(self.store, f.get("name", ""), ctx.actor, now)
+            elif what == "agent-name":  # issue 30: the same functions as `grenswacht agents name|unname`
+                await names.name_agent(self.store, f.get("interface", ""), f.get("display_name", ""), ctx.actor, now)
+            elif what == "agent-unname":
+                await names.unname_agent(self.store, f.get("interface", ""), ctx.actor, now)
             elif what == "erase":
                 n = await logbook.erase(
                     self.store, self.number(f.get("number", "")), f.get("confirm", ""), ctx.actor, now
@@ -844,6 +870,7 @@ class Console:
         data = {
             "exported_at": self.local(self.clock(), "%Y-%m-%dT%H:%M:%S%z"),
             "caller": number,
+            "name": view.name,  # issue 30: the caller ID name kept for them
             "decision": {
                 "action": view.decision.action.value,
                 "reason": view.decision.reason.value,
@@ -934,6 +961,13 @@ def _error_handlers(c: Console) -> Mapping[Any, Callable[[Request, Exception], A
         return c.failure(request, c.read_session(request), 500, "server_error")
 
     return {HTTPException: http_error, RedisError: store_error, Exception: crash}
+
+
+@pass_context
+def _who(ctx: Context, number: str, name: str = "") -> str:
+    """A caller as a page shows them: "Jan Jansen (+31612345678)" (the name given, or the page's
+    ``caller_names``), or the number alone."""
+    return names.label(number, name or ctx.get("caller_names", {}).get(number, ""))
 
 
 def _duration(seconds: float) -> str:

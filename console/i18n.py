@@ -278,3 +278,12 @@ _T.update(  # issue 30: the board's alerts and the TOTP second factor (console/s
         "totp_reset": ("Wissen", "Reset"),
     }
 )
+_T.update(  # issue 30: caller names and agent names
+    {
+        "number_or_name": ("Telefoonnummer of naam", "Phone number or name"),
+        "callers_found": ("Bellers met deze naam", "Callers by this name"),
+        "agent_names": ("Namen van agents", "Agent names"),
+        "interface": ("Interface", "Interface"),
+        "display_name": ("Naam", "Name"),
+    }
+)

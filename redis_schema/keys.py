@@ -185,3 +185,10 @@ def second_factor_pending(name: str) -> str:
 def preferences(name: str) -> str:
     """HASH of a console user's own settings: ``sound``, ``desktop`` ("1" or "0"): the board's alerts."""
     return f"{PREFIX}prefs:{name}"
+
+
+# ---- Caller names (redis_schema/caller_names.py; issue 30) ------------------------------------
+CALLER_NAMES = PREFIX + "names"  # HASH number -> JSON {name, at}: a caller's last caller ID name
+NAME_INDEX = PREFIX + "names:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
+NAMES_SEEN = PREFIX + "names:at"  # ZSET number -> when their name was last seen (the retention purge)
+AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name

@@ -97,6 +97,7 @@ INCIDENT: tuple[Field, ...] = (
     Field("reported_at", "ra", OPT_FLOAT),  # reported to the police (mark_reported)
     Field("reported_ref", "rr", STR),  # the police's registration code
     Field("caller", "", STR, ami="Caller"),  # the caller hash's own number, not a field in it
+    Field("caller_name", "cn", STR, True, "CallerName"),  # caller ID name of the call (issue 30), cleaned
 )
 # "slot" is not in the table: a storage detail (the "<n>" of the hash fields), never carried on.
 
@@ -642,6 +643,7 @@ class LiveCall:
     rid: str = ""  # recording id, "" when not recorded
     file: str = ""
     incident: str = ""  # the incident this call was logged as, "" while not logged
+    name: str = ""  # the caller ID name, cleaned (issue 30): copied onto the incident logged from it
 
 
 def same_names(*table: tuple[str, str] | tuple[str, str, bool]) -> tuple[Field, ...]:
@@ -662,6 +664,7 @@ LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(
         ("rid", STR),
         ("file", STR),
         ("incident", STR),
+        ("name", STR),
     ),
     "live-call",
 )

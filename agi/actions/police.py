@@ -19,6 +19,7 @@ from fpdf import FPDF
 from agi.actions.bounds import actor_name, reason_text
 from agi.actions.errors import ActionError
 from agi.actions.logbook import get
+from agi.actions.names import label
 from agi.config import Config
 from agi.engine import CallerRecord, Incident, decide
 from redis_schema.records import Recording
@@ -122,7 +123,13 @@ def _pdf(config: Config) -> FPDF:
 
 
 def report_pdf(
-    config: Config, inc: Incident, earlier: list[Incident], rec: Recording | None, made_by: str, now: float
+    config: Config,
+    inc: Incident,
+    earlier: list[Incident],
+    rec: Recording | None,
+    made_by: str,
+    now: float,
+    agent_name: str = "",
 ) -> bytes:
     """The police report as PDF bytes (pure but for the fonts it reads)."""
     zone, org = config.web.timezone, config.organisation
@@ -148,7 +155,8 @@ def report_pdf(
     line("Category", inc.category)
     line("Date and time", _when(inc.at, zone))
     line("Caller's number", inc.caller)
-    line("Staff member (extension)", inc.agent)
+    line("Caller's name (as the caller ID showed it)", inc.caller_name)
+    line("Staff member (extension)", label(inc.agent, agent_name))
     line("Queue", inc.queue)
     line("Call id", inc.linkedid)
     heading("Timeline of the call (as recorded by the service)")
@@ -192,7 +200,8 @@ async def report(store: Store, config: Config, incident_id: str, actor: str, now
     history = (await store.screening.load_caller(inc.caller)).incidents if inc.caller != "anonymous" else ()
     earlier = [e for e in history if e.at < inc.at and e.id != inc.id]
     rec = await store.live.recording(inc.id)
-    files = {"report.pdf": await asyncio.to_thread(report_pdf, config, inc, earlier, rec, actor, now)}
+    agent_name = (await store.agent_names.all()).get(inc.agent, "")
+    files = {"report.pdf": await asyncio.to_thread(report_pdf, config, inc, earlier, rec, actor, now, agent_name)}
     if rec is not None:
         try:
             files["recording.wav"] = await asyncio.to_thread(Path(rec.file).read_bytes)

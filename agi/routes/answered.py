@@ -19,6 +19,7 @@ from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
 from agi.numbers import ANONYMOUS, normalise
 from agi.recordings import paths, should_record
+from agi.routes.values import caller_name
 from agi.screening import screen
 from redis_schema.live_calls import recording_id
 from redis_schema.records import LiveCall
@@ -56,6 +57,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         started=now,
         rid=rid,
         file=mine,
+        name=caller_name(session.headers.get("agi_calleridname")),  # the agent leg carries the caller's ID
     )
     await deps.store.live.start(call, settings.window_minutes * 60)
     _tell_board(deps, agent, now)
