@@ -1,0 +1,71 @@
+"""The incident page of a call Asterisk 22 really recorded (issue 28): a threat logged with *9 on a
+recorded call, then the console in headless Chromium plays that file, shows its real length and its
+SHA-256, and the screenshot docs/console/incident-evidence.png is taken from it
+(scripts/refresh-screenshots)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from agi.actions import logbook, users
+from tests.console.browser import chromium, console_process, login, shot, wait
+from tests.e2e.test_agent_key_e2e import incidents, wait_until
+from tests.e2e.test_recordings_e2e import recorded, talk  # noqa: F401  (recorded: a fixture)
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
+
+PASSWORD = "a long enough password"
+ACCOUNT = "De beller zei: 'Ik weet waar je woont, ik kom je opzoeken.' Daarna hing hij op."
+
+
+def browse(base: str, iid: str) -> dict:
+    """Log in as supervisor anne, open the incident and let the player read the recording's header."""
+    with chromium() as driver:
+        login(driver, base, "anne", PASSWORD)
+        driver.get(f"{base}/incidents/{iid}")
+        player = driver.find_element(By.ID, "player")
+        # What pressing play does first: the browser asks for the file's header (a range request).
+        driver.execute_script("arguments[0].preload = 'metadata'; arguments[0].load();", player)
+        wait(driver, 20).until(lambda d: d.execute_script("return arguments[0].readyState >= 1", player))
+        duration = driver.execute_script("return arguments[0].duration", player)
+        driver.execute_script("arguments[0].currentTime = arguments[0].duration / 2", player)
+        wait(driver, 20).until(lambda d: d.execute_script("return !arguments[0].seeking", player))
+        seen = {
+            "duration": duration,
+            "src": player.get_attribute("src"),
+            "sha256": driver.find_element(By.ID, "rec-sha256").text,
+            "report": driver.find_element(By.ID, "report-button").get_attribute("href"),
+            "text": driver.find_element(By.ID, "evidence").text,
+        }
+        shot(driver, "incident-evidence")
+        return seen
+
+
+async def test_the_incident_page_plays_the_call_asterisk_recorded(recorded, ami, tmp_path, redis_server):  # noqa: F811
+    e2e = recorded
+    store = e2e.deps.store
+    lid = await talk(ami, ANSWER_AFTER="2", WAIT="5", KEYS="*9")  # hold music, 5 s of talk, then *9
+    [inc] = await wait_until(lambda: incidents(e2e), timeout=40)
+    assert (inc.linkedid, inc.category) == (lid, "threat")
+    rec = await wait_until(lambda: store.live.recording(inc.id), timeout=40)
+    data = Path(rec.file).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == rec.sha256 and 3.0 <= rec.duration <= 8.0, rec
+    now = time.time()
+    await users.add(store, "anne", "supervisor", PASSWORD, "setup", now)
+    await logbook.set_account(store, inc.id, ACCOUNT, "web:anne", now)
+
+    with console_process(tmp_path, redis_server.url) as base:
+        seen = await asyncio.to_thread(browse, base, inc.id)
+
+    assert seen["src"].endswith(f"/incidents/{inc.id}/recording.wav")
+    assert abs(seen["duration"] - rec.duration) < 0.25, (seen["duration"], rec.duration)  # the real file
+    assert seen["sha256"] == rec.sha256  # the real SHA-256, in full
+    assert f"{rec.duration:.1f} s" in seen["text"] and seen["report"].endswith(f"/incidents/{inc.id}/report.zip")
+    plays = [e for e in await store.streams.audit_entries() if e["action"] == "recording-play"]
+    assert plays and all(e["actor"] == "web:anne" for e in plays)
