@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
 
-from agi.actions import logbook, users
+from agi.actions import logbook, police, users
 from tests.console.browser import chromium, console_process, login, shot, wait
-from tests.e2e.test_agent_key_e2e import incidents, wait_until
+from tests.e2e.test_agent_key_e2e import N, incidents, wait_until
 from tests.e2e.test_recordings_e2e import recorded, talk  # noqa: F401  (recorded: a fixture)
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio(loop_scope="session")]
@@ -69,3 +72,18 @@ async def test_the_incident_page_plays_the_call_asterisk_recorded(recorded, ami,
     assert f"{rec.duration:.1f} s" in seen["text"] and seen["report"].endswith(f"/incidents/{inc.id}/report.zip")
     plays = [e for e in await store.streams.audit_entries() if e["action"] == "recording-play"]
     assert plays and all(e["actor"] == "web:anne" for e in plays)
+
+    # The police report of this real call: the very file Asterisk wrote, the sums, the timeline.
+    z = zipfile.ZipFile(io.BytesIO(await police.report(store, e2e.deps.config, inc.id, "web:anne", time.time())))
+    assert z.read("recording.wav") == data
+    for row in z.read("MANIFEST.sha256").decode().splitlines():
+        digest, name = row.split("  ")
+        assert hashlib.sha256(z.read(name)).hexdigest() == digest
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(z.read("report.pdf"))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    text = " ".join(text.split())
+    for field in (inc.id, N, rec.sha256, "Ik weet waar je woont", "screening of the caller on arrival: allow"):
+        assert field in text, field
+    for row in (f"agent {inc.agent} answered; recording started", "key press: incident logged as threat", "call ended"):
+        assert row in text, row
