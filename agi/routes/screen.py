@@ -53,7 +53,7 @@ def channel_values(config: Config, number: str, decision: Decision, caller_name:
         values.update(senior_values(config, decision.incidents, caller_name))
     if config.recordings.record != "off" and decision.action is Action.WARN:
         values[cv.RECORDED] = "1"  # the warning-recorded prompt (dialplan/README.md, section 9)
-    elif decision.action.value in config.help.history_rungs:  # issue 29: the agent sees "[GW n]" too
+    if decision.action.value in config.help.history_rungs:  # issue 29: the agent sees "[GW n]" too
         values[cv.CID_NAME] = senior_values(config, decision.incidents, caller_name)[cv.CID_NAME]
     return values
 

@@ -87,3 +87,19 @@ async def test_the_incident_page_plays_the_call_asterisk_recorded(recorded, ami,
         assert field in text, field
     for row in (f"agent {inc.agent} answered; recording started", "key press: incident logged as threat", "call ended"):
         assert row in text, row
+
+
+async def test_a_warned_recorded_caller_reaches_the_agent_with_the_history_name(recorded, ami):  # noqa: F811
+    """[recordings] on and help.history_rungs "warn" (the default): the warning-recorded prompt, and
+    the agent still sees "[GW 1] Jansen" (before, the recorded branch dropped the name)."""
+    from agi.engine import Incident
+
+    e2e = recorded
+    await e2e.deps.store.incidents.add_incident(Incident.new(N, "abuse", time.time() - 60, source="cli"))
+    lid = await ami.originate("0612345678", context="inbound-recorded")  # a caller who waits on the line
+    ev = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAgentAnswered", timeout=60)
+    assert ev["Name"] == "[GW 1] Jansen", ev
+    assert any(
+        e.get("Linkedid") == lid and e.get("Application") == "Playback" and "warning-recorded" in e.get("AppData", "")
+        for e in ami.events
+    )
