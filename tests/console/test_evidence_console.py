@@ -96,7 +96,7 @@ async def test_the_player_and_the_report_button_in_a_browser(tmp_path, redis_ser
         )
         assert (status, size) == (206, 100)
         # docs/console/incident-evidence.png is taken from a call Asterisk really recorded:
-        # tests/e2e/test_evidence_browser_e2e.py.
+        # tests/e2e/test_evidence_e2e.py.
     assert any(
         e["action"] == "recording-play" and e["actor"] == "web:anne" for e in await store.streams.audit_entries()
     )

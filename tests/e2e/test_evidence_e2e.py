@@ -1,7 +1,8 @@
-"""The incident page of a call Asterisk 22 really recorded (issue 28): a threat logged with *9 on a
-recorded call, then the console in headless Chromium plays that file, shows its real length and its
-SHA-256, and the screenshot docs/console/incident-evidence.png is taken from it
-(scripts/refresh-screenshots)."""
+"""Issue 28 on a real Asterisk 22, what test_recordings_e2e leaves out: the incident page of a call
+Asterisk really recorded (a threat logged with *9: the console in headless Chromium plays that
+file, shows its real length and SHA-256; docs/console/incident-evidence.png is taken from it by
+scripts/refresh-screenshots) and its police report; the handover key keeping the recording; the
+after-call code's after-care; a warned, recorded caller's "[GW n]" name."""
 
 from __future__ import annotations
 
@@ -103,3 +104,44 @@ async def test_a_warned_recorded_caller_reaches_the_agent_with_the_history_name(
         e.get("Linkedid") == lid and e.get("Application") == "Playback" and "warning-recorded" in e.get("AppData", "")
         for e in ami.events
     )
+
+
+async def test_the_handover_key_keeps_the_recording_too(recorded, ami):  # noqa: F811
+    """Issue 28: kept when the call is logged with *0, *9, *7, *8 or an after-call code (*8 here)."""
+    e2e = recorded
+    lid = await talk(ami, WAIT="4", KEYS="*8")
+    await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestSeniorAnswered", timeout=40)  # the caller moved on
+    [inc] = await wait_until(lambda: incidents(e2e), timeout=40)
+    assert (inc.linkedid, inc.source) == (lid, "handover")
+    rec = await wait_until(lambda: e2e.deps.store.live.recording(inc.id), timeout=40)
+    assert Path(rec.file).exists() and rec.duration >= 2.5 and rec.linkedid == lid
+
+
+async def test_an_after_call_code_cools_the_agent_down_and_tells_the_supervisor(recorded, ami):  # noqa: F811
+    """*00 after the caller hung up: the same after-care as *0 (cool-down pause, the supervisor's event)."""
+    e2e = recorded
+    lid = await talk(ami, TALK="3")
+    ev = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAgentAnswered", timeout=40)
+    agent = f"Local/{ev['Agent']}@agents/n"
+
+    async def ended():
+        call = await e2e.deps.store.live.current(agent)
+        return call is not None and call.linkedid == lid and call.ended
+
+    await wait_until(ended, timeout=40)
+    ami.reset()
+    await ami.action(
+        Action="Originate", Channel="Local/*00@agent-phone", Application="Wait", Data="5",
+        CallerID=ev["Agent"], Async="true",
+    )  # fmt: skip
+    done = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAfterCall", timeout=30)
+    assert done["Result"] == "logged", done
+    told = await ami.wait_for(
+        lambda e: e.get("UserEvent") == "GrenswachtIncident" and e.get("IncidentId") == done["Logged"], timeout=30
+    )
+    assert told["Agent"] == agent and told["Category"] == "abuse"
+    paused = await ami.wait_for(
+        lambda e: e.get("Event") == "QueueMemberPause" and e.get("Interface") == agent and e.get("Paused") == "1",
+        timeout=30,
+    )
+    assert paused["Queue"] in ("support", "sales")  # the cool-down: paused in the agent's queues
