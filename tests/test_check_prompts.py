@@ -59,7 +59,7 @@ def test_check_fails_naming_a_missing_or_unplayable_prompt_or_tone(tmp_path, dur
     extra = f'[prompts]\npath = "{sounds}"\nlanguage = "nl"\n'
     out = check(tmp_path, durable_redis.url, extra=extra)
     assert out.returncode == 0, out.stderr
-    assert lines(out)[-1] == f"ok       prompts: all 15 in {sounds / 'nl'}, and the 2 tones in {sounds / 'tones'}"
+    assert lines(out)[-1] == f"ok       prompts: all 16 in {sounds / 'nl'}, and the 2 tones in {sounds / 'tones'}"
 
     (sounds / "nl" / "warning-recorded.wav").unlink()
     out = check(tmp_path, durable_redis.url, extra=extra)

@@ -142,6 +142,7 @@ PROMPTS = (
     "callback-whisper",
     "unavailable",  # an unscreened call refused (GRENSWACHT_UNSCREENED=refuse)
     "warning-recorded",  # issue 28: the warning when [recordings] is on
+    "recorded",  # issue 28: any other caller recorded for their history is told
 )
 # The agent's tones: the dialplan plays grenswacht/tones/NAME, the folder next to the languages'.
 TONES = ("not-logged", "nothing-to-log")

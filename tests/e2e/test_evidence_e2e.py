@@ -145,3 +145,33 @@ async def test_an_after_call_code_cools_the_agent_down_and_tells_the_supervisor(
         timeout=30,
     )
     assert paused["Queue"] in ("support", "sales")  # the cool-down: paused in the agent's queues
+
+
+async def test_a_caller_recorded_for_their_history_is_told_on_the_senior_rung_too(recorded, ami):  # noqa: F811
+    """record = "flagged": a senior-rung caller who reaches an agent (no senior set) is recorded; before,
+    only the warn rung's prompt said so, this caller heard nothing about it."""
+    from agi.engine import Incident
+    from tests.e2e.test_screening_e2e import played
+
+    e2e = recorded
+    holder = e2e.deps.settings
+    before = holder.current
+    holder.swap(
+        before.model_copy(
+            update={
+                "recordings": before.recordings.model_copy(update={"record": "flagged"}),
+                "routing": before.routing.model_copy(update={"senior_destination": ""}),
+            }
+        )
+    )
+    try:
+        for ago in (120, 60):
+            await e2e.deps.store.incidents.add_incident(Incident.new(N, "abuse", time.time() - ago, source="cli"))
+        lid = await ami.originate("0612345678", context="inbound-recorded")
+        ev = await ami.wait_for(lambda e: e.get("UserEvent") == "GwTestAgentAnswered", timeout=60)
+        assert played(ami, lid)[:2] == ["grenswacht/nl/recorded", "grenswacht/nl/senior"]
+        agent = f"Local/{ev['Agent']}@agents/n"
+        call = await wait_until(lambda: e2e.deps.store.live.current(agent), timeout=20)
+        assert call.linkedid == lid and call.file  # and it is recorded
+    finally:
+        holder.swap(before)
