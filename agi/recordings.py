@@ -18,6 +18,7 @@ import asyncio
 import errno
 import hashlib
 import os
+import stat
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,8 +72,15 @@ def folder_problem(settings: RecordingsConfig) -> str | None:
 
 def _unusable(folder: Path) -> str | None:
     """Why this service cannot write, read and delete recordings in ``folder``: tried with a probe file."""
-    if not folder.is_dir():
-        return "is not a folder" if folder.exists() else "does not exist"
+    try:
+        if not stat.S_ISDIR(folder.stat().st_mode):
+            return "is not a folder"
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:  # a folder above it is closed to this user
+        return f"cannot be reached by this service's user (uid {os.geteuid()})"
+    except OSError as exc:
+        return f"cannot be read ({os.strerror(exc.errno) if exc.errno else type(exc).__name__})"
     if os.statvfs(folder).f_flag & os.ST_RDONLY:
         return "is on a read-only file system"
     if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -166,3 +167,47 @@ def test_check_says_the_same_sentence(tmp_path, redis_server):
     assert f"WARNING  recordings.folder: {ro} is on a read-only file system{TAIL}" in lines(out)
     out = check(tmp_path, redis_server.url, extra=f'[recordings]\nrecord = "all"\nfolder = "{tmp_path}"\n')
     assert f"ok       recordings: all, in {tmp_path}" in lines(out)
+
+
+def as_nobody(folder: Path) -> str | None:
+    """folder_problem as the service's own user would see it (uid 65534 in a forked child)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, answer, leave without running anything of pytest's
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(write, json.dumps(problem(folder)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        text = answer.read()
+    os.waitpid(pid, 0)
+    return json.loads(text)
+
+
+def test_a_folder_of_another_user_is_named_as_such(tmp_path):
+    """The service runs as its own user: a folder Asterisk's user keeps to itself (0700), or one
+    under a folder closed to the service, is not "missing"."""
+    if os.geteuid() != 0:
+        raise RuntimeError("this test drops root to another user: run it as root, like the end-to-end suite")
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        (shared / "rec").mkdir(mode=0o700)  # root's, as Asterisk's folder would be asterisk's
+        uid = f"(uid {65534})"
+        assert (
+            as_nobody(shared / "rec")
+            == f"recordings.folder: {shared / 'rec'} cannot be read and written by this service's user {uid}{TAIL}"
+        )
+        assert (
+            as_nobody(tmp_path / "rec")
+            == f"recordings.folder: {tmp_path / 'rec'} cannot be reached by this service's user {uid}{TAIL}"
+        )
+        (shared / "rec").chmod(0o777)
+        assert as_nobody(shared / "rec") is None
+    finally:
+        shutil.rmtree(shared)
