@@ -330,6 +330,7 @@ class Console:
             "handovers": [i for i in today if i.category == "handover"],
             "awaiting": await logbook.open_debriefs(self.store, now),
             "threats": await police.unreported_threats(self.store, self.config, now),  # issue 28
+            "talking": await help_actions.live_calls(self.store, now),  # issue 29: the live calls
         }
 
     async def today(self, now: float) -> list[Incident]:
@@ -449,24 +450,35 @@ class Console:
         await self._ami.wait_connected(5)
         return self._ami
 
-    async def help_action(self, ctx: Ctx) -> Response:
-        """Listen, whisper or take over on a help request's call: the channel is the stored request's."""
+    async def help_action(self, ctx: Ctx, agent: str | None = None) -> Response:
+        """Listen, whisper or take over on a help request's call (or, with ``agent``, on that agent's
+        live call): the channel is Grenswacht's own record's, never the browser's."""
         call, mode = ctx.request.path_params["call"], ctx.request.path_params["mode"]
+        pbx, now = await self.pbx(), self.clock()
         try:
-            await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
+            if agent is None:
+                await help_actions.listen(self.store, pbx, ctx.user, call, mode, ctx.actor, now)
+            else:
+                await help_actions.listen_live(self.store, pbx, ctx.user, agent, call, mode, ctx.actor, now)
         except ActionError as exc:
             return self.show(ctx, "error.html", 409, message=str(exc))
         return RedirectResponse("/?ringing=" + mode, 303)
 
+    async def live_action(self, ctx: Ctx) -> Response:
+        """Listen, whisper or take over on any live call of the board (issue 29): the form names the
+        agent interface and the call, which only look the call up in ``store.live``."""
+        return await self.help_action(ctx, ctx.form.get("agent", "")[:200])
+
     # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
-    async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+    async def me(self, ctx: Ctx, error: str = "", status: int = 200, live: bool = False) -> Response:
+        """The agent's own page; ``live``: only what changes by itself (the page's refresh, /me/live)."""
         now, user = self.clock(), ctx.user
         return self.show(
             ctx,
             "me.html",
             status,
             calls=await agents.own_calls(self.store, self.config, user, now),
-            incidents=await agents.own_incidents(self.store, user, now),
+            incidents=[] if live else await agents.own_incidents(self.store, user, now),
             callbacks=await agents.own_callbacks(self.store, user),
             cooldowns=await agents.own_cooldowns(self.store, user, now),
             requests=await agents.own_requests(self.store, user),
@@ -475,6 +487,11 @@ class Console:
             error=error,
             saved=ctx.request.query_params.get("saved"),
         )
+
+    async def me_live(self, ctx: Ctx) -> Response:
+        """The agent's current call, cool-down, block requests and callbacks, for the page to refresh
+        itself (issue 29): the same per-request checks as /me, so only ever the agent's own."""
+        return await self.me(ctx, live=True)
 
     async def me_action(self, ctx: Ctx) -> Response:
         iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
@@ -970,8 +987,11 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         # Issue 29: help requests, the agent's own page, block requests.
         Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),
         Route("/me", agt(c.me)),
+        Route("/me/live", agt(c.me_live)),
         Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
         Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
+        # Issue 29: listen in on any live call of a queue (the board's live calls).
+        Route("/live/{call:str}/{mode:str}", sup(c.live_action), methods=["POST"]),
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),

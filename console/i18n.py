@@ -220,3 +220,10 @@ def translate(lang: str, key: str) -> str:
 _T.update(  # issue 30: the tick box before a destructive action (lifting a ban, purging)
     {"confirm_sure": ("Ik weet het zeker", "I am sure")}
 )
+
+_T.update(  # issue 29: the board's live calls, to listen in on any of them
+    {
+        "live_calls": ("Gesprekken nu", "Calls now"),
+        "no_queue": ("Buiten een wachtrij", "Outside a queue"),
+    }
+)

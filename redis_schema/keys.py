@@ -96,6 +96,8 @@ RECORDINGS = PREFIX + "recordings"  # HASH incident id -> JSON Recording (a kept
 # the same call is an HSETNX that finds the first; each value carries its own end of life.
 HELP = PREFIX + "help"  # HASH linkedid -> JSON help request (redis_schema.records.HELP)
 BLOCK_REQUESTS = PREFIX + "block-requests"  # HASH request id -> JSON block request (records.BLOCK_REQUEST)
+# Issue 29: every call an agent is talking on now, for the board's live calls and their listen-in.
+TALKING = PREFIX + "talking"  # HASH agent interface -> JSON LiveCall (records.LIVE_CALL), while it lasts
 
 # Console logins and sessions (redis_schema/logins.py). One hash tag, {login}: the throttle's
 # script touches an account's key and an address's key at once (one Cluster slot).
