@@ -70,6 +70,10 @@ def folder_problem(settings: RecordingsConfig) -> str | None:
     return f"recordings.folder: {settings.folder} {why}, so no call is recorded (calls are still screened and logged)."
 
 
+def _why(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else type(exc).__name__
+
+
 def _unusable(folder: Path) -> str | None:
     """Why this service cannot write, read and delete recordings in ``folder``: tried with a probe file."""
     try:
@@ -80,9 +84,12 @@ def _unusable(folder: Path) -> str | None:
     except PermissionError:  # a folder above it is closed to this user
         return f"cannot be reached by this service's user (uid {os.geteuid()})"
     except OSError as exc:
-        return f"cannot be read ({os.strerror(exc.errno) if exc.errno else type(exc).__name__})"
-    if os.statvfs(folder).f_flag & os.ST_RDONLY:
-        return "is on a read-only file system"
+        return f"cannot be read ({_why(exc)})"
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system"
+    except OSError as exc:  # a stale network mount, an I/O error: said, never raised at start
+        return f"cannot be read ({_why(exc)})"
     if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
         return f"cannot be read and written by this service's user (uid {os.geteuid()})"
     probe = folder / f".grenswacht-probe-{os.getpid()}"
@@ -96,7 +103,7 @@ def _unusable(folder: Path) -> str | None:
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return "is on a full disk"
-        return f"cannot be written ({os.strerror(exc.errno) if exc.errno else type(exc).__name__})"
+        return f"cannot be written ({_why(exc)})"
     return None
 
 
