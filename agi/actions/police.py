@@ -97,10 +97,19 @@ def _when(ts: float | None, zone: str) -> str:
     return datetime.fromtimestamp(ts, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z") if ts else "-"
 
 
+def arrival(linkedid: str, known: float) -> float:
+    """When the call reached the PBX: the epoch second of Asterisk's linkedid (the caller's channel's
+    uniqueid, "1799999940.17"), when it is one within the day before ``known``; else ``known``."""
+    head, dot, tail = linkedid.partition(".")
+    if dot and head.isdigit() and tail.isdigit() and known - 86_400 < int(head) <= known:
+        return float(head)
+    return known
+
+
 def timeline(inc: Incident, earlier: list[Incident], rec: Recording | None, config: Config) -> list[tuple[float, str]]:
     """Pure: what the service saw of the call, in order (time, what)."""
     rows: list[tuple[float, str]] = []
-    start = rec.started if rec is not None else inc.at
+    start = arrival(inc.linkedid, rec.started if rec is not None else inc.at)
     protocol = config.protocol_for(None)[1]
     before = decide(CallerRecord(inc.caller, incidents=tuple(earlier)), protocol, start)
     rows.append((start, f"screening of the caller on arrival: {before.action.value} ({before.reason.value})"))

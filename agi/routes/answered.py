@@ -43,7 +43,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     caller = ANONYMOUS if raw == ANONYMOUS else normalise(raw, config.numbers.default_region)
     settings = config.recordings
     recorded = False
-    if settings.record != "off":
+    if settings.record != "off" and deps.recording_folder.usable:  # else: one line at start, none per call
         result = await screen(config, deps.store, deps.prefixes, caller, None, now, config.agi.screen_budget_ms / 1000)
         recorded = should_record(settings, result.record, result.decision.score)
     rid = recording_id(linkedid, agent) if recorded else ""
