@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,7 +41,7 @@ from agi.config import Config
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
-from console.i18n import LANGUAGES, translate
+from console.i18n import LANGUAGES, date_format, translate, value_word
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
 from redis_schema.records import User, export_json
@@ -106,18 +107,34 @@ class Console:
         )
         self.feed = Feed(store)  # one reader of the event stream for every open board
         self.stream_seconds, self.keepalive_seconds = STREAM_SECONDS, KEEPALIVE_SECONDS
-        self.env.filters["local"] = self.local
+        self.category_words = {name: (w.nl, w.en) for name, w in config.web.category_labels.items()}
+
+        @pass_context
+        def local_filter(context: Context, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+            return self.local(ts, fmt, context.get("letter_lang") or context.get("lang") or config.web.language)
+
+        self.env.filters["local"] = local_filter
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
         self.env.filters["since"] = lambda start: _duration(max(0.0, self.clock() - start))
 
     # ---- helpers --------------------------------------------------------------------------
-    def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M", lang: str = "en") -> str:
         if ts in (None, ""):
             return ""
         try:
-            return datetime.fromtimestamp(float(ts), self.zone).strftime(fmt)
+            when = datetime.fromtimestamp(float(ts), self.zone)
+            return when.strftime(date_format(fmt, when.weekday(), when.month, lang))
         except (TypeError, ValueError, OverflowError, OSError):
             return "?"
+
+    def words(self, lang: str) -> dict[str, Any]:
+        """What every template writes with, in ``lang``: t("key"), label(kind, value) for a stored
+        value (a category, a decision, a status...), and the language itself."""
+
+        def label(kind: str, value: object) -> str:
+            return value_word(lang, kind, str(value), self.category_words if kind == "category" else None)
+
+        return {"t": lambda key: translate(lang, key), "label": label, "lang": lang}
 
     def read_session(self, request: Request) -> dict[str, Any]:
         raw = request.cookies.get(COOKIE, "")
@@ -151,10 +168,8 @@ class Console:
         user: User | None = None,
         **ctx: Any,
     ) -> HTMLResponse:
-        lang = session.get("l", "nl")
         html = self.env.get_template(name).render(
-            t=lambda key: translate(lang, key),
-            lang=lang,
+            **self.words(session.get("l", "nl")),
             csrf=session["c"],
             user=user,
             path=request.url.path,
@@ -373,7 +388,7 @@ class Console:
             inc = await self.feed.cached(f"incident:{entry.id}", load)
             if isinstance(inc, Incident) and inc.category != "handover":
                 row = self.env.get_template("_incident_row.html")
-                html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
+                html = row.render(i=inc, board=True, **self.words(lang)).replace("\n", " ")
                 return f"id: {entry.id}\nevent: incident\ndata: {html}\n\n"
         return f"id: {entry.id}\nevent: panels\ndata: {kind}\n\n"
 
@@ -436,7 +451,7 @@ class Console:
         req = await help_actions.get(self.store, call, self.clock()) if fields.get("type") == "help" else None
         if req is None:
             return f"id: {eid}\nevent: help-end\ndata: {call}\n\n" if call else ": \n\n"
-        html = self.env.get_template("_help_row.html").render(h=req, csrf=csrf, t=lambda key: translate(lang, key))
+        html = self.env.get_template("_help_row.html").render(h=req, csrf=csrf, **self.words(lang))
         return f"id: {eid}\nevent: help\ndata: {html.replace(chr(10), ' ')}\n\n"
 
     async def pbx(self) -> AmiClient | None:
@@ -484,7 +499,7 @@ class Console:
             elif what == "block":
                 await agents.request_block(self.store, ctx.user, iid, ctx.form.get("reason", ""), now)
             else:
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.me(ctx, str(exc), 400)
         return RedirectResponse("/me?saved=1", 303)
@@ -493,7 +508,7 @@ class Console:
         """A supervisor approves (sets the ban) or declines (with a note) an agent's block request."""
         rid, what = ctx.request.path_params["rid"], ctx.request.path_params["what"]
         if what not in ("approve", "decline"):
-            return self.show(ctx, "error.html", 404, message="No such action.")
+            return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         try:
             days = self.ban_days(ctx.form) if what == "approve" else None
             note = ctx.form.get("note", "")
@@ -718,7 +733,7 @@ class Console:
 
     async def letter(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
-        lang = q.get("lang") if q.get("lang") in LANGUAGES else ctx.session["l"]
+        lang = str(q.get("lang")) if q.get("lang") in LANGUAGES else str(ctx.session["l"])
         try:
             number = self.number(q.get("n", ""))
         except ActionError as exc:
@@ -727,7 +742,11 @@ class Console:
         window = self.clock() - view.window_days * 86400
         incidents = [i for i in view.record.incidents if i.at >= window and i.category not in ("handover", "callback")]
         ban = lists.ban_in_force(view.record.ban, self.clock())  # worded for a caller already banned
-        return self.show(ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang, ban=ban)
+        label = self.words(lang)["label"]  # the categories in the letter's language
+        cats = {i.category: label("category", i.category) for i in incidents}
+        return self.show(
+            ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang, ban=ban, cats=cats
+        )
 
     async def stats(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params.get("days", "30")
@@ -747,9 +766,21 @@ class Console:
                     "repeat": s.repeat_callers,
                     "per_agent": s.per_agent,
                     "open_age": list(s.open_by_age.items()),
+                    "words": self.chart_words(ctx.session["l"], s),
                 }
             ),
         )
+
+    def chart_words(self, lang: str, s: audit.Stats) -> dict[str, Any]:
+        """The charts' legends and labels in ``lang`` (console.js writes no word of its own)."""
+        label = self.words(lang)["label"]
+        return {
+            "category": {c: label("category", c) for c in {*s.per_day, *s.per_week}},
+            "action": {a: label("action", a) for a in s.screenings},
+            "age": {a: label("age", a) for a in s.open_by_age},
+            "incidents": translate(lang, "chart_incidents"),
+            "open": translate(lang, "chart_open"),
+        }
 
     async def audit_page(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
@@ -767,8 +798,16 @@ class Console:
             roles=users.ROLES,
             lockouts=await users.lockouts(self.store, self.config),
             error=error,
-            done=done or ctx.request.query_params.get("done", ""),
+            done=done or self.done_text(ctx),
         )
+
+    def done_text(self, ctx: Ctx) -> str:
+        """The admin page's "done" line, from the redirect's ?done=ok|erased|purged and ?n=."""
+        q, lang = ctx.request.query_params, ctx.session["l"]
+        done, n = q.get("done", ""), q.get("n", "0")
+        if done in ("erased", "purged"):
+            return translate(lang, f"{done}_n").format(n=int(n) if n.isdigit() else 0)
+        return translate(lang, "saved_ok") if done else ""
 
     async def admin_action(self, ctx: Ctx) -> Response:
         what, f, now = ctx.request.path_params["what"], ctx.form, self.clock()
@@ -798,12 +837,12 @@ class Console:
                 n = await logbook.erase(
                     self.store, self.number(f.get("number", "")), f.get("confirm", ""), ctx.actor, now
                 )
-                return RedirectResponse("/admin?" + urlencode({"done": f"erased: {n} record(s)"}), 303)
+                return RedirectResponse("/admin?" + urlencode({"done": "erased", "n": n}), 303)
             elif what == "purge":
                 if f.get("confirm") != "yes":
                     raise ActionError("tick the box to confirm the purge.")
                 n = await logbook.purge(self.store, ctx.actor, now)
-                return RedirectResponse("/admin?" + urlencode({"done": f"purged: {n} incident(s)"}), 303)
+                return RedirectResponse("/admin?" + urlencode({"done": "purged", "n": n}), 303)
             else:
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
@@ -859,7 +898,7 @@ class Console:
                     raise ActionError(f"{raw[:20]!r} is not a date (YYYY-MM-DD).") from None
                 await police.mark_reported(self.store, iid, on, ctx.form.get("reference", ""), ctx.actor, now)
             else:
-                return self.show(ctx, "error.html", 404, message="There is no such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
             return await self.incident(ctx, str(exc), 400)
         return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
@@ -869,7 +908,7 @@ class Console:
         only, every play, download and report in the audit trail with the user."""
         iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
         if ctx.user.role not in EVIDENCE_ROLES:
-            return self.show(ctx, "error.html", 403, message="This is for supervisors and administrators.")
+            return self.failure(ctx.request, ctx.session, 403, "for_supervisors", ctx.user)
         try:
             if what == "report.zip":
                 data = await police.report(self.store, self.config, iid, ctx.actor, now)
@@ -879,7 +918,7 @@ class Console:
                 }
                 return Response(data, media_type="application/zip", headers=headers)
             if what != "recording.wav":
-                return self.show(ctx, "error.html", 404, message="There is no such file.")
+                return self.failure(ctx.request, ctx.session, 404, "no_file", ctx.user)
             # Every request is audited, a player's range requests too (a range is part of a play).
             how = "download" if ctx.request.query_params.get("download") else "play"
             part = ctx.request.headers.get("range", "")[:40]

@@ -50,7 +50,7 @@ async def test_the_page_lists_open_appointments_first_then_finished_ones(sup, st
     assert "2026-11-24 11:00" in open_part and "2026-11-24 12:00" in open_part
     assert "/caller?n=%2B31612345678" in open_part and "PJSIP/2002" in open_part and "support" in open_part
     assert 'value="2026-11-24T12:00"' in open_part  # the move form, prefilled in local time
-    assert done.id in finished_part and "cancelled" in finished_part
+    assert done.id in finished_part and "geannuleerd" in finished_part
     assert (await sup.post("/language", {"lang": "en", "back": "/callbacks"}, page="/callbacks")).status_code == 303
     assert "Recently finished" in (await sup.get("/callbacks")).text
 
