@@ -41,6 +41,7 @@ from agi.config import Config
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
+from agi.sentences import Sentence
 from console.i18n import LANGUAGES, date_format, translate, value_word
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
@@ -192,14 +193,14 @@ class Console:
         try:
             return parse_operator_number(raw.strip(), self.config.numbers.default_region, valid=valid)
         except BadNumber as exc:
-            raise ActionError(str(exc)) from None
+            raise ActionError.again(exc) from None
 
     def target(self, raw: str, kind: str, valid: bool = True) -> Target:
         if kind == "prefix":
             try:
                 return Target("prefix", parse_prefix(raw.strip()))
             except BadNumber as exc:
-                raise ActionError(str(exc)) from None
+                raise ActionError.again(exc) from None
         return Target("number", self.number(raw, valid))
 
     def ban_days(self, form: dict[str, str]) -> int:
@@ -470,7 +471,7 @@ class Console:
         try:
             await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
         except ActionError as exc:
-            return self.show(ctx, "error.html", 409, message=str(exc))
+            return self.show(ctx, "error.html", 409, message=said(ctx, exc))
         return RedirectResponse("/?ringing=" + mode, 303)
 
     # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
@@ -501,7 +502,7 @@ class Console:
             else:
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.me(ctx, str(exc), 400)
+            return await self.me(ctx, said(ctx, exc), 400)
         return RedirectResponse("/me?saved=1", 303)
 
     async def block_decide(self, ctx: Ctx) -> Response:
@@ -514,7 +515,7 @@ class Console:
             note = ctx.form.get("note", "")
             await agents.decide(self.store, self.config, rid, what == "approve", note, days, ctx.actor, self.clock())
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         return RedirectResponse("/?saved=1", 303)
 
     async def renew(self, ctx: Ctx) -> bool:
@@ -551,7 +552,14 @@ class Console:
             after = logbook.position(q.get("after", ""))  # where a "next" link continues a sparse filter
         except ActionError as exc:
             return self.show(
-                ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="", categories=self.categories()
+                ctx,
+                "logbook.html",
+                400,
+                error=said(ctx, exc),
+                page=logbook.Page(),
+                q=q,
+                qs="",
+                categories=self.categories(),
             )
         if fmt:  # the whole filtered result, streamed: the same pieces as `grenswacht export`
             stream = logbook.export_stream(self.store, f, ctx.actor, self.clock(), fmt, self.zone)
@@ -567,7 +575,7 @@ class Console:
         try:
             inc = await logbook.get(self.store, ctx.request.path_params["iid"])
         except ActionError as exc:
-            return self.show(ctx, "error.html", 404, message=str(exc))
+            return self.show(ctx, "error.html", 404, message=said(ctx, exc))
         return self.show(
             ctx,
             "incident.html",
@@ -588,7 +596,7 @@ class Console:
                 self.store, iid, ctx.form.get("answer", ""), ctx.form.get("note", ""), ctx.actor, self.clock()
             )
         except ActionError as exc:
-            return await self.incident(ctx, str(exc), 400)
+            return await self.incident(ctx, said(ctx, exc), 400)
         return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
 
     async def caller(self, ctx: Ctx, error: str = "", status: int = 200, raw: str | None = None) -> Response:
@@ -598,7 +606,7 @@ class Console:
         try:
             number = self.number(raw)
         except ActionError as exc:
-            return self.show(ctx, "caller.html", 400, view=None, error=str(exc), raw=raw)
+            return self.show(ctx, "caller.html", 400, view=None, error=said(ctx, exc), raw=raw)
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
         return self.show(
             ctx,
@@ -646,7 +654,7 @@ class Console:
             elif not await self.change_lists(what, raw, "number", ctx):
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.caller(ctx, str(exc), 400, raw=raw)
+            return await self.caller(ctx, said(ctx, exc), 400, raw=raw)
         if ctx.form.get("back", "") == "warnings":
             return RedirectResponse("/warnings?saved=1", 303)
         return RedirectResponse("/caller?" + urlencode({"n": self.number(raw, valid=False), "saved": "1"}), 303)
@@ -672,7 +680,7 @@ class Console:
             ):
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.bans(ctx, str(exc), 400)
+            return await self.bans(ctx, said(ctx, exc), 400)
         return RedirectResponse("/bans?saved=1", 303)
 
     # ---- callback appointments: the same functions as `grenswacht callbacks move|cancel` ------------------
@@ -709,7 +717,7 @@ class Console:
             else:
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except (BadTime, appointments.NotFound, appointments.Conflict) as exc:
-            return await self.callbacks(ctx, str(exc), 400)
+            return await self.callbacks(ctx, said(ctx, exc), 400)
         if ctx.form.get("back", "") == "caller":
             return RedirectResponse("/caller?" + urlencode({"n": appt.caller, "saved": "1"}), 303)
         return RedirectResponse("/callbacks?saved=1", 303)
@@ -720,7 +728,7 @@ class Console:
         try:
             after = lists.warning_position(q.get("after", ""))
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         page = await lists.warnings_due(self.store, self.config, now, after, DUE_SHOWN)
         return self.show(
             ctx,
@@ -737,7 +745,7 @@ class Console:
         try:
             number = self.number(q.get("n", ""))
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
         window = self.clock() - view.window_days * 86400
         incidents = [i for i in view.record.incidents if i.at >= window and i.category not in ("handover", "callback")]
@@ -846,14 +854,14 @@ class Console:
             else:
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.admin(ctx, str(exc), 400)
+            return await self.admin(ctx, said(ctx, exc), 400)
         return RedirectResponse("/admin?done=ok", 303)
 
     async def admin_export(self, ctx: Ctx) -> Response:
         try:
             number = self.number(ctx.request.query_params.get("n", ""))
         except ActionError as exc:
-            return await self.admin(ctx, str(exc), 400)
+            return await self.admin(ctx, said(ctx, exc), 400)
         view = await logbook.export_caller(self.config, self.store, number, ctx.actor, self.clock())
         r = view.record
         data = {
@@ -880,7 +888,7 @@ class Console:
         try:
             await cooldowns.end_now(self.store, ctx.form.get("agent", "")[:200], ctx.actor, self.clock())
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         return RedirectResponse("/", 303)
 
     # ---- evidence for the police (issue 28) --------------------------------------------------
@@ -895,12 +903,12 @@ class Console:
                 try:
                     on = datetime.fromisoformat(raw).replace(tzinfo=self.zone).timestamp() if raw else now
                 except ValueError:
-                    raise ActionError(f"{raw[:20]!r} is not a date (YYYY-MM-DD).") from None
+                    raise ActionError("{raw!r} is not a date (YYYY-MM-DD).", raw=raw[:20]) from None
                 await police.mark_reported(self.store, iid, on, ctx.form.get("reference", ""), ctx.actor, now)
             else:
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.incident(ctx, str(exc), 400)
+            return await self.incident(ctx, said(ctx, exc), 400)
         return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
 
     async def evidence_file(self, ctx: Ctx) -> Response:
@@ -924,13 +932,18 @@ class Console:
             part = ctx.request.headers.get("range", "")[:40]
             rec = await police.recording(self.store, iid, ctx.actor, now, how, part)
         except ActionError as exc:
-            return self.show(ctx, "error.html", 404, message=str(exc))
+            return self.show(ctx, "error.html", 404, message=said(ctx, exc))
         disposition = "attachment" if ctx.request.query_params.get("download") else "inline"
         headers = {"Content-Disposition": f'{disposition}; filename="recording-{iid}.wav"', "Cache-Control": "no-store"}
         return FileResponse(rec.file, media_type="audio/wav", headers=headers)
 
 
 EVIDENCE_ROLES = ("supervisor", "admin")
+
+
+def said(ctx: Ctx, exc: Sentence) -> str:
+    """A refusal's sentence in the user's language (issue 30: agi.sentences)."""
+    return exc.in_language(ctx.session["l"])
 
 
 def _error_handlers(c: Console) -> Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]]:

@@ -48,12 +48,12 @@ async def listen(
     call. The channel comes from the stored request only. Audited with the user; ActionError with
     one sentence when it cannot be done."""
     if mode not in MODES:
-        raise ActionError(f"the mode must be {', '.join(MODES[:-1])} or {MODES[-1]}.")
+        raise ActionError("the mode must be {modes} or {last}.", modes=", ".join(MODES[:-1]), last=MODES[-1])
     if not users.may(user.role, "supervisor"):
         raise ActionError("only a supervisor or an administrator can listen in.")
     if not user.phone:
         raise ActionError(
-            f"{user.name} has no phone to ring: set one with `grenswacht users phone {user.name} PJSIP/...`."
+            "{name} has no phone to ring: set one with `grenswacht users phone {name} PJSIP/...`.", name=user.name
         )
     if ami is None:
         raise ActionError("listening in needs AMI: set [ami] and GRENSWACHT_AMI_SECRET for the console.")
@@ -77,6 +77,6 @@ async def listen(
             }
         )
     except AmiError as exc:
-        raise ActionError(f"the PBX did not take the call ({str(exc)[:120]}).") from None
+        raise ActionError("the PBX did not take the call ({why}).", why=str(exc)[:120]) from None
     await store.streams.audit(actor, mode, now, call=req.call, agent=req.agent, queue=req.queue, phone=user.phone)
     return req
