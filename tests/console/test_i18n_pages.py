@@ -198,3 +198,23 @@ async def test_the_scan_finds_a_word_of_the_other_language():
     assert foreign(visible('<input placeholder="Search"><script>var the = 1;</script>'), ENGLISH) == ["search"]
     assert foreign(visible("<p>Saved. The ban is lifted.</p>"), DUTCH) == []
     assert foreign(visible("<p>Opgeslagen: de blokkade</p>"), DUTCH) == ["de"]
+
+
+async def test_a_category_named_in_the_configuration_is_shown_by_that_name(redis_server, store):
+    """[web] category_labels: an organisation's own word for a category, on the pages and the letter."""
+    from console.app import create_app
+    from tests.conftest import make_config
+
+    labels = {"abuse": {"nl": "scheldpartij", "en": "name-calling"}}
+    config = make_config(redis_server.url, web={"secret": "s" * 40, "category_labels": labels})
+    assert config.web.category_labels["abuse"].nl == "scheldpartij"
+    await users.add(store, "sup1", "supervisor", PASSWORD, "test", time.time())
+    await store.incidents.add_incident(Incident.new(RUDE, "abuse", time.time() - 60, agent=BERT, source="key"))
+    sup = await logged_in(create_app(config, store), "sup1")
+    try:
+        page = visible((await sup.get("/logbook")).text)
+        assert "scheldpartij" in page and "grof taalgebruik" not in page
+        assert "scheldpartij" in visible((await sup.get(f"/letter?n={RUDE}&lang=nl")).text)
+        assert "name-calling" in visible((await sup.get(f"/letter?n={RUDE}&lang=en")).text)
+    finally:
+        await sup.http.aclose()
