@@ -235,6 +235,8 @@ _T.update(
         "call_ids": ("uniqueid / linkedid (Asterisk)", "uniqueid / linkedid (Asterisk)"),
         "chart_incidents": ("incidenten", "incidents"),
         "chart_open": ("open", "open"),
+        # "account" is the agent's own words on /me ("My account"); a supervisor reads it as the agent's
+        "agent_account": ("Verklaring van de medewerker", "The agent's account"),
     }
 )
 
