@@ -184,6 +184,9 @@ async def check_language(people, lang: str, words: tuple[str, ...]) -> int:
 
 async def test_dutch_mode_shows_no_english_word(people):
     assert await check_language(people, "nl", ENGLISH) > 5000
+    # The audit trail's details: their names in Dutch, their values as stored.
+    audit = (await people[0]["sup1"].get("/audit")).text
+    assert 'data-key="reason">reden=x3<' in audit and 'data-key="prefix">nummerreeks=+3185123<' in audit
 
 
 async def test_english_mode_shows_no_dutch_word(people):
