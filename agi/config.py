@@ -446,6 +446,9 @@ class WebConfig(_Frozen):
     # How the console and the letters name each incident category in Dutch and English (issue 30);
     # the shipped categories have built-in words, any other is shown by its name unless named here.
     category_labels: Mapping[str, Label] = Field(default_factory=dict)
+    # Issue 30: a TOTP second factor for admins: "optional" (each user may enrol on /security) or
+    # "required" (an admin without one can open only /security until enrolled). Needs the web secret.
+    admin_totp: Literal["optional", "required"] = "optional"
     # Signs session cookies: from GRENSWACHT_WEB_SECRET(_FILE); none = a random one per start (logged).
     secret: str | None = Field(None, exclude=True, repr=False)
 

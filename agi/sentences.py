@@ -179,6 +179,31 @@ DUTCH: Mapping[str, str] = {
     "{raw!r} is not a number prefix (expected + and 2 to 14 digits, e.g. +3185123).": (
         "{raw!r} is geen nummerreeks (verwacht + en 2 tot 14 cijfers, bijv. +3185123)."
     ),
+    # ---- the second factor (agi.actions.totp, console.security) ----
+    "a second factor needs GRENSWACHT_WEB_SECRET (its secrets are encrypted with it).": (
+        "een tweede factor vraagt GRENSWACHT_WEB_SECRET (de geheimen worden ermee versleuteld)."
+    ),
+    "the code is the 6 digits your authenticator app shows.": "de code is de 6 cijfers die uw authenticator-app toont.",
+    "you already have a second factor; remove it first.": "u hebt al een tweede factor; verwijder die eerst.",
+    "there is no second factor being set up (it expires after 15 minutes): start again.": (
+        "er wordt geen tweede factor ingesteld (dat verloopt na 15 minuten): begin opnieuw."
+    ),
+    "that code is not right: check the time on your phone and try the next code.": (
+        "die code klopt niet: controleer de tijd op uw telefoon en probeer de volgende code."
+    ),
+    "an admin must have a second factor here ([web] admin_totp = required).": (
+        "een beheerder moet hier een tweede factor hebben ([web] admin_totp = required)."
+    ),
+    "you have no second factor.": "u hebt geen tweede factor.",
+    "too many wrong codes: try again later.": "te veel verkeerde codes: probeer het later opnieuw.",
+    "that code is not right (or was used already).": "die code klopt niet (of is al gebruikt).",
+    "user {name} has no second factor.": "gebruiker {name} heeft geen tweede factor.",
+    "the second factor cannot be read (was the web secret changed?): an admin must reset it.": (
+        "de tweede factor kan niet worden gelezen (is het websecret gewijzigd?): een beheerder moet hem wissen."
+    ),
+    "reset another user's second factor; remove your own with a code.": (
+        "wis de tweede factor van een andere gebruiker; verwijder uw eigen met een code."
+    ),
     # ---- the console's own form checks (console.app) ----
     "enter a phone number.": "vul een telefoonnummer in.",
     "the ban length must be a whole number of days.": "de duur van de blokkade moet een geheel aantal dagen zijn.",

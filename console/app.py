@@ -30,7 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, police, queries, users
+from agi.actions import ActionError, agents, alerts, audit, cooldowns, lists, logbook, police, queries, users
 from agi.actions import help as help_actions
 from agi.actions.lists import Target
 from agi.ami.client import AmiClient
@@ -42,6 +42,7 @@ from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from agi.sentences import Sentence
+from console import security
 from console.i18n import LANGUAGES, date_format, translate, value_word
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
@@ -260,6 +261,8 @@ class Console:
                 return self.failure(request, session, 403, "csrf_refused", user)
         if not users.may(user.role, role):  # the one role check (agent < supervisor < admin)
             return self.failure(request, session, 403, "admin_only" if role == "admin" else "supervisors_only", user)
+        if await security.second_factor_due(self, request.url.path, user):  # issue 30: enrol first
+            return RedirectResponse("/security", 303)
         await self.store.sessions.touch(session["s"], now, self.idle_seconds)
         ctx = Ctx(request, user, session, form)
         response = await fn(ctx)
@@ -309,15 +312,18 @@ class Console:
                     return self.render(request, session, "login.html", 429, error=translate(lang, "throttled"))
                 error = translate(lang, "bad_login") + (" " + translate(lang, "throttled") if got.locked else "")
                 return self.render(request, session, "login.html", 401, error=error)
-            # A new session on the server, and a fresh CSRF token with it (no fixation).
-            sid = secrets.token_urlsafe(32)
-            await self.store.sessions.start(sid, got.user.name, got.user.gen, now, self.idle_seconds)
+            if got.code_due:  # issue 30: the second factor's code (console.security)
+                return security.code_due(self, request, session, got.user)
+            return await self.start_session(got.user, session["l"], now)
         except RedisError as exc:
             return self.store_down(request, session, exc)
-        home = "/" if users.may(got.user.role, "supervisor") else "/me"  # an agent: their own page
-        return self.write_session(
-            RedirectResponse(home, 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": session["l"]}
-        )
+
+    async def start_session(self, user: User, lang: str, now: float) -> Response:
+        """A new session on the server, and a fresh CSRF token with it (no fixation)."""
+        sid = secrets.token_urlsafe(32)
+        await self.store.sessions.start(sid, user.name, user.gen, now, self.idle_seconds)
+        home = "/" if users.may(user.role, "supervisor") else "/me"  # an agent: their own page
+        return self.write_session(RedirectResponse(home, 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": lang})
 
     async def logout(self, ctx: Ctx) -> Response:
         await self.store.sessions.end(ctx.session["s"])
@@ -346,6 +352,7 @@ class Console:
             "handovers": [i for i in today if i.category == "handover"],
             "awaiting": await logbook.open_debriefs(self.store, now),
             "threats": await police.unreported_threats(self.store, self.config, now),  # issue 28
+            "talking": await help_actions.live_calls(self.store, now),  # issue 29: the live calls
         }
 
     async def today(self, now: float) -> list[Incident]:
@@ -365,6 +372,7 @@ class Console:
             block_requests=await agents.open_requests(self.store),
             ban_days=lists.ban_days(self.config, None),
             saved=ctx.request.query_params.get("saved"),
+            alerts=await alerts.get(self.store, ctx.user.name),  # issue 30: this user's sound and desktop alerts
         )
 
     async def board_panels(self, ctx: Ctx) -> Response:
@@ -465,24 +473,35 @@ class Console:
         await self._ami.wait_connected(5)
         return self._ami
 
-    async def help_action(self, ctx: Ctx) -> Response:
-        """Listen, whisper or take over on a help request's call: the channel is the stored request's."""
+    async def help_action(self, ctx: Ctx, agent: str | None = None) -> Response:
+        """Listen, whisper or take over on a help request's call (or, with ``agent``, on that agent's
+        live call): the channel is Grenswacht's own record's, never the browser's."""
         call, mode = ctx.request.path_params["call"], ctx.request.path_params["mode"]
+        pbx, now = await self.pbx(), self.clock()
         try:
-            await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
+            if agent is None:
+                await help_actions.listen(self.store, pbx, ctx.user, call, mode, ctx.actor, now)
+            else:
+                await help_actions.listen_live(self.store, pbx, ctx.user, agent, call, mode, ctx.actor, now)
         except ActionError as exc:
             return self.show(ctx, "error.html", 409, message=said(ctx, exc))
         return RedirectResponse("/?ringing=" + mode, 303)
 
+    async def live_action(self, ctx: Ctx) -> Response:
+        """Listen, whisper or take over on any live call of the board (issue 29): the form names the
+        agent interface and the call, which only look the call up in ``store.live``."""
+        return await self.help_action(ctx, ctx.form.get("agent", "")[:200])
+
     # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
-    async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+    async def me(self, ctx: Ctx, error: str = "", status: int = 200, live: bool = False) -> Response:
+        """The agent's own page; ``live``: only what changes by itself (the page's refresh, /me/live)."""
         now, user = self.clock(), ctx.user
         return self.show(
             ctx,
             "me.html",
             status,
             calls=await agents.own_calls(self.store, self.config, user, now),
-            incidents=await agents.own_incidents(self.store, user, now),
+            incidents=[] if live else await agents.own_incidents(self.store, user, now),
             callbacks=await agents.own_callbacks(self.store, user),
             cooldowns=await agents.own_cooldowns(self.store, user, now),
             requests=await agents.own_requests(self.store, user),
@@ -491,6 +510,11 @@ class Console:
             error=error,
             saved=ctx.request.query_params.get("saved"),
         )
+
+    async def me_live(self, ctx: Ctx) -> Response:
+        """The agent's current call, cool-down, block requests and callbacks, for the page to refresh
+        itself (issue 29): the same per-request checks as /me, so only ever the agent's own."""
+        return await self.me(ctx, live=True)
 
     async def me_action(self, ctx: Ctx) -> Response:
         iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
@@ -1022,13 +1046,17 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         # Issue 29: help requests, the agent's own page, block requests.
         Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),
         Route("/me", agt(c.me)),
+        Route("/me/live", agt(c.me_live)),
         Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
         Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
+        # Issue 29: listen in on any live call of a queue (the board's live calls).
+        Route("/live/{call:str}/{mode:str}", sup(c.live_action), methods=["POST"]),
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    routes[-1:-1] = security.routes(c, agt, sup)  # issue 30: the second factor, the board's alerts
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app

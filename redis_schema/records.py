@@ -746,7 +746,9 @@ HELP: JsonCodec[HelpRequest] = JsonCodec(
 
 def help_event(req: HelpRequest) -> dict[str, Any]:
     """A help request as the event stream and the webhook carry it (and, CamelCased, the UserEvent)."""
-    return {"type": "help", "id": req.call, "call": req.call, **{f.name: getattr(req, f.name) for f in HELP.table}}
+    fields = {f.name: getattr(req, f.name) for f in HELP.table}
+    lasted = round(max(0.0, req.asked - req.started))  # how long the call had lasted at the key press (s)
+    return {"type": "help", "id": req.call, "call": req.call, **fields, "lasted": lasted}
 
 
 # ---- issue 29: an agent's own account of an incident, and their request to ban its caller ----

@@ -36,6 +36,7 @@ from redis_schema.rebuild import Rebuild
 from redis_schema.record_hash import Quarantine, RecordHash
 from redis_schema.records import APPOINTMENT, BLOCK_REQUEST, COOLDOWN, PREFIX_ALLOW, PREFIX_BAN, USER
 from redis_schema.screening_read import ScreeningRead
+from redis_schema.second_factor import Preferences, SecondFactors
 from redis_schema.streams import Streams
 
 
@@ -80,6 +81,7 @@ class Store:
         self.logins, self.sessions = Logins(redis), Sessions(redis)  # console login throttle, sessions
         self.live = LiveCalls(redis, self.quarantine)  # issue 28: live calls and recordings
         self.notes = IncidentNotes(redis, self.incidents)  # issue 28: account by, police report
+        self.second_factors, self.preferences = SecondFactors(redis), Preferences(redis)  # issue 30: TOTP, alerts
 
     async def close(self) -> None:
         if self.screening.reader is not None:

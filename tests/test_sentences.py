@@ -53,11 +53,21 @@ def raises() -> list[tuple[str, ast.Call]]:
             for node in ast.walk(cls)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
         }
+        # A sentence kept in a module constant (NAME = "...") is read through its name.
+        constants = {
+            t.id: node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for t in node.targets
+            if isinstance(t, ast.Name)
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
                 if name in classes or id(node) in inits:
+                    if node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in constants:
+                        node.args[0] = constants[node.args[0].id]
                     calls.append((f"{path.relative_to(ROOT)}:{node.lineno}", node))
     return calls
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from agi.actions import users
+from agi.actions import totp, users
 from agi.cli.common import Subparsers, UsageError, actor, add_command, add_group, emit_json, iso, open_store, table
 from agi.config import Config
 
@@ -86,6 +86,14 @@ async def unlock_cmd(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def totp_reset_cmd(args: argparse.Namespace, config: Config) -> int:
+    """Issue 30: remove a user's TOTP second factor (a lost phone); their sessions end."""
+    async with open_store(config) as store:
+        await totp.reset(store, args.name, actor(args), time.time())
+    print(f"{args.name}: second factor removed; they log in with the password alone (and may enrol again)")
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     usub = add_group(sub, "users", "web console accounts")
     p = add_command(usub, "add", "add a console user", add_cmd)
@@ -111,4 +119,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--actor")
     p = add_command(usub, "unlock", "lift a login lockout of an account (or of an address)", unlock_cmd)
     p.add_argument("name", help="a user name, or an IP address (an IPv6 address stands for its /64)")
+    p.add_argument("--actor")
+    p = add_command(usub, "totp-reset", "remove a user's TOTP second factor (ends their sessions)", totp_reset_cmd)
+    p.add_argument("name")
     p.add_argument("--actor")

@@ -58,6 +58,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         file=mine,
     )
     await deps.store.live.start(call, settings.window_minutes * 60)
+    _tell_board(deps, agent, now)
     await session.set_variables({cv.REC_FILE: theirs})
     log.info("call-answered", agent=agent, linkedid=linkedid, recorded=recorded)
 
@@ -65,6 +66,12 @@ async def handle(session: AgiSession, deps: Deps) -> None:
 async def end(session: AgiSession, deps: Deps) -> None:
     agent, linkedid = await _agent_and_call(session)
     await deps.store.live.end(agent, linkedid, deps.clock(), deps.config.recordings.window_minutes * 60)
+    _tell_board(deps, agent, deps.clock())
+
+
+def _tell_board(deps: Deps, agent: str, now: float) -> None:
+    """The board's live calls changed (issue 29): an event that makes open boards fetch their panels."""
+    deps.later(deps.store.streams.publish_event({"type": "talking", "agent": agent, "at": now}), "talking-event")
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:

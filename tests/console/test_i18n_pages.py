@@ -130,7 +130,8 @@ def pages(ids: dict[str, str], lang: str) -> list[tuple[str, str]]:
         f"/incidents/{ids['handover']}", f"/caller?n={RUDE}", f"/caller?n={QUIET}", "/bans", "/callbacks",
         "/warnings", f"/letter?n={RUDE}&lang={lang}", "/stats", "/audit", "/nowhere",
     ]  # fmt: skip
-    return [("sup1", u) for u in sup] + [("admin1", "/admin"), ("admin1", "/"), ("bert", "/me"), ("bert", "/")]
+    admin = [("admin1", "/admin"), ("admin1", "/"), ("admin1", "/security"), ("sup1", "/security")]
+    return [("sup1", u) for u in sup] + admin + [("bert", "/me"), ("bert", "/me/live"), ("bert", "/")]
 
 
 # A refusal on a form of each kind: the service's (ActionError), a number's, a time's, the console's own.
