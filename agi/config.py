@@ -411,6 +411,13 @@ class CallbacksConfig(_Frozen):
         return self
 
 
+class Label(_Frozen):
+    """A word in both console languages (a category's name on a page, in a chart and on a letter)."""
+
+    nl: str = Field(min_length=1, max_length=60)
+    en: str = Field(min_length=1, max_length=60)
+
+
 class WebConfig(_Frozen):
     """The supervisor console (`grenswacht web`, console/)."""
 
@@ -436,6 +443,9 @@ class WebConfig(_Frozen):
     # Serve HTTPS directly (uvicorn's TLS): a PEM certificate chain and its key (0600); empty: HTTP.
     tls_certificate: str = ""
     tls_key: str = ""
+    # How the console and the letters name each incident category in Dutch and English (issue 30);
+    # the shipped categories have built-in words, any other is shown by its name unless named here.
+    category_labels: Mapping[str, Label] = Field(default_factory=dict)
     # Issue 30: a TOTP second factor for admins: "optional" (each user may enrol on /security) or
     # "required" (an admin without one can open only /security until enrolled). Needs the web secret.
     admin_totp: Literal["optional", "required"] = "optional"

@@ -11,6 +11,8 @@ import re
 
 import phonenumbers
 
+from agi.sentences import Sentence
+
 ANONYMOUS = "anonymous"
 WITHHELD = frozenset({"", "anonymous", "restricted", "unknown", "unavailable", "private", "withheld"})
 _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
@@ -18,7 +20,7 @@ _E164 = re.compile(r"^\+[1-9][0-9]{5,14}$")
 _TYPED = re.compile(r"\+?[0-9 .()-]+")
 
 
-class BadNumber(ValueError):
+class BadNumber(Sentence, ValueError):
     """A number given by an operator (CLI) that is not a phone number."""
 
 
@@ -127,14 +129,17 @@ def parse_operator_number(raw: str, region: str = "NL", *, valid: bool = True) -
         return ANONYMOUS
     if len(text) > 64 or not _TYPED.fullmatch(text):
         raise BadNumber(
-            f"{raw!r} is not a phone number: only digits, a leading + or 00, spaces, dashes, dots "
-            "and parentheses are allowed."
+            "{raw!r} is not a phone number: only digits, a leading + or 00, spaces, dashes, dots and parentheses "
+            "are allowed.",
+            raw=raw,
         )
     parsed = _parse(text, region)
     check = phonenumbers.is_valid_number if valid else phonenumbers.is_possible_number
     number = _e164(parsed) if parsed is not None and check(parsed) else ANONYMOUS
     if number == ANONYMOUS:
-        raise BadNumber(f"{raw!r} is not a {'valid ' if valid else ''}phone number (default region {region}).")
+        if valid:
+            raise BadNumber("{raw!r} is not a valid phone number (default region {region}).", raw=raw, region=region)
+        raise BadNumber("{raw!r} is not a phone number (default region {region}).", raw=raw, region=region)
     return number
 
 
@@ -144,7 +149,7 @@ def parse_prefix(raw: str) -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     if not re.fullmatch(r"\+[1-9][0-9]{1,13}", text):
-        raise BadNumber(f"{raw!r} is not a number prefix (expected + and 2 to 14 digits, e.g. +3185123).")
+        raise BadNumber("{raw!r} is not a number prefix (expected + and 2 to 14 digits, e.g. +3185123).", raw=raw)
     return text
 
 

@@ -41,8 +41,9 @@ from agi.config import Config
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
+from agi.sentences import Sentence
 from console import security
-from console.i18n import LANGUAGES, translate
+from console.i18n import LANGUAGES, date_format, translate, value_word
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
 from redis_schema.records import User, export_json
@@ -108,7 +109,13 @@ class Console:
         )
         self.feed = Feed(store)  # one reader of the event stream for every open board
         self.stream_seconds, self.keepalive_seconds = STREAM_SECONDS, KEEPALIVE_SECONDS
-        self.env.filters["local"] = self.local
+        self.category_words = {name: (w.nl, w.en) for name, w in config.web.category_labels.items()}
+
+        @pass_context
+        def local_filter(context: Context, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+            return self.local(ts, fmt, context.get("letter_lang") or context.get("lang") or config.web.language)
+
+        self.env.filters["local"] = local_filter
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
         self.env.filters["since"] = lambda start: _duration(max(0.0, self.clock() - start))
         # Issue 30: names. `{{ i.agent|agent }}` and `{{ number|who(name) }}` are how a template shows
@@ -118,13 +125,23 @@ class Console:
         self.env.filters["who"] = _who
 
     # ---- helpers --------------------------------------------------------------------------
-    def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M", lang: str = "en") -> str:
         if ts in (None, ""):
             return ""
         try:
-            return datetime.fromtimestamp(float(ts), self.zone).strftime(fmt)
+            when = datetime.fromtimestamp(float(ts), self.zone)
+            return when.strftime(date_format(fmt, when.weekday(), when.month, lang))
         except (TypeError, ValueError, OverflowError, OSError):
             return "?"
+
+    def words(self, lang: str) -> dict[str, Any]:
+        """What every template writes with, in ``lang``: t("key"), label(kind, value) for a stored
+        value (a category, a decision, a status...), and the language itself."""
+
+        def label(kind: str, value: object) -> str:
+            return value_word(lang, kind, str(value), self.category_words if kind == "category" else None)
+
+        return {"t": lambda key: translate(lang, key), "label": label, "lang": lang}
 
     def read_session(self, request: Request) -> dict[str, Any]:
         raw = request.cookies.get(COOKIE, "")
@@ -158,10 +175,8 @@ class Console:
         user: User | None = None,
         **ctx: Any,
     ) -> HTMLResponse:
-        lang = session.get("l", "nl")
         html = self.env.get_template(name).render(
-            t=lambda key: translate(lang, key),
-            lang=lang,
+            **self.words(session.get("l", "nl")),
             csrf=session["c"],
             user=user,
             path=request.url.path,
@@ -184,14 +199,14 @@ class Console:
         try:
             return parse_operator_number(raw.strip(), self.config.numbers.default_region, valid=valid)
         except BadNumber as exc:
-            raise ActionError(str(exc)) from None
+            raise ActionError.again(exc) from None
 
     def target(self, raw: str, kind: str, valid: bool = True) -> Target:
         if kind == "prefix":
             try:
                 return Target("prefix", parse_prefix(raw.strip()))
             except BadNumber as exc:
-                raise ActionError(str(exc)) from None
+                raise ActionError.again(exc) from None
         return Target("number", self.number(raw, valid))
 
     def ban_days(self, form: dict[str, str]) -> int:
@@ -392,7 +407,7 @@ class Console:
             inc = await self.feed.cached(f"incident:{entry.id}", load)
             if isinstance(inc, Incident) and inc.category != "handover":
                 row = self.env.get_template("_incident_row.html")
-                html = row.render(i=inc, board=True, t=lambda key: translate(lang, key)).replace("\n", " ")
+                html = row.render(i=inc, board=True, **self.words(lang)).replace("\n", " ")
                 return f"id: {entry.id}\nevent: incident\ndata: {html}\n\n"
         return f"id: {entry.id}\nevent: panels\ndata: {kind}\n\n"
 
@@ -458,8 +473,8 @@ class Console:
         html = self.env.get_template("_help_row.html").render(
             h=req,
             csrf=csrf,
-            t=lambda key: translate(lang, key),
             caller_names=await names.caller_names(self.store, [req.caller]),
+            **self.words(lang),
         )
         return f"id: {eid}\nevent: help\ndata: {html.replace(chr(10), ' ')}\n\n"
 
@@ -484,7 +499,7 @@ class Console:
             else:
                 await help_actions.listen_live(self.store, pbx, ctx.user, agent, call, mode, ctx.actor, now)
         except ActionError as exc:
-            return self.show(ctx, "error.html", 409, message=str(exc))
+            return self.show(ctx, "error.html", 409, message=said(ctx, exc))
         return RedirectResponse("/?ringing=" + mode, 303)
 
     async def live_action(self, ctx: Ctx) -> Response:
@@ -524,22 +539,22 @@ class Console:
             elif what == "block":
                 await agents.request_block(self.store, ctx.user, iid, ctx.form.get("reason", ""), now)
             else:
-                return self.show(ctx, "error.html", 404, message="No such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.me(ctx, str(exc), 400)
+            return await self.me(ctx, said(ctx, exc), 400)
         return RedirectResponse("/me?saved=1", 303)
 
     async def block_decide(self, ctx: Ctx) -> Response:
         """A supervisor approves (sets the ban) or declines (with a note) an agent's block request."""
         rid, what = ctx.request.path_params["rid"], ctx.request.path_params["what"]
         if what not in ("approve", "decline"):
-            return self.show(ctx, "error.html", 404, message="No such action.")
+            return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         try:
             days = self.ban_days(ctx.form) if what == "approve" else None
             note = ctx.form.get("note", "")
             await agents.decide(self.store, self.config, rid, what == "approve", note, days, ctx.actor, self.clock())
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         return RedirectResponse("/?saved=1", 303)
 
     async def renew(self, ctx: Ctx) -> bool:
@@ -576,7 +591,14 @@ class Console:
             after = logbook.position(q.get("after", ""))  # where a "next" link continues a sparse filter
         except ActionError as exc:
             return self.show(
-                ctx, "logbook.html", 400, error=str(exc), page=logbook.Page(), q=q, qs="", categories=self.categories()
+                ctx,
+                "logbook.html",
+                400,
+                error=said(ctx, exc),
+                page=logbook.Page(),
+                q=q,
+                qs="",
+                categories=self.categories(),
             )
         if fmt:  # the whole filtered result, streamed: the same pieces as `grenswacht export`
             stream = logbook.export_stream(self.store, f, ctx.actor, self.clock(), fmt, self.zone)
@@ -592,7 +614,7 @@ class Console:
         try:
             inc = await logbook.get(self.store, ctx.request.path_params["iid"])
         except ActionError as exc:
-            return self.show(ctx, "error.html", 404, message=str(exc))
+            return self.show(ctx, "error.html", 404, message=said(ctx, exc))
         return self.show(
             ctx,
             "incident.html",
@@ -613,7 +635,7 @@ class Console:
                 self.store, iid, ctx.form.get("answer", ""), ctx.form.get("note", ""), ctx.actor, self.clock()
             )
         except ActionError as exc:
-            return await self.incident(ctx, str(exc), 400)
+            return await self.incident(ctx, said(ctx, exc), 400)
         return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
 
     async def caller(self, ctx: Ctx, error: str = "", status: int = 200, raw: str | None = None) -> Response:
@@ -623,7 +645,7 @@ class Console:
         try:
             found = await names.find_callers(self.config, self.store, raw)  # a number, or a name (issue 30)
         except ActionError as exc:
-            return self.show(ctx, "caller.html", 400, view=None, error=str(exc), raw=raw)
+            return self.show(ctx, "caller.html", 400, view=None, error=said(ctx, exc), raw=raw)
         if len(found) > 1:
             return self.show(ctx, "caller.html", status, view=None, error=error, raw=raw, found=found)
         number = found[0].number
@@ -674,7 +696,7 @@ class Console:
             elif not await self.change_lists(what, raw, "number", ctx):
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.caller(ctx, str(exc), 400, raw=raw)
+            return await self.caller(ctx, said(ctx, exc), 400, raw=raw)
         if ctx.form.get("back", "") == "warnings":
             return RedirectResponse("/warnings?saved=1", 303)
         return RedirectResponse("/caller?" + urlencode({"n": self.number(raw, valid=False), "saved": "1"}), 303)
@@ -701,7 +723,7 @@ class Console:
             ):
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.bans(ctx, str(exc), 400)
+            return await self.bans(ctx, said(ctx, exc), 400)
         return RedirectResponse("/bans?saved=1", 303)
 
     # ---- callback appointments: the same functions as `grenswacht callbacks move|cancel` ------------------
@@ -738,7 +760,7 @@ class Console:
             else:
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except (BadTime, appointments.NotFound, appointments.Conflict) as exc:
-            return await self.callbacks(ctx, str(exc), 400)
+            return await self.callbacks(ctx, said(ctx, exc), 400)
         if ctx.form.get("back", "") == "caller":
             return RedirectResponse("/caller?" + urlencode({"n": appt.caller, "saved": "1"}), 303)
         return RedirectResponse("/callbacks?saved=1", 303)
@@ -749,7 +771,7 @@ class Console:
         try:
             after = lists.warning_position(q.get("after", ""))
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         page = await lists.warnings_due(self.store, self.config, now, after, DUE_SHOWN)
         return self.show(
             ctx,
@@ -763,16 +785,20 @@ class Console:
 
     async def letter(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
-        lang = q.get("lang") if q.get("lang") in LANGUAGES else ctx.session["l"]
+        lang = str(q.get("lang")) if q.get("lang") in LANGUAGES else str(ctx.session["l"])
         try:
             number = self.number(q.get("n", ""))
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
         window = self.clock() - view.window_days * 86400
         incidents = [i for i in view.record.incidents if i.at >= window and i.category not in ("handover", "callback")]
         ban = lists.ban_in_force(view.record.ban, self.clock())  # worded for a caller already banned
-        return self.show(ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang, ban=ban)
+        label = self.words(lang)["label"]  # the categories in the letter's language
+        cats = {i.category: label("category", i.category) for i in incidents}
+        return self.show(
+            ctx, f"letter_{lang}.html", view=view, incidents=incidents, letter_lang=lang, ban=ban, cats=cats
+        )
 
     async def stats(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params.get("days", "30")
@@ -792,9 +818,21 @@ class Console:
                     "repeat": s.repeat_callers,
                     "per_agent": [(names.agent_label(self.agent_names, a), n) for a, n in s.per_agent],
                     "open_age": list(s.open_by_age.items()),
+                    "words": self.chart_words(ctx.session["l"], s),
                 }
             ),
         )
+
+    def chart_words(self, lang: str, s: audit.Stats) -> dict[str, Any]:
+        """The charts' legends and labels in ``lang`` (console.js writes no word of its own)."""
+        label = self.words(lang)["label"]
+        return {
+            "category": {c: label("category", c) for c in {*s.per_day, *s.per_week}},
+            "action": {a: label("action", a) for a in s.screenings},
+            "age": {a: label("age", a) for a in s.open_by_age},
+            "incidents": translate(lang, "chart_incidents"),
+            "open": translate(lang, "chart_open"),
+        }
 
     async def audit_page(self, ctx: Ctx) -> Response:
         q = ctx.request.query_params
@@ -813,8 +851,16 @@ class Console:
             lockouts=await users.lockouts(self.store, self.config),
             agent_names=sorted(self.agent_names.items()),
             error=error,
-            done=done or ctx.request.query_params.get("done", ""),
+            done=done or self.done_text(ctx),
         )
+
+    def done_text(self, ctx: Ctx) -> str:
+        """The admin page's "done" line, from the redirect's ?done=ok|erased|purged and ?n=."""
+        q, lang = ctx.request.query_params, ctx.session["l"]
+        done, n = q.get("done", ""), q.get("n", "0")
+        if done in ("erased", "purged"):
+            return translate(lang, f"{done}_n").format(n=int(n) if n.isdigit() else 0)
+        return translate(lang, "saved_ok") if done else ""
 
     async def admin_action(self, ctx: Ctx) -> Response:
         what, f, now = ctx.request.path_params["what"], ctx.form, self.clock()
@@ -848,23 +894,23 @@ class Console:
                 n = await logbook.erase(
                     self.store, self.number(f.get("number", "")), f.get("confirm", ""), ctx.actor, now
                 )
-                return RedirectResponse("/admin?" + urlencode({"done": f"erased: {n} record(s)"}), 303)
+                return RedirectResponse("/admin?" + urlencode({"done": "erased", "n": n}), 303)
             elif what == "purge":
                 if f.get("confirm") != "yes":
                     raise ActionError("tick the box to confirm the purge.")
                 n = await logbook.purge(self.store, ctx.actor, now)
-                return RedirectResponse("/admin?" + urlencode({"done": f"purged: {n} incident(s)"}), 303)
+                return RedirectResponse("/admin?" + urlencode({"done": "purged", "n": n}), 303)
             else:
                 return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.admin(ctx, str(exc), 400)
+            return await self.admin(ctx, said(ctx, exc), 400)
         return RedirectResponse("/admin?done=ok", 303)
 
     async def admin_export(self, ctx: Ctx) -> Response:
         try:
             number = self.number(ctx.request.query_params.get("n", ""))
         except ActionError as exc:
-            return await self.admin(ctx, str(exc), 400)
+            return await self.admin(ctx, said(ctx, exc), 400)
         view = await logbook.export_caller(self.config, self.store, number, ctx.actor, self.clock())
         r = view.record
         data = {
@@ -892,7 +938,7 @@ class Console:
         try:
             await cooldowns.end_now(self.store, ctx.form.get("agent", "")[:200], ctx.actor, self.clock())
         except ActionError as exc:
-            return self.show(ctx, "error.html", 400, message=str(exc))
+            return self.show(ctx, "error.html", 400, message=said(ctx, exc))
         return RedirectResponse("/", 303)
 
     # ---- evidence for the police (issue 28) --------------------------------------------------
@@ -907,12 +953,12 @@ class Console:
                 try:
                     on = datetime.fromisoformat(raw).replace(tzinfo=self.zone).timestamp() if raw else now
                 except ValueError:
-                    raise ActionError(f"{raw[:20]!r} is not a date (YYYY-MM-DD).") from None
+                    raise ActionError("{raw!r} is not a date (YYYY-MM-DD).", raw=raw[:20]) from None
                 await police.mark_reported(self.store, iid, on, ctx.form.get("reference", ""), ctx.actor, now)
             else:
-                return self.show(ctx, "error.html", 404, message="There is no such action.")
+                return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.incident(ctx, str(exc), 400)
+            return await self.incident(ctx, said(ctx, exc), 400)
         return RedirectResponse(f"/incidents/{iid}?saved=1", 303)
 
     async def evidence_file(self, ctx: Ctx) -> Response:
@@ -920,7 +966,7 @@ class Console:
         only, every play, download and report in the audit trail with the user."""
         iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
         if ctx.user.role not in EVIDENCE_ROLES:
-            return self.show(ctx, "error.html", 403, message="This is for supervisors and administrators.")
+            return self.failure(ctx.request, ctx.session, 403, "for_supervisors", ctx.user)
         try:
             if what == "report.zip":
                 data = await police.report(self.store, self.config, iid, ctx.actor, now)
@@ -930,19 +976,24 @@ class Console:
                 }
                 return Response(data, media_type="application/zip", headers=headers)
             if what != "recording.wav":
-                return self.show(ctx, "error.html", 404, message="There is no such file.")
+                return self.failure(ctx.request, ctx.session, 404, "no_file", ctx.user)
             # Every request is audited, a player's range requests too (a range is part of a play).
             how = "download" if ctx.request.query_params.get("download") else "play"
             part = ctx.request.headers.get("range", "")[:40]
             rec = await police.recording(self.store, iid, ctx.actor, now, how, part)
         except ActionError as exc:
-            return self.show(ctx, "error.html", 404, message=str(exc))
+            return self.show(ctx, "error.html", 404, message=said(ctx, exc))
         disposition = "attachment" if ctx.request.query_params.get("download") else "inline"
         headers = {"Content-Disposition": f'{disposition}; filename="recording-{iid}.wav"', "Cache-Control": "no-store"}
         return FileResponse(rec.file, media_type="audio/wav", headers=headers)
 
 
 EVIDENCE_ROLES = ("supervisor", "admin")
+
+
+def said(ctx: Ctx, exc: Sentence) -> str:
+    """A refusal's sentence in the user's language (issue 30: agi.sentences)."""
+    return exc.in_language(ctx.session["l"])
 
 
 def _error_handlers(c: Console) -> Mapping[Any, Callable[[Request, Exception], Awaitable[Response]]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 LANGUAGES = ("nl", "en")
 
 _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
@@ -165,7 +167,7 @@ _T: dict[str, tuple[str, str]] = {  # key: (nl, en)
     ),
     # evidence for the police (issue 28)
     "recording": ("Opname", "Recording"),
-    "for_supervisors": ("Alleen voor supervisors en beheerders.", "For supervisors and administrators only."),
+    "for_supervisors": ("Alleen voor leidinggevenden en beheerders.", "For supervisors and administrators only."),
     "police": ("Aangifte", "Police report"),
     "police_report": ("Aangifterapport (zip)", "Police report (zip)"),
     "reported_on": ("Aangifte gedaan op", "Reported on"),
@@ -191,8 +193,8 @@ _T.update(
         "whisper": ("Fluisteren", "Whisper"),
         "take_over": ("Overnemen", "Take over"),
         "phone": ("Toestel", "Phone"),
-        "interfaces": ("Agent-interfaces", "Agent interfaces"),
-        "agents_only": ("alleen voor de rol agent", "role agent only"),
+        "interfaces": ("Medewerker-interfaces", "Agent interfaces"),
+        "agents_only": ("alleen voor de rol medewerker", "role agent only"),
         "my_page": ("Mijn pagina", "My page"),
         "my_incidents": ("Mijn incidenten", "My incidents"),
         "my_callbacks": ("Mijn terugbelafspraken", "My callbacks"),
@@ -287,3 +289,218 @@ _T.update(  # issue 30: caller names and agent names
         "display_name": ("Naam", "Name"),
     }
 )
+
+# ---- issue 30 (i18n): every word on a page in the user's language ------------------------------
+_T.update(
+    {
+        "saved_ok": ("Gedaan.", "Done."),
+        "erased_n": ("Gewist: {n} record(s).", "Erased: {n} record(s)."),
+        "purged_n": ("Opgeschoond: {n} incident(en).", "Purged: {n} incident(s)."),
+        "no_file": ("Dit bestand bestaat niet.", "There is no such file."),
+        "protocol": ("protocol", "protocol"),
+        "call_ids": ("uniqueid / linkedid (Asterisk)", "uniqueid / linkedid (Asterisk)"),
+        "chart_incidents": ("incidenten", "incidents"),
+        "chart_open": ("open", "open"),
+        # "account" is the agent's own words on /me ("My account"); a supervisor reads it as the agent's
+        "agent_account": ("Verklaring van de medewerker", "The agent's account"),
+    }
+)
+
+# The words of stored values (kind -> value -> (nl, en)): a value without a word is shown as it is.
+# Categories are the protocol's own names; [web.category_labels] in the configuration names more.
+VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    "category": {
+        "abuse": ("grof taalgebruik", "abusive language"),
+        "intimidation": ("intimidatie", "intimidation"),
+        "threat": ("bedreiging", "threat"),
+        "handover": ("naar senior", "sent to a senior"),
+        "callback": ("terugbellen", "callback"),
+    },
+    "action": {  # a screening's decision (agi.engine.Action)
+        "allow": ("doorlaten", "let through"),
+        "warn": ("waarschuwen", "warn"),
+        "senior": ("naar senior", "to a senior"),
+        "refuse": ("weigeren", "refuse"),
+    },
+    "reason": {  # why (agi.engine.Reason)
+        "clean": ("geen incidenten boven de drempel", "no incidents over the threshold"),
+        "allowlisted": ("op de uitzonderingslijst", "on the allowlist"),
+        "prefix-allowlisted": ("nummerreeks op de uitzonderingslijst", "number range on the allowlist"),
+        "banned": ("geblokkeerd", "banned"),
+        "prefix-banned": ("nummerreeks geblokkeerd", "number range banned"),
+        "warn-threshold": ("waarschuwingsdrempel bereikt", "warning threshold reached"),
+        "senior-threshold": ("seniordrempel bereikt", "senior threshold reached"),
+        "refuse-threshold": ("weigerdrempel bereikt", "refusal threshold reached"),
+        "anonymous": ("nummer afgeschermd", "number withheld"),
+        "store-unavailable": ("opslag niet bereikbaar", "store unavailable"),
+        "bad-request": ("ongeldig verzoek", "bad request"),
+        "busy": ("te druk", "too busy"),
+        "error": ("fout", "error"),
+    },
+    "ban_source": {
+        "manual": ("met de hand", "set by hand"),
+        "protocol": ("protocol (score)", "protocol (score)"),
+        "prefix": ("nummerreeks", "number range"),
+    },
+    "callback": {  # an appointment's status (redis_schema.records)
+        "scheduled": ("gepland", "scheduled"),
+        "calling": ("wordt gebeld", "calling"),
+        "done": ("gebeld", "done"),
+        "no-answer": ("geen gehoor", "no answer"),
+        "failed": ("mislukt", "failed"),
+        "cancelled": ("geannuleerd", "cancelled"),
+        "missed": ("gemist", "missed"),
+    },
+    "outcome": {  # an attempt's outcome: Asterisk's DIALSTATUS, or the placer's own word
+        "ANSWER": ("opgenomen", "answered"),
+        "NOANSWER": ("geen gehoor", "no answer"),
+        "BUSY": ("in gesprek", "busy"),
+        "CONGESTION": ("netwerk bezet", "network busy"),
+        "CHANUNAVAIL": ("niet bereikbaar", "unreachable"),
+        "CANCEL": ("afgebroken", "cancelled"),
+        "agent-no-answer": ("medewerker nam niet op", "the agent did not answer"),
+        "interrupted": ("onderbroken", "interrupted"),
+        "banned": ("beller geblokkeerd", "caller banned"),
+        "missed": ("gemist", "missed"),
+        "cancelled": ("geannuleerd", "cancelled"),
+    },
+    "request": {  # an agent's block request
+        "open": ("open", "open"),
+        "approved": ("goedgekeurd", "approved"),
+        "declined": ("afgewezen", "declined"),
+    },
+    "role": {
+        "agent": ("medewerker", "agent"),
+        "supervisor": ("leidinggevende", "supervisor"),
+        "admin": ("beheerder", "administrator"),
+    },
+    "source": {  # how an incident was logged
+        "key": ("toets tijdens het gesprek", "key during the call"),
+        "aftercall": ("code na het gesprek", "after-call code"),
+        "handover": ("doorverbindtoets", "handover key"),
+        "cli": ("met de hand (CLI)", "by hand (CLI)"),
+        "callback": ("terugbelafspraak", "callback"),
+        "web": ("console", "console"),
+    },
+    "age": {  # the open-debriefs chart (agi.actions.audit.OPEN_AGES)
+        "< 1d": ("< 1 dag", "< 1 day"),
+        "1-3d": ("1-3 dagen", "1-3 days"),
+        "3-7d": ("3-7 dagen", "3-7 days"),
+        "> 7d": ("> 7 dagen", "> 7 days"),
+    },
+    "audit": {  # the audit trail's actions
+        "allow": ("op uitzonderingslijst", "allowlisted"),
+        "disallow": ("van uitzonderingslijst af", "removed from allowlist"),
+        "ban": ("blokkade", "ban"),
+        "unban": ("blokkade opgeheven", "ban lifted"),
+        "block-approved": ("blokkadeverzoek goedgekeurd", "block request approved"),
+        "block-declined": ("blokkadeverzoek afgewezen", "block request declined"),
+        "block-request": ("blokkade gevraagd", "block requested"),
+        "callback-add": ("terugbelafspraak gemaakt", "callback made"),
+        "callback-cancel": ("terugbelafspraak geannuleerd", "callback cancelled"),
+        "callback-move": ("terugbelafspraak verzet", "callback moved"),
+        "cooldown-end": ("afkoelpauze beëindigd", "cool-down ended"),
+        "export": ("export", "export"),
+        "forget": ("gewist (vergeten)", "erased (forgotten)"),
+        "forget-not-on-disk": ("wissen nog niet op schijf", "erasure not yet on disk"),
+        "incident-account": ("verslag van medewerker", "agent's account"),
+        "incident-add": ("incident toegevoegd", "incident added"),
+        "incident-debrief": ("nagesprek", "debrief"),
+        "incident-report": ("aangifterapport gemaakt", "police report made"),
+        "incident-reported": ("aangifte gedaan", "reported to the police"),
+        "login": ("aangemeld", "logged in"),
+        "login-failed": ("aanmelding mislukt", "login failed"),
+        "login-unlock": ("aanmelding vrijgegeven", "login lockout lifted"),
+        "purge": ("opgeschoond", "purged"),
+        "rebuild-indexes": ("indexen herbouwd", "indexes rebuilt"),
+        "recording-play": ("opname afgespeeld", "recording played"),
+        "recording-download": ("opname gedownload", "recording downloaded"),
+        "user-add": ("gebruiker toegevoegd", "user added"),
+        "user-passwd": ("wachtwoord gewijzigd", "password changed"),
+        "user-phone": ("toestel gewijzigd", "phone changed"),
+        "user-remove": ("gebruiker verwijderd", "user removed"),
+        "warning-sent": ("waarschuwing verstuurd", "warning sent"),
+        "listen": ("meegeluisterd", "listened in"),
+        "whisper": ("gefluisterd", "whispered"),
+        "takeover": ("gesprek overgenomen", "call taken over"),
+    },
+    "detail": {  # the names of the audit trail's details (their values are shown as stored)
+        "caller": ("beller", "caller"),
+        "incident": ("incident", "incident"),
+        "user": ("gebruiker", "user"),
+        "appointment": ("afspraak", "appointment"),
+        "agent": ("medewerker", "agent"),
+        "address": ("adres", "address"),
+        "phone": ("toestel", "phone"),
+        "request": ("verzoek", "request"),
+        "minutes": ("minuten", "minutes"),
+        "incidents": ("incidenten", "incidents"),
+        "due": ("tijdstip", "due"),
+        "wait": ("wachttijd", "wait"),
+        "status": ("status", "status"),
+        "role": ("rol", "role"),
+        "reference": ("registratienummer", "reference"),
+        "records": ("records", "records"),
+        "number": ("nummer", "number"),
+        "prefix": ("nummerreeks", "range"),
+        "reason": ("reden", "reason"),
+        "until": ("tot", "until"),
+        "interfaces": ("interfaces", "interfaces"),
+        "category": ("categorie", "category"),
+        "queue": ("wachtrij", "queue"),
+        "answer": ("antwoord", "answer"),
+        "note": ("notitie", "note"),
+    },
+}
+
+# Day and month names for dates on a page (strftime's own are the C locale's: English).
+_DAYS = {
+    "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_MONTHS = {
+    "nl": [
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+}
+
+
+def value_word(lang: str, kind: str, value: str, more: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """A stored value (a category, a decision, a status...) in ``lang``; the value itself when it has no word."""
+    pair = (more or {}).get(value) or VALUES.get(kind, {}).get(value)
+    if pair is None:
+        return value
+    return pair[1] if lang == "en" else pair[0]
+
+
+def date_format(fmt: str, weekday: int, month: int, lang: str) -> str:
+    """``fmt`` with the day and month names (%a %A %b %B) written out in ``lang``, for strftime."""
+    name = _MONTHS.get(lang, _MONTHS["en"])[month - 1]
+    day = _DAYS.get(lang, _DAYS["en"])[weekday]
+    short = day[:2] if lang == "nl" else day[:3]
+    return fmt.replace("%A", day).replace("%a", short).replace("%B", name).replace("%b", name[:3])

@@ -101,7 +101,7 @@ class SecurityPages:
         try:
             state = await totp.status(c.store, c.config, user)
         except ActionError as exc:  # a pending secret that cannot be read: start again
-            state, error = totp.Status(None, totp.required(c.config, user)), str(exc)
+            state, error = totp.Status(None, totp.required(c.config, user)), exc.in_language(ctx.session["l"])
         others: list[User] = []
         if users.may(user.role, "admin"):
             others = [u for u in await users.list_users(c.store) if await totp.enrolled(c.store, u.name)]
@@ -136,7 +136,7 @@ class SecurityPages:
             else:
                 return c.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         except ActionError as exc:
-            return await self.security(ctx, str(exc), 400)
+            return await self.security(ctx, exc.in_language(ctx.session["l"]), 400)
         return RedirectResponse(f"/security?done={what}", 303)
 
     async def alerts_save(self, ctx: Ctx) -> Response:

@@ -35,7 +35,7 @@ async def own_incident(store: Store, user: User, iid: str) -> Incident:
     except ActionError:
         inc = None
     if inc is None or not is_own(user, inc):
-        raise ActionError(f"there is no incident of yours with id {iid[:40]}.")
+        raise ActionError("there is no incident of yours with id {iid}.", iid=iid[:40])
     return inc
 
 
@@ -94,9 +94,9 @@ async def request_block(store: Store, user: User, iid: str, reason: str, now: fl
         raise ActionError("a withheld number cannot be banned.")
     record = await store.screening.load_caller(inc.caller)
     if record.ban is not None and record.ban.until > now:
-        raise ActionError(f"{inc.caller} is already banned.")
+        raise ActionError("{caller} is already banned.", caller=inc.caller)
     if any(r.caller == inc.caller and r.status == OPEN_REQUEST for r in (await store.block_requests.all()).values()):
-        raise ActionError(f"a ban of {inc.caller} has already been asked for; a supervisor will decide.")
+        raise ActionError("a ban of {caller} has already been asked for; a supervisor will decide.", caller=inc.caller)
     req = BlockRequest(secrets.token_hex(8), inc.id, inc.caller, user.name, reason, now)
     await store.block_requests.put(req.id, req)
     await store.streams.audit(

@@ -11,11 +11,13 @@ import re
 import phonenumbers
 
 from agi.actions.errors import ActionError
+from agi.sentences import Words
 
 MAX_ACTOR = 64  # characters of a name in the audit trail and on a record ("set by")
 MAX_REASON = 300  # one line: a ban's or an allowlist entry's reason (the console's field holds as much)
 MAX_NOTE = 2000  # an incident's note or a debrief: several lines
 MAX_ACCOUNT = 4000  # the agent's account of an incident ("what was said, exactly")
+NOTE = Words("note", "notitie")
 
 
 def actor_name(raw: str) -> str:
@@ -23,8 +25,9 @@ def actor_name(raw: str) -> str:
     name = raw.strip()
     if not name or len(name) > MAX_ACTOR or not name.isprintable():
         raise ActionError(
-            f"the actor {raw[:MAX_ACTOR]!r} is not a name (1 to {MAX_ACTOR} printable characters, "
-            "no line breaks or control characters)."
+            "the actor {raw!r} is not a name (1 to {most} printable characters, no line breaks or control characters).",
+            raw=raw[:MAX_ACTOR],
+            most=MAX_ACTOR,
         )
     return name
 
@@ -33,19 +36,19 @@ def reason_text(raw: str) -> str:
     """A reason: one line of at most MAX_REASON characters."""
     text = raw.strip()
     if len(text) > MAX_REASON:
-        raise ActionError(f"the reason is longer than {MAX_REASON} characters.")
+        raise ActionError("the reason is longer than {limit} characters.", limit=MAX_REASON)
     if not text.isprintable():
         raise ActionError("the reason must be one line without control characters.")
     return text
 
 
-def note_text(raw: str, limit: int = MAX_NOTE, what: str = "note") -> str:
+def note_text(raw: str, limit: int = MAX_NOTE, what: Words = NOTE) -> str:
     """A note: at most ``limit`` characters; line breaks and tabs are kept, other control characters refused."""
     text = raw.replace("\r\n", "\n").strip()
     if len(text) > limit:
-        raise ActionError(f"the {what} is longer than {limit} characters.")
+        raise ActionError("the {what} is longer than {limit} characters.", what=what, limit=limit)
     if not text.replace("\n", "").replace("\t", "").isprintable():
-        raise ActionError(f"the {what} must not contain control characters other than line breaks and tabs.")
+        raise ActionError("the {what} must not contain control characters other than line breaks and tabs.", what=what)
     return text
 
 
@@ -58,8 +61,9 @@ def country_code_length(digits: str) -> int:
     return 3
 
 
-def wide_range(prefix: str, min_digits: int) -> str | None:
-    """Pure: why a range like +31 is too wide to ban or allowlist without confirmation, or None.
+def wide_range(prefix: str, min_digits: int) -> int | None:
+    """Pure: the digits after the country code of a range like +31 that is too wide to ban or
+    allowlist without confirmation; None when it is narrow enough.
 
     Too wide: fewer than ``min_digits`` digits after the country code ([numbers] min_prefix_digits).
     """
@@ -67,13 +71,10 @@ def wide_range(prefix: str, min_digits: int) -> str | None:
     after = len(digits) - country_code_length(digits)
     if after >= min_digits:
         return None
-    return (
-        f"{prefix} covers every number of a country or a large part of one (it has {max(after, 0)} "
-        f"of the {min_digits} digits after the country code that [numbers] min_prefix_digits asks for)"
-    )
+    return max(after, 0)
 
 
-def cursor(raw: str, member: re.Pattern[str], where: str, max_time: float) -> tuple[float, str] | None:
+def cursor(raw: str, member: re.Pattern[str], where: Words, max_time: float) -> tuple[float, str] | None:
     """A place in a list newest first, as the console's "next" links carry it ("<time>_<member>");
     "" is the top. ``where`` names the list in the sentence that refuses anything else."""
     if not raw:
@@ -84,5 +85,5 @@ def cursor(raw: str, member: re.Pattern[str], where: str, max_time: float) -> tu
     except ValueError:
         when = float("nan")
     if not (0 <= when < max_time and member.fullmatch(name)):
-        raise ActionError(f"{raw[:60]!r} is not a position in {where}.")
+        raise ActionError("{raw!r} is not a position in {where}.", raw=raw[:60], where=where)
     return when, name

@@ -19,8 +19,8 @@ async def end_now(store: Store, interface: str, actor: str, now: float) -> None:
     actor = actor_name(actor)
     state = await store.cooldowns.get(interface)
     if state is None:
-        raise ActionError(f"{interface} is not in a cool-down.")
+        raise ActionError("{interface} is not in a cool-down.", interface=interface)
     if not await store.cooldowns.swap(interface, state, replace(state, until=now)):
-        raise ActionError(f"the cool-down of {interface} changed meanwhile; try again.")
+        raise ActionError("the cool-down of {interface} changed meanwhile; try again.", interface=interface)
     await store.streams.audit(actor, "cooldown-end", now, agent=interface)
     await store.streams.publish_event({"type": "cooldown", "agent": interface, "at": now})  # the live board

@@ -50,12 +50,12 @@ ENDED = "this call has ended."
 def _ready(ami: Ami | None, user: User, mode: str) -> Ami:
     """The PBX to ring ``user`` through, once the mode, the user's role and phone allow it."""
     if mode not in MODES:
-        raise ActionError(f"the mode must be {', '.join(MODES[:-1])} or {MODES[-1]}.")
+        raise ActionError("the mode must be {modes} or {last}.", modes=", ".join(MODES[:-1]), last=MODES[-1])
     if not users.may(user.role, "supervisor"):
         raise ActionError("only a supervisor or an administrator can listen in.")
     if not user.phone:
         raise ActionError(
-            f"{user.name} has no phone to ring: set one with `grenswacht users phone {user.name} PJSIP/...`."
+            "{name} has no phone to ring: set one with `grenswacht users phone {name} PJSIP/...`.", name=user.name
         )
     if ami is None:
         raise ActionError("listening in needs AMI: set [ami] and GRENSWACHT_AMI_SECRET for the console.")
@@ -104,7 +104,7 @@ async def ring(store: Store, ami: Ami, user: User, spied: Spied, mode: str, acto
             }
         )
     except AmiError as exc:
-        raise ActionError(f"the PBX did not take the call ({str(exc)[:120]}).") from None
+        raise ActionError("the PBX did not take the call ({why}).", why=str(exc)[:120]) from None
     await store.streams.audit(actor, mode, now, call=spied.call, agent=spied.agent, queue=spied.queue, phone=user.phone)
 
 

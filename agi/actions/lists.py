@@ -11,6 +11,7 @@ from agi.actions.formats import iso
 from agi.config import DEFAULT_MIN_PREFIX_DIGITS, Config, ProtocolConfig
 from agi.engine import DAY, Action, Allow, Ban, CallerRecord, decide, rung_at_least
 from agi.prefixes import PrefixCache
+from agi.sentences import Words
 from redis_schema.records import MAX_TIME
 from redis_schema.store import Store
 
@@ -53,22 +54,33 @@ class WarningDue:
     last_incident: float
 
 
-def ban_days(config: Config, days: int | None, label: str = "the ban length in days") -> int:
+BAN_LENGTH = Words("the ban length in days", "de duur van de blokkade in dagen")
+CONFIRM_RANGE = Words("confirm that you mean the whole range", "bevestig dat u de hele reeks bedoelt")
+
+
+def ban_days(config: Config, days: int | None, label: str | Words = BAN_LENGTH) -> int:
     """The ban's length: as given, else the protocol's ``ban_days`` (90 when that is 0)."""
     days = days if days is not None else config.protocol_for(None)[1].ban_days or 90
     if not 1 <= days <= MAX_BAN_DAYS:
-        raise ActionError(f"{label} must be a whole number from 1 to {MAX_BAN_DAYS} (ten years).")
+        raise ActionError(
+            "{label} must be a whole number from 1 to {most} (ten years).", label=label, most=MAX_BAN_DAYS
+        )
     return days
 
 
-def checked_range(
-    target: Target, min_prefix_digits: int, confirmed: bool, ask: str = "confirm that you mean the whole range"
-) -> None:
+def checked_range(target: Target, min_prefix_digits: int, confirmed: bool, ask: str | Words = CONFIRM_RANGE) -> None:
     """A ban or allowlist entry for a range as wide as a country needs ``confirmed`` (pure);
     ``ask`` says how to confirm (the CLI: --yes)."""
-    why = wide_range(target.value, min_prefix_digits) if target.kind == "prefix" else None
-    if why and not confirmed:
-        raise ActionError(f"{why}; {ask}.")
+    after = wide_range(target.value, min_prefix_digits) if target.kind == "prefix" else None
+    if after is not None and not confirmed:
+        raise ActionError(
+            "{prefix} covers every number of a country or a large part of one (it has {after} of the {digits} digits "
+            "after the country code that [numbers] min_prefix_digits asks for); {ask}.",
+            prefix=target.value,
+            after=after,
+            digits=min_prefix_digits,
+            ask=ask,
+        )
 
 
 @dataclass(frozen=True)
@@ -116,14 +128,14 @@ async def allow(store: Store, change: Change) -> None:
 
 
 async def unban(store: Store, target: Target, actor: str, now: float) -> None:
-    await _clear(store, target, "ban", "unban", "has no ban", actor, now)
+    await _clear(store, target, "ban", "unban", actor, now)
 
 
 async def disallow(store: Store, target: Target, actor: str, now: float) -> None:
-    await _clear(store, target, "allow", "disallow", "is not on the allowlist", actor, now)
+    await _clear(store, target, "allow", "disallow", actor, now)
 
 
-async def _clear(store: Store, target: Target, what: str, action: str, missing: str, actor: str, now: float) -> None:
+async def _clear(store: Store, target: Target, what: str, action: str, actor: str, now: float) -> None:
     actor = actor_name(actor)
     if target.kind == "prefix":
         removed = await store.lists.clear_prefix(what, target.value)
@@ -131,8 +143,10 @@ async def _clear(store: Store, target: Target, what: str, action: str, missing: 
         removed = await (
             store.lists.clear_ban(target.value) if what == "ban" else store.lists.clear_allow(target.value)
         )
+    if not removed and what == "ban":
+        raise ActionError("{target} has no ban.", target=target.value)
     if not removed:
-        raise ActionError(f"{target.value} {missing}.")
+        raise ActionError("{target} is not on the allowlist.", target=target.value)
     if what == "allow" and target.kind == "number":  # decided again on the warnings list
         incidents = (await store.screening.load_caller(target.value)).incidents
         if incidents:
@@ -183,7 +197,7 @@ class WarningsPage:
 
 def warning_position(raw: str) -> tuple[float, str] | None:
     """A place in the warnings worklist as the console's links carry it ("<time>_<number>"); "" is the top."""
-    return cursor(raw, _NUMBER, "the warnings list", MAX_TIME)
+    return cursor(raw, _NUMBER, Words("the warnings list", "de waarschuwingslijst"), MAX_TIME)
 
 
 def due_entry(

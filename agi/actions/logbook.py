@@ -18,6 +18,7 @@ from agi.config import Config
 from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
 from agi.screening import screen
+from agi.sentences import Words
 from redis_schema.incident_log import incident_dict
 from redis_schema.rebuild import Rebuilt
 from redis_schema.records import (
@@ -68,7 +69,7 @@ class Page:
 
 def position(raw: str) -> tuple[float, str] | None:
     """A logbook position as the console's links carry it ("<time>_<incident id>"); "" is the newest."""
-    return cursor(raw, _ID, "the logbook", MAX_TIME)
+    return cursor(raw, _ID, Words("the logbook", "het logboek"), MAX_TIME)
 
 
 def _position_str(at: float, iid: str) -> str:
@@ -78,7 +79,7 @@ def _position_str(at: float, iid: str) -> str:
 def incident_id(raw: str) -> str:
     raw = raw.strip()
     if not _ID.match(raw):
-        raise ActionError(f"{raw!r} is not an incident id (16 hexadecimal digits, or 12 for older ones).")
+        raise ActionError("{raw!r} is not an incident id (16 hexadecimal digits, or 12 for older ones).", raw=raw)
     return raw
 
 
@@ -154,7 +155,7 @@ async def every(store: Store, f: Filters, batch: int = 5000) -> list[Incident]:
 async def get(store: Store, iid: str) -> Incident:
     found = await store.incidents.get_incident(incident_id(iid))
     if found is None:
-        raise ActionError(f"there is no incident with id {iid}.")
+        raise ActionError("there is no incident with id {iid}.", iid=iid)
     return found[1]
 
 
@@ -162,7 +163,7 @@ async def debrief(store: Store, iid: str, answer: str, note: str, actor: str, no
     """Record the debrief with the agent: the seed-004 answer and their reflection."""
     actor = actor_name(actor)
     if answer and answer not in DEBRIEF_ANSWERS:
-        raise ActionError(f"the answer must be one of {', '.join(DEBRIEF_ANSWERS)}.")
+        raise ActionError("the answer must be one of {answers}.", answers=", ".join(DEBRIEF_ANSWERS))
     note = note_text(note)
     if not note and not answer:
         raise ActionError("the debrief is empty: choose an answer or write a note.")
@@ -184,7 +185,11 @@ async def add(
     actor, note = actor_name(actor), note_text(note)
     weights = config.protocol_for(None)[1].weights
     if category not in weights:
-        raise ActionError(f"category {category!r} is not in the protocol's weights ({', '.join(weights)}).")
+        raise ActionError(
+            "category {category!r} is not in the protocol's weights ({weights}).",
+            category=category,
+            weights=", ".join(weights),
+        )
     inc = Incident.new(number, category, at, severity=weights[category], note=note, source="cli", actor=actor)
     iid, created = await store.incidents.add_incident(inc)
     await store.streams.audit(actor, "incident-add", now, caller=number, incident=iid, category=category)
@@ -247,8 +252,10 @@ class ErasedNotOnDisk(ActionError):
 
     def __init__(self, removed: int, wait: float) -> None:
         super().__init__(
-            f"erased: {removed} record(s) removed, but durability not confirmed within {wait:g} s: Redis is "
-            "still rewriting its files on disk, which may hold the number until then; run forget again later."
+            "erased: {removed} record(s) removed, but durability not confirmed within {wait:g} s: Redis is still "
+            "rewriting its files on disk, which may hold the number until then; run forget again later.",
+            removed=removed,
+            wait=wait,
         )
         self.removed, self.wait = removed, wait
 
@@ -262,7 +269,7 @@ async def erase(store: Store, number: str, confirmation: str, actor: str, now: f
     """
     actor = actor_name(actor)
     if confirmation.strip() != number:
-        raise ActionError(f"type the number {number} exactly to confirm the erasure.")
+        raise ActionError("type the number {number} exactly to confirm the erasure.", number=number)
     wait = ERASE_WAIT_SECONDS if wait is None else wait
     removed = await erase_recordings(store, number)
     removed += await store.erasure.erase_caller(number)
@@ -326,7 +333,7 @@ async def set_account(store: Store, incident_id: str, text: str, actor: str, now
     actor = actor_name(actor)
     text = text.replace("\r\n", "\n").strip()
     if len(text) > MAX_ACCOUNT:
-        raise ActionError(f"the account is longer than {MAX_ACCOUNT} characters.")
+        raise ActionError("the account is longer than {limit} characters.", limit=MAX_ACCOUNT)
     if not text.replace("\n", "").replace("\t", "").isprintable():
         raise ActionError("the account must not contain control characters other than line breaks and tabs.")
     inc = await get(store, incident_id)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agi.actions.errors import ActionError
-from agi.actions.users import dial_string
+from agi.actions.users import INTERFACE, dial_string
 from agi.config import Config
 from agi.numbers import BadNumber, parse_operator_number
 from redis_schema.caller_names import MAX_NAME, words
@@ -47,12 +47,12 @@ async def find_callers(config: Config, store: Store, raw: str) -> list[Caller]:
         number = parse_operator_number(text, config.numbers.default_region, valid=False)
     except BadNumber as exc:
         if any(c.isdigit() for c in text) or not words(text) or len(text) > MAX_NAME:
-            raise ActionError(str(exc)) from None
+            raise ActionError.again(exc) from None
     else:
         return [Caller(number, await store.names.get(number))]
     found = await store.names.search(text, MAX_FOUND)
     if not found:
-        raise ActionError(f"no caller is known by the name {text[:MAX_NAME]!r}.")
+        raise ActionError("no caller is known by the name {name!r}.", name=text[:MAX_NAME])
     return [Caller(n, name) for n, name in sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))]
 
 
@@ -69,8 +69,10 @@ def agent_name(raw: str) -> str:
     name = " ".join(raw.split()) if raw.isprintable() else ""
     if not name or len(name) > MAX_AGENT_NAME:
         raise ActionError(
-            f"the name {raw[:MAX_AGENT_NAME]!r} is not a display name (1 to {MAX_AGENT_NAME} printable "
-            "characters, no line breaks or control characters)."
+            "the name {name!r} is not a display name (1 to {most} printable characters, no line breaks "
+            "or control characters).",
+            name=raw[:MAX_AGENT_NAME],
+            most=MAX_AGENT_NAME,
         )
     return name
 
@@ -82,7 +84,7 @@ async def agent_names(store: Store) -> dict[str, str]:
 
 async def name_agent(store: Store, interface: str, name: str, actor: str, now: float) -> tuple[str, str]:
     """Give an agent interface (PJSIP/1003) a display name; audited. Returns (interface, name)."""
-    iface, shown = dial_string(interface, "interface"), agent_name(name)
+    iface, shown = dial_string(interface, INTERFACE), agent_name(name)
     await store.agent_names.set(iface, shown)
     await store.streams.audit(actor, "agent-name", now, interface=iface, name=shown)
     return iface, shown
@@ -90,9 +92,9 @@ async def name_agent(store: Store, interface: str, name: str, actor: str, now: f
 
 async def unname_agent(store: Store, interface: str, actor: str, now: float) -> None:
     """Take an agent interface's display name away; audited. ActionError when it had none."""
-    iface = dial_string(interface, "interface")
+    iface = dial_string(interface, INTERFACE)
     if not await store.agent_names.remove(iface):
-        raise ActionError(f"interface {iface} has no name.")
+        raise ActionError("interface {interface} has no name.", interface=iface)
     await store.streams.audit(actor, "agent-unname", now, interface=iface)
 
 

@@ -85,7 +85,7 @@ async def recording(
     inc = await get(store, incident_id)
     rec = await store.live.recording(inc.id)
     if rec is None or not await asyncio.to_thread(Path(rec.file).is_file):
-        raise ActionError(f"incident {inc.id} has no recording.")
+        raise ActionError("incident {iid} has no recording.", iid=inc.id)
     await store.streams.audit(actor, f"recording-{how}", now, caller=inc.caller, incident=inc.id, range=part)
     return rec
 
@@ -215,7 +215,9 @@ async def report(store: Store, config: Config, incident_id: str, actor: str, now
         try:
             files["recording.wav"] = await asyncio.to_thread(Path(rec.file).read_bytes)
         except OSError:
-            raise ActionError(f"the recording of incident {inc.id} cannot be read ({rec.file}).") from None
+            raise ActionError(
+                "the recording of incident {iid} cannot be read ({file}).", iid=inc.id, file=rec.file
+            ) from None
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in files.items():

@@ -28,9 +28,9 @@ def local_day(raw: str, zone: ZoneInfo, *, end: bool = False) -> float | None:
     try:
         d = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=zone)
     except ValueError:
-        raise ActionError(f"{raw!r} is not a date (YYYY-MM-DD).") from None
+        raise ActionError("{raw!r} is not a date (YYYY-MM-DD).", raw=raw) from None
     if not 2000 <= d.year <= 2100:
-        raise ActionError(f"{raw!r} is out of range (a date from 2000 to 2100).")
+        raise ActionError("{raw!r} is out of range (a date from 2000 to 2100).", raw=raw)
     return (d + timedelta(days=1) if end else d).timestamp()
 
 
@@ -47,7 +47,7 @@ def incident_filters(
 ) -> Filters:
     """The logbook filters, checked: a category of the protocol, a start before the end."""
     if category and category not in config.protocol_for(None)[1].weights:
-        raise ActionError(f"category {category!r} is not in the protocol's weights.")
+        raise ActionError("category {category!r} is not in the protocol's weights.", category=category)
     if since is not None and until is not None and since >= until:
         raise ActionError("the start date is after the end date.")
     return Filters(caller, agent[:MAX_TEXT], queue[:MAX_TEXT], category, since, until, open_only)

@@ -165,9 +165,9 @@ async def reset(store: Store, name: str, actor: str, now: float) -> None:
     actor, name = actor_name(actor), users.user_name(name)
     user = await users.get(store, name)
     if user is None:
-        raise ActionError(f"there is no user {name}.")
+        raise ActionError("there is no user {name}.", name=name)
     if not await store.second_factors.remove(name):
-        raise ActionError(f"user {name} has no second factor.")
+        raise ActionError("user {name} has no second factor.", name=name)
     await store.users.put(name, replace(user, gen=user.gen + 1))
     await store.streams.audit(actor, "totp-reset", now, user=name)
 

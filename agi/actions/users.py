@@ -16,6 +16,7 @@ from agi.actions.bounds import actor_name
 from agi.actions.errors import ActionError
 from agi.config import Config
 from agi.logs import get_logger
+from agi.sentences import Words
 from redis_schema.logins import Attempt, Limits, Lockout, address_key
 from redis_schema.records import User
 from redis_schema.store import Store
@@ -45,13 +46,13 @@ def _dummy_hash() -> str:
 def user_name(raw: str) -> str:
     name = raw.strip().lower()
     if not _NAME.match(name):
-        raise ActionError(f"{raw!r} is not a user name (2 to 32 of a-z, 0-9, '.', '_' or '-').")
+        raise ActionError("{raw!r} is not a user name (2 to 32 of a-z, 0-9, '.', '_' or '-').", raw=raw)
     return name
 
 
 def _password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise ActionError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long.")
+        raise ActionError("the password must be {low} to {high} characters long.", low=MIN_PASSWORD, high=MAX_PASSWORD)
     return password
 
 
@@ -66,19 +67,24 @@ def may(role: str, needed: str) -> bool:
     return RANK.get(role, -1) >= RANK[needed]
 
 
-def dial_string(raw: str, what: str = "phone") -> str:
+PHONE, INTERFACE = Words("phone", "toestel"), Words("interface", "interface")
+
+
+def dial_string(raw: str, what: Words = PHONE) -> str:
     """A dial string (PJSIP/1005), or ActionError with one sentence."""
     value = raw.strip()
     if not _DIAL.match(value):
         raise ActionError(
-            f"{what} {value[:40]!r} is not a dial string such as PJSIP/1005 (technology/resource, no options)."
+            "{what} {value!r} is not a dial string such as PJSIP/1005 (technology/resource, no options).",
+            what=what,
+            value=value[:40],
         )
     return value
 
 
 def interfaces_of(role: str, raw: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """An agent's interfaces: at least one, each a dial string; no other role has any."""
-    found = tuple(dict.fromkeys(dial_string(i, "interface") for i in raw if i.strip()))
+    found = tuple(dict.fromkeys(dial_string(i, INTERFACE) for i in raw if i.strip()))
     if role == "agent" and not found:
         raise ActionError("an agent needs at least one interface, such as PJSIP/1001.")
     if role != "agent" and found:
@@ -99,11 +105,11 @@ async def add(
 ) -> User:
     actor, name = actor_name(actor), user_name(name)
     if role not in ROLES:
-        raise ActionError(f"the role must be {', '.join(ROLES[:-1])} or {ROLES[-1]}.")
+        raise ActionError("the role must be {roles} or {last}.", roles=", ".join(ROLES[:-1]), last=ROLES[-1])
     phone = dial_string(phone) if phone.strip() else ""
     ifaces = interfaces_of(role, interfaces)
     if await store.users.get(name) is not None:
-        raise ActionError(f"user {name} already exists.")
+        raise ActionError("user {name} already exists.", name=name)
     pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
     user = User(name, role, fresh_generation(), now, actor, pw_hash, phone, ifaces)
     await store.users.put(user.name, user)
@@ -117,7 +123,7 @@ async def set_phone(store: Store, name: str, phone: str, actor: str, now: float)
     phone = dial_string(phone) if phone.strip() else ""
     user = await get(store, name)
     if user is None:
-        raise ActionError(f"there is no user {name}.")
+        raise ActionError("there is no user {name}.", name=name)
     new = replace(user, phone=phone)
     await store.users.put(new.name, new)
     await store.streams.audit(actor, "user-phone", now, user=name, phone=phone)
@@ -136,7 +142,7 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
     actor, name = actor_name(actor), user_name(name)
     user = await get(store, name)
     if user is None:
-        raise ActionError(f"there is no user {name}.")
+        raise ActionError("there is no user {name}.", name=name)
     pw_hash = await asyncio.to_thread(_hasher.hash, _password(password))
     new = replace(user, gen=user.gen + 1, hash=pw_hash)
     await store.users.put(new.name, new)
@@ -146,7 +152,7 @@ async def passwd(store: Store, name: str, password: str, actor: str, now: float)
 async def remove(store: Store, name: str, actor: str, now: float) -> None:
     actor, name = actor_name(actor), user_name(name)
     if not await store.users.remove(name):
-        raise ActionError(f"there is no user {name}.")
+        raise ActionError("there is no user {name}.", name=name)
     await store.second_factors.remove(name)  # issue 30: their second factor and settings go with them
     await store.preferences.remove(name)
     await store.streams.audit(actor, "user-remove", now, user=name)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from agi.callbacks import rules as R
 from agi.callbacks.model import CANCELLED, OPEN, SCHEDULED, Appointment
 from agi.logs import get_logger
+from agi.sentences import Sentence, Words
 from redis_schema.store import Store
 
 log = get_logger("grenswacht.callbacks")
@@ -21,11 +22,11 @@ log = get_logger("grenswacht.callbacks")
 SWAP_TRIES = 8
 
 
-class NotFound(LookupError):
+class NotFound(Sentence, LookupError):
     """No appointment with that id; the message is one sentence."""
 
 
-class Conflict(ValueError):
+class Conflict(Sentence, ValueError):
     """The appointment cannot be changed in its state; the message is one sentence."""
 
 
@@ -48,7 +49,7 @@ async def listing(
 
 async def save_new(store: Store, appt: Appointment) -> Appointment:
     if not await store.callbacks.swap(appt.id, None, appt):
-        raise Conflict(f"appointment {appt.id} already exists.")
+        raise Conflict("appointment {id} already exists.", id=appt.id)
     return appt
 
 
@@ -57,13 +58,13 @@ async def update(store: Store, appointment_id: str, change: Callable[[Appointmen
     for _ in range(SWAP_TRIES):
         current = await store.callbacks.get(appointment_id)
         if current is None:
-            raise NotFound(f"no callback appointment with id {appointment_id!r}.")
+            raise NotFound("no callback appointment with id {id!r}.", id=appointment_id)
         new = change(current)
         if new is None or new == current:
             return current
         if await store.callbacks.swap(appointment_id, current, new):
             return new
-    raise Conflict(f"appointment {appointment_id} kept changing; try again.")
+    raise Conflict("appointment {id} kept changing; try again.", id=appointment_id)
 
 
 def new_appointment(
@@ -91,9 +92,17 @@ async def add(
     return await save_new(store, new_appointment(caller=caller, agent=agent, queue="", due=due, now=now, by=by))
 
 
-def _open_only(appt: Appointment, what: str) -> None:
+_STATUS_WORDS = {  # the sentence below in Dutch (agi.sentences)
+    "calling": "bezig te bellen", "done": "gebeld", "no-answer": "zonder gehoor gebleven", "failed": "mislukt",
+    "cancelled": "geannuleerd", "missed": "gemist",
+}  # fmt: skip
+MOVED, CANCELLED_WORD = Words("moved", "verzet"), Words("cancelled", "geannuleerd")
+
+
+def _open_only(appt: Appointment, what: Words) -> None:
     if appt.status != SCHEDULED:
-        raise Conflict(f"appointment {appt.id} is {appt.status}, so it cannot be {what}.")
+        status = Words(appt.status, _STATUS_WORDS.get(appt.status, appt.status))
+        raise Conflict("appointment {id} is {status}, so it cannot be {what}.", id=appt.id, status=status, what=what)
 
 
 async def move(
@@ -102,7 +111,7 @@ async def move(
     R.check_manual(rules, now, due)
 
     def change(a: Appointment) -> Appointment:
-        _open_only(a, "moved")
+        _open_only(a, MOVED)
         return replace(a, due=due, updated=now, by=by or a.by)
 
     return await update(store, appointment_id, change)
@@ -110,7 +119,7 @@ async def move(
 
 async def cancel(store: Store, appointment_id: str, *, now: float, by: str = "") -> Appointment:
     def change(a: Appointment) -> Appointment:
-        _open_only(a, "cancelled")
+        _open_only(a, CANCELLED_WORD)
         return replace(a, status=CANCELLED, outcome="cancelled", updated=now, by=by or a.by)
 
     return await update(store, appointment_id, change)
@@ -125,7 +134,7 @@ def parse_time(raw: str, timezone: str) -> float:
             dt = dt.replace(tzinfo=ZoneInfo(timezone))
         return dt.timestamp()
     except (ValueError, OverflowError, OSError):
-        raise R.BadTime(f"{raw!r} is not a time (expected ISO 8601, e.g. 2026-11-24T10:30).") from None
+        raise R.BadTime("{raw!r} is not a time (expected ISO 8601, e.g. 2026-11-24T10:30).", raw=raw) from None
 
 
 async def operator_add(

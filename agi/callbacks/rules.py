@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 
 from agi.callbacks.model import CALLING, DONE, FAILED, MISSED, NO_ANSWER, SCHEDULED, Appointment
 from agi.config import CallbacksConfig
+from agi.sentences import Sentence
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ANSWERED = "ANSWER"
 RETRY_OUTCOMES = ("NOANSWER", "BUSY", "CONGESTION", "CHANUNAVAIL", "agent-no-answer")
 
 
-class BadTime(ValueError):
+class BadTime(Sentence, ValueError):
     """A time the agent or operator gave that cannot be used; the message is one sentence."""
 
 
@@ -98,10 +99,10 @@ def next_open(rules: Rules, ts: float) -> float:
 
 def parse_hhmm(digits: str) -> time:
     if len(digits) != 4 or not digits.isdigit():
-        raise BadTime(f"{digits!r} is not four digits (hours and minutes, e.g. 1030).")
+        raise BadTime("{digits!r} is not four digits (hours and minutes, e.g. 1030).", digits=digits)
     hh, mm = int(digits[:2]), int(digits[2:])
     if hh > 23 or mm > 59:
-        raise BadTime(f"{digits!r} is not a time of day (hours 00-23, minutes 00-59).")
+        raise BadTime("{digits!r} is not a time of day (hours 00-23, minutes 00-59).", digits=digits)
     return time(hh, mm)
 
 
@@ -109,7 +110,12 @@ def due_for_keyed(rules: Rules, now: float, digits: str) -> float:
     """The due time of four keyed digits: today, or the next working day when that is past or too close."""
     t = parse_hhmm(digits)
     if not in_hours(rules, t):
-        raise BadTime(f"{t:%H:%M} is outside the working hours ({rules.opens:%H:%M}-{rules.closes:%H:%M}).")
+        raise BadTime(
+            "{t:%H:%M} is outside the working hours ({opens:%H:%M}-{closes:%H:%M}).",
+            t=t,
+            opens=rules.opens,
+            closes=rules.closes,
+        )
     today = rules.local(now).date()
     if is_working_day(rules, today):
         due = rules.at(today, t)
@@ -133,7 +139,9 @@ def check_manual(rules: Rules, now: float, due: float) -> float:
         raise BadTime("that time is in the past.")
     if not is_open(rules, due):
         raise BadTime(
-            f"that time is outside the working hours ({rules.opens:%H:%M}-{rules.closes:%H:%M} on working days)."
+            "that time is outside the working hours ({opens:%H:%M}-{closes:%H:%M} on working days).",
+            opens=rules.opens,
+            closes=rules.closes,
         )
     return due
 

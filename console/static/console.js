@@ -137,7 +137,13 @@
       }
     };
   }
-  var palette = ["#2f6f8f", "#d98c3a", "#b23b3b", "#5b8c5a", "#8e6bb8", "#7a8793", "#c9a227", "#4aa3a2"];
+  // Colours: a category's or a decision's chart colour is its tag's (console.css --c-<name>), so a
+  // bar and the tag beside a row match; names without one take the palette in turn.
+  var palette = ["#2f6f8f", "#8e6bb8", "#7a8793", "#c9a227", "#4aa3a2", "#5b8c5a"];
+  function colour(name, k) {
+    var c = getComputedStyle(document.documentElement).getPropertyValue("--c-" + name).trim();
+    return c || palette[k % palette.length];
+  }
   function chart(id, type, labels, datasets, opts) {
     var el = document.getElementById(id);
     if (!el || !window.Chart) return;
@@ -145,25 +151,27 @@
       options: Object.assign({ animation: false, responsive: true, maintainAspectRatio: true,
         plugins: { legend: { position: "bottom" } } }, opts || {}) });
   }
-  function series(byCat, labels) {
-    return Object.keys(byCat).map(function (c, k) {
-      return { label: c, data: labels.map(function (d) { return byCat[c][d] || 0; }), backgroundColor: palette[k % palette.length] };
-    });
-  }
   function stats() {
     var el = document.getElementById("stats-data");
     if (!el) return;
-    var s = JSON.parse(el.textContent), stacked = { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } };
+    var s = JSON.parse(el.textContent), w = s.words, stacked = { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } };
+    function word(kind, name) { return (w[kind] && w[kind][name]) || name; }
+    function series(byCat, labels) {     // one dataset per category, named and coloured as its tag
+      return Object.keys(byCat).map(function (c, k) {
+        return { label: word("category", c), data: labels.map(function (d) { return byCat[c][d] || 0; }), backgroundColor: colour(c, k) };
+      });
+    }
     chart("chart-day", "bar", s.days, series(s.per_day, s.days), stacked);
     var weeks = Array.from(new Set([].concat.apply([], Object.values(s.per_week).map(Object.keys)))).sort();
     chart("chart-week", "bar", weeks, series(s.per_week, weeks), stacked);
     var sk = Object.keys(s.screenings);
-    chart("chart-screen", "doughnut", sk, [{ data: sk.map(function (k) { return s.screenings[k]; }), backgroundColor: palette }]);
+    chart("chart-screen", "doughnut", sk.map(function (k) { return word("action", k); }),
+          [{ data: sk.map(function (k) { return s.screenings[k]; }), backgroundColor: sk.map(colour) }]);
     chart("chart-agent", "bar", s.per_agent.map(function (a) { return a[0]; }),
-          [{ label: "incidents", data: s.per_agent.map(function (a) { return a[1]; }), backgroundColor: palette[0] }],
+          [{ label: w.incidents, data: s.per_agent.map(function (a) { return a[1]; }), backgroundColor: palette[0] }],
           { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } });
-    chart("chart-age", "bar", s.open_age.map(function (a) { return a[0]; }),
-          [{ label: "open", data: s.open_age.map(function (a) { return a[1]; }), backgroundColor: palette[1] }],
+    chart("chart-age", "bar", s.open_age.map(function (a) { return word("age", a[0]); }),
+          [{ label: w.open, data: s.open_age.map(function (a) { return a[1]; }), backgroundColor: colour("open", 1) }],
           { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } });
   }
   function printButton() {

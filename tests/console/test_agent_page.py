@@ -108,11 +108,11 @@ async def test_an_agent_sees_and_writes_only_their_own_incidents(app, store, ber
     # Another agent's incident: the same answer as for one that does not exist; nothing written.
     for iid in (theirs, "20990101T000000-nope"):
         r = await bert.post(f"/me/incidents/{iid}/account", {"account": "mine now"}, page="/me")
-        assert r.status_code == 400 and "there is no incident of yours" in r.text
+        assert r.status_code == 400 and "u hebt geen incident met nummer" in r.text
     assert (await logbook.get(store, theirs)).account == ""
     assert (await bert.get(f"/incidents/{theirs}")).status_code == 403
     too_long = await bert.post(f"/me/incidents/{mine}/account", {"account": "x" * 4001}, page="/me")
-    assert too_long.status_code == 400 and "longer than 4000 characters" in too_long.text
+    assert too_long.status_code == 400 and "langer dan 4000 tekens" in too_long.text
 
 
 async def test_the_agent_sees_their_cool_down_left(app, store, bert):
@@ -130,7 +130,7 @@ async def test_a_block_request_is_approved_by_a_supervisor_who_sets_the_ban(app,
     r = await bert.post(f"/me/incidents/{mine}/block", {"reason": "threatened me twice"}, page="/me")
     assert r.status_code == 303
     again = await bert.post(f"/me/incidents/{mine}/block", {"reason": "again"}, page="/me")
-    assert again.status_code == 400 and "has already been asked for" in again.text
+    assert again.status_code == 400 and "is al gevraagd; een leidinggevende beslist" in again.text
     board = (await sup.get("/")).text
     assert "threatened me twice" in board and MINE in board
     rid = re.search(r"/block-requests/(\w+)/approve", board).group(1)
@@ -142,9 +142,9 @@ async def test_a_block_request_is_approved_by_a_supervisor_who_sets_the_ban(app,
     assert ("block-approved", "web:sup1") in actions
     assert "approved" in (await bert.get("/me")).text
     # Decided once: a second decision is refused; a caller already banned cannot be asked for.
-    assert "not open" in (await sup.post(f"/block-requests/{rid}/decline", {"note": "no"})).text
+    assert "staat niet (meer) open" in (await sup.post(f"/block-requests/{rid}/decline", {"note": "no"})).text
     already = await bert.post(f"/me/incidents/{mine}/block", {"reason": "more"}, page="/me")
-    assert already.status_code == 400 and "is already banned" in already.text
+    assert already.status_code == 400 and "is al geblokkeerd" in already.text
 
 
 async def test_a_declined_block_request_brings_the_note_back_to_the_agent(app, store, bert, sup):
@@ -170,13 +170,13 @@ async def test_an_agent_logs_in_to_their_own_page(app, store):
 
 async def test_listen_from_the_console_says_what_is_missing_in_one_sentence(app, store, sup, bert):
     r = await sup.post("/help/gw-nocall/listen", {})
-    assert r.status_code == 409 and "sup1 has no phone to ring" in r.text
+    assert r.status_code == 409 and "sup1 heeft geen toestel om te bellen" in r.text
     await users.set_phone(store, "sup1", "PJSIP/1005", "test", time.time())
     sup_again = await logged_in(app, "sup1")
     r = await sup_again.post("/help/gw-nocall/listen", {})
-    assert r.status_code == 409 and "listening in needs AMI" in r.text
+    assert r.status_code == 409 and "meeluisteren vraagt AMI" in r.text
     r = await sup_again.post("/help/gw-nocall/eavesdrop", {})
-    assert r.status_code == 409 and "the mode must be listen, whisper or takeover" in r.text
+    assert r.status_code == 409 and "de manier moet listen, whisper of takeover zijn" in r.text
     await sup_again.http.aclose()
     assert (await bert.post("/help/gw-nocall/listen", {})).status_code == 403
     assert not [e for e in await store.streams.audit_entries() if e["action"] in ("listen", "whisper", "takeover")]

@@ -51,7 +51,7 @@ async def test_an_erasure_whose_rewrite_outlasts_the_wait_is_audited_and_shown_i
         admin = await logged_in(create_app(config, store), "admin1")
         r = await admin.post("/admin/erase", {"number": "0612345678", "confirm": N}, page="/admin")
         assert r.status_code == 400
-        assert "erased: 2 record(s) removed, but durability not confirmed within 0.5 s" in r.text
+        assert "gewist: 2 record(s) verwijderd, maar binnen 0.5 s niet bevestigd op schijf" in r.text
         assert (await store.screening.load_caller(N)).incidents == ()
         actions = [(e["actor"], e["action"]) for e in await store.streams.audit_entries()]
         assert ("web:admin1", "forget") in actions and ("web:admin1", "forget-not-on-disk") in actions
@@ -68,4 +68,4 @@ async def test_the_logbook_shows_a_sparse_filters_match_past_the_old_scan_budget
     first = (await sup.get("/logbook?agent=rare")).text
     assert "+31699999999" in first and not NEXT.findall(first)
     r = await sup.get("/logbook?agent=rare&after=yesterday")
-    assert r.status_code == 400 and "is not a position in the logbook" in html.unescape(r.text)
+    assert r.status_code == 400 and "is geen plaats in het logboek" in html.unescape(r.text)

@@ -50,7 +50,7 @@ async def test_the_page_lists_open_appointments_first_then_finished_ones(sup, st
     assert "2026-11-24 11:00" in open_part and "2026-11-24 12:00" in open_part
     assert "/caller?n=%2B31612345678" in open_part and "PJSIP/2002" in open_part and "support" in open_part
     assert 'value="2026-11-24T12:00"' in open_part  # the move form, prefilled in local time
-    assert done.id in finished_part and "cancelled" in finished_part
+    assert done.id in finished_part and "geannuleerd" in finished_part
     assert (await sup.post("/language", {"lang": "en", "back": "/callbacks"}, page="/callbacks")).status_code == 303
     assert "Recently finished" in (await sup.get("/callbacks")).text
 
@@ -80,7 +80,7 @@ async def test_cancel_sets_cancelled_and_audits_the_user(sup, store, rdb):
     # Cancelling it again is refused with one sentence; nothing changes.
     before = await snapshot(rdb)
     r = await sup.post("/callbacks/cancel", {"id": appt.id}, page="/callbacks")
-    assert r.status_code == 400 and "is cancelled, so it cannot be cancelled" in r.text
+    assert r.status_code == 400 and "is geannuleerd, dus kan niet meer worden geannuleerd" in r.text
     assert await snapshot(rdb) == before
 
 
@@ -108,11 +108,11 @@ async def test_a_missing_or_wrong_csrf_token_is_refused_and_changes_nothing(sup,
 @pytest.mark.parametrize(
     "at, words",
     [
-        ("2026-11-24T09:00", "that time is in the past."),
-        ("2026-11-24T19:00", "outside the working hours (08:30-17:00"),
-        ("2026-11-28T10:00", "outside the working hours"),  # a Saturday
-        ("next tuesday", "is not a time (expected ISO 8601"),
-        ("", "is not a time"),
+        ("2026-11-24T09:00", "dat tijdstip ligt in het verleden."),
+        ("2026-11-24T19:00", "buiten de werktijden (08:30-17:00"),
+        ("2026-11-28T10:00", "buiten de werktijden"),  # a Saturday
+        ("next tuesday", "is geen tijdstip (verwacht ISO 8601"),
+        ("", "is geen tijdstip"),
     ],
 )
 async def test_a_bad_time_shows_the_sentence_and_changes_nothing(sup, store, at, words, rdb):
@@ -127,7 +127,7 @@ async def test_an_unknown_appointment_or_action_is_refused(sup, store, rdb):
     await book(store)
     before = await snapshot(rdb)
     r = await sup.post("/callbacks/move", {"id": "ffffffffffffffff", "at": "2026-11-24T14:30"}, page="/callbacks")
-    assert r.status_code == 400 and "no callback appointment with id" in r.text
+    assert r.status_code == 400 and "er is geen terugbelafspraak met nummer" in r.text
     assert (await sup.post("/callbacks/erase", {"id": "x"}, page="/callbacks")).status_code == 404
     assert await snapshot(rdb) == before
 

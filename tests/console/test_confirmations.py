@@ -28,7 +28,9 @@ async def test_lifting_a_ban_without_the_tick_box_changes_nothing(sup, store, rd
         before = await snapshot(rdb)
         for confirm in ({}, {"confirm": ""}, {"confirm": "no"}):
             r = await sup.post(url, {**data, **confirm}, page=page)
-            assert r.status_code == 400 and "tick the box to confirm that the ban is to be lifted" in r.text
+            assert (
+                r.status_code == 400 and "vink het vakje aan om te bevestigen dat de blokkade wordt opgeheven" in r.text
+            )
         assert await snapshot(rdb) == before
     r = await sup.post("/bans/unban", {"target": N, "kind": "number", "confirm": "yes"}, page="/bans")
     assert r.status_code == 303 and (await store.screening.load_caller(N)).ban is None
@@ -39,9 +41,9 @@ async def test_purging_and_forgetting_without_confirmation_change_nothing(admin,
     assert 'action="/admin/purge"' in (page := (await admin.get("/admin")).text) and 'name="confirm"' in page
     before = await snapshot(rdb)
     r = await admin.post("/admin/purge", {}, page="/admin")
-    assert r.status_code == 400 and "tick the box to confirm the purge" in r.text
+    assert r.status_code == 400 and "vink het vakje aan om het opschonen te bevestigen" in r.text
     r = await admin.post("/admin/erase", {"number": N}, page="/admin")
-    assert r.status_code == 400 and "type the number" in r.text
+    assert r.status_code == 400 and "typ het nummer" in r.text
     assert await snapshot(rdb) == before
     assert (await admin.post("/admin/purge", {"confirm": "yes"}, page="/admin")).status_code == 303
     assert [e["action"] for e in await store.streams.audit_entries()][-1] == "purge"

@@ -65,7 +65,7 @@ async def test_account_and_reported_through_the_forms(sup, store, web_config, tm
     due = f'threat-due"><a href="/incidents/{iid}"'
     assert due in (await sup.get("/")).text  # a threat not yet reported, with its deadline
     r = await sup.post(f"/incidents/{iid}/evidence/account", {"account": "x" * 4001}, page=f"/incidents/{iid}")
-    assert r.status_code == 400 and "longer than 4000" in r.text
+    assert r.status_code == 400 and "langer dan 4000 tekens" in r.text
     r = await sup.post(f"/incidents/{iid}/evidence/account", {"account": "Ik maak je af."}, page=f"/incidents/{iid}")
     assert r.status_code == 303
     r = await sup.post(f"/incidents/{iid}/evidence/reported", {"reference": "PL-77"}, page=f"/incidents/{iid}")

@@ -59,12 +59,12 @@ async def test_the_board_lists_the_calls_by_queue_with_the_three_buttons(app, su
 async def test_listen_without_a_phone_or_without_ami_says_so_and_audits_nothing(app, sup, store):
     await store.live.start(call(A1, "L1"), 600)
     r = await sup.post("/live/L1/listen", {"agent": A1})
-    assert r.status_code == 409 and "sup1 has no phone to ring" in r.text
+    assert r.status_code == 409 and "sup1 heeft geen toestel om te bellen" in r.text
     await users.set_phone(store, "sup1", "PJSIP/1005", "test", time.time())
     r = await sup.post("/live/L1/listen", {"agent": A1})
-    assert r.status_code == 409 and "listening in needs AMI" in r.text
+    assert r.status_code == 409 and "meeluisteren vraagt AMI" in r.text
     r = await sup.post("/live/L1/spy", {"agent": A1})
-    assert r.status_code == 409 and "the mode must be" in r.text
+    assert r.status_code == 409 and "de manier moet" in r.text
     assert not [e for e in await store.streams.audit_entries() if e["action"] in help_actions.MODES]
 
 

@@ -58,7 +58,7 @@ async def test_the_caller_search_takes_a_name(store, sup):
     assert several.status_code == 200 and 'id="found-callers"' in several.text
     assert "Jan de Boer (+31622222222)" in several.text and "Jan Jansen (+31612345678)" in several.text
     none = await sup.get("/caller", params={"n": "Nobody"})
-    assert none.status_code == 400 and "no caller is known by the name 'Nobody'." in html.unescape(none.text)
+    assert none.status_code == 400 and "er is geen beller bekend met de naam 'Nobody'." in html.unescape(none.text)
 
 
 async def test_an_admin_names_an_agent_and_every_page_shows_it(store, admin, sup):
@@ -81,10 +81,10 @@ async def test_an_admin_names_an_agent_and_every_page_shows_it(store, admin, sup
 
 async def test_bad_agent_names_get_one_sentence_and_change_nothing(store, admin):
     for form, sentence in (
-        ({"interface": "not an interface", "display_name": "Anne"}, "is not a dial string"),
-        ({"interface": "PJSIP/1003", "display_name": "A" * 65}, "is not a display name"),
-        ({"interface": "PJSIP/1003", "display_name": "Anne\x07"}, "is not a display name"),
-        ({"interface": "PJSIP/1003", "display_name": "   "}, "is not a display name"),
+        ({"interface": "not an interface", "display_name": "Anne"}, "is geen kiesreeks"),
+        ({"interface": "PJSIP/1003", "display_name": "A" * 65}, "is geen weergavenaam"),
+        ({"interface": "PJSIP/1003", "display_name": "Anne\x07"}, "is geen weergavenaam"),
+        ({"interface": "PJSIP/1003", "display_name": "   "}, "is geen weergavenaam"),
     ):
         r = await admin.post("/admin/agent-name", form, page="/admin")
         assert r.status_code == 400 and sentence in html.unescape(r.text), form

@@ -91,7 +91,7 @@ async def test_the_admin_page_adds_a_user_with_a_phone_and_refuses_a_bad_one(adm
         {"name": "dirk", "role": "supervisor", "password": "a long password", "phone": "PJSIP/1007;evil"},
         page="/admin",
     )
-    assert bad.status_code == 400 and "is not a dial string such as PJSIP/1005" in bad.text
+    assert bad.status_code == 400 and "is geen kiesreeks zoals PJSIP/1005" in bad.text
     assert await users.get(store, "dirk") is None
     agent = await admin.post(
         "/admin/user-add",
@@ -100,4 +100,4 @@ async def test_the_admin_page_adds_a_user_with_a_phone_and_refuses_a_bad_one(adm
     )
     assert agent.status_code == 303 and (await users.get(store, "eva")).interfaces == ("PJSIP/1001", "PJSIP/1002")
     phone = await admin.post("/admin/user-phone", {"name": "eva", "phone": "nonsense"}, page="/admin")
-    assert phone.status_code == 400 and "is not a dial string" in phone.text
+    assert phone.status_code == 400 and "is geen kiesreeks" in phone.text

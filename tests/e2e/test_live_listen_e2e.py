@@ -113,11 +113,11 @@ async def test_a_live_call_that_has_ended_says_so_and_leaves_the_list(e2e, ami, 
 
     assert await wait_until(gone)
     resp = await act(console, call, "listen")
-    assert resp.status_code == 409 and "this call has ended" in resp.text
+    assert resp.status_code == 409 and "dit gesprek is beëindigd" in resp.text
     # The browser cannot name another channel: an agent and call that do not go together are "ended" too.
     other = await talking(e2e, await ami.originate("0687654321", context=ANSWERED))
     resp = await console.post(f"/live/{lid}/listen", {"agent": other.agent})
-    assert resp.status_code == 409 and "this call has ended" in resp.text
+    assert resp.status_code == 409 and "dit gesprek is beëindigd" in resp.text
     assert not [e for e in await e2e.deps.store.streams.audit_entries() if e["action"] == "listen"]
 
 
