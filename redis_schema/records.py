@@ -30,7 +30,7 @@ import json
 import secrets
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any, Generic, TypeVar
 
@@ -644,27 +644,17 @@ class LiveCall:
     incident: str = ""  # the incident this call was logged as, "" while not logged
 
 
-def same_names(*table: tuple[str, str] | tuple[str, str, bool]) -> tuple[Field, ...]:
-    """A JSON field table whose keys are the attribute names: (name, kind[, required])."""
-    return tuple(Field(spec[0], spec[0], spec[1], required=len(spec) > 2 and bool(spec[2])) for spec in table)
+def table_of(cls: type, required: tuple[str, ...] = (), key: str = "") -> tuple[Field, ...]:
+    """The JSON field table of a dataclass of str, float and int fields, its keys the attribute
+    names, so the fields are spelled once (in the class); ``key``: the attribute that is the hash
+    field itself (not in the JSON)."""
+    table = tuple(Field(f.name, f.name, str(f.type), required=f.name in required) for f in fields(cls) if f.name != key)
+    if any(f.kind not in (STR, FLOAT, INT) for f in table):
+        raise TypeError(f"{cls.__name__}: only str, float and int fields")
+    return table
 
 
-LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(
-    LiveCall,
-    same_names(
-        ("agent", STR, True),
-        ("linkedid", STR, True),
-        ("caller", STR, True),
-        ("queue", STR),
-        ("channel", STR),
-        ("started", FLOAT),
-        ("ended", FLOAT),
-        ("rid", STR),
-        ("file", STR),
-        ("incident", STR),
-    ),
-    "live-call",
-)
+LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(LiveCall, table_of(LiveCall, ("agent", "linkedid", "caller")), "live-call")
 
 
 @dataclass(frozen=True)
@@ -684,20 +674,7 @@ class Recording:
 
 
 RECORDING: JsonCodec[Recording] = JsonCodec(
-    Recording,
-    same_names(
-        ("linkedid", STR, True),
-        ("caller", STR, True),
-        ("file", STR, True),
-        ("started", FLOAT),
-        ("duration", FLOAT),
-        ("sha256", STR),
-        ("size", INT),
-        ("closed", FLOAT),
-        ("agent", STR),
-    ),
-    "recording",
-    key="incident",
+    Recording, table_of(Recording, ("linkedid", "caller", "file"), key="incident"), "recording", key="incident"
 )
 
 
