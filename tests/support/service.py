@@ -58,11 +58,12 @@ class ServiceProcess:
                 raise AssertionError("the service did not stop within 15 s of SIGTERM")
 
 
-def write_config(path: Path, redis_url: str, port: int, state: Path, agi: str = "") -> Path:
-    """A config file for one instance: its Redis, its FastAGI port (``agi``: more [agi] lines), its journal in ``state``."""
+def write_config(path: Path, redis_url: str, port: int, state: Path, agi: str = "", more: str = "") -> Path:
+    """A config file for one instance: its Redis, its FastAGI port (``agi``: more [agi] lines),
+    its journal in ``state`` (``more``: further sections)."""
     path.write_text(
         f'[redis]\nurl = "{redis_url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n{agi}'
-        f'[storage]\njournal_path = "{state}/journal.jsonl"\n'
+        f'[storage]\njournal_path = "{state}/journal.jsonl"\n{more}'
     )
     return path
 
