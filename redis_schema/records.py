@@ -410,6 +410,23 @@ def _read(kind: str, value: Any) -> Any:
     return float(value)
 
 
+_KINDS = {"str": STR, "float": FLOAT, "int": INT, "tuple[str, ...]": STRS}  # annotation -> kind
+
+
+def table_of(cls: type, required: tuple[str, ...] = (), key: str = "") -> tuple[Field, ...]:
+    """The JSON field table of a dataclass of str, float, int and tuple[str, ...] fields, its keys
+    the attribute names, so the fields are spelled once (in the class); ``key``: the attribute
+    that is the hash field itself (not in the JSON)."""
+    table = tuple(
+        Field(f.name, f.name, _KINDS.get(str(f.type), ""), required=f.name in required)
+        for f in fields(cls)
+        if f.name != key
+    )
+    if not all(f.kind for f in table):
+        raise TypeError(f"{cls.__name__}: only str, float, int and tuple[str, ...] fields")
+    return table
+
+
 T = TypeVar("T")
 
 
@@ -551,13 +568,7 @@ class Cooldown:
 
 COOLDOWN: JsonCodec[Cooldown] = JsonCodec(
     Cooldown,
-    (
-        Field("queues", "queues", STRS, required=True),
-        Field("since", "since", FLOAT, required=True),
-        Field("until", "until", FLOAT, required=True),
-        Field("claim", "claim", STR),
-        Field("lease", "lease", FLOAT),
-    ),
+    table_of(Cooldown, ("queues", "since", "until"), key="interface"),
     "cooldown",
     key="interface",
     error=BadState,
@@ -642,16 +653,6 @@ class LiveCall:
     rid: str = ""  # recording id, "" when not recorded
     file: str = ""
     incident: str = ""  # the incident this call was logged as, "" while not logged
-
-
-def table_of(cls: type, required: tuple[str, ...] = (), key: str = "") -> tuple[Field, ...]:
-    """The JSON field table of a dataclass of str, float and int fields, its keys the attribute
-    names, so the fields are spelled once (in the class); ``key``: the attribute that is the hash
-    field itself (not in the JSON)."""
-    table = tuple(Field(f.name, f.name, str(f.type), required=f.name in required) for f in fields(cls) if f.name != key)
-    if any(f.kind not in (STR, FLOAT, INT) for f in table):
-        raise TypeError(f"{cls.__name__}: only str, float and int fields")
-    return table
 
 
 LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(LiveCall, table_of(LiveCall, ("agent", "linkedid", "caller")), "live-call")
