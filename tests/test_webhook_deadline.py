@@ -1,0 +1,103 @@
+"""A webhook's whole exchange is bounded by its timeout, not only each read: a server that sends
+its answer a byte at a time (each byte well within the socket timeout) no longer holds the
+after-care job for as long as it likes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from agi.aftercare import notify
+from agi.aftercare.notify import WebhookError
+
+
+@pytest.fixture
+def dripping_server():
+    """Reads the request, then answers one byte every 0.1 s for up to a minute."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 600:
+                if stop.wait(0.1):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    stop.set()
+    listener.close()
+    thread.join(5)
+
+
+def test_a_server_that_drips_its_answer_is_given_up_after_the_timeout(dripping_server):
+    outcome: list[BaseException | None] = []
+
+    def post() -> None:
+        try:
+            notify.post_json(dripping_server, {"type": "test"}, timeout=1.0)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    started = time.monotonic()
+    worker = threading.Thread(target=post, daemon=True)
+    worker.start()
+    worker.join(20)  # before: each byte came within the 1 s socket timeout, so it ran for a minute
+    assert not worker.is_alive(), f"still posting after {time.monotonic() - started:.0f} s"
+    assert isinstance(outcome[0], WebhookError)
+
+
+def test_an_answer_that_is_not_http_is_a_webhook_failure():
+    """Before, http.client's BadStatusLine escaped post_json as an exception of its own."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"SSH-2.0-OpenSSH\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with pytest.raises(WebhookError, match="BadStatusLine"):
+        notify.post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", {"type": "test"}, timeout=5.0)
+    thread.join(5)
+    listener.close()
+
+
+def test_a_server_that_answers_at_once_is_posted_to():
+    got: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while not request.endswith(b"}"):  # the headers, then the JSON body
+                request += conn.recv(65536)
+            got.append(request)
+            conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    notify.post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", {"type": "test"}, timeout=5.0)
+    thread.join(5)
+    listener.close()
+    assert got[0].startswith(b"POST /hook ") and got[0].endswith(b'{"type": "test"}')
