@@ -4,9 +4,11 @@ after-care job for as long as it likes."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -60,44 +62,40 @@ def test_a_server_that_drips_its_answer_is_given_up_after_the_timeout(dripping_s
     assert isinstance(outcome[0], WebhookError)
 
 
-def test_an_answer_that_is_not_http_is_a_webhook_failure():
-    """Before, http.client's BadStatusLine escaped post_json as an exception of its own."""
+@contextlib.contextmanager
+def answering(reply: bytes) -> Iterator[tuple[str, list[bytes]]]:
+    """A server that reads one request whole (headers, then the JSON body) and sends ``reply``:
+    (its URL, the requests it got)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(65536)
-            conn.sendall(b"SSH-2.0-OpenSSH\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    with pytest.raises(WebhookError, match="BadStatusLine"):
-        notify.post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", {"type": "test"}, timeout=5.0)
-    thread.join(5)
-    listener.close()
-
-
-def test_a_server_that_answers_at_once_is_posted_to():
     got: list[bytes] = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
 
     def serve() -> None:
         conn, _ = listener.accept()
         with conn:
             request = b""
-            while not request.endswith(b"}"):  # the headers, then the JSON body
-                request += conn.recv(65536)
+            while not request.endswith(b"}") and (chunk := conn.recv(65536)):
+                request += chunk
             got.append(request)
-            conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            conn.sendall(reply)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    notify.post_json(f"http://127.0.0.1:{listener.getsockname()[1]}/hook", {"type": "test"}, timeout=5.0)
-    thread.join(5)
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook", got
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+def test_an_answer_that_is_not_http_is_a_webhook_failure():
+    """Before, http.client's BadStatusLine escaped post_json as an exception of its own."""
+    with answering(b"SSH-2.0-OpenSSH\r\n") as (url, _), pytest.raises(WebhookError, match="BadStatusLine"):
+        notify.post_json(url, {"type": "test"}, timeout=5.0)
+
+
+def test_a_server_that_answers_at_once_is_posted_to():
+    with answering(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n") as (url, got):
+        notify.post_json(url, {"type": "test"}, timeout=5.0)
     assert got[0].startswith(b"POST /hook ") and got[0].endswith(b'{"type": "test"}')
