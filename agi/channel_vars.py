@@ -13,7 +13,7 @@ BAN_UNTIL = "GW_BAN_UNTIL"  # ISO 8601 UTC end of an active ban, or empty
 PROMPTS = "GW_PROMPTS"  # sound folder for this call's prompts, e.g. grenswacht/nl
 SENIOR = "GW_SENIOR"  # Dial() destination of the senior colleague
 CID_NAME = "GW_CID_NAME"  # sanitised caller ID name for the senior, e.g. "[GW 2] Jansen"
-RECORDED = "GW_RECORDED"  # "1" when [recordings] is on: the warning says calls may be recorded
+RECORDED = "GW_RECORDED"  # "1": the caller is told calls may be recorded (warning-recorded, or recorded)
 # Inherited by every channel the call creates (the agent's leg too): the leading "__".
 CALLER = "GW_CALLER"  # normalised number (E.164) or "anonymous"
 CALLER_INHERIT = "__" + CALLER

@@ -436,6 +436,9 @@ class WebConfig(_Frozen):
     # Serve HTTPS directly (uvicorn's TLS): a PEM certificate chain and its key (0600); empty: HTTP.
     tls_certificate: str = ""
     tls_key: str = ""
+    # Issue 30: a TOTP second factor for admins: "optional" (each user may enrol on /security) or
+    # "required" (an admin without one can open only /security until enrolled). Needs the web secret.
+    admin_totp: Literal["optional", "required"] = "optional"
     # Signs session cookies: from GRENSWACHT_WEB_SECRET(_FILE); none = a random one per start (logged).
     secret: str | None = Field(None, exclude=True, repr=False)
 

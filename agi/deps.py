@@ -15,6 +15,7 @@ from agi.counters import ScreeningCounters
 from agi.incidents import Logbook
 from agi.logs import get_logger
 from agi.prefixes import PrefixCache
+from agi.recordings import FolderWatch
 from redis_schema.store import Store
 
 log = get_logger("grenswacht.deps")
@@ -29,6 +30,7 @@ class Deps:
     prefixes: PrefixCache = field(default_factory=PrefixCache)
     counters: ScreeningCounters = field(default_factory=ScreeningCounters)
     clock: Callable[[], float] = time.time
+    recording_folder: FolderWatch = field(default_factory=FolderWatch)  # usable now? (agi.recordings)
     _background: set[asyncio.Task[object]] = field(default_factory=set)
 
     @property

@@ -59,6 +59,7 @@ class CallFields(TypedDict, total=False):
     note: str
     source: str
     actor: str
+    caller_name: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Incident:
     reported_ref: str = ""  # the police's registration code
     slot: str = ""  # storage detail: the incident's index in the caller's hash
     caller: str = ""  # E.164 or "anonymous"
+    caller_name: str = ""  # the caller ID name of the call, cleaned (redis_schema.caller_names.clean)
 
     @classmethod
     def new(cls, caller: str, category: str, at: float, *, severity: int = 0, **fields: Unpack[CallFields]) -> Incident:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Unpack
 
 from redis.exceptions import DataError, RedisError, ResponseError
@@ -93,6 +94,7 @@ class Logbook:
         """Log one incident from a call. Returns (incident id, logged | journaled | duplicate | error)."""
         if self.journal.same_press(inc) is not None:
             return "", "duplicate"
+        inc = await self._named(inc)
         entry = Entry.new(inc, pause, self.clock())
         journaled = await self._journal(entry)
         if not journaled:
@@ -123,6 +125,21 @@ class Logbook:
                 linkedid=inc.linkedid,
             )
         return inc.id if status != "duplicate" else "", status
+
+    async def _named(self, inc: Incident) -> Incident:
+        """The incident with the caller ID name of its call (``store.live``, from the answered
+        route); as it is when there is none or Redis does not answer in time."""
+        if inc.caller_name or not inc.agent or not inc.linkedid:
+            return inc
+        try:
+            async with asyncio.timeout(STORE_BUDGET_SECONDS / 4):
+                call = await self.store.live.current(inc.agent)
+        except OUTAGE as exc:
+            log.warning("caller-name-not-read", incident=inc.id, error=type(exc).__name__)
+            return inc
+        if call is None or call.linkedid != inc.linkedid or not call.name:
+            return inc
+        return replace(inc, caller_name=call.name)
 
     async def _keep_recording(self, inc: Incident) -> None:
         """The call is logged: its live call (and recording, if any) belongs to this incident now."""

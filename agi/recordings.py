@@ -15,8 +15,10 @@ pure; :func:`run` is the supervised background job that settles each recording:
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import stat
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,16 +57,79 @@ def paths(settings: RecordingsConfig, rid: str) -> tuple[str, str]:
     return f"{settings.folder}/{name}", f"{settings.dialplan_folder}/{name}"
 
 
+PROBE_BYTES = 4096  # one block: a full disk refuses it
+
+
 def folder_problem(settings: RecordingsConfig) -> str | None:
-    """One sentence when recordings are on and the folder cannot be used, else None."""
+    """One sentence when recordings are on and the folder cannot be used, else None (``serve``'s
+    start-up line and ``grenswacht check`` both say it)."""
     if settings.record == "off":
         return None
-    folder = Path(settings.folder)
-    if not folder.is_dir():
-        return f"recordings.folder: {settings.folder} does not exist, so no call is recorded or kept."
+    why = _unusable(Path(settings.folder))
+    if why is None:
+        return None
+    return f"recordings.folder: {settings.folder} {why}, so no call is recorded (calls are still screened and logged)."
+
+
+def _why(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else type(exc).__name__
+
+
+def _unusable(folder: Path) -> str | None:
+    """Why this service cannot write, read and delete recordings in ``folder``: tried with a probe file."""
+    try:
+        if not stat.S_ISDIR(folder.stat().st_mode):
+            return "is not a folder"
+    except FileNotFoundError:
+        return "does not exist"
+    except PermissionError:  # a folder above it is closed to this user
+        return f"cannot be reached by this service's user (uid {os.geteuid()})"
+    except OSError as exc:
+        return f"cannot be read ({_why(exc)})"
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system"
+    except OSError as exc:  # a stale network mount, an I/O error: said, never raised at start
+        return f"cannot be read ({_why(exc)})"
     if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
-        return f"recordings.folder: {settings.folder} cannot be read and written by this service."
+        return f"cannot be read and written by this service's user (uid {os.geteuid()})"
+    probe = folder / f".grenswacht-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            os.write(fd, bytes(PROBE_BYTES))
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "is on a full disk"
+        return f"cannot be written ({_why(exc)})"
     return None
+
+
+class FolderWatch:
+    """Whether the recordings folder can be used now. Assessed at start and on every sweep of the
+    job; a change is one log line. While it cannot be used, the ``answered`` route records nothing
+    (no MixMonitor file) and calls go on as before; recording resumes once the folder is fixed."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self._assessed = False
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+    def assess(self, settings: RecordingsConfig) -> str | None:
+        problem = folder_problem(settings)
+        if problem != self.problem or not self._assessed:
+            if problem is not None:
+                log.error("recordings-folder-unusable", problem=problem)
+            elif self._assessed:
+                log.info("recordings-folder-usable", folder=settings.folder)
+        self.problem, self._assessed = problem, True
+        return problem
 
 
 @dataclass(frozen=True)
@@ -94,13 +159,15 @@ def close_file(path: str) -> Closed:
 
 
 def fate(call: LiveCall, now: float, window: float, file_exists: bool) -> str:
-    """Pure: "keep", "delete" or "wait" for an open recording."""
+    """Pure: "keep", "delete", "missing" (logged, but no file came within the window) or "wait"."""
     ended = call.ended or (call.started + MAX_CALL_SECONDS if now > call.started + MAX_CALL_SECONDS else 0.0)
     if not ended:
         return "wait"
-    if call.incident:
-        return "keep" if now >= ended + CLOSE_GRACE_SECONDS and file_exists else "wait"
-    return "delete" if now >= ended + window else "wait"
+    if call.incident and file_exists:
+        return "keep" if now >= ended + CLOSE_GRACE_SECONDS else "wait"
+    if now < ended + window:
+        return "wait"
+    return "missing" if call.incident else "delete"  # missing: Asterisk never wrote the file
 
 
 async def sweep(store: Store, config: Config, now: float) -> tuple[int, int]:
@@ -132,6 +199,8 @@ async def sweep(store: Store, config: Config, now: float) -> tuple[int, int]:
             await asyncio.to_thread(remove_file, call.file)
             deleted += 1
             log.info("recording-deleted-not-logged", rid=call.rid)
+        elif decision == "missing" and await store.live.settle(call, None):
+            log.warning("recording-missing", incident=call.incident, rid=call.rid)
     deleted += await expire_kept(store, settings, now)
     return kept, deleted
 
@@ -150,11 +219,15 @@ async def expire_kept(store: Store, settings: RecordingsConfig, now: float) -> i
     return gone
 
 
-async def run(store: Store, config: Callable[[], Config], clock: Callable[[], float]) -> None:
-    """The supervised job: settle recordings every couple of seconds."""
+async def run(
+    store: Store, config: Callable[[], Config], clock: Callable[[], float], folder: FolderWatch | None = None
+) -> None:
+    """The supervised job: settle recordings every couple of seconds (and watch the folder)."""
     outage = Outage(log, "recordings")
     while True:
         try:
+            if folder is not None:
+                await asyncio.to_thread(folder.assess, config().recordings)
             await sweep(store, config(), clock())
             outage.ok()
         except (RedisError, OSError) as exc:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
-from agi import logs, metrics, recordings, reload, wiring
+from agi import logs, metrics, reload, wiring
 from agi.aftercare import cooldown
 from agi.config import Config
 from agi.deps import Deps
@@ -69,9 +69,8 @@ class Service:
             log.warning(
                 "ami-not-configured", hint="set GRENSWACHT_AMI_SECRET to enable cool-down pauses and UserEvents"
             )
-        problem = recordings.folder_problem(self.config.recordings)
-        if problem:
-            log.error("recordings-folder-unusable", problem=problem)
+        # [recordings] on with a folder it cannot use: one line; calls go on, unrecorded (docs/recordings.md).
+        await asyncio.to_thread(deps.recording_folder.assess, self.config.recordings)
         for job in self._job_list:
             self.jobs.start(job.name, job.run)
         self.http = await metrics.start_http(self.config, metrics.service_ready(deps))

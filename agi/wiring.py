@@ -129,7 +129,7 @@ def assemble(deps: Deps) -> Assembly:
         Job("aftercare", deps.logbook.run),
         Job("webhooks", deps.logbook.run_webhooks),
         Job("metrics", lambda: metrics.sampler(deps, server)),
-        Job("recordings", lambda: recordings.run(deps.store, lambda: deps.config, deps.clock)),
+        Job("recordings", lambda: recordings.run(deps.store, lambda: deps.config, deps.clock, deps.recording_folder)),
     ]
     return Assembly(deps, server, placer, tuple(jobs))
 

@@ -20,6 +20,9 @@ connections that never send a byte, each reopened as soon as the service closes 
 run. --secret: the service has an [agi] secret, the legitimate calls pass it, and every hostile
 request carries a wrong one (so each kind must receive nothing at all).
 
+--pbx realtime|normal: the legitimate generator's scheduling. It stands in for Asterisk, which
+Debian's asterisk.service starts with -p (SCHED_RR), so by default it runs realtime (root).
+
 --service-nice N: the service's niceness; by default the ``Nice=`` of deploy/systemd/grenswacht.service
 (-5), as the shipped unit runs it: ahead of ordinary local processes. 0 is a service without it.
 
@@ -68,6 +71,16 @@ EXPECTED = {
 # Redis leave unused, as an attacker on another machine would.
 STORM_NICE = 10
 ATTACKER_MODES = ("nice", "idle")
+
+
+# The legitimate generator stands in for Asterisk, the service's one real client. Debian's
+# asterisk.service starts it with -p (realtime, SCHED_RR), so by default the generator runs so
+# too; only it: whatever it starts (Redis, the service, the storm) gets the ordinary policy back.
+PBX_MODES = ("realtime", "normal")
+
+
+def as_asterisk() -> None:
+    os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(1))
 
 
 UNIT = REPO / "deploy" / "systemd" / "grenswacht.service"
@@ -264,6 +277,13 @@ async def main() -> int:
         help="Redis's niceness (default 0; e.g. -5: Redis given the service's priority by a drop-in, "
         "docs/benchmarks.md)",
     )
+    ap.add_argument(
+        "--pbx",
+        choices=PBX_MODES,
+        default="realtime",
+        help="the legitimate generator's scheduling, standing in for Asterisk: realtime (default; "
+        "Debian's asterisk.service starts it with -p, SCHED_RR) or normal (nice 0)",
+    )
     ap.add_argument("--storm-port", type=int, help=argparse.SUPPRESS)  # internal: be the storm process
     args = ap.parse_args()
     if args.storm_port:
@@ -305,6 +325,12 @@ async def main() -> int:
     if min(args.service_nice, args.redis_nice) < 0 and os.geteuid() != 0:
         print("storm: a negative --service-nice or --redis-nice needs root (or pass 0)", file=sys.stderr)
         return 2
+
+    if args.pbx == "realtime":
+        if os.geteuid() != 0:
+            print("storm: --pbx realtime needs root (or pass --pbx normal)", file=sys.stderr)
+            return 2
+        as_asterisk()
 
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
@@ -405,7 +431,7 @@ async def main() -> int:
             + (" --reopen" if args.reopen else "")
             + (" --from-pbx" if args.from_pbx else "")
             + (" --secret" if args.secret else "")
-            + f" --service-nice {args.service_nice}"
+            + f" --pbx {args.pbx} --service-nice {args.service_nice}"
             + (f" --redis-nice {args.redis_nice}" if args.redis_nice else ""),
             "",
             "Legitimate calls (open loop, connect to close)",

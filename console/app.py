@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,7 +30,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from agi import wiring
-from agi.actions import ActionError, agents, audit, cooldowns, lists, logbook, police, queries, users
+from agi.actions import ActionError, agents, alerts, audit, cooldowns, lists, logbook, names, police, queries, users
 from agi.actions import help as help_actions
 from agi.actions.lists import Target
 from agi.ami.client import AmiClient
@@ -40,6 +41,7 @@ from agi.config import Config
 from agi.engine import Incident
 from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
+from console import security
 from console.i18n import LANGUAGES, translate
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
@@ -109,6 +111,11 @@ class Console:
         self.env.filters["local"] = self.local
         self.env.filters["left"] = lambda until: _duration(max(0.0, until - self.clock()))
         self.env.filters["since"] = lambda start: _duration(max(0.0, self.clock() - start))
+        # Issue 30: names. `{{ i.agent|agent }}` and `{{ number|who(name) }}` are how a template shows
+        # an agent and a caller; the agents' names are read again on every request (Console.serve).
+        self.agent_names: dict[str, str] = {}
+        self.env.filters["agent"] = lambda interface: names.agent_label(self.agent_names, interface or "")
+        self.env.filters["who"] = _who
 
     # ---- helpers --------------------------------------------------------------------------
     def local(self, ts: float | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -244,7 +251,10 @@ class Console:
                 return self.failure(request, session, 403, "csrf_refused", user)
         if not users.may(user.role, role):  # the one role check (agent < supervisor < admin)
             return self.failure(request, session, 403, "admin_only" if role == "admin" else "supervisors_only", user)
+        if await security.second_factor_due(self, request.url.path, user):  # issue 30: enrol first
+            return RedirectResponse("/security", 303)
         await self.store.sessions.touch(session["s"], now, self.idle_seconds)
+        self.agent_names = await names.agent_names(self.store)  # issue 30: the `agent` filter's names
         ctx = Ctx(request, user, session, form)
         response = await fn(ctx)
         if not isinstance(response, StreamingResponse):
@@ -293,15 +303,18 @@ class Console:
                     return self.render(request, session, "login.html", 429, error=translate(lang, "throttled"))
                 error = translate(lang, "bad_login") + (" " + translate(lang, "throttled") if got.locked else "")
                 return self.render(request, session, "login.html", 401, error=error)
-            # A new session on the server, and a fresh CSRF token with it (no fixation).
-            sid = secrets.token_urlsafe(32)
-            await self.store.sessions.start(sid, got.user.name, got.user.gen, now, self.idle_seconds)
+            if got.code_due:  # issue 30: the second factor's code (console.security)
+                return security.code_due(self, request, session, got.user)
+            return await self.start_session(got.user, session["l"], now)
         except RedisError as exc:
             return self.store_down(request, session, exc)
-        home = "/" if users.may(got.user.role, "supervisor") else "/me"  # an agent: their own page
-        return self.write_session(
-            RedirectResponse(home, 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": session["l"]}
-        )
+
+    async def start_session(self, user: User, lang: str, now: float) -> Response:
+        """A new session on the server, and a fresh CSRF token with it (no fixation)."""
+        sid = secrets.token_urlsafe(32)
+        await self.store.sessions.start(sid, user.name, user.gen, now, self.idle_seconds)
+        home = "/" if users.may(user.role, "supervisor") else "/me"  # an agent: their own page
+        return self.write_session(RedirectResponse(home, 303), {"s": sid, "c": secrets.token_urlsafe(24), "l": lang})
 
     async def logout(self, ctx: Ctx) -> Response:
         await self.store.sessions.end(ctx.session["s"])
@@ -330,6 +343,7 @@ class Console:
             "handovers": [i for i in today if i.category == "handover"],
             "awaiting": await logbook.open_debriefs(self.store, now),
             "threats": await police.unreported_threats(self.store, self.config, now),  # issue 28
+            "talking": await help_actions.live_calls(self.store, now),  # issue 29: the live calls
         }
 
     async def today(self, now: float) -> list[Incident]:
@@ -339,16 +353,21 @@ class Console:
     async def board(self, ctx: Ctx) -> Response:
         now = self.clock()
         today = await self.today(now)
+        helped, requests = await help_actions.active(self.store, now), await agents.open_requests(self.store)
         return self.show(
             ctx,
             "board.html",
             incidents=[i for i in today if i.category != "handover"],
             last_event=await self.store.streams.last_event_id(),
             **await self.panels_data(now, today),
-            help=await help_actions.active(self.store, now),
-            block_requests=await agents.open_requests(self.store),
+            help=helped,
+            block_requests=requests,
+            caller_names=await names.caller_names(
+                self.store, [*(h.caller for h in helped), *(r.caller for r in requests)]
+            ),
             ban_days=lists.ban_days(self.config, None),
             saved=ctx.request.query_params.get("saved"),
+            alerts=await alerts.get(self.store, ctx.user.name),  # issue 30: this user's sound and desktop alerts
         )
 
     async def board_panels(self, ctx: Ctx) -> Response:
@@ -436,7 +455,12 @@ class Console:
         req = await help_actions.get(self.store, call, self.clock()) if fields.get("type") == "help" else None
         if req is None:
             return f"id: {eid}\nevent: help-end\ndata: {call}\n\n" if call else ": \n\n"
-        html = self.env.get_template("_help_row.html").render(h=req, csrf=csrf, t=lambda key: translate(lang, key))
+        html = self.env.get_template("_help_row.html").render(
+            h=req,
+            csrf=csrf,
+            t=lambda key: translate(lang, key),
+            caller_names=await names.caller_names(self.store, [req.caller]),
+        )
         return f"id: {eid}\nevent: help\ndata: {html.replace(chr(10), ' ')}\n\n"
 
     async def pbx(self) -> AmiClient | None:
@@ -449,24 +473,35 @@ class Console:
         await self._ami.wait_connected(5)
         return self._ami
 
-    async def help_action(self, ctx: Ctx) -> Response:
-        """Listen, whisper or take over on a help request's call: the channel is the stored request's."""
+    async def help_action(self, ctx: Ctx, agent: str | None = None) -> Response:
+        """Listen, whisper or take over on a help request's call (or, with ``agent``, on that agent's
+        live call): the channel is Grenswacht's own record's, never the browser's."""
         call, mode = ctx.request.path_params["call"], ctx.request.path_params["mode"]
+        pbx, now = await self.pbx(), self.clock()
         try:
-            await help_actions.listen(self.store, await self.pbx(), ctx.user, call, mode, ctx.actor, self.clock())
+            if agent is None:
+                await help_actions.listen(self.store, pbx, ctx.user, call, mode, ctx.actor, now)
+            else:
+                await help_actions.listen_live(self.store, pbx, ctx.user, agent, call, mode, ctx.actor, now)
         except ActionError as exc:
             return self.show(ctx, "error.html", 409, message=str(exc))
         return RedirectResponse("/?ringing=" + mode, 303)
 
+    async def live_action(self, ctx: Ctx) -> Response:
+        """Listen, whisper or take over on any live call of the board (issue 29): the form names the
+        agent interface and the call, which only look the call up in ``store.live``."""
+        return await self.help_action(ctx, ctx.form.get("agent", "")[:200])
+
     # ---- the agent's own page (issue 29): every check of ownership is in agi.actions.agents -------
-    async def me(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+    async def me(self, ctx: Ctx, error: str = "", status: int = 200, live: bool = False) -> Response:
+        """The agent's own page; ``live``: only what changes by itself (the page's refresh, /me/live)."""
         now, user = self.clock(), ctx.user
         return self.show(
             ctx,
             "me.html",
             status,
             calls=await agents.own_calls(self.store, self.config, user, now),
-            incidents=await agents.own_incidents(self.store, user, now),
+            incidents=[] if live else await agents.own_incidents(self.store, user, now),
             callbacks=await agents.own_callbacks(self.store, user),
             cooldowns=await agents.own_cooldowns(self.store, user, now),
             requests=await agents.own_requests(self.store, user),
@@ -475,6 +510,11 @@ class Console:
             error=error,
             saved=ctx.request.query_params.get("saved"),
         )
+
+    async def me_live(self, ctx: Ctx) -> Response:
+        """The agent's current call, cool-down, block requests and callbacks, for the page to refresh
+        itself (issue 29): the same per-request checks as /me, so only ever the agent's own."""
+        return await self.me(ctx, live=True)
 
     async def me_action(self, ctx: Ctx) -> Response:
         iid, what, now = ctx.request.path_params["iid"], ctx.request.path_params["what"], self.clock()
@@ -581,9 +621,12 @@ class Console:
         if not raw:
             return self.show(ctx, "caller.html", status, view=None, error=error, raw="")
         try:
-            number = self.number(raw)
+            found = await names.find_callers(self.config, self.store, raw)  # a number, or a name (issue 30)
         except ActionError as exc:
             return self.show(ctx, "caller.html", 400, view=None, error=str(exc), raw=raw)
+        if len(found) > 1:
+            return self.show(ctx, "caller.html", status, view=None, error=error, raw=raw, found=found)
+        number = found[0].number
         view = await logbook.caller_view(self.config, self.store, number, self.clock())
         return self.show(
             ctx,
@@ -637,12 +680,13 @@ class Console:
         return RedirectResponse("/caller?" + urlencode({"n": self.number(raw, valid=False), "saved": "1"}), 303)
 
     async def bans(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
-        now = self.clock()
+        bans = await lists.active_bans(self.store, self.clock())
         return self.show(
             ctx,
             "bans.html",
             status,
-            bans=await lists.active_bans(self.store, now),
+            bans=bans,
+            caller_names=await names.caller_names(self.store, [b.target for b in bans if b.kind == "number"]),
             allows=await lists.allowlist(self.store),
             error=error,
             form=ctx.form,
@@ -711,6 +755,7 @@ class Console:
             ctx,
             "warnings.html",
             due=page.items,
+            caller_names=await names.caller_names(self.store, [w.caller for w in page.items]),
             next_after=page.after,
             as_of=now,
             saved=q.get("saved"),
@@ -745,7 +790,7 @@ class Console:
                     "per_week": s.per_week,
                     "screenings": s.screenings,
                     "repeat": s.repeat_callers,
-                    "per_agent": s.per_agent,
+                    "per_agent": [(names.agent_label(self.agent_names, a), n) for a, n in s.per_agent],
                     "open_age": list(s.open_by_age.items()),
                 }
             ),
@@ -766,6 +811,7 @@ class Console:
             users=await users.list_users(self.store),
             roles=users.ROLES,
             lockouts=await users.lockouts(self.store, self.config),
+            agent_names=sorted(self.agent_names.items()),
             error=error,
             done=done or ctx.request.query_params.get("done", ""),
         )
@@ -794,6 +840,10 @@ class Console:
                 await users.remove(self.store, f.get("name", ""), ctx.actor, now)
             elif what == "unlock":
                 await users.unlock(self.store, f.get("name", ""), ctx.actor, now)
+            elif what == "agent-name":  # issue 30: the same functions as `grenswacht agents name|unname`
+                await names.name_agent(self.store, f.get("interface", ""), f.get("display_name", ""), ctx.actor, now)
+            elif what == "agent-unname":
+                await names.unname_agent(self.store, f.get("interface", ""), ctx.actor, now)
             elif what == "erase":
                 n = await logbook.erase(
                     self.store, self.number(f.get("number", "")), f.get("confirm", ""), ctx.actor, now
@@ -820,6 +870,7 @@ class Console:
         data = {
             "exported_at": self.local(self.clock(), "%Y-%m-%dT%H:%M:%S%z"),
             "caller": number,
+            "name": view.name,  # issue 30: the caller ID name kept for them
             "decision": {
                 "action": view.decision.action.value,
                 "reason": view.decision.reason.value,
@@ -912,6 +963,13 @@ def _error_handlers(c: Console) -> Mapping[Any, Callable[[Request, Exception], A
     return {HTTPException: http_error, RedisError: store_error, Exception: crash}
 
 
+@pass_context
+def _who(ctx: Context, number: str, name: str = "") -> str:
+    """A caller as a page shows them: "Jan Jansen (+31612345678)" (the name given, or the page's
+    ``caller_names``), or the number alone."""
+    return names.label(number, name or ctx.get("caller_names", {}).get(number, ""))
+
+
 def _duration(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
@@ -970,13 +1028,17 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
         # Issue 29: help requests, the agent's own page, block requests.
         Route("/help/{call:str}/{mode:str}", sup(c.help_action), methods=["POST"]),
         Route("/me", agt(c.me)),
+        Route("/me/live", agt(c.me_live)),
         Route("/me/incidents/{iid:str}/{what:str}", agt(c.me_action), methods=["POST"]),
         Route("/block-requests/{rid:str}/{what:str}", sup(c.block_decide), methods=["POST"]),
+        # Issue 29: listen in on any live call of a queue (the board's live calls).
+        Route("/live/{call:str}/{mode:str}", sup(c.live_action), methods=["POST"]),
         Route("/admin", adm(c.admin)),
         Route("/admin/export", adm(c.admin_export)),
         Route("/admin/{what:str}", adm(c.admin_action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
+    routes[-1:-1] = security.routes(c, agt, sup)  # issue 30: the second factor, the board's alerts
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app

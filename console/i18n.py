@@ -220,3 +220,70 @@ def translate(lang: str, key: str) -> str:
 _T.update(  # issue 30: the tick box before a destructive action (lifting a ban, purging)
     {"confirm_sure": ("Ik weet het zeker", "I am sure")}
 )
+
+_T.update(  # issue 29: the board's live calls, to listen in on any of them
+    {
+        "live_calls": ("Gesprekken nu", "Calls now"),
+        "no_queue": ("Buiten een wachtrij", "Outside a queue"),
+    }
+)
+
+_T.update(  # issue 30: the board's alerts and the TOTP second factor (console/security.py)
+    {
+        "alert_sound": ("Geluid bij nieuw incident", "Sound on a new incident"),
+        "alert_desktop": ("Bureaubladmelding", "Desktop notification"),
+        "alert_incident": ("Nieuw incident", "New incident"),
+        "alert_help": ("Hulp gevraagd", "Help requested"),
+        "alert_denied": (
+            "De browser staat geen meldingen toe; sta ze toe in de site-instellingen.",
+            "The browser does not allow notifications; allow them in the site settings.",
+        ),
+        "alert_unsupported": (
+            "Deze browser kent geen bureaubladmeldingen.",
+            "This browser has no desktop notifications.",
+        ),
+        "alert_blocked": (
+            "Klik ergens op de pagina om geluid toe te staan.",
+            "Click anywhere on the page to allow sound.",
+        ),
+        "security_page": ("Beveiliging", "Security"),
+        "totp": ("Tweede factor (authenticator-app)", "Second factor (authenticator app)"),
+        "totp_on": ("Aan sinds", "On since"),
+        "totp_off": (
+            "Uit. Met een tweede factor vraagt het aanmelden na het wachtwoord ook een code uit uw app.",
+            "Off. With a second factor, logging in asks for a code from your app after the password.",
+        ),
+        "totp_start": ("Tweede factor instellen", "Set up a second factor"),
+        "totp_scan": (
+            "Scan de code met uw authenticator-app (of typ de geheime sleutel over) en vul de eerste code in."
+            " De sleutel wordt hierna niet meer getoond.",
+            "Scan the code with your authenticator app (or type in the secret key) and enter its first code."
+            " The key is not shown again afterwards.",
+        ),
+        "totp_secret": ("Geheime sleutel", "Secret key"),
+        "totp_first_code": ("Eerste code uit de app", "First code from the app"),
+        "totp_confirm": ("Bevestigen", "Confirm"),
+        "totp_code": ("Code uit uw authenticator-app", "Code from your authenticator app"),
+        "totp_code_hint": (
+            "Zes cijfers; elke code geldt één keer. Telefoon kwijt? Vraag een beheerder de tweede factor te wissen.",
+            "Six digits; each code works once. Lost your phone? Ask an admin to reset your second factor.",
+        ),
+        "totp_bad_code": ("Die code klopt niet (of is al gebruikt).", "That code is not right (or was used already)."),
+        "totp_remove": ("Tweede factor verwijderen", "Remove the second factor"),
+        "totp_required": (
+            "Een beheerder moet hier een tweede factor hebben: stel die eerst in.",
+            "An admin must have a second factor here: set it up first.",
+        ),
+        "totp_others": ("Tweede factoren van gebruikers", "Users' second factors"),
+        "totp_reset": ("Wissen", "Reset"),
+    }
+)
+_T.update(  # issue 30: caller names and agent names
+    {
+        "number_or_name": ("Telefoonnummer of naam", "Phone number or name"),
+        "callers_found": ("Bellers met deze naam", "Callers by this name"),
+        "agent_names": ("Namen van agents", "Agent names"),
+        "interface": ("Interface", "Interface"),
+        "display_name": ("Naam", "Name"),
+    }
+)

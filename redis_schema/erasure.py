@@ -65,6 +65,7 @@ class Erasure:
             self._indexes.removed(pipe, number, record.incidents)
             results = await pipe.execute()
         removed += int(results[0])
+        removed += await self._incidents.names.forget(number)  # issue 30: the name and its index words
         await self._indexes.forget(number)
         # Index entries whose hash had already expired still name the number.
         owners = cast(Hash, await self._redis.hgetall(keys.INCIDENT_OWNER))
@@ -136,6 +137,7 @@ class Erasure:
         await self._migrations.move_withheld_incidents()  # once, after an upgrade; then a read of a small hash
         await self._redis.zremrangebyscore(keys.FORGOTTEN, "-inf", now - 90 * keys.DAY)  # past any journal's keep
         cutoff = now - self._retention
+        await self._incidents.names.purge(cutoff)  # names not seen with an incident within the retention
         # Appointments: a finished one is kept for the retention after its last change.
         await self._drop_callbacks(lambda a: a.status in ("scheduled", "calling") or (a.updated or now) > cutoff)
         old = cast(list[str], await self._redis.zrangebyscore(keys.INCIDENTS_BY_TIME, "-inf", cutoff))

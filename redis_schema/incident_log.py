@@ -12,6 +12,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 
 from agi.engine import Ban, Incident
 from redis_schema import keys
+from redis_schema.caller_names import CallerNames
 from redis_schema.connection import Client, Fields, Scored, lua
 from redis_schema.contact_lists import keep_for_ban, touch
 from redis_schema.indexes import Indexes
@@ -34,8 +35,11 @@ def incident_dict(number: str, inc: Incident) -> dict[str, Any]:
 class IncidentLog:
     """``store.incidents``: incident writes and the logbook."""
 
-    def __init__(self, redis: Client, retention: int, callers: ScreeningRead, indexes: Indexes) -> None:
+    def __init__(
+        self, redis: Client, retention: int, callers: ScreeningRead, indexes: Indexes, names: CallerNames
+    ) -> None:
         self._redis, self._retention, self._callers, self._indexes = redis, retention, callers, indexes
+        self.names = names  # the caller's name is kept (and indexed) with each incident that has one
         self._add_script = redis.register_script(lua("add_incident"))
         self._debrief_script = redis.register_script(lua("debrief"))
 
@@ -48,7 +52,9 @@ class IncidentLog:
         after a Redis restart) stores nothing twice and repairs a missing index entry, so the
         caller may repeat this until it succeeds.
         """
-        return await self._add(self._redis, inc)
+        got = await self._add(self._redis, inc)
+        await self._note_name(inc)
+        return got
 
     async def add_incident_on_disk(self, inc: Incident, mode: str, timeout_ms: int) -> tuple[str, bool, bool]:
         """As add_incident, and whether it is on Redis's disk (per ``Durability.mode``).
@@ -59,6 +65,7 @@ class IncidentLog:
         holds it too (WAIT, on the connection that wrote); otherwise the journal keeps it and
         writes it again when the primary changes (``store.server.run_id``).
         """
+        await self._note_name(inc)
         if isinstance(self._redis, RedisCluster):
             return await self._add_in_cluster(self._redis, inc, mode == "aof-always", timeout_ms)
         async with self._redis.client() as conn:
@@ -71,6 +78,10 @@ class IncidentLog:
             if on_disk and isinstance(self._redis.connection_pool, SentinelConnectionPool):
                 on_disk = int(await conn.execute_command("WAIT", 1, timeout_ms)) >= 1  # type: ignore[no-untyped-call]
             return got_id, created, on_disk
+
+    async def _note_name(self, inc: Incident) -> None:
+        if inc.caller_name:
+            await self.names.note(inc.caller, inc.caller_name, inc.at)
 
     async def _add_in_cluster(
         self, cluster: RedisCluster, inc: Incident, on_disk: bool, timeout_ms: int

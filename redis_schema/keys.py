@@ -96,6 +96,8 @@ RECORDINGS = PREFIX + "recordings"  # HASH incident id -> JSON Recording (a kept
 # the same call is an HSETNX that finds the first; each value carries its own end of life.
 HELP = PREFIX + "help"  # HASH linkedid -> JSON help request (redis_schema.records.HELP)
 BLOCK_REQUESTS = PREFIX + "block-requests"  # HASH request id -> JSON block request (records.BLOCK_REQUEST)
+# Issue 29: every call an agent is talking on now, for the board's live calls and their listen-in.
+TALKING = PREFIX + "talking"  # HASH agent interface -> JSON LiveCall (records.LIVE_CALL), while it lasts
 
 # Console logins and sessions (redis_schema/logins.py). One hash tag, {login}: the throttle's
 # script touches an account's key and an address's key at once (one Cluster slot).
@@ -166,3 +168,27 @@ AGGREGATES_SCAN = PREFIX + "agg:*"
 WARNINGS_DUE = PREFIX + "warn:due"  # ZSET number -> last incident: callers that may be due a written warning
 WITHHELD_SCAN = PREFIX + "w:{*}"
 REBUILD_LOCK = PREFIX + "rebuild-lock"  # STRING with a TTL: one rebuild of the above at a time
+
+
+# ---- Issue 30: the console's TOTP second factor and each user's board alerts (SCHEMA.md) ----
+def second_factor(name: str) -> str:
+    """HASH of a user's TOTP second factor: ``s`` the secret (encrypted), ``at`` enrolled, ``step`` last used."""
+    return f"{PREFIX}totp:{{{name}}}"
+
+
+def second_factor_pending(name: str) -> str:
+    """STRING: a secret being enrolled (encrypted), until the first code confirms it (the user's
+    hash tag: one Cluster slot with the second factor's hash)."""
+    return f"{PREFIX}totp:{{{name}}}:pending"
+
+
+def preferences(name: str) -> str:
+    """HASH of a console user's own settings: ``sound``, ``desktop`` ("1" or "0"): the board's alerts."""
+    return f"{PREFIX}prefs:{name}"
+
+
+# ---- Caller names (redis_schema/caller_names.py; issue 30) ------------------------------------
+CALLER_NAMES = PREFIX + "names"  # HASH number -> JSON {name, at}: a caller's last caller ID name
+NAME_INDEX = PREFIX + "names:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
+NAMES_SEEN = PREFIX + "names:at"  # ZSET number -> when their name was last seen (the retention purge)
+AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name

@@ -39,6 +39,7 @@ class LiveCalls:
         self._redis = redis
         self.open = RecordHash(redis, keys.RECORDINGS_OPEN, LIVE_CALL, quarantine)  # by recording id
         self.kept = RecordHash(redis, keys.RECORDINGS, RECORDING, quarantine)  # by incident id
+        self.now = RecordHash(redis, keys.TALKING, LIVE_CALL, quarantine)  # by agent: the calls on now (issue 29)
 
     async def current(self, agent_interface: str) -> LiveCall | None:
         """The call this agent interface answered last, while it lasts and for the window after."""
@@ -54,12 +55,14 @@ class LiveCalls:
         """The agent answered: remember the call (and its recording, when there is one)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(keys.live_call(call.agent), LIVE_CALL.dump(call), ex=MAX_CALL_SECONDS + window)
+            pipe.hset(keys.TALKING, call.agent, LIVE_CALL.dump(call))  # the board's live calls (issue 29)
             if call.rid:
                 pipe.hset(keys.RECORDINGS_OPEN, call.rid, LIVE_CALL.dump(call))
             await pipe.execute()
 
     async def end(self, agent: str, linkedid: str, at: float, window: int) -> LiveCall | None:
         """The agent's leg hung up: the after-call window starts."""
+        await self.stop_talking(agent, linkedid)
         call = await self.current(agent)
         if call is None or call.linkedid != linkedid:
             return None
@@ -105,3 +108,25 @@ class LiveCalls:
 
     async def drop_recording(self, incident: str) -> bool:
         return await self.kept.remove(incident)
+
+    # ---- the calls in progress, for the board (issue 29) ----------------------------------------
+    async def talking(self, now: float) -> list[LiveCall]:
+        """Every call an agent is on now, longest first; an entry whose end never reached
+        Grenswacht is dropped after ``MAX_CALL_SECONDS`` (an unreadable one is set aside)."""
+        out = []
+        for agent, call in (await self.now.all()).items():
+            if call.started >= now - MAX_CALL_SECONDS:
+                out.append(call)
+            else:
+                await self.now.swap(agent, call, None)
+        return sorted(out, key=lambda c: (c.started, c.agent))
+
+    async def talking_on(self, agent: str, linkedid: str) -> LiveCall | None:
+        """The call ``linkedid`` that ``agent`` is on now, or None (ended, or never theirs)."""
+        call = await self.now.get(agent[:200])
+        return call if call is not None and call.linkedid == linkedid else None
+
+    async def stop_talking(self, agent: str, linkedid: str) -> bool:
+        """The agent's call ``linkedid`` ended (compare-and-set: a newer call of theirs stays)."""
+        call = await self.talking_on(agent, linkedid)
+        return call is not None and await self.now.swap(agent, call, None)

@@ -97,6 +97,7 @@ INCIDENT: tuple[Field, ...] = (
     Field("reported_at", "ra", OPT_FLOAT),  # reported to the police (mark_reported)
     Field("reported_ref", "rr", STR),  # the police's registration code
     Field("caller", "", STR, ami="Caller"),  # the caller hash's own number, not a field in it
+    Field("caller_name", "cn", STR, True, "CallerName"),  # caller ID name of the call (issue 30), cleaned
 )
 # "slot" is not in the table: a storage detail (the "<n>" of the hash fields), never carried on.
 
@@ -653,6 +654,7 @@ class LiveCall:
     rid: str = ""  # recording id, "" when not recorded
     file: str = ""
     incident: str = ""  # the incident this call was logged as, "" while not logged
+    name: str = ""  # the caller ID name, cleaned (issue 30): copied onto the incident logged from it
 
 
 LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(LiveCall, table_of(LiveCall, ("agent", "linkedid", "caller")), "live-call")
@@ -724,7 +726,9 @@ HELP: JsonCodec[HelpRequest] = JsonCodec(
 
 def help_event(req: HelpRequest) -> dict[str, Any]:
     """A help request as the event stream and the webhook carry it (and, CamelCased, the UserEvent)."""
-    return {"type": "help", "id": req.call, "call": req.call, **{f.name: getattr(req, f.name) for f in HELP.table}}
+    fields = {f.name: getattr(req, f.name) for f in HELP.table}
+    lasted = round(max(0.0, req.asked - req.started))  # how long the call had lasted at the key press (s)
+    return {"type": "help", "id": req.call, "call": req.call, **fields, "lasted": lasted}
 
 
 # ---- issue 29: an agent's own account of an incident, and their request to ban its caller ----

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from redis_schema import keys
 from redis_schema.accounts import Accounts
+from redis_schema.agent_names import AgentNames
+from redis_schema.caller_names import CallerNames
 from redis_schema.connection import Client, Server
 from redis_schema.contact_lists import ContactLists
 from redis_schema.erasure import Erasure
@@ -36,6 +38,7 @@ from redis_schema.rebuild import Rebuild
 from redis_schema.record_hash import Quarantine, RecordHash
 from redis_schema.records import APPOINTMENT, BLOCK_REQUEST, COOLDOWN, PREFIX_ALLOW, PREFIX_BAN, USER
 from redis_schema.screening_read import ScreeningRead
+from redis_schema.second_factor import Preferences, SecondFactors
 from redis_schema.streams import Streams
 
 
@@ -56,7 +59,8 @@ class Store:
         prefix_bans = RecordHash(redis, keys.PREFIX_BANS, PREFIX_BAN, self.quarantine)  # number ranges, by prefix
         prefix_allows = RecordHash(redis, keys.PREFIX_ALLOWS, PREFIX_ALLOW, self.quarantine)
         self.screening = ScreeningRead(redis, reader, prefix_bans, prefix_allows)
-        self.incidents = IncidentLog(redis, retention, self.screening, self.indexes)
+        self.names = CallerNames(redis)  # issue 30: callers' names, searchable; written with incidents
+        self.incidents = IncidentLog(redis, retention, self.screening, self.indexes, self.names)
         self.lists = ContactLists(redis, retention, self.screening, prefix_bans, prefix_allows)
         self.streams = Streams(redis)
         self.migrations = Migrations(redis, retention)
@@ -80,6 +84,8 @@ class Store:
         self.logins, self.sessions = Logins(redis), Sessions(redis)  # console login throttle, sessions
         self.live = LiveCalls(redis, self.quarantine)  # issue 28: live calls and recordings
         self.notes = IncidentNotes(redis, self.incidents)  # issue 28: account by, police report
+        self.second_factors, self.preferences = SecondFactors(redis), Preferences(redis)  # issue 30: TOTP, alerts
+        self.agent_names = AgentNames(redis)  # issue 30: agent interface -> display name
 
     async def close(self) -> None:
         if self.screening.reader is not None:

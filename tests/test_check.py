@@ -76,9 +76,9 @@ def test_durable_redis_passes_every_check(tmp_path, durable_redis):
 def test_prompts_are_checked_in_the_folder_the_config_names(tmp_path, durable_redis):
     out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{SOUNDS}"\nlanguage = "en"\n')
     assert out.returncode == 0, out.stderr
-    assert lines(out)[7] == f"ok       prompts: all 13 in {SOUNDS / 'en'}"
+    assert lines(out)[7] == f"ok       prompts: all 16 in {SOUNDS / 'en'}, and the 2 tones in {SOUNDS / 'tones'}"
     out = check(tmp_path, durable_redis.url, "--sounds-dir", str(SOUNDS.parent), extra='[prompts]\npath = "sounds"\n')
-    assert out.returncode == 0 and lines(out)[7] == f"ok       prompts: all 13 in {SOUNDS / 'nl'}"
+    assert out.returncode == 0 and lines(out)[7].startswith(f"ok       prompts: all 16 in {SOUNDS / 'nl'}, and")
     (tmp_path / "nl").mkdir()
     (tmp_path / "nl" / "refused.wav").write_bytes(b"")
     out = check(tmp_path, durable_redis.url, extra=f'[prompts]\npath = "{tmp_path}"\nlanguage = "nl"\n')

@@ -63,6 +63,7 @@ def test_every_sound_the_dialplan_plays_ships():
     assert prompts == {
         "warning",
         "warning-recorded",
+        "recorded",
         "senior",
         "refused",
         "closing",

@@ -85,7 +85,8 @@ async def test_live_calls_on_redis(store, rdb, config, tmp_path):
     assert not wav.exists() and await store.live.recording("inc1") is None
 
 
-def test_check_and_start_name_an_unusable_folder_in_one_line(tmp_path, redis_server, capfd):
+def test_check_names_an_unusable_folder_in_one_line(tmp_path, redis_server, capfd):
+    """(serve's start-up line: tests/test_recordings_folder.py)"""
     import subprocess
     import sys
     from pathlib import Path

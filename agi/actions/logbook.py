@@ -43,6 +43,7 @@ class CallerView:
     record: CallerRecord
     window_days: int
     appointments: tuple[Appointment, ...] = ()  # callback appointments (filled for an export)
+    name: str = ""  # the caller's last caller ID name (issue 30), "" when none is known
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ async def caller_view(config: Config, store: Store, number: str, now: float, did
     """The decision now and why, through the same screening function as a live call (to ``did``)."""
     result = await screen(config, store, await load_prefixes(store), number, did, now, None)
     record = result.record if result.record is not None else CallerRecord(number)
-    return CallerView(number, result.protocol, result.decision, record, config.protocol_for(None)[1].window_days)
+    window = config.protocol_for(None)[1].window_days
+    return CallerView(number, result.protocol, result.decision, record, window, name=await store.names.get(number))
 
 
 def matches(inc: Incident, f: Filters) -> bool:

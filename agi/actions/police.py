@@ -19,6 +19,7 @@ from fpdf import FPDF
 from agi.actions.bounds import actor_name, reason_text
 from agi.actions.errors import ActionError
 from agi.actions.logbook import get
+from agi.actions.names import label
 from agi.config import Config
 from agi.engine import CallerRecord, Incident, decide
 from redis_schema.records import Recording
@@ -96,10 +97,19 @@ def _when(ts: float | None, zone: str) -> str:
     return datetime.fromtimestamp(ts, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z") if ts else "-"
 
 
+def arrival(linkedid: str, known: float) -> float:
+    """When the call reached the PBX: the epoch second of Asterisk's linkedid (the caller's channel's
+    uniqueid, "1799999940.17"), when it is one within the day before ``known``; else ``known``."""
+    head, dot, tail = linkedid.partition(".")
+    if dot and head.isdigit() and tail.isdigit() and known - 86_400 < int(head) <= known:
+        return float(head)
+    return known
+
+
 def timeline(inc: Incident, earlier: list[Incident], rec: Recording | None, config: Config) -> list[tuple[float, str]]:
     """Pure: what the service saw of the call, in order (time, what)."""
     rows: list[tuple[float, str]] = []
-    start = rec.started if rec is not None else inc.at
+    start = arrival(inc.linkedid, rec.started if rec is not None else inc.at)
     protocol = config.protocol_for(None)[1]
     before = decide(CallerRecord(inc.caller, incidents=tuple(earlier)), protocol, start)
     rows.append((start, f"screening of the caller on arrival: {before.action.value} ({before.reason.value})"))
@@ -122,7 +132,13 @@ def _pdf(config: Config) -> FPDF:
 
 
 def report_pdf(
-    config: Config, inc: Incident, earlier: list[Incident], rec: Recording | None, made_by: str, now: float
+    config: Config,
+    inc: Incident,
+    earlier: list[Incident],
+    rec: Recording | None,
+    made_by: str,
+    now: float,
+    agent_name: str = "",
 ) -> bytes:
     """The police report as PDF bytes (pure but for the fonts it reads)."""
     zone, org = config.web.timezone, config.organisation
@@ -148,7 +164,8 @@ def report_pdf(
     line("Category", inc.category)
     line("Date and time", _when(inc.at, zone))
     line("Caller's number", inc.caller)
-    line("Staff member (extension)", inc.agent)
+    line("Caller's name (as the caller ID showed it)", inc.caller_name)
+    line("Staff member (extension)", label(inc.agent, agent_name))
     line("Queue", inc.queue)
     line("Call id", inc.linkedid)
     heading("Timeline of the call (as recorded by the service)")
@@ -192,7 +209,8 @@ async def report(store: Store, config: Config, incident_id: str, actor: str, now
     history = (await store.screening.load_caller(inc.caller)).incidents if inc.caller != "anonymous" else ()
     earlier = [e for e in history if e.at < inc.at and e.id != inc.id]
     rec = await store.live.recording(inc.id)
-    files = {"report.pdf": await asyncio.to_thread(report_pdf, config, inc, earlier, rec, actor, now)}
+    agent_name = (await store.agent_names.all()).get(inc.agent, "")
+    files = {"report.pdf": await asyncio.to_thread(report_pdf, config, inc, earlier, rec, actor, now, agent_name)}
     if rec is not None:
         try:
             files["recording.wav"] = await asyncio.to_thread(Path(rec.file).read_bytes)

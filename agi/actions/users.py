@@ -16,7 +16,7 @@ from agi.actions.bounds import actor_name
 from agi.actions.errors import ActionError
 from agi.config import Config
 from agi.logs import get_logger
-from redis_schema.logins import Limits, Lockout, address_key
+from redis_schema.logins import Attempt, Limits, Lockout, address_key
 from redis_schema.records import User
 from redis_schema.store import Store
 
@@ -147,6 +147,8 @@ async def remove(store: Store, name: str, actor: str, now: float) -> None:
     actor, name = actor_name(actor), user_name(name)
     if not await store.users.remove(name):
         raise ActionError(f"there is no user {name}.")
+    await store.second_factors.remove(name)  # issue 30: their second factor and settings go with them
+    await store.preferences.remove(name)
     await store.streams.audit(actor, "user-remove", now, user=name)
 
 
@@ -169,6 +171,7 @@ class Login:
     user: User | None
     refused_by: str = ""
     locked: str = ""
+    code_due: bool = False  # issue 30: the password was right; the second factor's code is still due
 
 
 def login_limits(config: Config) -> Limits:
@@ -200,18 +203,29 @@ async def login(store: Store, config: Config, raw_name: str, password: str, addr
     user = await verify(store, name, password)
     actor = f"web:{name or '?'}"
     if user is None:
-        log.info("console-login-failed", user=name, address=address)
-        await store.streams.audit(actor, "login-failed", now, address=address)
-        locked = attempt.locks(limits)
-        if locked:
-            log.warning("console-login-lockout", user=name, address=address, limit=locked, minutes=limits.window // 60)
-            await store.streams.audit(
-                actor, "login-lockout", now, address=address, limit=locked, minutes=limits.window // 60
-            )
-        return Login(None, locked=locked)
+        return await failed(store, limits, attempt, name, address, now)
+    if await store.second_factors.enrolled(user.name):  # issue 30: the attempt stays counted until the code
+        return Login(user, code_due=True)
     await store.logins.succeeded(name, where)
     await store.streams.audit(actor, "login", now, address=address)
     return Login(user)
+
+
+async def failed(
+    store: Store, limits: Limits, attempt: Attempt, name: str, address: str, now: float, what: str = "login-failed"
+) -> Login:
+    """A wrong password (or second-factor code, ``what``): in the log and the audit trail with the
+    address, and the lockout this failure reached, if any."""
+    actor = f"web:{name or '?'}"
+    log.info("console-" + what, user=name, address=address)
+    await store.streams.audit(actor, what, now, address=address)
+    locked = attempt.locks(limits)
+    if locked:
+        log.warning("console-login-lockout", user=name, address=address, limit=locked, minutes=limits.window // 60)
+        await store.streams.audit(
+            actor, "login-lockout", now, address=address, limit=locked, minutes=limits.window // 60
+        )
+    return Login(None, locked=locked)
 
 
 async def lockouts(store: Store, config: Config) -> list[Lockout]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from agi.actions import lists
+from agi.actions import lists, names
 from agi.actions.bounds import MAX_REASON
 from agi.actions.lists import MAX_BAN_DAYS, Target
 from agi.cli.common import (
@@ -81,6 +81,7 @@ async def bans_cmd(args: argparse.Namespace, config: Config) -> int:
             found = await store.lists.rebuild_list_indexes()
             print(f"indexed: {found[0]} ban(s), {found[1]} allowlist entry(ies)", file=sys.stderr)
         bans = await lists.active_bans(store, time.time())
+        known = await names.caller_names(store, [b.target for b in bans if b.kind == "number"])
     rows = [
         {
             "target": b.target,
@@ -89,19 +90,21 @@ async def bans_cmd(args: argparse.Namespace, config: Config) -> int:
             "source": b.source,
             "reason": b.reason,
             "by": b.actor,
+            "name": known.get(b.target, "") if b.kind == "number" else "",  # issue 30: the caller's name
         }
         for b in bans
     ]
     if args.json:
         emit_json(rows)
     else:
-        table(("target", "kind", "until", "source", "reason", "by"), [tuple(r.values()) for r in rows])
+        table(("target", "kind", "until", "source", "reason", "by", "name"), [tuple(r.values()) for r in rows])
     return 0
 
 
 async def warnings_list(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         due = await lists.due_warnings(store, config, time.time())
+        known = await names.caller_names(store, [w.caller for w in due])
     rows = [
         {
             "caller": w.caller,
@@ -109,6 +112,7 @@ async def warnings_list(args: argparse.Namespace, config: Config) -> int:
             "score": w.score,
             "incidents": w.incidents,
             "last_incident": iso(w.last_incident),
+            "name": known.get(w.caller, ""),  # issue 30: the caller's name
         }
         for w in due
     ]

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,22 @@ PROMPTS = (
     "callback-today",
     "callback-tomorrow",
     "callback-whisper",
+    "unavailable",  # an unscreened call refused (GRENSWACHT_UNSCREENED=refuse)
+    "warning-recorded",  # issue 28: the warning when [recordings] is on
+    "recorded",  # issue 28: any other caller recorded for their history is told
 )
+# The agent's tones: the dialplan plays grenswacht/tones/NAME, the folder next to the languages'.
+TONES = ("not-logged", "nothing-to-log")
+# Asterisk's sound formats besides WAV (format_*.so), by file extension. A .wav must be 8 kHz
+# mono 16-bit PCM and a .wav16 the same at 16 kHz: format_wav refuses any other WAV.
+# fmt: off
+FORMATS = frozenset({
+    "gsm", "WAV", "wav49", "ulaw", "ul", "mu", "pcm", "alaw", "al", "alw", "g722", "au", "sln", "raw",
+    "sln12", "sln16", "sln24", "sln32", "sln44", "sln48", "sln96", "sln192", "g729", "g723", "g723sf",
+    "g726-40", "g726-32", "g726-24", "g726-16", "g719", "ilbc", "ogg", "opus", "spx", "siren7", "siren14", "vox",
+})
+# fmt: on
+WAV_RATES = {"wav": 8000, "wav16": 16000}
 DENIED = "Permission denied"
 
 
@@ -281,12 +297,39 @@ def feature_problems(config: Config, codes: dict[str, str]) -> list[str]:
     return problems
 
 
-def missing_prompts(folder: Path) -> list[str]:
+def unplayable(path: Path) -> str | None:
+    """Why Asterisk cannot play this sound file, or None."""
+    ext = path.suffix[1:]
+    if ext in WAV_RATES:
+        rate = WAV_RATES[ext]
+        try:
+            with wave.open(str(path), "rb") as w:
+                fine = (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (rate, 1, 2) and w.getnframes() > 0
+        except (OSError, EOFError, wave.Error):
+            fine = False
+        return None if fine else f"{path.name} is not {rate // 1000} kHz mono 16-bit PCM"
+    if ext not in FORMATS:
+        return f"Asterisk plays no .{ext} file"
     try:
-        present = {p.stem for p in folder.iterdir()}
+        return None if path.stat().st_size > 0 else f"{path.name} is empty"
+    except OSError:
+        return f"{path.name} cannot be read"
+
+
+def missing_prompts(folder: Path, names: tuple[str, ...] = PROMPTS) -> list[str]:
+    """Each of NAMES that FOLDER holds in no format Asterisk plays: the name, and why its files are no use."""
+    files: dict[str, list[Path]] = {}
+    try:
+        for path in folder.iterdir():
+            files.setdefault(path.stem, []).append(path)
     except OSError:  # absent, not a folder, or not readable by this user
-        present = set()
-    return [name for name in PROMPTS if name not in present]
+        pass
+    missing = []
+    for name in names:
+        why = [unplayable(path) for path in sorted(files.get(name, []))]
+        if not why or all(why):
+            missing.append(f"{name} ({'; '.join(filter(None, why))})" if why else name)
+    return missing
 
 
 async def ami_login(ami: Ami, config: Config, args: argparse.Namespace) -> Result:
@@ -376,14 +419,16 @@ async def prompt_files(ami: Ami | None, config: Config, args: argparse.Namespace
     folder = await sounds_folder(ami, config, args)
     if folder is None:
         return Result(False, "prompts: not checked (Asterisk's sounds folder is unknown: give --sounds-dir)")
-    missing = missing_prompts(folder)
-    if missing:
+    tones = folder.parent / "tones"
+    missing, missing_tones = missing_prompts(folder), missing_prompts(tones, TONES)
+    if missing or missing_tones:
+        lacks = [f"the prompts folder {folder} lacks {', '.join(missing)}"] if missing else []
+        lacks += [f"the tones folder {tones} lacks {', '.join(missing_tones)}"] if missing_tones else []
         raise UsageError(
-            f"the prompts folder {folder} lacks {', '.join(missing)}; copy dialplan/sounds/"
-            f"{config.prompts.language} there (see dialplan/README.md), or give --sounds-dir if "
-            "Asterisk's sounds are elsewhere on this machine."
+            f"{', and '.join(lacks)}; copy dialplan/sounds/{config.prompts.language} and dialplan/sounds/tones "
+            "there (see dialplan/README.md), or give --sounds-dir if Asterisk's sounds are elsewhere on this machine."
         )
-    return Result(True, f"prompts: all {len(PROMPTS)} in {folder}")
+    return Result(True, f"prompts: all {len(PROMPTS)} in {folder}, and the {len(TONES)} tones in {tones}")
 
 
 async def senior_destination(ami: Ami, config: Config, args: argparse.Namespace) -> Result:

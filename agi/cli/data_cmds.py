@@ -45,7 +45,7 @@ async def export_cmd(args: argparse.Namespace, config: Config) -> int:
                 sys.stdout.write(export_json({"exported_at": iso(time.time()), "incidents": incidents}) + "\n")
             return 0
         view = await logbook.export_caller(config, store, caller, actor(args), time.time(), args.format)
-    summary = caller_summary(caller, view.record, view.decision, view.protocol)
+    summary = caller_summary(caller, view.record, view.decision, view.protocol, view.name)
     incidents = summary.pop("incidents")
     data = {"caller": summary, "incidents": incidents, "callbacks": [a.public() for a in view.appointments]}
     if args.format == "json":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agi.actions import ActionError, logbook, police, queries
+from agi.actions import ActionError, logbook, names, police, queries
 from agi.cli.common import (
     EARLIEST_AT,
     Subparsers,
@@ -31,9 +31,12 @@ from agi.engine import CallerRecord, Decision
 from redis_schema.incident_log import incident_dict
 
 
-def caller_summary(number: str, record: CallerRecord, decision: Decision, protocol: str) -> dict[str, Any]:
+def caller_summary(
+    number: str, record: CallerRecord, decision: Decision, protocol: str, name: str = ""
+) -> dict[str, Any]:
     return {
         "caller": number,
+        "name": name,
         "protocol": protocol,
         "action": decision.action.value,
         "reason": decision.reason.value,
@@ -57,14 +60,15 @@ def caller_summary(number: str, record: CallerRecord, decision: Decision, protoc
     }
 
 
-def incident_rows(items: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+def incident_rows(items: Iterable[Mapping[str, Any]], agents: Mapping[str, str] | None = None) -> list[tuple[Any, ...]]:
+    """Table rows of incidents: the caller with their name, the agent with theirs (issue 30)."""
     return [
         (
             i["id"],
             iso(i["at"]),
-            i["caller"],
+            names.label(i["caller"], i.get("caller_name") or ""),
             i["category"],
-            i["agent"],
+            names.agent_label(agents or {}, i["agent"]),
             i["queue"],
             "yes" if i.get("debrief_at") else "open",
             (i["note"] or "")[:40],
@@ -77,15 +81,18 @@ INCIDENT_HEADERS = ("id", "time", "caller", "category", "agent", "queue", "debri
 
 
 async def caller_cmd(args: argparse.Namespace, config: Config) -> int:
-    number = number_arg(args.number, config, valid=False)
     async with open_store(config) as store:
+        found = await names.find_callers(config, store, args.number)  # a number, or a name (issue 30)
+        if len(found) > 1:
+            return found_callers(args, found)
+        number = found[0].number
         view = await logbook.caller_view(config, store, number, time.time())
-    summary = caller_summary(number, view.record, view.decision, view.protocol)
+    summary = caller_summary(number, view.record, view.decision, view.protocol, view.name)
     if args.json:
         emit_json(summary)
         return 0
     d = view.decision
-    print(f"Caller {number}")
+    print(f"Caller {names.label(number, view.name)}")
     print(
         f"  now: {d.action.value} ({d.reason.value}), score {d.score} from {d.incidents} incident(s) "
         f"in the window of protocol '{view.protocol}'"
@@ -99,6 +106,15 @@ async def caller_cmd(args: argparse.Namespace, config: Config) -> int:
     print(f"  written warning sent: {summary['warning_sent'] or 'no'}")
     print()
     table(INCIDENT_HEADERS, incident_rows(summary["incidents"]))
+    return 0
+
+
+def found_callers(args: argparse.Namespace, found: list[names.Caller]) -> int:
+    """Several callers go by the name searched for: list them (``caller NUMBER`` shows one)."""
+    if args.json:
+        emit_json([{"caller": c.number, "name": c.name} for c in found])
+    else:
+        table(("caller", "name"), [(c.number, c.name) for c in found])
     return 0
 
 
@@ -119,11 +135,12 @@ async def incidents_list(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(str(exc)) from None
     async with open_store(config) as store:
         found = await queries.every_incident(store, f)
+        agents = await names.agent_names(store)
     items = [incident_dict(i.caller, i) for i in reversed(found)]
     if args.json:
         emit_json(items)
     else:
-        table(INCIDENT_HEADERS, incident_rows(items))
+        table(INCIDENT_HEADERS, incident_rows(items, agents))
     return 0
 
 
@@ -213,7 +230,7 @@ def register(sub: Subparsers) -> None:
         caller_cmd,
         json_output=True,
     )
-    p.add_argument("number")
+    p.add_argument("number", help="a phone number, or a name (the start of each word; several matches are listed)")
 
     isub = add_group(sub, "incidents", "the incident logbook")
     p = add_command(isub, "list", "list incidents", incidents_list, json_output=True)

@@ -6,8 +6,19 @@ import argparse
 import sys
 import time
 
-from agi.actions import users
-from agi.cli.common import Subparsers, UsageError, actor, add_command, add_group, iso, listing, open_store
+from agi.actions import names, totp, users
+from agi.cli.common import (
+    Subparsers,
+    UsageError,
+    actor,
+    add_command,
+    add_group,
+    emit_json,
+    iso,
+    listing,
+    open_store,
+    table,
+)
 from agi.config import Config
 
 
@@ -82,6 +93,38 @@ async def unlock_cmd(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def totp_reset_cmd(args: argparse.Namespace, config: Config) -> int:
+    """Issue 30: remove a user's TOTP second factor (a lost phone); their sessions end."""
+    async with open_store(config) as store:
+        await totp.reset(store, args.name, actor(args), time.time())
+    print(f"{args.name}: second factor removed; they log in with the password alone (and may enrol again)")
+    return 0
+
+
+async def agent_name_cmd(args: argparse.Namespace, config: Config) -> int:
+    """`agents name IFACE NAME`, and `agents unname IFACE` (no name)."""
+    async with open_store(config) as store:
+        if args.name is None:
+            await names.unname_agent(store, args.interface, actor(args), time.time())
+        else:
+            await names.name_agent(store, args.interface, args.name, actor(args), time.time())
+    print(
+        f"{args.interface.strip()}: "
+        + ("name removed" if args.name is None else f"shown as {' '.join(args.name.split())}")
+    )
+    return 0
+
+
+async def agent_names_cmd(args: argparse.Namespace, config: Config) -> int:
+    async with open_store(config) as store:
+        found = sorted((await names.agent_names(store)).items())
+    if args.json:
+        emit_json([{"interface": i, "name": n} for i, n in found])
+    else:
+        table(("interface", "name"), found)
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     usub = add_group(sub, "users", "web console accounts")
     p = add_command(usub, "add", "add a console user", add_cmd)
@@ -107,4 +150,20 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--actor")
     p = add_command(usub, "unlock", "lift a login lockout of an account (or of an address)", unlock_cmd)
     p.add_argument("name", help="a user name, or an IP address (an IPv6 address stands for its /64)")
+    p.add_argument("--actor")
+    p = add_command(usub, "totp-reset", "remove a user's TOTP second factor (ends their sessions)", totp_reset_cmd)
+    p.add_argument("name")
+    p.add_argument("--actor")
+    # Issue 30: agents' display names (shown wherever the console, the CLI and the police report show an agent).
+    asub = add_group(sub, "agents", "agents' display names, by interface")
+    p = add_command(
+        asub, "name", "show an agent interface under a name, e.g. PJSIP/1003 'Anne de Vries'", agent_name_cmd
+    )
+    p.add_argument("interface")
+    p.add_argument("name")
+    p.add_argument("--actor")
+    add_command(asub, "list", "list the agents' names", agent_names_cmd, json_output=True)
+    p = add_command(asub, "unname", "remove an agent interface's name", agent_name_cmd)
+    p.add_argument("interface")
+    p.set_defaults(name=None)
     p.add_argument("--actor")

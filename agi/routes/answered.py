@@ -19,6 +19,7 @@ from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
 from agi.numbers import ANONYMOUS, normalise
 from agi.recordings import paths, should_record
+from agi.routes.values import caller_name
 from agi.screening import screen
 from redis_schema.live_calls import recording_id
 from redis_schema.records import LiveCall
@@ -42,7 +43,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
     caller = ANONYMOUS if raw == ANONYMOUS else normalise(raw, config.numbers.default_region)
     settings = config.recordings
     recorded = False
-    if settings.record != "off":
+    if settings.record != "off" and deps.recording_folder.usable:  # else: one line at start, none per call
         result = await screen(config, deps.store, deps.prefixes, caller, None, now, config.agi.screen_budget_ms / 1000)
         recorded = should_record(settings, result.record, result.decision.score)
     rid = recording_id(linkedid, agent) if recorded else ""
@@ -56,8 +57,10 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         started=now,
         rid=rid,
         file=mine,
+        name=caller_name(session.headers.get("agi_calleridname")),  # the agent leg carries the caller's ID
     )
     await deps.store.live.start(call, settings.window_minutes * 60)
+    _tell_board(deps, agent, now)
     await session.set_variables({cv.REC_FILE: theirs})
     log.info("call-answered", agent=agent, linkedid=linkedid, recorded=recorded)
 
@@ -65,6 +68,12 @@ async def handle(session: AgiSession, deps: Deps) -> None:
 async def end(session: AgiSession, deps: Deps) -> None:
     agent, linkedid = await _agent_and_call(session)
     await deps.store.live.end(agent, linkedid, deps.clock(), deps.config.recordings.window_minutes * 60)
+    _tell_board(deps, agent, deps.clock())
+
+
+def _tell_board(deps: Deps, agent: str, now: float) -> None:
+    """The board's live calls changed (issue 29): an event that makes open boards fetch their panels."""
+    deps.later(deps.store.streams.publish_event({"type": "talking", "agent": agent, "at": now}), "talking-event")
 
 
 async def fallback(session: AgiSession, deps: Deps, reason: str) -> None:

@@ -17,6 +17,7 @@ from agi.engine import Action, Decision, Reason
 from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
 from agi.numbers import mask, normalise
+from agi.recordings import should_record
 from agi.routes.values import prompts_dir, senior_values
 from agi.screening import screen
 from redis_schema.records import MAX_TIME
@@ -38,8 +39,11 @@ def did_of(session: AgiSession) -> str:
     return session.arg(1) or session.headers.get("agi_dnid", "") or session.headers.get("agi_extension", "")
 
 
-def channel_values(config: Config, number: str, decision: Decision, caller_name: str) -> dict[str, object]:
-    """The GW_* variables for this decision (agi.channel_vars documents each one)."""
+def channel_values(
+    config: Config, number: str, decision: Decision, caller_name: str, flagged: bool = False
+) -> dict[str, object]:
+    """The GW_* variables for this decision (agi.channel_vars documents each one). ``flagged``: the
+    caller is recorded because of their history (``[recordings] record = "flagged"``)."""
     values: dict[str, object] = {
         cv.ACTION: decision.action.value,
         cv.REASON: decision.reason.value,
@@ -51,9 +55,11 @@ def channel_values(config: Config, number: str, decision: Decision, caller_name:
     }
     if decision.action is Action.SENIOR:
         values.update(senior_values(config, decision.incidents, caller_name))
-    if config.recordings.record != "off" and decision.action is Action.WARN:
-        values[cv.RECORDED] = "1"  # the warning-recorded prompt (dialplan/README.md, section 9)
-    elif decision.action.value in config.help.history_rungs:  # issue 29: the agent sees "[GW n]" too
+    if (config.recordings.record != "off" and decision.action is Action.WARN) or flagged:
+        # The warning-recorded prompt, or (any other rung) the recorded prompt (dialplan/README.md, 9):
+        # a caller recorded for their history is told by us; with "all", by the organisation's own.
+        values[cv.RECORDED] = "1"
+    if decision.action.value in config.help.history_rungs:  # issue 29: the agent sees "[GW n]" too
         values[cv.CID_NAME] = senior_values(config, decision.incidents, caller_name)[cv.CID_NAME]
     return values
 
@@ -73,8 +79,12 @@ async def handle(session: AgiSession, deps: Deps) -> None:
             channel=session.channel,
             budget_ms=deps.config.agi.screen_budget_ms,
         )
+    rec = deps.config.recordings
+    flagged = (
+        rec.record == "flagged" and deps.recording_folder.usable and should_record(rec, result.record, decision.score)
+    )
     await session.set_variables(
-        channel_values(deps.config, number, decision, session.headers.get("agi_calleridname", ""))
+        channel_values(deps.config, number, decision, session.headers.get("agi_calleridname", ""), flagged)
     )
     log.info(
         "screened",

@@ -7,6 +7,7 @@ import re
 from agi import channel_vars as cv
 from agi.config import Config
 from agi.fastagi.wire import dialplan_safe
+from redis_schema.caller_names import clean
 
 
 def prompts_dir(config: Config) -> str:
@@ -20,3 +21,9 @@ def senior_values(config: Config, incidents: int | str, caller_name: str) -> dic
     name = re.sub(r"^(\[GW [^\]]*\]\s*)+", "", dialplan_safe(caller_name))
     name = "" if name.lower() == "unknown" else name
     return {cv.SENIOR: config.routing.senior_destination, cv.CID_NAME: f"[GW {incidents}] {name}".strip()}
+
+
+def caller_name(raw: str | None) -> str:
+    """The caller ID name as Grenswacht keeps it (issue 30): safe for the dialplan, printable,
+    bounded, without our own "[GW n]" prefix (redis_schema.caller_names.clean)."""
+    return clean(dialplan_safe(raw or ""))

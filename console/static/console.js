@@ -12,6 +12,7 @@
     }
     var state = document.getElementById("live-state"), panels = document.getElementById("board-panels");
     var url = table.dataset.events, lastId = null, source = null, pending = null, ended = false;
+    var alertNew = alerts(url);    // issue 30: sound and desktop notification, if the user wants them
     function say(key) {            // key: a data-* message of #live-state, or null when live
       if (!state) return;
       state.hidden = !key;
@@ -52,6 +53,7 @@
         var empty = document.querySelector(".empty"); if (empty) empty.remove();
         rows.insertAdjacentHTML("afterbegin", e.data);   // server-rendered, escaped by the template
         rows.firstElementChild.classList.add("new");
+        alertNew("incident", rows.firstElementChild, e.lastEventId);
         refreshPanels();
       });
       // Help requests (issue 29): a row per call, replaced on a repeat, removed when the call ends.
@@ -65,6 +67,7 @@
         var old = helpRow(row.dataset.call);
         if (old) old.replaceWith(row); else helpRows.appendChild(row);
         row.classList.add("new");
+        alertNew("help", row, e.lastEventId);
       });
       source.addEventListener("help-end", function (e) {
         lastId = e.lastEventId || lastId;
@@ -83,6 +86,57 @@
     }, 1000);
   }
   // ---- end of the live board ----------------------------------------------------------------
+  // ---- the board's alerts (issue 30): opt-in sound and desktop notification per user -------------
+  // Only for events after the page's load (its ?after= id) and each event once: a stream that
+  // resumes after a reconnect sends nothing already alerted. The notification says what the row
+  // shows (category or "help", caller as shown), no more.
+  function alerts(eventsUrl) {
+    var form = document.getElementById("alerts");
+    if (!form) return function () {};
+    var sound = document.getElementById("alert-sound-on"), desktop = document.getElementById("alert-desktop-on");
+    var audio = document.getElementById("alert-sound"), note = document.getElementById("alerts-state");
+    var m = /after=([^&]*)/.exec(eventsUrl), heard = m ? decodeURIComponent(m[1]) : "", lastSound = 0;
+    function later(a, b) {           // stream ids "ms-seq": whether a comes after b ("" or junk: a does)
+      var x = String(a).split("-").map(Number), y = String(b).split("-").map(Number);
+      if (y.length !== 2 || isNaN(y[0]) || isNaN(y[1])) return true;
+      return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
+    }
+    function say(key) { note.textContent = key ? form.dataset[key] : ""; }
+    function play() {
+      audio.currentTime = 0;
+      var p = audio.play();
+      if (p && p.catch) p.catch(function () { say("blocked"); });   // no click on the page yet
+    }
+    function save() {
+      var body = new URLSearchParams({ csrf: form.elements.csrf.value, js: "1",
+        sound: sound.checked ? "1" : "", desktop: desktop.checked ? "1" : "" });
+      fetch(form.action, { method: "POST", credentials: "same-origin", body: body }).catch(function () {});
+    }
+    if (!window.Notification) { desktop.disabled = true; desktop.checked = false; say("unsupported"); }
+    else if (desktop.checked && Notification.permission === "denied") say("denied");
+    sound.addEventListener("change", function () { if (sound.checked) play(); save(); });
+    desktop.addEventListener("change", function () {
+      say(null);
+      if (!desktop.checked || Notification.permission === "granted") { save(); return; }
+      // Asked only now, when the user switches it on (a click: the browser shows its question).
+      Promise.resolve(Notification.requestPermission()).then(function (answer) {
+        if (answer !== "granted") { desktop.checked = false; say("denied"); }
+        save();
+      });
+    });
+    document.addEventListener("click", function () { if (note.textContent === form.dataset.blocked) say(null); });
+    return function (kind, row, id) {
+      if (!id || !later(id, heard)) return;
+      heard = id;
+      if (sound.checked && Date.now() - lastSound > 1500) { lastSound = Date.now(); play(); }   // one per burst
+      if (desktop.checked && window.Notification && Notification.permission === "granted") {
+        var tag = row.querySelector(".tag"), cells = row.cells || [];
+        var what = kind === "help" ? "" : (tag ? tag.textContent.trim() : "");
+        var caller = cells[1] ? cells[1].textContent.trim() : "";
+        new Notification(form.dataset[kind], { body: [what, caller].filter(Boolean).join(" · "), tag: kind + ":" + id });
+      }
+    };
+  }
   var palette = ["#2f6f8f", "#d98c3a", "#b23b3b", "#5b8c5a", "#8e6bb8", "#7a8793", "#c9a227", "#4aa3a2"];
   function chart(id, type, labels, datasets, opts) {
     var el = document.getElementById(id);

@@ -58,7 +58,8 @@ def console_process(tmp_path: Path, redis_url: str):
 
 
 @contextmanager
-def chromium():
+def chromium(*extra: str):
+    """Headless Chromium; ``extra``: more command-line flags (e.g. --autoplay-policy=...)."""
     opts = webdriver.ChromeOptions()
     opts.binary_location = "/usr/bin/chromium"
     for arg in (
@@ -68,6 +69,7 @@ def chromium():
         "--disable-gpu",
         "--window-size=1400,900",
         "--lang=en-GB",
+        *extra,
     ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=ChromeService("/usr/bin/chromedriver"), options=opts)

@@ -37,7 +37,8 @@ async def seed(store):
 
 # ---- every URL, as a stranger, an agent and a supervisor -------------------------------------------
 
-AGENT_PAGES = {"/me", "/me/incidents/{iid}/{what}", "/logout", "/language"}
+AGENT_PAGES = {"/me", "/me/live", "/me/incidents/{iid}/{what}", "/logout", "/language"}
+AGENT_PAGES |= {"/security", "/security/{what}", "/login/code"}  # issue 30: their own second factor
 ADMIN_PAGES = ("/admin",)
 ENDLESS = {"/events"}  # a stream: opened only where it is refused at once
 

@@ -75,7 +75,7 @@ def test_a_complete_installation_is_all_green(tmp_path, asterisk, durable_redis)
     assert f"ami: logged in to 127.0.0.1:{asterisk.ami_port} as 'grenswacht', Asterisk 22." in text
     assert "dialplan: the 11 contexts are loaded (grenswacht-screen," in text
     assert "feature codes: *0, *8, *9, *7 match the applicationmap on Asterisk" in text
-    assert "prompts: all 13 in " in text and "senior destination: Local/senior@seniors exists in the dialplan" in text
+    assert "prompts: all 16 in " in text and "senior destination: Local/senior@seniors exists in the dialplan" in text
 
 
 def test_a_wrong_ami_secret_is_one_sentence_and_exit_2(tmp_path, asterisk, durable_redis):
