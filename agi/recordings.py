@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from agi.config import Config, RecordingsConfig
 from agi.engine import CallerRecord
 from agi.logs import get_logger
+from agi.recording_files import delete_kept, remove_file
 from agi.supervisor import Outage
 from redis_schema.live_calls import MAX_CALL_SECONDS
 from redis_schema.records import LiveCall, Recording
@@ -157,14 +158,6 @@ def close_file(path: str) -> Closed:
     return Closed(digest.hexdigest(), os.path.getsize(path), round(duration, 2))
 
 
-def remove_file(path: str) -> bool:
-    try:
-        os.unlink(path)
-        return True
-    except FileNotFoundError:
-        return False
-
-
 def fate(call: LiveCall, now: float, window: float, file_exists: bool) -> str:
     """Pure: "keep", "delete", "missing" (logged, but no file came within the window) or "wait"."""
     ended = call.ended or (call.started + MAX_CALL_SECONDS if now > call.started + MAX_CALL_SECONDS else 0.0)
@@ -224,12 +217,6 @@ async def expire_kept(store: Store, settings: RecordingsConfig, now: float) -> i
             await delete_kept(store, rec)
             gone += 1
     return gone
-
-
-async def delete_kept(store: Store, rec: Recording) -> None:
-    await asyncio.to_thread(remove_file, rec.file)
-    await store.live.drop_recording(rec.incident)
-    log.info("recording-removed", incident=rec.incident)
 
 
 async def run(

@@ -24,13 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from agi.config import Config  # noqa: E402
 from agi.engine import DAY, Ban, Incident  # noqa: E402
+from agi.wiring import build_store, redis_client  # noqa: E402
 from bench.burst import burst_scenario  # noqa: E402
 from bench.loadgen import Result, closed_loop, open_loop  # noqa: E402
 from bench.procs import cpu_seconds, start, table, wait_port  # noqa: E402
 from redis_schema import keys  # noqa: E402
-from redis_schema.connection import connect  # noqa: E402
-from redis_schema.store import Store  # noqa: E402
 from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
 CATEGORIES = ("abuse", "abuse", "abuse", "intimidation", "threat")
@@ -64,8 +64,9 @@ def histories(population: int, now: float, seed: int = 1):
 
 
 async def seed(url: str, population: int) -> dict:
-    redis = connect(url, max_connections=4)  # the store's, and the bench's own look at memory
-    store = Store(redis, retention_days=365)
+    config = Config.model_validate({"redis": {"url": url, "max_connections": 4}})
+    store = build_store(config)  # as the service builds it (agi.wiring, the one composition root)
+    redis = redis_client(config)  # the bench's own look at memory (the store's client is its own)
     t0 = time.perf_counter()
     before = int((await redis.info("memory"))["used_memory"])
     n = await store.incidents.bulk_load(histories(population, time.time()), batch=5000)
@@ -96,6 +97,7 @@ async def seed(url: str, population: int) -> dict:
     ) / max(n, 1)
     after = int((await redis.info("memory"))["used_memory"])
     await store.close()
+    await redis.aclose()
     return {
         "population": population,
         "callers_with_records": callers - 2,

@@ -29,6 +29,7 @@ BEHIND = 2000  # a board this many entries behind is ended; it reconnects and ca
 CATCH_UP_AT_ONCE = 4
 PLACE_SECONDS = 2.0  # the longest a new board waits for the reader to find its place in the stream
 STATUS = "status"  # an entry of the feed's own: the store went away ("down") or came back ("up")
+FEED_FAILED = "console-event-feed-failed"  # the reader failed unexpectedly (logged with its traceback)
 
 
 def newer(entry_id: str, than: str) -> bool:
@@ -126,6 +127,11 @@ class Feed:
                 batch = await self.store.streams.read_events(last, BLOCK_MS, BATCH)
             except RedisError as exc:
                 self._state(False, exc)
+                await asyncio.sleep(1)
+                continue
+            except Exception as exc:  # not expected (an entry that is not UTF-8): said, then read on
+                log.exception(FEED_FAILED, error=type(exc).__name__)  # from the stream's end, past it
+                last = None
                 await asyncio.sleep(1)
                 continue
             self._state(True)

@@ -34,7 +34,7 @@ TOP = "k"  # the member of RANK_MAX whose score is the highest k in use
 
 class Aggregates:
     def __init__(self, redis: Client, zone: str = "UTC") -> None:
-        self.redis, self.zone_name, self.zone = redis, zone, ZoneInfo(zone)
+        self._redis, self.zone_name, self.zone = redis, zone, ZoneInfo(zone)
 
     def day(self, at: float) -> str:
         """The day (YYYY-MM-DD in the aggregates' zone) an incident at ``at`` counts for."""
@@ -74,13 +74,13 @@ class Aggregates:
             pipe.zrem(keys.repeat_rank(k), number)
 
     async def top_rank(self) -> int:
-        return int(await self.redis.zscore(keys.RANK_MAX, TOP) or 0)
+        return int(await self._redis.zscore(keys.RANK_MAX, TOP) or 0)
 
     # ---- reads ------------------------------------------------------------------------------
     async def categories(self, names: Sequence[str], categories: Sequence[str]) -> dict[str, dict[str, int]]:
         """Incidents by category of these days: category -> {day: n} (HMGET: the agents' fields stay)."""
         fields = [f"c:{c}" for c in categories]
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for d in names:
                 pipe.hmget(keys.stats_day(d), fields)
             rows = cast(list[list[str | None]], await pipe.execute()) if fields else [[] for _ in names]
@@ -100,7 +100,7 @@ class Aggregates:
                     months.append(d[:7])
             else:
                 days.append(d)
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for m in months:
                 pipe.hgetall(keys.stats_month(m))
             for d in days:
@@ -120,7 +120,7 @@ class Aggregates:
         placed: dict[str, tuple[int, float]] = {}
         k = await self.top_rank()
         while k >= 2 and len(placed) < top:
-            rows = await self.redis.zrevrangebyscore(
+            rows = await self._redis.zrevrangebyscore(
                 keys.repeat_rank(k), "+inf", since, start=0, num=top + len(placed), withscores=True
             )
             for number, at in cast(list[tuple[str, float]], rows):
@@ -132,7 +132,7 @@ class Aggregates:
     async def screenings(self, first: date, last: date) -> tuple[dict[str, int], int]:
         """The screening counters (``gw:stats:<UTC day>``) of these days: by decision, and refused while banned."""
         names = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for d in names:
                 pipe.hgetall(keys.stats(d))
             raws = cast(list[dict[str, str]], await pipe.execute())
@@ -148,14 +148,14 @@ class Aggregates:
 
     # ---- what they were built for ---------------------------------------------------------
     async def built_for(self) -> tuple[str, str]:
-        meta = cast(dict[str, str], await self.redis.hgetall(keys.AGGREGATES_META))
+        meta = cast(dict[str, str], await self._redis.hgetall(keys.AGGREGATES_META))
         return meta.get("version", ""), meta.get("zone", "")
 
     async def current(self) -> bool:
         return await self.built_for() == (VERSION, self.zone_name)
 
     async def mark_built(self) -> None:
-        await self.redis.hset(keys.AGGREGATES_META, mapping={"version": VERSION, "zone": self.zone_name})
+        await self._redis.hset(keys.AGGREGATES_META, mapping={"version": VERSION, "zone": self.zone_name})
 
 
 def _int(value: str) -> int:

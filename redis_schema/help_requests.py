@@ -20,14 +20,14 @@ from redis_schema.records import HELP, BadRecord, HelpRequest
 
 class HelpRequests:
     def __init__(self, redis: Redis | RedisCluster) -> None:
-        self.redis = redis
+        self._redis = redis
 
     async def add(self, req: HelpRequest) -> bool:
         """Store ``req`` unless its call already has one; True when this one is new."""
-        return bool(await self.redis.hsetnx(keys.HELP, req.call, HELP.dump(req)))
+        return bool(await self._redis.hsetnx(keys.HELP, req.call, HELP.dump(req)))
 
     async def get(self, call: str, now: float) -> HelpRequest | None:
-        text = cast(str | None, await self.redis.hget(keys.HELP, call))
+        text = cast(str | None, await self._redis.hget(keys.HELP, call))
         if not text:
             return None
         found = self._read(call, text)
@@ -35,14 +35,14 @@ class HelpRequests:
 
     async def remove(self, call: str) -> HelpRequest | None:
         """Remove the call's request; returns it when there was one (so exactly one caller announces its end)."""
-        text = cast(str | None, await self.redis.hget(keys.HELP, call))
-        if not text or not await self.redis.hdel(keys.HELP, call):
+        text = cast(str | None, await self._redis.hget(keys.HELP, call))
+        if not text or not await self._redis.hdel(keys.HELP, call):
             return None
         return self._read(call, text)
 
     async def active(self, now: float) -> list[HelpRequest]:
         """Every request still open, oldest first; expired or unreadable ones are removed."""
-        raw = cast(dict[str, str], await self.redis.hgetall(keys.HELP))
+        raw = cast(dict[str, str], await self._redis.hgetall(keys.HELP))
         out, stale = [], []
         for call, text in raw.items():
             req = self._read(call, text)
@@ -51,7 +51,7 @@ class HelpRequests:
             else:
                 out.append(req)
         if stale:
-            await self.redis.hdel(keys.HELP, *stale)
+            await self._redis.hdel(keys.HELP, *stale)
         return sorted(out, key=lambda r: (r.asked, r.call))
 
     @staticmethod

@@ -21,7 +21,7 @@ Client = Redis | RedisCluster
 
 class Indexes:
     def __init__(self, redis: Client, zone: str = "UTC") -> None:
-        self.redis = redis
+        self._redis = redis
         self.cluster = isinstance(redis, RedisCluster)
         self.logbook = LogbookIndex(redis)
         self.stats = Aggregates(redis, zone)
@@ -56,7 +56,7 @@ class Indexes:
     async def forget(self, number: str) -> None:
         """An erased caller's number out of every rank and the worklist."""
         top = await self.stats.top_rank()
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for k in range(1, top + 1):
                 pipe.zrem(keys.repeat_rank(k), number)
             pipe.zrem(keys.WARNINGS_DUE, number)
@@ -65,7 +65,7 @@ class Indexes:
     async def rerank(self, remaining: Mapping[str, Sequence[Incident]]) -> None:
         """Set the ranks of callers who lost incidents from what they still have."""
         top = await self.stats.top_rank()
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for number, incidents in remaining.items():
                 if not withheld(number):
                     self.stats.rank(pipe, number, [i.at for i in incidents], exact_above=top)

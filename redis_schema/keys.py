@@ -162,7 +162,7 @@ def repeat_rank(k: int) -> str:
     return f"{PREFIX}agg:k:{k}"
 
 
-RANK_MAX = PREFIX + "agg:kmax"  # STRING: the highest k with a repeat_rank key
+RANK_MAX = PREFIX + "agg:kmax"  # ZSET member "k" -> the highest k with a repeat_rank key
 AGGREGATES_META = PREFIX + "agg:meta"  # HASH version, zone: what the aggregates were built for
 AGGREGATES_SCAN = PREFIX + "agg:*"
 WARNINGS_DUE = PREFIX + "warn:due"  # ZSET number -> last incident: callers that may be due a written warning

@@ -36,14 +36,14 @@ class LiveCalls:
     """Every Redis read and write of live calls and recordings (attached to Store as ``store.live``)."""
 
     def __init__(self, redis: Client, quarantine: Quarantine) -> None:
-        self.redis = redis
+        self._redis = redis
         self.open = RecordHash(redis, keys.RECORDINGS_OPEN, LIVE_CALL, quarantine)  # by recording id
         self.kept = RecordHash(redis, keys.RECORDINGS, RECORDING, quarantine)  # by incident id
         self.now = RecordHash(redis, keys.TALKING, LIVE_CALL, quarantine)  # by agent: the calls on now (issue 29)
 
     async def current(self, agent_interface: str) -> LiveCall | None:
         """The call this agent interface answered last, while it lasts and for the window after."""
-        raw = cast(str | None, await self.redis.get(keys.live_call(agent_interface)))
+        raw = cast(str | None, await self._redis.get(keys.live_call(agent_interface)))
         if not raw:
             return None
         try:
@@ -53,7 +53,7 @@ class LiveCalls:
 
     async def start(self, call: LiveCall, window: int) -> None:
         """The agent answered: remember the call (and its recording, when there is one)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(keys.live_call(call.agent), LIVE_CALL.dump(call), ex=MAX_CALL_SECONDS + window)
             pipe.hset(keys.TALKING, call.agent, LIVE_CALL.dump(call))  # the board's live calls (issue 29)
             if call.rid:
@@ -67,7 +67,7 @@ class LiveCalls:
         if call is None or call.linkedid != linkedid:
             return None
         ended = replace(call, ended=at)
-        await self.redis.set(keys.live_call(agent), LIVE_CALL.dump(ended), ex=window)
+        await self._redis.set(keys.live_call(agent), LIVE_CALL.dump(ended), ex=window)
         if call.rid:
             await self._update_open(call.rid, lambda c: replace(c, ended=c.ended or at))
         return ended
@@ -78,7 +78,7 @@ class LiveCalls:
         call = await self.current(agent)
         if call is None or call.linkedid != linkedid or call.incident:
             return False
-        await self.redis.set(keys.live_call(agent), LIVE_CALL.dump(replace(call, incident=incident)), keepttl=True)
+        await self._redis.set(keys.live_call(agent), LIVE_CALL.dump(replace(call, incident=incident)), keepttl=True)
         if call.rid:
             await self._update_open(call.rid, lambda c: c if c.incident else replace(c, incident=incident))
         return True

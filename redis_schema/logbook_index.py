@@ -81,7 +81,7 @@ class LogbookIndex:
     """The filter indexes: written with each incident, read a page at a time."""
 
     def __init__(self, redis: Client) -> None:
-        self.redis = redis
+        self._redis = redis
 
     # ---- writes (into the caller's pipeline: idempotent, so an interrupted write is repeated) ----
     @staticmethod
@@ -117,7 +117,7 @@ class LogbookIndex:
 
     async def debriefed(self, inc: Incident) -> None:
         """A debrief closes the incident: out of the open index."""
-        await self.redis.zrem(keys.open_by_category(inc.category), inc.id)
+        await self._redis.zrem(keys.open_by_category(inc.category), inc.id)
 
     async def remove_ids(self, ids: Sequence[str]) -> None:
         """Take ids of unknown content (their caller's hash expired) out of every index."""
@@ -126,13 +126,13 @@ class LogbookIndex:
         agents, queues, categories = await self._values()
         every = [keys.by_agent(a) for a in agents] + [keys.by_queue(q) for q in queues]
         every += [k for c in categories for k in (keys.by_category(c), keys.open_by_category(c))]
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for key in [*every, keys.WITHHELD_INCIDENTS]:
                 pipe.zrem(key, *ids)
             await pipe.execute()
 
     async def _values(self) -> tuple[set[str], set[str], set[str]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hkeys(keys.INDEX_AGENTS)
             pipe.hkeys(keys.INDEX_QUEUES)
             pipe.hkeys(keys.INDEX_CATEGORIES)
@@ -162,13 +162,13 @@ class LogbookIndex:
 
     async def categories(self) -> list[str]:
         """Every category with an index (of an incident ever written)."""
-        return sorted(cast(list[str], await self.redis.hkeys(keys.INDEX_CATEGORIES)))
+        return sorted(cast(list[str], await self._redis.hkeys(keys.INDEX_CATEGORIES)))
 
     async def count_open(self, ranges: Sequence[tuple[str, Bound, Bound]], leave_out: Sequence[str]) -> dict[str, int]:
         """Open incidents of every category but ``leave_out`` in each (name, oldest, newest) range."""
         _, _, categories = await self._values()
         chosen = sorted(categories - set(leave_out))
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             for _, lo, hi in ranges:
                 for c in chosen:
                     pipe.zcount(keys.open_by_category(c), lo, hi)
@@ -177,7 +177,7 @@ class LogbookIndex:
 
     async def count_withheld(self, since: float) -> tuple[int, float] | None:
         """How many incidents of withheld callers since ``since``, and the time of the earliest; None: none."""
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zcount(keys.WITHHELD_INCIDENTS, since, "+inf")
             pipe.zrangebyscore(keys.WITHHELD_INCIDENTS, since, "+inf", start=0, num=1, withscores=True)
             n, first = await pipe.execute()
@@ -194,7 +194,7 @@ class LogbookIndex:
         if any(not g for g in groups):
             return []
         if len(groups) > 1:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with self._redis.pipeline(transaction=False) as pipe:
                 for g in groups:
                     for key in g:
                         pipe.zcount(key, lo, hi)
@@ -203,7 +203,7 @@ class LogbookIndex:
             groups = [g for _, g in sorted(zip(totals, groups), key=lambda p: p[0])]
         driver, others = groups[0], groups[1:]
         if not others and len(driver) == 1:
-            return await read_after(self.redis, driver[0], lo, hi, after, skip, count)
+            return await read_after(self._redis, driver[0], lo, hi, after, skip, count)
         out: list[Row] = []
         async for rows in self._stream(driver, lo, hi, after, max(count * 2, 256)):
             out += await self._in_every(rows, others) if others else rows
@@ -223,7 +223,7 @@ class LogbookIndex:
             empty = [i for i, b in enumerate(bufs) if not b and not done[i]]
             if empty:
                 got = await read_each(
-                    self.redis, [group[i] for i in empty], lo, hi, [cursors[i] for i in empty], 0, chunk
+                    self._redis, [group[i] for i in empty], lo, hi, [cursors[i] for i in empty], 0, chunk
                 )
                 for i, rows in zip(empty, got):
                     bufs[i], done[i] = rows, len(rows) < chunk
@@ -251,7 +251,7 @@ class LogbookIndex:
     async def _in_every(self, rows: list[Row], groups: Iterable[list[str]]) -> list[Row]:
         ids = [iid for iid, _ in rows]
         keep = [True] * len(rows)
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             plan = [len(g) for g in groups]
             for g in groups:
                 for key in g:

@@ -30,7 +30,7 @@ import json
 import secrets
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 from typing import Any, Generic, TypeVar
 
@@ -411,6 +411,23 @@ def _read(kind: str, value: Any) -> Any:
     return float(value)
 
 
+_KINDS = {"str": STR, "float": FLOAT, "int": INT, "tuple[str, ...]": STRS}  # annotation -> kind
+
+
+def table_of(cls: type, required: tuple[str, ...] = (), key: str = "") -> tuple[Field, ...]:
+    """The JSON field table of a dataclass of str, float, int and tuple[str, ...] fields, its keys
+    the attribute names, so the fields are spelled once (in the class); ``key``: the attribute
+    that is the hash field itself (not in the JSON)."""
+    table = tuple(
+        Field(f.name, f.name, _KINDS.get(str(f.type), ""), required=f.name in required)
+        for f in fields(cls)
+        if f.name != key
+    )
+    if not all(f.kind for f in table):
+        raise TypeError(f"{cls.__name__}: only str, float, int and tuple[str, ...] fields")
+    return table
+
+
 T = TypeVar("T")
 
 
@@ -552,13 +569,7 @@ class Cooldown:
 
 COOLDOWN: JsonCodec[Cooldown] = JsonCodec(
     Cooldown,
-    (
-        Field("queues", "queues", STRS, required=True),
-        Field("since", "since", FLOAT, required=True),
-        Field("until", "until", FLOAT, required=True),
-        Field("claim", "claim", STR),
-        Field("lease", "lease", FLOAT),
-    ),
+    table_of(Cooldown, ("queues", "since", "until"), key="interface"),
     "cooldown",
     key="interface",
     error=BadState,
@@ -646,28 +657,7 @@ class LiveCall:
     name: str = ""  # the caller ID name, cleaned (issue 30): copied onto the incident logged from it
 
 
-def same_names(*table: tuple[str, str] | tuple[str, str, bool]) -> tuple[Field, ...]:
-    """A JSON field table whose keys are the attribute names: (name, kind[, required])."""
-    return tuple(Field(spec[0], spec[0], spec[1], required=len(spec) > 2 and bool(spec[2])) for spec in table)
-
-
-LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(
-    LiveCall,
-    same_names(
-        ("agent", STR, True),
-        ("linkedid", STR, True),
-        ("caller", STR, True),
-        ("queue", STR),
-        ("channel", STR),
-        ("started", FLOAT),
-        ("ended", FLOAT),
-        ("rid", STR),
-        ("file", STR),
-        ("incident", STR),
-        ("name", STR),
-    ),
-    "live-call",
-)
+LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(LiveCall, table_of(LiveCall, ("agent", "linkedid", "caller")), "live-call")
 
 
 @dataclass(frozen=True)
@@ -687,20 +677,7 @@ class Recording:
 
 
 RECORDING: JsonCodec[Recording] = JsonCodec(
-    Recording,
-    same_names(
-        ("linkedid", STR, True),
-        ("caller", STR, True),
-        ("file", STR, True),
-        ("started", FLOAT),
-        ("duration", FLOAT),
-        ("sha256", STR),
-        ("size", INT),
-        ("closed", FLOAT),
-        ("agent", STR),
-    ),
-    "recording",
-    key="incident",
+    Recording, table_of(Recording, ("linkedid", "caller", "file"), key="incident"), "recording", key="incident"
 )
 
 

@@ -22,7 +22,7 @@ Client = Redis | RedisCluster
 
 class WarningWorklist:
     def __init__(self, redis: Client) -> None:
-        self.redis = redis
+        self._redis = redis
 
     def add(self, pipe: Pipe, number: str, last_incident: float) -> None:
         """A caller with a new incident (withheld callers are never sent a letter)."""
@@ -31,21 +31,21 @@ class WarningWorklist:
 
     async def put(self, number: str, last_incident: float) -> None:
         """Back on the list: a caller who may be due again without a new incident (taken off the allowlist)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             self.add(pipe, number, last_incident)
             await pipe.execute()
 
     async def drop(self, numbers: Iterable[str]) -> None:
         numbers = list(numbers)
         if numbers:
-            await self.redis.zrem(keys.WARNINGS_DUE, *numbers)
+            await self._redis.zrem(keys.WARNINGS_DUE, *numbers)
 
     async def trim(self, before: float) -> None:
         """Callers without an incident since ``before`` (the protocol's window) cannot be due."""
-        await self.redis.zremrangebyscore(keys.WARNINGS_DUE, "-inf", f"({before!r}")
+        await self._redis.zremrangebyscore(keys.WARNINGS_DUE, "-inf", f"({before!r}")
 
     async def read(self, after: Cursor | None, count: int) -> list[Row]:
-        return await read_after(self.redis, keys.WARNINGS_DUE, "-inf", "+inf", after, 0, count)
+        return await read_after(self._redis, keys.WARNINGS_DUE, "-inf", "+inf", after, 0, count)
 
     async def size(self) -> int:
-        return int(await self.redis.zcard(keys.WARNINGS_DUE))
+        return int(await self._redis.zcard(keys.WARNINGS_DUE))

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 from agi.cli.main import main
 from agi.config import load_config
 from tests import test_deploy
-from tests.support.redis_server import free_port
+from tests.support.redis_server import busy_port, free_port
 
 
 def help_text(capsys, *argv: str) -> str:
@@ -87,10 +86,7 @@ def write_config(tmp_path: Path, redis_url: str, extra: str = "") -> Path:
 
 def test_serve_with_a_busy_metrics_port_exits_2_naming_it(tmp_path, redis_server):
     """Item 5: every port that cannot be bound is exit code 2 and one sentence (metrics too)."""
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with busy_port() as port:
         cfg = write_config(
             tmp_path,
             redis_server.url,

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import socket
 import subprocess
 import time
 from datetime import datetime
@@ -21,6 +20,7 @@ from agi.counters import ScreeningCounters
 from agi.engine import Ban, Incident
 from redis_schema import records
 from tests.support.cli import SCRIPT, run_cli
+from tests.support.redis_server import busy_port
 
 N = "+31612345678"
 
@@ -250,10 +250,7 @@ def test_a_number_outside_the_plan_can_be_looked_up_and_erased_but_not_banned(gw
 
 
 def test_serve_names_a_listen_address_in_use(tmp_path, redis_server):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with busy_port() as port:
         cfg = tmp_path / "c.toml"
         cfg.write_text(
             f'[redis]\nurl = "{redis_server.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'

@@ -26,7 +26,8 @@ from tests.support.agi_client import agi_header, run_call
 from tests.support.redis_cluster import RedisClusterSet, redis_cli
 from tests.support.redis_sentinel import SentinelSet
 from tests.support.redis_server import free_port
-from tests.test_faults import ACKED, CALLER, ServiceProcess, press
+from tests.support.service import ServiceProcess
+from tests.test_faults import ACKED, CALLER, press
 
 SCREENED = "0201234567"  # one earlier incident: decided "warn" by the store
 BUDGET_MS = 100

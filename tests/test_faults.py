@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,60 +22,17 @@ from agi.wiring import build_store
 from tests.conftest import make_config
 from tests.support.agi_client import agi_header, run_call
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.service import REPO, ScreeningLoad, start_service
 
-REPO = Path(__file__).resolve().parents[1]
 CALLER = "+31612345678"
 ACKED = {"logged", "journaled"}
-
-
-class ServiceProcess:
-    def __init__(self, config_path: Path, log_path: Path):
-        self.config_path, self.log_path = config_path, log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, port: int) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agi", "--config", str(self.config_path), "serve"],
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "GRENSWACHT_LOG_LEVEL": "INFO"},
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with __import__("socket").create_connection(("127.0.0.1", port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the service did not start; see " + str(self.log_path))
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                raise AssertionError("the service did not stop within 15 s of SIGTERM")
 
 
 @pytest.fixture
 def setup(tmp_path):
     redis = RedisServer().start()
     port = free_port()
-    cfg = tmp_path / "grenswacht.toml"
-    cfg.write_text(
-        f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
-        f'[storage]\njournal_path = "{tmp_path}/state/journal.jsonl"\n'
-    )
-    svc = ServiceProcess(cfg, tmp_path / "service.log")
-    svc.start(port)
+    svc = start_service(tmp_path, redis.url, port)
     yield redis, svc, port, tmp_path
     svc.stop()
     redis.cleanup()
@@ -239,50 +194,15 @@ async def test_forget_reaches_every_file_the_service_writes(setup):
     assert not found, found
 
 
-async def screen_at(port: int, rate: float, until: asyncio.Event, out: list[tuple[float, str]]) -> None:
-    """Screening calls at ``rate`` per second until ``until`` is set; (time answered, GW_REASON) each."""
-
-    async def call(n: int) -> None:
-        header = agi_header("screen", uniqueid=f"1763900000.{n}")
-        try:
-            r = await run_call("127.0.0.1", port, header, timeout=10)
-            out.append((time.monotonic(), r.variables.get("GW_REASON", "no-answer")))
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            out.append((time.monotonic(), type(exc).__name__))
-
-    calls = []
-    started = time.monotonic()
-    while not until.is_set():
-        calls.append(asyncio.create_task(call(len(calls))))
-        await asyncio.sleep(max(0.0, started + len(calls) / rate - time.monotonic()))
-    await asyncio.gather(*calls)
-
-
 async def test_after_a_redis_restart_every_call_is_screened_again(setup):
     """A Redis restart (same port) under 300 calls/s: once the first call after it is screened, so
     is every later one; no connection left over from before it makes a call fail open."""
     redis, svc, port, _ = setup
-    answers: list[tuple[float, str]] = []
-    stop = asyncio.Event()
-    load = asyncio.create_task(screen_at(port, 300, stop, answers))
-
-    async def until(what: str, done) -> None:
-        deadline = time.monotonic() + 60
-        while not done():
-            assert time.monotonic() < deadline and not load.done(), f"still waiting for {what}"
-            await asyncio.sleep(0.05)
-
-    await until("a second of calls screened", lambda: len(answers) >= 300)
-    await asyncio.to_thread(redis.stop)
-    down = len(answers)
-    # A second of calls failing open while Redis is away: every connection has tried and failed.
-    await until("the outage to be noticed", lambda: [r for _, r in answers[down:]].count("store-unavailable") >= 300)
-    back = time.monotonic()
-    await asyncio.to_thread(redis.start)
-    await until("three seconds of calls after the restart", lambda: sum(at > back for at, _ in answers) >= 900)
-    stop.set()
-    await load
-    after = [reason for at, reason in sorted(answers) if at > back]
+    load = ScreeningLoad(port, 300)
+    await load.until("a second of calls screened", lambda: len(load.answers) >= 300)
+    restart = await load.restart_redis(redis, calls_after=900)  # three seconds of calls after it
+    await load.stop()
+    after = [reason for at, reason in sorted(load.answers) if at > restart.back_monotonic]
     first = next(i for i, reason in enumerate(after) if reason == "clean")
     failed = [reason for reason in after[first:] if reason != "clean"]
     assert not failed, f"{len(failed)} of {len(after) - first} calls after the first screened one: {set(failed)}"

@@ -21,8 +21,9 @@ from agi.engine import Incident
 from agi.wiring import build_store
 from tests.conftest import make_config
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.service import ServiceProcess, write_config
 from tests.test_failover import screen, until
-from tests.test_faults import ACKED, CALLER, ServiceProcess, press
+from tests.test_faults import ACKED, CALLER, press
 
 
 async def press_with_fallback(ports: tuple[int, int], n: int) -> tuple[str, str, str, int]:
@@ -43,11 +44,7 @@ async def test_two_instances_one_killed(tmp_path):
         await seed.close()
         ports = (free_port(), free_port())
         for i, port in enumerate(ports):
-            cfg = tmp_path / f"gw-{i}.toml"
-            cfg.write_text(
-                f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
-                f'[storage]\njournal_path = "{tmp_path}/state-{i}/journal.jsonl"\n'
-            )
+            cfg = write_config(tmp_path / f"gw-{i}.toml", redis.url, port, tmp_path / f"state-{i}")
             procs.append(ServiceProcess(cfg, tmp_path / f"service-{i}.log"))
             procs[-1].start(port)
         a, b = procs

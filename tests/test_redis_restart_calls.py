@@ -10,17 +10,15 @@ reconnect backoff after the other worker's first answer (2 to 20 calls a restart
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from tests.support.redis_server import RedisServer, free_port
-from tests.test_faults import ServiceProcess, screen_at
+from tests.support.service import ScreeningLoad, start_service
 
 AOF_ALWAYS = ("--appendonly", "yes", "--appendfsync", "always")
 
@@ -29,13 +27,7 @@ AOF_ALWAYS = ("--appendonly", "yes", "--appendfsync", "always")
 def service(request, tmp_path):
     redis = RedisServer(extra_args=AOF_ALWAYS).start()
     port = free_port()
-    cfg = tmp_path / "grenswacht.toml"
-    cfg.write_text(
-        f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\nworkers = {request.param}\n'
-        f'[storage]\njournal_path = "{tmp_path}/state/journal.jsonl"\n'
-    )
-    svc = ServiceProcess(cfg, tmp_path / "service.log")
-    svc.start(port)
+    svc = start_service(tmp_path, redis.url, port, agi=f"workers = {request.param}\n")
     yield redis, port, svc.log_path, request.param
     svc.stop()
     redis.cleanup()
@@ -60,35 +52,14 @@ def decisions(log_path: Path, since: float) -> list[tuple[float, float, str]]:
 
 async def test_after_a_redis_restart_no_call_fails_open_once_one_is_screened(service):
     redis, port, log_path, workers = service
-    answers: list[tuple[float, str]] = []
-    stop = asyncio.Event()
-    load = asyncio.create_task(screen_at(port, 300, stop, answers))
-
-    async def until(what: str, done) -> None:
-        deadline = time.monotonic() + 60
-        while not done():
-            assert time.monotonic() < deadline and not load.done(), f"still waiting for {what}"
-            await asyncio.sleep(0.05)
-
+    load = ScreeningLoad(port, 300)
     # Every worker serving (the port listens from the first one on; a worker's own start, not
     # a restart, is not what this counts), then a second of calls screened.
-    await until("every worker started", lambda: log_path.read_text().count('"grenswacht-started"') >= workers)
-    await until("a second of calls screened", lambda: [r for _, r in answers].count("clean") >= 300)
-    stops, backs = [], []
-    for _ in range(2):
-        stops.append(time.time())
-        await asyncio.to_thread(redis.stop)
-        down = len(answers)
-        # Every connection of every worker has tried and failed by the time 300 calls failed open.
-        await until(
-            "the outage to be noticed", lambda: [r for _, r in answers[down:]].count("store-unavailable") >= 300
-        )
-        backs.append(time.time())
-        await asyncio.to_thread(redis.start)
-        up = len(answers)
-        await until("two seconds of calls after the restart", lambda: len(answers) - up >= 600)
-    stop.set()
-    await load
+    await load.until("every worker started", lambda: log_path.read_text().count('"grenswacht-started"') >= workers)
+    await load.until("a second of calls screened", lambda: load.reasons().count("clean") >= 300)
+    restarts = [await load.restart_redis(redis, calls_after=600) for _ in range(2)]  # two seconds after each
+    await load.stop()
+    stops, backs = [r.stopped for r in restarts], [r.back for r in restarts]
     for restart, (back, next_stop) in enumerate(zip(backs, [*stops[1:], math.inf]), 1):
         after = [d for d in decisions(log_path, back) if d[0] < next_stop]
         first = next(i for i, (_, _, reason) in enumerate(after) if reason == "clean")

@@ -27,6 +27,7 @@ from bench.loadgen import header as screen_header
 from bench.loadgen import one_call
 from tests.support.agi_client import agi_header, run_call
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.service import write_config as service_config
 from tests.test_faults import ACKED, press, wait_stored
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,11 +95,7 @@ def test_uvloop_asked_for_but_missing_runs_asyncio_and_says_so(tmp_path):
     asyncio's own loop, with one warning line."""
     redis = RedisServer().start()
     port = free_port()
-    cfg = write_config(
-        tmp_path,
-        f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\n'
-        f'event_loop = "uvloop"\n[storage]\njournal_path = "{tmp_path / "j.jsonl"}"\n',
-    )
+    cfg = service_config(tmp_path / "grenswacht.toml", redis.url, port, tmp_path, agi='event_loop = "uvloop"\n')
     log_path = tmp_path / "service.log"
     code = "import sys; sys.modules['uvloop'] = None; from agi.cli.main import main; sys.exit(main())"
     proc = start_detached([sys.executable, "-c", code, "--config", str(cfg), "serve"], log_path)
@@ -285,11 +282,13 @@ class Parent:
     def __init__(self, tmp_path: Path, redis: RedisServer, workers: int = 2, agi: str = ""):
         self.port, self.metrics_port = free_port(), free_port()
         self.journal = tmp_path / "state" / "journal.jsonl"
-        self.cfg = cfg = write_config(
-            tmp_path,
-            f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{self.port}"\n'
-            f'workers = {workers}\n{agi}[storage]\njournal_path = "{self.journal}"\n'
-            f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n',
+        self.cfg = cfg = service_config(
+            tmp_path / "grenswacht.toml",
+            redis.url,
+            self.port,
+            self.journal.parent,
+            agi=f"workers = {workers}\n{agi}",
+            more=f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n',
         )
         self.log_path = tmp_path / "service.log"
         log = open(self.log_path, "ab")
@@ -611,11 +610,7 @@ async def test_worker_mode_started_like_systemd_stays_up_under_load_while_worker
     the load resumes at once, while the worker is still down."""
     redis = RedisServer().start()
     port = free_port()
-    cfg = write_config(
-        tmp_path,
-        f'[redis]\nurl = "{redis.url}"\n[agi]\nlisten = "127.0.0.1:{port}"\nworkers = 2\n'
-        f'[storage]\njournal_path = "{tmp_path / "state" / "journal.jsonl"}"\n',
-    )
+    cfg = service_config(tmp_path / "grenswacht.toml", redis.url, port, tmp_path / "state", agi="workers = 2\n")
     log_path = tmp_path / "service.log"
     proc = start_detached([sys.executable, "-c", FLAKY_SLEEP_PARENT, "--config", str(cfg), "serve"], log_path)
     tail = LogTail(log_path, proc)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import tzinfo
 
-from agi import recordings
 from agi.actions.bounds import actor_name, cursor, note_text
 from agi.actions.errors import ActionError
 from agi.actions.lists import due_warnings, load_prefixes
@@ -17,6 +15,7 @@ from agi.callbacks.model import Appointment
 from agi.config import Config
 from agi.engine import DAY, CallerRecord, Decision, Incident
 from agi.numbers import ANONYMOUS
+from agi.recording_files import delete_kept
 from agi.screening import screen
 from agi.sentences import Words
 from redis_schema.incident_log import incident_dict
@@ -288,10 +287,9 @@ async def erase_recordings(store: Store, number: str) -> int:
     doomed = [rec for rec in (await store.live.recordings()).values() if rec.caller == number]
     for rec in doomed:
         try:
-            await asyncio.to_thread(recordings.remove_file, rec.file)
+            await delete_kept(store, rec)
         except OSError:
             continue  # the service's job deletes it once the incident is gone
-        await store.live.drop_recording(rec.incident)
     return len(doomed)
 
 

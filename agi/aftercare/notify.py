@@ -7,11 +7,13 @@ same fields of the same incident value, the stored time included.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
+from agi.aftercare import deadline
 from agi.config import webhook_allowed
 from agi.engine import Incident
 from redis_schema import records
@@ -48,10 +50,10 @@ def post_json(url: str, data: Mapping[str, object], timeout: float = 5.0) -> Non
     body = json.dumps(data).encode()
     req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            if resp.status >= 300:
-                raise WebhookError(f"HTTP {resp.status}")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        status = deadline.post(req, timeout)  # the whole exchange within the timeout
+        if status >= 300:
+            raise WebhookError(f"HTTP {status}")
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:  # not HTTP: BadStatusLine
         raise WebhookError(type(exc).__name__) from exc
 
 

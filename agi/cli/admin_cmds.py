@@ -9,7 +9,18 @@ import time
 from agi.actions import lists, names
 from agi.actions.bounds import MAX_REASON
 from agi.actions.lists import MAX_BAN_DAYS, Target
-from agi.cli.common import Subparsers, actor, add_command, add_group, emit_json, iso, number_arg, open_store, table
+from agi.cli.common import (
+    Subparsers,
+    actor,
+    add_command,
+    add_group,
+    emit_json,
+    iso,
+    listing,
+    number_arg,
+    open_store,
+    table,
+)
 from agi.config import Config
 from agi.numbers import parse_prefix
 
@@ -105,11 +116,7 @@ async def warnings_list(args: argparse.Namespace, config: Config) -> int:
         }
         for w in due
     ]
-    if args.json:
-        emit_json(rows)
-    else:
-        table(("caller", "action", "score", "incidents", "last_incident", "name"), [tuple(r.values()) for r in rows])
-    return 0
+    return listing(rows, args.json)
 
 
 async def warnings_sent(args: argparse.Namespace, config: Config) -> int:

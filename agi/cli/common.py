@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -132,6 +132,16 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def listing(rows: Sequence[Mapping[str, Any]], as_json: bool) -> int:
+    """A list command's output: the rows as JSON objects (``--json``), else a table whose columns
+    are their keys; the exit code."""
+    if as_json:
+        emit_json(rows)
+    else:
+        table(list(rows[0]) if rows else [], [tuple(r.values()) for r in rows])
+    return 0
 
 
 # ---- start-up: where the configuration came from, and the ports a command listens on ------------

@@ -7,7 +7,18 @@ import sys
 import time
 
 from agi.actions import names, totp, users
-from agi.cli.common import Subparsers, UsageError, actor, add_command, add_group, emit_json, iso, open_store, table
+from agi.cli.common import (
+    Subparsers,
+    UsageError,
+    actor,
+    add_command,
+    add_group,
+    emit_json,
+    iso,
+    listing,
+    open_store,
+    table,
+)
 from agi.config import Config
 
 
@@ -50,11 +61,7 @@ async def list_cmd(args: argparse.Namespace, config: Config) -> int:
             }
             for u in await users.list_users(store)
         ]
-    if args.json:
-        emit_json(rows)
-    else:
-        table(("name", "role", "phone", "interfaces", "created", "by"), [tuple(r.values()) for r in rows])
-    return 0
+    return listing(rows, args.json)
 
 
 async def passwd_cmd(args: argparse.Namespace, config: Config) -> int:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 
 import pytest
 
 from agi.actions import users
 from tests.support.cli import SCRIPT, run_cli
+from tests.support.redis_server import busy_port
 
 
 @pytest.fixture
@@ -61,10 +61,7 @@ def test_bad_input_is_one_sentence_and_exit_2(gw, store, args, stdin, needle):
 
 
 def test_web_on_a_busy_port_is_one_sentence(tmp_path, redis_server):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
+    with busy_port() as port:
         cfg = tmp_path / "web.toml"
         cfg.write_text(f'[redis]\nurl = "{redis_server.url}"\n[web]\nlisten = "127.0.0.1:{port}"\n')
         out = subprocess.run([SCRIPT, "--config", str(cfg), "web"], capture_output=True, text=True, timeout=30)

@@ -14,7 +14,8 @@ from agi.actions import ActionError, users
 from agi.actions import help as help_actions
 from agi.engine import Incident
 from redis_schema.records import User
-from tests.console.browser import chromium, console_process, login, shot
+from tests.console.browser import chromium, console_process, shot
+from tests.e2e.board import open_board, row_appears
 from tests.e2e.test_agent_key_e2e import call_and_press, wait_until
 from tests.e2e.test_screening_e2e import on
 
@@ -115,18 +116,8 @@ async def _is(read, value: float) -> bool:
 async def test_a_help_request_appears_on_the_board(e2e, ami, redis_server, tmp_path):
     await users.add(e2e.deps.store, "sup", "supervisor", PASSWORD, "test", time.time())
     with console_process(tmp_path, redis_server.url) as base, chromium() as driver:
-        await asyncio.to_thread(login, driver, base, "sup", PASSWORD)
-        await asyncio.to_thread(
-            WebDriverWait(driver, 10).until, lambda d: "on" in d.find_element(By.ID, "live-dot").get_attribute("class")
-        )
-
-        def row_appears() -> float:
-            WebDriverWait(driver, 30, poll_frequency=0.05).until(
-                lambda d: any(N in r.text for r in d.find_elements(By.CSS_SELECTOR, "#help-rows tr"))
-            )
-            return time.time()
-
-        seen = asyncio.create_task(asyncio.to_thread(row_appears))
+        await open_board(driver, base, "sup", PASSWORD)
+        seen = row_appears(driver, "#help-rows tr", N)
         lid = await call_and_press(ami, keys="*2")
         [req] = await wait_until(lambda: help_rows(e2e))
         appeared = await seen
