@@ -638,12 +638,17 @@ class Console:
 
     async def bans(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
         now = self.clock()
+        q = ctx.request.query_params
+        bans = await lists.ban_page(self.store, now, _page_number(q.get("page", "")))
+        allows = await lists.allow_page(self.store, _page_number(q.get("apage", "")))
         return self.show(
             ctx,
             "bans.html",
             status,
-            bans=await lists.active_bans(self.store, now),
-            allows=await lists.allowlist(self.store),
+            bans=bans,
+            ranges=await lists.range_bans(self.store, now),
+            allows=allows,
+            allow_ranges=await lists.range_allows(self.store),
             error=error,
             form=ctx.form,
             ban_days=lists.ban_days(self.config, None),
@@ -980,3 +985,8 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app
+
+
+def _page_number(raw: str) -> int:
+    """A page number from the query (1 for anything else; the list keeps it within its pages)."""
+    return int(raw) if raw.isdigit() and len(raw) <= 9 else 1

@@ -220,3 +220,12 @@ def translate(lang: str, key: str) -> str:
 _T.update(  # issue 30: the tick box before a destructive action (lifting a ban, purging)
     {"confirm_sure": ("Ik weet het zeker", "I am sure")}
 )
+
+_T.update(  # issue 30: the bans page's lists, paged, with their exact counts
+    {
+        "numbers_banned": ("Geblokkeerde nummers", "Numbers banned"),
+        "ranges_banned": ("geblokkeerde nummerreeksen", "number ranges banned"),
+        "numbers_allowed": ("Nummers op de uitzonderingslijst", "Numbers allowlisted"),
+        "ranges_allowed": ("nummerreeksen op de uitzonderingslijst", "number ranges allowlisted"),
+    }
+)
