@@ -72,12 +72,13 @@ async def test_fast_loader_writes_what_the_products_writes_write(redis_server) -
         assert written == sum(len(incs) for _, incs, _ in seeded) == 2002
 
         want, got = await snapshot(slow_raw), await snapshot(fast_raw)
+        slack = time.time() - now + 2  # a TTL counts from its write: the slow writes took this long
         assert len(want) > 700 + 2 + 200  # callers, withheld presses, agents' indexes, days, ranks ...
         assert sorted(got) == sorted(want)
         for key, (kind, content, ttl) in want.items():
             got_kind, got_content, got_ttl = got[key]
             assert (got_kind, got_content) == (kind, content), key
-            assert (got_ttl == -1) == (ttl == -1) and abs(got_ttl - ttl) <= 5, (key, got_ttl, ttl)
+            assert (got_ttl == -1) == (ttl == -1) and abs(got_ttl - ttl) <= slack, (key, got_ttl, ttl)
     finally:
         for s in (slow, fast):
             await s.close()
