@@ -166,3 +166,7 @@ AGGREGATES_SCAN = PREFIX + "agg:*"
 WARNINGS_DUE = PREFIX + "warn:due"  # ZSET number -> last incident: callers that may be due a written warning
 WITHHELD_SCAN = PREFIX + "w:{*}"
 REBUILD_LOCK = PREFIX + "rebuild-lock"  # STRING with a TTL: one rebuild of the above at a time
+
+# Issue 30: the board's threats not yet reported to the police, from an index (not the newest 2,000 incidents).
+THREAT = "threat"  # the category that must be reported to the police
+UNREPORTED_THREATS = PREFIX + "ix:unreported"  # ZSET incident id -> time: threats without a report

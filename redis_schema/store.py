@@ -79,7 +79,7 @@ class Store:
         self.accounts = Accounts(redis)  # issue 29: agents' own accounts of incidents
         self.logins, self.sessions = Logins(redis), Sessions(redis)  # console login throttle, sessions
         self.live = LiveCalls(redis, self.quarantine)  # issue 28: live calls and recordings
-        self.notes = IncidentNotes(redis, self.incidents)  # issue 28: account by, police report
+        self.notes = IncidentNotes(redis, self.incidents, self.indexes.logbook)  # issue 28: account by, police report
 
     async def close(self) -> None:
         if self.screening.reader is not None:
