@@ -141,6 +141,7 @@ async def main(callers: int, incidents: int, runs: int, url: str | None, skip_lo
             await http.post("/login", data={"user": "bench", "password": PASSWORD, "csrf": token})
             warnings_page = (await http.get("/warnings")).text
             after = re.search(r"/warnings\?after=([^\"]+)\"", warnings_page)
+            rare = re.search(r"/incidents/([0-9a-f]{16})", (await http.get("/logbook?agent=rare-agent")).text)
             print("| page | median ms | p99 ms | load average (1 min) after |\n|---|---:|---:|---:|")
             for name, url in (
                 ("live board", "/"),
@@ -156,6 +157,10 @@ async def main(callers: int, incidents: int, runs: int, url: str | None, skip_lo
                     f"/logbook?from={time.strftime('%Y-%m-%d', time.gmtime(now - 7 * DAY))}&page=50",
                 ),
                 ("caller page", "/caller?n=%2B31600000000"),
+                ("incident page", f"/incidents/{rare.group(1) if rare else ''}"),
+                ("warning letter", "/letter?n=%2B31600000000"),
+                ("callbacks page", "/callbacks"),
+                ("audit trail", "/audit"),
                 ("bans page (first 100 of the banned numbers)", "/bans"),
                 ("bans page, page 50", "/bans?page=50"),
                 ("warnings page", "/warnings"),
