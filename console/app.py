@@ -328,13 +328,17 @@ class Console:
         return {
             "cooldowns": await cooldowns.running(self.store, now),
             "handovers": [i for i in today if i.category == "handover"],
-            "awaiting": await logbook.open_debriefs(self.store, now),
-            "threats": await police.unreported_threats(self.store, self.config, now),  # issue 28
+            "awaiting": await logbook.open_debriefs(self.store, now, limit=PANEL_ROWS),
+            "threats": await police.unreported_threats(self.store, self.config, now, limit=PANEL_ROWS),  # issue 28
         }
 
-    async def today(self, now: float) -> list[Incident]:
+    def since_midnight(self, now: float) -> float:
         midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        return list(await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600))
+        return (now - midnight.timestamp()) / 3600
+
+    async def today(self, now: float) -> list[Incident]:
+        """Today's newest incidents (BOARD_ROWS of them: the logbook shows every one)."""
+        return list(await logbook.recent(self.store, now, self.since_midnight(now), BOARD_ROWS))
 
     async def board(self, ctx: Ctx) -> Response:
         now = self.clock()
@@ -343,6 +347,9 @@ class Console:
             ctx,
             "board.html",
             incidents=[i for i in today if i.category != "handover"],
+            today_count=await logbook.recent_count(self.store, now, self.since_midnight(now)),
+            today_shown=len(today),
+            today_from=datetime.fromtimestamp(now, self.zone).strftime("%Y-%m-%d"),
             last_event=await self.store.streams.last_event_id(),
             **await self.panels_data(now, today),
             help=await help_actions.active(self.store, now),
@@ -985,6 +992,10 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app
+
+
+BOARD_ROWS = 100  # today's newest incidents on the live board (it read and drew 500: most of its time at scale)
+PANEL_ROWS = 50  # the oldest open debriefs and unreported threats in the board's panels (the logbook has all)
 
 
 def _page_number(raw: str) -> int:

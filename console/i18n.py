@@ -229,3 +229,10 @@ _T.update(  # issue 30: the bans page's lists, paged, with their exact counts
         "ranges_allowed": ("nummerreeksen op de uitzonderingslijst", "number ranges allowlisted"),
     }
 )
+
+_T.update(  # issue 30: the live board shows today's newest incidents, the logbook all of them
+    {
+        "today_newest": ("Nieuwste incidenten van vandaag:", "Today's newest incidents:"),
+        "today_all": ("alle incidenten van vandaag in het logboek", "all of today's incidents in the logbook"),
+    }
+)
