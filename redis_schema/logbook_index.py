@@ -266,18 +266,19 @@ class LogbookIndex:
                 return
 
     async def _in_every(self, rows: list[Row], groups: Iterable[list[str]]) -> list[Row]:
-        ids = [iid for iid, _ in rows]
-        keep = [True] * len(rows)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            plan = [len(g) for g in groups]
-            for g in groups:
-                for key in g:
-                    pipe.zmscore(key, ids)
-            replies = iter(await pipe.execute())
-        for n in plan:
-            seen = [False] * len(rows)
-            for _ in range(n):
-                for k, score in enumerate(next(replies)):
-                    seen[k] = seen[k] or score is not None
-            keep = [a and b for a, b in zip(keep, seen)]
-        return [r for r, k in zip(rows, keep) if k]
+        """The rows in every group (in one of its keys). Groups come smallest first, so each is
+        asked only about what the ones before kept, and a group's next key only about ids its
+        keys before did not hold: at 3,000,000 incidents, asking every key about every id was
+        most of a page's time (the ids' encoding)."""
+        for g in groups:
+            left, found = rows, set[str]()
+            for key in g:
+                if not left:
+                    break
+                scores = await self.redis.zmscore(key, [iid for iid, _ in left])
+                found.update(iid for (iid, _), score in zip(left, scores) if score is not None)
+                left = [r for r, score in zip(left, scores) if score is None]
+            rows = [r for r in rows if r[0] in found]
+            if not rows:
+                break
+        return rows
