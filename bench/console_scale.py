@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import random
@@ -33,6 +34,7 @@ from pathlib import Path
 import httpx
 
 from agi.actions import lists, users
+from agi.actions.errors import ActionError
 from agi.config import Config
 from agi.engine import DAY, Ban, Incident
 from agi.wiring import build_store, redis_client
@@ -134,7 +136,8 @@ async def main(callers: int, incidents: int, runs: int, url: str | None, skip_lo
         if load_only:
             await store.close()
             return
-        await users.add(store, "bench", "supervisor", PASSWORD, "bench", time.time())
+        with contextlib.suppress(ActionError):  # (there already, on a Redis timed before: --skip-load)
+            await users.add(store, "bench", "supervisor", PASSWORD, "bench", time.time())
         app = create_app(config, store)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http:
             token = csrf_of((await http.get("/login")).text)
