@@ -1,11 +1,14 @@
 """Console page times at scale: 1,000,000 callers and 3,000,000 incidents over a year in a real redis-server.
 
     .venv/bin/python -m bench.console_scale [--callers 1000000] [--incidents 3000000] [--runs 20]
+        [--redis-url redis://127.0.0.1:PORT/0 [--load-only | --skip-load]]
 
-Seeds a throw-away redis-server through the project's own bulk loader (``Store.bulk_load``:
-pipelined, the same Lua write as a key press, which also writes the logbook's filter indexes,
-the statistics' counts and the warnings worklist), then decides the worklist once (as
-``grenswacht rebuild-indexes`` does), then times every console page as a logged-in supervisor
+Seeds a throw-away redis-server through the fast loader (``bench/fastload.py``: the callers'
+hashes as ``add_incident.lua`` writes them, the logbook's filter indexes, the statistics' counts
+and the warnings worklist through the product's own ``rebuild.index_caller``, merged into big
+pipelines; ``tests/test_fastload.py`` proves the result equals the product's own writes key by
+key), then decides the worklist once (as the warnings page does), then times every console page
+as a logged-in supervisor
 (the Starlette app in process, over httpx's ASGI transport: what the server does, without a
 browser). One warm-up request per page is not counted. Prints the median and the 99th
 percentile (nearest rank) of each in milliseconds, checks that the filters are exact (a rare
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
+import os
 import random
 import re
 import statistics
@@ -29,9 +34,11 @@ from pathlib import Path
 import httpx
 
 from agi.actions import lists, users
+from agi.actions.errors import ActionError
 from agi.config import Config
 from agi.engine import DAY, Ban, Incident
 from agi.wiring import build_store, redis_client
+from bench.fastload import fast_load
 from console.app import create_app
 from redis_schema.store import Store
 from tests.console.conftest import csrf_of
@@ -96,35 +103,49 @@ def memory(redis: RedisServer) -> str:
     return f"{int(rss.group(1)) / 1024 / 1024:.2f} GiB RSS" if rss else "unknown RSS"
 
 
-async def main(callers: int, incidents: int, runs: int) -> None:
-    redis = RedisServer().start()
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min)"
+
+
+async def main(callers: int, incidents: int, runs: int, url: str | None, skip_load: bool, load_only: bool) -> None:
+    redis = None if url else RedisServer().start()
     try:
-        config = Config.model_validate({"redis": {"url": redis.url}, "web": {"secret": "x" * 40}})
+        config = Config.model_validate({"redis": {"url": url or redis.url}, "web": {"secret": "x" * 40}})
         store: Store = build_store(config)
-        now = time.time()
-        t0 = time.perf_counter()
-        written = await store.incidents.bulk_load(histories(callers, incidents, now), batch=20_000)
-        loaded = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        due = len(await lists.due_warnings(store, config, now))
-        decided = time.perf_counter() - t1
-        await store.indexes.stats.mark_built()
         raw = redis_client(config)  # the bench's own look at Redis (the store's client is its own)
+        now = time.time()
+        if not skip_load:
+            print(f"loading at {time.strftime('%H:%M:%S', time.gmtime())} UTC, {load()}", flush=True)
+            t0 = time.perf_counter()
+            written = await fast_load(store, raw, histories(callers, incidents, now))
+            loaded = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            due = len(await lists.due_warnings(store, config, now))
+            decided = time.perf_counter() - t1
+            await store.indexes.stats.mark_built()
+            print(
+                f"seeded {callers:,} callers, {written:,} incidents ({await raw.dbsize():,} keys) in {loaded:.0f} s "
+                f"({written / loaded:,.0f} incidents/s); worklist decided in {decided:.0f} s: {due:,} callers due; "
+                f"{load()}"
+            )
         info = await raw.info("memory")
-        print(
-            f"seeded {callers:,} callers, {written:,} incidents ({await raw.dbsize():,} keys) in {loaded:.0f} s "
-            f"({written / loaded:,.0f} incidents/s); worklist decided in {decided:.0f} s: {due:,} callers due"
-        )
-        print(f"redis-server memory: used_memory {info['used_memory_human']}, {memory(redis)}")
+        rss = memory(redis) if redis else f"{info['used_memory_rss_human']} RSS"
+        print(f"redis-server memory: used_memory {info['used_memory_human']}, {rss}; {await raw.dbsize():,} keys")
         await raw.aclose()
-        await users.add(store, "bench", "supervisor", PASSWORD, "bench", time.time())
+        if load_only:
+            await store.close()
+            return
+        with contextlib.suppress(ActionError):  # (there already, on a Redis timed before: --skip-load)
+            await users.add(store, "bench", "supervisor", PASSWORD, "bench", time.time())
         app = create_app(config, store)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http:
             token = csrf_of((await http.get("/login")).text)
             await http.post("/login", data={"user": "bench", "password": PASSWORD, "csrf": token})
             warnings_page = (await http.get("/warnings")).text
             after = re.search(r"/warnings\?after=([^\"]+)\"", warnings_page)
-            print("| page | median ms | p99 ms |\n|---|---|---|")
+            rare = re.search(r"/incidents/([0-9a-f]{16})", (await http.get("/logbook?agent=rare-agent")).text)
+            print("| page | median ms | p99 ms | load average (1 min) after |\n|---|---:|---:|---:|")
             for name, url in (
                 ("live board", "/"),
                 ("logbook, first page", "/logbook"),
@@ -139,21 +160,27 @@ async def main(callers: int, incidents: int, runs: int) -> None:
                     f"/logbook?from={time.strftime('%Y-%m-%d', time.gmtime(now - 7 * DAY))}&page=50",
                 ),
                 ("caller page", "/caller?n=%2B31600000000"),
-                ("bans page", "/bans"),
+                ("incident page", f"/incidents/{rare.group(1) if rare else ''}"),
+                ("warning letter", "/letter?n=%2B31600000000"),
+                ("callbacks page", "/callbacks"),
+                ("audit trail", "/audit"),
+                ("bans page (first 100 of the banned numbers)", "/bans"),
+                ("bans page, page 50", "/bans?page=50"),
                 ("warnings page", "/warnings"),
                 ("warnings, next page", f"/warnings?after={after.group(1)}" if after else "/warnings"),
                 ("stats, 30 days", "/stats?days=30"),
                 ("stats, 365 days", "/stats?days=365"),
             ):
                 median, p99, text = await timed(http, url, runs)
-                print(f"| {name} | {median:.1f} | {p99:.1f} |")
+                print(f"| {name} | {median:.1f} | {p99:.1f} | {os.getloadavg()[0]:.1f} |", flush=True)
                 if "rare-agent" in url:
                     shown = len(set(re.findall(r"/incidents/([0-9a-f]{16})", text)))
                     assert shown == RARE, f"the rare agent's filter showed {shown} of {RARE}"
-        print(f"the rare agent's filter showed all {RARE} of its incidents")
+        print(f"the rare agent's filter showed all {RARE} of its incidents; {load()}")
         await store.close()
     finally:
-        redis.cleanup()
+        if redis:
+            redis.cleanup()
 
 
 if __name__ == "__main__":
@@ -161,5 +188,10 @@ if __name__ == "__main__":
     p.add_argument("--callers", type=int, default=1_000_000)
     p.add_argument("--incidents", type=int, default=3_000_000)
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--redis-url", help="a Redis of your own (a throw-away one: it is written to) instead of a new one")
+    p.add_argument("--skip-load", action="store_true", help="time the pages of what --redis-url holds (seeded before)")
+    p.add_argument(
+        "--load-only", action="store_true", help="seed --redis-url and stop (time it later with --skip-load)"
+    )
     a = p.parse_args()
-    asyncio.run(main(a.callers, a.incidents, a.runs))
+    asyncio.run(main(a.callers, a.incidents, a.runs, a.redis_url, a.skip_load, a.load_only))

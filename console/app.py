@@ -356,14 +356,18 @@ class Console:
         return {
             "cooldowns": await cooldowns.running(self.store, now),
             "handovers": [i for i in today if i.category == "handover"],
-            "awaiting": await logbook.open_debriefs(self.store, now),
-            "threats": await police.unreported_threats(self.store, self.config, now),  # issue 28
+            "awaiting": await logbook.open_debriefs(self.store, now, limit=PANEL_ROWS),
+            "threats": await police.unreported_threats(self.store, self.config, now, limit=PANEL_ROWS),  # issue 28
             "talking": await help_actions.live_calls(self.store, now),  # issue 29: the live calls
         }
 
-    async def today(self, now: float) -> list[Incident]:
+    def since_midnight(self, now: float) -> float:
         midnight = datetime.fromtimestamp(now, self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        return list(await logbook.recent(self.store, now, (now - midnight.timestamp()) / 3600))
+        return (now - midnight.timestamp()) / 3600
+
+    async def today(self, now: float) -> list[Incident]:
+        """Today's newest incidents (BOARD_ROWS of them: the logbook shows every one)."""
+        return list(await logbook.recent(self.store, now, self.since_midnight(now), BOARD_ROWS))
 
     async def board(self, ctx: Ctx) -> Response:
         now = self.clock()
@@ -373,6 +377,9 @@ class Console:
             ctx,
             "board.html",
             incidents=[i for i in today if i.category != "handover"],
+            today_count=await logbook.recent_count(self.store, now, self.since_midnight(now)),
+            today_shown=len(today),
+            today_from=datetime.fromtimestamp(now, self.zone).strftime("%Y-%m-%d"),
             last_event=await self.store.streams.last_event_id(),
             **await self.panels_data(now, today),
             help=helped,
@@ -702,14 +709,19 @@ class Console:
         return RedirectResponse("/caller?" + urlencode({"n": self.number(raw, valid=False), "saved": "1"}), 303)
 
     async def bans(self, ctx: Ctx, error: str = "", status: int = 200) -> Response:
-        bans = await lists.active_bans(self.store, self.clock())
+        now = self.clock()
+        q = ctx.request.query_params
+        bans = await lists.ban_page(self.store, now, _page_number(q.get("page", "")))
+        allows = await lists.allow_page(self.store, _page_number(q.get("apage", "")))
         return self.show(
             ctx,
             "bans.html",
             status,
             bans=bans,
-            caller_names=await names.caller_names(self.store, [b.target for b in bans if b.kind == "number"]),
-            allows=await lists.allowlist(self.store),
+            caller_names=await names.caller_names(self.store, [b.target for b in bans.rows if b.kind == "number"]),
+            ranges=await lists.range_bans(self.store, now),
+            allows=allows,
+            allow_ranges=await lists.range_allows(self.store),
             error=error,
             form=ctx.form,
             ban_days=lists.ban_days(self.config, None),
@@ -1093,3 +1105,12 @@ def create_app(config: Config, store: Store | None = None, clock: Callable[[], f
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_error_handlers(c))
     app.state.console = c
     return app
+
+
+BOARD_ROWS = 100  # today's newest incidents on the live board (it read and drew 500: most of its time at scale)
+PANEL_ROWS = 50  # the oldest open debriefs and unreported threats in the board's panels (the logbook has all)
+
+
+def _page_number(raw: str) -> int:
+    """A page number from the query (1 for anything else; the list keeps it within its pages)."""
+    return int(raw) if raw.isdigit() and len(raw) <= 9 else 1

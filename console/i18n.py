@@ -504,3 +504,20 @@ def date_format(fmt: str, weekday: int, month: int, lang: str) -> str:
     day = _DAYS.get(lang, _DAYS["en"])[weekday]
     short = day[:2] if lang == "nl" else day[:3]
     return fmt.replace("%A", day).replace("%a", short).replace("%B", name).replace("%b", name[:3])
+
+
+_T.update(  # issue 30: the bans page's lists, paged, with their exact counts
+    {
+        "numbers_banned": ("Geblokkeerde nummers", "Numbers banned"),
+        "ranges_banned": ("geblokkeerde nummerreeksen", "number ranges banned"),
+        "numbers_allowed": ("Nummers op de uitzonderingslijst", "Numbers allowlisted"),
+        "ranges_allowed": ("nummerreeksen op de uitzonderingslijst", "number ranges allowlisted"),
+    }
+)
+
+_T.update(  # issue 30: the live board shows today's newest incidents, the logbook all of them
+    {
+        "today_newest": ("Nieuwste incidenten van vandaag:", "Today's newest incidents:"),
+        "today_all": ("alle incidenten van vandaag in het logboek", "all of today's incidents in the logbook"),
+    }
+)

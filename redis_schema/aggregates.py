@@ -28,7 +28,8 @@ from redis_schema.logbook_index import Pipe
 from redis_schema.records import MAX_TIME
 
 Client = Redis | RedisCluster
-VERSION = "1"  # of the aggregates' layout: another version is built again from the callers
+VERSION = "2"  # of the aggregates' and indexes' layout: another version is built again from the callers
+# (2: the unreported threats' index, keys.UNREPORTED_THREATS)
 TOP = "k"  # the member of RANK_MAX whose score is the highest k in use
 
 

@@ -74,10 +74,15 @@ class ContactLists:
         await self._redis.zrem(keys.BANS, number)
         return bool(removed)
 
-    async def banned_numbers(self, now: float, limit: int = 1000) -> list[str]:
-        """Numbers whose ban (per the index) ends after ``now``, soonest end first."""
+    async def banned_numbers(self, now: float, limit: int = 1000, offset: int = 0) -> list[str]:
+        """Numbers whose ban (per the index) ends after ``now``, soonest end first (then by
+        number), ``offset`` of them skipped."""
         await self._redis.zremrangebyscore(keys.BANS, "-inf", now)  # expired: tidy the index
-        return cast(list[str], await self._redis.zrangebyscore(keys.BANS, now, "+inf", start=0, num=limit))
+        return cast(list[str], await self._redis.zrangebyscore(keys.BANS, now, "+inf", start=offset, num=limit))
+
+    async def banned_count(self, now: float) -> int:
+        """How many numbers are banned after ``now`` (per the index): what ``banned_numbers`` pages through."""
+        return int(await self._redis.zcount(keys.BANS, f"({now!r}", "+inf"))
 
     async def set_allow(self, number: str, allow: Allow) -> None:
         mapping = allow_hash(allow)
@@ -92,9 +97,12 @@ class ContactLists:
         await self._redis.zrem(keys.ALLOWS, number)
         return removed
 
-    async def allowed_numbers(self, limit: int = 1000) -> list[str]:
-        """Allowlisted numbers (from the index), newest first."""
-        return cast(list[str], await self._redis.zrevrange(keys.ALLOWS, 0, limit - 1))
+    async def allowed_numbers(self, limit: int = 1000, offset: int = 0) -> list[str]:
+        """Allowlisted numbers (from the index), newest first, ``offset`` of them skipped."""
+        return cast(list[str], await self._redis.zrevrange(keys.ALLOWS, offset, offset + limit - 1))
+
+    async def allowed_count(self) -> int:
+        return int(await self._redis.zcard(keys.ALLOWS))
 
     async def rebuild_list_indexes(self) -> tuple[int, int]:
         """Fill gw:bans and gw:allows from every caller (one SCAN; for an upgrade from before 0.3)."""

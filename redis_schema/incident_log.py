@@ -216,6 +216,10 @@ class IncidentLog:
         ids = await self._redis.zrevrangebyscore(keys.INCIDENTS_BY_TIME, end, start, start=offset, num=count)
         return cast(list[str], ids)
 
+    async def incident_count(self, start: float) -> int:
+        """How many incidents the logbook index holds from ``start`` on."""
+        return int(await self._redis.zcount(keys.INCIDENTS_BY_TIME, start, "+inf"))
+
     async def incident_index(
         self, start: float | str, end: float | str, after: tuple[float, str] | None, count: int
     ) -> list[tuple[str, float]]:

@@ -192,3 +192,6 @@ CALLER_NAMES = PREFIX + "names"  # HASH number -> JSON {name, at}: a caller's la
 NAME_INDEX = PREFIX + "names:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
 NAMES_SEEN = PREFIX + "names:at"  # ZSET number -> when their name was last seen (the retention purge)
 AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name
+# Issue 30: the board's threats not yet reported to the police, from an index (not the newest 2,000 incidents).
+THREAT = "threat"  # the category that must be reported to the police
+UNREPORTED_THREATS = PREFIX + "ix:unreported"  # ZSET incident id -> time: threats without a report

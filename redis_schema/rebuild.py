@@ -5,13 +5,15 @@ another version or zone), or on demand (``grenswacht rebuild-indexes``)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agi.engine import Incident
 from agi.logs import get_logger
 from redis_schema import keys
 from redis_schema.connection import Client
 from redis_schema.indexes import Indexes
-from redis_schema.logbook_index import withheld
+from redis_schema.logbook_index import Pipe, withheld
 from redis_schema.screening_read import parse_caller
 
 log = get_logger("grenswacht.store")
@@ -67,16 +69,8 @@ async def rebuild(redis: Client, ix: Indexes) -> Rebuilt:
                 if not rec.incidents:
                     continue
                 callers += 1
-                for inc in rec.incidents:
-                    incidents += 1
-                    ix.logbook.write(pipe, inc.id, inc.at, inc, home, is_open=inc.debrief_at is None)
-                    ix.stats.count(pipe, inc, 1)
-                    pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)  # repaired, if lost
-                    pipe.hset(keys.INCIDENT_OWNER, inc.id, home)
-                if not withheld(home):
-                    ix.stats.rank(pipe, home, [i.at for i in rec.incidents])
-                    if rec.warning_sent_at is None:
-                        ix.warnings.add(pipe, home, max(i.at for i in rec.incidents))
+                incidents += len(rec.incidents)
+                index_caller(pipe, ix, home, rec.incidents, warned=rec.warning_sent_at is not None)
             await pipe.execute()
         batch.clear()
 
@@ -90,6 +84,20 @@ async def rebuild(redis: Client, ix: Indexes) -> Rebuilt:
     done = Rebuilt(callers, incidents, time.perf_counter() - t0)
     log.info("indexes-rebuilt", callers=callers, incidents=incidents, seconds=round(done.seconds, 1))
     return done
+
+
+def index_caller(pipe: Pipe, ix: Indexes, home: str, incidents: Sequence[Incident], *, warned: bool) -> None:
+    """Every index entry and count of one caller's incidents (``home``: ``keys.incident_home``),
+    as the writes of each incident leave them; ``warned``: their written warning was sent."""
+    for inc in incidents:
+        ix.logbook.write(pipe, inc.id, inc.at, inc, home, is_open=inc.debrief_at is None)
+        ix.stats.count(pipe, inc, 1)
+        pipe.zadd(keys.INCIDENTS_BY_TIME, {inc.id: inc.at}, nx=True)  # repaired, if lost
+        pipe.hset(keys.INCIDENT_OWNER, inc.id, home)
+    if incidents and not withheld(home):
+        ix.stats.rank(pipe, home, [i.at for i in incidents])
+        if not warned:
+            ix.warnings.add(pipe, home, max(i.at for i in incidents))
 
 
 async def ensure(redis: Client, ix: Indexes) -> Rebuilt | None:

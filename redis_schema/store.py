@@ -83,7 +83,7 @@ class Store:
         self.accounts = Accounts(redis)  # issue 29: agents' own accounts of incidents
         self.logins, self.sessions = Logins(redis), Sessions(redis)  # console login throttle, sessions
         self.live = LiveCalls(redis, self.quarantine)  # issue 28: live calls and recordings
-        self.notes = IncidentNotes(redis, self.incidents)  # issue 28: account by, police report
+        self.notes = IncidentNotes(redis, self.incidents, self.indexes.logbook)  # issue 28: account by, police report
         self.second_factors, self.preferences = SecondFactors(redis), Preferences(redis)  # issue 30: TOTP, alerts
         self.agent_names = AgentNames(redis)  # issue 30: agent interface -> display name
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from agi.actions.bounds import actor_name, cursor, reason_text, wide_range
 from agi.actions.errors import ActionError
@@ -17,6 +18,7 @@ from redis_schema.store import Store
 
 MAX_BAN_DAYS = 3650
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")  # a number as the worklist holds it
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -154,32 +156,90 @@ async def _clear(store: Store, target: Target, what: str, action: str, actor: st
     await store.streams.audit(actor, action, now, **{target.kind: target.value})
 
 
-async def active_bans(store: Store, now: float, limit: int = 1000) -> list[BanRow]:
-    """Active bans, numbers (from the bans index, never a SCAN) and ranges, soonest end first."""
-    numbers = await store.lists.banned_numbers(now, limit)
+LIST_PAGE = 100  # numbers a page of the bans page's lists shows
+
+
+@dataclass(frozen=True)
+class ListPage(Generic[Row]):
+    """One page of banned or allowlisted numbers, and how many there are in all (exact: their index's count)."""
+
+    rows: list[Row]
+    total: int
+    page: int
+    per_page: int = LIST_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _page_of(page: int, total: int, per_page: int) -> int:
+    """A page asked for, within the pages there are."""
+    return min(max(page, 1), max(1, -(-total // per_page)))
+
+
+async def number_bans(store: Store, now: float, offset: int, count: int) -> list[BanRow]:
+    """Banned numbers (from the bans index, never a SCAN), soonest end first, ``offset`` of them skipped."""
+    numbers = await store.lists.banned_numbers(now, count, offset)
     rows = [
         BanRow(n, "number", r.ban.until, r.ban.source, r.ban.reason, r.ban.actor, r.ban.set_at)
         for n, r in (await store.screening.load_callers(numbers)).items()
         if r.ban is not None and r.ban.until > now
     ]
+    return sorted(rows, key=lambda r: (r.until, r.target))
+
+
+async def range_bans(store: Store, now: float) -> list[BanRow]:
+    """Banned number ranges (a few: one hash), soonest end first."""
     bans, _ = await store.screening.load_prefixes()
-    rows += [
+    rows = [
         BanRow(p, "prefix", b.until, "prefix", b.reason, b.actor, b.set_at) for p, b in bans.items() if b.until > now
     ]
     return sorted(rows, key=lambda r: (r.until, r.target))
 
 
+async def active_bans(store: Store, now: float, limit: int = 1000) -> list[BanRow]:
+    """Active bans, numbers (from the bans index, never a SCAN) and ranges, soonest end first."""
+    rows = await number_bans(store, now, 0, limit) + await range_bans(store, now)
+    return sorted(rows, key=lambda r: (r.until, r.target))
+
+
+async def ban_page(store: Store, now: float, page: int, per_page: int = LIST_PAGE) -> ListPage[BanRow]:
+    """A page of the banned numbers, soonest end first, and how many are banned (ranges: ``range_bans``)."""
+    total = await store.lists.banned_count(now)
+    page = _page_of(page, total, per_page)
+    return ListPage(await number_bans(store, now, (page - 1) * per_page, per_page), total, page, per_page)
+
+
+async def number_allows(store: Store, offset: int, count: int) -> list[AllowRow]:
+    """Allowlisted numbers (from the allowlist index, never a SCAN), newest first, ``offset`` skipped."""
+    numbers = await store.lists.allowed_numbers(count, offset)
+    found = await store.screening.load_callers(numbers)
+    return [
+        AllowRow(n, "number", r.allow.reason, r.allow.actor, r.allow.set_at)
+        for n in numbers
+        if (r := found.get(n)) is not None and r.allow is not None
+    ]
+
+
+async def range_allows(store: Store) -> list[AllowRow]:
+    _, allows = await store.screening.load_prefixes()
+    return sorted(
+        (AllowRow(p, "prefix", a.reason, a.actor, a.set_at) for p, a in allows.items()), key=lambda r: r.target
+    )
+
+
 async def allowlist(store: Store, limit: int = 1000) -> list[AllowRow]:
     """Allowlisted numbers (from the allowlist index, never a SCAN) and ranges."""
-    numbers = await store.lists.allowed_numbers(limit)
-    rows = [
-        AllowRow(n, "number", r.allow.reason, r.allow.actor, r.allow.set_at)
-        for n, r in (await store.screening.load_callers(numbers)).items()
-        if r.allow is not None
-    ]
-    _, allows = await store.screening.load_prefixes()
-    rows += [AllowRow(p, "prefix", a.reason, a.actor, a.set_at) for p, a in allows.items()]
+    rows = await number_allows(store, 0, limit) + await range_allows(store)
     return sorted(rows, key=lambda r: (r.kind, r.target))
+
+
+async def allow_page(store: Store, page: int, per_page: int = LIST_PAGE) -> ListPage[AllowRow]:
+    """A page of the allowlisted numbers, newest first, and how many there are (ranges: ``range_allows``)."""
+    total = await store.lists.allowed_count()
+    page = _page_of(page, total, per_page)
+    return ListPage(await number_allows(store, (page - 1) * per_page, per_page), total, page, per_page)
 
 
 async def load_prefixes(store: Store) -> PrefixCache:

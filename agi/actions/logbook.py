@@ -311,10 +311,15 @@ async def rebuild_indexes(store: Store, config: Config, actor: str, now: float) 
     return done
 
 
-async def recent(store: Store, now: float, hours: float = 24) -> list[Incident]:
-    """Incidents of the last ``hours``, newest first (the live board)."""
-    ids = await store.incidents.incident_page(now - hours * 3600, "+inf", 0, 500)
+async def recent(store: Store, now: float, hours: float = 24, limit: int = 500) -> list[Incident]:
+    """The newest ``limit`` incidents of the last ``hours``, newest first (the live board)."""
+    ids = await store.incidents.incident_page(now - hours * 3600, "+inf", 0, limit)
     return await store.incidents.incidents_by_id(ids)
+
+
+async def recent_count(store: Store, now: float, hours: float) -> int:
+    """How many incidents there were in the last ``hours`` (the live board's count of today's)."""
+    return await store.incidents.incident_count(now - hours * 3600)
 
 
 async def open_debriefs(store: Store, now: float, days: int = 30, limit: int = 200) -> list[Incident]:

@@ -49,12 +49,18 @@ class Unreported:
     overdue: bool
 
 
-async def unreported_threats(store: Store, config: Config, now: float, days: int = 30) -> list[Unreported]:
-    """Threats of the last ``days`` not yet marked reported, the most urgent first (the live board)."""
-    ids = await store.incidents.incident_page(now - days * 86_400, "+inf", 0, 2000)
+async def unreported_threats(
+    store: Store, config: Config, now: float, days: int = 30, limit: int = 100
+) -> list[Unreported]:
+    """Threats of the last ``days`` not yet marked reported, the most urgent (oldest) ``limit``
+    first (the live board), from the index of unreported threats: exact however many incidents
+    came after them."""
+    ids, _ = await store.indexes.logbook.unreported(now - days * 86_400, limit)
+    incidents = await store.incidents.incidents_by_id(ids)
+    await store.indexes.logbook.reported([i.id for i in incidents if i.reported_at is not None])  # tidy
     out = [
         Unreported(inc, deadline, deadline < now)
-        for inc in await store.incidents.incidents_by_id(ids)
+        for inc in incidents
         if inc.category == THREAT and inc.reported_at is None
         for deadline in (report_deadline(inc.at, config.web.timezone),)
     ]
