@@ -1,12 +1,12 @@
 """Caller names (issue 30): the caller ID name a caller last called with, and a search by name.
 
-- ``gw:names`` (HASH number -> JSON ``{"name", "at"}``): written when an incident with a caller
+- ``gw:{names}`` (HASH number -> JSON ``{"name", "at"}``): written when an incident with a caller
   name is stored (``IncidentLog``), so every caller with a history has the name they last used;
   never on the screening path. Erased with the caller (``Erasure.erase_caller``), dropped by the
-  retention purge when its ``at`` (also in ``gw:names:at``, a ZSET by time) is older than the retention.
-- ``gw:names:ix`` (ZSET, all scores 0): one member ``"<token> <number>"`` per word of the name,
+  retention purge when its ``at`` (also in ``gw:{names}:at``, a ZSET by time) is older than the retention.
+- ``gw:{names}:ix`` (ZSET, all scores 0): one member ``"<token> <number>"`` per word of the name,
   folded (lower case, accents off), so a lexical range finds every number whose name has a word
-  starting with what was typed. Kept in step with ``gw:names`` by :meth:`CallerNames.note`.
+  starting with what was typed. Kept in step with ``gw:{names}`` by :meth:`CallerNames.note`.
 
 A name is cleaned before it is stored (:func:`clean`): no control characters, one space between
 words, at most :data:`MAX_NAME` characters, no ``[GW n]`` prefix of our own.

@@ -188,9 +188,11 @@ def preferences(name: str) -> str:
 
 
 # ---- Caller names (redis_schema/caller_names.py; issue 30) ------------------------------------
-CALLER_NAMES = PREFIX + "names"  # HASH number -> JSON {name, at}: a caller's last caller ID name
-NAME_INDEX = PREFIX + "names:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
-NAMES_SEEN = PREFIX + "names:at"  # ZSET number -> when their name was last seen (the retention purge)
+# One hash tag ({names}): a name, its index words and its time change in one transaction, and a
+# Cluster runs a transaction only on keys of one slot.
+CALLER_NAMES = PREFIX + "{names}"  # HASH number -> JSON {name, at}: a caller's last caller ID name
+NAME_INDEX = PREFIX + "{names}:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
+NAMES_SEEN = PREFIX + "{names}:at"  # ZSET number -> when their name was last seen (the retention purge)
 AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name
 # Issue 30: the board's threats not yet reported to the police, from an index (not the newest 2,000 incidents).
 THREAT = "threat"  # the category that must be reported to the police
