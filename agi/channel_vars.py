@@ -17,6 +17,9 @@ RECORDED = "GW_RECORDED"  # "1": the caller is told calls may be recorded (warni
 # Inherited by every channel the call creates (the agent's leg too): the leading "__".
 CALLER = "GW_CALLER"  # normalised number (E.164) or "anonymous"
 CALLER_INHERIT = "__" + CALLER
+# Set by the dialplan right after the `screen` route, "GW_ACTION GW_REASON", inherited the same way:
+# the answered route reads it on the agent's leg and the incident keeps it (issue 28).
+SCREENED = "GW_SCREENED"
 
 # Set by the `endlog` and `handover` routes on the agent's channel.
 LOGGED = "GW_LOGGED"  # incident id, or empty when nothing was logged

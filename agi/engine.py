@@ -88,6 +88,7 @@ class Incident:
     slot: str = ""  # storage detail: the incident's index in the caller's hash
     caller: str = ""  # E.164 or "anonymous"
     caller_name: str = ""  # the caller ID name of the call, cleaned (redis_schema.caller_names.clean)
+    screened: str = ""  # the screening of its call on arrival, "action reason" (issue 28: the report's timeline)
 
     @classmethod
     def new(cls, caller: str, category: str, at: float, *, severity: int = 0, **fields: Unpack[CallFields]) -> Incident:

@@ -127,9 +127,10 @@ class Logbook:
         return inc.id if status != "duplicate" else "", status
 
     async def _named(self, inc: Incident) -> Incident:
-        """The incident with the caller ID name of its call (``store.live``, from the answered
-        route); as it is when there is none or Redis does not answer in time."""
-        if inc.caller_name or not inc.agent or not inc.linkedid:
+        """The incident with the caller ID name of its call and how it was screened on arrival
+        (``store.live``, from the answered route); as it is when there is none or Redis does not
+        answer in time."""
+        if (inc.caller_name and inc.screened) or not inc.agent or not inc.linkedid:
             return inc
         try:
             async with asyncio.timeout(STORE_BUDGET_SECONDS / 4):
@@ -137,9 +138,9 @@ class Logbook:
         except OUTAGE as exc:
             log.warning("caller-name-not-read", incident=inc.id, error=type(exc).__name__)
             return inc
-        if call is None or call.linkedid != inc.linkedid or not call.name:
+        if call is None or call.linkedid != inc.linkedid:
             return inc
-        return replace(inc, caller_name=call.name)
+        return replace(inc, caller_name=inc.caller_name or call.name, screened=inc.screened or call.screened)
 
     async def _keep_recording(self, inc: Incident) -> None:
         """The call is logged: its live call (and recording, if any) belongs to this incident now."""

@@ -98,6 +98,7 @@ INCIDENT: tuple[Field, ...] = (
     Field("reported_ref", "rr", STR),  # the police's registration code
     Field("caller", "", STR, ami="Caller"),  # the caller hash's own number, not a field in it
     Field("caller_name", "cn", STR, True, "CallerName"),  # caller ID name of the call (issue 30), cleaned
+    Field("screened", "sd", STR, True),  # the call's screening on arrival, "action reason" (issue 28)
 )
 # "slot" is not in the table: a storage detail (the "<n>" of the hash fields), never carried on.
 
@@ -655,6 +656,7 @@ class LiveCall:
     file: str = ""
     incident: str = ""  # the incident this call was logged as, "" while not logged
     name: str = ""  # the caller ID name, cleaned (issue 30): copied onto the incident logged from it
+    screened: str = ""  # the caller's screening on arrival, "action reason" (issue 28): copied likewise
 
 
 LIVE_CALL: JsonCodec[LiveCall] = JsonCodec(LiveCall, table_of(LiveCall, ("agent", "linkedid", "caller")), "live-call")

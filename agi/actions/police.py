@@ -116,9 +116,19 @@ def timeline(inc: Incident, earlier: list[Incident], rec: Recording | None, conf
     """Pure: what the service saw of the call, in order (time, what)."""
     rows: list[tuple[float, str]] = []
     start = arrival(inc.linkedid, rec.started if rec is not None else inc.at)
-    protocol = config.protocol_for(None)[1]
-    before = decide(CallerRecord(inc.caller, incidents=tuple(earlier)), protocol, start)
-    rows.append((start, f"screening of the caller on arrival: {before.action.value} ({before.reason.value})"))
+    if inc.screened:  # what the service decided, kept from the call (the answered route)
+        action, _, reason = inc.screened.partition(" ")
+        rows.append((start, f"screening of the caller on arrival: {action} ({reason})"))
+    else:  # an incident without it (logged by hand, or before this was kept): decided again
+        protocol = config.protocol_for(None)[1]
+        before = decide(CallerRecord(inc.caller, incidents=tuple(earlier)), protocol, start)
+        rows.append(
+            (
+                start,
+                f"screening of the caller on arrival: {before.action.value} ({before.reason.value}),"
+                " decided again from the caller's earlier incidents",
+            )
+        )
     if rec is not None:
         rows.append((rec.started, f"agent {rec.agent or inc.agent} answered; recording started"))
     how = {"key": "key press", "aftercall": "after-call code", "handover": "handover key", "cli": "logged by hand"}

@@ -15,6 +15,7 @@ import re
 from agi import agent_leg
 from agi import channel_vars as cv
 from agi.deps import Deps
+from agi.engine import Action, Reason
 from agi.fastagi.server import AgiSession
 from agi.logs import get_logger
 from agi.numbers import ANONYMOUS, normalise
@@ -58,11 +59,27 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         rid=rid,
         file=mine,
         name=caller_name(session.headers.get("agi_calleridname")),  # the agent leg carries the caller's ID
+        screened=await _screened(session),
     )
     await deps.store.live.start(call, settings.window_minutes * 60)
     _tell_board(deps, agent, now)
     await session.set_variables({cv.REC_FILE: theirs})
     log.info("call-answered", agent=agent, linkedid=linkedid, recorded=recorded)
+
+
+async def _screened(session: AgiSession) -> str:
+    """How the caller was screened on arrival, "action reason" (for the police report's timeline):
+    GW_SCREENED, which [grenswacht-screen] sets after the screen route and the agent's leg
+    inherits. Only our own words are kept; "" when not there."""
+    return screened_words(await session.get_variable(cv.SCREENED))
+
+
+def screened_words(raw: str | None) -> str:
+    """Pure: "action reason" when both are words of the engine's (agi.engine.Action, Reason), else ""."""
+    action, _, reason = (raw or "").strip().partition(" ")
+    if action in {a.value for a in Action} and reason in {r.value for r in Reason}:
+        return f"{action} {reason}"
+    return ""
 
 
 async def end(session: AgiSession, deps: Deps) -> None:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -100,4 +101,6 @@ def login(driver, base: str, name: str, password: str) -> None:
 
 
 def wait(driver, seconds: float = 10) -> WebDriverWait:
-    return WebDriverWait(driver, seconds)
+    # A page that swaps its parts in place (the board's rows, /me's refresh) can replace an element
+    # between finding it and reading it: that is a "not yet", not a failure.
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))

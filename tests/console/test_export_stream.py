@@ -45,8 +45,8 @@ async def test_csv_bytes_empty_cells_empty_local_times_and_a_bom(tmp_path, redis
         + b"\r\n"
         # id, caller, at, category, severity, agent, queue, uniqueid, linkedid, note, source, actor,
         # debrief, debrief_at, debrief_answer, debrief_by, account, account_by, reported_at, reported_ref,
-        # caller_name (issue 30)
-        + f"{inc.id},{N},2026-01-15T13:00:00+01:00,abuse,2,,,,,,cli,,talked,2026-01-15T14:00:00+01:00,,sup1,,,,,\r\n".encode()
+        # caller_name (issue 30), screened (issue 28)
+        + f"{inc.id},{N},2026-01-15T13:00:00+01:00,abuse,2,,,,,,cli,,talked,2026-01-15T14:00:00+01:00,,sup1,,,,,,\r\n".encode()
     )
 
 

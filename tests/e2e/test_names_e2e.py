@@ -1,5 +1,6 @@
 """Issue 30 on a real Asterisk 22: the caller ID name reaches the incident and the caller through
-the answered leg (the queue's answered-leg Gosub), without Grenswacht's own "[GW n]" prefix."""
+the answered leg (the queue's answered-leg Gosub), without Grenswacht's own "[GW n]" prefix; and
+(issue 28) so does the call's screening on arrival."""
 
 from __future__ import annotations
 
@@ -28,5 +29,8 @@ async def test_the_logged_incident_has_the_callers_name(e2e, ami):
 
     [inc] = await wait_until(logged, timeout=40)
     assert inc.caller_name == "Jan Jansen"
+    # Issue 28: how the caller was screened on arrival, read from the caller's channel by the
+    # answered route, is kept with the incident for the police report's timeline.
+    assert inc.screened == "warn warn-threshold"
     assert await store.names.get(N) == "Jan Jansen"
     assert await store.names.search("jansen") == {N: "Jan Jansen"}
