@@ -279,17 +279,31 @@ def test_compose_runs_the_console_next_to_the_service():
 
 
 def test_web_logs_where_it_listens(tmp_path, redis_server):
-    port = free_port()
-    cfg = write_config(tmp_path, redis_server.url, f'[web]\nlisten = "127.0.0.1:{port}"\n')
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GRENSWACHT_")}
-    proc = subprocess.Popen([SCRIPT, "--config", str(cfg), "web"], stderr=subprocess.PIPE, text=True, env=environ)
-    try:
-        assert proc.stderr is not None
-        event = next(e for e in map(json.loads, proc.stderr) if e["event"] == "web-listening")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+    for _ in range(3):  # a free port can be taken by a parallel test before the console binds it
+        port = free_port()
+        cfg = write_config(tmp_path, redis_server.url, f'[web]\nlisten = "127.0.0.1:{port}"\n')
+        proc = subprocess.Popen([SCRIPT, "--config", str(cfg), "web"], stderr=subprocess.PIPE, text=True, env=environ)
+        lines: list[str] = []
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line)
+                if line.startswith("{") and json.loads(line)["event"] == "web-listening":
+                    event = json.loads(line)
+                    break
+            else:
+                event = None
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+        if event is not None:
+            break
+        # Only the one sentence of a port someone else took may end it; anything else fails here.
+        assert proc.returncode == 2 and "in use" in "".join(lines), lines
+    assert event is not None
     assert event["url"] == f"http://127.0.0.1:{port}/" and event["config"] == str(cfg)
+    assert all(line.startswith("{") for line in lines), lines  # every line before it a JSON log line
 
 
 # ---- item 2: the README's manager.conf lines are what `check` asks for ------------------------------
