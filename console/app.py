@@ -11,10 +11,9 @@ import hmac
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -43,6 +42,7 @@ from agi.logs import get_logger
 from agi.numbers import BadNumber, parse_operator_number, parse_prefix
 from agi.sentences import Sentence
 from console import security
+from console.context import Ctx, Endpoint, Handler
 from console.i18n import LANGUAGES, date_format, translate, value_word
 from console.live import BEHIND, STATUS, Entry, Feed, entry_id, newer
 from redis_schema.incident_log import incident_dict
@@ -68,23 +68,6 @@ SECURITY_HEADERS = {
 }
 
 R = TypeVar("R", bound=Response)
-# A page's handler (given the authenticated request), and what Starlette calls.
-Handler: TypeAlias = Callable[["Ctx"], Awaitable[Response]]
-Endpoint: TypeAlias = Callable[[Request], Awaitable[Response]]
-
-
-@dataclass
-class Ctx:
-    """One authenticated request: who, their session, the submitted form."""
-
-    request: Request
-    user: User
-    session: dict[str, Any]
-    form: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def actor(self) -> str:
-        return f"web:{self.user.name}"
 
 
 class Console:

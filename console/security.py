@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -20,31 +20,29 @@ from starlette.routing import Route
 
 from agi.actions import ActionError, alerts, totp, users
 from agi.logs import get_logger
+from console.context import ConsolePages, Ctx, Endpoint, Handler
 from console.i18n import translate
 from redis_schema.records import User
 
 log = get_logger("grenswacht.console")
-
-if TYPE_CHECKING:
-    from console.app import Console, Ctx, Endpoint, Handler
 
 # Pages an admin who must enrol may still open (everything else sends them to /security).
 OPEN_WHILE_DUE = ("/security", "/security/start", "/security/confirm", "/logout", "/language")
 PENDING = "m"  # the session cookie's note of a right password whose code is due
 
 
-async def second_factor_due(c: Console, path: str, user: User) -> bool:
+async def second_factor_due(c: ConsolePages, path: str, user: User) -> bool:
     """An admin without a second factor where one is required: every page but /security is closed."""
     return totp.required(c.config, user) and path not in OPEN_WHILE_DUE and not await totp.enrolled(c.store, user.name)
 
 
-def code_due(c: Console, request: Request, session: dict[str, Any], user: User) -> Response:
+def code_due(c: ConsolePages, request: Request, session: dict[str, Any], user: User) -> Response:
     """The password was right and the user has a second factor: ask for the code."""
     fresh = {"c": session["c"], "l": session["l"], PENDING: [user.name, user.gen, c.clock()]}
     return c.write_session(RedirectResponse("/login/code", 303), fresh)
 
 
-def _pending(c: Console, session: dict[str, Any]) -> tuple[str, int] | None:
+def _pending(c: ConsolePages, session: dict[str, Any]) -> tuple[str, int] | None:
     got = session.get(PENDING)
     if not (isinstance(got, list) and len(got) == 3):
         return None
@@ -54,7 +52,7 @@ def _pending(c: Console, session: dict[str, Any]) -> tuple[str, int] | None:
     return (name, gen) if 0 <= c.clock() - at <= totp.CODE_SECONDS else None
 
 
-def _back_to_password(c: Console, session: dict[str, Any]) -> Response:
+def _back_to_password(c: ConsolePages, session: dict[str, Any]) -> Response:
     """No (valid) note of a right password: to the login ("expired" when there was a note), or
     for a browser already logged in, to the board (which checks that session as every page does)."""
     expired = session.pop(PENDING, None) is not None
@@ -63,7 +61,7 @@ def _back_to_password(c: Console, session: dict[str, Any]) -> Response:
 
 
 class SecurityPages:
-    def __init__(self, c: Console) -> None:
+    def __init__(self, c: ConsolePages) -> None:
         self.c = c
 
     async def code_get(self, request: Request) -> Response:
@@ -147,7 +145,7 @@ class SecurityPages:
         return Response(status_code=204) if f.get("js") == "1" else RedirectResponse("/", 303)
 
 
-def routes(c: Console, agt: Callable[[Handler], Endpoint], sup: Callable[[Handler], Endpoint]) -> list[Route]:
+def routes(c: ConsolePages, agt: Callable[[Handler], Endpoint], sup: Callable[[Handler], Endpoint]) -> list[Route]:
     if c.config.web.admin_totp == "required" and not c.config.web.secret:
         log.warning(
             "web-totp-needs-secret",
