@@ -100,7 +100,12 @@ def login(driver, base: str, name: str, password: str) -> None:
     WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "live-table")))
 
 
-def wait(driver, seconds: float = 10) -> WebDriverWait:
+def wait(driver, seconds: float = 10, poll: float = 0.5) -> WebDriverWait:
     # A page that swaps its parts in place (the board's rows, /me's refresh) can replace an element
     # between finding it and reading it: that is a "not yet", not a failure.
-    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))
+    return WebDriverWait(
+        driver,
+        seconds,
+        poll_frequency=poll,
+        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+    )

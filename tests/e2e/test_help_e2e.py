@@ -8,13 +8,12 @@ from dataclasses import replace
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from agi.actions import ActionError, users
 from agi.actions import help as help_actions
 from agi.engine import Incident
 from redis_schema.records import User
-from tests.console.browser import chromium, console_process, shot
+from tests.console.browser import chromium, console_process, shot, wait
 from tests.e2e.board import open_board, row_appears
 from tests.e2e.test_agent_key_e2e import call_and_press, wait_until
 from tests.e2e.test_screening_e2e import on
@@ -127,9 +126,7 @@ async def test_a_help_request_appears_on_the_board(e2e, ami, redis_server, tmp_p
         await asyncio.to_thread(shot, driver, "board-help")
         # The call ends: the row leaves the board by itself.
         await ami.action(Action="Hangup", Channel=req.caller_channel)
-        await asyncio.to_thread(
-            WebDriverWait(driver, 20).until, lambda d: not d.find_elements(By.CSS_SELECTOR, "#help-rows tr")
-        )
+        await asyncio.to_thread(wait(driver, 20).until, lambda d: not d.find_elements(By.CSS_SELECTOR, "#help-rows tr"))
         assert lid not in driver.page_source
 
 

@@ -14,12 +14,11 @@ import time
 import pytest
 import pytest_asyncio
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from agi.actions import users
 from console.app import create_app
 from tests.conftest import make_config
-from tests.console.browser import chromium, console_process, login, shot
+from tests.console.browser import chromium, console_process, login, shot, wait
 from tests.console.conftest import Client
 from tests.e2e.test_agent_key_e2e import wait_until
 from tests.e2e.test_help_e2e import channels
@@ -127,22 +126,18 @@ async def test_the_live_calls_list_updates_on_the_open_board(e2e, ami, redis_ser
         await asyncio.to_thread(login, driver, base, "sup", PASSWORD)
         assert await asyncio.to_thread(lambda: driver.find_elements(By.CSS_SELECTOR, ".live-call")) == []
         await asyncio.to_thread(
-            WebDriverWait(driver, 10).until, lambda d: "on" in d.find_element(By.ID, "live-dot").get_attribute("class")
+            wait(driver, 10).until, lambda d: "on" in d.find_element(By.ID, "live-dot").get_attribute("class")
         )
         lid = await ami.originate("0612345678", context=ANSWERED)
         call = await talking(e2e, lid)
 
         def row() -> str:
-            WebDriverWait(driver, 20).until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, f'.live-call[data-call="{lid}"]')
-            )
+            wait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'.live-call[data-call="{lid}"]'))
             return driver.find_element(By.ID, "live-calls").text
 
         text = await asyncio.to_thread(row)
         assert "support" in text and call.agent in text and "+31612345678" in text
         await asyncio.to_thread(shot, driver, "board-live-calls")
         await ami.action(Action="Hangup", Channel=call.channel)
-        await asyncio.to_thread(
-            WebDriverWait(driver, 20).until, lambda d: not d.find_elements(By.CSS_SELECTOR, ".live-call")
-        )
+        await asyncio.to_thread(wait(driver, 20).until, lambda d: not d.find_elements(By.CSS_SELECTOR, ".live-call"))
         assert not re.search(re.escape(lid), driver.find_element(By.ID, "live-calls").get_attribute("innerHTML"))
