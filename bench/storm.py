@@ -23,6 +23,10 @@ request carries a wrong one (so each kind must receive nothing at all).
 --pbx realtime|normal: the legitimate generator's scheduling. It stands in for Asterisk, which
 Debian's asterisk.service starts with -p (SCHED_RR), so by default it runs realtime (root).
 
+--attacker nice|idle|users-idle: the storm process's CPU: nice 10 (default), SCHED_IDLE, or nice 0 in a
+control group with cpu.idle = 1, as deploy/systemd/user.slice.d/grenswacht.conf puts every local
+login (IDLE_USERS=yes deploy/install.sh; the run docs/benchmarks.md commits for issue 32).
+
 --service-nice N: the service's niceness; by default the ``Nice=`` of deploy/systemd/grenswacht.service
 (-5), as the shipped unit runs it: ahead of ordinary local processes. 0 is a service without it.
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -68,9 +73,34 @@ EXPECTED = {
 
 # The storm process's scheduling (see main): "nice" lowers its priority to STORM_NICE; "idle" puts it
 # in SCHED_IDLE, so that it runs only on CPU time that the service, the legitimate generator and
-# Redis leave unused, as an attacker on another machine would.
+# Redis leave unused, as an attacker on another machine would. "users-idle" runs it at nice 0 in a
+# control group of its own with cpu.idle = 1: what deploy/systemd/user.slice.d/grenswacht.conf
+# (CPUWeight=idle) does to every local login's processes, the attacker's among them.
 STORM_NICE = 10
-ATTACKER_MODES = ("nice", "idle")
+ATTACKER_MODES = ("nice", "idle", "users-idle")
+STORM_CGROUP = "grenswacht-bench-storm"
+
+
+def cgroup_dir() -> Path | None:
+    """The storm's control group (made here, with cpu.idle = 1), under the cpu controller's
+    hierarchy: cgroup v2's unified one or v1's cpu one; None when the kernel has no cpu.idle."""
+    for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu")):
+        controllers = root / "cgroup.subtree_control"
+        if controllers.exists() and "cpu" not in controllers.read_text().split():
+            try:
+                controllers.write_text("+cpu")
+            except OSError:
+                continue
+        if not (root / "cpu.idle").exists() and not (root / "cgroup.subtree_control").exists():
+            continue
+        where = root / STORM_CGROUP
+        try:
+            where.mkdir(exist_ok=True)
+            (where / "cpu.idle").write_text("1")
+        except OSError:
+            continue
+        return where
+    return None
 
 
 # The legitimate generator stands in for Asterisk, the service's one real client. Debian's
@@ -97,6 +127,11 @@ def unit_nice() -> int:
 def lower_priority(mode: str) -> None:
     if mode == "idle":
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    elif mode == "users-idle":  # main made the group; a login's processes run at nice 0
+        where = cgroup_dir()
+        if where is None:
+            raise SystemExit("storm: this kernel has no cpu.idle for a control group (--attacker users-idle)")
+        (where / "cgroup.procs").write_text(str(os.getpid()))
     else:
         os.nice(STORM_NICE)
 
@@ -248,8 +283,9 @@ async def main() -> int:
         "--attacker",
         choices=ATTACKER_MODES,
         default="nice",
-        help=f"the storm process's scheduling: nice {STORM_NICE} (default), or SCHED_IDLE (only CPU time "
-        "nobody else uses, as if the attackers ran on another machine)",
+        help=f"the storm process's scheduling: nice {STORM_NICE} (default); SCHED_IDLE (only CPU time "
+        "nobody else uses, as if the attackers ran on another machine); or users-idle (nice 0 in a control "
+        "group with cpu.idle = 1, as deploy/systemd/user.slice.d/grenswacht.conf makes every login's processes)",
     )
     ap.add_argument(
         "--from-pbx",
@@ -326,6 +362,9 @@ async def main() -> int:
         print("storm: a negative --service-nice or --redis-nice needs root (or pass 0)", file=sys.stderr)
         return 2
 
+    if args.attacker == "users-idle" and os.geteuid() != 0:
+        print("storm: --attacker users-idle needs root (it makes a control group)", file=sys.stderr)
+        return 2
     if args.pbx == "realtime":
         if os.geteuid() != 0:
             print("storm: --pbx realtime needs root (or pass --pbx normal)", file=sys.stderr)
@@ -405,6 +444,9 @@ async def main() -> int:
             service.terminate()
             service.wait(10)
         redis.cleanup()
+        for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpu")):  # the storm's group, when it made one
+            with contextlib.suppress(OSError):
+                (root / STORM_CGROUP).rmdir()
 
     rows = [row("alone", alone, 0, cpu_alone), row("with storm", beside, report["open_max"], cpu_beside)]
     kinds = [

@@ -197,3 +197,50 @@ def test_alert_rules_use_only_metrics_that_exist():
         "GrenswachtAmiDisconnected",
         "GrenswachtFastAgiRefused",
     } <= {r["alert"] for r in group["rules"]}
+
+
+DROPIN = ROOT / "deploy" / "systemd" / "user.slice.d" / "grenswacht.conf"
+
+
+def install_into(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    prefix = root / "opt" / "grenswacht"
+    (prefix / "bin").mkdir(parents=True, exist_ok=True)
+    if not (prefix / "bin" / "grenswacht").exists():
+        (prefix / "bin" / "grenswacht").symlink_to(GRENSWACHT)
+    return subprocess.run(
+        [str(ROOT / "deploy" / "install.sh"), "/opt/grenswacht"],
+        env={**os.environ, "DESTDIR": str(root), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_idle_users_puts_local_logins_on_idle_cpu_only_when_asked(tmp_path, systemd_analyze):
+    """Issue 32: IDLE_USERS=yes installs the user.slice drop-in (CPUWeight=idle), verified as the
+    slice it changes; without it nothing of user.slice is touched, and the installer says how."""
+    dropin = Path("etc/systemd/system/user.slice.d/grenswacht.conf")
+    plain = install_into(tmp_path / "plain")
+    assert plain.returncode == 0 and plain.stderr == "", plain.stderr
+    assert not (tmp_path / "plain" / dropin).exists()
+    assert "IDLE_USERS=yes" in plain.stdout
+    asked = install_into(tmp_path / "asked", IDLE_USERS="yes")
+    assert asked.returncode == 0 and asked.stderr == "", asked.stderr
+    installed = tmp_path / "asked" / dropin
+    assert installed.read_text() == DROPIN.read_text()
+    assert installed.stat().st_mode & 0o777 == 0o644
+    assert unit_values(installed.read_text()) == {"CPUWeight": ["idle"]}
+    assert "idle CPU" in asked.stdout
+
+
+def test_a_wrong_idle_weight_does_not_pass(tmp_path, systemd_analyze):
+    """The installer's check of the drop-in can fail: systemd rejects a weight it does not know."""
+    bad = tmp_path / "user.slice"
+    bad.write_text(DROPIN.read_text().replace("CPUWeight=idle", "CPUWeight=idel"))
+    out = subprocess.run([systemd_analyze, "verify", str(bad)], capture_output=True, text=True, timeout=60)
+    assert "Invalid CPU weight" in out.stderr
+    good = tmp_path / "good" / "user.slice"
+    good.parent.mkdir()
+    good.write_text(DROPIN.read_text())
+    out = subprocess.run([systemd_analyze, "verify", str(good)], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stderr) == (0, "")
