@@ -25,7 +25,7 @@ Debian's asterisk.service starts with -p (SCHED_RR), so by default it runs realt
 
 --attacker nice|idle|users-idle: the storm process's CPU: nice 10 (default), SCHED_IDLE, or nice 0 in a
 control group with cpu.idle = 1, as deploy/systemd/user.slice.d/grenswacht.conf puts every local
-login (IDLE_USERS=yes deploy/install.sh; the run docs/benchmarks.md commits for issue 32).
+login (deploy/install.sh; the run docs/benchmarks.md commits for issue 32).
 
 --service-nice N: the service's niceness; by default the ``Nice=`` of deploy/systemd/grenswacht.service
 (-5), as the shipped unit runs it: ahead of ordinary local processes. 0 is a service without it.

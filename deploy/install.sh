@@ -10,8 +10,8 @@
 # `systemctl enable --now grenswacht`.
 #
 # DESTDIR=/some/root installs below that folder instead (and skips systemctl), for packaging.
-# IDLE_USERS=yes also installs deploy/systemd/user.slice.d/grenswacht.conf: every local login's
-# processes run on the CPU the PBX leaves idle, so that none can slow screening (issue 32).
+# It also installs deploy/systemd/user.slice.d/grenswacht.conf: every local login's processes run
+# on the CPU the PBX leaves idle, so that none can slow screening (issue 32); IDLE_USERS=no skips it.
 set -eu
 cd "$(dirname "$0")/.."
 prefix=${1:-/opt/grenswacht}
@@ -53,8 +53,8 @@ for name in grenswacht grenswacht-web; do
   fi
 done
 
-# Local logins on idle CPU (the drop-in's comments say why), when asked for.
-if [ "${IDLE_USERS:-}" = yes ]; then
+# Local logins on idle CPU (the drop-in's comments say why), unless IDLE_USERS=no.
+if [ "${IDLE_USERS:-yes}" != no ]; then
   dropin="$root/etc/systemd/system/user.slice.d/grenswacht.conf"
   install -d -m 0755 "$(dirname "$dropin")"
   install -m 0644 deploy/systemd/user.slice.d/grenswacht.conf "$dropin"
@@ -72,8 +72,7 @@ echo "installed grenswacht.service and grenswacht-web.service in $root/etc/syste
 echo "now edit /etc/grenswacht/grenswacht.toml, put the AMI secret in /etc/grenswacht/ami_secret,"
 echo "run: GRENSWACHT_CONFIG=/etc/grenswacht/grenswacht.toml GRENSWACHT_AMI_SECRET_FILE=/etc/grenswacht/ami_secret $prefix/bin/grenswacht check"
 echo "then: systemctl enable --now grenswacht grenswacht-web   (the console: [web] listen, default http://127.0.0.1:8080/)"
-if [ "${IDLE_USERS:-}" = yes ]; then
-  echo "local logins (user.slice) now run on idle CPU: deploy/systemd/user.slice.d/grenswacht.conf"
-else
-  echo "on a PBX host with local logins, IDLE_USERS=yes $0 keeps their processes from slowing screening"
+if [ "${IDLE_USERS:-yes}" != no ]; then
+  echo "local logins (user.slice) run on idle CPU: $root/etc/systemd/system/user.slice.d/grenswacht.conf"
+  echo "(IDLE_USERS=no $0 leaves user.slice alone; delete that file and run systemctl daemon-reload to undo)"
 fi

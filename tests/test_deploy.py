@@ -216,21 +216,21 @@ def install_into(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_idle_users_puts_local_logins_on_idle_cpu_only_when_asked(tmp_path, systemd_analyze):
-    """Issue 32: IDLE_USERS=yes installs the user.slice drop-in (CPUWeight=idle), verified as the
-    slice it changes; without it nothing of user.slice is touched, and the installer says how."""
+def test_the_install_puts_local_logins_on_idle_cpu_unless_told_not_to(tmp_path, systemd_analyze):
+    """Issue 32: install.sh installs the user.slice drop-in (CPUWeight=idle), verified as the slice
+    it changes, and says how to undo it; IDLE_USERS=no leaves user.slice alone."""
     dropin = Path("etc/systemd/system/user.slice.d/grenswacht.conf")
-    plain = install_into(tmp_path / "plain")
-    assert plain.returncode == 0 and plain.stderr == "", plain.stderr
-    assert not (tmp_path / "plain" / dropin).exists()
-    assert "IDLE_USERS=yes" in plain.stdout
-    asked = install_into(tmp_path / "asked", IDLE_USERS="yes")
-    assert asked.returncode == 0 and asked.stderr == "", asked.stderr
-    installed = tmp_path / "asked" / dropin
+    default = install_into(tmp_path / "default")
+    assert default.returncode == 0 and default.stderr == "", default.stderr
+    installed = tmp_path / "default" / dropin
     assert installed.read_text() == DROPIN.read_text()
     assert installed.stat().st_mode & 0o777 == 0o644
     assert unit_values(installed.read_text()) == {"CPUWeight": ["idle"]}
-    assert "idle CPU" in asked.stdout
+    assert "idle CPU" in default.stdout and "IDLE_USERS=no" in default.stdout
+    skipped = install_into(tmp_path / "skipped", IDLE_USERS="no")
+    assert skipped.returncode == 0 and skipped.stderr == "", skipped.stderr
+    assert not (tmp_path / "skipped" / "etc/systemd/system/user.slice.d").exists()
+    assert "idle CPU" not in skipped.stdout
 
 
 def test_a_wrong_idle_weight_does_not_pass(tmp_path, systemd_analyze):
