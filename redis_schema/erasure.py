@@ -60,7 +60,7 @@ class Erasure:
         (the board's live panel, help requests, after-call records), their hash, index entries,
         callback appointments, events and audit entries. Returns how many records were removed."""
         # First the live calls: an after-call code read meanwhile finds no call to log again.
-        removed = await self._live.forget(number) + await self._help.forget(number)
+        removed = await self._live.forget(number, time.time()) + await self._help.forget(number)
         record = await self._callers.load_caller(number)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.caller(number))

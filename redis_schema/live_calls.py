@@ -133,20 +133,21 @@ class LiveCalls:
         return call is not None and await self.now.swap(agent, call, None)
 
     # ---- the erasure (``forget``) ------------------------------------------------------------------
-    async def forget(self, number: str) -> int:
+    async def forget(self, number: str, now: float) -> int:
         """Erase a caller from the calls in progress and just ended; returns how many entries.
 
         Their ``gw:live:<agent>`` records (so no after-call code logs them) and ``gw:talking``
-        fields (the board's live panel) are deleted; an open recording of theirs keeps no caller
-        and no incident, so the recordings job deletes its file once the window after the call has
-        passed. Each by compare-and-set on the value read: a newer call of the same agent stays.
+        fields (the board's live panel) are deleted; an open recording of theirs keeps no caller,
+        name or incident, and a call still on counts as ended ``now`` (its end will not reach the
+        recording any more), so the recordings job deletes its file once the window has passed.
+        Each by compare-and-set on the value read: a newer call of the same agent stays.
         One key at a time, so any Redis Cluster slot."""
         gone = 0
         for agent, call in (await self.now.all()).items():
             if call.caller == number and await self.now.swap(agent, call, None):
                 gone += 1
         for rid, call in (await self.open.all()).items():
-            anonymous = replace(call, caller=keys.ANONYMOUS, name="", screened="", incident="")
+            anonymous = replace(call, caller=keys.ANONYMOUS, name="", screened="", incident="", ended=call.ended or now)
             if call.caller == number and await self.open.swap(rid, call, anonymous):
                 gone += 1
         async for key in self._redis.scan_iter(match=keys.LIVE_SCAN, count=1000):
