@@ -13,8 +13,10 @@ from redis.exceptions import ResponseError
 
 from redis_schema import keys
 from redis_schema.connection import Client, Hash, Scored, Server
+from redis_schema.help_requests import HelpRequests
 from redis_schema.incident_log import IncidentLog
 from redis_schema.indexes import Indexes
+from redis_schema.live_calls import LiveCalls
 from redis_schema.migrations import Migrations
 from redis_schema.record_hash import RecordHash
 from redis_schema.records import Appointment, incident_field_names
@@ -38,10 +40,13 @@ class Erasure:
         callbacks: RecordHash[Appointment],
         migrations: Migrations,
         indexes: Indexes,
+        live: LiveCalls,
+        help: HelpRequests,
     ) -> None:
         self._redis, self._retention, self._indexes = redis, retention, indexes
         self._server, self._callers, self._incidents = server, callers, incidents
         self._streams, self._callbacks, self._migrations = streams, callbacks, migrations
+        self._live, self._help = live, help
 
     async def forget(self, number: str, timeout: float = 30.0) -> int:
         """Erase every record of a caller (``erase_caller``), then from Redis's files on disk
@@ -51,10 +56,12 @@ class Erasure:
         return removed
 
     async def erase_caller(self, number: str) -> int:
-        """Erase every record of a caller from Redis's memory: their hash, index entries, callback
-        appointments, events and audit entries. Returns how many records were removed."""
+        """Erase every record of a caller from Redis's memory: the calls they are on or just were
+        (the board's live panel, help requests, after-call records), their hash, index entries,
+        callback appointments, events and audit entries. Returns how many records were removed."""
+        # First the live calls: an after-call code read meanwhile finds no call to log again.
+        removed = await self._live.forget(number, time.time()) + await self._help.forget(number)
         record = await self._callers.load_caller(number)
-        removed = 0
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.caller(number))
             pipe.zrem(keys.BANS, number)

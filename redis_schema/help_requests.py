@@ -54,6 +54,16 @@ class HelpRequests:
             await self._redis.hdel(keys.HELP, *stale)
         return sorted(out, key=lambda r: (r.asked, r.call))
 
+    async def forget(self, number: str) -> int:
+        """Erase a caller's help requests (``forget``): their rows leave the board; returns how many."""
+        raw = cast(dict[str, str], await self._redis.hgetall(keys.HELP))
+        doomed = []
+        for call, text in raw.items():
+            req = self._read(call, text)  # an unreadable one goes if its text names them
+            if number in text and (req is None or req.caller == number):
+                doomed.append(call)
+        return int(await self._redis.hdel(keys.HELP, *doomed)) if doomed else 0
+
     @staticmethod
     def _read(call: str, text: str) -> HelpRequest | None:
         try:

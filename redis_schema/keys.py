@@ -197,3 +197,5 @@ AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name
 # Issue 30: the board's threats not yet reported to the police, from an index (not the newest 2,000 incidents).
 THREAT = "threat"  # the category that must be reported to the police
 UNREPORTED_THREATS = PREFIX + "ix:unreported"  # ZSET incident id -> time: threats without a report
+# The erasure (``forget``) looks at every agent's last call: gw:live:<agent> holds no index of its own.
+LIVE_SCAN = PREFIX + "live:*"

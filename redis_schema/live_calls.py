@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import cast
 
 from redis_schema import keys
-from redis_schema.connection import Client
+from redis_schema.connection import Client, lua
 from redis_schema.record_hash import Quarantine, RecordHash
 from redis_schema.records import LIVE_CALL, RECORDING, BadRecord, LiveCall, Recording
 
@@ -40,6 +40,7 @@ class LiveCalls:
         self.open = RecordHash(redis, keys.RECORDINGS_OPEN, LIVE_CALL, quarantine)  # by recording id
         self.kept = RecordHash(redis, keys.RECORDINGS, RECORDING, quarantine)  # by incident id
         self.now = RecordHash(redis, keys.TALKING, LIVE_CALL, quarantine)  # by agent: the calls on now (issue 29)
+        self._del_if_equal = redis.register_script(lua("del_if_equal"))
 
     async def current(self, agent_interface: str) -> LiveCall | None:
         """The call this agent interface answered last, while it lasts and for the window after."""
@@ -130,3 +131,40 @@ class LiveCalls:
         """The agent's call ``linkedid`` ended (compare-and-set: a newer call of theirs stays)."""
         call = await self.talking_on(agent, linkedid)
         return call is not None and await self.now.swap(agent, call, None)
+
+    # ---- the erasure (``forget``) ------------------------------------------------------------------
+    async def forget(self, number: str, now: float) -> int:
+        """Erase a caller from the calls in progress and just ended; returns how many entries.
+
+        Their ``gw:live:<agent>`` records (so no after-call code logs them) and ``gw:talking``
+        fields (the board's live panel) are deleted; an open recording of theirs keeps no caller,
+        name or incident, and a call still on counts as ended ``now`` (its end will not reach the
+        recording any more), so the recordings job deletes its file once the window has passed.
+        Each by compare-and-set on the value read: a newer call of the same agent stays.
+        One key at a time, so any Redis Cluster slot."""
+        gone = 0
+        for agent, call in (await self.now.all()).items():
+            if call.caller == number and await self.now.swap(agent, call, None):
+                gone += 1
+        for rid, call in (await self.open.all()).items():
+            anonymous = replace(call, caller=keys.ANONYMOUS, name="", screened="", incident="", ended=call.ended or now)
+            if call.caller == number and await self.open.swap(rid, call, anonymous):
+                gone += 1
+        async for key in self._redis.scan_iter(match=keys.LIVE_SCAN, count=1000):
+            raw = cast(str | None, await self._redis.get(key))
+            if (
+                raw
+                and number in raw
+                and self._of_caller(raw, number)
+                and await self._del_if_equal(keys=[key], args=[raw])
+            ):
+                gone += 1
+        return gone
+
+    @staticmethod
+    def _of_caller(raw: str, number: str) -> bool:
+        """Whether a ``gw:live`` value is a call of ``number`` (an unreadable one naming it counts)."""
+        try:
+            return LIVE_CALL.load("", raw).caller == number
+        except BadRecord:
+            return True

@@ -64,6 +64,8 @@ class Store:
         self.lists = ContactLists(redis, retention, self.screening, prefix_bans, prefix_allows)
         self.streams = Streams(redis)
         self.migrations = Migrations(redis, retention)
+        self.help = HelpRequests(redis)  # issue 29: help requests of calls in progress
+        self.live = LiveCalls(redis, self.quarantine)  # issue 28: live calls and recordings
         self.erasure = Erasure(
             redis,
             retention,
@@ -74,15 +76,15 @@ class Store:
             callbacks=self.callbacks,
             migrations=self.migrations,
             indexes=self.indexes,
+            live=self.live,
+            help=self.help,
         )
         self.rebuild = Rebuild(redis, self.indexes)  # the indexes and counts written again
-        self.help = HelpRequests(redis)  # issue 29: help requests of calls in progress
         self.block_requests = RecordHash(
             redis, keys.BLOCK_REQUESTS, BLOCK_REQUEST, self.quarantine
         )  # agents' ban requests
         self.accounts = Accounts(redis)  # issue 29: agents' own accounts of incidents
         self.logins, self.sessions = Logins(redis), Sessions(redis)  # console login throttle, sessions
-        self.live = LiveCalls(redis, self.quarantine)  # issue 28: live calls and recordings
         self.notes = IncidentNotes(redis, self.incidents, self.indexes.logbook)  # issue 28: account by, police report
         self.second_factors, self.preferences = SecondFactors(redis), Preferences(redis)  # issue 30: TOTP, alerts
         self.agent_names = AgentNames(redis)  # issue 30: agent interface -> display name

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from agi.cli.common import iso
 from agi.counters import ScreeningCounters
 from agi.engine import Ban, Incident
 from redis_schema import records
+from redis_schema.live_calls import recording_id
 from tests.support.cli import SCRIPT, run_cli
 from tests.support.redis_server import busy_port
 
@@ -123,12 +125,32 @@ def test_export_round_trips_every_field(gw, store):
     assert {k: v for k, v in rows[0].items()} == {k: ("" if shown[k] is None else str(shown[k])) for k in rows[0]}
 
 
+async def live_call_now(store, agent, caller, *, name="", ended=False, recorded=False):
+    """A call ``agent`` answered, as the answered route records it (and its hang-up, when ``ended``)."""
+    now = time.time()
+    linkedid = f"{now:.0f}.{agent[-4:]}"
+    rid = recording_id(linkedid, agent) if recorded else ""
+    call = records.LiveCall(agent, linkedid, caller, "support", f"{agent}-01", now, rid=rid, name=name)
+    await store.live.start(replace(call, file=f"/var/spool/grenswacht/{rid}.wav" if rid else ""), 600)
+    if ended:
+        await store.live.end(agent, call.linkedid, now + 1, 600)
+    return call
+
+
 async def test_forget_leaves_no_trace(gw, store, rdb):
     gw("incidents", "add", "0612345678", "--category", "abuse")
     gw("ban", "0612345678")
     gw("allow", "0612345678")
     gw("warnings", "sent", "0612345678")
     await store.streams.publish_event({"type": "incident", "caller": N})
+    # Erased during a call (on the board's live panel, recorded, the agent asked for help) and
+    # right after another (its after-call window still open): none of it may keep the caller.
+    talking = await live_call_now(store, "PJSIP/1001", N, name="Jan Jansen", recorded=True)
+    await live_call_now(store, "PJSIP/1002", N, name="Jan Jansen", ended=True)
+    await store.help.add(
+        records.HelpRequest(talking.linkedid, "PJSIP/1001-01", caller=N, agent="PJSIP/1001", until=time.time() + 600)
+    )
+    other = await live_call_now(store, "PJSIP/1003", "+31687654321")  # another caller's call stays
     assert gw("forget", "0612345678", ok=False).returncode == 2  # needs --yes
     gw("forget", "0612345678", "--yes", "--actor", "dpo")
     found = []
@@ -137,14 +159,19 @@ async def test_forget_leaves_no_trace(gw, store, rdb):
         dump = {
             "hash": rdb.hgetall,
             "zset": lambda k: rdb.zrange(k, 0, -1),
+            "set": rdb.smembers,
+            "list": lambda k: rdb.lrange(k, 0, -1),
             "stream": lambda k: rdb.xrange(k),
             "string": rdb.get,
         }[kind](key)
-        if "612345678" in key + repr(await dump):
+        text = key + repr(await dump)  # "612345678": the E.164 form and the national 0612345678
+        if "612345678" in text or "Jansen" in text:
             found.append(key)
     assert found == []
-    audit = j(gw("audit", "--json"))
+    audit = j(gw("audit", "--json"))  # the erasure's own entry is in that scan: it keeps no number
     assert [e["action"] for e in audit] == ["forget"] and audit[0]["actor"] == "dpo"
+    assert [c.agent for c in await store.live.talking(time.time())] == [other.agent]  # the board's live panel
+    assert await store.live.current(other.agent) == other
 
 
 async def test_purge_drops_what_is_past_retention(gw, store):
