@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import tzinfo
@@ -303,11 +304,16 @@ async def purge(store: Store, actor: str, now: float) -> int:
 async def rebuild_indexes(store: Store, config: Config, actor: str, now: float) -> Rebuilt:
     """Build the logbook's filter indexes, the statistics' counts and the warnings worklist again
     from every caller's hash, then decide each caller on the worklist once (so it holds only
-    those due). For an upgrade or a change of [web] timezone; run it with the service stopped."""
+    those due), and the callers' search by name from their names. For an upgrade, a change of [web]
+    timezone or a restore; run it with the service stopped."""
     actor = actor_name(actor)
+    t0 = time.perf_counter()
     done = await store.rebuild.run()
+    done = replace(done, names=await store.names.rebuild(), seconds=time.perf_counter() - t0)
     await due_warnings(store, config, now)
-    await store.streams.audit(actor, "rebuild-indexes", now, callers=done.callers, incidents=done.incidents)
+    await store.streams.audit(
+        actor, "rebuild-indexes", now, callers=done.callers, incidents=done.incidents, names=done.names
+    )
     return done
 
 
