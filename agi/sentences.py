@@ -70,6 +70,8 @@ DUTCH: Mapping[str, str] = {
     "there is no user {name}.": "er is geen gebruiker {name}.",
     "enter a phone number or a name.": "vul een telefoonnummer of een naam in.",
     "no caller is known by the name {name!r}.": "er is geen beller bekend met de naam {name!r}.",
+    "more than {most} callers go by the name {name!r}: type more of the name, or the number.": "meer dan {most} "
+    "bellers hebben de naam {name!r}: typ meer van de naam, of het nummer.",
     "the name {name!r} is not a display name (1 to {most} printable characters, no line breaks or control "
     "characters).": "de naam {name!r} is geen weergavenaam (1 tot {most} leesbare tekens, geen regeleinden of "
     "stuurtekens).",

@@ -561,7 +561,6 @@ class Console:
         """The logbook filters, as `grenswacht incidents list` makes them (agi.actions.queries)."""
         return queries.incident_filters(
             self.config,
-            caller=self.number(q["caller"]) if q.get("caller") else None,
             agent=q.get("agent", ""),
             queue=q.get("queue", ""),
             category=q.get("category", ""),
@@ -576,7 +575,7 @@ class Console:
         if fmt not in ("", "csv", "json"):
             return self.failure(ctx.request, ctx.session, 404, "no_action", ctx.user)
         try:
-            f = self.filters(q)
+            f = await queries.with_caller(self.config, self.store, self.filters(q), q.get("caller", ""))  # or a name
             page = int(q.get("page", "1")) if q.get("page", "1").isdigit() else 1
             after = logbook.position(q.get("after", ""))  # where a "next" link continues a sparse filter
         except ActionError as exc:

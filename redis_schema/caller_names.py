@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import cast
 
 from redis_schema import keys
-from redis_schema.connection import Client
+from redis_schema.connection import Client, lua
 
 MAX_NAME = 64  # characters of a stored name
 MAX_WORDS = 8  # words of a name that are indexed (and of a search that are used)
@@ -55,6 +55,7 @@ class CallerNames:
 
     def __init__(self, redis: Client) -> None:
         self._redis = redis
+        self._swap = redis.register_script(lua("swap_built"))
 
     async def get(self, number: str) -> str:
         """The caller's last known name, "" when none."""
@@ -119,6 +120,30 @@ class CallerNames:
                 pipe.zrem(keys.NAME_INDEX, *members)
             removed = await pipe.execute()
         return int(removed[0])
+
+    async def rebuild(self) -> int:
+        """Write ``gw:{names}:ix`` and ``gw:{names}:at`` again from ``gw:{names}`` (after a restore or a
+        hand edit); returns how many callers have a name. They are built under other keys of the same
+        slot and RENAMEd over the old ones by one script, so a search meanwhile reads the old index,
+        never an empty or half-built one. A name noted while it runs may miss the index until the next
+        rebuild (run it with the service stopped, as the rest of ``rebuild-indexes``)."""
+        await self._redis.unlink(keys.NAME_INDEX_NEW, keys.NAMES_SEEN_NEW)  # a run that died half-way
+        named, cursor = 0, 0
+        while True:
+            cursor, batch = await self._redis.hscan(keys.CALLER_NAMES, cursor, count=SEARCH_BATCH)
+            entries = {n: e for n, value in cast(dict[str, str], batch).items() if (e := _entry(value))}
+            members = {m: 0 for n, (name, _) in entries.items() for m in _members(n, name)}
+            async with self._redis.pipeline(transaction=True) as pipe:
+                if members:
+                    pipe.zadd(keys.NAME_INDEX_NEW, members)
+                if entries:
+                    pipe.zadd(keys.NAMES_SEEN_NEW, {n: round(at, 3) for n, (_, at) in entries.items()})
+                await pipe.execute()
+            named += len(entries)
+            if not cursor:
+                break
+        await self._swap(keys=[keys.NAME_INDEX_NEW, keys.NAME_INDEX, keys.NAMES_SEEN_NEW, keys.NAMES_SEEN])
+        return named
 
     async def purge(self, cutoff: float) -> int:
         """Forget the names last seen before ``cutoff`` (the retention); returns how many."""

@@ -193,6 +193,8 @@ def preferences(name: str) -> str:
 CALLER_NAMES = PREFIX + "{names}"  # HASH number -> JSON {name, at}: a caller's last caller ID name
 NAME_INDEX = PREFIX + "{names}:ix"  # ZSET, every score 0: "<name token> <number>" (search by name, by prefix)
 NAMES_SEEN = PREFIX + "{names}:at"  # ZSET number -> when their name was last seen (the retention purge)
+NAME_INDEX_NEW = PREFIX + "{names}:ix:new"  # ZSET: gw:{names}:ix being rebuilt, RENAMEd over it when whole
+NAMES_SEEN_NEW = PREFIX + "{names}:at:new"  # ZSET: gw:{names}:at being rebuilt, likewise
 AGENT_NAMES = PREFIX + "agent-names"  # HASH agent interface -> display name
 # Issue 30: the board's threats not yet reported to the police, from an index (not the newest 2,000 incidents).
 THREAT = "threat"  # the category that must be reported to the police

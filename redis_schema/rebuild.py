@@ -27,6 +27,7 @@ class Rebuilt:
     callers: int
     incidents: int
     seconds: float
+    names: int = 0  # callers whose name went into the search by name again (``CallerNames.rebuild``)
 
 
 class Rebuild:

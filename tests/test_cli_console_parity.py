@@ -135,3 +135,14 @@ def test_what_the_console_refuses_the_cli_refuses_with_one_sentence(tmp_path, ar
     cfg.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n')  # refused before the store is asked
     out = run_cli(["--config", str(cfg), *args])
     assert (out.returncode, out.stderr, out.stdout) == (2, f"grenswacht: {sentence}\n", "")
+
+
+async def test_a_caller_typed_as_a_name_filters_the_logbook_alike_in_both(gw, console, store):
+    """Issue 30: the caller filter takes a name; both ask agi.actions.queries.with_caller."""
+    now = time.time()
+    jan, _ = await store.incidents.add_incident(Incident.new(N, "abuse", now - 120, caller_name="Jan Jansen"))
+    janna, _ = await store.incidents.add_incident(Incident.new(M, "abuse", now - 60, caller_name="Janna de Boer"))
+    assert await logbook_ids(console, caller="jan") == [janna, jan]
+    assert [i["id"] for i in gw("incidents", "list", "--caller", "jan", "--json")] == [jan, janna]
+    assert await logbook_ids(console, caller="jansen") == [jan]
+    assert [i["id"] for i in gw("incidents", "list", "--caller", "jansen", "--json")] == [jan]

@@ -23,7 +23,7 @@ from agi.wiring import build_store, redis_client
 from redis_schema import keys
 from redis_schema.logins import Limits
 from redis_schema.records import Appointment, Cooldown, User
-from tests import test_cli, test_store
+from tests import test_cli, test_names_rebuild, test_store
 from tests.conftest import make_config
 from tests.support.cli import run_cli
 from tests.support.redis_cluster import RedisClusterSet, redis_cli
@@ -51,6 +51,8 @@ REUSED = {
         "test_purge_drops_what_is_past_retention",
         "test_stats",
     ),
+    # The search by name written again under other keys of the {names} slot and RENAMEd (issue 30).
+    test_names_rebuild: ("test_rebuild_indexes_writes_the_search_by_name_again",),
 }
 globals().update({name: getattr(module, name) for module, names in REUSED.items() for name in names})
 

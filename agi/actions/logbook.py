@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import tzinfo
@@ -56,6 +57,7 @@ class Filters:
     since: float | None = None
     until: float | None = None
     open_only: bool = False
+    callers: tuple[str, ...] = ()  # several callers at once (a name they share, issue 30); or ``caller``
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ def matches(inc: Incident, f: Filters) -> bool:
         and (f.until is None or inc.at < f.until)
         and (not f.open_only or inc.debrief_at is None)
         and (not f.caller or f.caller == inc.caller)
+        and (not f.callers or inc.caller in f.callers)
     )
 
 
@@ -119,10 +122,15 @@ async def query(
     """
     page = max(1, page)
     skip = 0 if after is not None else (page - 1) * per_page
-    if f.caller and f.caller != ANONYMOUS:  # a withheld caller's presses are each apart: the index finds them
-        items = [i for i in reversed((await store.screening.load_caller(f.caller)).incidents) if matches(i, f)]
+    numbers = f.callers or ((f.caller,) if f.caller and f.caller != ANONYMOUS else ())
+    if numbers:  # a withheld caller's presses are each apart: the index finds them
+        records = [await store.screening.load_caller(n) for n in numbers]
+        items = sorted((i for r in records for i in r.incidents if matches(i, f)), key=lambda i: (i.at, i.id))[::-1]
+        if after is not None:
+            items = [i for i in items if (i.at, i.id) < after]
         chunk = items[skip : skip + per_page + 1]
-        return Page(chunk[:per_page], page, len(chunk) > per_page)
+        last = chunk[per_page - 1] if len(chunk) > per_page else None
+        return Page(chunk[:per_page], page, last is not None, _position_str(last.at, last.id) if last else "")
     lo = f.since if f.since is not None else "-inf"
     hi = f"({f.until!r}" if f.until is not None else "+inf"
     ix = store.indexes.logbook
@@ -226,7 +234,9 @@ async def export_stream(store: Store, f: Filters, actor: str, now: float, fmt: s
     result, read in batches (never the whole logbook in memory), times readable in ``zone``.
     The export is audited, with its filters, before the first piece.
     """
-    shown = {k: v for k, v in asdict(f).items() if v not in (None, "", False)}
+    shown = {
+        k: ",".join(v) if isinstance(v, tuple) else v for k, v in asdict(f).items() if v not in (None, "", False, ())
+    }
     await store.streams.audit(actor_name(actor), "export", now, format=fmt, **shown)
     yield export_csv_head() if fmt == "csv" else ""
     n, after, empty = 1, None, True
@@ -303,11 +313,16 @@ async def purge(store: Store, actor: str, now: float) -> int:
 async def rebuild_indexes(store: Store, config: Config, actor: str, now: float) -> Rebuilt:
     """Build the logbook's filter indexes, the statistics' counts and the warnings worklist again
     from every caller's hash, then decide each caller on the worklist once (so it holds only
-    those due). For an upgrade or a change of [web] timezone; run it with the service stopped."""
+    those due), and the callers' search by name from their names. For an upgrade, a change of [web]
+    timezone or a restore; run it with the service stopped."""
     actor = actor_name(actor)
+    t0 = time.perf_counter()
     done = await store.rebuild.run()
+    done = replace(done, names=await store.names.rebuild(), seconds=time.perf_counter() - t0)
     await due_warnings(store, config, now)
-    await store.streams.audit(actor, "rebuild-indexes", now, callers=done.callers, incidents=done.incidents)
+    await store.streams.audit(
+        actor, "rebuild-indexes", now, callers=done.callers, incidents=done.incidents, names=done.names
+    )
     return done
 
 

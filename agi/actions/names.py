@@ -19,6 +19,7 @@ from redis_schema.caller_names import MAX_NAME, words
 from redis_schema.store import Store
 
 MAX_FOUND = 50  # callers listed for one search by name
+MAX_FILTERED = 50  # callers whose incidents one logbook filter by name shows
 MAX_AGENT_NAME = 64
 
 
@@ -37,9 +38,9 @@ def label(number: str, name: str) -> str:
     return f"{name} ({number})" if name else number
 
 
-async def find_callers(config: Config, store: Store, raw: str) -> list[Caller]:
+async def find_callers(config: Config, store: Store, raw: str, most: int = MAX_FOUND) -> list[Caller]:
     """The callers a typed number or name stands for: the number itself, or every caller (at most
-    MAX_FOUND) whose name has a word starting with each typed word. ActionError when none."""
+    ``most``) whose name has a word starting with each typed word. ActionError when none."""
     text = raw.strip()
     if not text:
         raise ActionError("enter a phone number or a name.")
@@ -50,10 +51,24 @@ async def find_callers(config: Config, store: Store, raw: str) -> list[Caller]:
             raise ActionError.again(exc) from None
     else:
         return [Caller(number, await store.names.get(number))]
-    found = await store.names.search(text, MAX_FOUND)
+    found = await store.names.search(text, most)
     if not found:
         raise ActionError("no caller is known by the name {name!r}.", name=text[:MAX_NAME])
     return [Caller(n, name) for n, name in sorted(found.items(), key=lambda item: (item[1].casefold(), item[0]))]
+
+
+async def logbook_callers(config: Config, store: Store, raw: str) -> tuple[str, ...]:
+    """The callers a logbook caller filter stands for (the console's logbook and its downloads,
+    ``grenswacht incidents list --caller``): a number as typed, or every caller whose name matches
+    as in :func:`find_callers`. ActionError when none, or more than MAX_FILTERED (type more of it)."""
+    found = await find_callers(config, store, raw, MAX_FILTERED + 1)
+    if len(found) > MAX_FILTERED:
+        raise ActionError(
+            "more than {most} callers go by the name {name!r}: type more of the name, or the number.",
+            most=MAX_FILTERED,
+            name=raw.strip()[:MAX_NAME],
+        )
+    return tuple(c.number for c in found)
 
 
 async def caller_names(store: Store, numbers: list[str]) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Questions the CLI and the console both ask, answered by one function each.
 
 The console's logbook page and ``grenswacht incidents list`` filter through :func:`incident_filters`
-and :func:`agi.actions.logbook.matches` (the agent filter ignores case in both); a date typed
+(and :func:`with_caller`: a caller typed as a number or a name) and :func:`agi.actions.logbook.matches` (the agent filter ignores case in both); a date typed
 without a time is a day in the configured zone ``[web] timezone`` in both (:func:`local_day`,
 and ``agi.cli.common.parse_date``), and ``stats`` counts days in that zone (:func:`stats_days`,
 ``agi.actions.audit.stats``).
@@ -9,11 +9,13 @@ and ``agi.cli.common.parse_date``), and ``stats`` counts days in that zone (:fun
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from agi.actions.errors import ActionError
 from agi.actions.logbook import Filters, every
+from agi.actions.names import logbook_callers
 from agi.config import Config
 from agi.engine import Incident
 from redis_schema.store import Store
@@ -51,6 +53,16 @@ def incident_filters(
     if since is not None and until is not None and since >= until:
         raise ActionError("the start date is after the end date.")
     return Filters(caller, agent[:MAX_TEXT], queue[:MAX_TEXT], category, since, until, open_only)
+
+
+async def with_caller(config: Config, store: Store, f: Filters, raw: str) -> Filters:
+    """``f`` narrowed to the callers a typed caller filter stands for (issue 30): a phone number, or
+    a name (:func:`agi.actions.names.logbook_callers`: every caller it matches, at most 50); ``f``
+    itself when nothing was typed. ActionError when no caller, or too many, go by that name."""
+    if not raw:
+        return f
+    found = await logbook_callers(config, store, raw)
+    return replace(f, caller=found[0], callers=()) if len(found) == 1 else replace(f, caller=None, callers=found)
 
 
 async def every_incident(store: Store, f: Filters) -> list[Incident]:

@@ -77,7 +77,10 @@ async def purge_cmd(args: argparse.Namespace, config: Config) -> int:
 async def rebuild_cmd(args: argparse.Namespace, config: Config) -> int:
     async with open_store(config) as store:
         done = await logbook.rebuild_indexes(store, config, actor(args), time.time())
-    print(f"rebuilt: {done.incidents} incident(s) of {done.callers} caller(s) indexed in {done.seconds:.1f} s")
+    print(
+        f"rebuilt: {done.incidents} incident(s) of {done.callers} caller(s) indexed, "
+        f"{done.names} caller name(s) searchable again, in {done.seconds:.1f} s"
+    )
     return 0
 
 

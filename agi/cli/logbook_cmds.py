@@ -121,11 +121,9 @@ def found_callers(args: argparse.Namespace, found: list[names.Caller]) -> int:
 async def incidents_list(args: argparse.Namespace, config: Config) -> int:
     """The console's logbook question (agi.actions.queries), every page of it, oldest first."""
     since = parse_date(args.since, zone=ZoneInfo(config.web.timezone)) if args.since else None
-    caller = number_arg(args.caller, config, valid=False) if args.caller else None
     try:
         f = queries.incident_filters(
             config,
-            caller=caller,
             agent=args.agent or "",
             category=args.category or "",
             since=since,
@@ -134,6 +132,7 @@ async def incidents_list(args: argparse.Namespace, config: Config) -> int:
     except ActionError as exc:
         raise UsageError(str(exc)) from None
     async with open_store(config) as store:
+        f = await queries.with_caller(config, store, f, args.caller or "")  # a number, or a name (issue 30)
         found = await queries.every_incident(store, f)
         agents = await names.agent_names(store)
     items = [incident_dict(i.caller, i) for i in reversed(found)]
@@ -234,7 +233,7 @@ def register(sub: Subparsers) -> None:
 
     isub = add_group(sub, "incidents", "the incident logbook")
     p = add_command(isub, "list", "list incidents", incidents_list, json_output=True)
-    p.add_argument("--caller")
+    p.add_argument("--caller", help="a phone number, or a name (the start of each word; every caller it matches)")
     p.add_argument("--agent", help="agent interface or part of it (any case)")
     p.add_argument("--since", help="YYYY-MM-DD (a day in [web] timezone) or ISO 8601 time")
     p.add_argument("--category")
