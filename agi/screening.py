@@ -25,6 +25,8 @@ class Screening:
     protocol: str
     decision: Decision
     record: CallerRecord | None  # None when the store could not be read
+    # Why not (the error's type: TimeoutError when the budget ran out, ConnectionError, ...).
+    store_error: str | None = None
 
 
 async def screen(
@@ -34,8 +36,10 @@ async def screen(
     protocol_name, protocol = config.protocol_for(did)
     try:
         record = await store.screening.load_caller(number, budget)
-    except (RedisError, OSError, TimeoutError):
-        return Screening(number, protocol_name, Decision(Action.ALLOW, Reason.STORE_UNAVAILABLE), None)
+    except (RedisError, OSError, TimeoutError) as exc:
+        return Screening(
+            number, protocol_name, Decision(Action.ALLOW, Reason.STORE_UNAVAILABLE), None, type(exc).__name__
+        )
     prefix_ban, prefix_allow = prefixes.lookup(number)
     decision = decide(record, protocol, now, prefix_ban=prefix_ban, prefix_allow=prefix_allow)
     return Screening(number, protocol_name, decision, record)

@@ -78,6 +78,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
             uniqueid=session.uniqueid,
             channel=session.channel,
             budget_ms=deps.config.agi.screen_budget_ms,
+            error=result.store_error,
         )
     rec = deps.config.recordings
     flagged = (
@@ -98,6 +99,7 @@ async def handle(session: AgiSession, deps: Deps) -> None:
         ms=round((time.perf_counter() - started) * 1000, 2),
         decide_ms=round((decided - started) * 1000, 2),
         header_ms=session.header_ms,
+        **({"store_error": result.store_error} if result.store_error else {}),
     )
     metrics.screened(decision.action.value, decision.reason.value, time.perf_counter() - started)
     # Writes that follow from the decision happen after Asterisk has its answer.
