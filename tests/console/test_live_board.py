@@ -84,7 +84,7 @@ async def test_an_open_board_outlives_the_idle_limit(web_config, store):
             lines = stream.aiter_lines()
             for _ in range(3):  # 3 x 20 minutes with the board open and nothing else: past the 30-minute limit
                 now[0] += 20 * 60
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(60):  # stuck, not slow (the unit suite runs at nice 5)
                     await keep_alives(lines, 2)
         r = await http.get("/")
         assert r.status_code == 200, r.headers.get("location")
@@ -96,9 +96,11 @@ async def test_seventy_open_boards_cost_no_connection_each(web_config, store, rd
     await users.add(store, "sup7", "supervisor", PASSWORD, "test", time.time())
     app = create_app(web_config, store)
     async with served(app) as base:
-        # 70 streams opening at once on a machine that runs three test suites: each may wait a
-        # while for its first line, longer than the 10 s a page gets.
-        http = await browser(base, "sup7", timeout=60)
+        # 70 streams at once in the unit suite that scripts/test runs at nice 5 beside the main one:
+        # on a busy machine this process gets a few percent of a core, and a stream's first line,
+        # a page or an event can take far longer than the 10 s a page gets elsewhere. The deadlines
+        # here find a stuck board, not a slow one.
+        http = await browser(base, "sup7", timeout=240)
         opened = asyncio.Event()
         ready: list[int] = []
         got: list[str] = []
@@ -132,8 +134,11 @@ async def test_seventy_open_boards_cost_no_connection_each(web_config, store, rd
             assert len(blocked) <= 1, len(blocked)
             assert app.state.console.feed.boards == 70  # one reader for all of them
             iid = await logbook.add(store, web_config, N, "abuse", "seventy", time.time(), "cli:test", time.time())
-            async with asyncio.timeout(30):
-                await asyncio.gather(*tasks)
+            try:
+                async with asyncio.timeout(240):
+                    await asyncio.gather(*tasks)
+            except TimeoutError:  # slow (most boards still waiting) or one missed it (69 of 70)
+                raise AssertionError(f"{len(got)} of 70 boards got the incident in 240 s") from None
             assert len(got) == 70 and all(iid in row for row in got)
         finally:
             for t in tasks:
@@ -154,7 +159,7 @@ async def test_a_board_resumes_after_the_last_event_it_saw(web_config, store):
         # The browser's own reconnect: Last-Event-ID wins over the page's ?after= (else rows came twice).
         headers = {"Last-Event-ID": ids[0][0]}
         async with http.stream("GET", "/events?after=0-0", headers=headers) as stream:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):  # stuck, not slow (the unit suite runs at nice 5)
                 seen = await events_of(stream.aiter_lines(), 2, ("incident",))
         assert [(e[0], ids[k + 1][1] in e[2]) for k, e in enumerate(seen)] == [(ids[1][0], True), (ids[2][0], True)]
         await http.aclose()
@@ -169,7 +174,7 @@ async def test_every_source_reaches_the_board(web_config, store):
         http = await browser(base, "sup9")
         async with http.stream("GET", f"/events?after={await store.streams.last_event_id()}") as stream:
             lines = stream.aiter_lines()
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):  # stuck, not slow (the unit suite runs at nice 5)
                 await events_of(lines, 1, ("status",))
             now = time.time()
             added = await logbook.add(store, web_config, N, "threat", "from the CLI", now, "cli:anne", now)
@@ -179,7 +184,7 @@ async def test_every_source_reaches_the_board(web_config, store):
             await logbook.debrief(store, added, "conscious", "talked", "web:sup9", now)
             await store.cooldowns.swap("PJSIP/a2", None, Cooldown("PJSIP/a2", ("support",), since=now, until=now + 60))
             await cooldowns.end_now(store, "PJSIP/a2", "web:sup9", now)
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):  # stuck, not slow (the unit suite runs at nice 5)
                 seen = await events_of(lines, 4)
         assert [(kind, data if kind == "panels" else added in data) for _, kind, data in seen] == [
             ("incident", True),
@@ -203,7 +208,7 @@ async def test_the_board_says_when_the_store_is_away(web_config):
             http = await browser(base, "sup10")
             async with http.stream("GET", "/events") as stream:
                 lines = stream.aiter_lines()
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(60):  # stuck, not slow (the unit suite runs at nice 5)
                     assert (await events_of(lines, 1))[0][1:] == ("status", "up")
                 server.stop()
                 async with asyncio.timeout(20):
@@ -230,12 +235,12 @@ async def test_logging_out_elsewhere_ends_an_open_board(web_config, store):
         http = await browser(base, "sup11")
         async with http.stream("GET", "/events") as stream:
             lines = stream.aiter_lines()
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):  # stuck, not slow (the unit suite runs at nice 5)
                 await events_of(lines, 1, ("status",))
             other = httpx.AsyncClient(base_url=base, cookies=http.cookies)
             token = csrf_of((await other.get("/")).text)
             assert (await other.post("/logout", data={"csrf": token})).status_code == 303
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):  # stuck, not slow (the unit suite runs at nice 5)
                 assert (await events_of(lines, 1))[0][1:] == ("ended", "session")
             await other.aclose()
         await http.aclose()
