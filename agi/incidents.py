@@ -32,7 +32,9 @@ from redis_schema.store import Store
 
 log = get_logger("grenswacht.incidents")
 
-STORE_BUDGET_SECONDS = 1.0  # a key press waits at most this for Redis
+# A key press waits at most this for Redis, all its steps together, and a quarter more while its
+# call's recording is marked as the incident's evidence.
+STORE_BUDGET_SECONDS = 1.0
 JOURNAL_BUDGET_SECONDS = 1.0  # ... and this for the local disk
 CONFIRM_MS = 200  # WAITAOF budget
 GIVE_UP_SECONDS = 24 * 3600  # a UserEvent not delivered in a day is dropped (logged)
@@ -94,14 +96,17 @@ class Logbook:
         """Log one incident from a call. Returns (incident id, logged | journaled | duplicate | error)."""
         if self.journal.same_press(inc) is not None:
             return "", "duplicate"
-        inc = await self._named(inc)
+        # One budget for the whole press (the caller's name, the store, the recording's mark): with
+        # Redis stalled the agent's answer comes within it, not after one budget per step.
+        deadline = asyncio.get_running_loop().time() + STORE_BUDGET_SECONDS
+        inc = await self._named(inc, deadline)
         entry = Entry.new(inc, pause, self.clock())
         journaled = await self._journal(entry)
         if not journaled:
             self.journal.entries.pop(inc.id, None)  # not on disk: only this answer decides its fate
         self._busy.add(inc.id)
         try:
-            async with asyncio.timeout(STORE_BUDGET_SECONDS):
+            async with asyncio.timeout_at(deadline):
                 status = await self._store(entry, journaled)
         except OUTAGE as exc:
             if not journaled:
@@ -113,7 +118,7 @@ class Logbook:
             self._busy.discard(inc.id)
             self._kick.set()
         if status in ("logged", "journaled") and inc.linkedid and inc.agent:
-            await self._keep_recording(inc)
+            await self._keep_recording(inc, deadline)
         if status == "logged":
             log.info(
                 "incident-logged",
@@ -126,14 +131,14 @@ class Logbook:
             )
         return inc.id if status != "duplicate" else "", status
 
-    async def _named(self, inc: Incident) -> Incident:
+    async def _named(self, inc: Incident, deadline: float) -> Incident:
         """The incident with the caller ID name of its call and how it was screened on arrival
         (``store.live``, from the answered route); as it is when there is none or Redis does not
         answer in time."""
         if (inc.caller_name and inc.screened) or not inc.agent or not inc.linkedid:
             return inc
         try:
-            async with asyncio.timeout(STORE_BUDGET_SECONDS / 4):
+            async with asyncio.timeout_at(min(deadline, asyncio.get_running_loop().time() + STORE_BUDGET_SECONDS / 4)):
                 call = await self.store.live.current(inc.agent)
         except OUTAGE as exc:
             log.warning("caller-name-not-read", incident=inc.id, error=type(exc).__name__)
@@ -142,10 +147,12 @@ class Logbook:
             return inc
         return replace(inc, caller_name=inc.caller_name or call.name, screened=inc.screened or call.screened)
 
-    async def _keep_recording(self, inc: Incident) -> None:
-        """The call is logged: its live call (and recording, if any) belongs to this incident now."""
+    async def _keep_recording(self, inc: Incident, deadline: float) -> None:
+        """The call is logged: its live call (and recording, if any) belongs to this incident now
+        (within what is left of the press's budget, ``deadline`` in loop time, but never less than
+        a quarter of it: the evidence is worth that wait)."""
         try:
-            async with asyncio.timeout(STORE_BUDGET_SECONDS):
+            async with asyncio.timeout_at(max(deadline, asyncio.get_running_loop().time() + STORE_BUDGET_SECONDS / 4)):
                 await self.store.live.mark_logged(inc.agent, inc.linkedid, inc.id)
         except OUTAGE as exc:
             log.warning("recording-not-marked", incident=inc.id, error=type(exc).__name__)

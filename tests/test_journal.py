@@ -14,6 +14,7 @@ import stat
 import pytest
 from structlog.testing import capture_logs
 
+from agi import incidents as incidents_module
 from agi.aftercare.journal import STORE, Entry, Journal
 from agi.config_holder import ConfigHolder
 from agi.engine import Incident
@@ -342,3 +343,24 @@ async def test_forget_takes_settled_history_out_of_the_journal_at_once(tmp_path)
         await book.store.close()
     finally:
         server.cleanup()
+
+
+async def test_a_press_with_redis_stalled_waits_one_budget_not_one_per_step(tmp_path, own_redis, monkeypatch):
+    """A press from a call (agent and linkedid: the caller's name is read, the recording marked)
+    answers within one store budget and the quarter for the recording's mark. It waited one budget
+    per step before (a quarter for the name, one for the store, one for the mark: 2.25 budgets).
+    The budget is made long here, so that the machine's load is small beside the difference."""
+    monkeypatch.setattr(incidents_module, "STORE_BUDGET_SECONDS", 4.0)
+    book = logbook_for(own_redis.url, tmp_path / "journal.jsonl")
+    await book.work_once()
+    own_redis.pause()
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        iid, status = await book.record(press(book, "call-stalled"), pause=False)
+        waited = loop.time() - began
+    finally:
+        own_redis.resume()
+    assert status == "journaled" and iid
+    assert 4.0 <= waited < 7.0, waited  # 5 s now (1.25 budgets); 9 s before
+    await book.store.close()
