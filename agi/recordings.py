@@ -122,13 +122,16 @@ class FolderWatch:
         return self.problem is None
 
     def assess(self, settings: RecordingsConfig) -> str | None:
+        """Called in a thread (the probe touches the disk): the state changes before its line is
+        written, so that a call after the line sees what the line says."""
         problem = folder_problem(settings)
-        if problem != self.problem or not self._assessed:
+        changed, first = problem != self.problem, not self._assessed
+        self.problem, self._assessed = problem, True
+        if changed or first:
             if problem is not None:
                 log.error("recordings-folder-unusable", problem=problem)
-            elif self._assessed:
+            elif not first:
                 log.info("recordings-folder-usable", folder=settings.folder)
-        self.problem, self._assessed = problem, True
         return problem
 
 

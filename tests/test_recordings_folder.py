@@ -23,6 +23,7 @@ from pathlib import Path
 import redis
 from structlog.testing import capture_logs
 
+from agi import recordings as recordings_module
 from agi.config import RecordingsConfig
 from agi.recordings import FolderWatch, fate, folder_problem
 from redis_schema.records import LiveCall
@@ -215,3 +216,25 @@ def test_a_folder_of_another_user_is_named_as_such(tmp_path):
         assert as_nobody(shared / "rec") is None
     finally:
         shutil.rmtree(shared)
+
+
+def test_the_state_has_changed_when_its_line_is_written(tmp_path, monkeypatch):
+    """assess() runs in a thread: a call that follows the 'usable' line (an operator who just made
+    the folder, a test waiting for the line) must find it usable. Before, the line came first and
+    the state a moment later, and such a call could still go unrecorded."""
+    watch, folder = FolderWatch(), tmp_path / "rec"
+    settings = RecordingsConfig(record="all", folder=str(folder))
+    seen: list[tuple[str, bool]] = []
+
+    class Spy:
+        def info(self, event: str, **fields: object) -> None:
+            seen.append((event, watch.usable))
+
+        error = info
+
+    monkeypatch.setattr(recordings_module, "log", Spy())
+    watch.assess(settings)
+    folder.mkdir()
+    watch.assess(settings)
+    watch.assess(settings)  # no change: no line
+    assert seen == [("recordings-folder-unusable", False), ("recordings-folder-usable", True)]
