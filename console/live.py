@@ -64,7 +64,7 @@ class Feed:
         self._boards: set[asyncio.Queue[Entry]] = set()
         self._task: asyncio.Task[None] | None = None
         self._placed = asyncio.Event()  # the reader knows where in the stream it starts
-        self._cache: OrderedDict[str, object] = OrderedDict()
+        self._cache: OrderedDict[str, asyncio.Future[object]] = OrderedDict()
         # Boards that reconnect at once (a console restart) catch up a few at a time, leaving the
         # pool's other connections to the pages.
         self._catching_up = asyncio.Semaphore(CATCH_UP_AT_ONCE)
@@ -152,12 +152,29 @@ class Feed:
         return out
 
     async def cached(self, key: str, make: Callable[[], Awaitable[object]]) -> object:
-        """What ``make`` gives for ``key``, made once for every board (the last 256 kept)."""
-        if key in self._cache:
+        """What ``make`` gives for ``key``, made once for every board (the last 256 kept). Boards
+        that ask at the same moment (every open board, for each new entry) share the one load
+        under way: before, 70 boards made 70 reads at once, more than the pool's connections,
+        and the ones that waited past its timeout showed "down" instead of the incident. A load
+        that fails is not kept: the next board tries again."""
+        got = self._cache.get(key)
+        if got is None:
+            got = asyncio.ensure_future(make())
+            got.add_done_callback(_retrieved)
+            self._cache[key] = got
+            while len(self._cache) > 256:
+                self._cache.popitem(last=False)
+        else:
             self._cache.move_to_end(key)
-            return self._cache[key]
-        value = await make()
-        self._cache[key] = value
-        while len(self._cache) > 256:
-            self._cache.popitem(last=False)
-        return value
+        try:
+            return await asyncio.shield(got)  # a board that goes away does not cancel the others' load
+        except Exception:
+            if self._cache.get(key) is got:
+                del self._cache[key]
+            raise
+
+
+def _retrieved(load: asyncio.Future[object]) -> None:
+    """A shared load whose boards all went away: its error is theirs, not an unretrieved one."""
+    if not load.cancelled():
+        load.exception()

@@ -11,11 +11,13 @@ import time
 
 import httpx
 import uvicorn
+from redis.exceptions import RedisError
 
 from agi.actions import cooldowns, logbook, users
 from agi.aftercare import notify
 from agi.engine import Incident
 from console.app import create_app
+from console.live import Feed
 from redis_schema.records import Cooldown
 from tests.conftest import make_config
 from tests.console.conftest import PASSWORD, csrf_of
@@ -260,3 +262,29 @@ async def test_a_board_told_it_is_live_misses_nothing_added_after(store):
             eid = await store.streams.publish_event(notify.payload(added))
             got = await asyncio.wait_for(queue.get(), 5)
             assert got.id == eid
+
+
+async def test_boards_asking_at_once_share_one_load(store):
+    """Every open board asks for each new entry at the same moment: one read, not one per board
+    (70 reads at once took more than the pool's connections). A failed load is tried again."""
+    feed = Feed(store)
+    calls = 0
+
+    async def load() -> object:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return {"row": calls}
+
+    got = await asyncio.gather(*(feed.cached("incident:1", load) for _ in range(70)))
+    assert calls == 1 and all(g == {"row": 1} for g in got)
+
+    async def broken() -> object:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        raise RedisError("down")
+
+    results = await asyncio.gather(*(feed.cached("incident:2", broken) for _ in range(5)), return_exceptions=True)
+    assert calls == 2 and all(isinstance(r, RedisError) for r in results)
+    assert await feed.cached("incident:2", load) == {"row": 3}  # not kept: loaded again
