@@ -87,9 +87,15 @@ async def test_listen_on_a_call_that_did_not_ask_for_help(e2e, ami, console):
 async def test_take_over_a_live_call_asks_asterisk_for_the_caller(e2e, ami, console):
     lid = await ami.originate("0612345678", context=ANSWERED)
     call = await talking(e2e, lid)
-    by_name = {c["Channel"]: c for c in await channels(ami)}
-    bridge = by_name[call.channel]["BridgeId"]
-    [caller] = [n for n, c in by_name.items() if bridge and c.get("BridgeId") == bridge and n != call.channel]
+
+    async def bridged_caller():
+        """The caller's channel, once the agent's leg is in a bridge with it: the answered route
+        runs as the agent answers, a moment before Asterisk bridges the two."""
+        by_name = {c["Channel"]: c for c in await channels(ami)}
+        bridge = by_name.get(call.channel, {}).get("BridgeId")
+        return [n for n, c in by_name.items() if bridge and c.get("BridgeId") == bridge and n != call.channel]
+
+    [caller] = await wait_until(bridged_caller)
     assert (await act(console, call, "takeover")).status_code == 303
     await ami.wait_for(lambda e: e.get("Event") == "Hangup" and e.get("Channel") == call.channel)
 
